@@ -1,0 +1,7 @@
+module github.com/viacodec/viacodec
+
+go 1.26
+
+require github.com/fxamacker/cbor/v2 v2.10.0
+
+require github.com/x448/float16 v0.8.4 // indirect
