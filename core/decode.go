@@ -1,0 +1,528 @@
+package core
+
+import (
+	"errors"
+	"math"
+	"math/big"
+	"unicode/utf8"
+
+	"github.com/viacodec/viacodec/core/internal/cbor"
+)
+
+// Decode decodes a message. On any error it returns no value.
+func (m *DecMode) Decode(data []byte) (any, error) {
+	if int64(len(data)) > m.opts.MaxMessageSize {
+		return nil, errorf(KindLimit, "message of %d bytes exceeds MaxMessageSize %d", len(data), m.opts.MaxMessageSize)
+	}
+	// Check well-formedness and limits before building anything.
+	if err := m.scan(data); err != nil {
+		return nil, err
+	}
+	d := &decoder{mode: m, r: cbor.Reader{Data: data}}
+	body, err := d.envelope()
+	if err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// scan checks that data is exactly one well-formed item within the limits,
+// without allocating.
+func (m *DecMode) scan(data []byte) error {
+	r := cbor.Reader{Data: data}
+	// Depth counts from the body: the envelope's tag and array are free.
+	if err := m.scanItem(&r, -2); err != nil {
+		return err
+	}
+	if r.Off != len(data) {
+		return errorAt(KindSyntax, r.Off, "%d bytes of trailing data", len(data)-r.Off)
+	}
+	return nil
+}
+
+func (m *DecMode) scanItem(r *cbor.Reader, depth int) error {
+	off := r.Off
+	h, err := r.ReadHead()
+	if err != nil {
+		return errorAt(KindSyntax, off, "%v", err)
+	}
+	switch h.Major {
+	case cbor.MajorBytes, cbor.MajorText:
+		if h.Arg > uint64(r.Remaining()) {
+			return errorAt(KindSyntax, off, "string of %d bytes but only %d bytes remain", h.Arg, r.Remaining())
+		}
+		if h.Arg > uint64(m.opts.MaxByteLen) {
+			return errorAt(KindLimit, off, "string of %d bytes exceeds MaxByteLen %d", h.Arg, m.opts.MaxByteLen)
+		}
+		b, _ := r.ReadN(h.Arg)
+		if h.Major == cbor.MajorText && !utf8.Valid(b) {
+			return errorAt(KindSyntax, off, "text string is not valid UTF-8")
+		}
+	case cbor.MajorArray, cbor.MajorMap:
+		n := h.Arg
+		min := n // every item takes at least one byte
+		if h.Major == cbor.MajorMap {
+			if n > math.MaxUint64/2 {
+				return errorAt(KindSyntax, off, "map of %d pairs but only %d bytes remain", n, r.Remaining())
+			}
+			min = 2 * n
+		}
+		if min > uint64(r.Remaining()) {
+			return errorAt(KindSyntax, off, "%d items declared but only %d bytes remain", min, r.Remaining())
+		}
+		if n > uint64(m.opts.MaxElements) {
+			return errorAt(KindLimit, off, "%d elements exceed MaxElements %d", n, m.opts.MaxElements)
+		}
+		if depth >= m.opts.MaxDepth {
+			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
+		}
+		for i := uint64(0); i < min; i++ {
+			if err := m.scanItem(r, depth+1); err != nil {
+				return err
+			}
+		}
+	case cbor.MajorTag:
+		if depth >= m.opts.MaxDepth {
+			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
+		}
+		return m.scanItem(r, depth+1)
+	case cbor.MajorSimple:
+		if h.AI == 24 && h.Arg < 32 {
+			return errorAt(KindSyntax, off, "simple value %d in two-byte form", h.Arg)
+		}
+	}
+	return nil
+}
+
+// decoder builds values from a message that scan has accepted. It still
+// checks every read, so that a scan bug cannot turn into a panic.
+type decoder struct {
+	mode       *DecMode
+	r          cbor.Reader
+	arrayBytes int64
+}
+
+func (d *decoder) syntax(off int, err error) error {
+	return errorAt(KindSyntax, off, "%v", err)
+}
+
+func (d *decoder) head() (cbor.Head, int, error) {
+	off := d.r.Off
+	h, err := d.r.ReadHead()
+	if err != nil {
+		return h, off, d.syntax(off, err)
+	}
+	return h, off, nil
+}
+
+// envelope reads tag TagEnvelope [version, body, batches].
+func (d *decoder) envelope() (any, error) {
+	h, off, err := d.head()
+	if err != nil {
+		return nil, err
+	}
+	if h.Major != cbor.MajorTag || h.Arg != TagEnvelope {
+		return nil, errorAt(KindProtocol, off, "not a viacodec message (no envelope tag)")
+	}
+	if err := d.expectArray(3); err != nil {
+		return nil, err
+	}
+	off = d.r.Off
+	version, err := d.uint()
+	if err != nil {
+		return nil, err
+	}
+	if version != FormatVersion {
+		return nil, errorAt(KindProtocol, off, "unsupported format version %d (this build reads %d)", version, FormatVersion)
+	}
+	body, err := d.value(0)
+	if err != nil {
+		return nil, err
+	}
+	off = d.r.Off
+	n, err := d.arrayHead()
+	if err != nil {
+		return nil, err
+	}
+	if n != 0 {
+		return nil, errorAt(KindProtocol, off, "message has %d batches; references are not supported yet", n)
+	}
+	return body, nil
+}
+
+func (d *decoder) expectArray(n uint64) error {
+	h, off, err := d.head()
+	if err != nil {
+		return err
+	}
+	if h.Major != cbor.MajorArray || h.Arg != n {
+		return errorAt(KindProtocol, off, "expected an array of %d items", n)
+	}
+	return nil
+}
+
+func (d *decoder) arrayHead() (uint64, error) {
+	h, off, err := d.head()
+	if err != nil {
+		return 0, err
+	}
+	if h.Major != cbor.MajorArray {
+		return 0, errorAt(KindProtocol, off, "expected an array")
+	}
+	return h.Arg, nil
+}
+
+func (d *decoder) uint() (uint64, error) {
+	h, off, err := d.head()
+	if err != nil {
+		return 0, err
+	}
+	if h.Major != cbor.MajorUint {
+		return 0, errorAt(KindProtocol, off, "expected an unsigned integer")
+	}
+	return h.Arg, nil
+}
+
+func (d *decoder) text() (string, error) {
+	h, off, err := d.head()
+	if err != nil {
+		return "", err
+	}
+	if h.Major != cbor.MajorText {
+		return "", errorAt(KindProtocol, off, "expected a text string")
+	}
+	b, err := d.r.ReadN(h.Arg)
+	if err != nil {
+		return "", d.syntax(off, err)
+	}
+	return string(b), nil
+}
+
+// value decodes one item of the body.
+func (d *decoder) value(depth int) (any, error) {
+	h, off, err := d.head()
+	if err != nil {
+		return nil, err
+	}
+	switch h.Major {
+	case cbor.MajorUint:
+		if h.Arg <= math.MaxInt64 {
+			return int64(h.Arg), nil
+		}
+		return h.Arg, nil
+	case cbor.MajorNeg:
+		if h.Arg <= math.MaxInt64 {
+			return ^int64(h.Arg), nil
+		}
+		n := new(big.Int).SetUint64(h.Arg)
+		return n.Neg(n.Add(n, bigOne)), nil
+	case cbor.MajorBytes:
+		b, err := d.r.ReadN(h.Arg)
+		if err != nil {
+			return nil, d.syntax(off, err)
+		}
+		if d.mode.opts.ZeroCopy {
+			return b, nil
+		}
+		return append([]byte{}, b...), nil
+	case cbor.MajorText:
+		b, err := d.r.ReadN(h.Arg)
+		if err != nil {
+			return nil, d.syntax(off, err)
+		}
+		return string(b), nil
+	case cbor.MajorArray:
+		if h.Arg > uint64(d.r.Remaining()) {
+			return nil, d.syntax(off, cbor.ErrTruncated)
+		}
+		list := make([]any, h.Arg)
+		for i := range list {
+			if list[i], err = d.value(depth + 1); err != nil {
+				return nil, err
+			}
+		}
+		return list, nil
+	case cbor.MajorMap:
+		return d.mapValue(h.Arg, off, depth+1)
+	case cbor.MajorTag:
+		return d.tagged(h.Arg, off, depth+1)
+	default:
+		return d.simple(h, off)
+	}
+}
+
+func (d *decoder) simple(h cbor.Head, off int) (any, error) {
+	switch h.AI {
+	case cbor.SimpleFalse:
+		return false, nil
+	case cbor.SimpleTrue:
+		return true, nil
+	case cbor.SimpleNull:
+		return nil, nil
+	case cbor.AIFloat16:
+		return Float16(h.Arg), nil
+	case cbor.AIFloat32:
+		return math.Float32frombits(uint32(h.Arg)), nil
+	case cbor.AIFloat64:
+		return math.Float64frombits(h.Arg), nil
+	}
+	return nil, errorAt(KindProtocol, off, "simple value %d is not in the value model", h.Arg)
+}
+
+func (d *decoder) mapValue(n uint64, off int, depth int) (any, error) {
+	if 2*n > uint64(d.r.Remaining()) {
+		return nil, d.syntax(off, cbor.ErrTruncated)
+	}
+	strs := make(map[string]any, n)
+	var pairs Map
+	var seen map[string]struct{} // encoded keys, once the map is a Map
+	for i := uint64(0); i < n; i++ {
+		koff := d.r.Off
+		k, err := d.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		v, err := d.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		if s, ok := k.(string); ok && pairs == nil {
+			if _, dup := strs[s]; dup {
+				return nil, errorAt(KindSyntax, koff, "duplicate map key %q", s)
+			}
+			strs[s] = v
+			continue
+		}
+		if pairs == nil { // first key that is not text: switch to a Map
+			pairs = make(Map, 0, n)
+			seen = make(map[string]struct{}, n)
+			for s, x := range strs {
+				pairs = append(pairs, Pair{s, x})
+				enc, _ := appendKey(nil, s)
+				seen[string(enc)] = struct{}{}
+			}
+			strs = nil
+		}
+		enc, err := appendKey(nil, k)
+		if err != nil {
+			return nil, errorAt(KindProtocol, koff, "map key of type %T is not a scalar", k)
+		}
+		if _, dup := seen[string(enc)]; dup {
+			return nil, errorAt(KindSyntax, koff, "duplicate map key %x", enc)
+		}
+		seen[string(enc)] = struct{}{}
+		pairs = append(pairs, Pair{k, v})
+	}
+	if pairs != nil {
+		return pairs, nil
+	}
+	return strs, nil
+}
+
+func (d *decoder) tagged(tag uint64, off int, depth int) (any, error) {
+	switch tag {
+	case tagBignumPos, tagBignumNeg:
+		return d.bignum(tag, off)
+	case tagArrayRow, tagArrayColumn:
+		return d.ndarray(tag, off)
+	case TagObject:
+		return d.object(off, depth)
+	case TagEnvelope:
+		return nil, errorAt(KindProtocol, off, "envelope nested inside a message")
+	}
+	if _, ok := lookupTypedArrayTag(tag); ok || isTypedArrayTag(tag) {
+		data, err := d.typedArray(tag, off)
+		if err != nil {
+			return nil, err
+		}
+		return d.newArray(data, []uint64{uint64(len(data.bytes) / data.dtype.Size())}, RowMajor, off)
+	}
+	return nil, errorAt(KindUnknownTag, off, "unknown tag %d", tag)
+}
+
+func (d *decoder) bignum(tag uint64, off int) (any, error) {
+	h, boff, err := d.head()
+	if err != nil {
+		return nil, err
+	}
+	if h.Major != cbor.MajorBytes {
+		return nil, errorAt(KindProtocol, boff, "bignum content is not a byte string")
+	}
+	b, err := d.r.ReadN(h.Arg)
+	if err != nil {
+		return nil, d.syntax(boff, err)
+	}
+	n := new(big.Int).SetBytes(b)
+	if tag == tagBignumNeg {
+		n.Neg(n.Add(n, bigOne))
+	}
+	switch {
+	case n.IsInt64():
+		return n.Int64(), nil
+	case n.IsUint64():
+		return n.Uint64(), nil
+	}
+	return n, nil
+}
+
+func (d *decoder) object(off int, depth int) (any, error) {
+	if err := d.expectArray(2); err != nil {
+		return nil, err
+	}
+	name, err := d.text()
+	if err != nil {
+		return nil, err
+	}
+	data, err := d.value(depth)
+	if err != nil {
+		return nil, err
+	}
+	t := d.mode.opts.Registry.lookupName(name)
+	if t == nil {
+		if d.mode.opts.UnknownTypes == UnknownAsError {
+			return nil, &Error{Kind: KindUnregistered, Offset: int64(off), Msg: "typed object " + quote(name) + " is not registered"}
+		}
+		return Object{Name: name, Data: data}, nil
+	}
+	v, err := t.recompose(data)
+	if err != nil {
+		return nil, &Error{Kind: KindMismatch, Offset: int64(off), Msg: "recompose " + quote(name), Err: err}
+	}
+	return v, nil
+}
+
+func quote(s string) string { return `"` + s + `"` }
+
+// typedData is the payload of a typed array, still in wire byte order.
+type typedData struct {
+	dtype     DType
+	bigEndian bool
+	bytes     []byte
+}
+
+// typedArray reads the byte string of typed-array tag tag (already read).
+func (d *decoder) typedArray(tag uint64, off int) (typedData, error) {
+	t, ok := lookupTypedArrayTag(tag)
+	if !ok {
+		if tag == 83 || tag == 87 {
+			return typedData{}, errorAt(KindMismatch, off, "float128 typed arrays are not supported")
+		}
+		if isTypedArrayTag(tag) {
+			return typedData{}, errorAt(KindUnknownTag, off, "reserved typed-array tag %d", tag)
+		}
+		return typedData{}, errorAt(KindMismatch, off, "array data has tag %d, not a typed-array tag", tag)
+	}
+	h, boff, err := d.head()
+	if err != nil {
+		return typedData{}, err
+	}
+	if h.Major != cbor.MajorBytes {
+		return typedData{}, errorAt(KindMismatch, boff, "typed array (tag %d) does not hold a byte string", tag)
+	}
+	b, err := d.r.ReadN(h.Arg)
+	if err != nil {
+		return typedData{}, d.syntax(boff, err)
+	}
+	if len(b)%t.dtype.Size() != 0 {
+		return typedData{}, errorAt(KindMismatch, boff, "%d bytes are not a whole number of %s elements", len(b), t.dtype)
+	}
+	return typedData{t.dtype, t.bigEndian, b}, nil
+}
+
+// ndarray reads the content of tag 40 or 1040: [shape, typed array].
+func (d *decoder) ndarray(tag uint64, off int) (any, error) {
+	if err := d.expectArray(2); err != nil {
+		return nil, err
+	}
+	shape, err := d.shape()
+	if err != nil {
+		return nil, err
+	}
+	h, toff, err := d.head()
+	if err != nil {
+		return nil, err
+	}
+	if h.Major != cbor.MajorTag {
+		return nil, errorAt(KindMismatch, toff, "array data is not a typed array")
+	}
+	data, err := d.typedArray(h.Arg, toff)
+	if err != nil {
+		return nil, err
+	}
+	order := RowMajor
+	if tag == tagArrayColumn {
+		order = ColumnMajor
+	}
+	return d.newArray(data, shape, order, off)
+}
+
+// shape reads an array of dimensions.
+func (d *decoder) shape() ([]uint64, error) {
+	n, err := d.arrayHead()
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(d.r.Remaining()) {
+		return nil, d.syntax(d.r.Off, cbor.ErrTruncated)
+	}
+	shape := make([]uint64, n)
+	for i := range shape {
+		if shape[i], err = d.uint(); err != nil {
+			return nil, err
+		}
+	}
+	return shape, nil
+}
+
+// newArray checks data against shape and builds the Array, copying unless
+// zero-copy is on and no byte swap is needed.
+func (d *decoder) newArray(data typedData, shape []uint64, order Order, off int) (*Array, error) {
+	dims := make([]int, len(shape))
+	for i, s := range shape {
+		if s > math.MaxInt64 {
+			return nil, errorAt(KindMismatch, off, "dimension %d of %d overflows", i, s)
+		}
+		dims[i] = int(s)
+	}
+	n, ok := byteLen(data.dtype, dims)
+	if !ok {
+		return nil, errorAt(KindMismatch, off, "shape %v of %s overflows", shape, data.dtype)
+	}
+	if n != uint64(len(data.bytes)) {
+		return nil, errorAt(KindMismatch, off, "%s shape %v needs %d bytes, data has %d", data.dtype, shape, n, len(data.bytes))
+	}
+	d.arrayBytes += int64(n)
+	if d.arrayBytes > d.mode.opts.MaxArrayBytes {
+		return nil, errorAt(KindLimit, off, "array bytes exceed MaxArrayBytes %d", d.mode.opts.MaxArrayBytes)
+	}
+	a := &Array{DType: data.dtype, Shape: dims, Order: order}
+	switch {
+	case data.bigEndian:
+		a.Data = swapBytes(data.bytes, data.dtype.Size())
+	case d.mode.opts.ZeroCopy:
+		a.Data = data.bytes
+	default:
+		a.Data = append([]byte{}, data.bytes...)
+	}
+	if data.dtype == DTypeBool {
+		if err := a.Validate(); err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				e.Offset = int64(off)
+			}
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// swapBytes returns a copy of b with each size-byte element reversed.
+func swapBytes(b []byte, size int) []byte {
+	out := make([]byte, len(b))
+	for i := 0; i+size <= len(b); i += size {
+		for j := 0; j < size; j++ {
+			out[i+j] = b[i+size-1-j]
+		}
+	}
+	return out
+}

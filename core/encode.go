@@ -1,0 +1,345 @@
+package core
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"math/big"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/viacodec/viacodec/core/internal/cbor"
+)
+
+// FormatVersion is the envelope version this package writes and reads.
+const FormatVersion = 1
+
+// inlineCopyMax is the largest array payload copied into the message's own
+// buffer; larger payloads stay views of the caller's memory until written.
+const inlineCopyMax = 1024
+
+// Message is an encoded message. It holds the small items in its own buffer
+// and views of the caller's array data, so that writing it copies each array
+// byte once. The arrays must not change until the message is written.
+type Message struct {
+	buf   []byte
+	parts []part
+	size  int
+}
+
+// part is buf[from:to] followed by ext.
+type part struct {
+	to  int
+	ext []byte
+}
+
+// Len returns the encoded size in bytes.
+func (m *Message) Len() int { return m.size }
+
+// AppendTo appends the message to dst.
+func (m *Message) AppendTo(dst []byte) []byte {
+	dst = slices.Grow(dst, m.size)
+	from := 0
+	for _, p := range m.parts {
+		dst = append(dst, m.buf[from:p.to]...)
+		dst = append(dst, p.ext...)
+		from = p.to
+	}
+	return append(dst, m.buf[from:]...)
+}
+
+// Bytes returns the message in one new slice.
+func (m *Message) Bytes() []byte { return m.AppendTo(nil) }
+
+// WriteTo writes the message to w without assembling it in memory.
+func (m *Message) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	write := func(b []byte) error {
+		if len(b) == 0 {
+			return nil
+		}
+		k, err := w.Write(b)
+		n += int64(k)
+		return err
+	}
+	from := 0
+	for _, p := range m.parts {
+		if err := write(m.buf[from:p.to]); err != nil {
+			return n, err
+		}
+		if err := write(p.ext); err != nil {
+			return n, err
+		}
+		from = p.to
+	}
+	return n, write(m.buf[from:])
+}
+
+// Marshal encodes v and returns the message bytes.
+func (m *EncMode) Marshal(v any) ([]byte, error) {
+	msg, err := m.Encode(v)
+	if err != nil {
+		return nil, err
+	}
+	return msg.Bytes(), nil
+}
+
+// Encode encodes v into a Message.
+func (m *EncMode) Encode(v any) (*Message, error) {
+	e := &encoder{mode: m}
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagEnvelope)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 3)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, FormatVersion)
+	if err := e.encode(v, 0); err != nil {
+		return nil, err
+	}
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 0) // batches
+	msg := &Message{buf: e.buf, parts: e.parts, size: len(e.buf)}
+	for _, p := range e.parts {
+		msg.size += len(p.ext)
+	}
+	return msg, nil
+}
+
+type encoder struct {
+	mode  *EncMode
+	buf   []byte
+	parts []part
+}
+
+func (e *encoder) appendPayload(b []byte) {
+	if len(b) <= inlineCopyMax {
+		e.buf = append(e.buf, b...)
+		return
+	}
+	e.parts = append(e.parts, part{to: len(e.buf), ext: b})
+}
+
+func (e *encoder) encode(v any, depth int) error {
+	switch v := v.(type) {
+	case nil:
+		e.buf = append(e.buf, cbor.MajorSimple<<5|cbor.SimpleNull)
+	case bool:
+		if v {
+			e.buf = append(e.buf, cbor.MajorSimple<<5|cbor.SimpleTrue)
+		} else {
+			e.buf = append(e.buf, cbor.MajorSimple<<5|cbor.SimpleFalse)
+		}
+	case int:
+		e.buf = appendInt(e.buf, int64(v))
+	case int8:
+		e.buf = appendInt(e.buf, int64(v))
+	case int16:
+		e.buf = appendInt(e.buf, int64(v))
+	case int32:
+		e.buf = appendInt(e.buf, int64(v))
+	case int64:
+		e.buf = appendInt(e.buf, v)
+	case uint:
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(v))
+	case uint8:
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(v))
+	case uint16:
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(v))
+	case uint32:
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(v))
+	case uint64:
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, v)
+	case *big.Int:
+		if v == nil {
+			return errorf(KindInvalid, "nil *big.Int")
+		}
+		e.buf = appendBigInt(e.buf, v)
+	case Float16:
+		e.buf = cbor.AppendFloat16(e.buf, uint16(v))
+	case float32:
+		e.buf = cbor.AppendFloat32(e.buf, v)
+	case float64:
+		e.buf = cbor.AppendFloat64(e.buf, v)
+	case string:
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(v)))
+		e.buf = append(e.buf, v...)
+	case []byte:
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(len(v)))
+		e.appendPayload(v)
+	case *Array:
+		return e.encodeArray(v)
+	default:
+		if depth >= e.mode.opts.MaxDepth {
+			return errorf(KindLimit, "value nests deeper than MaxDepth %d (a cycle?)", e.mode.opts.MaxDepth)
+		}
+		return e.encodeContainer(v, depth+1)
+	}
+	return nil
+}
+
+func (e *encoder) encodeContainer(v any, depth int) error {
+	switch v := v.(type) {
+	case []any:
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, uint64(len(v)))
+		for _, x := range v {
+			if err := e.encode(x, depth); err != nil {
+				return err
+			}
+		}
+		return nil
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		// Text keys in encoded-byte order: shorter first, then bytewise.
+		slices.SortFunc(keys, func(a, b string) int {
+			if len(a) != len(b) {
+				return len(a) - len(b)
+			}
+			return strings.Compare(a, b)
+		})
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorMap, uint64(len(v)))
+		for _, k := range keys {
+			e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(k)))
+			e.buf = append(e.buf, k...)
+			if err := e.encode(v[k], depth); err != nil {
+				return err
+			}
+		}
+		return nil
+	case Map:
+		return e.encodePairs(v, depth)
+	case map[any]any:
+		pairs := make(Map, 0, len(v))
+		for k, x := range v {
+			pairs = append(pairs, Pair{k, x})
+		}
+		return e.encodePairs(pairs, depth)
+	case Object:
+		return e.encodeObject(v.Name, v.Data, depth)
+	}
+	if t := e.mode.opts.Registry.lookupType(reflect.TypeOf(v)); t != nil {
+		data, err := t.decompose(v)
+		if err != nil {
+			return &Error{Kind: KindInvalid, Offset: -1, Msg: "decompose " + t.name, Err: err}
+		}
+		return e.encodeObject(t.name, data, depth)
+	}
+	return errorf(KindInvalid, "cannot encode %T: not in the value model and not registered", v)
+}
+
+func (e *encoder) encodeObject(name string, data any, depth int) error {
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagObject)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 2)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(name)))
+	e.buf = append(e.buf, name...)
+	return e.encode(data, depth)
+}
+
+// encodePairs writes a map with keys of any scalar kind, sorted by their
+// encoded bytes (RFC 8949 §4.2.1).
+func (e *encoder) encodePairs(pairs Map, depth int) error {
+	type encPair struct {
+		key []byte
+		val any
+	}
+	sorted := make([]encPair, len(pairs))
+	for i, p := range pairs {
+		k, err := appendKey(nil, p.Key)
+		if err != nil {
+			return err
+		}
+		sorted[i] = encPair{k, p.Value}
+	}
+	slices.SortFunc(sorted, func(a, b encPair) int { return bytes.Compare(a.key, b.key) })
+	for i := 1; i < len(sorted); i++ {
+		if bytes.Equal(sorted[i-1].key, sorted[i].key) {
+			return errorf(KindInvalid, "duplicate map key %x", sorted[i].key)
+		}
+	}
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorMap, uint64(len(pairs)))
+	for _, p := range sorted {
+		e.buf = append(e.buf, p.key...)
+		if err := e.encode(p.val, depth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendKey appends a map key, which must be a scalar.
+func appendKey(dst []byte, k any) ([]byte, error) {
+	switch k.(type) {
+	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
+		*big.Int, Float16, float32, float64, string, []byte:
+		e := encoder{mode: defaultEncMode, buf: dst}
+		if err := e.encode(k, 0); err != nil {
+			return nil, err
+		}
+		return e.AppendTo(), nil
+	}
+	return nil, errorf(KindInvalid, "map key of type %T is not a scalar", k)
+}
+
+// AppendTo returns the encoder's output as one slice.
+func (e *encoder) AppendTo() []byte {
+	m := Message{buf: e.buf, parts: e.parts}
+	return m.AppendTo(nil)
+}
+
+func (e *encoder) encodeArray(a *Array) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	tag := uint64(tagArrayRow)
+	if a.Order == ColumnMajor {
+		tag = tagArrayColumn
+	}
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tag)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 2)
+	e.appendShape(a.Shape)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, dtypes[a.DType].tag)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(len(a.Data)))
+	e.appendPayload(a.Data)
+	return nil
+}
+
+func (e *encoder) appendShape(shape []int) {
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, uint64(len(shape)))
+	for _, d := range shape {
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(d))
+	}
+}
+
+func appendInt(dst []byte, v int64) []byte {
+	if v >= 0 {
+		return cbor.AppendHead(dst, cbor.MajorUint, uint64(v))
+	}
+	return cbor.AppendHead(dst, cbor.MajorNeg, ^uint64(v))
+}
+
+var (
+	bigMaxUint64 = new(big.Int).SetUint64(math.MaxUint64)
+	bigOne       = big.NewInt(1)
+)
+
+// appendBigInt writes v as a plain integer when it fits major type 0 or 1,
+// and as a bignum (tag 2 or 3, no leading zero bytes) otherwise.
+func appendBigInt(dst []byte, v *big.Int) []byte {
+	if v.Sign() >= 0 {
+		if v.CmpAbs(bigMaxUint64) <= 0 {
+			return cbor.AppendHead(dst, cbor.MajorUint, v.Uint64())
+		}
+		b := v.Bytes()
+		dst = cbor.AppendHead(dst, cbor.MajorTag, tagBignumPos)
+		dst = cbor.AppendHead(dst, cbor.MajorBytes, uint64(len(b)))
+		return append(dst, b...)
+	}
+	n := new(big.Int).Neg(v) // |v|; CBOR stores |v| - 1
+	n.Sub(n, bigOne)
+	if n.CmpAbs(bigMaxUint64) <= 0 {
+		return cbor.AppendHead(dst, cbor.MajorNeg, n.Uint64())
+	}
+	b := n.Bytes()
+	dst = cbor.AppendHead(dst, cbor.MajorTag, tagBignumNeg)
+	dst = cbor.AppendHead(dst, cbor.MajorBytes, uint64(len(b)))
+	return append(dst, b...)
+}
