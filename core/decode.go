@@ -1,7 +1,9 @@
 package core
 
 import (
+	"context"
 	"errors"
+	"slices"
 	"math"
 	"math/big"
 	"unicode/utf8"
@@ -9,8 +11,14 @@ import (
 	"github.com/viacodec/viacodec/core/internal/cbor"
 )
 
-// Decode decodes a message. On any error it returns no value.
+// Decode decodes a message, downloading referenced arrays through the
+// mode's Fetcher. On any error it returns no value.
 func (m *DecMode) Decode(data []byte) (any, error) {
+	return m.DecodeContext(context.Background(), data)
+}
+
+// DecodeContext is Decode with a context that cancels downloads.
+func (m *DecMode) DecodeContext(ctx context.Context, data []byte) (any, error) {
 	if int64(len(data)) > m.opts.MaxMessageSize {
 		return nil, errorf(KindLimit, "message of %d bytes exceeds MaxMessageSize %d", len(data), m.opts.MaxMessageSize)
 	}
@@ -21,6 +29,9 @@ func (m *DecMode) Decode(data []byte) (any, error) {
 	d := &decoder{mode: m, r: cbor.Reader{Data: data}}
 	body, err := d.envelope()
 	if err != nil {
+		return nil, err
+	}
+	if err := d.fetch(ctx); err != nil {
 		return nil, err
 	}
 	return body, nil
@@ -70,7 +81,7 @@ func (m *DecMode) scanItem(r *cbor.Reader, depth int) error {
 		if min > uint64(r.Remaining()) {
 			return errorAt(KindSyntax, off, "%d items declared but only %d bytes remain", min, r.Remaining())
 		}
-		if n > uint64(m.opts.MaxElements) {
+		if n > uint64(m.opts.MaxElements) && depth >= 0 { // the envelope's lists are free
 			return errorAt(KindLimit, off, "%d elements exceed MaxElements %d", n, m.opts.MaxElements)
 		}
 		if depth >= m.opts.MaxDepth {
@@ -100,6 +111,10 @@ type decoder struct {
 	mode       *DecMode
 	r          cbor.Reader
 	arrayBytes int64
+
+	batches []BatchRef
+	refs    map[[2]int]any      // (batch, item) → its *Array or *LazyRef
+	pending map[int][]FetchItem // batch → items to download
 }
 
 func (d *decoder) syntax(off int, err error) error {
@@ -135,19 +150,186 @@ func (d *decoder) envelope() (any, error) {
 	if version != FormatVersion {
 		return nil, errorAt(KindProtocol, off, "unsupported format version %d (this build reads %d)", version, FormatVersion)
 	}
+	// The side table follows the body, and ref nodes index it: read it
+	// first, then come back for the body.
+	bodyOff := d.r.Off
+	if err := d.mode.scanItem(&d.r, 0); err != nil {
+		return nil, err
+	}
+	if err := d.batchTable(); err != nil {
+		return nil, err
+	}
+	end := d.r.Off
+	d.r.Off = bodyOff
 	body, err := d.value(0)
 	if err != nil {
 		return nil, err
 	}
-	off = d.r.Off
+	d.r.Off = end
+	return body, nil
+}
+
+// batchTable reads the side table of batch descriptors.
+func (d *decoder) batchTable() error {
 	n, err := d.arrayHead()
+	if err != nil {
+		return err
+	}
+	if n > uint64(d.r.Remaining()) {
+		return d.syntax(d.r.Off, cbor.ErrTruncated)
+	}
+	d.batches = make([]BatchRef, 0, n)
+	seen := map[[16]byte]bool{}
+	for range n {
+		off := d.r.Off
+		b, err := d.batchRef()
+		if err != nil {
+			return err
+		}
+		if seen[b.RefID] {
+			return errorAt(KindProtocol, off, "two batch descriptors with ref id %s", b.RefID)
+		}
+		seen[b.RefID] = true
+		d.batches = append(d.batches, b)
+	}
+	return nil
+}
+
+// batchRef reads [source, ref_id, token, items, bytes].
+func (d *decoder) batchRef() (BatchRef, error) {
+	var b BatchRef
+	if err := d.expectArray(5); err != nil {
+		return b, err
+	}
+	var err error
+	if b.Source, err = d.text(); err != nil {
+		return b, err
+	}
+	id, err := d.bytesN(16)
+	if err != nil {
+		return b, err
+	}
+	copy(b.RefID[:], id)
+	tok, err := d.bytesN(TokenSize)
+	if err != nil {
+		return b, err
+	}
+	copy(b.Token[:], tok)
+	off := d.r.Off
+	items, err := d.uint()
+	if err != nil {
+		return b, err
+	}
+	nbytes, err := d.uint()
+	if err != nil {
+		return b, err
+	}
+	if items > math.MaxInt32 || nbytes > math.MaxInt64 {
+		return b, errorAt(KindProtocol, off, "batch descriptor counts %d items, %d bytes", items, nbytes)
+	}
+	b.Items, b.Bytes = int(items), int64(nbytes)
+	return b, nil
+}
+
+// refNode reads the content of tag TagRef: [batch, item, dtype, shape, order].
+func (d *decoder) refNode(off int) (any, error) {
+	if err := d.expectArray(5); err != nil {
+		return nil, err
+	}
+	bi, err := d.uint()
 	if err != nil {
 		return nil, err
 	}
-	if n != 0 {
-		return nil, errorAt(KindProtocol, off, "message has %d batches; references are not supported yet", n)
+	item, err := d.uint()
+	if err != nil {
+		return nil, err
 	}
-	return body, nil
+	dt, err := d.dtypeName()
+	if err != nil {
+		return nil, err
+	}
+	shape, err := d.dims()
+	if err != nil {
+		return nil, err
+	}
+	order, err := d.order()
+	if err != nil {
+		return nil, err
+	}
+	if bi >= uint64(len(d.batches)) {
+		return nil, errorAt(KindProtocol, off, "ref node names batch %d of %d", bi, len(d.batches))
+	}
+	batch := d.batches[bi]
+	if item >= uint64(batch.Items) {
+		return nil, errorAt(KindProtocol, off, "ref node names item %d of a batch of %d", item, batch.Items)
+	}
+	n, ok := byteLen(dt, shape)
+	if !ok {
+		return nil, errorAt(KindMismatch, off, "shape %v of %s overflows", shape, dt)
+	}
+	key := [2]int{int(bi), int(item)}
+	if v, ok := d.refs[key]; ok { // the same item again: one value, one download
+		if !sameRef(v, dt, shape, order) {
+			return nil, errorAt(KindProtocol, off, "two ref nodes describe item %d of batch %d differently", item, bi)
+		}
+		return v, nil
+	}
+	if d.refs == nil {
+		d.refs = map[[2]int]any{}
+	}
+	if d.mode.opts.PassThrough {
+		l := &LazyRef{Batch: batch, Item: int(item), DType: dt, Shape: shape, Order: order}
+		d.refs[key] = l
+		return l, nil
+	}
+	if d.mode.opts.Fetcher == nil {
+		return nil, errorAt(KindInvalid, off, "message holds references: set DecOptions.Fetcher, or PassThrough")
+	}
+	d.arrayBytes += int64(n)
+	if d.arrayBytes > d.mode.opts.MaxArrayBytes {
+		return nil, errorAt(KindLimit, off, "array bytes exceed MaxArrayBytes %d", d.mode.opts.MaxArrayBytes)
+	}
+	dst, err := d.mode.opts.Allocator(dt, shape, order, int64(n))
+	if err != nil {
+		return nil, &Error{Kind: KindInvalid, Offset: int64(off), Msg: "allocate destination", Err: err}
+	}
+	if uint64(len(dst)) != n {
+		return nil, errorAt(KindInvalid, off, "allocator returned %d bytes for %d", len(dst), n)
+	}
+	a := &Array{DType: dt, Shape: shape, Order: order, Data: dst}
+	d.refs[key] = a
+	if d.pending == nil {
+		d.pending = map[int][]FetchItem{}
+	}
+	d.pending[int(bi)] = append(d.pending[int(bi)], FetchItem{ID: int(item), DType: dt, Shape: shape, Order: order, Dst: dst})
+	return a, nil
+}
+
+func sameRef(v any, dt DType, shape []int, order Order) bool {
+	switch v := v.(type) {
+	case *Array:
+		return v.DType == dt && v.Order == order && slices.Equal(v.Shape, shape)
+	case *LazyRef:
+		return v.DType == dt && v.Order == order && slices.Equal(v.Shape, shape)
+	}
+	return false
+}
+
+// fetch downloads the referenced arrays, batch by batch in side-table order.
+func (d *decoder) fetch(ctx context.Context) error {
+	for bi := range d.batches {
+		items := d.pending[bi]
+		if len(items) == 0 {
+			continue
+		}
+		if err := d.mode.opts.Fetcher.Fetch(ctx, d.batches[bi], items); err != nil {
+			if _, ok := errors.AsType[*Error](err); ok {
+				return err
+			}
+			return &Error{Kind: KindUnavailable, Offset: -1, Msg: "fetch " + d.batches[bi].String(), Err: err}
+		}
+	}
+	return nil
 }
 
 func (d *decoder) expectArray(n uint64) error {
@@ -274,6 +456,7 @@ func (d *decoder) mapValue(n uint64, off int, depth int) (any, error) {
 		return nil, d.syntax(off, cbor.ErrTruncated)
 	}
 	strs := make(map[string]any, n)
+	var keys []string // text keys in message order, until the map turns into a Map
 	var pairs Map
 	var seen map[string]struct{} // encoded keys, once the map is a Map
 	for i := uint64(0); i < n; i++ {
@@ -291,21 +474,22 @@ func (d *decoder) mapValue(n uint64, off int, depth int) (any, error) {
 				return nil, errorAt(KindSyntax, koff, "duplicate map key %q", s)
 			}
 			strs[s] = v
+			keys = append(keys, s)
 			continue
 		}
 		if pairs == nil { // first key that is not text: switch to a Map
 			pairs = make(Map, 0, n)
 			seen = make(map[string]struct{}, n)
-			for s, x := range strs {
-				pairs = append(pairs, Pair{s, x})
+			for _, s := range keys {
+				pairs = append(pairs, Pair{s, strs[s]})
 				enc, _ := appendKey(nil, s)
 				seen[string(enc)] = struct{}{}
 			}
-			strs = nil
+			strs, keys = nil, nil
 		}
 		enc, err := appendKey(nil, k)
 		if err != nil {
-			return nil, errorAt(KindProtocol, koff, "map key of type %T is not a scalar", k)
+			return nil, errorAt(KindProtocol, koff, "map key of type %T is not an integer, string, byte string, bool or nil", k)
 		}
 		if _, dup := seen[string(enc)]; dup {
 			return nil, errorAt(KindSyntax, koff, "duplicate map key %x", enc)
@@ -327,6 +511,8 @@ func (d *decoder) tagged(tag uint64, off int, depth int) (any, error) {
 		return d.ndarray(tag, off)
 	case TagObject:
 		return d.object(off, depth)
+	case TagRef:
+		return d.refNode(off)
 	case TagEnvelope:
 		return nil, errorAt(KindProtocol, off, "envelope nested inside a message")
 	}
@@ -335,7 +521,7 @@ func (d *decoder) tagged(tag uint64, off int, depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.newArray(data, []uint64{uint64(len(data.bytes) / data.dtype.Size())}, RowMajor, off)
+		return d.newArray(data, []int{len(data.bytes) / data.dtype.Size()}, RowMajor, off)
 	}
 	return nil, errorAt(KindUnknownTag, off, "unknown tag %d", tag)
 }
@@ -434,7 +620,7 @@ func (d *decoder) ndarray(tag uint64, off int) (any, error) {
 	if err := d.expectArray(2); err != nil {
 		return nil, err
 	}
-	shape, err := d.shape()
+	shape, err := d.dims()
 	if err != nil {
 		return nil, err
 	}
@@ -456,8 +642,8 @@ func (d *decoder) ndarray(tag uint64, off int) (any, error) {
 	return d.newArray(data, shape, order, off)
 }
 
-// shape reads an array of dimensions.
-func (d *decoder) shape() ([]uint64, error) {
+// dims reads an array of dimensions.
+func (d *decoder) dims() ([]int, error) {
 	n, err := d.arrayHead()
 	if err != nil {
 		return nil, err
@@ -465,25 +651,68 @@ func (d *decoder) shape() ([]uint64, error) {
 	if n > uint64(d.r.Remaining()) {
 		return nil, d.syntax(d.r.Off, cbor.ErrTruncated)
 	}
-	shape := make([]uint64, n)
+	shape := make([]int, n)
 	for i := range shape {
-		if shape[i], err = d.uint(); err != nil {
+		off := d.r.Off
+		v, err := d.uint()
+		if err != nil {
 			return nil, err
 		}
+		if v > math.MaxInt64 {
+			return nil, errorAt(KindMismatch, off, "dimension %d overflows", v)
+		}
+		shape[i] = int(v)
 	}
 	return shape, nil
 }
 
+// order reads 0 (row-major) or 1 (column-major).
+func (d *decoder) order() (Order, error) {
+	off := d.r.Off
+	v, err := d.uint()
+	if err != nil {
+		return 0, err
+	}
+	if v > uint64(ColumnMajor) {
+		return 0, errorAt(KindProtocol, off, "order %d is neither 0 nor 1", v)
+	}
+	return Order(v), nil
+}
+
+// dtypeName reads a dtype by its numpy name.
+func (d *decoder) dtypeName() (DType, error) {
+	off := d.r.Off
+	name, err := d.text()
+	if err != nil {
+		return 0, err
+	}
+	dt, err := ParseDType(name)
+	if err != nil {
+		return 0, errorAt(KindMismatch, off, "unknown dtype %q", name)
+	}
+	return dt, nil
+}
+
+// bytesN reads a byte string of exactly n bytes, aliasing the input.
+func (d *decoder) bytesN(n uint64) ([]byte, error) {
+	h, off, err := d.head()
+	if err != nil {
+		return nil, err
+	}
+	if h.Major != cbor.MajorBytes || h.Arg != n {
+		return nil, errorAt(KindProtocol, off, "expected a byte string of %d bytes", n)
+	}
+	b, err := d.r.ReadN(n)
+	if err != nil {
+		return nil, d.syntax(off, err)
+	}
+	return b, nil
+}
+
 // newArray checks data against shape and builds the Array, copying unless
 // zero-copy is on and no byte swap is needed.
-func (d *decoder) newArray(data typedData, shape []uint64, order Order, off int) (*Array, error) {
-	dims := make([]int, len(shape))
-	for i, s := range shape {
-		if s > math.MaxInt64 {
-			return nil, errorAt(KindMismatch, off, "dimension %d of %d overflows", i, s)
-		}
-		dims[i] = int(s)
-	}
+func (d *decoder) newArray(data typedData, dims []int, order Order, off int) (*Array, error) {
+	shape := dims
 	n, ok := byteLen(data.dtype, dims)
 	if !ok {
 		return nil, errorAt(KindMismatch, off, "shape %v of %s overflows", shape, data.dtype)

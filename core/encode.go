@@ -7,7 +7,11 @@ import (
 	"math/big"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
 
 	"github.com/viacodec/viacodec/core/internal/cbor"
 )
@@ -26,7 +30,13 @@ type Message struct {
 	buf   []byte
 	parts []part
 	size  int
+	batch *Batch
 }
+
+// Batch returns the arrays this encode sent by reference, or nil when it
+// referenced none (so there is no transaction to open). Publish it on the
+// host's Table before the message reaches a receiver.
+func (m *Message) Batch() *Batch { return m.batch }
 
 // part is buf[from:to] followed by ext.
 type part struct {
@@ -94,8 +104,19 @@ func (m *EncMode) Encode(v any) (*Message, error) {
 	if err := e.encode(v, 0); err != nil {
 		return nil, err
 	}
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 0) // batches
-	msg := &Message{buf: e.buf, parts: e.parts, size: len(e.buf)}
+	if e.fresh != nil {
+		var total int64
+		for _, it := range e.fresh.Items {
+			total += int64(len(it.Data))
+		}
+		e.fresh.Ref.Items, e.fresh.Ref.Bytes = len(e.fresh.Items), total
+		e.batches[e.freshIndex] = e.fresh.Ref
+	}
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, uint64(len(e.batches)))
+	for _, b := range e.batches {
+		e.buf = appendBatchRef(e.buf, b)
+	}
+	msg := &Message{buf: e.buf, parts: e.parts, size: len(e.buf), batch: e.fresh}
 	for _, p := range e.parts {
 		msg.size += len(p.ext)
 	}
@@ -106,6 +127,14 @@ type encoder struct {
 	mode  *EncMode
 	buf   []byte
 	parts []part
+
+	// The side table of batch descriptors, in order of first use.
+	batches    []BatchRef
+	batchIndex map[uuid.UUID]int
+	// This hop's own batch, once an array went by reference.
+	fresh      *Batch
+	freshIndex int
+	freshItems map[string]int // array view → item id, so one array is one item
 }
 
 func (e *encoder) appendPayload(b []byte) {
@@ -116,6 +145,16 @@ func (e *encoder) appendPayload(b []byte) {
 	e.parts = append(e.parts, part{to: len(e.buf), ext: b})
 }
 
+// nest checks that an item at depth that opens levels nested CBOR levels
+// (lists, maps, tags) stays within MaxDepth, counted as the decoder counts.
+func (e *encoder) nest(depth, levels int) error {
+	if depth+levels > e.mode.opts.MaxDepth {
+		return errorf(KindLimit, "value nests deeper than MaxDepth %d (a cycle?)", e.mode.opts.MaxDepth)
+	}
+	return nil
+}
+
+// encode writes v, an item at nesting depth (the body is at 0).
 func (e *encoder) encode(v any, depth int) error {
 	switch v := v.(type) {
 	case nil:
@@ -150,6 +189,9 @@ func (e *encoder) encode(v any, depth int) error {
 		if v == nil {
 			return errorf(KindInvalid, "nil *big.Int")
 		}
+		if err := e.nest(depth, 1); err != nil {
+			return err
+		}
 		e.buf = appendBigInt(e.buf, v)
 	case Float16:
 		e.buf = cbor.AppendFloat16(e.buf, uint16(v))
@@ -158,23 +200,42 @@ func (e *encoder) encode(v any, depth int) error {
 	case float64:
 		e.buf = cbor.AppendFloat64(e.buf, v)
 	case string:
+		if !utf8.ValidString(v) {
+			return errorf(KindInvalid, "string %q is not valid UTF-8", v)
+		}
 		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(v)))
 		e.buf = append(e.buf, v...)
 	case []byte:
 		e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(len(v)))
 		e.appendPayload(v)
 	case *Array:
-		return e.encodeArray(v)
-	default:
-		if depth >= e.mode.opts.MaxDepth {
-			return errorf(KindLimit, "value nests deeper than MaxDepth %d (a cycle?)", e.mode.opts.MaxDepth)
+		// tag, [shape, typed-array tag]: three levels, as for a ref node.
+		if err := e.nest(depth, 3); err != nil {
+			return err
 		}
-		return e.encodeContainer(v, depth+1)
+		if e.mode.opts.ByRef && int64(len(v.Data)) >= e.mode.opts.RefThreshold {
+			return e.encodeRef(v)
+		}
+		return e.encodeArray(v)
+	case *LazyRef:
+		if err := e.nest(depth, 3); err != nil {
+			return err
+		}
+		return e.encodeLazyRef(v)
+	default:
+		return e.encodeContainer(v, depth)
 	}
 	return nil
 }
 
 func (e *encoder) encodeContainer(v any, depth int) error {
+	switch v.(type) {
+	case []any, map[string]any, Map, map[any]any:
+		if err := e.nest(depth, 1); err != nil {
+			return err
+		}
+		depth++
+	}
 	switch v := v.(type) {
 	case []any:
 		e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, uint64(len(v)))
@@ -198,6 +259,9 @@ func (e *encoder) encodeContainer(v any, depth int) error {
 		})
 		e.buf = cbor.AppendHead(e.buf, cbor.MajorMap, uint64(len(v)))
 		for _, k := range keys {
+			if !utf8.ValidString(k) {
+				return errorf(KindInvalid, "map key %q is not valid UTF-8", k)
+			}
 			e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(k)))
 			e.buf = append(e.buf, k...)
 			if err := e.encode(v[k], depth); err != nil {
@@ -227,6 +291,13 @@ func (e *encoder) encodeContainer(v any, depth int) error {
 }
 
 func (e *encoder) encodeObject(name string, data any, depth int) error {
+	if err := e.nest(depth, 2); err != nil {
+		return err
+	}
+	if !utf8.ValidString(name) || name == "" {
+		return errorf(KindInvalid, "type name %q is empty or not valid UTF-8", name)
+	}
+	depth += 2
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagObject)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 2)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(name)))
@@ -265,24 +336,20 @@ func (e *encoder) encodePairs(pairs Map, depth int) error {
 	return nil
 }
 
-// appendKey appends a map key, which must be a scalar.
+// appendKey appends a map key: an integer, string, byte string, bool or
+// nil. Floats are not keys: RFC 8949 §5.6.1 makes 1.0 in two widths, or two
+// NaNs, the same key, which a comparison of encoded bytes cannot see.
 func appendKey(dst []byte, k any) ([]byte, error) {
 	switch k.(type) {
 	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
-		*big.Int, Float16, float32, float64, string, []byte:
+		*big.Int, string, []byte:
 		e := encoder{mode: defaultEncMode, buf: dst}
 		if err := e.encode(k, 0); err != nil {
 			return nil, err
 		}
-		return e.AppendTo(), nil
+		return (&Message{buf: e.buf, parts: e.parts}).AppendTo(nil), nil
 	}
-	return nil, errorf(KindInvalid, "map key of type %T is not a scalar", k)
-}
-
-// AppendTo returns the encoder's output as one slice.
-func (e *encoder) AppendTo() []byte {
-	m := Message{buf: e.buf, parts: e.parts}
-	return m.AppendTo(nil)
+	return nil, errorf(KindInvalid, "map key of type %T is not an integer, string, byte string, bool or nil", k)
 }
 
 func (e *encoder) encodeArray(a *Array) error {
@@ -290,7 +357,7 @@ func (e *encoder) encodeArray(a *Array) error {
 		return err
 	}
 	tag := uint64(tagArrayRow)
-	if a.Order == ColumnMajor {
+	if wireOrder(a.Shape, a.Order) == ColumnMajor {
 		tag = tagArrayColumn
 	}
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tag)
@@ -307,6 +374,121 @@ func (e *encoder) appendShape(shape []int) {
 	for _, d := range shape {
 		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(d))
 	}
+}
+
+// encodeRef adds a to this hop's batch (once per view) and writes a ref node.
+func (e *encoder) encodeRef(a *Array) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	if e.fresh == nil {
+		b, err := newBatch(e.mode.opts.Source)
+		if err != nil {
+			return err
+		}
+		e.fresh, e.freshItems = b, map[string]int{}
+		e.freshIndex = e.addBatch(b.Ref)
+	}
+	key := viewKey(a)
+	id, ok := e.freshItems[key]
+	if !ok {
+		id = len(e.fresh.Items)
+		e.fresh.Items = append(e.fresh.Items, Item{ID: id, DType: a.DType, Shape: slices.Clone(a.Shape), Order: a.Order, Data: a.Data})
+		e.freshItems[key] = id
+	}
+	e.appendRefNode(e.freshIndex, id, a.DType, a.Shape, a.Order)
+	return nil
+}
+
+// wireOrder is the order written for an array: column-major only when it
+// differs from row-major, that is when two or more dimensions exceed 1, so
+// that the same memory always gives the same bytes (numpy, for one, cannot
+// tell the two apart otherwise).
+func wireOrder(shape []int, o Order) Order {
+	if o != ColumnMajor {
+		return RowMajor
+	}
+	big := 0
+	for _, d := range shape {
+		if d > 1 {
+			big++
+		}
+	}
+	if big < 2 {
+		return RowMajor
+	}
+	return ColumnMajor
+}
+
+// viewKey identifies an array by its memory, dtype, shape and order.
+func viewKey(a *Array) string {
+	k := make([]byte, 0, 64)
+	k = strconv.AppendUint(k, uint64(uintptr(unsafePointer(a.Data))), 16)
+	k = append(k, ':')
+	k = strconv.AppendInt(k, int64(len(a.Data)), 10)
+	k = append(k, ':', byte(a.DType), byte(a.Order))
+	for _, d := range a.Shape {
+		k = append(k, ',')
+		k = strconv.AppendInt(k, int64(d), 10)
+	}
+	return string(k)
+}
+
+// encodeLazyRef writes a pass-through reference again, pointing at its
+// original batch.
+func (e *encoder) encodeLazyRef(l *LazyRef) error {
+	if l == nil {
+		return errorf(KindInvalid, "nil *LazyRef")
+	}
+	if l.Item < 0 || l.Item >= l.Batch.Items {
+		return errorf(KindInvalid, "lazy ref item %d is outside its batch of %d items", l.Item, l.Batch.Items)
+	}
+	if _, ok := byteLen(l.DType, l.Shape); !ok || !l.DType.Valid() || l.Order > ColumnMajor {
+		return errorf(KindMismatch, "lazy ref %s %v is not a valid array", l.DType, l.Shape)
+	}
+	idx, ok := e.batchIndex[l.Batch.RefID]
+	if !ok {
+		idx = e.addBatch(l.Batch)
+	} else if e.batches[idx] != l.Batch && idx != e.freshIndex {
+		return errorf(KindInvalid, "two different batch descriptors share ref id %s", l.Batch.RefID)
+	}
+	e.appendRefNode(idx, l.Item, l.DType, l.Shape, l.Order)
+	return nil
+}
+
+func (e *encoder) addBatch(b BatchRef) int {
+	if e.batchIndex == nil {
+		e.batchIndex = map[uuid.UUID]int{}
+	}
+	e.batches = append(e.batches, b)
+	e.batchIndex[b.RefID] = len(e.batches) - 1
+	return len(e.batches) - 1
+}
+
+// appendRefNode writes tag TagRef [batch, item, dtype, shape, order].
+func (e *encoder) appendRefNode(batch, item int, dt DType, shape []int, order Order) {
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagRef)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 5)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(batch))
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(item))
+	name := dt.String()
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(name)))
+	e.buf = append(e.buf, name...)
+	e.appendShape(shape)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(wireOrder(shape, order)))
+}
+
+// appendBatchRef writes a batch descriptor [source, ref_id, token, items, bytes].
+func appendBatchRef(dst []byte, b BatchRef) []byte {
+	dst = cbor.AppendHead(dst, cbor.MajorArray, 5)
+	dst = cbor.AppendHead(dst, cbor.MajorText, uint64(len(b.Source)))
+	dst = append(dst, b.Source...)
+	dst = cbor.AppendHead(dst, cbor.MajorBytes, 16)
+	dst = append(dst, b.RefID[:]...)
+	dst = cbor.AppendHead(dst, cbor.MajorBytes, TokenSize)
+	dst = append(dst, b.Token[:]...)
+	dst = cbor.AppendHead(dst, cbor.MajorUint, uint64(b.Items))
+	return cbor.AppendHead(dst, cbor.MajorUint, uint64(b.Bytes))
 }
 
 func appendInt(dst []byte, v int64) []byte {

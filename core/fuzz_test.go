@@ -19,10 +19,12 @@ func FuzzDecode(f *testing.F) {
 		}
 	}
 	f.Add(sampleMessage(f))
+	refs, _ := Marshal(goldenRefs())
+	f.Add(refs)
 	for _, h := range []string{"E(d828 82 81 02 d855 44 0000803f)", "E(a2 01 01 1801 02)", "E(d863 00)", "E(9b4000000000000000 00)"} {
 		f.Add(malformedHex(f, h))
 	}
-	zc, _ := DecOptions{ZeroCopy: true, MaxByteLen: 1 << 20, MaxArrayBytes: 1 << 20}.DecMode()
+	zc, _ := DecOptions{ZeroCopy: true, PassThrough: true, MaxByteLen: 1 << 20, MaxArrayBytes: 1 << 20}.DecMode()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := zc.Decode(data)
 		if err != nil {
@@ -38,7 +40,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decoded value does not encode: %v", err)
 		}
-		v2, err := Unmarshal(enc)
+		v2, err := passThrough.Decode(enc)
 		if err != nil {
 			t.Fatalf("re-encoded message does not decode: %v", err)
 		}

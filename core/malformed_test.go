@@ -11,7 +11,7 @@ import (
 // every byte.
 func sampleMessage(t testing.TB) []byte {
 	a := mustArray(t, DTypeFloat32, []int{2, 2}, RowMajor, seq(16))
-	b := mustArray(t, DTypeBFloat16, []int{3}, ColumnMajor, seq(6))
+	b := mustArray(t, DTypeBFloat16, []int{3, 2}, ColumnMajor, seq(12))
 	v := map[string]any{
 		"round": 3,
 		"model": map[string]any{"w": a, "b": b},
@@ -90,6 +90,7 @@ func TestMalformed(t *testing.T) {
 		{"indefinite-length list", "E(9f 01 ff)", KindSyntax},
 		{"reserved additional info", "E(1c)", KindSyntax},
 		{"break outside indefinite", "E(ff)", KindSyntax},
+		{"float map key", "E(a1 fb3ff0000000000000 00)", KindProtocol},
 		{"undefined", "E(f7)", KindProtocol},
 		{"unassigned simple value", "E(f0)", KindProtocol},
 		{"two-byte simple below 32", "E(f814)", KindSyntax},
@@ -154,6 +155,7 @@ func TestLimits(t *testing.T) {
 		data []byte
 	}{
 		{"MaxElements", DecOptions{MaxElements: 2}, list},
+		{"MaxElements 1", DecOptions{MaxElements: 1}, envelopeHex(t, "82 01 02")},
 		{"MaxByteLen", DecOptions{MaxByteLen: 3}, bstr},
 		{"MaxMessageSize", DecOptions{MaxMessageSize: int64(len(list) - 1)}, list},
 		{"MaxArrayBytes", DecOptions{MaxArrayBytes: 7}, arrays},
@@ -165,8 +167,13 @@ func TestLimits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := m.Decode(tt.data); !errors.Is(err, ErrLimit) {
+			_, err = m.Decode(tt.data)
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != KindLimit {
 				t.Fatalf("got %v, want ErrLimit", err)
+			}
+			if tt.name != "MaxMessageSize" && e.Offset < 7 { // 7: the body, after the envelope
+				t.Fatalf("limit hit at offset %d, inside the envelope: %v", e.Offset, err)
 			}
 			if _, err := Unmarshal(tt.data); err != nil {
 				t.Fatalf("default limits reject it: %v", err)

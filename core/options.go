@@ -48,6 +48,15 @@ type DecOptions struct {
 	ZeroCopy bool
 	// UnknownTypes selects what an unregistered typed object decodes to.
 	UnknownTypes UnknownTypes
+	// PassThrough decodes every ref node to a *LazyRef without downloading
+	// anything: the mode of a forwarding hop.
+	PassThrough bool
+	// Fetcher downloads referenced arrays. Decoding a message that holds
+	// references needs one, unless PassThrough is set.
+	Fetcher Fetcher
+	// Allocator returns the destination buffer of each referenced array;
+	// nil means Go memory.
+	Allocator Allocator
 	// Registry holds the types typed objects may decode to; nil means none.
 	Registry *Registry
 }
@@ -76,6 +85,9 @@ func (o DecOptions) DecMode() (*DecMode, error) {
 	fill("MaxByteLen", &o.MaxByteLen, DefaultMaxByteLen, maxMaxLength)
 	fill("MaxMessageSize", &o.MaxMessageSize, DefaultMaxMessageSize, maxMaxLength)
 	fill("MaxArrayBytes", &o.MaxArrayBytes, DefaultMaxArrayBytes, maxMaxLength)
+	if o.Allocator == nil {
+		o.Allocator = goAllocator
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -89,13 +101,27 @@ func (o DecOptions) DecMode() (*DecMode, error) {
 // Options returns the mode's options with defaults filled in.
 func (m *DecMode) Options() DecOptions { return m.opts }
 
-// EncOptions configures encoding. The zero value is a safe default.
+// DefaultRefThreshold is the array size from which encoding by reference
+// replaces an array with a ref node.
+const DefaultRefThreshold = 1 << 20
+
+// EncOptions configures encoding. The zero value is a safe default: every
+// array inline.
 type EncOptions struct {
 	// MaxDepth limits the nesting of the value, which guards against
 	// cycles: 1 to 4096, default 128.
 	MaxDepth int
 	// Registry holds the types that encode as typed objects; nil means none.
 	Registry *Registry
+	// ByRef turns every array of RefThreshold bytes or more into a ref node
+	// and returns the arrays as a Batch (Message.Batch) to publish.
+	ByRef bool
+	// RefThreshold is the smallest array, in bytes, sent by reference:
+	// 1 to 2^48, default 1 MiB.
+	RefThreshold int64
+	// Source is the address receivers download this process's batches from
+	// (for hostdl, its server's base URL). Required with ByRef.
+	Source string
 }
 
 // EncMode is a validated, immutable set of encode options, safe for
@@ -111,6 +137,15 @@ func (o EncOptions) EncMode() (*EncMode, error) {
 		o.MaxDepth = DefaultMaxDepth
 	case o.MaxDepth < 1 || o.MaxDepth > maxMaxDepth:
 		return nil, errorf(KindInvalid, "EncOptions.MaxDepth %d is outside 1..%d", o.MaxDepth, maxMaxDepth)
+	}
+	switch {
+	case o.RefThreshold == 0:
+		o.RefThreshold = DefaultRefThreshold
+	case o.RefThreshold < 1 || o.RefThreshold > maxMaxLength:
+		return nil, errorf(KindInvalid, "EncOptions.RefThreshold %d is outside 1..%d", o.RefThreshold, int64(maxMaxLength))
+	}
+	if o.ByRef && o.Source == "" {
+		return nil, errorf(KindInvalid, "EncOptions.ByRef needs a Source")
 	}
 	return &EncMode{opts: o}, nil
 }

@@ -141,7 +141,7 @@ func TestElements(t *testing.T) {
 	if err != nil || c[1] != 3-4i {
 		t.Fatalf("got %v %v", c, err)
 	}
-	if &c[0] != (*complex64)(unsafePointer(&a.Data[0])) {
+	if &c[0] != (*complex64)(unsafePointer(a.Data)) {
 		t.Fatal("aligned access copied")
 	}
 	// Misaligned data is copied, not read unaligned.

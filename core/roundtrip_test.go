@@ -170,7 +170,7 @@ func TestRoundTripArrays(t *testing.T) {
 				in := mustArray(t, dt, shape, order, data)
 				got := roundTrip(t, map[string]any{"a": in})
 				a := got.(map[string]any)["a"].(*Array)
-				if a.DType != dt || a.Order != order || !reflect.DeepEqual(a.Shape, shape) || !bytes.Equal(a.Data, data) {
+				if a.DType != dt || a.Order != wireOrder(shape, order) || !reflect.DeepEqual(a.Shape, shape) || !bytes.Equal(a.Data, data) {
 					t.Errorf("%s %v %s: got %s %v %s", dt, shape, order, a.DType, a.Shape, a.Order)
 				}
 				if len(data) > 0 && &a.Data[0] == &data[0] {
@@ -302,5 +302,68 @@ func TestEncodeErrors(t *testing.T) {
 				t.Fatalf("got %v (kind %v), want kind %v", err, KindOf(err), tt.kind)
 			}
 		})
+	}
+}
+
+func TestMapKeepsMessageOrder(t *testing.T) {
+	// Text keys before the first non-text key must keep their order too.
+	data := envelopeHex(t, "a4 6161 01 6162 02 6163 03 f5 04")
+	for range 50 {
+		v, err := Unmarshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := v.(Map)
+		if m[0].Key != "a" || m[1].Key != "b" || m[2].Key != "c" || m[3].Key != true {
+			t.Fatalf("pairs out of message order: %v", m)
+		}
+	}
+}
+
+func TestEncodeAndDecodeAgreeOnDepth(t *testing.T) {
+	leaves := map[string]any{
+		"array":  mustArray(t, DTypeInt8, []int{1}, RowMajor, []byte{1}),
+		"object": Object{Name: "n", Data: 1},
+		"bignum": bigInt("0x10000000000000000"),
+		"list":   []any{},
+	}
+	for name, leaf := range leaves {
+		t.Run(name, func(t *testing.T) {
+			// Wrap the leaf in ever more lists: the first depth Marshal
+			// refuses must be the first depth Unmarshal would refuse.
+			deep, _ := EncOptions{MaxDepth: maxMaxDepth}.EncMode()
+			v := leaf
+			for range DefaultMaxDepth + 4 {
+				encErr := func() error { _, err := Marshal(v); return err }()
+				data, err := deep.Marshal(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, decErr := Unmarshal(data)
+				if (encErr == nil) != (decErr == nil) {
+					t.Fatalf("encode error %v but decode error %v", encErr, decErr)
+				}
+				v = []any{v}
+			}
+		})
+	}
+}
+
+func TestEncodeRejectsInvalidText(t *testing.T) {
+	for _, v := range []any{"\xff", map[string]any{"\xfe": 1}, Object{Name: "\xff", Data: nil}, Object{Name: ""}} {
+		if _, err := Marshal(v); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%#v: got %v, want ErrInvalid", v, err)
+		}
+	}
+}
+
+func TestFloatMapKeysRejected(t *testing.T) {
+	// 1.0 as float16 and float32 are one key to RFC 8949 §5.6.1; we do not
+	// take float keys at all.
+	if _, err := Marshal(Map{{Float16(0x3c00), 0}, {float32(1), 1}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("encode: got %v", err)
+	}
+	if _, err := Unmarshal(envelopeHex(t, "a1 f93c00 00")); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("decode: got %v", err)
 	}
 }

@@ -86,6 +86,7 @@ func AppendFloat64(dst []byte, f float64) []byte {
 var (
 	ErrTruncated  = errors.New("unexpected end of data")
 	ErrIndefinite = errors.New("indefinite-length items are not allowed")
+	ErrBreak      = errors.New("break code outside an indefinite-length item")
 	ErrReserved   = errors.New("reserved additional information value")
 )
 
@@ -128,6 +129,8 @@ func (r *Reader) ReadHead() (Head, error) {
 		n = 4
 	case h.AI == 27:
 		n = 8
+	case h.AI == AIIndef && h.Major == MajorSimple:
+		return Head{}, ErrBreak
 	case h.AI == AIIndef:
 		return Head{}, ErrIndefinite
 	default:

@@ -1,0 +1,275 @@
+package core
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/viacodec/viacodec/core/internal/cbor"
+)
+
+// TokenSize is the size of a batch's capability token in bytes.
+const TokenSize = 32
+
+// DefaultBlockSize is the span each manifest checksum covers.
+const DefaultBlockSize = 1 << 20
+
+// BatchRef is a batch descriptor as it travels in a message's side table:
+// where the batch is, which it is, and the capability to read it.
+type BatchRef struct {
+	Source string          // address of the source's download server
+	RefID  uuid.UUID       // fresh UUID v4 per batch
+	Token  [TokenSize]byte // capability token; whoever holds it may read the batch
+	Items  int             // number of items
+	Bytes  int64           // total bytes of all items
+}
+
+// String describes the batch without its token.
+func (r BatchRef) String() string {
+	return fmt.Sprintf("batch %s at %s (%d items, %d bytes)", r.RefID, r.Source, r.Items, r.Bytes)
+}
+
+// TokenEqual reports, in constant time, whether token is the batch's token.
+func (r *BatchRef) TokenEqual(token []byte) bool {
+	return subtle.ConstantTimeCompare(r.Token[:], token) == 1
+}
+
+// Item is one array of a batch: a view of the caller's memory.
+type Item struct {
+	ID    int
+	DType DType
+	Shape []int
+	Order Order
+	Data  []byte
+}
+
+// Batch is what an encode by reference produced: the descriptor and the
+// items, which view the caller's arrays until the batch is published and its
+// transaction ends.
+type Batch struct {
+	Ref   BatchRef
+	Items []Item
+
+	once     sync.Once
+	manifest *Manifest
+}
+
+func newBatch(source string) (*Batch, error) {
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return nil, errorf(KindInvalid, "ref id: %v", err)
+	}
+	b := &Batch{Ref: BatchRef{Source: source, RefID: id}}
+	if _, err := rand.Read(b.Ref.Token[:]); err != nil {
+		return nil, errorf(KindInvalid, "token: %v", err)
+	}
+	return b, nil
+}
+
+// Manifest returns the batch's manifest. It reads every item once, to
+// checksum it, the first time it is called.
+func (b *Batch) Manifest() *Manifest {
+	b.once.Do(func() {
+		m := &Manifest{RefID: b.Ref.RefID, BlockSize: DefaultBlockSize, Items: make([]ManifestItem, len(b.Items))}
+		for i, it := range b.Items {
+			m.Items[i] = ManifestItem{
+				ID: it.ID, DType: it.DType, Shape: it.Shape, Order: it.Order,
+				Bytes: int64(len(it.Data)), Checksums: BlockChecksums(it.Data, DefaultBlockSize),
+			}
+		}
+		b.manifest = m
+	})
+	return b.manifest
+}
+
+// Manifest describes a batch's items for its receivers: what each is and a
+// CRC-32C (Castagnoli) checksum of each BlockSize span of its bytes, so that
+// a receiver can check every chunk it fetches.
+type Manifest struct {
+	RefID     uuid.UUID
+	BlockSize int
+	Items     []ManifestItem
+}
+
+// ManifestItem is one item of a Manifest.
+type ManifestItem struct {
+	ID        int
+	DType     DType
+	Shape     []int
+	Order     Order
+	Bytes     int64
+	Checksums []uint32 // one per block; the last block may be short
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Checksum returns the CRC-32C of b.
+func Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// BlockChecksums returns the CRC-32C of each blockSize span of data.
+func BlockChecksums(data []byte, blockSize int) []uint32 {
+	sums := make([]uint32, 0, (len(data)+blockSize-1)/blockSize)
+	for off := 0; off < len(data); off += blockSize {
+		sums = append(sums, Checksum(data[off:min(off+blockSize, len(data))]))
+	}
+	return sums
+}
+
+// Item returns the manifest entry with the given item id.
+func (m *Manifest) Item(id int) (*ManifestItem, bool) {
+	for i := range m.Items {
+		if m.Items[i].ID == id {
+			return &m.Items[i], true
+		}
+	}
+	return nil, false
+}
+
+// VerifyBlocks checks data, the bytes of item from offset off (a multiple of
+// the block size), against the manifest. A short final span is checked only
+// when it ends the item.
+func (m *Manifest) VerifyBlocks(it *ManifestItem, off int64, data []byte) error {
+	bs := int64(m.BlockSize)
+	if off%bs != 0 || off < 0 || off+int64(len(data)) > it.Bytes {
+		return errorf(KindInvalid, "range %d+%d of item %d is not block-aligned within %d bytes", off, len(data), it.ID, it.Bytes)
+	}
+	for p := int64(0); p < int64(len(data)); p += bs {
+		end := min(p+bs, int64(len(data)))
+		if end-p < bs && off+end != it.Bytes {
+			break // a partial block in the middle; its checksum covers more
+		}
+		blk := (off + p) / bs
+		if got, want := Checksum(data[p:end]), it.Checksums[blk]; got != want {
+			return errorf(KindChecksum, "item %d block %d: crc32c %08x, manifest says %08x", it.ID, blk, got, want)
+		}
+	}
+	return nil
+}
+
+// MarshalManifest encodes m as CBOR:
+// [ref_id, block_size, [* [item, dtype, shape, order, bytes, checksums]]],
+// checksums being the big-endian CRC-32C values concatenated in a byte string.
+func MarshalManifest(m *Manifest) []byte {
+	b := cbor.AppendHead(nil, cbor.MajorArray, 3)
+	b = cbor.AppendHead(b, cbor.MajorBytes, 16)
+	b = append(b, m.RefID[:]...)
+	b = cbor.AppendHead(b, cbor.MajorUint, uint64(m.BlockSize))
+	b = cbor.AppendHead(b, cbor.MajorArray, uint64(len(m.Items)))
+	for _, it := range m.Items {
+		b = cbor.AppendHead(b, cbor.MajorArray, 6)
+		b = cbor.AppendHead(b, cbor.MajorUint, uint64(it.ID))
+		name := it.DType.String()
+		b = cbor.AppendHead(b, cbor.MajorText, uint64(len(name)))
+		b = append(b, name...)
+		b = cbor.AppendHead(b, cbor.MajorArray, uint64(len(it.Shape)))
+		for _, d := range it.Shape {
+			b = cbor.AppendHead(b, cbor.MajorUint, uint64(d))
+		}
+		b = cbor.AppendHead(b, cbor.MajorUint, uint64(it.Order))
+		b = cbor.AppendHead(b, cbor.MajorUint, uint64(it.Bytes))
+		b = cbor.AppendHead(b, cbor.MajorBytes, uint64(4*len(it.Checksums)))
+		for _, c := range it.Checksums {
+			b = binary.BigEndian.AppendUint32(b, c)
+		}
+	}
+	return b
+}
+
+// UnmarshalManifest decodes a manifest written by MarshalManifest and checks
+// that it is consistent: shapes match byte lengths, one checksum per block,
+// no duplicate items, and no more than maxItems items.
+func UnmarshalManifest(data []byte, maxItems int) (*Manifest, error) {
+	d := &decoder{mode: defaultDecMode, r: cbor.Reader{Data: data}}
+	if err := d.expectArray(3); err != nil {
+		return nil, err
+	}
+	m := &Manifest{}
+	id, err := d.bytesN(16)
+	if err != nil {
+		return nil, err
+	}
+	copy(m.RefID[:], id)
+	bs, err := d.uint()
+	if err != nil {
+		return nil, err
+	}
+	if bs == 0 || bs > math.MaxInt32 {
+		return nil, errorf(KindProtocol, "manifest block size %d", bs)
+	}
+	m.BlockSize = int(bs)
+	n, err := d.arrayHead()
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(maxItems) || n > uint64(d.r.Remaining()) {
+		return nil, errorf(KindLimit, "manifest lists %d items, more than %d", n, maxItems)
+	}
+	m.Items = make([]ManifestItem, 0, n)
+	seen := make(map[int]bool, n)
+	for range n {
+		it, err := d.manifestItem(m.BlockSize)
+		if err != nil {
+			return nil, err
+		}
+		if seen[it.ID] {
+			return nil, errorf(KindProtocol, "manifest lists item %d twice", it.ID)
+		}
+		seen[it.ID] = true
+		m.Items = append(m.Items, it)
+	}
+	if d.r.Remaining() != 0 {
+		return nil, errorAt(KindSyntax, d.r.Off, "trailing data after manifest")
+	}
+	return m, nil
+}
+
+func (d *decoder) manifestItem(blockSize int) (ManifestItem, error) {
+	var it ManifestItem
+	if err := d.expectArray(6); err != nil {
+		return it, err
+	}
+	id, err := d.uint()
+	if err != nil {
+		return it, err
+	}
+	if id > math.MaxInt32 {
+		return it, errorf(KindProtocol, "manifest item id %d", id)
+	}
+	it.ID = int(id)
+	if it.DType, err = d.dtypeName(); err != nil {
+		return it, err
+	}
+	if it.Shape, err = d.dims(); err != nil {
+		return it, err
+	}
+	if it.Order, err = d.order(); err != nil {
+		return it, err
+	}
+	nbytes, err := d.uint()
+	if err != nil {
+		return it, err
+	}
+	if want, ok := byteLen(it.DType, it.Shape); !ok || want != nbytes {
+		return it, errorf(KindMismatch, "manifest item %d: %s %v is not %d bytes", it.ID, it.DType, it.Shape, nbytes)
+	}
+	it.Bytes = int64(nbytes)
+	sums, err := d.bytesN(4 * ((nbytes + uint64(blockSize) - 1) / uint64(blockSize)))
+	if err != nil {
+		return it, err
+	}
+	it.Checksums = make([]uint32, len(sums)/4)
+	for i := range it.Checksums {
+		it.Checksums[i] = binary.BigEndian.Uint32(sums[4*i:])
+	}
+	return it, nil
+}
+
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}

@@ -1,0 +1,516 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Transaction defaults.
+const (
+	DefaultTimeout      = 5 * time.Minute  // inactivity before a transaction times out
+	DefaultKeepFinished = 10 * time.Minute // how long a finished ref still answers "expired"
+)
+
+// State is where a transaction is; every state but StateOpen is final.
+type State uint8
+
+// Transaction states.
+const (
+	StateOpen      State = iota
+	StateCompleted       // every expected receiver confirmed
+	StateQuorumMet       // timed out with at least the quorum confirmed
+	StateTimedOut        // no activity for the timeout, quorum not met
+	StateAborted         // ended by Transaction.Abort
+	StateDeleted         // ended by Table.Delete or Table.Close
+)
+
+var stateNames = [...]string{"open", "completed", "quorum met", "timed out", "aborted", "deleted"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "state(?)"
+}
+
+// ReceiverState is where one receiver of a transaction is.
+type ReceiverState uint8
+
+// Receiver states.
+const (
+	ReceiverStarted   ReceiverState = iota // asked for the manifest or a range
+	ReceiverConfirmed                      // sent a valid receipt
+	ReceiverFailed                         // the transaction ended before its receipt
+)
+
+var receiverStateNames = [...]string{"started", "confirmed", "failed"}
+
+func (s ReceiverState) String() string {
+	if int(s) < len(receiverStateNames) {
+		return receiverStateNames[s]
+	}
+	return "receiver(?)"
+}
+
+// ReceiverStatus is one receiver as the source saw it.
+type ReceiverStatus struct {
+	ID        string
+	State     ReceiverState
+	Bytes     int64 // item bytes served to it
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+// Outcome is how a transaction ended.
+type Outcome struct {
+	State     State
+	Receivers []ReceiverStatus // in the order they first appeared
+}
+
+// Confirmed returns the ids of the receivers that confirmed.
+func (o Outcome) Confirmed() []string {
+	var ids []string
+	for _, r := range o.Receivers {
+		if r.State == ReceiverConfirmed {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
+}
+
+// TableOptions configures a Table. The zero value is a safe default.
+type TableOptions struct {
+	// Clock returns the current time; default time.Now. Tests inject a
+	// fake one. Expiry still happens only in Sweep.
+	Clock func() time.Time
+	// KeepFinished is how long a finished transaction's ref id answers
+	// KindExpired instead of KindUnknownRef: default 10 minutes.
+	KeepFinished time.Duration
+}
+
+// PublishOptions configures one transaction.
+type PublishOptions struct {
+	// Receivers is how many receivers are expected; 0 means unknown, and
+	// the transaction then ends only by timeout (or Abort / Delete).
+	Receivers int
+	// Quorum, when not 0, is how many confirmations make a timed-out
+	// transaction end as StateQuorumMet instead of StateTimedOut. With
+	// Receivers 0 it defaults to 1.
+	Quorum int
+	// Timeout is the inactivity timeout: default 5 minutes.
+	Timeout time.Duration
+	// OnDone, if set, is called once with the outcome when the
+	// transaction ends, from the call that ended it.
+	OnDone func(Outcome)
+	// Snapshot copies the items at publish time, so the caller may change
+	// its arrays at once. Without it the caller must not change them until
+	// the transaction has ended (Wait returns).
+	Snapshot bool
+}
+
+// Table is the source side of references: the open transactions, each
+// serving one published batch. It starts no goroutine and no timer: the host
+// calls Sweep. A Table is safe for concurrent use.
+type Table struct {
+	clock        func() time.Time
+	keepFinished time.Duration
+
+	mu       sync.Mutex
+	open     map[uuid.UUID]*Transaction
+	finished map[uuid.UUID]finishedRef
+	served   int64
+	serves   int64
+}
+
+type finishedRef struct {
+	state State
+	at    time.Time
+}
+
+// NewTable returns an empty table.
+func NewTable(o TableOptions) (*Table, error) {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	switch {
+	case o.KeepFinished == 0:
+		o.KeepFinished = DefaultKeepFinished
+	case o.KeepFinished < 0:
+		return nil, errorf(KindInvalid, "TableOptions.KeepFinished %v is negative", o.KeepFinished)
+	}
+	return &Table{
+		clock: o.Clock, keepFinished: o.KeepFinished,
+		open: map[uuid.UUID]*Transaction{}, finished: map[uuid.UUID]finishedRef{},
+	}, nil
+}
+
+// Transaction is one published batch and its receivers.
+type Transaction struct {
+	table *Table
+	batch *Batch
+	opts  PublishOptions
+	done  chan struct{}
+
+	// Guarded by table.mu.
+	state      State
+	receivers  map[string]*receiver
+	order      []string
+	lastActive time.Time
+	inflight   int // serves whose bytes are still being written
+	outcome    Outcome
+	finalized  bool
+}
+
+type receiver struct {
+	status ReceiverStatus
+	nonce  string
+}
+
+// Publish opens a transaction for b. From now until the transaction ends,
+// the table serves b's items to whoever holds its token.
+func (t *Table) Publish(b *Batch, o PublishOptions) (*Transaction, error) {
+	switch {
+	case b == nil:
+		return nil, errorf(KindInvalid, "Publish needs a batch")
+	case o.Receivers < 0:
+		return nil, errorf(KindInvalid, "PublishOptions.Receivers %d is negative", o.Receivers)
+	case o.Quorum < 0 || (o.Receivers > 0 && o.Quorum > o.Receivers):
+		return nil, errorf(KindInvalid, "PublishOptions.Quorum %d is outside 0..%d", o.Quorum, o.Receivers)
+	case o.Timeout < 0:
+		return nil, errorf(KindInvalid, "PublishOptions.Timeout %v is negative", o.Timeout)
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Snapshot {
+		b = b.snapshot()
+	}
+	tx := &Transaction{table: t, batch: b, opts: o, done: make(chan struct{}), receivers: map[string]*receiver{}}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	id := b.Ref.RefID
+	if _, dup := t.open[id]; dup {
+		return nil, errorf(KindInvalid, "batch %s is already published", id)
+	}
+	if _, dup := t.finished[id]; dup {
+		return nil, errorf(KindInvalid, "batch %s was already published", id)
+	}
+	tx.lastActive = t.clock()
+	t.open[id] = tx
+	return tx, nil
+}
+
+func (b *Batch) snapshot() *Batch {
+	c := &Batch{Ref: b.Ref, Items: slices.Clone(b.Items)}
+	for i := range c.Items {
+		c.Items[i].Data = slices.Clone(c.Items[i].Data)
+	}
+	return c
+}
+
+// Ref returns the transaction's batch descriptor.
+func (tx *Transaction) Ref() BatchRef { return tx.batch.Ref }
+
+// Done is closed when the transaction has ended and no serve of its bytes
+// is still under way.
+func (tx *Transaction) Done() <-chan struct{} { return tx.done }
+
+// Outcome returns the outcome, and false while the transaction is open.
+func (tx *Transaction) Outcome() (Outcome, bool) {
+	select {
+	case <-tx.done:
+		return tx.outcome, true
+	default:
+		return Outcome{}, false
+	}
+}
+
+// Wait returns the outcome once the transaction has ended, or an error of
+// KindTimeout or KindAborted when ctx ends first.
+func (tx *Transaction) Wait(ctx context.Context) (Outcome, error) {
+	select {
+	case <-tx.done:
+		return tx.outcome, nil
+	case <-ctx.Done():
+		k := KindAborted
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			k = KindTimeout
+		}
+		return Outcome{}, &Error{Kind: k, Offset: -1, Msg: "waiting for transaction " + tx.batch.Ref.RefID.String(), Err: ctx.Err()}
+	}
+}
+
+// Abort ends the transaction with StateAborted, if it is still open.
+func (tx *Transaction) Abort() {
+	tx.table.end(tx, StateAborted)
+}
+
+// Status returns the receivers as they are now.
+func (tx *Transaction) Status() (State, []ReceiverStatus) {
+	tx.table.mu.Lock()
+	defer tx.table.mu.Unlock()
+	return tx.state, tx.statusLocked()
+}
+
+func (tx *Transaction) statusLocked() []ReceiverStatus {
+	out := make([]ReceiverStatus, len(tx.order))
+	for i, id := range tx.order {
+		out[i] = tx.receivers[id].status
+	}
+	return out
+}
+
+// Delete ends the transaction of refID with StateDeleted.
+func (t *Table) Delete(refID uuid.UUID) error {
+	t.mu.Lock()
+	tx := t.open[refID]
+	t.mu.Unlock()
+	if tx == nil {
+		return t.lookupError(refID)
+	}
+	t.end(tx, StateDeleted)
+	return nil
+}
+
+// Close ends every open transaction with StateDeleted.
+func (t *Table) Close() {
+	t.mu.Lock()
+	txs := make([]*Transaction, 0, len(t.open))
+	for _, tx := range t.open {
+		txs = append(txs, tx)
+	}
+	t.mu.Unlock()
+	for _, tx := range txs {
+		t.end(tx, StateDeleted)
+	}
+}
+
+// Sweep ends the transactions idle for their timeout at now, forgets
+// finished ones older than KeepFinished, and returns how many it ended.
+func (t *Table) Sweep(now time.Time) int {
+	t.mu.Lock()
+	var idle []*Transaction
+	for _, tx := range t.open {
+		if now.Sub(tx.lastActive) >= tx.opts.Timeout {
+			idle = append(idle, tx)
+		}
+	}
+	for id, f := range t.finished {
+		if now.Sub(f.at) >= t.keepFinished {
+			delete(t.finished, id)
+		}
+	}
+	t.mu.Unlock()
+	for _, tx := range idle {
+		t.end(tx, StateTimedOut)
+	}
+	return len(idle)
+}
+
+// Stats are counters for a host's metrics.
+type Stats struct {
+	Open            int   // open transactions
+	ReceiversActive int   // receivers started and not yet confirmed, over open transactions
+	BytesServed     int64 // item bytes handed out by Serve since the table was made
+	Serves          int64 // successful Serve calls since the table was made
+}
+
+// Stats returns the table's counters.
+func (t *Table) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := Stats{Open: len(t.open), BytesServed: t.served, Serves: t.serves}
+	for _, tx := range t.open {
+		for _, r := range tx.receivers {
+			if r.status.State == ReceiverStarted {
+				s.ReceiversActive++
+			}
+		}
+	}
+	return s
+}
+
+// end moves tx to a final state; StateTimedOut becomes StateQuorumMet when
+// the quorum confirmed.
+func (t *Table) end(tx *Transaction, state State) {
+	t.mu.Lock()
+	if tx.state != StateOpen {
+		t.mu.Unlock()
+		return
+	}
+	confirmed := 0
+	for _, r := range tx.receivers {
+		switch r.status.State {
+		case ReceiverConfirmed:
+			confirmed++
+		case ReceiverStarted:
+			r.status.State = ReceiverFailed
+		}
+	}
+	quorum := tx.opts.Quorum
+	if quorum == 0 && tx.opts.Receivers == 0 {
+		quorum = 1
+	}
+	if state == StateTimedOut && quorum > 0 && confirmed >= quorum {
+		state = StateQuorumMet
+	}
+	tx.state = state
+	tx.outcome = Outcome{State: state, Receivers: tx.statusLocked()}
+	id := tx.batch.Ref.RefID
+	delete(t.open, id)
+	t.finished[id] = finishedRef{state: state, at: t.clock()}
+	finalize := tx.inflight == 0
+	t.mu.Unlock()
+	if finalize {
+		tx.finalize()
+	}
+}
+
+// finalize releases the item views and reports the outcome, once the
+// transaction has ended and its last serve is done.
+func (tx *Transaction) finalize() {
+	tx.table.mu.Lock()
+	if tx.finalized {
+		tx.table.mu.Unlock()
+		return
+	}
+	tx.finalized = true
+	tx.batch = &Batch{Ref: tx.batch.Ref} // drop the views of the caller's memory
+	tx.table.mu.Unlock()
+	close(tx.done)
+	if tx.opts.OnDone != nil {
+		tx.opts.OnDone(tx.outcome)
+	}
+}
+
+// lookupError explains why refID has no open transaction. Call without t.mu.
+func (t *Table) lookupError(refID uuid.UUID) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lookupErrorLocked(refID)
+}
+
+func (t *Table) lookupErrorLocked(refID uuid.UUID) error {
+	if f, ok := t.finished[refID]; ok {
+		return errorf(KindExpired, "ref %s is finished (%s)", refID, f.state)
+	}
+	return errorf(KindUnknownRef, "ref %s is expired or unknown", refID)
+}
+
+// access finds the open transaction of refID, checks the token and records
+// activity by receiver. Call with t.mu held.
+func (t *Table) access(refID uuid.UUID, token []byte, receiverID string) (*Transaction, *receiver, error) {
+	tx := t.open[refID]
+	if tx == nil {
+		return nil, nil, t.lookupErrorLocked(refID)
+	}
+	if !tx.batch.Ref.TokenEqual(token) {
+		return nil, nil, errorf(KindAuth, "wrong token for ref %s", refID)
+	}
+	if receiverID == "" {
+		return nil, nil, errorf(KindInvalid, "missing receiver id")
+	}
+	now := t.clock()
+	tx.lastActive = now
+	r := tx.receivers[receiverID]
+	if r == nil {
+		r = &receiver{status: ReceiverStatus{ID: receiverID, State: ReceiverStarted, FirstSeen: now}}
+		tx.receivers[receiverID] = r
+		tx.order = append(tx.order, receiverID)
+	}
+	r.status.LastSeen = now
+	return tx, r, nil
+}
+
+// Manifest returns the manifest of refID for receiver, and the nonce its
+// receipt must carry.
+func (t *Table) Manifest(refID uuid.UUID, token []byte, receiverID string) (*Manifest, string, error) {
+	var n [16]byte
+	if _, err := rand.Read(n[:]); err != nil {
+		return nil, "", errorf(KindInvalid, "nonce: %v", err)
+	}
+	nonce := hex.EncodeToString(n[:])
+	t.mu.Lock()
+	tx, r, err := t.access(refID, token, receiverID)
+	if err != nil {
+		t.mu.Unlock()
+		return nil, "", err
+	}
+	r.nonce = nonce
+	b := tx.batch
+	t.mu.Unlock()
+	return b.Manifest(), nonce, nil
+}
+
+// Serve returns bytes [off, off+n) of item itemID of refID, as a view of
+// the source's memory. The caller must call release when it has written
+// them; until then the transaction does not report its end. A range outside
+// the item is KindInvalid.
+func (t *Table) Serve(refID uuid.UUID, token []byte, receiverID string, itemID int, off, n int64) (data []byte, release func(), err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tx, r, err := t.access(refID, token, receiverID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if itemID < 0 || itemID >= len(tx.batch.Items) {
+		return nil, nil, errorf(KindUnknownRef, "ref %s has no item %d", refID, itemID)
+	}
+	item := tx.batch.Items[itemID].Data
+	if off < 0 || n < 0 || off > int64(len(item)) || n > int64(len(item))-off {
+		return nil, nil, errorf(KindInvalid, "range %d+%d is outside item %d of %d bytes", off, n, itemID, len(item))
+	}
+	r.status.Bytes += n
+	t.served += n
+	t.serves++
+	tx.inflight++
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			t.mu.Lock()
+			tx.inflight--
+			last := tx.inflight == 0 && tx.state != StateOpen
+			t.mu.Unlock()
+			if last {
+				tx.finalize()
+			}
+		})
+	}
+	return item[off : off+n], release, nil
+}
+
+// Confirm records receiver's receipt for refID. The nonce must be the one
+// its latest manifest carried. When the expected receivers have all
+// confirmed, the transaction ends with StateCompleted.
+func (t *Table) Confirm(refID uuid.UUID, token []byte, receiverID, nonce string) error {
+	t.mu.Lock()
+	tx, r, err := t.access(refID, token, receiverID)
+	if err != nil {
+		t.mu.Unlock()
+		return err
+	}
+	if r.nonce == "" || len(nonce) != len(r.nonce) || !constantTimeEqual(nonce, r.nonce) {
+		t.mu.Unlock()
+		return errorf(KindAuth, "receipt of %q for ref %s has the wrong nonce", receiverID, refID)
+	}
+	r.status.State = ReceiverConfirmed
+	confirmed := 0
+	for _, x := range tx.receivers {
+		if x.status.State == ReceiverConfirmed {
+			confirmed++
+		}
+	}
+	complete := tx.opts.Receivers > 0 && confirmed >= tx.opts.Receivers
+	t.mu.Unlock()
+	if complete {
+		t.end(tx, StateCompleted)
+	}
+	return nil
+}
