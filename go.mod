@@ -2,9 +2,9 @@ module github.com/viacodec/viacodec
 
 go 1.26
 
-require github.com/fxamacker/cbor/v2 v2.10.0
-
 require (
-	github.com/google/uuid v1.6.0 // indirect
-	github.com/x448/float16 v0.8.4 // indirect
+	github.com/fxamacker/cbor/v2 v2.10.0
+	github.com/google/uuid v1.6.0
 )
+
+require github.com/x448/float16 v0.8.4 // indirect
