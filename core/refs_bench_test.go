@@ -1,0 +1,84 @@
+package core_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/viacodec/viacodec/core"
+)
+
+// refModel is 1000 float32 tensors over one buffer of the given size. The
+// buffer is never written: encoding by reference must not touch it.
+func refModel(b *testing.B, size int) map[string]any {
+	b.Helper()
+	const tensors = 1000
+	buf := make([]byte, size)
+	per := size / tensors / 4 * 4
+	m := make(map[string]any, tensors)
+	for t := range tensors {
+		a, err := core.NewArray(core.DTypeFloat32, []int{per / 4}, core.RowMajor, buf[t*per:(t+1)*per])
+		if err != nil {
+			b.Fatal(err)
+		}
+		m[fmt.Sprintf("layers.%03d.weight", t)] = a
+	}
+	return m
+}
+
+var refSizes = []struct {
+	name string
+	size int
+}{{"1000x16KiB", 16 << 20}, {"1000x1MiB", 1 << 30}}
+
+// BenchmarkEncodeByRef encodes 1000 tensors by reference: its time and
+// allocations must not depend on the array bytes.
+func BenchmarkEncodeByRef(b *testing.B) {
+	em, err := core.EncOptions{ByRef: true, RefThreshold: 1024, Source: "http://127.0.0.1:1"}.EncMode()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range refSizes {
+		b.Run(s.name, func(b *testing.B) {
+			model := refModel(b, s.size)
+			b.ReportAllocs()
+			for b.Loop() {
+				msg, err := em.Encode(model)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if msg.Batch() == nil || len(msg.Batch().Items) != 1000 {
+					b.Fatal("wrong batch")
+				}
+				_ = msg.Bytes()
+			}
+			b.ReportMetric(float64(s.size), "array-B")
+		})
+	}
+}
+
+// BenchmarkRelay is a forwarding hop: pass-through decode and re-encode.
+// Bytes allocated per op must not depend on the array bytes.
+func BenchmarkRelay(b *testing.B) {
+	em, _ := core.EncOptions{ByRef: true, RefThreshold: 1024, Source: "http://127.0.0.1:1"}.EncMode()
+	dm, _ := core.DecOptions{PassThrough: true}.DecMode()
+	for _, s := range refSizes {
+		b.Run(s.name, func(b *testing.B) {
+			data, err := em.Marshal(refModel(b, s.size))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				v, err := dm.Decode(data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				out, err := core.Marshal(v)
+				if err != nil || len(out) != len(data) {
+					b.Fatal("re-encoded message differs in size", err)
+				}
+			}
+			b.ReportMetric(float64(s.size), "array-B")
+		})
+	}
+}
