@@ -3,9 +3,9 @@ package core
 import (
 	"context"
 	"errors"
-	"slices"
 	"math"
 	"math/big"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/viacodec/viacodec/core/internal/cbor"
