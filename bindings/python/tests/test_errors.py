@@ -1,0 +1,384 @@
+"""Bad input raises the exception class of its kind and never crashes the
+interpreter; misuse of the C ABI itself is answered with an error."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import random
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import viacodec
+from viacodec import _ffi
+
+from conftest import GOLDEN, PKG_DIR
+
+SAMPLE = viacodec.dumps(
+    {
+        "round": 7,
+        "model": {"w": np.arange(12, dtype=np.float32).reshape(3, 4), "f": np.asfortranarray(np.ones((2, 3), np.int16))},
+        "meta": viacodec.Map([(1, "x"), (b"k", [1.5, None, True])]),
+        "obj": viacodec.Object("t", [2**70, "s"]),
+        "blob": b"b" * 70_000,
+    }
+)
+
+
+def test_exception_hierarchy():
+    classes = [
+        (viacodec.InvalidError, 1),
+        (viacodec.DecodeSyntaxError, 2),
+        (viacodec.LimitError, 3),
+        (viacodec.UnknownTagError, 4),
+        (viacodec.MismatchError, 5),
+        (viacodec.UnregisteredError, 6),
+        (viacodec.ProtocolError, 7),
+        (viacodec.UnknownRefError, 8),
+        (viacodec.ExpiredError, 9),
+        (viacodec.AuthError, 10),
+        (viacodec.ViacodecTimeoutError, 11),
+        (viacodec.AbortedError, 12),
+        (viacodec.ChecksumError, 13),
+        (viacodec.SourceUnavailableError, 14),
+    ]
+    for cls, kind in classes:
+        assert issubclass(cls, viacodec.ViacodecError) and cls.kind == kind
+        e = viacodec._errors.error_for(kind, "m", 3)
+        assert type(e) is cls and e.message == "m" and e.offset == 3 and str(e) == "m"
+    e = viacodec._errors.error_for(99, "future kind")
+    assert type(e) is viacodec.ViacodecError and e.kind == 99
+    # No builtin is shadowed.
+    assert viacodec.ViacodecTimeoutError is not TimeoutError
+    assert viacodec.DecodeSyntaxError is not SyntaxError
+
+
+def test_every_truncation_is_a_syntax_error():
+    assert viacodec.loads(SAMPLE)["round"] == 7
+    for n in range(len(SAMPLE)):
+        with pytest.raises(viacodec.DecodeSyntaxError) as info:
+            viacodec.loads(SAMPLE[:n])
+        assert info.value.offset is not None and 0 <= info.value.offset <= n
+
+
+def test_trailing_data():
+    with pytest.raises(viacodec.DecodeSyntaxError) as info:
+        viacodec.loads(SAMPLE + b"\x00")
+    assert info.value.offset == len(SAMPLE)
+
+
+def test_random_bytes_and_mutations():
+    rng = random.Random(1)
+    for _ in range(2000):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(64)))
+        try:
+            viacodec.loads(data)
+        except viacodec.ViacodecError:
+            pass
+    header = SAMPLE[:7]
+    for _ in range(2000):
+        data = header + bytes(rng.randrange(256) for _ in range(rng.randrange(48)))
+        try:
+            viacodec.loads(data)
+        except viacodec.ViacodecError:
+            pass
+    msgs = [SAMPLE] + [p.read_bytes() for p in sorted(GOLDEN.glob("*.cbor"))]
+    for _ in range(3000):
+        data = bytearray(rng.choice(msgs))
+        for _ in range(rng.randrange(1, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        try:
+            v = viacodec.loads(data)
+        except viacodec.ViacodecError:
+            continue
+        # What decodes encodes again, and stably.
+        again = viacodec.dumps(v)
+        assert viacodec.dumps(viacodec.loads(again)) == again
+
+
+@pytest.mark.parametrize(
+    "data, cls",
+    [
+        (b"", viacodec.DecodeSyntaxError),
+        (b"\x80", viacodec.ProtocolError),  # no envelope
+        (bytes.fromhex("da56430000 83 02 f6 80"), viacodec.ProtocolError),  # version 2
+        (bytes.fromhex("da5643000083 01 f7 80"), viacodec.ProtocolError),  # undefined
+        (bytes.fromhex("da5643000083 01 d829 00 80"), viacodec.UnknownTagError),  # tag 41
+        (bytes.fromhex("da5643000083 01 9f ff 80"), viacodec.DecodeSyntaxError),  # indefinite
+        (bytes.fromhex("da5643000083 01 a2 6161 01 6161 02 80"), viacodec.DecodeSyntaxError),  # duplicate key
+        (bytes.fromhex("da5643000083 01 a1 f93c00 01 80"), viacodec.ProtocolError),  # float key
+        (bytes.fromhex("da5643000083 01 d828 82 81 03 d855 44 00000000 80"), viacodec.MismatchError),  # shape/length
+        (bytes.fromhex("da5643000083 01 d828 82 81 01 da56430010 41 02 80"), viacodec.MismatchError),  # bool 2
+        (bytes.fromhex("da5643000083 01 9b 4000000000000000 80"), viacodec.DecodeSyntaxError),  # huge count
+        (bytes.fromhex("da5643000083 01 da56430001 82 6d 76696163 6f6465632e 736c6f74 00 80"), viacodec.ProtocolError),
+    ],
+    ids=lambda x: x.hex() if isinstance(x, bytes) else x.__name__,
+)
+def test_malformed_messages(data, cls):
+    with pytest.raises(cls):
+        viacodec.loads(data)
+
+
+def test_limits():
+    deep = []
+    cur = deep
+    for _ in range(20):
+        nxt = []
+        cur.append(nxt)
+        cur = nxt
+    msg = viacodec.dumps(deep)
+    assert viacodec.loads(msg) == deep
+    with pytest.raises(viacodec.LimitError):
+        viacodec.loads(msg, max_depth=10)
+    big = viacodec.dumps(np.zeros(1000, np.float64))
+    with pytest.raises(viacodec.LimitError):
+        viacodec.loads(big, max_array_bytes=100)
+    with pytest.raises(viacodec.LimitError):
+        viacodec.loads(big, max_message_size=100)
+    with pytest.raises(viacodec.LimitError):
+        viacodec.loads(viacodec.dumps([0] * 100), max_elements=10)
+    with pytest.raises(viacodec.LimitError):
+        viacodec.loads(viacodec.dumps("x" * 100), max_byte_len=10)
+    with pytest.raises(viacodec.InvalidError):
+        viacodec.loads(msg, max_depth=5000)  # outside the core's range
+    with pytest.raises(viacodec.InvalidError):
+        viacodec.loads(msg, max_depth=-1)
+
+
+def test_encode_limits_and_cycles():
+    a = []
+    a.append(a)
+    with pytest.raises(viacodec.LimitError):
+        viacodec.dumps(a)
+    d = {}
+    d["self"] = d
+    with pytest.raises(viacodec.LimitError):
+        viacodec.dumps(d)
+    nested = [[[[1]]]]
+    assert viacodec.dumps(nested, max_depth=4)
+    with pytest.raises(viacodec.LimitError):
+        viacodec.dumps(nested, max_depth=3)
+    # an array takes three levels, as the core counts them
+    assert viacodec.dumps([np.zeros(1)], max_depth=4)
+    with pytest.raises(viacodec.LimitError):
+        viacodec.dumps([np.zeros(1)], max_depth=3)
+    for bad in (0, 4097, "3", 1.5):
+        with pytest.raises(viacodec.InvalidError):
+            viacodec.dumps(1, max_depth=bad)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {1, 2},
+        frozenset(),
+        object(),
+        {1.5: "float key"},
+        {(1, 2): "tuple key"},
+        {np.float32(1): "float key"},
+        "\ud800",
+        {"\udfff": 1},
+        np.array(["a", "b"]),
+        np.zeros(3, dtype=object),
+        np.zeros(2, dtype=[("a", "i4")]),
+        np.datetime64("2020-01-01"),
+        np.longdouble(1),
+        np.ma.masked_array([1, 2], mask=[0, 1]),
+        viacodec.Object("viacodec.slot", 0),
+        viacodec.Object("", 1),
+        viacodec.Map([(1, "a"), (1, "b")]),
+        viacodec.Map([(True, "a"), (np.bool_(True), "b")]),
+        range(3),
+        type,
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_values_that_do_not_encode(value):
+    with pytest.raises(viacodec.InvalidError):
+        viacodec.dumps(value)
+
+
+@pytest.mark.parametrize("data", ["text", 123, None, 1.5, [1, 2], object()], ids=lambda v: type(v).__name__)
+def test_loads_wrong_types(data):
+    with pytest.raises(viacodec.InvalidError):
+        viacodec.loads(data)
+
+
+def test_loads_options():
+    with pytest.raises(viacodec.InvalidError):
+        viacodec.loads(SAMPLE, unknown="ignore")
+
+
+# ---- the C ABI, driven directly ----
+
+
+def err():
+    return ctypes.byref(_ffi.VcError())
+
+
+def test_bad_and_released_handles():
+    lib = _ffi.lib()
+    for h in (0, -1, 1 << 62, 123456789):
+        with pytest.raises(viacodec.InvalidError, match="unknown or released"):
+            lib.release(h)
+        with pytest.raises(viacodec.InvalidError):
+            lib.message_copy(h, 0, 0)
+        with pytest.raises(viacodec.InvalidError):
+            lib.decode_fill(h, None, 0)
+    skel = bytearray(viacodec._cbor.encode_skeleton(1, viacodec.default_registry)[0])
+    buf = (ctypes.c_char * len(skel)).from_buffer(skel)
+    h, size = lib.encode(ctypes.addressof(buf), len(skel), None, 0, _ffi.VcEncOptions())
+    out = ctypes.create_string_buffer(size)
+    with pytest.raises(viacodec.InvalidError, match="smaller"):
+        lib.message_copy(h, ctypes.addressof(out), size - 1)
+    with pytest.raises(viacodec.InvalidError, match="NULL"):
+        lib.message_copy(h, None, size)
+    with pytest.raises(viacodec.InvalidError, match="not a decode handle"):
+        lib.decode_fill(h, None, 0)
+    lib.message_copy(h, ctypes.addressof(out), size)
+    assert out.raw == viacodec.dumps(1)
+    lib.release(h)
+    with pytest.raises(viacodec.InvalidError, match="unknown or released"):
+        lib.message_copy(h, ctypes.addressof(out), size)
+    with pytest.raises(viacodec.InvalidError, match="unknown or released"):
+        lib.release(h)
+
+
+def test_decode_fill_checks_destinations():
+    lib = _ffi.lib()
+    msg = viacodec.dumps([np.arange(4, dtype=np.int32), b"q" * 70_000])
+    view = np.frombuffer(msg, np.uint8)
+    h, _, _, specs, n = lib.decode(view.ctypes.data, len(msg), _ffi.VcDecOptions(bytes_slot_min=65536))
+    try:
+        assert n == 2
+        assert (specs[0].dtype, specs[0].nbytes, specs[0].ndim, specs[0].shape[0]) == (4, 16, 1, 4)
+        assert (specs[1].dtype, specs[1].nbytes, specs[1].ndim) == (0, 70_000, 0)
+        a = np.zeros(4, np.int32)
+        dst = (_ffi.VcSlot * 3)()
+        with pytest.raises(viacodec.InvalidError, match="destinations"):
+            lib.decode_fill(h, dst, 3)
+        dst = (_ffi.VcSlot * 1)()
+        dst[0].data, dst[0].nbytes, dst[0].dtype = a.ctypes.data, 8, 4
+        with pytest.raises(viacodec.MismatchError):
+            lib.decode_fill(h, dst, 1)
+        dst[0].nbytes, dst[0].dtype = 16, 5
+        with pytest.raises(viacodec.MismatchError):
+            lib.decode_fill(h, dst, 1)
+        dst[0].dtype = 4
+        lib.decode_fill(h, dst, 1)  # fills slot 0 only
+        assert a.tolist() == [0, 1, 2, 3]
+        with pytest.raises(viacodec.InvalidError):
+            lib.decode_fill(h, None, 1)
+        with pytest.raises(viacodec.InvalidError):
+            lib.decode_fill(h, dst, -1)
+    finally:
+        lib.release(h)
+
+
+def test_null_pointers_and_bad_slots():
+    lib = _ffi.lib()
+    e = _ffi.VcError()
+    with pytest.raises(viacodec.InvalidError, match="NULL"):
+        lib.vc_encode(None, 0, None, 0, None, None, None, ctypes.byref(e))
+    with pytest.raises(viacodec.InvalidError):
+        lib.vc_decode(None, 5, None, None, None, None, None, None, err())
+    h, size = ctypes.c_int64(), ctypes.c_uint64()
+    with pytest.raises(viacodec.InvalidError, match="skeleton is NULL"):
+        lib.vc_encode(None, 10, None, 0, None, ctypes.byref(h), ctypes.byref(size), err())
+    with pytest.raises(viacodec.DecodeSyntaxError):
+        lib.vc_encode(None, 0, None, 0, None, ctypes.byref(h), ctypes.byref(size), err())
+    # A skeleton whose slot has no descriptor, and bad descriptors.
+    skel, _ = viacodec._cbor.encode_skeleton(np.zeros(2), viacodec.default_registry)
+    buf = (ctypes.c_char * len(skel)).from_buffer(skel)
+    with pytest.raises(viacodec.InvalidError, match="out of range"):
+        lib.encode(ctypes.addressof(buf), len(skel), None, 0, _ffi.VcEncOptions())
+    a = np.zeros(2)
+    shape = (ctypes.c_int64 * 1)(2)
+    slots = (_ffi.VcSlot * 1)()
+    slots[0].data, slots[0].nbytes, slots[0].dtype, slots[0].ndim, slots[0].shape = a.ctypes.data, 16, 13, 1, shape
+    for field, value, cls in [
+        ("dtype", 99, viacodec.MismatchError),
+        ("dtype", -3, viacodec.MismatchError),
+        ("order", 5, viacodec.MismatchError),
+        ("nbytes", 15, viacodec.MismatchError),
+        ("ndim", 1000, viacodec.InvalidError),
+        ("ndim", -1, viacodec.InvalidError),
+        ("data", None, viacodec.InvalidError),
+        ("shape", None, viacodec.InvalidError),
+    ]:
+        bad = (_ffi.VcSlot * 1)()
+        ctypes.memmove(bad, slots, ctypes.sizeof(slots))
+        setattr(bad[0], field, value)
+        with pytest.raises(cls):
+            lib.encode(ctypes.addressof(buf), len(skel), bad, 1, _ffi.VcEncOptions())
+    with pytest.raises(viacodec.InvalidError):
+        lib.encode(ctypes.addressof(buf), len(skel), slots, -1, _ffi.VcEncOptions())
+    h, _ = lib.encode(ctypes.addressof(buf), len(skel), slots, 1, _ffi.VcEncOptions())
+    lib.release(h)
+    with pytest.raises(viacodec.InvalidError):
+        lib.encode(ctypes.addressof(buf), len(skel), slots, 1, _ffi.VcEncOptions(max_depth=-5))
+    # error text and offset come back; a NULL vc_error* is allowed
+    with pytest.raises(viacodec.InvalidError):
+        lib.vc_release(777777, None)
+    raw = ctypes.CDLL(lib.path).vc_release  # no errcheck: the bare status
+    raw.restype, raw.argtypes = ctypes.c_int32, [ctypes.c_int64, ctypes.c_void_p]
+    assert raw(777777, None) == 1
+
+
+def test_error_offsets():
+    with pytest.raises(viacodec.DecodeSyntaxError) as info:
+        viacodec.loads(bytes.fromhex("da5643000083 01 83 01 02"))
+    assert info.value.offset == 7 and "offset 7" in str(info.value)  # the list head
+
+
+def test_missing_library_raises_file_not_found(tmp_path):
+    missing = tmp_path / "nowhere" / "libviacodec.so"
+    code = textwrap.dedent(
+        """
+        import viacodec
+        try:
+            viacodec.dumps(1)
+        except FileNotFoundError as e:
+            print("FNF", e.filename)
+            print(e)
+        """
+    )
+    env = dict(os.environ, VIACODEC_LIBRARY=str(missing), PYTHONPATH=str(PKG_DIR.parent))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"FNF {missing}" in out.stdout
+    assert "make python" in out.stdout
+
+
+def test_library_path_override(tmp_path):
+    code = "import viacodec; print(viacodec.library_path()); print(viacodec.loads(viacodec.dumps([1])))"
+    env = dict(os.environ, VIACODEC_LIBRARY=str(PKG_DIR / "libviacodec.so"), PYTHONPATH=str(PKG_DIR.parent))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == [str(PKG_DIR / "libviacodec.so"), "[1]"]
+
+
+def test_without_ml_dtypes():
+    """Without ml_dtypes, bfloat16 and float8 arrays raise MismatchError on
+    decode; everything else works."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["ml_dtypes"] = None  # import fails
+        import numpy as np, viacodec
+        assert viacodec.loads(viacodec.dumps(np.arange(3))).tolist() == [0, 1, 2]
+        data = open({str(GOLDEN / "dtypes.cbor")!r}, "rb").read()
+        try:
+            viacodec.loads(data)
+        except viacodec.MismatchError as e:
+            print("mismatch:", e)
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=str(PKG_DIR.parent))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "mismatch:" in out.stdout and "ml_dtypes" in out.stdout

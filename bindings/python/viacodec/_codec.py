@@ -1,0 +1,211 @@
+"""dumps and loads: the inline codec over the C ABI.
+
+dumps encodes the value's skeleton in Python (_cbor), passes it with one
+vc_slot per numpy array (pointing at the array's own memory) to
+vc_encode, and has vc_message_copy write the message straight into the
+bytes object it returns: array bytes are copied once.
+
+loads has vc_decode parse the message (the Go core, zero-copy), allocates
+one numpy array (or bytes object) per slot as the descriptors say, has
+vc_decode_fill copy the bytes straight into them, and decodes the
+skeleton in Python: array bytes are copied once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+from typing import Any, List, Optional
+
+import numpy as np
+
+from . import _cbor, _dtypes, _ffi
+from ._errors import InvalidError, MismatchError
+from ._types import Registry, default_registry
+
+#: Byte strings at least this long travel as slots, not inside the
+#: skeleton, so that their bytes are copied once each way.
+BYTES_SLOT_MIN = 64 * 1024
+
+_DEFAULT_MAX_DEPTH = 128
+
+
+def dumps(obj: Any, *, registry: Optional[Registry] = None, max_depth: int = _DEFAULT_MAX_DEPTH) -> bytes:
+    """Encodes obj as a viacodec message, arrays inline.
+
+    obj is a tree of None, bool, int (any size), float, str, bytes-like,
+    list, tuple (encoded as a list), dict (any int, str, bytes, bool or
+    None keys), Map, numpy arrays and scalars of every dtype viacodec
+    knows, Object, and instances of registered classes. Floats keep their
+    width: float is float64, numpy.float32 float32, numpy.float16 float16.
+    numpy scalars without a CBOR scalar form (complex, bfloat16, float8)
+    and Python complex encode as 0-d arrays. Non-contiguous arrays are
+    copied to C order first; Fortran-ordered arrays are sent column-major
+    without a copy; big-endian arrays are converted to little-endian.
+
+    max_depth bounds nesting as the core counts it (1 to 4096); deeper
+    values, and cycles, raise LimitError. Anything else raises
+    InvalidError.
+
+    >>> import numpy as np, viacodec
+    >>> msg = viacodec.dumps({"round": 3, "w": np.arange(4, dtype=np.float32)})
+    >>> len(msg)
+    42
+    """
+    if type(max_depth) is not int or not 1 <= max_depth <= 4096:
+        raise InvalidError(f"viacodec: max_depth {max_depth!r} is outside 1..4096")
+    lib = _ffi.lib()
+    skel, slots = _cbor.encode_skeleton(obj, registry if registry is not None else default_registry, max_depth, BYTES_SLOT_MIN)
+    cslots, keep = _slot_array(slots)
+    skel_buf = (ctypes.c_char * len(skel)).from_buffer(skel)
+    opts = _ffi.VcEncOptions(max_depth)
+    handle, size = lib.encode(ctypes.addressof(skel_buf), len(skel), cslots, len(slots), opts)
+    try:
+        out, address = _ffi.new_buffer(size)
+        lib.message_copy(handle, address, size)
+    finally:
+        lib.release(handle)
+    del keep, skel_buf
+    return out if type(out) is bytes else bytes(out)
+
+
+def _slot_array(slots: List[_cbor.Slot]) -> Any:
+    """Returns a pointer to the vc_slot table of slots, and the numpy arrays
+    that hold the table and the shapes (keep them alive for the call).
+    Built column by column: a per-field ctypes assignment costs more than
+    the rest of a small array's encoding."""
+    if not slots:
+        return None, None
+    table = np.zeros(len(slots), _ffi.SLOT_DTYPE)
+    table["data"] = [s.address for s in slots]
+    table["nbytes"] = [s.nbytes for s in slots]
+    table["dtype"] = [s.dtype for s in slots]
+    table["order"] = [s.order for s in slots]
+    ndims = np.array([len(s.shape) for s in slots], dtype=np.int64)
+    table["ndim"] = ndims
+    total = int(ndims.sum())
+    dims = np.fromiter(itertools.chain.from_iterable(s.shape for s in slots), dtype=np.int64, count=total)
+    if total:
+        starts = np.cumsum(ndims) - ndims  # each slot's first dimension in dims
+        table["shape"] = np.where(ndims > 0, dims.ctypes.data + 8 * starts, 0)
+    return ctypes.cast(table.ctypes.data, ctypes.POINTER(_ffi.VcSlot)), (table, dims)
+
+
+def loads(
+    data: Any,
+    *,
+    registry: Optional[Registry] = None,
+    unknown: str = "object",
+    max_depth: int = 0,
+    max_elements: int = 0,
+    max_byte_len: int = 0,
+    max_message_size: int = 0,
+    max_array_bytes: int = 0,
+) -> Any:
+    """Decodes a viacodec message (any bytes-like object).
+
+    Arrays come back as new, writable numpy arrays (column-major ones in
+    Fortran order), float16 and float32 scalars as numpy.float16 and
+    numpy.float32, float64 as float, lists as lists, maps with text keys as
+    dicts and other maps as Map. A typed object becomes an instance of its
+    registered class, or an Object when its name is not registered
+    (unknown="object", the default) or UnregisteredError
+    (unknown="error"). bfloat16 and float8 arrays need ml_dtypes.
+
+    The limits default (0) to the core's: max_depth 128, max_elements
+    2^24 per list or map, max_byte_len 4 GiB per string, max_message_size
+    16 GiB, max_array_bytes 64 GiB. Bad input raises the ViacodecError
+    subclass of its kind, with .offset where the input is at fault.
+
+    >>> import numpy as np, viacodec
+    >>> v = viacodec.loads(viacodec.dumps({"round": 3, "w": np.arange(4, dtype=np.float32)}))
+    >>> v["round"], v["w"]
+    (3, array([0., 1., 2., 3.], dtype=float32))
+    """
+    if unknown not in ("object", "error"):
+        raise InvalidError(f'viacodec: unknown={unknown!r}: use "object" or "error"')
+    limits = (max_depth, max_elements, max_byte_len, max_message_size, max_array_bytes)
+    for v in limits:
+        if type(v) is not int or v < 0:
+            raise InvalidError(f"viacodec: limit {v!r} is not a non-negative int")
+    lib = _ffi.lib()
+    view = _input_view(data)
+    opts = _ffi.VcDecOptions(*limits, BYTES_SLOT_MIN)
+    handle, skel_addr, skel_len, specs, nslots = lib.decode(view.ctypes.data, view.nbytes, opts)
+    try:
+        values = _fill_slots(lib, handle, specs, nslots)
+        skel = memoryview((ctypes.c_char * skel_len).from_address(skel_addr)).cast("B")
+        try:
+            return _cbor.decode_skeleton(skel, values, registry if registry is not None else default_registry, unknown == "error")
+        finally:
+            skel.release()
+    finally:
+        lib.release(handle)
+        del view
+
+
+def _fill_slots(lib: _ffi.Library, handle: int, specs: Any, n: int) -> List[Any]:
+    """Allocates a numpy array (or bytes object) for each of the n slot
+    descriptors at specs and has the library fill them."""
+    if n == 0:
+        return []
+    table = np.frombuffer((ctypes.c_char * (n * _ffi.SLOT_DTYPE.itemsize)).from_address(ctypes.addressof(specs.contents)), _ffi.SLOT_DTYPE)
+    dtypes = table["dtype"].tolist()
+    orders = table["order"].tolist()
+    ndims = table["ndim"].tolist()
+    nbytes = table["nbytes"].tolist()
+    shapes = _shapes(table, ndims)
+    values: List[Any] = [None] * n
+    addresses = [0] * n
+    for i in range(n):
+        if dtypes[i] == _dtypes.BYTES:
+            if nbytes[i]:
+                values[i], addresses[i] = _ffi.new_buffer(nbytes[i])
+            else:
+                values[i] = b""
+            continue
+        try:
+            a = np.empty(shapes[i], _dtypes.dtype_of(dtypes[i]), order="F" if orders[i] == 1 else "C")
+        except ValueError as e:  # e.g. more dimensions than numpy has
+            raise MismatchError(f"viacodec: cannot allocate a {shapes[i]} array: {e}") from e
+        values[i] = a
+        if nbytes[i]:
+            addresses[i] = a.ctypes.data
+    dst = table.copy()
+    dst["data"] = addresses
+    lib.decode_fill(handle, ctypes.cast(dst.ctypes.data, ctypes.POINTER(_ffi.VcSlot)), n)
+    return [v if type(v) is not bytearray else bytes(v) for v in values]
+
+
+def _shapes(table: np.ndarray, ndims: List[int]) -> List[tuple]:
+    """The shape of each slot of a descriptor table."""
+    nd = np.asarray(ndims, dtype=np.int64)
+    total = int(nd.sum())
+    if total == 0:
+        return [()] * len(ndims)
+    ptrs = table["shape"].astype(np.int64)
+    first = int(ptrs[np.argmax(nd > 0)])
+    starts = np.cumsum(nd) - nd
+    if np.all((ptrs == first + 8 * starts) | (nd == 0)):
+        # All shapes lie in one array, in slot order (as the library
+        # writes them): read it at once.
+        dims = np.frombuffer((ctypes.c_char * (8 * total)).from_address(first), np.int64).tolist()
+        return [tuple(dims[k : k + n]) for k, n in zip(starts.tolist(), ndims)]
+    return [tuple((ctypes.c_int64 * n).from_address(p)) if n else () for p, n in zip(ptrs.tolist(), ndims)]
+
+
+def _input_view(data: Any) -> np.ndarray:
+    """A uint8 array viewing data's bytes without a copy (copying only a
+    non-contiguous buffer). The view keeps data alive and, for a
+    bytearray, unresizable while the library reads it."""
+    if isinstance(data, str) or data is None:
+        raise InvalidError(f"viacodec: loads needs a bytes-like object, not {type(data).__qualname__}")
+    try:
+        return np.frombuffer(data, dtype=np.uint8)
+    except (TypeError, ValueError, BufferError):
+        pass
+    try:
+        mv = memoryview(data)
+    except TypeError:
+        raise InvalidError(f"viacodec: loads needs a bytes-like object, not {type(data).__qualname__}") from None
+    return np.frombuffer(mv.tobytes(), dtype=np.uint8)

@@ -1,0 +1,287 @@
+"""Every foreign function viacodec calls, declared in one place.
+
+The shared library libviacodec.so (built by ``make python`` from capi/)
+ships inside the package; the environment variable VIACODEC_LIBRARY
+overrides its path. It is loaded on first use, so that ``import viacodec``
+works without it; a missing library raises FileNotFoundError then.
+
+Every declaration below carries its C prototype (from libviacodec.h).
+Functions that return a status (a core.Kind; 0 is success) end with a
+``vc_error*`` argument and have an errcheck that turns a failure into the
+exception of that kind, with the library's message and offset, freeing
+the message with vc_free.
+
+ctypes.CDLL releases the GIL during each call, so threads run codec calls
+in parallel; the library is safe for that.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import threading
+from ctypes import POINTER, Structure, byref, c_char_p, c_int32, c_int64, c_uint64, c_void_p
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from ._errors import error_for
+
+#: The environment variable that overrides the library's path.
+LIBRARY_ENV = "VIACODEC_LIBRARY"
+
+#: The VC_ABI_VERSION this module was written for.
+ABI_VERSION = 1
+
+
+class VcError(Structure):
+    """typedef struct vc_error { char* msg; int64_t offset; } vc_error;"""
+
+    _fields_ = [("msg", c_void_p), ("offset", c_int64)]
+
+
+class VcSlot(Structure):
+    """typedef struct vc_slot { void* data; uint64_t nbytes; int32_t dtype;
+    int32_t order; int32_t ndim; int32_t reserved; const int64_t* shape; } vc_slot;"""
+
+    _fields_ = [
+        ("data", c_void_p),
+        ("nbytes", c_uint64),
+        ("dtype", c_int32),
+        ("order", c_int32),
+        ("ndim", c_int32),
+        ("reserved", c_int32),
+        ("shape", POINTER(c_int64)),
+    ]
+
+
+#: numpy's view of a vc_slot, to build and read slot tables column by
+#: column instead of field by field (same layout as VcSlot).
+SLOT_DTYPE = np.dtype(
+    [
+        ("data", "<u8"),
+        ("nbytes", "<u8"),
+        ("dtype", "<i4"),
+        ("order", "<i4"),
+        ("ndim", "<i4"),
+        ("reserved", "<i4"),
+        ("shape", "<u8"),
+    ]
+)
+
+
+class VcEncOptions(Structure):
+    """typedef struct vc_enc_options { int64_t max_depth; } vc_enc_options;"""
+
+    _fields_ = [("max_depth", c_int64)]
+
+
+class VcDecOptions(Structure):
+    """typedef struct vc_dec_options { int64_t max_depth, max_elements,
+    max_byte_len, max_message_size, max_array_bytes, bytes_slot_min; } vc_dec_options;"""
+
+    _fields_ = [
+        ("max_depth", c_int64),
+        ("max_elements", c_int64),
+        ("max_byte_len", c_int64),
+        ("max_message_size", c_int64),
+        ("max_array_bytes", c_int64),
+        ("bytes_slot_min", c_int64),
+    ]
+
+
+def library_path() -> str:
+    """The path the library is loaded from: $VIACODEC_LIBRARY, or
+    libviacodec.so inside the package."""
+    return os.environ.get(LIBRARY_ENV) or os.path.join(os.path.dirname(os.path.abspath(__file__)), "libviacodec.so")
+
+
+class Library:
+    """libviacodec.so with its functions declared.
+
+    The vc_* attributes are the raw foreign functions; the methods without
+    the prefix wrap those with out-parameters.
+    """
+
+    def __init__(self, path: str) -> None:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"viacodec: the shared library {path} does not exist; "
+                f"build it with `make python` (or point {LIBRARY_ENV} at it)",
+                path,
+            )
+        self.path = path
+        dll = ctypes.CDLL(path)
+        self._dll = dll
+
+        def declare(name: str, restype: Any, argtypes: list, status: bool = False) -> Any:
+            f = getattr(dll, name)
+            f.restype = restype
+            f.argtypes = argtypes
+            if status:
+                f.errcheck = self._check
+            setattr(self, name, f)
+            return f
+
+        # const char* vc_version(void);  -- static string, never freed
+        declare("vc_version", c_char_p, [])
+        # int32_t vc_abi_version(void);
+        declare("vc_abi_version", c_int32, [])
+        # const char* vc_kind_name(int32_t kind);  -- static string or NULL
+        declare("vc_kind_name", c_char_p, [c_int32])
+        # const char* vc_dtype_name(int32_t dtype);  -- static string or NULL
+        declare("vc_dtype_name", c_char_p, [c_int32])
+        # void vc_free(void* p);
+        declare("vc_free", None, [c_void_p])
+        # int32_t vc_release(int64_t h, vc_error* err);
+        declare("vc_release", c_int32, [c_int64, POINTER(VcError)], status=True)
+        # int64_t vc_handle_count(void);
+        declare("vc_handle_count", c_int64, [])
+        # int32_t vc_encode(const uint8_t* skel, uint64_t skel_len, const vc_slot* slots,
+        #                   int64_t nslots, const vc_enc_options* opts, int64_t* handle,
+        #                   uint64_t* size, vc_error* err);
+        declare(
+            "vc_encode",
+            c_int32,
+            [c_void_p, c_uint64, POINTER(VcSlot), c_int64, POINTER(VcEncOptions), POINTER(c_int64), POINTER(c_uint64), POINTER(VcError)],
+            status=True,
+        )
+        # int32_t vc_message_copy(int64_t h, void* dst, uint64_t dst_cap, vc_error* err);
+        declare("vc_message_copy", c_int32, [c_int64, c_void_p, c_uint64, POINTER(VcError)], status=True)
+        # int32_t vc_marshal(const uint8_t* skel, uint64_t skel_len, const vc_slot* slots,
+        #                    int64_t nslots, const vc_enc_options* opts, uint8_t** out,
+        #                    uint64_t* out_len, vc_error* err);
+        declare(
+            "vc_marshal",
+            c_int32,
+            [c_void_p, c_uint64, POINTER(VcSlot), c_int64, POINTER(VcEncOptions), POINTER(c_void_p), POINTER(c_uint64), POINTER(VcError)],
+            status=True,
+        )
+        # int32_t vc_decode(const uint8_t* msg, uint64_t msg_len, const vc_dec_options* opts,
+        #                   int64_t* handle, uint8_t** skel, uint64_t* skel_len,
+        #                   vc_slot** slots, int64_t* nslots, vc_error* err);
+        declare(
+            "vc_decode",
+            c_int32,
+            [
+                c_void_p,
+                c_uint64,
+                POINTER(VcDecOptions),
+                POINTER(c_int64),
+                POINTER(c_void_p),
+                POINTER(c_uint64),
+                POINTER(POINTER(VcSlot)),
+                POINTER(c_int64),
+                POINTER(VcError),
+            ],
+            status=True,
+        )
+        # int32_t vc_decode_fill(int64_t h, const vc_slot* dst, int64_t n, vc_error* err);
+        declare("vc_decode_fill", c_int32, [c_int64, POINTER(VcSlot), c_int64, POINTER(VcError)], status=True)
+
+        abi = self.vc_abi_version()
+        if abi != ABI_VERSION:
+            raise ImportError(f"viacodec: {path} has C ABI version {abi}, this package needs {ABI_VERSION}; rebuild it with `make python`")
+
+    def _check(self, status: int, func: Any, args: tuple) -> int:
+        """errcheck of every status function: raises the exception of the
+        status's kind, with the library's message, which it frees."""
+        err = args[-1]._obj if args and hasattr(args[-1], "_obj") else None
+        msg, offset = "", None
+        if err is not None and err.msg:
+            try:
+                msg = ctypes.string_at(err.msg).decode("utf-8", "replace")
+            finally:
+                self.vc_free(err.msg)
+                err.msg = None
+            offset = err.offset if err.offset >= 0 else None
+        if status != 0:
+            raise error_for(status, msg or f"viacodec: {func.__name__} failed with status {status}", offset)
+        return status
+
+    # ---- wrappers of the functions with out-parameters ----
+
+    def version(self) -> str:
+        return self.vc_version().decode()
+
+    def release(self, handle: int) -> None:
+        self.vc_release(handle, byref(VcError()))
+
+    def encode(self, skel: int, skel_len: int, slots: Any, nslots: int, opts: VcEncOptions) -> Tuple[int, int]:
+        """vc_encode: returns (message handle, message size)."""
+        handle, size = c_int64(), c_uint64()
+        self.vc_encode(skel, skel_len, slots, nslots, byref(opts), byref(handle), byref(size), byref(VcError()))
+        return handle.value, size.value
+
+    def message_copy(self, handle: int, dst: int, cap: int) -> None:
+        self.vc_message_copy(handle, dst, cap, byref(VcError()))
+
+    def marshal(self, skel: int, skel_len: int, slots: Any, nslots: int, opts: VcEncOptions) -> bytes:
+        """vc_marshal: returns the message as bytes (copied out of the
+        library's buffer, which is then freed)."""
+        out, n = c_void_p(), c_uint64()
+        self.vc_marshal(skel, skel_len, slots, nslots, byref(opts), byref(out), byref(n), byref(VcError()))
+        try:
+            return ctypes.string_at(out.value, n.value)
+        finally:
+            self.vc_free(out)
+
+    def decode(self, msg: int, msg_len: int, opts: VcDecOptions) -> Tuple[int, int, int, Any, int]:
+        """vc_decode: returns (handle, skeleton address, skeleton length,
+        slot descriptors, slot count); the handle owns the skeleton and
+        the descriptors."""
+        handle, skel, skel_len = c_int64(), c_void_p(), c_uint64()
+        slots, nslots = POINTER(VcSlot)(), c_int64()
+        self.vc_decode(msg, msg_len, byref(opts), byref(handle), byref(skel), byref(skel_len), byref(slots), byref(nslots), byref(VcError()))
+        return handle.value, skel.value or 0, skel_len.value, slots, nslots.value
+
+    def decode_fill(self, handle: int, dst: Any, n: int) -> None:
+        self.vc_decode_fill(handle, dst, n, byref(VcError()))
+
+
+_lib: Optional[Library] = None
+_lib_lock = threading.Lock()
+
+
+def lib() -> Library:
+    """Returns the library, loading it on first use."""
+    global _lib
+    if _lib is None:
+        with _lib_lock:
+            if _lib is None:
+                _lib = Library(library_path())
+    return _lib
+
+
+# ---- CPython's own API, for bytes objects filled in place ----
+#
+# dumps returns bytes without copying the message twice: it creates an
+# uninitialised bytes object and has the library write into it before any
+# other code sees the object (what C extensions do with
+# PyBytes_FromStringAndSize(NULL, n)). Without ctypes.pythonapi (not
+# CPython), it falls back to a bytearray and one more copy.
+
+try:
+    # PyObject* PyBytes_FromStringAndSize(const char* v, Py_ssize_t len);
+    _bytes_new = ctypes.pythonapi.PyBytes_FromStringAndSize
+    _bytes_new.restype = ctypes.py_object
+    _bytes_new.argtypes = [c_void_p, ctypes.c_ssize_t]
+    # char* PyBytes_AsString(PyObject* o);
+    _bytes_ptr = ctypes.pythonapi.PyBytes_AsString
+    _bytes_ptr.restype = c_void_p
+    _bytes_ptr.argtypes = [ctypes.py_object]
+except (AttributeError, ValueError):  # pragma: no cover - not CPython
+    _bytes_new = None
+
+
+def new_buffer(n: int) -> Tuple[Any, int]:
+    """Returns (obj, address) of n writable bytes for the library to fill
+    before obj is shared: a fresh bytes object on CPython, a bytearray
+    elsewhere (finish with bytes(obj)). n must be positive."""
+    if _bytes_new is not None:
+        b = _bytes_new(None, n)
+        return b, _bytes_ptr(b)
+    ba = bytearray(n)
+    return ba, ctypes.addressof((ctypes.c_char * n).from_buffer(ba))

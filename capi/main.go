@@ -1,0 +1,55 @@
+// Command capi is the C ABI of viacodec. Built with
+//
+//	go build -buildmode=c-shared -o libviacodec.so ./capi
+//
+// (make capi) it gives libviacodec.so and libviacodec.h, which the Python
+// package loads with ctypes. It is the one package that uses cgo, and it
+// only forwards to Go packages: exports.go moves arguments between C and
+// the plain-Go functions of codec.go, slots.go and handles.go.
+//
+// # Conventions
+//
+// Types are plain C: int64_t handles, pointer + length buffers, int32_t
+// status codes. A status is a core.Kind value: 0 is success, and the other
+// numbers never change (see core/errors.go and vc_kind_name).
+//
+// Handles come from one table. A handle number is never reused, so a
+// released or made-up handle gives status 1 (invalid), never a crash.
+// vc_release releases a handle of any kind; a handle used by two threads
+// at once serves them one after the other.
+//
+// Every fallible export takes a last argument vc_error* err, which may be
+// NULL. On success err->msg is set to NULL and err->offset to -1; on
+// failure err->msg is a NUL-terminated UTF-8 message the caller frees with
+// vc_free, and err->offset is the byte offset in the input the error
+// points at, or -1. Errors are thus per call and thread-safe.
+//
+// Memory: the library never hands out Go memory. A buffer it returns is
+// either C memory owned by a handle (valid until vc_release) or C memory
+// the caller frees with vc_free; each export's comment says which. Memory
+// the caller passes in is read (or, for destinations, written) during the
+// call, and where a comment says so, until the handle that views it is
+// released: the caller must keep it alive and unchanged until then.
+//
+// Panics are recovered in every export and returned as status 1 with the
+// panic's text and stack.
+//
+// # Values
+//
+// A value crosses the ABI as a skeleton plus slots. The skeleton is a
+// viacodec message (the wire format of docs/wire-format.md) in which each
+// array, and each byte string passed out of line, is the typed object
+// TagObject ["viacodec.slot", index]; slot index is a vc_slot that
+// describes the memory holding it. vc_encode reads such a skeleton and
+// writes the real message; vc_decode does the reverse, and vc_decode_fill
+// copies the slots' bytes into memory the caller allocated. The typed
+// object name "viacodec.slot" is reserved for this.
+//
+// # Processes
+//
+// One Go runtime lives in each process that loads the library: a process
+// must not fork and keep using it in the child (use Python
+// multiprocessing's "spawn" start method).
+package main
+
+func main() {}
