@@ -49,14 +49,27 @@ func (m *Message) Len() int { return m.size }
 
 // AppendTo appends the message to dst.
 func (m *Message) AppendTo(dst []byte) []byte {
-	dst = slices.Grow(dst, m.size)
+	if cap(dst)-len(dst) < m.size {
+		// bytes.Join allocates without clearing memory that the copy is
+		// about to overwrite anyway (slices.Grow would clear it first).
+		return bytes.Join(m.pieces(dst), nil)
+	}
+	for _, p := range m.pieces(nil) {
+		dst = append(dst, p...)
+	}
+	return dst
+}
+
+// pieces returns first and the message's byte ranges, in order.
+func (m *Message) pieces(first []byte) [][]byte {
+	out := make([][]byte, 0, 2*len(m.parts)+2)
+	out = append(out, first)
 	from := 0
 	for _, p := range m.parts {
-		dst = append(dst, m.buf[from:p.to]...)
-		dst = append(dst, p.ext...)
+		out = append(out, m.buf[from:p.to], p.ext)
 		from = p.to
 	}
-	return append(dst, m.buf[from:]...)
+	return append(out, m.buf[from:])
 }
 
 // Bytes returns the message in one new slice.
@@ -65,25 +78,17 @@ func (m *Message) Bytes() []byte { return m.AppendTo(nil) }
 // WriteTo writes the message to w without assembling it in memory.
 func (m *Message) WriteTo(w io.Writer) (int64, error) {
 	var n int64
-	write := func(b []byte) error {
+	for _, b := range m.pieces(nil) {
 		if len(b) == 0 {
-			return nil
+			continue
 		}
 		k, err := w.Write(b)
 		n += int64(k)
-		return err
-	}
-	from := 0
-	for _, p := range m.parts {
-		if err := write(m.buf[from:p.to]); err != nil {
+		if err != nil {
 			return n, err
 		}
-		if err := write(p.ext); err != nil {
-			return n, err
-		}
-		from = p.to
 	}
-	return n, write(m.buf[from:])
+	return n, nil
 }
 
 // Marshal encodes v and returns the message bytes.
