@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"slices"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/viacodec/viacodec/core/internal/cbor"
@@ -566,18 +567,17 @@ func (d *decoder) object(off int, depth int) (any, error) {
 	t := d.mode.opts.Registry.lookupName(name)
 	if t == nil {
 		if d.mode.opts.UnknownTypes == UnknownAsError {
-			return nil, &Error{Kind: KindUnregistered, Offset: int64(off), Msg: "typed object " + quote(name) + " is not registered"}
+			return nil, &Error{Kind: KindUnregistered, Offset: int64(off), Msg: "typed object " + strconv.Quote(name) + " is not registered"}
 		}
 		return Object{Name: name, Data: data}, nil
 	}
 	v, err := t.recompose(data)
 	if err != nil {
-		return nil, &Error{Kind: KindMismatch, Offset: int64(off), Msg: "recompose " + quote(name), Err: err}
+		return nil, &Error{Kind: KindMismatch, Offset: int64(off), Msg: "recompose " + strconv.Quote(name), Err: err}
 	}
 	return v, nil
 }
 
-func quote(s string) string { return `"` + s + `"` }
 
 // typedData is the payload of a typed array, still in wire byte order.
 type typedData struct {

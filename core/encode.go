@@ -19,6 +19,10 @@ import (
 // FormatVersion is the envelope version this package writes and reads.
 const FormatVersion = 1
 
+// Version is the release of viacodec this core belongs to; the C ABI and
+// the Python package report it too.
+const Version = "0.1.0"
+
 // inlineCopyMax is the largest array payload copied into the message's own
 // buffer; larger payloads stay views of the caller's memory until written.
 const inlineCopyMax = 1024

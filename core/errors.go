@@ -60,6 +60,9 @@ var kindNames = [kindCount]string{
 	"unavailable",
 }
 
+// Valid reports whether k is a defined kind other than KindNone.
+func (k Kind) Valid() bool { return k > KindNone && k < kindCount }
+
 // String returns the kind's name.
 func (k Kind) String() string {
 	if k < kindCount {
