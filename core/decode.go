@@ -578,7 +578,6 @@ func (d *decoder) object(off int, depth int) (any, error) {
 	return v, nil
 }
 
-
 // typedData is the payload of a typed array, still in wire byte order.
 type typedData struct {
 	dtype     DType
