@@ -72,10 +72,16 @@ func newBatch(source string) (*Batch, error) {
 	return b, nil
 }
 
+// testHookManifest, if set, runs as a manifest computation starts.
+var testHookManifest func()
+
 // Manifest returns the batch's manifest. It reads every item once, to
 // checksum it, the first time it is called.
 func (b *Batch) Manifest() *Manifest {
 	b.once.Do(func() {
+		if testHookManifest != nil {
+			testHookManifest()
+		}
 		m := &Manifest{RefID: b.Ref.RefID, BlockSize: DefaultBlockSize, Items: make([]ManifestItem, len(b.Items))}
 		for i, it := range b.Items {
 			m.Items[i] = ManifestItem{

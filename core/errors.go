@@ -78,12 +78,18 @@ type Error struct {
 	Offset int64 // byte offset in the message, or -1 when it does not apply
 	Msg    string
 	Err    error // underlying cause, if any
+
+	host bool // made by NewError: Msg carries its own package prefix
 }
 
 func (e *Error) Error() string {
-	s := "core: " + e.Msg
+	prefix := "core: "
+	if e.host {
+		prefix = ""
+	}
+	s := prefix + e.Msg
 	if e.Offset >= 0 {
-		s = fmt.Sprintf("core: %s at offset %d", e.Msg, e.Offset)
+		s = fmt.Sprintf("%s%s at offset %d", prefix, e.Msg, e.Offset)
 	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
@@ -117,9 +123,10 @@ func KindOf(err error) Kind {
 }
 
 // NewError returns an *Error of kind k with no offset. Hosts (hostdl, the C
-// ABI) use it to report kinds the core defines.
+// ABI) use it to report kinds the core defines; the message is used as
+// given, so start it with the host's package name ("hostdl: ...").
 func NewError(k Kind, err error, format string, args ...any) *Error {
-	return &Error{Kind: k, Offset: -1, Msg: fmt.Sprintf(format, args...), Err: err}
+	return &Error{Kind: k, Offset: -1, Msg: fmt.Sprintf(format, args...), Err: err, host: true}
 }
 
 func errorf(k Kind, format string, args ...any) *Error {

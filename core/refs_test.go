@@ -531,3 +531,24 @@ func TestHammer(t *testing.T) {
 		t.Fatalf("%d transactions left open", s.Open)
 	}
 }
+
+// TestManifestCountsAsServe: the first manifest reads every item to
+// checksum it, so the transaction must not report its end meanwhile.
+func TestManifestCountsAsServe(t *testing.T) {
+	src := newNode(t, "server", nil)
+	_, tx := src.send(t, []any{f32Array(t, 1000, 0)}, PublishOptions{Receivers: 1})
+	ref := tx.Ref()
+	testHookManifest = func() {
+		tx.Abort() // the transaction ends while its manifest is computed
+		if _, done := tx.Outcome(); done {
+			t.Error("transaction reported its end while its items were being read")
+		}
+	}
+	defer func() { testHookManifest = nil }()
+	if _, _, err := src.table.Manifest(ref.RefID, ref.Token[:], "a"); err != nil {
+		t.Fatal(err)
+	}
+	if out, done := tx.Outcome(); !done || out.State != StateAborted {
+		t.Fatalf("outcome %v, done %v", out.State, done)
+	}
+}

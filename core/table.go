@@ -445,8 +445,25 @@ func (t *Table) Manifest(refID uuid.UUID, token []byte, receiverID string) (*Man
 	}
 	r.nonce = nonce
 	b := tx.batch
+	// Computing the manifest reads the items: it counts as a serve, so
+	// the transaction cannot report its end while it runs.
+	tx.inflight++
 	t.mu.Unlock()
-	return b.Manifest(), nonce, nil
+	m := b.Manifest()
+	t.releaseServe(tx)
+	return m, nonce, nil
+}
+
+// releaseServe ends one in-flight use of tx's items and finalizes tx if it
+// has ended and that was the last.
+func (t *Table) releaseServe(tx *Transaction) {
+	t.mu.Lock()
+	tx.inflight--
+	last := tx.inflight == 0 && tx.state != StateOpen
+	t.mu.Unlock()
+	if last {
+		tx.finalize()
+	}
 }
 
 // Serve returns bytes [off, off+n) of item itemID of refID, as a view of
@@ -472,17 +489,7 @@ func (t *Table) Serve(refID uuid.UUID, token []byte, receiverID string, itemID i
 	t.serves++
 	tx.inflight++
 	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			t.mu.Lock()
-			tx.inflight--
-			last := tx.inflight == 0 && tx.state != StateOpen
-			t.mu.Unlock()
-			if last {
-				tx.finalize()
-			}
-		})
-	}
+	release = func() { once.Do(func() { t.releaseServe(tx) }) }
 	return item[off : off+n], release, nil
 }
 
