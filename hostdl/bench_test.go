@@ -1,0 +1,307 @@
+package hostdl
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/viacodec/viacodec/core"
+)
+
+// The benchmarks model a checkpoint of 1 GiB in 100 float32 tensors
+// (benchModelSize, benchTensors), served by a Server in this process (or,
+// for BenchmarkDownload64, in a child process). Each reports its throughput
+// over the array bytes (b.SetBytes) and, as "x-tcp", its ratio to raw
+// loopback TCP measured in the same run: a 1 GiB single-stream transfer,
+// untimed, before each timed iteration (pairedTCP), so that a busy machine
+// weighs on both alike. docs/benchmarks.md (## hostdl) records the results.
+
+const (
+	benchModelSize = 1 << 30
+	benchTensors   = 100
+	benchSmallSize = 64 << 20 // per receiver in BenchmarkDownload64
+)
+
+// benchState is built once per process and shared by every benchmark.
+var bench struct {
+	once  sync.Once
+	mdl   *model
+	table *core.Table
+	srv   *Server
+	msg   []byte
+
+	arenaMu sync.Mutex
+	arenas  [][]byte // prefaulted 1 GiB destinations, reused
+
+}
+
+// benchSource serves the 1 GiB model in this process.
+func benchSource(b *testing.B) {
+	bench.once.Do(func() {
+		bench.mdl = newModel(benchModelSize, benchTensors, 42)
+		t, err := core.NewTable(core.TableOptions{})
+		if err != nil {
+			panic(err)
+		}
+		srv, err := NewServer(t, ServerOptions{Logger: quiet})
+		if err != nil {
+			panic(err)
+		}
+		em, _ := core.EncOptions{ByRef: true, Source: srv.Source()}.EncMode()
+		msg, err := em.Encode(bench.mdl.body())
+		if err != nil {
+			panic(err)
+		}
+		msg.Batch().Manifest() // checksum once, before any timing
+		if _, err := t.Publish(msg.Batch(), core.PublishOptions{Timeout: 24 * time.Hour}); err != nil {
+			panic(err)
+		}
+		bench.table, bench.srv, bench.msg = t, srv, msg.Bytes()
+	})
+	if bench.msg == nil {
+		b.Fatal("the benchmark source failed to start")
+	}
+}
+
+// arena returns the i-th prefaulted 1 GiB destination.
+func arena(i int) []byte {
+	bench.arenaMu.Lock()
+	defer bench.arenaMu.Unlock()
+	for len(bench.arenas) <= i {
+		a := make([]byte, benchModelSize)
+		for j := 0; j < len(a); j += 4096 {
+			a[j] = 1
+		}
+		bench.arenas = append(bench.arenas, a)
+	}
+	return bench.arenas[i]
+}
+
+// arenaAllocator hands out consecutive slices of buf: the final consumer's
+// own memory, already faulted in.
+func arenaAllocator(buf []byte) core.Allocator {
+	var mu sync.Mutex
+	off := int64(0)
+	return func(_ core.DType, _ []int, _ core.Order, n int64) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if off+n > int64(len(buf)) {
+			return nil, fmt.Errorf("arena of %d bytes exhausted", len(buf))
+		}
+		off += n
+		return buf[off-n : off : off], nil
+	}
+}
+
+// tcpTransfer sends src over one loopback TCP connection into dst and
+// returns the time it took.
+func tcpTransfer(src, dst []byte) (time.Duration, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	errc := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer c.Close()
+		for off := 0; off < len(src); off += 4 << 20 {
+			if _, err := c.Write(src[off:min(off+4<<20, len(src))]); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	start := time.Now()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if _, err := io.ReadFull(c, dst[:len(src)]); err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	return d, <-errc
+}
+
+// pairedTCP measures raw loopback TCP in the same run as a benchmark: one
+// 1 GiB transfer, untimed, before each timed iteration, so that both see the
+// machine as it is then (other processes share it). It also measures the
+// process's CPU time for both, since a busy machine gives the download's
+// several threads less than the two cores it can use.
+type pairedTCP struct {
+	b               *testing.B
+	tcpWall, tcpCPU time.Duration
+	n               int
+	cpu0, dlCPU     time.Duration
+}
+
+// measure runs one TCP transfer with the timer stopped; call it first in
+// each iteration.
+func (p *pairedTCP) measure() {
+	p.b.StopTimer()
+	c0 := cpuTime()
+	d, err := tcpTransfer(bench.mdl.raw, arena(0))
+	if err != nil {
+		p.b.Fatal(err)
+	}
+	p.tcpCPU += cpuTime() - c0
+	p.tcpWall += d
+	p.n++
+	p.cpu0 = cpuTime()
+	p.b.StartTimer()
+}
+
+// done ends an iteration's CPU measurement; call it last in each iteration.
+func (p *pairedTCP) done() { p.dlCPU += cpuTime() - p.cpu0 }
+
+// report adds the ratio of the benchmark's throughput over bytesPerOp to
+// raw TCP's, raw TCP's rate, and the CPU time per GiB of both.
+func (p *pairedTCP) report(bytesPerOp int64) {
+	tcp := float64(p.n) * benchModelSize / p.tcpWall.Seconds()
+	rate := float64(bytesPerOp) * float64(p.b.N) / p.b.Elapsed().Seconds()
+	p.b.ReportMetric(rate/tcp, "x-tcp")
+	p.b.ReportMetric(tcp/1e6, "tcp-MB/s")
+	if p.dlCPU > 0 {
+		gib := float64(bytesPerOp) * float64(p.b.N) / benchModelSize
+		p.b.ReportMetric(p.dlCPU.Seconds()*1e3/gib, "cpu-ms/GiB")
+		p.b.ReportMetric(p.tcpCPU.Seconds()*1e3/float64(p.n), "tcp-cpu-ms/GiB")
+	}
+}
+
+// BenchmarkLoopbackTCP is the yardstick: 1 GiB over one loopback TCP
+// connection, from the model's memory into a prefaulted buffer.
+func BenchmarkLoopbackTCP(b *testing.B) {
+	benchSource(b)
+	dst := arena(0)
+	b.SetBytes(benchModelSize)
+	for b.Loop() {
+		if _, err := tcpTransfer(bench.mdl.raw, dst); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDownload: receivers decode the 1 GiB model at once, through
+// their own Client each. "arena" decodes into prefaulted memory the
+// consumer owns (an Allocator), like the TCP yardstick; "fresh" into new Go
+// memory, page faults and all.
+func BenchmarkDownload(b *testing.B) {
+	benchSource(b)
+	for _, bc := range []struct {
+		name      string
+		receivers int
+		proto     Protocol
+		fresh     bool
+	}{
+		{"1x-http1-arena", 1, HTTP1, false},
+		{"1x-http1-fresh", 1, HTTP1, true},
+		{"1x-http2-arena", 1, HTTP2, false},
+		{"4x-http1-arena", 4, HTTP1, false},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			clients := make([]*Client, bc.receivers)
+			for i := range clients {
+				clients[i] = newTestClient(b, ClientOptions{Protocol: bc.proto})
+				arena(i)
+			}
+			tcp := &pairedTCP{b: b}
+			b.SetBytes(int64(bc.receivers) * benchModelSize)
+			for b.Loop() {
+				tcp.measure()
+				var wg sync.WaitGroup
+				for i, c := range clients {
+					wg.Go(func() {
+						o := core.DecOptions{Fetcher: c}
+						if !bc.fresh {
+							o.Allocator = arenaAllocator(arena(i))
+						}
+						dm, _ := o.DecMode()
+						if _, err := dm.Decode(bench.msg); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+				tcp.done()
+			}
+			tcp.report(int64(bc.receivers) * benchModelSize)
+		})
+	}
+}
+
+// BenchmarkDownload64 runs 64 receivers at once against a source in a
+// child process serving a 64 MiB model (64 copies of 1 GiB do not fit in
+// memory), and reports the growth of the source's RSS while serving.
+func BenchmarkDownload64(b *testing.B) {
+	const receivers = 64
+	src := startChild(b, "source", "HOSTDL_SIZE="+strconv.Itoa(benchSmallSize), "HOSTDL_TENSORS="+strconv.Itoa(benchTensors))
+	msg := src.message(b)
+	pid := src.cmd.Process.Pid
+	rss0 := procStatus(pid, "VmRSS")
+	clients := make([]*Client, receivers)
+	for i := range clients {
+		clients[i] = newTestClient(b, ClientOptions{})
+	}
+	per := benchModelSize / benchSmallSize
+	for i := range receivers / per {
+		arena(i)
+	}
+	benchSource(b) // for the TCP yardstick's bytes
+	tcp := &pairedTCP{b: b}
+	b.SetBytes(receivers * benchSmallSize)
+	for b.Loop() {
+		tcp.measure()
+		var wg sync.WaitGroup
+		for i, c := range clients {
+			wg.Go(func() {
+				a := arena(i / per)
+				k := i % per
+				dm, _ := core.DecOptions{Fetcher: c, Allocator: arenaAllocator(a[k*benchSmallSize : (k+1)*benchSmallSize])}.DecMode()
+				if _, err := dm.Decode(msg); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		tcp.done()
+	}
+	tcp.report(receivers * benchSmallSize)
+	hwm := procStatus(pid, "VmHWM")
+	b.ReportMetric(float64(hwm-rss0)/(1<<20), "src-rss-growth-MiB")
+}
+
+// BenchmarkReceiverPeakRSS runs a receiver in a child process that decodes
+// the 1 GiB model into Go memory and reports its peak RSS (VmHWM), and
+// how far that is above the model's size.
+func BenchmarkReceiverPeakRSS(b *testing.B) {
+	benchSource(b)
+	file := filepath.Join(b.TempDir(), "msg")
+	if err := os.WriteFile(file, bench.msg, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var peak int64
+	b.SetBytes(benchModelSize)
+	for b.Loop() {
+		rc := startChild(b, "receive", "HOSTDL_MSG="+file)
+		v, err := strconv.ParseInt(rc.line(b, "HWM"), 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak = max(peak, v)
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MiB")
+	b.ReportMetric(float64(peak-benchModelSize)/(1<<20), "over-model-MiB")
+}

@@ -1,0 +1,269 @@
+package hostdl
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/viacodec/viacodec/core"
+)
+
+// Client downloads referenced arrays from hostdl servers: it implements
+// core.Fetcher. One Client is one receiver (ClientOptions.Receiver); it is
+// safe for concurrent use, and keeps connections open between fetches (for
+// up to 5s idle). Concurrent fetches of one batch through one Client run
+// one after the other, since each manifest request replaces the receiver's
+// receipt nonce at the source.
+type Client struct {
+	opts ClientOptions
+	log  *slog.Logger
+	tr   *http.Transport
+	hc   *http.Client
+
+	mu   sync.Mutex
+	busy map[uuid.UUID]*refLock // batches being fetched
+}
+
+// refLock serializes the fetches of one batch; n counts its holders and
+// waiters.
+type refLock struct {
+	ch chan struct{}
+	n  int
+}
+
+// lockRef waits until no other Fetch of batch id runs, or ctx ends.
+func (c *Client) lockRef(ctx context.Context, id uuid.UUID, what string) (unlock func(), err error) {
+	c.mu.Lock()
+	l := c.busy[id]
+	if l == nil {
+		l = &refLock{ch: make(chan struct{}, 1)}
+		c.busy[id] = l
+	}
+	l.n++
+	c.mu.Unlock()
+	done := func() {
+		c.mu.Lock()
+		if l.n--; l.n == 0 {
+			delete(c.busy, id)
+		}
+		c.mu.Unlock()
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; done() }, nil
+	case <-ctx.Done():
+		done()
+		return nil, ctxError(ctx, what)
+	}
+}
+
+var _ core.Fetcher = (*Client)(nil)
+
+// NewClient validates o and returns a client.
+func NewClient(o ClientOptions) (*Client, error) {
+	o, err := o.validate()
+	if err != nil {
+		return nil, err
+	}
+	tlsConf, err := clientTLS(o.TLS, o.TLSFiles)
+	if err != nil {
+		return nil, err
+	}
+	protos := new(http.Protocols)
+	switch o.Protocol {
+	case HTTP1:
+		protos.SetHTTP1(true)
+	case HTTP2:
+		protos.SetUnencryptedHTTP2(true) // prior knowledge on http://
+		protos.SetHTTP2(true)            // ALPN on https://
+	}
+	dialer := &net.Dialer{Timeout: o.RequestTimeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:               nil, // a source is reached directly, never through $HTTP_PROXY
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tlsConf,
+		TLSHandshakeTimeout: o.RequestTimeout,
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: o.Concurrency,
+		IdleConnTimeout:     idleConnTimeout,
+		Protocols:           protos,
+		HTTP2: &http.HTTP2Config{
+			MaxReceiveBufferPerConnection: 4<<20 - 1,
+			MaxReceiveBufferPerStream:     4<<20 - 1,
+			MaxReadFrameSize:              1 << 20,
+		},
+	}
+	hc := &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &Client{opts: o, log: o.Logger, tr: tr, hc: hc, busy: map[uuid.UUID]*refLock{}}, nil
+}
+
+// idleConnTimeout closes idle connections, also ones dialed and never used,
+// before a server's first-request header deadline (DefaultReadHeaderTimeout)
+// can close them under a request.
+const idleConnTimeout = DefaultReadHeaderTimeout / 2
+
+// Receiver returns the receiver id the client reports to sources.
+func (c *Client) Receiver() string { return c.opts.Receiver }
+
+// Close closes the client's idle connections. The client stays usable.
+func (c *Client) Close() { c.tr.CloseIdleConnections() }
+
+// Fetch implements core.Fetcher: it reads the batch's manifest, checks
+// every item against it, downloads the items' bytes in parallel ranges
+// straight into their Dst buffers, verifies every block, and sends the
+// receipt. Failed requests are retried with backoff, resuming where they
+// broke. Errors are *core.Error; on error the Dst contents are undefined.
+func (c *Client) Fetch(ctx context.Context, batch core.BatchRef, items []core.FetchItem) error {
+	base, err := c.resolve(batch.Source)
+	if err != nil {
+		return err
+	}
+	unlock, err := c.lockRef(ctx, batch.RefID, "fetch "+batch.String())
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f := &fetch{
+		c: c, batch: batch, base: base,
+		auth: "Bearer " + hex.EncodeToString(batch.Token[:]),
+	}
+	return f.run(ctx, items)
+}
+
+// resolve turns a Source into a base URL.
+func (c *Client) resolve(source string) (*url.URL, error) {
+	s := source
+	if c.opts.Resolve != nil {
+		var err error
+		if s, err = c.opts.Resolve(source); err != nil {
+			return nil, core.NewError(core.KindUnavailable, err, "hostdl: resolve source %q", source)
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, core.NewError(core.KindUnavailable, err, "hostdl: source %q is not an http:// or https:// base URL", source)
+	}
+	return u, nil
+}
+
+// errStalled is the cause of a request cancelled for want of progress.
+var errStalled = errors.New("hostdl: no progress within the request timeout")
+
+// attempt is one request under the stall timer: its context ends when no
+// byte arrived for RequestTimeout.
+type attempt struct {
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	timer   *time.Timer
+	timeout time.Duration
+}
+
+func (c *Client) start(parent context.Context) *attempt {
+	ctx, cancel := context.WithCancelCause(parent)
+	a := &attempt{ctx: ctx, cancel: cancel, timeout: c.opts.RequestTimeout}
+	a.timer = time.AfterFunc(a.timeout, func() { cancel(errStalled) })
+	return a
+}
+
+func (a *attempt) end() {
+	a.timer.Stop()
+	a.cancel(nil)
+}
+
+// Read reads the response body and restarts the stall timer on progress.
+type stallReader struct {
+	r interface{ Read([]byte) (int, error) }
+	a *attempt
+}
+
+func (s stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.a.timer.Reset(s.a.timeout)
+	}
+	return n, err
+}
+
+// requestError turns the failure of a request into a *core.Error: the
+// caller's context ending (aborted or timeout), a stall (timeout), a
+// certificate refused (auth), or else the source unavailable.
+func requestError(parent context.Context, a *attempt, err error, what string) *core.Error {
+	if parent.Err() != nil {
+		return ctxError(parent, what)
+	}
+	if errors.Is(context.Cause(a.ctx), errStalled) {
+		return core.NewError(core.KindTimeout, errStalled, "hostdl: %s", what)
+	}
+	var (
+		unknownCA  x509.UnknownAuthorityError
+		hostErr    x509.HostnameError
+		certErr    x509.CertificateInvalidError
+		verifyErr  *tls.CertificateVerificationError
+		alert      tls.AlertError
+		opErr      *net.OpError
+		recHdrErr  tls.RecordHeaderError
+		netTimeout net.Error
+	)
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &certErr),
+		errors.As(err, &verifyErr), errors.As(err, &alert),
+		errors.As(err, &opErr) && opErr.Op == "remote error": // the peer sent a TLS alert: it refused us
+		return core.NewError(core.KindAuth, err, "hostdl: %s: TLS", what)
+	case errors.As(err, &recHdrErr):
+		return core.NewError(core.KindProtocol, err, "hostdl: %s: TLS", what)
+	case errors.As(err, &netTimeout) && netTimeout.Timeout():
+		return core.NewError(core.KindTimeout, err, "hostdl: %s", what)
+	}
+	return core.NewError(core.KindUnavailable, err, "hostdl: %s", what)
+}
+
+// ctxError reports the end of the caller's context: KindTimeout for a
+// deadline, KindAborted otherwise.
+func ctxError(ctx context.Context, what string) *core.Error {
+	k := core.KindAborted
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		k = core.KindTimeout
+	}
+	return core.NewError(k, context.Cause(ctx), "hostdl: %s", what)
+}
+
+// retryable reports whether a failed request may succeed if tried again.
+func retryable(err error) bool {
+	switch core.KindOf(err) {
+	case core.KindUnavailable, core.KindTimeout:
+		return true
+	}
+	return false
+}
+
+// backoff waits before retry number n (1, 2, ...): BackoffMin doubled
+// n-1 times, at most BackoffMax, the second half of it jittered.
+func (c *Client) backoff(ctx context.Context, n int, what string) error {
+	d := c.opts.BackoffMin << min(n-1, 30)
+	if d > c.opts.BackoffMax || d <= 0 {
+		d = c.opts.BackoffMax
+	}
+	d = d/2 + rand.N(d/2+1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctxError(ctx, what)
+	}
+}

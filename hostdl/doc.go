@@ -1,0 +1,19 @@
+// Package hostdl makes references real across processes: a Server serves
+// the batches a core.Table published over HTTP, and a Client implements
+// core.Fetcher by downloading them, in parallel checksummed ranges, straight
+// into the decoder's destination buffers.
+//
+// The protocol (endpoints, headers, status codes, error bodies, retry rules)
+// is specified in docs/download-protocol.md. In short, for a batch with
+// ref id R at base URL B, every request carrying the batch's capability
+// token as "Authorization: Bearer <hex>" and the receiver's id as
+// "Viacodec-Receiver":
+//
+//	GET  B/v1/batches/R/manifest     the manifest (CBOR); nonce in "Viacodec-Nonce"
+//	GET  B/v1/batches/R/items/I      with "Range: bytes=a-b": 206 and the bytes
+//	POST B/v1/batches/R/receipt      with "Viacodec-Nonce": 204, the receipt
+//	GET  B/metrics                   counters (plain text, no token)
+//
+// Both sides speak HTTP/1.1 and unencrypted HTTP/2 on loopback by default,
+// TLS and mutual TLS when configured. Nothing here uses cgo.
+package hostdl

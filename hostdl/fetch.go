@@ -1,0 +1,301 @@
+package hostdl
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/viacodec/viacodec/core"
+)
+
+// fetch is one Client.Fetch of one batch.
+type fetch struct {
+	c     *Client
+	batch core.BatchRef
+	base  *url.URL
+	auth  string // "Bearer <hex token>": sent, never logged
+
+	m     *core.Manifest
+	nonce string
+
+	progressMu sync.Mutex
+	done       int64
+	total      int64
+}
+
+// chunk is one range of one item.
+type chunk struct {
+	mi  *core.ManifestItem
+	dst []byte // the item's whole destination
+	off int64
+	n   int64
+}
+
+func (f *fetch) run(ctx context.Context, items []core.FetchItem) error {
+	if err := f.manifest(ctx); err != nil {
+		return err
+	}
+	var chunks []chunk
+	size := f.c.opts.ChunkSize
+	bs := int64(f.m.BlockSize)
+	size = (size + bs - 1) / bs * bs
+	for _, it := range items {
+		mi, err := f.m.CheckItem(it)
+		if err != nil {
+			return err
+		}
+		f.total += mi.Bytes
+		for off := int64(0); off < mi.Bytes; off += size {
+			chunks = append(chunks, chunk{mi: mi, dst: it.Dst, off: off, n: min(size, mi.Bytes-off)})
+		}
+	}
+	f.progress(0)
+	if err := f.chunks(ctx, chunks); err != nil {
+		return err
+	}
+	return f.receipt(ctx)
+}
+
+// chunks fetches every chunk with Concurrency workers; the first failure
+// stops the others, and chunks returns only when every worker has.
+func (f *fetch) chunks(parent context.Context, chunks []chunk) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for range min(f.c.opts.Concurrency, len(chunks)) {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(chunks)) || ctx.Err() != nil {
+					return
+				}
+				ch := chunks[i]
+				if err := f.chunk(ctx, ch); err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				f.progress(ch.n)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil && parent.Err() != nil {
+		return ctxError(parent, "fetch "+f.batch.String())
+	}
+	return firstErr
+}
+
+func (f *fetch) progress(n int64) {
+	if f.c.opts.Progress == nil {
+		return
+	}
+	f.progressMu.Lock()
+	defer f.progressMu.Unlock()
+	f.done += n
+	f.c.opts.Progress(f.batch.RefID, f.done, f.total)
+}
+
+// chunk downloads one chunk into its destination. Each block is verified
+// as soon as it has arrived, while it is still in cache. A request that
+// breaks after k bytes is resumed from byte k (the block it broke in is
+// verified whole once complete); a block that fails its checksum is
+// fetched again from its start.
+func (f *fetch) chunk(ctx context.Context, ch chunk) error {
+	what := fmt.Sprintf("item %d bytes %d+%d of %s", ch.mi.ID, ch.off, ch.n, f.batch)
+	retries := f.c.opts.Retries
+	bs := int64(f.m.BlockSize)
+	got, fails, corrupt := int64(0), 0, 0
+	for {
+		before := got
+		err := f.readRange(ctx, ch, &got, what)
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return err
+		case core.KindOf(err) == core.KindChecksum:
+			if corrupt++; corrupt > retries {
+				return core.NewError(core.KindChecksum, err, "hostdl: %s: still corrupt after %d tries", what, corrupt)
+			}
+			f.c.log.LogAttrs(ctx, slog.LevelDebug, "hostdl: checksum mismatch, fetching the block again",
+				slog.String("ref", f.batch.RefID.String()), slog.Int("item", ch.mi.ID), slog.Int64("off", ch.off+got))
+			if err := f.c.backoff(ctx, corrupt, what); err != nil {
+				return err
+			}
+		case retryable(err):
+			if got-before >= min(bs, ch.n-before) {
+				fails = 0 // it moved on: count failures in a row afresh
+			}
+			if fails++; fails > retries {
+				return err
+			}
+			f.c.log.LogAttrs(ctx, slog.LevelDebug, "hostdl: retrying range",
+				slog.String("ref", f.batch.RefID.String()), slog.Int("item", ch.mi.ID),
+				slog.Int64("off", ch.off+got), slog.Int("retry", fails), slog.String("err", err.Error()))
+			if err := f.c.backoff(ctx, fails, what); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// readRange requests the chunk's bytes from *got on and reads the body
+// straight into the destination, block by block, verifying each block
+// when it is complete. It advances *got over the bytes that arrived; on a
+// checksum mismatch it sets *got back to the bad block's start.
+func (f *fetch) readRange(ctx context.Context, ch chunk, got *int64, what string) error {
+	a := f.c.start(ctx)
+	defer a.end()
+	req, err := f.request(a.ctx, http.MethodGet, "items/"+strconv.Itoa(ch.mi.ID))
+	if err != nil {
+		return err
+	}
+	first, last := ch.off+*got, ch.off+ch.n-1
+	req.Header.Set("Range", "bytes="+strconv.FormatInt(first, 10)+"-"+strconv.FormatInt(last, 10))
+	resp, err := f.c.hc.Do(req)
+	if err != nil {
+		return requestError(ctx, a, err, what)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent {
+		return readError(resp, what)
+	}
+	want := fmt.Sprintf("bytes %d-%d/", first, last)
+	if cr := resp.Header.Get("Content-Range"); resp.ContentLength != last-first+1 || !strings.HasPrefix(cr, want) {
+		return core.NewError(core.KindProtocol, nil, "hostdl: %s: asked %s, answered %q with %d bytes", what, want, cr, resp.ContentLength)
+	}
+	body := stallReader{resp.Body, a}
+	bs := int64(f.m.BlockSize)
+	for *got < ch.n {
+		blk := *got / bs * bs // chunks start on block boundaries
+		end := min(blk+bs, ch.n)
+		k, err := io.ReadFull(body, ch.dst[ch.off+*got:ch.off+end])
+		*got += int64(k)
+		if err != nil {
+			return requestError(ctx, a, err, what)
+		}
+		if err := f.m.VerifyBlocks(ch.mi, ch.off+blk, ch.dst[ch.off+blk:ch.off+end]); err != nil {
+			*got = blk
+			return err
+		}
+	}
+	// See the end of the body, so that the stream ends cleanly (HTTP/2
+	// would reset a stream closed before its end) and the connection is
+	// reused.
+	var one [1]byte
+	body.Read(one[:])
+	return nil
+}
+
+// request builds a request for path under the batch, with its token and
+// the receiver id.
+func (f *fetch) request(ctx context.Context, method, path string) (*http.Request, error) {
+	u := f.base.JoinPath("v1", "batches", f.batch.RefID.String(), path)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, core.NewError(core.KindInvalid, err, "hostdl: %s %s", method, path)
+	}
+	req.Header.Set("Authorization", f.auth)
+	req.Header.Set(headerReceiver, f.c.opts.Receiver)
+	return req, nil
+}
+
+// retry runs one request until it succeeds, fails for good, or has failed
+// Retries+1 times in a row.
+func (f *fetch) retry(ctx context.Context, what string, do func(a *attempt, n int) error) error {
+	for n := 0; ; n++ {
+		a := f.c.start(ctx)
+		err := do(a, n)
+		a.end()
+		if err == nil || !retryable(err) || ctx.Err() != nil || n >= f.c.opts.Retries {
+			return err
+		}
+		f.c.log.LogAttrs(ctx, slog.LevelDebug, "hostdl: retrying",
+			slog.String("what", what), slog.Int("retry", n+1), slog.String("err", err.Error()))
+		if err := f.c.backoff(ctx, n+1, what); err != nil {
+			return err
+		}
+	}
+}
+
+// manifest fetches and checks the batch's manifest and its nonce.
+func (f *fetch) manifest(ctx context.Context) error {
+	what := "manifest of " + f.batch.String()
+	return f.retry(ctx, what, func(a *attempt, _ int) error {
+		req, err := f.request(a.ctx, http.MethodGet, "manifest")
+		if err != nil {
+			return err
+		}
+		resp, err := f.c.hc.Do(req)
+		if err != nil {
+			return requestError(ctx, a, err, what)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return readError(resp, what)
+		}
+		max := f.c.opts.MaxManifestBytes
+		if resp.ContentLength > max {
+			return core.NewError(core.KindLimit, nil, "hostdl: %s: %d bytes exceed MaxManifestBytes %d", what, resp.ContentLength, max)
+		}
+		data, err := io.ReadAll(io.LimitReader(stallReader{resp.Body, a}, max+1))
+		if err != nil {
+			return requestError(ctx, a, err, what)
+		}
+		if int64(len(data)) > max {
+			return core.NewError(core.KindLimit, nil, "hostdl: %s exceeds MaxManifestBytes %d", what, max)
+		}
+		m, err := core.UnmarshalManifest(data, f.c.opts.MaxItems)
+		if err != nil {
+			return err
+		}
+		if m.RefID != f.batch.RefID {
+			return core.NewError(core.KindProtocol, nil, "hostdl: %s: the source sent the manifest of %s", what, m.RefID)
+		}
+		nonce := resp.Header.Get(headerNonce)
+		if nonce == "" {
+			return core.NewError(core.KindProtocol, nil, "hostdl: %s: no %s header", what, headerNonce)
+		}
+		f.m, f.nonce = m, nonce
+		return nil
+	})
+}
+
+// receipt confirms the batch. A retried receipt that finds the transaction
+// ended (410) counts as sent: the first attempt most likely ended it.
+func (f *fetch) receipt(ctx context.Context) error {
+	what := "receipt for " + f.batch.String()
+	return f.retry(ctx, what, func(a *attempt, n int) error {
+		req, err := f.request(a.ctx, http.MethodPost, "receipt")
+		if err != nil {
+			return err
+		}
+		req.Header.Set(headerNonce, f.nonce)
+		resp, err := f.c.hc.Do(req)
+		if err != nil {
+			return requestError(ctx, a, err, what)
+		}
+		defer resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusOK:
+			return nil
+		case resp.StatusCode == http.StatusGone && n > 0:
+			return nil
+		}
+		return readError(resp, what)
+	})
+}

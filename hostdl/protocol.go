@@ -1,0 +1,131 @@
+package hostdl
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/viacodec/viacodec/core"
+)
+
+// Protocol names: paths under the base URL and header fields.
+const (
+	pathPrefix = "/v1/batches/"
+
+	headerReceiver = "Viacodec-Receiver" // the receiver's id, on every batch request
+	headerNonce    = "Viacodec-Nonce"    // manifest response; receipt request
+	headerKind     = "Viacodec-Error"    // error responses: the core kind's name
+
+	contentCBOR  = "application/cbor"
+	contentJSON  = "application/json"
+	contentBytes = "application/octet-stream"
+
+	maxReceiverLen = 256     // bytes of a receiver id
+	maxErrorBody   = 4 << 10 // bytes of an error body a client reads
+)
+
+// errorBody is the JSON body of every error response: the core kind (its
+// stable number and its name) and a message. It never holds item bytes.
+type errorBody struct {
+	Kind    string `json:"kind"`
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// statusOf returns the HTTP status that carries kind k.
+func statusOf(k core.Kind) int {
+	switch k {
+	case core.KindUnknownRef:
+		return http.StatusNotFound
+	case core.KindExpired:
+		return http.StatusGone
+	case core.KindAuth:
+		return http.StatusForbidden
+	case core.KindTimeout:
+		return http.StatusGatewayTimeout
+	case core.KindUnavailable, core.KindAborted:
+		return http.StatusServiceUnavailable
+	case core.KindLimit:
+		return http.StatusRequestedRangeNotSatisfiable
+	default:
+		return http.StatusBadRequest
+	}
+}
+
+// kindOfStatus is the kind a client assumes for a status whose body is not
+// a hostdl error body, so the request never reached a hostdl handler. A
+// 400 or 408 then comes from the HTTP layer, most often a connection whose
+// header deadline ran out as the request arrived: it is worth a retry.
+func kindOfStatus(code int) core.Kind {
+	switch code {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return core.KindAuth
+	case http.StatusNotFound:
+		return core.KindUnknownRef
+	case http.StatusGone:
+		return core.KindExpired
+	case http.StatusGatewayTimeout:
+		return core.KindTimeout
+	case http.StatusBadRequest, http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return core.KindUnavailable
+	case http.StatusRequestedRangeNotSatisfiable:
+		return core.KindInvalid
+	}
+	if code >= 500 {
+		return core.KindUnavailable
+	}
+	return core.KindProtocol
+}
+
+// kindByName maps the names of core kinds back to kinds.
+var kindByName = func() map[string]core.Kind {
+	m := map[string]core.Kind{}
+	for k := core.KindInvalid; k != 0; k++ {
+		name := k.String()
+		if strings.HasPrefix(name, "kind(") {
+			break
+		}
+		m[name] = k
+	}
+	return m
+}()
+
+// writeError answers with status and an error body for err.
+func writeError(w http.ResponseWriter, status int, err error) {
+	k := core.KindOf(err)
+	body, _ := json.Marshal(errorBody{Kind: k.String(), Code: int(k), Message: err.Error()})
+	h := w.Header()
+	h.Set("Content-Type", contentJSON)
+	h.Set("Cache-Control", "no-store")
+	h.Set(headerKind, k.String())
+	if status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="viacodec"`)
+	}
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// readError turns a response with an error status into a *core.Error,
+// keeping the kind the server named.
+func readError(resp *http.Response, what string) *core.Error {
+	k := kindOfStatus(resp.StatusCode)
+	msg := http.StatusText(resp.StatusCode)
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var eb errorBody
+	switch {
+	case strings.HasPrefix(resp.Header.Get("Content-Type"), contentJSON) && json.Unmarshal(data, &eb) == nil:
+		if named, ok := kindByName[eb.Kind]; ok && int(named) == eb.Code {
+			k = named
+		}
+		if eb.Message != "" {
+			msg = eb.Message
+		}
+	case strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") && utf8.Valid(data):
+		// Not our error body (a proxy, or net/http itself): keep its text.
+		msg = strings.TrimSpace(string(data[:min(len(data), 200)]))
+	}
+	return core.NewError(k, errors.New(msg), "hostdl: %s: status %d", what, resp.StatusCode)
+}

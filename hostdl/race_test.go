@@ -1,0 +1,5 @@
+//go:build race
+
+package hostdl
+
+const raceEnabled = true
