@@ -71,3 +71,12 @@ $(VENV_STAMP): $(PY_PKG)/requirements-dev.txt
 
 test-python: venv python
 	PYTHONPATH=$(CURDIR)/$(PY_PKG) $(VENV)/bin/python -m pytest -q $(PY_PKG)/tests
+
+# bench-python: the Python package against numpy, pickle, memcpy and a raw
+# socket, in one run (about 2 minutes on 2 cores; needs about 5 GiB of
+# memory; docs/benchmarks.md, "Python"). `make bench` runs it first.
+.PHONY: bench-python
+bench: bench-python
+
+bench-python: venv python
+	PYTHONPATH=$(CURDIR)/$(PY_PKG) $(VENV)/bin/python $(PY_PKG)/bench.py

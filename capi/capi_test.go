@@ -148,7 +148,7 @@ func TestEncodeDecodeSlots(t *testing.T) {
 		t.Fatalf("encode:\n got %x\nwant %x", got, want)
 	}
 
-	d, err := decodeMessage(want, decOptions{bytesSlotMin: 64})
+	d, err := decodeMessage(want, decOptions{bytesSlotMin: 64}, refsRefuse)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestDecodeReservedName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = decodeMessage(msg, decOptions{})
+	_, err = decodeMessage(msg, decOptions{}, refsRefuse)
 	if kindOf(err) != core.KindProtocol {
 		t.Fatalf("got %v, want a protocol error", err)
 	}
@@ -244,7 +244,7 @@ func TestDecodeReservedName(t *testing.T) {
 func TestFillChecks(t *testing.T) {
 	w, _ := core.ArrayOf([]int{2}, []float32{1, 2})
 	msg, _ := core.Marshal(w)
-	d, err := decodeMessage(msg, decOptions{})
+	d, err := decodeMessage(msg, decOptions{}, refsRefuse)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestGoldenSkeletons(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := decodeMessage(want, decOptions{bytesSlotMin: 2})
+		d, err := decodeMessage(want, decOptions{bytesSlotMin: 2}, refsRefuse)
 		if err != nil {
 			if holdsRefs(want) {
 				t.Logf("%s: skipped: references do not cross the C ABI yet", path)

@@ -32,9 +32,24 @@ package main
 //   vc_decode_fill(handle, dst, n, err): copies slot i into dst[i].data,
 //     caller-owned.
 //   vc_release(handle, err): frees a handle of any kind and what it owns.
-//   vc_free(p): frees err->msg and vc_marshal's output.
+//   vc_free(p): frees err->msg, vc_marshal's output, vc_host_source's and
+//     vc_host_name's strings, and vc_tx_wait's and vc_tx_status's outcome.
+// By reference (a host: a table of published batches, the HTTP server that
+// serves them, a client that downloads; capi/host.go):
+//   vc_host_new(opts, &host, err): starts a host; vc_release(host) stops it.
+//   vc_host_encode(host, skel, skel_len, slots, nslots, opts, &msg, &size,
+//     &tx, err): encodes by reference and publishes; as vc_encode, and the
+//     transaction handle tx (0 when every array went inline) views the
+//     slots' data until vc_release(tx), unless opts->snapshot.
+//   vc_host_decode(host, ...as vc_decode...): referenced arrays are slots
+//     too; vc_decode_fetch(handle, dst, n, timeout_ns, err) copies the
+//     inline ones and downloads the others into dst[i].data, caller-owned.
+//   vc_host_fetch(host, skel, skel_len, dst, n, timeout_ns, err): downloads
+//     the lazy refs of a skeleton into caller-owned dst[i].data.
+//   vc_tx_wait(tx, timeout_ns, &outcome, err), vc_tx_status(tx, &outcome,
+//     err): *outcome is malloc'd: vc_free it. vc_tx_abort(tx, err).
 
-#define VC_ABI_VERSION 1
+#define VC_ABI_VERSION 2
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the
@@ -80,7 +95,79 @@ typedef struct vc_dec_options {
 	int64_t max_message_size; // the message: default 16 GiB
 	int64_t max_array_bytes;  // array bytes of the message: default 64 GiB
 	int64_t bytes_slot_min;   // byte strings this long or longer become slots; 0: none
+	int64_t pass_through;     // nonzero: references stay ref nodes in the skeleton
+	                          // (lazy refs); nothing is downloaded
 } vc_dec_options;
+
+// vc_host_options: how vc_host_new starts a host. NULL strings and zero
+// numbers mean the defaults.
+typedef struct vc_host_options {
+	const char* listen;        // address to listen on: default "127.0.0.1:0"
+	const char* name;          // receiver id, 1 to 256 printable ASCII
+	                           // characters: default a random UUID
+	const char* advertise;     // base URL receivers download from: default
+	                           // http(s)://<the listener's address>
+	const char* tls_cert_file; // PEM certificate: the server speaks HTTPS,
+	                           // and the client presents it when asked
+	const char* tls_key_file;  // its PEM private key
+	const char* tls_ca_file;   // PEM CA of the peers: verifies their servers
+	                           // (default: the system roots)
+	int32_t tls_client_auth;   // nonzero: the server demands client
+	                           // certificates that tls_ca_file signed
+	int32_t http2;             // nonzero: download over HTTP/2, else HTTP/1.1
+	int64_t ref_threshold;     // arrays of this many bytes or more go by
+	                           // reference: 1..2^48, default 1 MiB
+	int64_t concurrency;       // parallel ranges per batch download: default 4
+	int64_t chunk_size;        // bytes per range: default 4 MiB
+} vc_host_options;
+
+// vc_publish_options: how vc_host_encode encodes and publishes. Zero
+// fields mean the defaults.
+typedef struct vc_publish_options {
+	int64_t max_depth;     // 1..4096, default 128
+	int64_t ref_threshold; // default the host's
+	int64_t receivers;     // receivers expected; 0: unknown, the transaction
+	                       // then ends by timeout (or abort)
+	int64_t quorum;        // confirmations that make a timed-out transaction
+	                       // "quorum met"; 0: none (1 when receivers is 0)
+	int64_t timeout_ns;    // inactivity timeout: default 5 minutes
+	int32_t snapshot;      // nonzero: copy the arrays at publish time, so the
+	                       // caller may change or free them at once
+	int32_t reserved;      // set to 0
+} vc_publish_options;
+
+// vc_receiver_status: one receiver of a transaction, as the source saw it.
+typedef struct vc_receiver_status {
+	const char* id;        // its receiver id, NUL-terminated
+	int32_t state;         // 0 started, 1 confirmed, 2 failed
+	                       // (vc_receiver_state_name)
+	int32_t reserved;
+	int64_t bytes;         // item bytes served to it
+	int64_t first_seen_ns; // Unix time in nanoseconds
+	int64_t last_seen_ns;
+} vc_receiver_status;
+
+// vc_outcome: a transaction's state and receivers, in one malloc'd block
+// (strings and array included) that the caller frees with vc_free.
+typedef struct vc_outcome {
+	int32_t state;                 // 0 open, 1 completed, 2 quorum met,
+	                               // 3 timed out, 4 aborted, 5 deleted
+	                               // (vc_tx_state_name)
+	int32_t ended;                 // 1 once it has ended and no serve reads
+	                               // the caller's memory any more
+	int64_t nreceivers;
+	vc_receiver_status* receivers; // in the order they first appeared
+	const char* ref_id;            // the batch's ref id (a UUID)
+} vc_outcome;
+
+// vc_host_counters: a host's counters (vc_host_stats).
+typedef struct vc_host_counters {
+	int64_t bytes_served;      // item bytes its server wrote to receivers
+	int64_t requests;          // requests its server answered
+	int64_t open_transactions; // transactions open now
+	int64_t receivers_active;  // receivers started and not confirmed, over those
+	int64_t conns_open;        // connections open to its server now
+} vc_host_counters;
 */
 import "C"
 
@@ -385,11 +472,13 @@ func vc_marshal(skel *C.uint8_t, skel_len C.uint64_t, slots *C.vc_slot, nslots C
 // ---- Decode ----
 
 // decodeHandle is a decoded message: the skeleton and slot descriptors in
-// C memory it owns, and the slot values, which view the caller's message.
+// C memory it owns, and the slot values, which view the caller's message
+// (or, for referenced arrays, say what to download through host).
 type decodeHandle struct {
 	slots []any
 	skel  unsafe.Pointer // C memory
 	specs unsafe.Pointer // C memory: vc_slot array, then the shapes
+	host  *host          // downloads the referenced slots; nil for vc_decode
 }
 
 func (d *decodeHandle) close() {
@@ -422,42 +511,53 @@ func (d *decodeHandle) close() {
 func vc_decode(msg *C.uint8_t, msg_len C.uint64_t, opts *C.vc_dec_options, handle *C.int64_t,
 	skel **C.uint8_t, skel_len *C.uint64_t, slots **C.vc_slot, nslots *C.int64_t, err *C.vc_error) C.int32_t {
 	return call(err, func() error {
-		if handle == nil || skel == nil || skel_len == nil || slots == nil || nslots == nil {
-			return errorf(core.KindInvalid, "vc_decode: output pointers must not be NULL")
-		}
-		*handle, *skel, *skel_len, *slots, *nslots = 0, nil, 0, nil, 0
-		data, err := goBytes(msg, msg_len, "message")
-		if err != nil {
-			return err
-		}
-		var o decOptions
-		if opts != nil {
-			o = decOptions{
-				maxDepth:       int64(opts.max_depth),
-				maxElements:    int64(opts.max_elements),
-				maxByteLen:     int64(opts.max_byte_len),
-				maxMessageSize: int64(opts.max_message_size),
-				maxArrayBytes:  int64(opts.max_array_bytes),
-				bytesSlotMin:   int64(opts.bytes_slot_min),
-			}
-		}
-		d, err := decodeMessage(data, o)
-		if err != nil {
-			return err
-		}
-		dh, err := newDecodeHandle(d)
-		if err != nil {
-			return err
-		}
-		*handle = C.int64_t(handles.add(dh))
-		*skel, *skel_len = (*C.uint8_t)(dh.skel), C.uint64_t(d.skel.Len())
-		*slots, *nslots = (*C.vc_slot)(dh.specs), C.int64_t(len(d.slots))
-		return nil
+		return decodeC(nil, msg, msg_len, opts, handle, skel, skel_len, slots, nslots)
 	})
 }
 
+// decodeC is vc_decode, and with a host vc_host_decode.
+func decodeC(h *host, msg *C.uint8_t, msg_len C.uint64_t, opts *C.vc_dec_options, handle *C.int64_t,
+	skel **C.uint8_t, skel_len *C.uint64_t, slots **C.vc_slot, nslots *C.int64_t) error {
+	if handle == nil || skel == nil || skel_len == nil || slots == nil || nslots == nil {
+		return errorf(core.KindInvalid, "vc_decode: output pointers must not be NULL")
+	}
+	*handle, *skel, *skel_len, *slots, *nslots = 0, nil, 0, nil, 0
+	data, err := goBytes(msg, msg_len, "message")
+	if err != nil {
+		return err
+	}
+	var o decOptions
+	if opts != nil {
+		o = decOptions{
+			maxDepth:       int64(opts.max_depth),
+			maxElements:    int64(opts.max_elements),
+			maxByteLen:     int64(opts.max_byte_len),
+			maxMessageSize: int64(opts.max_message_size),
+			maxArrayBytes:  int64(opts.max_array_bytes),
+			bytesSlotMin:   int64(opts.bytes_slot_min),
+			passThrough:    opts.pass_through != 0,
+		}
+	}
+	refs := refsRefuse
+	if h != nil {
+		refs = refsSlots
+	}
+	d, err := decodeMessage(data, o, refs)
+	if err != nil {
+		return err
+	}
+	dh, err := newDecodeHandle(d, h)
+	if err != nil {
+		return err
+	}
+	*handle = C.int64_t(handles.add(dh))
+	*skel, *skel_len = (*C.uint8_t)(dh.skel), C.uint64_t(d.skel.Len())
+	*slots, *nslots = (*C.vc_slot)(dh.specs), C.int64_t(len(d.slots))
+	return nil
+}
+
 // newDecodeHandle writes d's skeleton and slot descriptors into C memory.
-func newDecodeHandle(d *decoded) (*decodeHandle, error) {
+func newDecodeHandle(d *decoded, h *host) (*decodeHandle, error) {
 	skel, err := cMalloc(d.skel.Len())
 	if err != nil {
 		return nil, err
@@ -490,7 +590,7 @@ func newDecodeHandle(d *decoded) (*decodeHandle, error) {
 			shapes = shapes[len(shape):]
 		}
 	}
-	return &decodeHandle{slots: d.slots, skel: skel, specs: specs}, nil
+	return &decodeHandle{slots: d.slots, skel: skel, specs: specs, host: h}, nil
 }
 
 // vc_decode_fill copies the bytes of the decode handle's slots into the
@@ -516,4 +616,405 @@ func vc_decode_fill(h C.int64_t, dst *C.vc_slot, n C.int64_t, err *C.vc_error) C
 		}
 		return fillSlotsInto(d.slots, dsts)
 	})
+}
+
+// ---- By reference: hosts ----
+
+// goString copies the C string p, or returns "" for NULL.
+func goString(p *C.char) string {
+	if p == nil {
+		return ""
+	}
+	return C.GoString(p)
+}
+
+// cString returns s as malloc'd C memory, or an error when malloc fails.
+func cString(s string) (*C.char, error) {
+	p, err := cMalloc(len(s) + 1)
+	if err != nil {
+		return nil, err
+	}
+	b := unsafe.Slice((*byte)(p), len(s)+1)
+	copy(b, s)
+	b[len(s)] = 0
+	return (*C.char)(p), nil
+}
+
+// vc_host_new starts a host: a table for the batches it publishes, an HTTP
+// server (hostdl) that serves them on opts->listen, and a client that
+// downloads the references it decodes, reporting opts->name as its
+// receiver id. opts may be NULL for the defaults. The host runs until
+// vc_release(host), which cancels its downloads, ends its open
+// transactions (state 5, deleted) and closes its server; its transaction
+// handles stay valid until released.
+// Ownership: opts and its strings are read during the call only.
+//
+//export vc_host_new
+func vc_host_new(opts *C.vc_host_options, handle *C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		if handle == nil {
+			return errorf(core.KindInvalid, "vc_host_new: handle must not be NULL")
+		}
+		*handle = 0
+		var o hostOptions
+		if opts != nil {
+			o = hostOptions{
+				listen: goString(opts.listen), name: goString(opts.name), advertise: goString(opts.advertise),
+				tlsCert: goString(opts.tls_cert_file), tlsKey: goString(opts.tls_key_file), tlsCA: goString(opts.tls_ca_file),
+				clientAuth: opts.tls_client_auth != 0, http2: opts.http2 != 0,
+				refThreshold: int64(opts.ref_threshold), concurrency: int64(opts.concurrency), chunkSize: int64(opts.chunk_size),
+			}
+		}
+		h, err := newHost(o)
+		if err != nil {
+			return err
+		}
+		*handle = C.int64_t(handles.add(h))
+		return nil
+	})
+}
+
+// hostString returns one of the host's strings as malloc'd C memory.
+func hostString(h C.int64_t, out **C.char, what string, get func(*host) string) error {
+	if out == nil {
+		return errorf(core.KindInvalid, "%s: out must not be NULL", what)
+	}
+	*out = nil
+	hs, done, err := shareHandle[*host](handles, int64(h), "a host handle")
+	if err != nil {
+		return err
+	}
+	defer done()
+	*out, err = cString(get(hs))
+	return err
+}
+
+// vc_host_source returns the base URL the host's server is reached at (the
+// source written into the batches it publishes), e.g.
+// "http://127.0.0.1:40123".
+// Ownership: *out is malloc'd; the caller frees it with vc_free.
+//
+//export vc_host_source
+func vc_host_source(h C.int64_t, out **C.char, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		return hostString(h, out, "vc_host_source", func(h *host) string { return h.source })
+	})
+}
+
+// vc_host_name returns the host's receiver id (opts->name, or the UUID
+// chosen for it).
+// Ownership: *out is malloc'd; the caller frees it with vc_free.
+//
+//export vc_host_name
+func vc_host_name(h C.int64_t, out **C.char, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		return hostString(h, out, "vc_host_name", func(h *host) string { return h.name })
+	})
+}
+
+// vc_host_stats fills *out with the host's counters.
+// Ownership: out is caller-owned and written during the call only.
+//
+//export vc_host_stats
+func vc_host_stats(h C.int64_t, out *C.vc_host_counters, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		if out == nil {
+			return errorf(core.KindInvalid, "vc_host_stats: out must not be NULL")
+		}
+		hs, done, err := shareHandle[*host](handles, int64(h), "a host handle")
+		if err != nil {
+			return err
+		}
+		defer done()
+		st := hs.server.Stats()
+		var requests int64
+		for _, n := range st.Requests {
+			requests += n
+		}
+		*out = C.vc_host_counters{
+			bytes_served: C.int64_t(st.BytesServed), requests: C.int64_t(requests),
+			open_transactions: C.int64_t(st.Table.Open), receivers_active: C.int64_t(st.Table.ReceiversActive),
+			conns_open: C.int64_t(st.ConnsOpen),
+		}
+		return nil
+	})
+}
+
+// vc_host_encode encodes a value given as a skeleton and slots, as
+// vc_encode does, but by reference: every array of the threshold's size or
+// more becomes a ref node, and the batch of those arrays is published on
+// the host for receivers to download. The skeleton may hold ref nodes
+// (lazy refs a relay forwards); they are written again as they came.
+//
+//	handle, size  receive the message handle and size, as from vc_encode
+//	tx            receives the transaction handle, or 0 when no array went
+//	              by reference (there is then nothing to publish)
+//
+// Ownership: as vc_encode for the message handle. Unless opts->snapshot is
+// set, the transaction views the data of the slots that went by reference
+// (not the vc_slot array): the caller keeps that memory alive and
+// unchanged until it has released tx with vc_release, which first ends
+// the transaction (aborted) if it is still open and then waits until no
+// receiver reads the memory any more. With opts->snapshot the arrays are
+// copied at publish time and only the message handle views them.
+//
+//export vc_host_encode
+func vc_host_encode(h C.int64_t, skel *C.uint8_t, skel_len C.uint64_t, slots *C.vc_slot, nslots C.int64_t,
+	opts *C.vc_publish_options, handle *C.int64_t, size *C.uint64_t, tx *C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		if handle == nil || size == nil || tx == nil {
+			return errorf(core.KindInvalid, "vc_host_encode: handle, size and tx must not be NULL")
+		}
+		*handle, *size, *tx = 0, 0, 0
+		sk, err := goBytes(skel, skel_len, "skeleton")
+		if err != nil {
+			return err
+		}
+		descs, err := goSlots(slots, nslots)
+		if err != nil {
+			return err
+		}
+		var o publishOptions
+		if opts != nil {
+			o = publishOptions{
+				maxDepth: int64(opts.max_depth), refThreshold: int64(opts.ref_threshold),
+				receivers: int64(opts.receivers), quorum: int64(opts.quorum),
+				timeoutNs: int64(opts.timeout_ns), snapshot: opts.snapshot != 0,
+			}
+		}
+		hs, done, err := shareHandle[*host](handles, int64(h), "a host handle")
+		if err != nil {
+			return err
+		}
+		defer done()
+		m, th, err := hs.encode(sk, descs, o)
+		if err != nil {
+			return err
+		}
+		*size = C.uint64_t(m.Len())
+		*handle = C.int64_t(handles.add(&messageHandle{msg: m}))
+		if th != nil {
+			*tx = C.int64_t(handles.add(th))
+		}
+		return nil
+	})
+}
+
+// vc_host_decode decodes a message as vc_decode does, except that
+// referenced arrays (unless opts->pass_through) are slots too, with
+// descriptors like the inline ones: vc_decode_fetch then downloads them
+// into the caller's memory through the host. With opts->pass_through the
+// references stay ref nodes in the skeleton, as with vc_decode.
+// Ownership: as vc_decode.
+//
+//export vc_host_decode
+func vc_host_decode(h C.int64_t, msg *C.uint8_t, msg_len C.uint64_t, opts *C.vc_dec_options, handle *C.int64_t,
+	skel **C.uint8_t, skel_len *C.uint64_t, slots **C.vc_slot, nslots *C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		hs, done, err := shareHandle[*host](handles, int64(h), "a host handle")
+		if err != nil {
+			return err
+		}
+		defer done()
+		return decodeC(hs, msg, msg_len, opts, handle, skel, skel_len, slots, nslots)
+	})
+}
+
+// vc_decode_fetch is vc_decode_fill for a handle from vc_host_decode: it
+// copies the inline slots into dst[i].data and downloads the referenced
+// ones straight there, batch by batch (in parallel, checksummed, with a
+// receipt to each source), through the host the message was decoded with.
+// Destinations are checked as vc_decode_fill checks them; a NULL one is
+// skipped. timeout_ns bounds the whole call (negative: no limit; 0: fails
+// at once if anything is to download). Failure is status 11 on timeout,
+// 12 when the host is released meanwhile, or the download's kind; the
+// destinations' contents are then undefined. When it returns, nothing
+// writes to them any more.
+// Ownership: dst and the memory it points to are caller-owned; the memory
+// is written during the call only.
+//
+//export vc_decode_fetch
+func vc_decode_fetch(h C.int64_t, dst *C.vc_slot, n C.int64_t, timeout_ns C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		d, done, err := useHandle[*decodeHandle](handles, int64(h), "a decode handle")
+		if err != nil {
+			return err
+		}
+		defer done()
+		dsts, err := goSlots(dst, n)
+		if err != nil {
+			return err
+		}
+		return fetchSlotsInto(d.host, d.slots, dsts, int64(timeout_ns))
+	})
+}
+
+// vc_host_fetch downloads lazy refs: skel is a skeleton whose body is a
+// list of n ref nodes (with their batch descriptors), and ref i lands in
+// dst[i].data, which must hold its nbytes bytes, with its dtype (a NULL
+// data is skipped). Each distinct item is downloaded once. h is the host
+// whose client downloads, or 0 for the library's own client (a random
+// receiver id, no TLS files). timeout_ns as for vc_decode_fetch.
+// Ownership: skel, dst and the memory it points to are caller-owned; the
+// memory is written during the call only.
+//
+//export vc_host_fetch
+func vc_host_fetch(h C.int64_t, skel *C.uint8_t, skel_len C.uint64_t, dst *C.vc_slot, n C.int64_t,
+	timeout_ns C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		sk, err := goBytes(skel, skel_len, "skeleton")
+		if err != nil {
+			return err
+		}
+		dsts, err := goSlots(dst, n)
+		if err != nil {
+			return err
+		}
+		var hs *host
+		if h != 0 {
+			var done func()
+			if hs, done, err = shareHandle[*host](handles, int64(h), "a host handle"); err != nil {
+				return err
+			}
+			defer done()
+		}
+		return fetchRefs(hs, sk, dsts, int64(timeout_ns))
+	})
+}
+
+// ---- By reference: transactions ----
+
+// newOutcome writes out into one malloc'd block.
+func newOutcome(out core.Outcome, ended bool, refID string) (*C.vc_outcome, error) {
+	head := int(unsafe.Sizeof(C.vc_outcome{}))
+	rsize := int(unsafe.Sizeof(C.vc_receiver_status{}))
+	size := head + len(out.Receivers)*rsize + len(refID) + 1
+	for _, r := range out.Receivers {
+		size += len(r.ID) + 1
+	}
+	p, err := cMalloc(size)
+	if err != nil {
+		return nil, err
+	}
+	block := unsafe.Slice((*byte)(p), size)
+	strs := head + len(out.Receivers)*rsize
+	str := func(s string) *C.char {
+		q := &block[strs]
+		copy(block[strs:], s)
+		block[strs+len(s)] = 0
+		strs += len(s) + 1
+		return (*C.char)(unsafe.Pointer(q))
+	}
+	o := (*C.vc_outcome)(p)
+	*o = C.vc_outcome{state: C.int32_t(out.State), nreceivers: C.int64_t(len(out.Receivers))}
+	if ended {
+		o.ended = 1
+	}
+	if len(out.Receivers) > 0 {
+		rs := unsafe.Slice((*C.vc_receiver_status)(unsafe.Add(p, head)), len(out.Receivers))
+		for i, r := range out.Receivers {
+			rs[i] = C.vc_receiver_status{
+				id: str(r.ID), state: C.int32_t(r.State), bytes: C.int64_t(r.Bytes),
+				first_seen_ns: C.int64_t(r.FirstSeen.UnixNano()), last_seen_ns: C.int64_t(r.LastSeen.UnixNano()),
+			}
+		}
+		o.receivers = &rs[0]
+	}
+	o.ref_id = str(refID)
+	return o, nil
+}
+
+// vc_tx_wait waits until the transaction of handle tx has ended and no
+// receiver reads its items any more, for at most timeout_ns (negative: no
+// limit; 0: just look), and returns its outcome. Status 11 (timeout) when
+// time runs out first, 12 (aborted) when the handle is released meanwhile.
+// Threads may wait on one transaction at once.
+// Ownership: *outcome is one malloc'd block; the caller frees it with
+// vc_free.
+//
+//export vc_tx_wait
+func vc_tx_wait(tx C.int64_t, timeout_ns C.int64_t, outcome **C.vc_outcome, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		if outcome == nil {
+			return errorf(core.KindInvalid, "vc_tx_wait: outcome must not be NULL")
+		}
+		*outcome = nil
+		t, done, err := shareHandle[*txHandle](handles, int64(tx), "a transaction handle")
+		if err != nil {
+			return err
+		}
+		defer done()
+		out, err := t.wait(int64(timeout_ns))
+		if err != nil {
+			return err
+		}
+		*outcome, err = newOutcome(out, true, t.tx.Ref().RefID.String())
+		return err
+	})
+}
+
+// vc_tx_status returns the transaction's state and receivers as they are
+// now, without waiting (state 0 while it is open).
+// Ownership: *outcome is one malloc'd block; the caller frees it with
+// vc_free.
+//
+//export vc_tx_status
+func vc_tx_status(tx C.int64_t, outcome **C.vc_outcome, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		if outcome == nil {
+			return errorf(core.KindInvalid, "vc_tx_status: outcome must not be NULL")
+		}
+		*outcome = nil
+		t, done, err := shareHandle[*txHandle](handles, int64(tx), "a transaction handle")
+		if err != nil {
+			return err
+		}
+		defer done()
+		out, ended := t.status()
+		*outcome, err = newOutcome(out, ended, t.tx.Ref().RefID.String())
+		return err
+	})
+}
+
+// vc_tx_abort ends the transaction with state 4 (aborted) if it is still
+// open; receivers then fail. Its memory is still read until the serves in
+// progress end: wait (vc_tx_wait) or release the handle before freeing it.
+//
+//export vc_tx_abort
+func vc_tx_abort(tx C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		t, done, err := shareHandle[*txHandle](handles, int64(tx), "a transaction handle")
+		if err != nil {
+			return err
+		}
+		defer done()
+		t.tx.Abort()
+		return nil
+	})
+}
+
+// vc_tx_state_name returns the name of transaction state s ("completed"),
+// or NULL for a number that is not one.
+// Ownership: the string belongs to the library; do not free it.
+//
+//export vc_tx_state_name
+func vc_tx_state_name(s C.int32_t) (name *C.char) {
+	defer recoverNil()
+	if s < 0 || s > C.int32_t(core.StateDeleted) {
+		return nil
+	}
+	return static(core.State(s).String())
+}
+
+// vc_receiver_state_name returns the name of receiver state s
+// ("confirmed"), or NULL for a number that is not one.
+// Ownership: the string belongs to the library; do not free it.
+//
+//export vc_receiver_state_name
+func vc_receiver_state_name(s C.int32_t) (name *C.char) {
+	defer recoverNil()
+	if s < 0 || s > C.int32_t(core.ReceiverFailed) {
+		return nil
+	}
+	return static(core.ReceiverState(s).String())
 }

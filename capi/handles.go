@@ -104,3 +104,32 @@ func (t *handleTable) release(h int64) error {
 	e.obj = nil
 	return nil
 }
+
+// shared is implemented by handle objects that many threads use at once,
+// each for as long as a blocking call takes (a host downloading, a
+// transaction being waited on). Their entry lock is held only for the
+// look-up: the object itself counts its users, and its close (run by
+// release under the entry lock) ends the calls in progress and waits for
+// them, so that a release never waits for a download to end by itself.
+type shared interface {
+	// acquire registers a use; it fails once the object is closed.
+	acquire() error
+	// done ends a use that acquire registered.
+	done()
+}
+
+// shareHandle returns the object behind h if it is a T, with a use of it
+// registered, and the function that ends the use. Unlike useHandle it does
+// not keep h's entry locked, so uses of h run in parallel.
+func shareHandle[T shared](t *handleTable, h int64, what string) (T, func(), error) {
+	var zero T
+	obj, unlock, err := useHandle[T](t, h, what)
+	if err != nil {
+		return zero, nil, err
+	}
+	defer unlock()
+	if err := obj.acquire(); err != nil {
+		return zero, nil, err
+	}
+	return obj, obj.done, nil
+}

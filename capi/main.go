@@ -45,6 +45,31 @@
 // copies the slots' bytes into memory the caller allocated. The typed
 // object name "viacodec.slot" is reserved for this.
 //
+// A skeleton may also hold ref nodes with their batch descriptors: they
+// are lazy refs (core.LazyRef), written again as they came, so a relay
+// forwards references by decoding with pass_through and encoding the
+// skeleton back.
+//
+// # By reference
+//
+// A host handle (vc_host_new) is a core.Table, the hostdl.Server that
+// serves what it publishes and a hostdl.Client that downloads. Its calls
+// run in parallel (shareHandle): releasing it cancels its downloads, waits
+// for its calls, ends its open transactions and shuts its server down.
+//
+// vc_host_encode encodes by reference and publishes the batch: the
+// transaction handle it returns views the caller's arrays until it is
+// released, and its release first ends the transaction and waits until
+// no serve, and no first manifest's checksumming, reads them (host.go,
+// txHandle.close). The caller keeps the arrays alive until then.
+//
+// Decoding with downloads takes two calls, so that bytes land in memory
+// the caller owns: vc_host_decode decodes in pass-through and describes
+// every array, inline or referenced, as a slot; the caller allocates
+// them; vc_decode_fetch copies the inline ones and has the client
+// download the others straight into the caller's memory, all or nothing,
+// under a deadline, and returns only when nothing writes to it any more.
+//
 // # Processes
 //
 // One Go runtime lives in each process that loads the library: a process

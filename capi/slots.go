@@ -164,9 +164,14 @@ func slotAt(data any, vals []any) (any, error) {
 
 // extractor replaces arrays (and large byte strings) of a decoded value
 // with slot objects, numbering them in the order of the encoded skeleton.
+// Lazy refs stay (refsLazy), become slots to download (refsSlots; one slot
+// per distinct ref, which the core already made one value), or are an
+// error (refsRefuse).
 type extractor struct {
 	bytesMin int   // byte strings this long or longer become slots; 0: none
-	slots    []any // *core.Array or []byte
+	slots    []any // *core.Array, []byte, or *core.LazyRef
+	refs     refMode
+	refSlot  map[*core.LazyRef]int64
 }
 
 func (x *extractor) slot(v any) core.Object {
@@ -180,6 +185,22 @@ func (x *extractor) walk(v any) (any, error) {
 		return v, nil
 	case *core.Array:
 		return x.slot(v), nil
+	case *core.LazyRef:
+		switch x.refs {
+		case refsLazy:
+			return v, nil
+		case refsSlots:
+			if i, ok := x.refSlot[v]; ok {
+				return core.Object{Name: slotName, Data: i}, nil
+			}
+			if x.refSlot == nil {
+				x.refSlot = map[*core.LazyRef]int64{}
+			}
+			o := x.slot(v)
+			x.refSlot[v] = o.Data.(int64)
+			return o, nil
+		}
+		return nil, errorf(core.KindInvalid, "the message holds references: decode it with a host (vc_host_decode) to download them, or in pass-through to keep them as lazy refs")
 	case []byte:
 		if x.bytesMin > 0 && len(v) >= x.bytesMin {
 			return x.slot(v), nil

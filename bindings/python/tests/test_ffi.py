@@ -47,7 +47,17 @@ def test_dtype_names_match_core():
 def test_struct_layouts_match_the_header():
     header = (PKG_DIR / "libviacodec.h").read_text()
     assert f"#define VC_ABI_VERSION {_ffi.ABI_VERSION}" in header
-    for struct, cls in [("vc_error", _ffi.VcError), ("vc_slot", _ffi.VcSlot), ("vc_enc_options", _ffi.VcEncOptions), ("vc_dec_options", _ffi.VcDecOptions)]:
+    for struct, cls in [
+        ("vc_error", _ffi.VcError),
+        ("vc_slot", _ffi.VcSlot),
+        ("vc_enc_options", _ffi.VcEncOptions),
+        ("vc_dec_options", _ffi.VcDecOptions),
+        ("vc_host_options", _ffi.VcHostOptions),
+        ("vc_publish_options", _ffi.VcPublishOptions),
+        ("vc_receiver_status", _ffi.VcReceiverStatus),
+        ("vc_outcome", _ffi.VcOutcome),
+        ("vc_host_counters", _ffi.VcHostCounters),
+    ]:
         body = re.search(r"typedef struct %s \{(.*?)\} %s;" % (struct, struct), header, re.S).group(1)
         fields = re.findall(r"^\s*[\w\s\*]*?[\s\*](\w+)(?:\[\d+\])?;", body, re.M)
         names = [n for n, _ in cls._fields_]
@@ -84,9 +94,11 @@ def test_slot_name_is_reserved_both_ways():
 
 def test_doctests():
     import viacodec._codec
+    import viacodec._host
+    import viacodec._refs
     import viacodec._types
 
-    for mod in (viacodec, viacodec._codec, viacodec._types):
+    for mod in (viacodec, viacodec._codec, viacodec._types, viacodec._host, viacodec._refs):
         failures, tried = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert failures == 0, mod.__name__
         assert tried > 0, mod.__name__

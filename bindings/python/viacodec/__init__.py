@@ -10,14 +10,30 @@ large numpy arrays; viacodec encodes it as deterministic CBOR
 array([[1., 1.],
        [1., 1.]], dtype=float32)
 
+Large arrays can travel by reference instead: a Host serves them from
+this process and the receiver downloads them straight into its own numpy
+arrays, while the message stays small. A relay decodes with
+``pass_through=True`` (arrays become LazyRefs, nothing is downloaded) and
+forwards; the final receiver still downloads from the source.
+
+>>> with viacodec.Host(name="server") as server, viacodec.Host(name="agent") as agent:
+...     msg, tx = server.dumps({"w": np.ones((1024, 1024), np.float32)}, receivers=1)
+...     relayed = viacodec.dumps(viacodec.loads(msg, pass_through=True))  # a relay
+...     w = agent.loads(relayed)["w"]                                      # downloads
+...     outcome = tx.wait(timeout=30)
+>>> w.shape, outcome.confirmed
+((1024, 1024), ['agent'])
+
 The codec runs in libviacodec.so (loaded with ctypes from inside the
 package, or from $VIACODEC_LIBRARY; build it with ``make python``). It is
 safe to call from several threads at once; calls release the GIL.
 
 One Go runtime lives in each process that loaded the library: do not fork
-a process that has used viacodec and keep using it in the child. With
-multiprocessing, use the "spawn" start method
-(``multiprocessing.get_context("spawn")``).
+a process that has used viacodec and keep using it in the child (every
+call there raises ForkedProcessError). With multiprocessing, use the
+"spawn" start method (``multiprocessing.get_context("spawn")``).
+$VIACODEC_LOG=debug (or info, warn, error) logs the hosts' HTTP activity
+to stderr.
 """
 
 from __future__ import annotations
@@ -29,6 +45,7 @@ from ._errors import (
     ChecksumError,
     DecodeSyntaxError,
     ExpiredError,
+    ForkedProcessError,
     InvalidError,
     LimitError,
     MismatchError,
@@ -40,6 +57,8 @@ from ._errors import (
     ViacodecError,
     ViacodecTimeoutError,
 )
+from ._host import Host, HostStats, Outcome, ReceiverState, ReceiverStatus, Transaction, TxState, resolve
+from ._refs import LazyRef
 from ._types import Map, Object, Registry, default_registry, register
 
 __version__ = "0.1.0"
@@ -47,6 +66,15 @@ __version__ = "0.1.0"
 __all__ = [
     "dumps",
     "loads",
+    "Host",
+    "Transaction",
+    "Outcome",
+    "ReceiverStatus",
+    "TxState",
+    "ReceiverState",
+    "HostStats",
+    "LazyRef",
+    "resolve",
     "register",
     "Registry",
     "default_registry",
@@ -69,6 +97,7 @@ __all__ = [
     "AbortedError",
     "ChecksumError",
     "SourceUnavailableError",
+    "ForkedProcessError",
 ]
 
 

@@ -12,6 +12,11 @@ floats at their own width): ``float`` as float64, ``numpy.float32`` as
 float32, ``numpy.float16`` as float16; ints of any size (bignums beyond
 64 bits); ``tuple`` as a list. The decoder maps float16 and float32 back to
 numpy scalars of that width, so every value round-trips bit for bit.
+
+A LazyRef is written as what it is on the wire: a ref node
+``0x56430002([batch, item, dtype, shape, order])`` and its batch
+descriptor in the envelope's side table; the decoder turns ref nodes back
+into LazyRefs. The Go side re-emits them as they came (pass-through).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from ._errors import (
     UnregisteredError,
     ViacodecError,
 )
+from ._refs import BatchDescriptor, LazyRef
 from ._types import SLOT_NAME, Map, Object, Registry
 
 TAG_ENVELOPE = 0x56430000
@@ -44,6 +50,7 @@ _ENVELOPE_HEAD = b"\xda\x56\x43\x00\x00\x83\x01"  # tag(envelope) [3] 1
 _OBJECT_HEAD = b"\xda\x56\x43\x00\x01\x82"  # tag(object) [2]
 _SLOT_HEAD = _OBJECT_HEAD + b"\x6d" + SLOT_NAME.encode()  # ... "viacodec.slot"
 _SLOT_BODY = _SLOT_HEAD[5:]  # what follows the tag: [2] "viacodec.slot"
+_REF_HEAD = b"\xda\x56\x43\x00\x02\x85"  # tag(ref) [5]
 
 _U64 = 1 << 64
 _pack_B = struct.Struct(">B").pack
@@ -149,6 +156,8 @@ class Encoder:
         self.out = bytearray()
         self.slots: List[Slot] = []
         self._slot_of: dict = {}  # id(obj) -> slot index
+        self.batches: List[BatchDescriptor] = []  # of the LazyRefs, in order of first use
+        self._batch_of: dict = {}  # ref id -> index in batches
 
     def message(self, value: Any) -> bytearray:
         """Returns the skeleton message of value."""
@@ -158,8 +167,40 @@ class Encoder:
             self._enc(value, 0)
         except RecursionError:
             raise LimitError(f"viacodec: value nests too deeply for Python (MaxDepth {self.max_depth})") from None
-        out.append(0x80)  # no batches
+        out += head(4, len(self.batches))
+        for b in self.batches:
+            out.append(0x85)
+            out += _text(b.source)
+            out += head(2, len(b.ref_id))
+            out += b.ref_id
+            out += head(2, len(b.token))
+            out += b.token
+            out += head(0, b.items)
+            out += head(0, b.nbytes)
         return out
+
+    def _ref(self, r: LazyRef, depth: int) -> None:
+        # tag, [..., shape, ...]: three levels, as the core counts them.
+        self._nest(depth, 3)
+        b = r._batch
+        if not isinstance(b, BatchDescriptor):
+            raise InvalidError("viacodec: a LazyRef without a batch descriptor")
+        i = self._batch_of.get(b.ref_id)
+        if i is None:
+            i = len(self.batches)
+            self.batches.append(b)
+            self._batch_of[b.ref_id] = i
+        elif self.batches[i] != b:
+            raise InvalidError(f"viacodec: two different batch descriptors share ref id {r.ref_id}")
+        out = self.out
+        out += _REF_HEAD
+        out += head(0, i)
+        out += head(0, r._item)
+        out += _text(r._dtype)
+        out += head(4, len(r._shape))
+        for d in r._shape:
+            out += head(0, d)
+        out += head(0, r._order)
 
     def _nest(self, depth: int, levels: int) -> None:
         if depth + levels > self.max_depth:
@@ -192,6 +233,8 @@ class Encoder:
             self._bytes(v, len(v))
         elif t is np.ndarray:
             self._array(v, depth)
+        elif t is LazyRef:
+            self._ref(v, depth)
         else:
             self._other(v, t, depth)
 
@@ -207,6 +250,8 @@ class Encoder:
             self._object(entry.name, data, depth)
         elif isinstance(v, Object):
             self._object(v.name, v.data, depth)
+        elif isinstance(v, LazyRef):
+            self._ref(v, depth)
         elif isinstance(v, Map):
             self._pairs(v, depth)
         elif isinstance(v, np.ndarray):
@@ -350,12 +395,14 @@ class Decoder:
     name raises UnregisteredError instead of giving an Object.
     """
 
-    def __init__(self, data: Any, slots: Optional[Sequence[Any]], registry: Registry, unknown_error: bool = False) -> None:
+    def __init__(self, data: Any, slots: Optional[Sequence[Any]], registry: Registry, unknown_error: bool = False, host: Any = None) -> None:
         self.data = memoryview(data).cast("B") if not isinstance(data, bytes) else data
         self.off = 0
         self.slots = slots
         self.registry = registry
         self.unknown_error = unknown_error
+        self.host = host  # given to the LazyRefs (a weakref to a Host, or None)
+        self._refs: dict = {}  # (batch index, item) -> (LazyRef, offset); batch set after the body
 
     def message(self) -> Any:
         """Decodes the whole message and returns its body."""
@@ -379,8 +426,23 @@ class Decoder:
         major, n = self._head()
         if major != 4:
             raise ProtocolError(f"viacodec: batches is not a list at offset {off}", off)
-        if n != 0:
-            raise ProtocolError(f"viacodec: the message holds references, which the Python package cannot decode yet (offset {off})", off)
+        if n > len(self.data) - self.off:
+            raise self._syntax(f"{n} batch descriptors declared but only {len(self.data) - self.off} bytes remain", off)
+        batches = []
+        seen = set()
+        for _ in range(n):
+            boff = self.off
+            b = self._batch_descriptor()
+            if b.ref_id in seen:
+                raise ProtocolError(f"viacodec: two batch descriptors with one ref id at offset {boff}", boff)
+            seen.add(b.ref_id)
+            batches.append(b)
+        for (bi, item), (ref, roff) in self._refs.items():
+            if bi >= len(batches):
+                raise ProtocolError(f"viacodec: ref node names batch {bi} of {len(batches)} at offset {roff}", roff)
+            if item >= batches[bi].items:
+                raise ProtocolError(f"viacodec: ref node names item {item} of a batch of {batches[bi].items} at offset {roff}", roff)
+            ref._batch = batches[bi]
         if self.off != len(self.data):
             raise DecodeSyntaxError(f"viacodec: {len(self.data) - self.off} bytes of trailing data at offset {self.off}", self.off)
         return body
@@ -518,6 +580,8 @@ class Decoder:
                 self.off = end
                 return self._slot(off)
             return self._object(off)
+        if tag == TAG_REF:
+            return self._ref_node(off)
         if tag == TAG_ENVELOPE:
             raise ProtocolError(f"viacodec: envelope nested inside a message at offset {off}", off)
         raise UnknownTagError(f"viacodec: unknown tag {tag} at offset {off}", off)
@@ -543,6 +607,56 @@ class Decoder:
         except Exception as e:
             raise MismatchError(f"viacodec: recompose {name!r}: {e}") from e
 
+    def _uint(self) -> int:
+        off = self.off
+        major, arg = self._head()
+        if major != 0:
+            raise ProtocolError(f"viacodec: expected an unsigned integer at offset {off}", off)
+        return arg
+
+    def _bytes_n(self, n: int) -> bytes:
+        off = self.off
+        major, arg = self._head()
+        if major != 2 or arg != n:
+            raise ProtocolError(f"viacodec: expected a byte string of {n} bytes at offset {off}", off)
+        return bytes(self._read(n, off))
+
+    def _batch_descriptor(self) -> BatchDescriptor:
+        self._expect_list(5)
+        off = self.off
+        source = self._item()
+        if type(source) is not str:
+            raise ProtocolError(f"viacodec: batch source is not a text string at offset {off}", off)
+        ref_id = self._bytes_n(16)
+        token = self._bytes_n(32)
+        return BatchDescriptor(source, ref_id, token, self._uint(), self._uint())
+
+    def _ref_node(self, off: int) -> LazyRef:
+        self._expect_list(5)
+        bi = self._uint()
+        item = self._uint()
+        doff = self.off
+        dtype = self._item()
+        if type(dtype) is not str or dtype not in _REF_DTYPES:
+            raise MismatchError(f"viacodec: unknown dtype {dtype!r} at offset {doff}", doff)
+        soff = self.off
+        major, n = self._head()
+        if major != 4 or n > len(self.data) - self.off:
+            raise ProtocolError(f"viacodec: ref node shape is not a list at offset {soff}", soff)
+        shape = tuple(self._uint() for _ in range(n))
+        order = self._uint()
+        if order > 1:
+            raise ProtocolError(f"viacodec: order {order} is neither 0 nor 1 at offset {off}", off)
+        known = self._refs.get((bi, item))
+        if known is not None:  # the same item again: one value
+            ref = known[0]
+            if (ref._dtype, ref._shape, ref._order) != (dtype, shape, order):
+                raise ProtocolError(f"viacodec: two ref nodes describe item {item} of batch {bi} differently at offset {off}", off)
+            return ref
+        ref = LazyRef(None, item, dtype, shape, order, self.host)  # type: ignore[arg-type]  # batch set after the body
+        self._refs[(bi, item)] = (ref, off)
+        return ref
+
     def _slot(self, off: int) -> Any:
         ioff = self.off
         i = self._item()
@@ -557,6 +671,10 @@ def encode_skeleton(value: Any, registry: Registry, max_depth: int = 128, bytes_
     return enc.message(value), enc.slots
 
 
-def decode_skeleton(data: Any, slots: Optional[Sequence[Any]], registry: Registry, unknown_error: bool = False) -> Any:
-    """Decodes a skeleton message, slot i standing for slots[i]."""
-    return Decoder(data, slots, registry, unknown_error).message()
+def decode_skeleton(data: Any, slots: Optional[Sequence[Any]], registry: Registry, unknown_error: bool = False, host: Any = None) -> Any:
+    """Decodes a skeleton message, slot i standing for slots[i]; ref nodes
+    become LazyRefs that remember host (a weakref to a Host, or None)."""
+    return Decoder(data, slots, registry, unknown_error, host).message()
+
+
+_REF_DTYPES = frozenset(_dtypes.NAMES.values())

@@ -9,13 +9,17 @@ loads has vc_decode parse the message (the Go core, zero-copy), allocates
 one numpy array (or bytes object) per slot as the descriptors say, has
 vc_decode_fill copy the bytes straight into them, and decodes the
 skeleton in Python: array bytes are copied once.
+
+Both pass references through: a LazyRef in the value is written as its
+ref node, and loads(pass_through=True) turns ref nodes into LazyRefs.
+Downloading them needs a Host (_host.py).
 """
 
 from __future__ import annotations
 
 import ctypes
 import itertools
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -32,6 +36,10 @@ _DEFAULT_MAX_DEPTH = 128
 
 def dumps(obj: Any, *, registry: Optional[Registry] = None, max_depth: int = _DEFAULT_MAX_DEPTH) -> bytes:
     """Encodes obj as a viacodec message, arrays inline.
+
+    A LazyRef (from loads(pass_through=True)) is written again as the
+    reference it is: a relay forwards a message without its arrays' bytes.
+    To send arrays by reference, use Host.dumps.
 
     obj is a tree of None, bool, int (any size), float, str, bytes-like,
     list, tuple (encoded as a list), dict (any int, str, bytes, bool or
@@ -52,20 +60,31 @@ def dumps(obj: Any, *, registry: Optional[Registry] = None, max_depth: int = _DE
     >>> len(msg)
     42
     """
-    if type(max_depth) is not int or not 1 <= max_depth <= 4096:
-        raise InvalidError(f"viacodec: max_depth {max_depth!r} is outside 1..4096")
+    check_max_depth(max_depth)
     lib = _ffi.lib()
     skel, slots = _cbor.encode_skeleton(obj, registry if registry is not None else default_registry, max_depth, BYTES_SLOT_MIN)
     cslots, keep = _slot_array(slots)
     skel_buf = (ctypes.c_char * len(skel)).from_buffer(skel)
     opts = _ffi.VcEncOptions(max_depth)
     handle, size = lib.encode(ctypes.addressof(skel_buf), len(skel), cslots, len(slots), opts)
+    out = copy_message(lib, handle, size)
+    del keep, skel_buf
+    return out
+
+
+def check_max_depth(max_depth: Any) -> None:
+    if type(max_depth) is not int or not 1 <= max_depth <= 4096:
+        raise InvalidError(f"viacodec: max_depth {max_depth!r} is outside 1..4096")
+
+
+def copy_message(lib: _ffi.Library, handle: int, size: int) -> bytes:
+    """Copies the message of handle into a new bytes object and releases
+    the handle."""
     try:
         out, address = _ffi.new_buffer(size)
         lib.message_copy(handle, address, size)
     finally:
         lib.release(handle)
-    del keep, skel_buf
     return out if type(out) is bytes else bytes(out)
 
 
@@ -94,6 +113,7 @@ def _slot_array(slots: List[_cbor.Slot]) -> Any:
 def loads(
     data: Any,
     *,
+    pass_through: bool = False,
     registry: Optional[Registry] = None,
     unknown: str = "object",
     max_depth: int = 0,
@@ -112,6 +132,11 @@ def loads(
     (unknown="object", the default) or UnregisteredError
     (unknown="error"). bfloat16 and float8 arrays need ml_dtypes.
 
+    A message that holds references (encoded by Host.dumps) decodes only
+    with pass_through=True, which gives a LazyRef for each referenced
+    array and downloads nothing (a relay's mode); Host.loads downloads
+    them. Without pass_through such a message raises InvalidError.
+
     The limits default (0) to the core's: max_depth 128, max_elements
     2^24 per list or map, max_byte_len 4 GiB per string, max_message_size
     16 GiB, max_array_bytes 64 GiB. Bad input raises the ViacodecError
@@ -122,33 +147,46 @@ def loads(
     >>> v["round"], v["w"]
     (3, array([0., 1., 2., 3.], dtype=float32))
     """
-    if unknown not in ("object", "error"):
-        raise InvalidError(f'viacodec: unknown={unknown!r}: use "object" or "error"')
-    limits = (max_depth, max_elements, max_byte_len, max_message_size, max_array_bytes)
-    for v in limits:
-        if type(v) is not int or v < 0:
-            raise InvalidError(f"viacodec: limit {v!r} is not a non-negative int")
+    opts = dec_options(unknown, pass_through, (max_depth, max_elements, max_byte_len, max_message_size, max_array_bytes))
     lib = _ffi.lib()
     view = _input_view(data)
-    opts = _ffi.VcDecOptions(*limits, BYTES_SLOT_MIN)
     handle, skel_addr, skel_len, specs, nslots = lib.decode(view.ctypes.data, view.nbytes, opts)
     try:
-        values = _fill_slots(lib, handle, specs, nslots)
-        skel = memoryview((ctypes.c_char * skel_len).from_address(skel_addr)).cast("B")
-        try:
-            return _cbor.decode_skeleton(skel, values, registry if registry is not None else default_registry, unknown == "error")
-        finally:
-            skel.release()
+        values, dst = alloc_slots(specs, nslots)
+        if nslots:
+            lib.decode_fill(handle, dst, nslots)
+        return decode_skeleton(skel_addr, skel_len, values, registry, unknown)
     finally:
         lib.release(handle)
         del view
 
 
-def _fill_slots(lib: _ffi.Library, handle: int, specs: Any, n: int) -> List[Any]:
+def dec_options(unknown: str, pass_through: bool, limits: tuple) -> _ffi.VcDecOptions:
+    """Checks loads' options and returns them as a vc_dec_options."""
+    if unknown not in ("object", "error"):
+        raise InvalidError(f'viacodec: unknown={unknown!r}: use "object" or "error"')
+    for v in limits:
+        if type(v) is not int or v < 0:
+            raise InvalidError(f"viacodec: limit {v!r} is not a non-negative int")
+    return _ffi.VcDecOptions(*limits, BYTES_SLOT_MIN, 1 if pass_through else 0)
+
+
+def decode_skeleton(skel_addr: int, skel_len: int, values: List[Any], registry: Optional[Registry], unknown: str, host: Any = None) -> Any:
+    """Decodes the skeleton a decode handle owns, with the filled slots."""
+    skel = memoryview((ctypes.c_char * skel_len).from_address(skel_addr)).cast("B")
+    try:
+        return _cbor.decode_skeleton(skel, [v if type(v) is not bytearray else bytes(v) for v in values], registry if registry is not None else default_registry, unknown == "error", host)
+    finally:
+        skel.release()
+
+
+def alloc_slots(specs: Any, n: int) -> Tuple[List[Any], Any]:
     """Allocates a numpy array (or bytes object) for each of the n slot
-    descriptors at specs and has the library fill them."""
+    descriptors at specs; returns them and the vc_slot table of their
+    memory, for the library to fill (bytes objects are filled in place
+    before anyone else sees them)."""
     if n == 0:
-        return []
+        return [], None
     table = np.frombuffer((ctypes.c_char * (n * _ffi.SLOT_DTYPE.itemsize)).from_address(ctypes.addressof(specs.contents)), _ffi.SLOT_DTYPE)
     dtypes = table["dtype"].tolist()
     orders = table["order"].tolist()
@@ -173,8 +211,18 @@ def _fill_slots(lib: _ffi.Library, handle: int, specs: Any, n: int) -> List[Any]
             addresses[i] = a.ctypes.data
     dst = table.copy()
     dst["data"] = addresses
-    lib.decode_fill(handle, ctypes.cast(dst.ctypes.data, ctypes.POINTER(_ffi.VcSlot)), n)
-    return [v if type(v) is not bytearray else bytes(v) for v in values]
+    return values, _SlotTable(dst)
+
+
+class _SlotTable:
+    """A vc_slot table in numpy memory, passed to ctypes as a vc_slot*
+    (keeping the memory alive while it is referenced)."""
+
+    __slots__ = ("table", "_as_parameter_")
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.table = table
+        self._as_parameter_ = ctypes.cast(table.ctypes.data, ctypes.POINTER(_ffi.VcSlot))
 
 
 def _shapes(table: np.ndarray, ndims: List[int]) -> List[tuple]:

@@ -110,6 +110,12 @@ class SourceUnavailableError(ViacodecError):
     kind = 14
 
 
+class ForkedProcessError(InvalidError):
+    """The library was used in a process forked from one that had loaded
+    it: its Go runtime does not survive a fork. Use the "spawn" start
+    method of multiprocessing."""
+
+
 _BY_KIND = {
     cls.kind: cls
     for cls in (

@@ -26,13 +26,13 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from ._errors import error_for
+from ._errors import ForkedProcessError, error_for
 
 #: The environment variable that overrides the library's path.
 LIBRARY_ENV = "VIACODEC_LIBRARY"
 
 #: The VC_ABI_VERSION this module was written for.
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 
 class VcError(Structure):
@@ -79,7 +79,8 @@ class VcEncOptions(Structure):
 
 class VcDecOptions(Structure):
     """typedef struct vc_dec_options { int64_t max_depth, max_elements,
-    max_byte_len, max_message_size, max_array_bytes, bytes_slot_min; } vc_dec_options;"""
+    max_byte_len, max_message_size, max_array_bytes, bytes_slot_min,
+    pass_through; } vc_dec_options;"""
 
     _fields_ = [
         ("max_depth", c_int64),
@@ -88,6 +89,82 @@ class VcDecOptions(Structure):
         ("max_message_size", c_int64),
         ("max_array_bytes", c_int64),
         ("bytes_slot_min", c_int64),
+        ("pass_through", c_int64),
+    ]
+
+
+class VcHostOptions(Structure):
+    """typedef struct vc_host_options { const char* listen, *name, *advertise,
+    *tls_cert_file, *tls_key_file, *tls_ca_file; int32_t tls_client_auth,
+    http2; int64_t ref_threshold, concurrency, chunk_size; } vc_host_options;"""
+
+    _fields_ = [
+        ("listen", c_char_p),
+        ("name", c_char_p),
+        ("advertise", c_char_p),
+        ("tls_cert_file", c_char_p),
+        ("tls_key_file", c_char_p),
+        ("tls_ca_file", c_char_p),
+        ("tls_client_auth", c_int32),
+        ("http2", c_int32),
+        ("ref_threshold", c_int64),
+        ("concurrency", c_int64),
+        ("chunk_size", c_int64),
+    ]
+
+
+class VcPublishOptions(Structure):
+    """typedef struct vc_publish_options { int64_t max_depth, ref_threshold,
+    receivers, quorum, timeout_ns; int32_t snapshot, reserved; } vc_publish_options;"""
+
+    _fields_ = [
+        ("max_depth", c_int64),
+        ("ref_threshold", c_int64),
+        ("receivers", c_int64),
+        ("quorum", c_int64),
+        ("timeout_ns", c_int64),
+        ("snapshot", c_int32),
+        ("reserved", c_int32),
+    ]
+
+
+class VcReceiverStatus(Structure):
+    """typedef struct vc_receiver_status { const char* id; int32_t state,
+    reserved; int64_t bytes, first_seen_ns, last_seen_ns; } vc_receiver_status;"""
+
+    _fields_ = [
+        ("id", c_char_p),
+        ("state", c_int32),
+        ("reserved", c_int32),
+        ("bytes", c_int64),
+        ("first_seen_ns", c_int64),
+        ("last_seen_ns", c_int64),
+    ]
+
+
+class VcOutcome(Structure):
+    """typedef struct vc_outcome { int32_t state, ended; int64_t nreceivers;
+    vc_receiver_status* receivers; const char* ref_id; } vc_outcome;"""
+
+    _fields_ = [
+        ("state", c_int32),
+        ("ended", c_int32),
+        ("nreceivers", c_int64),
+        ("receivers", POINTER(VcReceiverStatus)),
+        ("ref_id", c_char_p),
+    ]
+
+
+class VcHostCounters(Structure):
+    """typedef struct vc_host_counters { int64_t bytes_served, requests,
+    open_transactions, receivers_active, conns_open; } vc_host_counters;"""
+
+    _fields_ = [
+        ("bytes_served", c_int64),
+        ("requests", c_int64),
+        ("open_transactions", c_int64),
+        ("receivers_active", c_int64),
+        ("conns_open", c_int64),
     ]
 
 
@@ -181,6 +258,71 @@ class Library:
         # int32_t vc_decode_fill(int64_t h, const vc_slot* dst, int64_t n, vc_error* err);
         declare("vc_decode_fill", c_int32, [c_int64, POINTER(VcSlot), c_int64, POINTER(VcError)], status=True)
 
+        # ---- by reference ----
+        # int32_t vc_host_new(const vc_host_options* opts, int64_t* handle, vc_error* err);
+        declare("vc_host_new", c_int32, [POINTER(VcHostOptions), POINTER(c_int64), POINTER(VcError)], status=True)
+        # int32_t vc_host_source(int64_t h, char** out, vc_error* err);  -- *out: vc_free
+        declare("vc_host_source", c_int32, [c_int64, POINTER(c_void_p), POINTER(VcError)], status=True)
+        # int32_t vc_host_name(int64_t h, char** out, vc_error* err);  -- *out: vc_free
+        declare("vc_host_name", c_int32, [c_int64, POINTER(c_void_p), POINTER(VcError)], status=True)
+        # int32_t vc_host_stats(int64_t h, vc_host_counters* out, vc_error* err);
+        declare("vc_host_stats", c_int32, [c_int64, POINTER(VcHostCounters), POINTER(VcError)], status=True)
+        # int32_t vc_host_encode(int64_t h, const uint8_t* skel, uint64_t skel_len, const vc_slot* slots,
+        #                        int64_t nslots, const vc_publish_options* opts, int64_t* handle,
+        #                        uint64_t* size, int64_t* tx, vc_error* err);
+        declare(
+            "vc_host_encode",
+            c_int32,
+            [
+                c_int64,
+                c_void_p,
+                c_uint64,
+                POINTER(VcSlot),
+                c_int64,
+                POINTER(VcPublishOptions),
+                POINTER(c_int64),
+                POINTER(c_uint64),
+                POINTER(c_int64),
+                POINTER(VcError),
+            ],
+            status=True,
+        )
+        # int32_t vc_host_decode(int64_t h, const uint8_t* msg, uint64_t msg_len,
+        #                        const vc_dec_options* opts, int64_t* handle, uint8_t** skel,
+        #                        uint64_t* skel_len, vc_slot** slots, int64_t* nslots, vc_error* err);
+        declare(
+            "vc_host_decode",
+            c_int32,
+            [
+                c_int64,
+                c_void_p,
+                c_uint64,
+                POINTER(VcDecOptions),
+                POINTER(c_int64),
+                POINTER(c_void_p),
+                POINTER(c_uint64),
+                POINTER(POINTER(VcSlot)),
+                POINTER(c_int64),
+                POINTER(VcError),
+            ],
+            status=True,
+        )
+        # int32_t vc_decode_fetch(int64_t h, const vc_slot* dst, int64_t n, int64_t timeout_ns, vc_error* err);
+        declare("vc_decode_fetch", c_int32, [c_int64, POINTER(VcSlot), c_int64, c_int64, POINTER(VcError)], status=True)
+        # int32_t vc_host_fetch(int64_t h, const uint8_t* skel, uint64_t skel_len, const vc_slot* dst,
+        #                       int64_t n, int64_t timeout_ns, vc_error* err);
+        declare("vc_host_fetch", c_int32, [c_int64, c_void_p, c_uint64, POINTER(VcSlot), c_int64, c_int64, POINTER(VcError)], status=True)
+        # int32_t vc_tx_wait(int64_t tx, int64_t timeout_ns, vc_outcome** outcome, vc_error* err);  -- vc_free
+        declare("vc_tx_wait", c_int32, [c_int64, c_int64, POINTER(POINTER(VcOutcome)), POINTER(VcError)], status=True)
+        # int32_t vc_tx_status(int64_t tx, vc_outcome** outcome, vc_error* err);  -- vc_free
+        declare("vc_tx_status", c_int32, [c_int64, POINTER(POINTER(VcOutcome)), POINTER(VcError)], status=True)
+        # int32_t vc_tx_abort(int64_t tx, vc_error* err);
+        declare("vc_tx_abort", c_int32, [c_int64, POINTER(VcError)], status=True)
+        # const char* vc_tx_state_name(int32_t s);  -- static string or NULL
+        declare("vc_tx_state_name", c_char_p, [c_int32])
+        # const char* vc_receiver_state_name(int32_t s);  -- static string or NULL
+        declare("vc_receiver_state_name", c_char_p, [c_int32])
+
         abi = self.vc_abi_version()
         if abi != ABI_VERSION:
             raise ImportError(f"viacodec: {path} has C ABI version {abi}, this package needs {ABI_VERSION}; rebuild it with `make python`")
@@ -240,14 +382,90 @@ class Library:
     def decode_fill(self, handle: int, dst: Any, n: int) -> None:
         self.vc_decode_fill(handle, dst, n, byref(VcError()))
 
+    def host_new(self, opts: VcHostOptions) -> int:
+        handle = c_int64()
+        self.vc_host_new(byref(opts), byref(handle), byref(VcError()))
+        return handle.value
+
+    def host_string(self, func: Any, handle: int) -> str:
+        """vc_host_source or vc_host_name: the string, freed after copying."""
+        out = c_void_p()
+        func(handle, byref(out), byref(VcError()))
+        try:
+            return ctypes.string_at(out.value).decode("utf-8")
+        finally:
+            self.vc_free(out)
+
+    def host_stats(self, handle: int) -> VcHostCounters:
+        out = VcHostCounters()
+        self.vc_host_stats(handle, byref(out), byref(VcError()))
+        return out
+
+    def host_encode(self, host: int, skel: int, skel_len: int, slots: Any, nslots: int, opts: VcPublishOptions) -> Tuple[int, int, int]:
+        """vc_host_encode: returns (message handle, message size, transaction handle or 0)."""
+        handle, size, tx = c_int64(), c_uint64(), c_int64()
+        self.vc_host_encode(host, skel, skel_len, slots, nslots, byref(opts), byref(handle), byref(size), byref(tx), byref(VcError()))
+        return handle.value, size.value, tx.value
+
+    def host_decode(self, host: int, msg: int, msg_len: int, opts: VcDecOptions) -> Tuple[int, int, int, Any, int]:
+        """vc_host_decode: as decode."""
+        handle, skel, skel_len = c_int64(), c_void_p(), c_uint64()
+        slots, nslots = POINTER(VcSlot)(), c_int64()
+        self.vc_host_decode(host, msg, msg_len, byref(opts), byref(handle), byref(skel), byref(skel_len), byref(slots), byref(nslots), byref(VcError()))
+        return handle.value, skel.value or 0, skel_len.value, slots, nslots.value
+
+    def decode_fetch(self, handle: int, dst: Any, n: int, timeout_ns: int) -> None:
+        self.vc_decode_fetch(handle, dst, n, timeout_ns, byref(VcError()))
+
+    def host_fetch(self, host: int, skel: int, skel_len: int, dst: Any, n: int, timeout_ns: int) -> None:
+        self.vc_host_fetch(host, skel, skel_len, dst, n, timeout_ns, byref(VcError()))
+
+    def tx_outcome(self, func: Any, *args: Any) -> Tuple[int, bool, str, list]:
+        """vc_tx_wait or vc_tx_status: returns (state, ended, ref id,
+        [(id, state, bytes, first_seen_ns, last_seen_ns)]), the block freed."""
+        out = POINTER(VcOutcome)()
+        func(*args, byref(out), byref(VcError()))
+        try:
+            o = out.contents
+            rs = [(r.id.decode("utf-8", "replace"), r.state, r.bytes, r.first_seen_ns, r.last_seen_ns) for r in o.receivers[: o.nreceivers]]
+            return o.state, bool(o.ended), o.ref_id.decode(), rs
+        finally:
+            self.vc_free(out)
+
 
 _lib: Optional[Library] = None
 _lib_lock = threading.Lock()
+_forked = False
+
+
+def _after_fork_in_child() -> None:
+    # A forked child has one thread: the Go runtime's threads did not come
+    # along, and a call into it could hang or crash. Refuse every call.
+    global _forked
+    if _lib is not None:
+        _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def forked() -> bool:
+    """Whether this process is a fork of one that had loaded the library
+    (which it then must not call)."""
+    return _forked
 
 
 def lib() -> Library:
-    """Returns the library, loading it on first use."""
+    """Returns the library, loading it on first use. In a process forked
+    from one that had loaded it, raises ForkedProcessError."""
     global _lib
+    if _forked:
+        raise ForkedProcessError(
+            "viacodec: this process was forked from one that had loaded libviacodec.so, whose Go runtime "
+            "does not survive a fork; start it with the \"spawn\" method "
+            '(multiprocessing.get_context("spawn")) instead'
+        )
     if _lib is None:
         with _lib_lock:
             if _lib is None:
