@@ -48,9 +48,13 @@ func newPeer(name string) (*peer, error) {
 	return &peer{name: name, table: t, server: srv, client: client, enc: enc, dec: dec}, nil
 }
 
+// close shuts the server down gracefully, so that the answer to a last
+// receipt still reaches its receiver.
 func (p *peer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	p.client.Close()
-	p.server.Close()
+	p.server.Shutdown(ctx)
 	p.table.Close()
 }
 
