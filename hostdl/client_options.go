@@ -85,40 +85,22 @@ type ClientOptions struct {
 }
 
 func (o ClientOptions) validate() (ClientOptions, error) {
-	var err error
-	check := func(name string, v *int64, def, lo, hi int64) {
-		switch {
-		case err != nil:
-		case *v == 0:
-			*v = def
-		case *v < lo || *v > hi:
-			err = fmt.Errorf("hostdl: ClientOptions.%s %d is outside %d..%d", name, *v, lo, hi)
-		}
-	}
-	dur := func(name string, v *time.Duration, def, lo, hi time.Duration) {
-		switch {
-		case err != nil:
-		case *v == 0:
-			*v = def
-		case *v < lo || *v > hi:
-			err = fmt.Errorf("hostdl: ClientOptions.%s %v is outside %v..%v", name, *v, lo, hi)
-		}
-	}
+	f := fields{typ: "ClientOptions"}
 	conc, items, retries := int64(o.Concurrency), int64(o.MaxItems), int64(o.Retries)
-	check("Concurrency", &conc, DefaultConcurrency, 1, 256)
-	check("ChunkSize", &o.ChunkSize, DefaultChunkSize, 4<<10, 256<<20)
-	check("MaxManifestBytes", &o.MaxManifestBytes, DefaultMaxManifestBytes, 1<<10, 1<<30)
-	check("MaxItems", &items, DefaultMaxItems, 1, 1<<24)
+	bound(&f, "Concurrency", &conc, DefaultConcurrency, 1, 256)
+	bound(&f, "ChunkSize", &o.ChunkSize, DefaultChunkSize, 4<<10, 256<<20)
+	bound(&f, "MaxManifestBytes", &o.MaxManifestBytes, DefaultMaxManifestBytes, 1<<10, 1<<30)
+	bound(&f, "MaxItems", &items, DefaultMaxItems, 1, 1<<24)
 	if retries >= 0 {
-		check("Retries", &retries, DefaultRetries, 1, 100)
+		bound(&f, "Retries", &retries, DefaultRetries, 1, 100)
 	} else {
 		retries = 0
 	}
-	dur("RequestTimeout", &o.RequestTimeout, DefaultRequestTimeout, time.Millisecond, time.Hour)
-	dur("BackoffMin", &o.BackoffMin, DefaultBackoffMin, time.Millisecond, time.Hour)
-	dur("BackoffMax", &o.BackoffMax, max(DefaultBackoffMax, o.BackoffMin), o.BackoffMin, time.Hour)
-	if err != nil {
-		return o, err
+	bound(&f, "RequestTimeout", &o.RequestTimeout, DefaultRequestTimeout, time.Millisecond, time.Hour)
+	bound(&f, "BackoffMin", &o.BackoffMin, DefaultBackoffMin, time.Millisecond, time.Hour)
+	bound(&f, "BackoffMax", &o.BackoffMax, max(DefaultBackoffMax, o.BackoffMin), o.BackoffMin, time.Hour)
+	if f.err != nil {
+		return o, f.err
 	}
 	o.Concurrency, o.MaxItems, o.Retries = int(conc), int(items), int(retries)
 	if o.Protocol > HTTP2 {

@@ -86,38 +86,20 @@ type ServerOptions struct {
 
 // validate fills in defaults and checks ranges.
 func (o ServerOptions) validate() (ServerOptions, error) {
-	var err error
-	check := func(name string, v *int64, def, lo, hi int64) {
-		switch {
-		case err != nil:
-		case *v == 0:
-			*v = def
-		case *v < lo || *v > hi:
-			err = fmt.Errorf("hostdl: ServerOptions.%s %d is outside %d..%d", name, *v, lo, hi)
-		}
-	}
-	dur := func(name string, v *time.Duration, def, lo, hi time.Duration) {
-		switch {
-		case err != nil:
-		case *v == 0:
-			*v = def
-		case *v < lo || *v > hi:
-			err = fmt.Errorf("hostdl: ServerOptions.%s %v is outside %v..%v", name, *v, lo, hi)
-		}
-	}
+	f := fields{typ: "ServerOptions"}
 	conns := int64(o.MaxConns)
-	check("MaxConns", &conns, DefaultMaxConns, 1, 1<<20)
+	bound(&f, "MaxConns", &conns, DefaultMaxConns, 1, 1<<20)
 	o.MaxConns = int(conns)
-	check("MaxInFlightBytes", &o.MaxInFlightBytes, DefaultMaxInFlightBytes, 1<<20, 1<<40)
-	check("MaxRange", &o.MaxRange, min(DefaultMaxRange, o.MaxInFlightBytes), 4<<10, o.MaxInFlightBytes)
-	dur("WriteStall", &o.WriteStall, DefaultWriteStall, time.Millisecond, time.Hour)
-	dur("ReadHeaderTimeout", &o.ReadHeaderTimeout, DefaultReadHeaderTimeout, time.Millisecond, time.Hour)
-	dur("IdleTimeout", &o.IdleTimeout, DefaultIdleTimeout, time.Millisecond, 24*time.Hour)
+	bound(&f, "MaxInFlightBytes", &o.MaxInFlightBytes, DefaultMaxInFlightBytes, 1<<20, 1<<40)
+	bound(&f, "MaxRange", &o.MaxRange, min(DefaultMaxRange, o.MaxInFlightBytes), 4<<10, o.MaxInFlightBytes)
+	bound(&f, "WriteStall", &o.WriteStall, DefaultWriteStall, time.Millisecond, time.Hour)
+	bound(&f, "ReadHeaderTimeout", &o.ReadHeaderTimeout, DefaultReadHeaderTimeout, time.Millisecond, time.Hour)
+	bound(&f, "IdleTimeout", &o.IdleTimeout, DefaultIdleTimeout, time.Millisecond, 24*time.Hour)
 	if o.SweepInterval >= 0 {
-		dur("SweepInterval", &o.SweepInterval, DefaultSweepInterval, time.Millisecond, time.Hour)
+		bound(&f, "SweepInterval", &o.SweepInterval, DefaultSweepInterval, time.Millisecond, time.Hour)
 	}
-	if err != nil {
-		return o, err
+	if f.err != nil {
+		return o, f.err
 	}
 	if o.Addr == "" {
 		o.Addr = DefaultAddr
