@@ -39,8 +39,11 @@ bench:
 # 2 cores (see docs/benchmarks.md). GOFLAGS=-count=3 repeats each one.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
-demo:
-	$(GO) run ./cmd/viacodec demo
+# demo: the inline round trip, then a federated round on loopback with three
+# Go agents and a Python agent (which needs the library and .venv).
+demo: venv python
+	PYTHONPATH=$(CURDIR)/$(PY_PKG) $(GO) run ./cmd/viacodec demo \
+	  -python "$(CURDIR)/$(VENV)/bin/python $(CURDIR)/$(PY_PKG)/examples/fl_agent.py"
 
 clean:
 	rm -rf $(VENV) bindings/python/viacodec/libviacodec.so bindings/python/viacodec/libviacodec.h

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/viacodec/viacodec/core"
@@ -17,7 +18,8 @@ import (
 func runDemo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	sizeMiB := fs.Int("size", 64, "model size in MiB")
-	agents := fs.Int("agents", 3, "agents in the federated round")
+	agents := fs.Int("agents", 3, "Go agents in the federated round")
+	python := fs.String("python", "", "command of a Python agent (interpreter and script) to add to the round")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,7 +59,11 @@ func runDemo(args []string) error {
 	fmt.Println("verified: every tensor bit-exact")
 
 	fmt.Println("\nfederated round on loopback (by reference, HTTP):")
-	return runRound(model, total, *agents)
+	var py []string
+	if *python != "" {
+		py = strings.Fields(*python)
+	}
+	return runRound(model, total, *agents, py)
 }
 
 func mib(n int) float64 { return float64(n) / (1 << 20) }

@@ -1,6 +1,10 @@
 // Command viacodec runs viacodec's demo and tools.
 //
-//	viacodec demo [-size MiB]   encode and decode a synthetic model, verify it, report throughput
+//	viacodec demo [-size MiB] [-agents N] [-python CMD]
+//
+// The demo encodes and decodes a synthetic model inline, then runs a
+// federated round on loopback: server, pass-through relay, N Go agents and,
+// with -python, a Python agent (bindings/python/examples/fl_agent.py).
 package main
 
 import (
@@ -27,7 +31,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: viacodec demo [-size MiB]")
+	fmt.Fprintln(os.Stderr, "usage: viacodec demo [-size MiB] [-agents N] [-python CMD]")
 	flag.PrintDefaults()
 	os.Exit(2)
 }

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
+	"slices"
 	"time"
 
 	"github.com/viacodec/viacodec/core"
@@ -76,7 +82,7 @@ func (p *peer) send(v any, receivers int) ([]byte, *core.Transaction, error) {
 // runRound runs one federated round on loopback: the server sends the model
 // by reference through a pass-through relay to the agents, which download it
 // straight from the server and send their updates back by reference.
-func runRound(model map[string]any, total, agents int) error {
+func runRound(model map[string]any, total, agents int, python []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -90,7 +96,11 @@ func runRound(model map[string]any, total, agents int) error {
 		return err
 	}
 
-	task, tx, err := server.send(map[string]any{"round": 1, "model": model}, agents)
+	receivers := agents
+	if python != nil {
+		receivers++
+	}
+	task, tx, err := server.send(map[string]any{"round": 1, "model": model}, receivers)
 	if err != nil {
 		return err
 	}
@@ -123,6 +133,11 @@ func runRound(model map[string]any, total, agents int) error {
 	}
 	results := make(chan result, agents)
 	start := time.Now()
+	var pyDone chan error
+	if python != nil {
+		pyDone = make(chan error, 1)
+		go func() { pyDone <- runPythonAgent(ctx, python, forwarded, model, server) }()
+	}
 	for i := range agents {
 		go func() {
 			msg, tx, err := runAgent(fmt.Sprintf("agent-%d", i+1), forwarded, model)
@@ -144,6 +159,11 @@ func runRound(model map[string]any, total, agents int) error {
 	}
 	fmt.Printf("agents: %d downloaded %.1f MiB each in %v (%.0f MiB/s aggregate), bit-exact\n",
 		agents, mib(total), elapsed.Round(time.Millisecond), mib(total*agents)/elapsed.Seconds())
+	if pyDone != nil {
+		if err := <-pyDone; err != nil {
+			return err
+		}
+	}
 	fmt.Printf("server: transaction %s, confirmed by %v\n", out.State, out.Confirmed())
 
 	// The server collects the updates from the agents.
@@ -194,4 +214,64 @@ func runAgent(name string, task []byte, want map[string]any) ([]byte, *core.Tran
 		p.close()
 	}()
 	return msg, tx, nil
+}
+
+// runPythonAgent runs bindings/python/examples/fl_agent.py: it sends the
+// task on stdin, reads the agent's answer from stdout, downloads the update
+// from the agent's own host and checks the digest of the model it got.
+func runPythonAgent(ctx context.Context, python []string, task []byte, model map[string]any, server *peer) error {
+	cmd := exec.CommandContext(ctx, python[0], append(python[1:], "python-agent")...)
+	cmd.Stderr = os.Stderr
+	var in bytes.Buffer
+	in.Write(binary.BigEndian.AppendUint64(nil, uint64(len(task))))
+	in.Write(task)
+	cmd.Stdin = &in
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("python agent: %w", err)
+	}
+	defer cmd.Wait()
+	var n [8]byte
+	if _, err := io.ReadFull(out, n[:]); err != nil {
+		return fmt.Errorf("python agent: no answer: %w", err)
+	}
+	msg := make([]byte, binary.BigEndian.Uint64(n[:]))
+	if _, err := io.ReadFull(out, msg); err != nil {
+		return fmt.Errorf("python agent: %w", err)
+	}
+	v, err := server.dec.DecodeContext(ctx, msg)
+	if err != nil {
+		return fmt.Errorf("python agent's update: %w", err)
+	}
+	answer := v.(map[string]any)
+	if _, ok := answer["update"].(*core.Array); !ok {
+		return fmt.Errorf("python agent's update is not an array")
+	}
+	if !bytes.Equal(answer["digest"].([]byte), modelDigest(model)) {
+		return fmt.Errorf("python agent's model differs from the server's")
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("python agent: %w", err)
+	}
+	fmt.Println("server: python agent's model digest matches; its update downloaded")
+	return nil
+}
+
+// modelDigest is SHA-256 over the tensors' names and bytes, in name order,
+// as the Python agent computes it.
+func modelDigest(model map[string]any) []byte {
+	names := make([]string, 0, len(model))
+	for k := range model {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	h := sha256.New()
+	for _, k := range names {
+		h.Write([]byte(k))
+		h.Write(model[k].(*core.Array).Data)
+	}
+	return h.Sum(nil)
 }
