@@ -552,3 +552,32 @@ func TestManifestCountsAsServe(t *testing.T) {
 		t.Fatalf("outcome %v, done %v", out.State, done)
 	}
 }
+
+// TestParallelManifestsOfOneReceiver: a receiver that fetches parts of a
+// batch in parallel gets a nonce per manifest; a receipt with any of its
+// latest 16 counts, an older one does not.
+func TestParallelManifestsOfOneReceiver(t *testing.T) {
+	src := newNode(t, "server", nil)
+	_, tx := src.send(t, []any{f32Array(t, 100, 0)}, PublishOptions{Receivers: 2})
+	ref := tx.Ref()
+	var nonces []string
+	for range maxNonces + 1 {
+		_, n, err := src.table.Manifest(ref.RefID, ref.Token[:], "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nonces = append(nonces, n)
+	}
+	if err := src.table.Confirm(ref.RefID, ref.Token[:], "a", nonces[0]); !errors.Is(err, ErrAuth) {
+		t.Fatalf("17th-latest nonce: %v, want ErrAuth", err)
+	}
+	if err := src.table.Confirm(ref.RefID, ref.Token[:], "a", nonces[1]); err != nil {
+		t.Fatalf("16th-latest nonce: %v", err)
+	}
+	if err := src.table.Confirm(ref.RefID, ref.Token[:], "a", nonces[maxNonces]); err != nil {
+		t.Fatalf("latest nonce: %v", err)
+	}
+	if _, rs := tx.Status(); len(rs) != 1 || rs[0].State != ReceiverConfirmed {
+		t.Fatalf("receivers %+v", rs)
+	}
+}

@@ -170,8 +170,12 @@ type Transaction struct {
 
 type receiver struct {
 	status ReceiverStatus
-	nonce  string
+	nonces []string // the latest maxNonces manifests' nonces, oldest first
 }
+
+// maxNonces is how many manifest nonces of one receiver a receipt may
+// carry, so that one receiver can fetch parts of a batch in parallel.
+const maxNonces = 16
 
 // Publish opens a transaction for b. From now until the transaction ends,
 // the table serves b's items to whoever holds its token.
@@ -443,7 +447,10 @@ func (t *Table) Manifest(refID uuid.UUID, token []byte, receiverID string) (*Man
 		t.mu.Unlock()
 		return nil, "", err
 	}
-	r.nonce = nonce
+	r.nonces = append(r.nonces, nonce)
+	if len(r.nonces) > maxNonces {
+		r.nonces = slices.Delete(r.nonces, 0, len(r.nonces)-maxNonces)
+	}
 	b := tx.batch
 	// Computing the manifest reads the items: it counts as a serve, so
 	// the transaction cannot report its end while it runs.
@@ -493,8 +500,8 @@ func (t *Table) Serve(refID uuid.UUID, token []byte, receiverID string, itemID i
 	return item[off : off+n], release, nil
 }
 
-// Confirm records receiver's receipt for refID. The nonce must be the one
-// its latest manifest carried. When the expected receivers have all
+// Confirm records receiver's receipt for refID. The nonce must be one that
+// a manifest of refID gave this receiver (one of its latest 16). When the expected receivers have all
 // confirmed, the transaction ends with StateCompleted.
 func (t *Table) Confirm(refID uuid.UUID, token []byte, receiverID, nonce string) error {
 	t.mu.Lock()
@@ -503,7 +510,11 @@ func (t *Table) Confirm(refID uuid.UUID, token []byte, receiverID, nonce string)
 		t.mu.Unlock()
 		return err
 	}
-	if r.nonce == "" || len(nonce) != len(r.nonce) || !constantTimeEqual(nonce, r.nonce) {
+	known := false
+	for _, n := range r.nonces {
+		known = constantTimeEqual(nonce, n) || known // no early exit: constant time
+	}
+	if !known {
 		t.mu.Unlock()
 		return errorf(KindAuth, "receipt of %q for ref %s has the wrong nonce", receiverID, refID)
 	}

@@ -11,61 +11,20 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/viacodec/viacodec/core"
 )
 
 // Client downloads referenced arrays from hostdl servers: it implements
 // core.Fetcher. One Client is one receiver (ClientOptions.Receiver); it is
-// safe for concurrent use, and keeps connections open between fetches (for
-// up to 5s idle). Concurrent fetches of one batch through one Client run
-// one after the other, since each manifest request replaces the receiver's
-// receipt nonce at the source.
+// safe for concurrent use, also for several fetches of one batch at once,
+// and keeps connections open between fetches (for up to 5s idle).
 type Client struct {
 	opts ClientOptions
 	log  *slog.Logger
 	tr   *http.Transport
 	hc   *http.Client
-
-	mu   sync.Mutex
-	busy map[uuid.UUID]*refLock // batches being fetched
-}
-
-// refLock serializes the fetches of one batch; n counts its holders and
-// waiters.
-type refLock struct {
-	ch chan struct{}
-	n  int
-}
-
-// lockRef waits until no other Fetch of batch id runs, or ctx ends.
-func (c *Client) lockRef(ctx context.Context, id uuid.UUID, what string) (unlock func(), err error) {
-	c.mu.Lock()
-	l := c.busy[id]
-	if l == nil {
-		l = &refLock{ch: make(chan struct{}, 1)}
-		c.busy[id] = l
-	}
-	l.n++
-	c.mu.Unlock()
-	done := func() {
-		c.mu.Lock()
-		if l.n--; l.n == 0 {
-			delete(c.busy, id)
-		}
-		c.mu.Unlock()
-	}
-	select {
-	case l.ch <- struct{}{}:
-		return func() { <-l.ch; done() }, nil
-	case <-ctx.Done():
-		done()
-		return nil, ctxError(ctx, what)
-	}
 }
 
 var _ core.Fetcher = (*Client)(nil)
@@ -108,7 +67,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &Client{opts: o, log: o.Logger, tr: tr, hc: hc, busy: map[uuid.UUID]*refLock{}}, nil
+	return &Client{opts: o, log: o.Logger, tr: tr, hc: hc}, nil
 }
 
 // idleConnTimeout closes idle connections, also ones dialed and never used,
@@ -132,11 +91,6 @@ func (c *Client) Fetch(ctx context.Context, batch core.BatchRef, items []core.Fe
 	if err != nil {
 		return err
 	}
-	unlock, err := c.lockRef(ctx, batch.RefID, "fetch "+batch.String())
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	f := &fetch{
 		c: c, batch: batch, base: base,
 		auth: "Bearer " + hex.EncodeToString(batch.Token[:]),
