@@ -3,8 +3,6 @@ package main
 import (
 	"math"
 	"math/big"
-	"slices"
-	"strings"
 	"unsafe"
 
 	"github.com/viacodec/viacodec/core"
@@ -216,19 +214,9 @@ func (x *extractor) walk(v any) (any, error) {
 		}
 		return v, nil
 	case map[string]any:
-		// In encoded order (shorter keys first, then bytewise), so that
-		// slots are numbered as they appear in the skeleton.
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, func(a, b string) int {
-			if len(a) != len(b) {
-				return len(a) - len(b)
-			}
-			return strings.Compare(a, b)
-		})
-		for _, k := range keys {
+		// In encoded order, so that slots are numbered as they appear in
+		// the skeleton.
+		for _, k := range core.SortedKeys(v) {
 			y, err := x.walk(v[k])
 			if err != nil {
 				return nil, err

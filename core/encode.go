@@ -154,6 +154,22 @@ func (e *encoder) appendPayload(b []byte) {
 	e.parts = append(e.parts, part{to: len(e.buf), ext: b})
 }
 
+// SortedKeys returns m's keys in the order Encode writes them: the order of
+// their encoded bytes, which for text keys is shorter first, then bytewise.
+func SortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(a) - len(b)
+		}
+		return strings.Compare(a, b)
+	})
+	return keys
+}
+
 // nest checks that an item at depth that opens levels nested CBOR levels
 // (lists, maps, tags) stays within MaxDepth, counted as the decoder counts.
 func (e *encoder) nest(depth, levels int) error {
@@ -255,19 +271,8 @@ func (e *encoder) encodeContainer(v any, depth int) error {
 		}
 		return nil
 	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		// Text keys in encoded-byte order: shorter first, then bytewise.
-		slices.SortFunc(keys, func(a, b string) int {
-			if len(a) != len(b) {
-				return len(a) - len(b)
-			}
-			return strings.Compare(a, b)
-		})
 		e.buf = cbor.AppendHead(e.buf, cbor.MajorMap, uint64(len(v)))
-		for _, k := range keys {
+		for _, k := range SortedKeys(v) {
 			if !utf8.ValidString(k) {
 				return errorf(KindInvalid, "map key %q is not valid UTF-8", k)
 			}
