@@ -3,7 +3,6 @@ package core
 import (
 	"bytes"
 	"io"
-	"math"
 	"math/big"
 	"reflect"
 	"slices"
@@ -512,30 +511,22 @@ func appendInt(dst []byte, v int64) []byte {
 	return cbor.AppendHead(dst, cbor.MajorNeg, ^uint64(v))
 }
 
-var (
-	bigMaxUint64 = new(big.Int).SetUint64(math.MaxUint64)
-	bigOne       = big.NewInt(1)
-)
+var bigOne = big.NewInt(1)
 
 // appendBigInt writes v as a plain integer when it fits major type 0 or 1,
 // and as a bignum (tag 2 or 3, no leading zero bytes) otherwise.
 func appendBigInt(dst []byte, v *big.Int) []byte {
-	if v.Sign() >= 0 {
-		if v.CmpAbs(bigMaxUint64) <= 0 {
-			return cbor.AppendHead(dst, cbor.MajorUint, v.Uint64())
-		}
-		b := v.Bytes()
-		dst = cbor.AppendHead(dst, cbor.MajorTag, tagBignumPos)
-		dst = cbor.AppendHead(dst, cbor.MajorBytes, uint64(len(b)))
-		return append(dst, b...)
+	major, tag, n := byte(cbor.MajorUint), uint64(tagBignumPos), v
+	if v.Sign() < 0 {
+		major, tag = cbor.MajorNeg, tagBignumNeg
+		n = new(big.Int).Neg(v) // CBOR stores -1 - v
+		n.Sub(n, bigOne)
 	}
-	n := new(big.Int).Neg(v) // |v|; CBOR stores |v| - 1
-	n.Sub(n, bigOne)
-	if n.CmpAbs(bigMaxUint64) <= 0 {
-		return cbor.AppendHead(dst, cbor.MajorNeg, n.Uint64())
+	if n.IsUint64() {
+		return cbor.AppendHead(dst, major, n.Uint64())
 	}
 	b := n.Bytes()
-	dst = cbor.AppendHead(dst, cbor.MajorTag, tagBignumNeg)
+	dst = cbor.AppendHead(dst, cbor.MajorTag, tag)
 	dst = cbor.AppendHead(dst, cbor.MajorBytes, uint64(len(b)))
 	return append(dst, b...)
 }
