@@ -395,7 +395,7 @@ func (e *encoder) encodeRef(a *Array) error {
 		return err
 	}
 	if e.fresh == nil {
-		b, err := newBatch(e.mode.opts.Source)
+		b, err := newBatch(e.mode.opts.Rand, e.mode.opts.Source)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,9 @@
 package core
 
-import "fmt"
+import (
+	"fmt"
+	"io"
+)
 
 // Decode limit defaults and ranges. A zero field in DecOptions means the
 // default; a value outside the range is an error from DecMode.
@@ -122,6 +125,9 @@ type EncOptions struct {
 	// Source is the address receivers download this process's batches from
 	// (for hostdl, its server's base URL). Required with ByRef.
 	Source string
+	// Rand is the source of ref ids and tokens; default crypto/rand. A
+	// host running the core in a sandbox passes its own real randomness.
+	Rand io.Reader
 }
 
 // EncMode is a validated, immutable set of encode options, safe for
@@ -144,6 +150,7 @@ func (o EncOptions) EncMode() (*EncMode, error) {
 	case o.RefThreshold < 1 || o.RefThreshold > maxMaxLength:
 		return nil, errorf(KindInvalid, "EncOptions.RefThreshold %d is outside 1..%d", o.RefThreshold, int64(maxMaxLength))
 	}
+	o.Rand = randOrDefault(o.Rand)
 	if o.ByRef && o.Source == "" {
 		return nil, errorf(KindInvalid, "EncOptions.ByRef needs a Source")
 	}
