@@ -34,6 +34,7 @@ const (
 	TagEnvelope = 0x56430000 // [version, body, batches]
 	TagObject   = 0x56430001 // [name, data]: a registered type's decomposed form
 	TagRef      = 0x56430002 // [batch, item, dtype, shape, order]: array by reference
+	TagSlot     = 0x56430003 // uint: a slot of a binding's skeleton; never in a message
 
 	tagBool       = 0x56430010 // one byte per element, 0 or 1
 	tagBFloat16   = 0x56430011 // bfloat16, little-endian

@@ -246,6 +246,15 @@ func (e *encoder) encode(v any, depth int) error {
 			return err
 		}
 		return e.encodeLazyRef(v)
+	case SlotIndex:
+		if !e.mode.opts.Slots || v < 0 {
+			return errorf(KindInvalid, "slot %d outside a skeleton: place the plan's arrays first", int(v))
+		}
+		if err := e.nest(depth, 1); err != nil {
+			return err
+		}
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagSlot)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(v))
 	default:
 		return e.encodeContainer(v, depth)
 	}
