@@ -46,7 +46,7 @@ demo: venv python
 	  -python "$(CURDIR)/$(VENV)/bin/python $(CURDIR)/$(PY_PKG)/examples/fl_agent.py"
 
 clean:
-	rm -rf $(VENV) bindings/python/viacodec/libviacodec.so bindings/python/viacodec/libviacodec.h
+	rm -rf $(VENV) bindings/python/viacodec/libviacodec.so bindings/python/viacodec/libviacodec.h bindings/python/viacodec/viacodec.h
 
 # ---- C ABI and Python package ----
 # capi: libviacodec.so and libviacodec.h, built into the Python package.
@@ -62,6 +62,7 @@ VENV_STAMP := $(VENV)/.viacodec-requirements
 
 capi:
 	$(GO) build -buildmode=c-shared -o $(PY_LIB) ./capi
+	cp capi/viacodec.h $(PY_PKG)/viacodec/viacodec.h
 
 python: capi
 

@@ -153,9 +153,9 @@ func (e *encoder) appendPayload(b []byte) {
 	e.parts = append(e.parts, part{to: len(e.buf), ext: b})
 }
 
-// SortedKeys returns m's keys in the order Encode writes them: the order of
+// sortedKeys returns m's keys in the order Encode writes them: the order of
 // their encoded bytes, which for text keys is shorter first, then bytewise.
-func SortedKeys(m map[string]any) []string {
+func sortedKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -280,7 +280,7 @@ func (e *encoder) encodeContainer(v any, depth int) error {
 		return nil
 	case map[string]any:
 		e.buf = cbor.AppendHead(e.buf, cbor.MajorMap, uint64(len(v)))
-		for _, k := range SortedKeys(v) {
+		for _, k := range sortedKeys(v) {
 			if !utf8.ValidString(k) {
 				return errorf(KindInvalid, "map key %q is not valid UTF-8", k)
 			}
