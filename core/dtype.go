@@ -111,9 +111,9 @@ type typedArrayTag struct {
 }
 
 // lookupTypedArrayTag maps an RFC 8746 typed-array tag (64–87) or one of our
-// extension tags to its dtype. ok is false for tags that are not typed
-// arrays; supported is false for typed arrays we have no dtype for
-// (float128, reserved 76).
+// extension tags to its dtype. ok is false for every other tag, including
+// the typed arrays we have no dtype for (float128 83 and 87, reserved 76):
+// isTypedArrayTag tells those apart.
 func lookupTypedArrayTag(tag uint64) (t typedArrayTag, ok bool) {
 	switch tag {
 	case 64, 68: // uint8, uint8 clamped

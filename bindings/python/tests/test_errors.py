@@ -381,3 +381,22 @@ def test_without_ml_dtypes():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "mismatch:" in out.stdout and "ml_dtypes" in out.stdout
+
+
+def test_errors_speak_the_python_api():
+    """Errors name the package, not the Go packages or C functions inside."""
+    cases = [
+        lambda: viacodec.loads(b"\x80"),
+        lambda: viacodec.loads(b"\xda\x56\x43\x00\x00\x83\x01\xf7\x80"),
+    ]
+    with viacodec.Host() as h:
+        msg, tx = h.dumps({"w": np.zeros(1 << 18, np.float32)})
+        cases.append(lambda: viacodec.loads(msg))  # refs without a host
+        for f in cases:
+            with pytest.raises(viacodec.ViacodecError) as e:
+                f()
+            text = str(e.value)
+            assert text.startswith("viacodec: "), text
+            for word in ("core:", "capi", "hostdl:", "vc_", "abi"):
+                assert word not in text, text
+        tx.abort()
