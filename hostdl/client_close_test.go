@@ -27,44 +27,16 @@ func TestClientClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	slowDown(c, 32<<10, 5*time.Millisecond)
-	started := make(chan struct{})
-	c.opts.Progress = func(_ uuid.UUID, done, _ int64) {
-		if done > 0 {
-			select {
-			case started <- struct{}{}:
-			default:
-			}
+	d := newClosing()
+	c.opts.Progress = d.progress
+	d.run(decoder(t, c), msg)
+	d.interrupt(t, func() error {
+		if n := srv.Stats().ConnsOpen; n == 0 {
+			t.Error("no connection open during the download")
 		}
-	}
-	res := make(chan error, 1)
-	go func() {
-		_, err := decoder(t, c).Decode(msg)
-		res <- err
-	}()
-	select {
-	case <-started:
-	case err := <-res:
-		t.Fatalf("the download ended before Close: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no progress within 10s")
-	}
-	if n := srv.Stats().ConnsOpen; n == 0 {
-		t.Fatal("no connection open during the download")
-	}
-	start := time.Now()
-	c.Close()
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("Close took %v", d)
-	}
-	select {
-	case err := <-res:
-		wantKind(t, err, core.KindAborted)
-		if !errors.Is(err, ErrClosed) {
-			t.Errorf("error %v is not ErrClosed", err)
-		}
-	default:
-		t.Fatal("Close returned before the download did")
-	}
+		c.Close()
+		return nil
+	})
 
 	err = c.Fetch(context.Background(), tx.Ref(), nil)
 	wantKind(t, err, core.KindInvalid)
@@ -81,4 +53,65 @@ func TestClientClose(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	settleGoroutines(t, g0)
+}
+
+// closing is a download that a Close is to interrupt.
+type closing struct {
+	started chan struct{}
+	res     chan error
+}
+
+func newClosing() *closing {
+	return &closing{started: make(chan struct{}, 1), res: make(chan error, 1)}
+}
+
+// progress is a ClientOptions.Progress that reports the first verified bytes.
+func (c *closing) progress(_ uuid.UUID, done, _ int64) {
+	if done > 0 {
+		select {
+		case c.started <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run decodes msg with dm in a goroutine.
+func (c *closing) run(dm *core.DecMode, msg []byte) {
+	go func() {
+		v, err := dm.Decode(msg)
+		if v != nil {
+			err = errors.Join(err, errors.New("a value with the error"))
+		}
+		c.res <- err
+	}()
+}
+
+// interrupt waits for the download's first verified bytes and calls close,
+// which must return within 3s, without error, and only after the download
+// failed with KindAborted and ErrClosed.
+func (c *closing) interrupt(t *testing.T, close func() error) {
+	t.Helper()
+	select {
+	case <-c.started:
+	case err := <-c.res:
+		t.Fatalf("the download ended before Close: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no progress within 10s")
+	}
+	start := time.Now()
+	if err := close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	select {
+	case err := <-c.res:
+		wantKind(t, err, core.KindAborted)
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("error %v is not ErrClosed", err)
+		}
+	default:
+		t.Fatal("Close returned before the download did")
+	}
 }

@@ -2,17 +2,11 @@ package hostdl
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	mrand "math/rand/v2"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -160,18 +154,8 @@ func TestHostCloseCancelsDownload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	started := make(chan struct{}, 1)
-	rcv, err := NewHost(HostOptions{Logger: quiet, Client: ClientOptions{
-		Receiver: "slow", ChunkSize: 1 << 20,
-		Progress: func(_ uuid.UUID, done, _ int64) {
-			if done > 0 {
-				select {
-				case started <- struct{}{}:
-				default:
-				}
-			}
-		},
-	}})
+	d := newClosing()
+	rcv, err := NewHost(HostOptions{Logger: quiet, Client: ClientOptions{Receiver: "slow", ChunkSize: 1 << 20, Progress: d.progress}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,37 +163,8 @@ func TestHostCloseCancelsDownload(t *testing.T) {
 	mdl := newModel(8<<20, 2, 32)
 	msg, tx := send(t, src, mdl.body(), core.PublishOptions{Receivers: 1})
 	dm, _ := rcv.DecMode(core.DecOptions{})
-	res := make(chan error, 1)
-	go func() {
-		v, err := dm.Decode(msg)
-		if v != nil {
-			err = errors.Join(err, errors.New("a value with the error"))
-		}
-		res <- err
-	}()
-	select {
-	case <-started:
-	case err := <-res:
-		t.Fatalf("the download ended before Close: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no progress within 10s")
-	}
-	start := time.Now()
-	if err := rcv.Close(); err != nil {
-		t.Errorf("Close: %v", err)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("Close took %v", d)
-	}
-	select {
-	case err := <-res:
-		wantKind(t, err, core.KindAborted)
-		if !errors.Is(err, ErrClosed) {
-			t.Errorf("error %v is not ErrClosed", err)
-		}
-	default:
-		t.Fatal("Close returned before the download did")
-	}
+	d.run(dm, msg)
+	d.interrupt(t, rcv.Close)
 	if _, done := tx.Outcome(); done {
 		t.Fatal("the transaction ended without a receipt")
 	}
@@ -416,80 +371,42 @@ func TestHostNewTable(t *testing.T) {
 	}
 }
 
-// peerPKI is a CA and n peer certificates for 127.0.0.1, each good for
-// both serving and downloading, as PEM files.
-func peerPKI(t *testing.T, n int) (caFile string, certs, keys []string) {
-	t.Helper()
-	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "peers CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	caFile = writePEM(t, dir, "ca.pem", "CERTIFICATE", caDER)
-	for i := range n {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		name := "peer" + itoa(i)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage:    x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyDER, _ := x509.MarshalECPrivateKey(key)
-		certs = append(certs, writePEM(t, dir, name+".pem", "CERTIFICATE", der))
-		keys = append(keys, writePEM(t, dir, name+".key", "EC PRIVATE KEY", keyDER))
-	}
-	return caFile, certs, keys
-}
-
-// TestHostMutualTLS: two hosts with one identity each (TLSFiles) and
-// ClientAuth download from each other over mutual TLS; a host that trusts
-// the CA but has no certificate is refused with KindAuth.
+// TestHostMutualTLS: hosts with one identity each (TLSFiles) and
+// ClientAuth: a receiver with a certificate the CA signed downloads over
+// mutual TLS; a host that trusts the CA but has none is refused with
+// KindAuth, and serves cleartext.
 func TestHostMutualTLS(t *testing.T) {
-	ca, certs, keys := peerPKI(t, 2)
-	peer := func(i int) *Host {
-		return newTestHost(t, HostOptions{
-			TLSFiles: TLSFiles{CertFile: certs[i], KeyFile: keys[i], CAFile: ca}, ClientAuth: true,
-			Client: ClientOptions{Receiver: "peer" + itoa(i)},
-		})
+	pki := newPKI(t, "hosts")
+	src := newTestHost(t, HostOptions{
+		TLSFiles: TLSFiles{CertFile: pki.serverCert, KeyFile: pki.serverKey, CAFile: pki.caFile}, ClientAuth: true,
+	})
+	if !strings.HasPrefix(src.Source(), "https://") {
+		t.Fatalf("Source %q", src.Source())
 	}
-	a, b := peer(0), peer(1)
-	for _, p := range [][2]*Host{{a, b}, {b, a}} {
-		src, dst := p[0], p[1]
-		if !strings.HasPrefix(src.Source(), "https://") {
-			t.Fatalf("Source %q", src.Source())
-		}
+	for _, proto := range []Protocol{HTTP1, HTTP2} {
+		rcv := newTestHost(t, HostOptions{
+			TLSFiles: TLSFiles{CertFile: pki.clientCert, KeyFile: pki.clientKey, CAFile: pki.caFile}, ClientAuth: true,
+			Client: ClientOptions{Protocol: proto},
+		})
 		mdl := newModel(1<<20, 1, 36)
 		msg, tx := send(t, src, mdl.body(), core.PublishOptions{Receivers: 1})
-		dm, _ := dst.DecMode(core.DecOptions{})
+		dm, _ := rcv.DecMode(core.DecOptions{})
 		v, err := dm.Decode(msg)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("protocol %d: %v", proto, err)
 		}
 		if err := mdl.check(v); err != nil {
 			t.Fatal(err)
 		}
-		if out := waitTx(t, tx); !slices.Equal(out.Confirmed(), []string{dst.Receiver()}) {
+		if out := waitTx(t, tx); !slices.Equal(out.Confirmed(), []string{rcv.Receiver()}) {
 			t.Errorf("confirmed by %v", out.Confirmed())
 		}
 	}
-	anon := newTestHost(t, HostOptions{TLSFiles: TLSFiles{CAFile: ca}, Client: ClientOptions{Retries: -1}})
+	anon := newTestHost(t, HostOptions{TLSFiles: TLSFiles{CAFile: pki.caFile}, Client: ClientOptions{Retries: -1}})
 	if !strings.HasPrefix(anon.Source(), "http://") {
 		t.Errorf("a host without a certificate serves at %q, want cleartext", anon.Source())
 	}
-	msg, tx := send(t, a, newModel(1<<20, 1, 37).body(), core.PublishOptions{})
+	msg, tx := send(t, src, newModel(1<<20, 1, 37).body(), core.PublishOptions{})
 	defer tx.Abort()
 	dm, _ := anon.DecMode(core.DecOptions{})
 	_, err := dm.Decode(msg)
