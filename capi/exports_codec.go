@@ -243,15 +243,20 @@ func newDecodeHandle(d *abi.Decoded) (*decodeHandle, error) {
 //export vc_decode_fill
 func vc_decode_fill(h C.int64_t, dst *C.vc_slot, n C.int64_t, err *C.vc_error) C.int32_t {
 	return call(err, func() error {
-		d, done, err := abi.Use[*decodeHandle](handles, int64(h), "a decode handle")
-		if err != nil {
-			return err
-		}
-		defer done()
-		dsts, err := goSlots(dst, n)
-		if err != nil {
-			return err
-		}
-		return abi.Fill(d.d, dsts)
+		return withDecoded(h, dst, n, abi.Fill)
 	})
+}
+
+// withDecoded runs f on the decode handle h and the n destinations at dst.
+func withDecoded(h C.int64_t, dst *C.vc_slot, n C.int64_t, f func(*abi.Decoded, []abi.Slot) error) error {
+	d, done, err := abi.Use[*decodeHandle](handles, int64(h), "a decode handle")
+	if err != nil {
+		return err
+	}
+	defer done()
+	dsts, err := goSlots(dst, n)
+	if err != nil {
+		return err
+	}
+	return f(d.d, dsts)
 }

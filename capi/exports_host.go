@@ -183,12 +183,8 @@ func vc_host_encode(h C.int64_t, skel *C.uint8_t, skel_len C.uint64_t, slots *C.
 func vc_host_decode(h C.int64_t, msg *C.uint8_t, msg_len C.uint64_t, opts *C.vc_dec_options, handle *C.int64_t,
 	skel **C.uint8_t, skel_len *C.uint64_t, slots **C.vc_slot, nslots *C.int64_t, err *C.vc_error) C.int32_t {
 	return call(err, func() error {
-		if h != 0 {
-			_, done, err := abi.Use[*abi.Host](handles, int64(h), "a host handle")
-			if err != nil {
-				return err
-			}
-			done()
+		if err := abi.CheckHost(handles, int64(h)); err != nil {
+			return err
 		}
 		return decodeC(msg, msg_len, opts, true, int64(h), handle, skel, skel_len, slots, nslots)
 	})
@@ -210,23 +206,8 @@ func vc_host_decode(h C.int64_t, msg *C.uint8_t, msg_len C.uint64_t, opts *C.vc_
 //export vc_decode_fetch
 func vc_decode_fetch(h C.int64_t, dst *C.vc_slot, n C.int64_t, timeout_ns C.int64_t, err *C.vc_error) C.int32_t {
 	return call(err, func() error {
-		d, done, err := abi.Use[*decodeHandle](handles, int64(h), "a decode handle")
-		if err != nil {
-			return err
-		}
-		defer done()
-		dsts, err := goSlots(dst, n)
-		if err != nil {
-			return err
-		}
-		if d.d.Host() == 0 {
-			return abi.FetchDefault(d.d, dsts, int64(timeout_ns))
-		}
-		hs, doneHost, err := abi.Use[*abi.Host](handles, d.d.Host(), "a host handle")
-		if err != nil {
-			return err
-		}
-		defer doneHost()
-		return hs.Fetch(d.d, dsts, int64(timeout_ns))
+		return withDecoded(h, dst, n, func(d *abi.Decoded, dsts []abi.Slot) error {
+			return abi.FetchThrough(handles, d, dsts, int64(timeout_ns))
+		})
 	})
 }

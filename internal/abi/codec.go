@@ -273,7 +273,3 @@ func Fetch(life context.Context, f core.Fetcher, d *Decoded, dsts []Slot, timeou
 	d.copyInline(dsts)
 	return nil
 }
-
-// Host returns the handle of the host that downloads d's references (0:
-// the library's own client).
-func (d *Decoded) Host() int64 { return d.host }

@@ -143,21 +143,37 @@ func (h *Host) Encode(skel []byte, slots []Slot, o PublishOptions) (*core.Messag
 	return m, newTx(tx, views), nil
 }
 
-// Fetch downloads d's references through the host (Fetch).
-func (h *Host) Fetch(d *Decoded, dsts []Slot, timeoutNs int64) error {
-	return Fetch(h.ctx, h.host.Client(), d, dsts, timeoutNs)
+// CheckHost checks that h is a host handle of t, or 0: the library's own
+// client, which downloads with a random receiver id and no TLS files.
+func CheckHost(t *Table, h int64) error {
+	if h == 0 {
+		return nil
+	}
+	_, done, err := Use[*Host](t, h, "a host handle")
+	if err == nil {
+		done()
+	}
+	return err
 }
 
-// FetchDefault downloads d's references through the library's own client
-// (a random receiver id, no TLS files), made on first use.
-func FetchDefault(d *Decoded, dsts []Slot, timeoutNs int64) error {
-	defaultClient.once.Do(func() {
-		defaultClient.c, defaultClient.err = hostdl.NewClient(hostdl.ClientOptions{Logger: hostdl.LoggerFromEnv()})
-	})
-	if defaultClient.err != nil {
-		return wrap(defaultClient.err, "default client")
+// FetchThrough is Fetch through the host that d was decoded with (a
+// handle of t), or the library's own client, made on first use.
+func FetchThrough(t *Table, d *Decoded, dsts []Slot, timeoutNs int64) error {
+	if d.host == 0 {
+		defaultClient.once.Do(func() {
+			defaultClient.c, defaultClient.err = hostdl.NewClient(hostdl.ClientOptions{Logger: hostdl.LoggerFromEnv()})
+		})
+		if defaultClient.err != nil {
+			return wrap(defaultClient.err, "default client")
+		}
+		return Fetch(context.Background(), defaultClient.c, d, dsts, timeoutNs)
 	}
-	return Fetch(context.Background(), defaultClient.c, d, dsts, timeoutNs)
+	h, done, err := Use[*Host](t, d.host, "a host handle")
+	if err != nil {
+		return err
+	}
+	defer done()
+	return Fetch(h.ctx, h.host.Client(), d, dsts, timeoutNs)
 }
 
 var defaultClient struct {
