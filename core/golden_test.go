@@ -496,11 +496,14 @@ func describeFloat(width int, bits string) jobj {
 }
 
 // describeOrder is "F" for a column-major array whose layout the order
-// changes (two or more dimensions longer than 1), "C" otherwise: the order
-// every build decodes (docs/wire-format.md §3.3).
+// changes (two or more dimensions longer than 1, none 0), "C" otherwise:
+// the order every build decodes (docs/wire-format.md §3.3).
 func describeOrder(shape []int, o Order) string {
 	long := 0
 	for _, d := range shape {
+		if d == 0 {
+			return "C"
+		}
 		if d > 1 {
 			long++
 		}

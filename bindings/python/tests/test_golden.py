@@ -119,8 +119,8 @@ def describe(v: Any, batches: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 def order_of(shape: Any, column_major: bool) -> str:
     """ "F" only where the order changes the layout (two or more
-    dimensions longer than 1), as the JSON writes it."""
-    return "F" if column_major and sum(1 for d in shape if d > 1) >= 2 else "C"
+    dimensions longer than 1, none 0), as the JSON writes it."""
+    return "F" if column_major and 0 not in shape and sum(1 for d in shape if d > 1) >= 2 else "C"
 
 
 def canonical(node: Any) -> Any:
