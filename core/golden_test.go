@@ -30,7 +30,13 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
-const goldenDir = "../testdata/golden"
+// Positive cases lie in goldenDir itself, so that every *.cbor there is a
+// deterministic message; lenient and bad cases in subdirectories.
+const (
+	goldenDir  = "../testdata/golden"
+	lenientDir = "lenient/"
+	badDir     = "bad/"
+)
 
 const goldenUpdateHint = "run: go test ./core -run TestGolden -args -update"
 
@@ -40,7 +46,7 @@ func goldenFile(t *testing.T, name string, want []byte) []byte {
 	t.Helper()
 	path := filepath.Join(goldenDir, name)
 	if *update {
-		if err := os.MkdirAll(goldenDir, 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(path, want, 0o644); err != nil {
@@ -148,8 +154,8 @@ func TestGoldenLenient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			data := goldenFile(t, c.name+".lenient.cbor", c.data)
-			goldenFile(t, c.name+".lenient.json", side)
+			data := goldenFile(t, lenientDir+c.name+".lenient.cbor", c.data)
+			goldenFile(t, lenientDir+c.name+".lenient.json", side)
 
 			twinData, err := os.ReadFile(filepath.Join(goldenDir, c.twin+".cbor"))
 			if err != nil {
@@ -196,8 +202,8 @@ func TestGoldenBad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			data := goldenFile(t, c.name+".bad.cbor", c.data)
-			goldenFile(t, c.name+".bad.json", side)
+			data := goldenFile(t, badDir+c.name+".bad.cbor", c.data)
+			goldenFile(t, badDir+c.name+".bad.json", side)
 
 			m, err := c.opts.decOptions().DecMode()
 			if err != nil {
@@ -222,31 +228,33 @@ func TestGoldenBad(t *testing.T) {
 // to a case, so that a renamed or dropped case leaves nothing behind;
 // -update removes such files.
 func TestGoldenDirectory(t *testing.T) {
-	want := map[string]bool{"README.md": true}
+	want := map[string]bool{"README.md": true, "lenient": true, "bad": true}
 	for _, c := range goldenCases(t) {
 		want[c.name+".cbor"], want[c.name+".json"] = true, true
 	}
 	for _, c := range lenientCases(t) {
-		want[c.name+".lenient.cbor"], want[c.name+".lenient.json"] = true, true
+		want[lenientDir+c.name+".lenient.cbor"], want[lenientDir+c.name+".lenient.json"] = true, true
 	}
 	for _, c := range badCases(t) {
-		want[c.name+".bad.cbor"], want[c.name+".bad.json"] = true, true
+		want[badDir+c.name+".bad.cbor"], want[badDir+c.name+".bad.json"] = true, true
 	}
-	entries, err := os.ReadDir(goldenDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if want[e.Name()] {
-			continue
+	for _, dir := range []string{"", lenientDir, badDir} {
+		entries, err := os.ReadDir(filepath.Join(goldenDir, dir))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if *update {
-			if err := os.Remove(filepath.Join(goldenDir, e.Name())); err != nil {
-				t.Fatal(err)
+		for _, e := range entries {
+			if want[dir+e.Name()] {
+				continue
 			}
-			continue
+			if *update {
+				if err := os.Remove(filepath.Join(goldenDir, dir, e.Name())); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			t.Errorf("testdata/golden/%s%s belongs to no case (%s)", dir, e.Name(), goldenUpdateHint)
 		}
-		t.Errorf("testdata/golden/%s belongs to no case (%s)", e.Name(), goldenUpdateHint)
 	}
 }
 

@@ -25,23 +25,28 @@ from conftest import GOLDEN
 
 
 def _names(suffix: str) -> List[str]:
-    names = sorted(p.name[: -len(suffix)] for p in GOLDEN.glob("*" + suffix))
-    if suffix == ".cbor":
-        names = [n for n in names if not n.endswith((".lenient", ".bad"))]
-    return names
+    """Case names by file: positive ones in testdata/golden, lenient and
+    bad ones in its lenient/ and bad/ (as "lenient/NAME.lenient")."""
+    return sorted(str(p.relative_to(GOLDEN))[: -len(".cbor")] for p in GOLDEN.glob(suffix))
 
 
-POSITIVE = _names(".cbor")
-LENIENT = _names(".lenient.cbor")
-BAD = _names(".bad.cbor")
+POSITIVE = _names("*.cbor")
+LENIENT = _names("lenient/*.lenient.cbor")
+BAD = _names("bad/*.bad.cbor")
 
 
-def _json(name: str) -> Dict[str, Any]:
+def golden_json(name: str) -> Dict[str, Any]:
     return json.loads((GOLDEN / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def _cbor(name: str) -> bytes:
+def golden_bytes(name: str) -> bytes:
     return (GOLDEN / f"{name}.cbor").read_bytes()
+
+
+def holds_refs(data: bytes) -> bool:
+    """Whether a message's batch table is non-empty (it holds ref nodes),
+    as cbor2 reads it."""
+    return bool(generic(data).value[2])
 
 
 # A registry of its own, so that types other tests register cannot change
@@ -53,12 +58,12 @@ def test_golden_cases_are_all_there():
     assert len(POSITIVE) >= 40 and len(LENIENT) >= 10 and len(BAD) >= 20
     # The first seven files, kept byte for byte since they were made.
     assert {"dtypes", "keys", "object", "refs", "sample", "scalars", "shapes"} <= set(POSITIVE)
-    for name in POSITIVE:
+    for name in POSITIVE + LENIENT + BAD:
         assert (GOLDEN / f"{name}.json").is_file(), name
     for name in LENIENT:
-        assert _json(f"{name}.lenient")["twin"] in POSITIVE, name
+        assert golden_json(name)["twin"] in POSITIVE, name
     for name in BAD:
-        assert set(_json(f"{name}.bad")) == {"description", "kind", "offset", "options"}, name
+        assert set(golden_json(name)) == {"description", "kind", "offset", "options"}, name
 
 
 # ---- The package's decoded values, described as the JSON does ----
@@ -135,12 +140,8 @@ def canonical(node: Any) -> Any:
     return out
 
 
-def holds_refs(expected: Dict[str, Any]) -> bool:
-    return bool(expected["batches"])
-
-
 def load(data: Any, expected: Dict[str, Any]) -> Any:
-    return viacodec.loads(data, pass_through=holds_refs(expected), registry=REGISTRY)
+    return viacodec.loads(data, pass_through=bool(expected["batches"]), registry=REGISTRY)
 
 
 # ---- Positive cases ----
@@ -148,21 +149,22 @@ def load(data: Any, expected: Dict[str, Any]) -> Any:
 
 @pytest.mark.parametrize("name", POSITIVE)
 def test_decodes_to_json(name):
-    expected = _json(name)
-    v = load(_cbor(name), expected)
+    expected = golden_json(name)
+    v = load(golden_bytes(name), expected)
     assert canonical(describe(v, expected["batches"])) == canonical(expected["value"])
 
 
 @pytest.mark.parametrize("name", POSITIVE)
 def test_reencodes_identically(name):
-    data = _cbor(name)
-    expected = _json(name)
+    data = golden_bytes(name)
+    expected = golden_json(name)
     v = load(data, expected)
     assert viacodec.dumps(v, registry=REGISTRY) == data
     # From a bytearray and a memoryview alike.
     for buf in (bytearray(data), memoryview(data)):
         assert viacodec.dumps(load(buf, expected), registry=REGISTRY) == data
-    if holds_refs(expected):
+    assert holds_refs(data) == bool(expected["batches"])
+    if expected["batches"]:
         # A relay's message: it decodes only in pass-through, and a Host
         # forwards it byte for byte as well.
         with pytest.raises(viacodec.InvalidError, match="references"):
@@ -176,13 +178,13 @@ def test_reencodes_identically(name):
 
 @pytest.mark.parametrize("name", LENIENT)
 def test_lenient_decodes_as_twin_and_reencodes_deterministically(name):
-    twin = _json(f"{name}.lenient")["twin"]
-    expected = _json(twin)
-    data = _cbor(f"{name}.lenient")
-    assert data != _cbor(twin)
+    twin = golden_json(name)["twin"]
+    expected = golden_json(twin)
+    data = golden_bytes(name)
+    assert data != golden_bytes(twin)
     v = load(data, expected)
     assert canonical(describe(v, expected["batches"])) == canonical(expected["value"])
-    assert viacodec.dumps(v, registry=REGISTRY) == _cbor(twin)
+    assert viacodec.dumps(v, registry=REGISTRY) == golden_bytes(twin)
 
 
 # ---- Bad cases ----
@@ -201,8 +203,8 @@ EXCEPTIONS = {
 
 @pytest.mark.parametrize("name", BAD)
 def test_bad_raises_its_kind_at_its_offset(name):
-    expected = _json(f"{name}.bad")
-    data = _cbor(f"{name}.bad")
+    expected = golden_json(name)
+    data = golden_bytes(name)
     cls = EXCEPTIONS[expected["kind"]]
     with pytest.raises(viacodec.ViacodecError) as info:
         viacodec.loads(data, pass_through=True, registry=REGISTRY, **expected["options"])
@@ -363,12 +365,12 @@ def check_generic(data: bytes, expected: Dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("name", POSITIVE)
 def test_cbor2_parses_and_rebuilds(name):
-    check_generic(_cbor(name), _json(name))
+    check_generic(golden_bytes(name), golden_json(name))
 
 
 @pytest.mark.parametrize("name", LENIENT)
 def test_cbor2_parses_lenient(name):
-    check_generic(_cbor(f"{name}.lenient"), _json(_json(f"{name}.lenient")["twin"]))
+    check_generic(golden_bytes(name), golden_json(golden_json(name)["twin"]))
 
 
 def test_cbor2_rebuilds_every_array():
@@ -392,6 +394,6 @@ def test_cbor2_rebuilds_every_array():
                 walk(v)
 
     for name in POSITIVE:
-        walk(generic(_cbor(name)))
+        walk(generic(golden_bytes(name)))
     dtypes = {d for d, _ in seen}
     assert len(dtypes) == 17 and {tag for _, tag in seen} == {40, 1040}, sorted(seen)
