@@ -58,13 +58,13 @@ func goldenFile(t *testing.T, name string, want []byte) []byte {
 		t.Fatalf("%v (%s)", err, goldenUpdateHint)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("%s changed (%s):\n file %x\n want %x", name, goldenUpdateHint, trim(got), trim(want))
+		t.Fatalf("%s changed (%s):\n file %x\n want %x", name, goldenUpdateHint, clip(got), clip(want))
 	}
 	return got
 }
 
-// trim shortens b for an error message.
-func trim(b []byte) []byte {
+// clip shortens b for an error message.
+func clip(b []byte) []byte {
 	if len(b) > 512 {
 		return b[:512]
 	}
@@ -101,7 +101,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(again, data) {
-				t.Fatalf("decode + encode of %s is not byte-identical:\n got %x\nwant %x", c.name, trim(again), trim(data))
+				t.Fatalf("decode + encode of %s is not byte-identical:\n got %x\nwant %x", c.name, clip(again), clip(data))
 			}
 			checkGeneric(t, data)
 		})
@@ -184,7 +184,7 @@ func TestGoldenLenient(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(again, twinData) {
-				t.Fatalf("re-encodes to\n %x\nnot the bytes of %s.cbor\n %x", trim(again), c.twin, trim(twinData))
+				t.Fatalf("re-encodes to\n %x\nnot the bytes of %s.cbor\n %x", clip(again), c.twin, clip(twinData))
 			}
 			checkGeneric(t, data)
 		})
@@ -428,7 +428,7 @@ func (d *describer) value(v any) (any, error) {
 	case *Array:
 		sum := sha256.Sum256(v.Data)
 		return jobj{
-			{"type", "array"}, {"dtype", v.DType.String()}, {"shape", dims(v.Shape)},
+			{"type", "array"}, {"dtype", v.DType.String()}, {"shape", jsonDims(v.Shape)},
 			{"order", describeOrder(v.Shape, v.Order)}, {"sha256", hex.EncodeToString(sum[:])},
 		}, nil
 	case *LazyRef:
@@ -438,7 +438,7 @@ func (d *describer) value(v any) (any, error) {
 		}
 		return jobj{
 			{"type", "ref"}, {"batch", i}, {"item", v.Item}, {"dtype", v.DType.String()},
-			{"shape", dims(v.Shape)}, {"order", describeOrder(v.Shape, v.Order)},
+			{"shape", jsonDims(v.Shape)}, {"order", describeOrder(v.Shape, v.Order)},
 		}, nil
 	case Object:
 		data, err := d.value(v.Data)
@@ -522,7 +522,7 @@ func describeOrder(shape []int, o Order) string {
 	return "C"
 }
 
-func dims(shape []int) []any {
+func jsonDims(shape []int) []any {
 	out := make([]any, len(shape))
 	for i, d := range shape {
 		out[i] = d
