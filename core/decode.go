@@ -308,7 +308,7 @@ func (d *decoder) refNode(off int) (any, error) {
 	key := [2]int{int(bi), int(item)}
 	if v, ok := d.refs[key]; ok { // the same item again: one value, one download
 		if !d.sameRef(v, dt, shape, order) {
-			return nil, errorAt(KindProtocol, off, "two ref nodes describe item %d of batch %d differently", item, bi)
+			return nil, errorAt(KindMismatch, off, "two ref nodes describe item %d of batch %d differently", item, bi)
 		}
 		return v, nil
 	}

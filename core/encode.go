@@ -423,15 +423,18 @@ func (e *encoder) encodeRef(a *Array) error {
 }
 
 // wireOrder is the order written for an array: column-major only when it
-// differs from row-major, that is when two or more dimensions exceed 1, so
-// that the same memory always gives the same bytes (numpy, for one, cannot
-// tell the two apart otherwise).
+// differs from row-major, that is when the array has elements and two or
+// more dimensions exceed 1, so that the same memory always gives the same
+// bytes (numpy, for one, cannot tell the two apart otherwise).
 func wireOrder(shape []int, o Order) Order {
 	if o != ColumnMajor {
 		return RowMajor
 	}
 	big := 0
 	for _, d := range shape {
+		if d == 0 {
+			return RowMajor // no element: both orders are the same bytes
+		}
 		if d > 1 {
 			big++
 		}
