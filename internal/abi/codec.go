@@ -265,7 +265,7 @@ func Fetch(life context.Context, f core.Fetcher, d *Decoded, dsts []Slot, timeou
 		}
 		if err := core.FetchAll(ctx, f, downloads); err != nil {
 			if life.Err() != nil {
-				return &Error{Kind: core.KindAborted, Msg: "download cancelled: the host was closed", Err: err}
+				return core.NewError(core.KindAborted, err, "download cancelled: the host was closed")
 			}
 			return err
 		}

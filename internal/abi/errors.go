@@ -2,64 +2,51 @@ package abi
 
 import (
 	"errors"
-	"fmt"
 	"runtime/debug"
 	"strings"
 
 	"github.com/viacodec/viacodec/core"
 )
 
-// Error is an error of the export layer itself (a bad handle, a bad slot
-// descriptor, an option out of range). Its kind is a core.Kind, so foreign
-// callers see one set of status codes.
-type Error struct {
-	Kind core.Kind
-	Msg  string
-	Err  error
-}
+// The export layer's own errors (a bad handle, a bad slot descriptor, an
+// option out of range) are *core.Error values too, so that foreign callers
+// see one set of status codes and Go callers match them with errors.Is.
 
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Msg + ": " + e.Err.Error()
-	}
-	return e.Msg
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// Errorf returns an *Error of kind k.
+// Errorf returns a *core.Error of kind k whose text is the message alone.
 func Errorf(k core.Kind, format string, args ...any) error {
-	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...)}
+	return core.NewError(k, nil, format, args...)
 }
 
 // wrap adds context to err and keeps its kind.
 func wrap(err error, format string, args ...any) error {
-	return &Error{Kind: KindOf(err), Msg: fmt.Sprintf(format, args...), Err: err}
+	return core.NewError(core.KindOf(err), err, format, args...)
 }
 
 // KindOf returns the status code of err: core.KindNone (0) for nil.
-func KindOf(err error) core.Kind {
-	if e, ok := errors.AsType[*Error](err); ok {
-		return e.Kind
-	}
-	return core.KindOf(err)
-}
+func KindOf(err error) core.Kind { return core.KindOf(err) }
 
-// OffsetOf returns the byte offset in the input that err points at, or -1.
+// OffsetOf returns the byte offset in the input that err points at, or -1:
+// that of the innermost error that has one.
 func OffsetOf(err error) int64 {
-	if e, ok := errors.AsType[*core.Error](err); ok {
-		return e.Offset
+	off := int64(-1)
+	for err != nil {
+		if e, ok := err.(*core.Error); ok && e.Offset >= 0 {
+			off = e.Offset
+		}
+		err = errors.Unwrap(err)
 	}
-	return -1
+	return off
 }
 
 // Text is err's message as a foreign caller reads it: "viacodec: " and
-// the message, without the Go package that raised it, which means nothing
-// on the other side of the boundary. The kind travels as the status.
+// the message, without the names of the Go packages that raised its parts,
+// which mean nothing on the other side of the boundary. The kind travels
+// as the status.
 func Text(err error) string {
 	s := err.Error()
 	for _, p := range []string{"core: ", "hostdl: "} {
 		s = strings.TrimPrefix(s, p)
+		s = strings.ReplaceAll(s, ": "+p, ": ")
 	}
 	return "viacodec: " + s
 }

@@ -81,6 +81,8 @@ func (h *Host) Cancel() { h.cancel() }
 
 // Close ends the host's open transactions (StateDeleted) and stops its
 // server gracefully. Transaction handles stay valid and report the outcome.
+// A release has no caller left to report a failed shutdown to: hostdl logs
+// it, and the server is stopped either way.
 func (h *Host) Close() { h.host.Close() }
 
 // PublishOptions mirrors the shells' publish options; zero fields mean the
