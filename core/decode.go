@@ -324,7 +324,7 @@ func (d *decoder) refNode(off int) (any, error) {
 	if d.mode.opts.PassThrough {
 		v = &LazyRef{Batch: batch, Item: int(item), DType: dt, Shape: shape, Order: order}
 	} else {
-		v = d.plan.add(Slot{DType: dt, Shape: shape, Order: order, Bytes: int64(n), Batch: int(bi), Item: int(item), off: int64(off)})
+		v = d.plan.add(Slot{DType: dt, Shape: shape, Order: order, Bytes: int64(n), Offset: -1, Batch: int(bi), Item: int(item), off: int64(off)})
 	}
 	d.refs[key] = v
 	return v, nil
@@ -603,6 +603,7 @@ type typedData struct {
 	dtype     DType
 	bigEndian bool
 	bytes     []byte
+	off       int // of bytes in the message
 }
 
 // typedArray reads the byte string of typed-array tag tag (already read).
@@ -631,7 +632,7 @@ func (d *decoder) typedArray(tag uint64, off int) (typedData, error) {
 	if len(b)%t.dtype.Size() != 0 {
 		return typedData{}, errorAt(KindMismatch, boff, "%d bytes are not a whole number of %s elements", len(b), t.dtype)
 	}
-	return typedData{t.dtype, t.bigEndian, b}, nil
+	return typedData{t.dtype, t.bigEndian, b, d.r.Off - len(b)}, nil
 }
 
 // ndarray reads the content of tag 40 or 1040: [shape, typed array].
@@ -751,7 +752,7 @@ func (d *decoder) newArray(data typedData, dims []int, order Order, off int) (Sl
 		}
 	}
 	return d.plan.add(Slot{DType: data.dtype, Shape: dims, Order: order, Bytes: int64(n),
-		Inline: data.bytes, Swap: data.bigEndian, Batch: -1, off: int64(off)}), nil
+		Inline: data.bytes, Offset: int64(data.off), Swap: data.bigEndian, Batch: -1, off: int64(off)}), nil
 }
 
 // swapInto writes src into dst with each size-byte element reversed.

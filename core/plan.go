@@ -32,7 +32,11 @@ type Slot struct {
 
 	// Inline is the payload of an inline array as it stands in the message
 	// (a view of the input), big-endian when Swap; nil for a reference.
+	// Offset is where Inline starts in the message (-1 for a reference),
+	// so that a host holding its own copy of the message can place the
+	// array without the payload passing through whoever planned it.
 	Inline []byte
+	Offset int64
 	Swap   bool
 
 	// Batch indexes Plan.Batches for a referenced array, -1 for an inline
