@@ -16,5 +16,9 @@
 //     each slot (SlotSpec); Fill copies inline slots into the caller's
 //     memory and Fetch also downloads the referenced ones there.
 //   - Hosts and transactions: Host (a hostdl.Host) encodes by reference
-//     and publishes, Tx waits on, reports and aborts a transaction.
+//     and publishes, Tx waits on, reports and aborts a transaction. They
+//     are left out of GOOS=wasip1 builds (the wasm guest), which have no
+//     network and must not link hostdl.
+//   - Layouts (layout.go): the byte forms of plans, parcels and errors in
+//     a wasm guest's memory, and the packing of the guest's results.
 package abi
