@@ -7,7 +7,7 @@ VENV     := .venv
 FUZZTIME ?= 20s
 BENCHTIME ?= 1s
 
-.PHONY: all build check test test-go fuzz bench demo clean
+.PHONY: all build check test test-go fuzz bench demo clean wasm
 
 all: build
 
@@ -33,6 +33,13 @@ test-go:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./core/
+
+# wasm: the guest module wasm/internal/guestwasm/viacodec.wasm, built from
+# wasm/guest and embedded by the host package wasm. Its build flags live in
+# wasm/internal/guestbuild; the guestwasm test, which make test runs,
+# rebuilds it and fails when the committed file is older than its sources.
+wasm:
+	$(GO) test ./wasm/internal/guestwasm -run '^TestEmbeddedGuest$$' -count=1 -args -update
 
 bench:
 # Every package's benchmarks, one pass of BENCHTIME each: about 1.5 min on
