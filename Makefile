@@ -26,10 +26,12 @@ check:
 test: check test-go fuzz test-python
 
 # The race detector slows arithmetic twentyfold, so the exhaustive float
-# conversion checks run without it (-short trims them under -race).
+# conversion checks, and compiling the wasm guest afresh, run without it
+# (-short trims them under -race).
 test-go:
 	$(GO) test -race -short -count=1 ./...
 	$(GO) test -count=1 ./core/internal/fp/
+	$(GO) test -count=1 -run '^TestCacheDir$$' ./wasm/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./core/

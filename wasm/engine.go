@@ -35,14 +35,10 @@ var exports = []string{
 }
 
 // newEngine compiles guest, caching compiled code in cacheDir ("" for no
-// disk cache). interpreter selects wazero's interpreter instead of its
-// compiler (which it uses where it can).
-func newEngine(ctx context.Context, guest []byte, cacheDir string, interpreter bool) (*engine, error) {
-	cfg := wazero.NewRuntimeConfig()
-	if interpreter {
-		cfg = wazero.NewRuntimeConfigInterpreter()
-	}
-	cfg = cfg.WithCloseOnContextDone(true).WithMemoryLimitPages(maxPages)
+// disk cache). wazero compiles to machine code where it can (amd64,
+// arm64) and interprets elsewhere.
+func newEngine(ctx context.Context, guest []byte, cacheDir string) (*engine, error) {
+	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithMemoryLimitPages(maxPages)
 	e := &engine{}
 	if cacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
@@ -83,9 +79,8 @@ func (e *engine) close() {
 }
 
 type engineKey struct {
-	guest       [sha256.Size]byte
-	cacheDir    string
-	interpreter bool
+	guest    [sha256.Size]byte
+	cacheDir string
 }
 
 var engines struct {
@@ -101,8 +96,8 @@ type sharedEntry struct {
 
 // sharedEngine returns the process's engine for guest and cacheDir,
 // compiling it on first use.
-func sharedEngine(guest []byte, cacheDir string, interpreter bool) (*engine, error) {
-	key := engineKey{sha256.Sum256(guest), cacheDir, interpreter}
+func sharedEngine(guest []byte, cacheDir string) (*engine, error) {
+	key := engineKey{sha256.Sum256(guest), cacheDir}
 	engines.mu.Lock()
 	if engines.m == nil {
 		engines.m = map[engineKey]*sharedEntry{}
@@ -113,7 +108,7 @@ func sharedEngine(guest []byte, cacheDir string, interpreter bool) (*engine, err
 		engines.m[key] = s
 	}
 	engines.mu.Unlock()
-	s.once.Do(func() { s.e, s.err = newEngine(context.Background(), guest, cacheDir, interpreter) })
+	s.once.Do(func() { s.e, s.err = newEngine(context.Background(), guest, cacheDir) })
 	return s.e, s.err
 }
 

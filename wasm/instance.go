@@ -156,7 +156,7 @@ func (in *instance) failure(ctx, caller context.Context, err error, what string)
 	case strings.Contains(report, "out of memory"):
 		return core.NewError(core.KindLimit, err, "wasm: %s: the guest ran out of memory (its limit is %d bytes, Options.MemoryLimit)", what, in.limit)
 	case report != "":
-		return core.NewError(core.KindInvalid, err, "wasm: %s: the guest failed: %s", what, firstLines(report, 2))
+		return core.NewError(core.KindInvalid, err, "wasm: %s: the guest failed: %s", what, firstLines(report, 1))
 	}
 	return core.NewError(core.KindInvalid, err, "wasm: %s: the guest failed", what)
 }

@@ -23,6 +23,7 @@ type reservedMemory struct {
 	committed int    // bytes made readable and writable
 	calls     int    // calls in flight
 	freed     bool   // Free was called
+	deferred  bool   // Free came while a call was in flight
 	unmapped  bool
 }
 
@@ -64,6 +65,7 @@ func (m *reservedMemory) Free() {
 	m.freed = true
 	if m.calls > 0 {
 		// The guest still runs: let it find zeroed pages, not a hole.
+		m.deferred = true
 		_ = syscall.Madvise(m.buf[:m.committed], syscall.MADV_DONTNEED)
 		return
 	}

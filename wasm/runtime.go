@@ -47,8 +47,7 @@ type Options struct {
 	// Default 16 MiB; at most MemoryLimit.
 	MaxIdleMemory int64
 
-	guest       []byte // the guest module; default the embedded viacodec.wasm
-	interpreter bool   // run the guest in wazero's interpreter
+	guest []byte // the guest module; default the embedded viacodec.wasm (tests: a debug guest)
 }
 
 // Runtime runs the viacodec guest: one compiled module per process (per
@@ -106,7 +105,7 @@ func NewRuntime(o Options) (*Runtime, error) {
 	if guest == nil {
 		guest = guestwasm.Binary()
 	}
-	eng, err := sharedEngine(guest, dir, o.interpreter)
+	eng, err := sharedEngine(guest, dir)
 	if err != nil {
 		return nil, err
 	}
