@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/viacodec/viacodec/core"
@@ -59,5 +60,60 @@ func TestCacheDir(t *testing.T) {
 	}
 	if d := defaultCacheDir(); d != "" && filepath.Base(d) != "wazero" {
 		t.Errorf("default cache directory %q", d)
+	}
+}
+
+// TestGuestBuffers: the guest's buffer exports: a freed large buffer
+// serves the next allocation of about its size, a small one does not; a
+// free of no buffer is a status with its error text, and the instance
+// stays sound.
+func TestGuestBuffers(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	err := rt.with(t.Context(), func(ctx context.Context, in *instance) error {
+		a, _, err := in.alloc(ctx, 2<<20)
+		if err != nil {
+			return err
+		}
+		if err := in.free(ctx, a); err != nil {
+			return err
+		}
+		b, _, err := in.alloc(ctx, 1<<20+1)
+		if err != nil {
+			return err
+		}
+		if b != a {
+			t.Errorf("a 1 MiB allocation after freeing 2 MiB at %#x got %#x", a, b)
+		}
+		if err := in.free(ctx, b); err != nil {
+			return err
+		}
+		c, _, err := in.alloc(ctx, 1<<19)
+		if err != nil {
+			return err
+		}
+		if c == a {
+			t.Errorf("a 512 KiB allocation reused the 2 MiB buffer")
+		}
+		r, err := in.call(ctx, "vc_free", uint64(c)+1)
+		if err != nil {
+			return err
+		}
+		if core.Kind(int32(r)) != core.KindInvalid {
+			t.Errorf("free of no buffer: status %d", int32(r))
+		}
+		ferr := in.lastError(ctx, core.KindInvalid)
+		if !strings.Contains(ferr.Error(), "no pinned buffer") {
+			t.Errorf("free of no buffer: %v", ferr)
+		}
+		if in.broken {
+			t.Error("a status broke the instance")
+		}
+		return in.free(ctx, c)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := rt.Version(t.Context()); err != nil || v != core.Version {
+		t.Fatalf("version %q, %v; want %q", v, err, core.Version)
 	}
 }

@@ -25,7 +25,15 @@ var (
 	version = []byte(core.Version)
 	// handles holds the kept decodes.
 	handles = abi.NewTable()
+	// spare is the last large buffer freed, for the next vc_alloc: a
+	// message's buffer serves the next message without the guest zeroing
+	// (and collecting) tens of MiB each time. A vc_alloc that cannot use
+	// it lets it go.
+	spare []byte
 )
+
+// spareMin is the smallest buffer kept as spare.
+const spareMin = 1 << 20
 
 // addr returns the guest address of b's first byte.
 func addr(b []byte) uint32 { return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b)))) }
@@ -84,18 +92,31 @@ func vcErrorText() uint64 {
 	return abi.PackResult(addr(lastError), uint32(len(lastError)))
 }
 
+// vc_alloc's buffer holds undefined bytes: the host writes all of it.
+//
 //go:wasmexport vc_alloc
 func vcAlloc(n uint32) uint32 {
-	ptr, _, _ := abi.UnpackResult(pin(make([]byte, n)))
+	var b []byte
+	if s := spare; s != nil && cap(s) >= int(n) && cap(s)/2 <= int(n) {
+		b = s[:n]
+	} else {
+		b = make([]byte, n)
+	}
+	spare = nil
+	ptr, _, _ := abi.UnpackResult(pin(b))
 	return ptr
 }
 
 //go:wasmexport vc_free
 func vcFree(ptr uint32) int32 {
-	if _, ok := pinned[ptr]; !ok {
+	b, ok := pinned[ptr]
+	if !ok {
 		return int32(status(abi.Errorf(core.KindInvalid, "vc_free: %#x is no pinned buffer", ptr)))
 	}
 	delete(pinned, ptr)
+	if cap(b) >= spareMin {
+		spare = b
+	}
 	return 0
 }
 

@@ -33,7 +33,7 @@
 //
 //	vc_layout_version() i32
 //	vc_version() u64                      core.Version
-//	vc_alloc(n u32) u32                   a pinned buffer of n bytes; 0 on failure
+//	vc_alloc(n u32) u32                   a pinned buffer of n bytes (undefined); 0 on failure
 //	vc_free(ptr u32) i32                  unpins a buffer of vc_alloc or a result
 //	vc_error_text() u64                   the last failure's error layout
 //	vc_encode(parcel, len u32, max_depth i64) u64
