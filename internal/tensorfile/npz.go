@@ -99,7 +99,7 @@ func readNPZMember(data []byte, zf *zip.File) (*core.Array, error) {
 // 1980-01-01, each an .npy file with numpy's header.
 func writeNPZ(w io.Writer, f *File) error {
 	if f.Metadata != nil {
-		return errorf(core.KindInvalid, "npz cannot carry %s (safetensors metadata); write safetensors or drop it from the message", MetadataKey)
+		return errorf(core.KindInvalid, "npz cannot carry %s (safetensors metadata)", MetadataKey)
 	}
 	headers := make([][]byte, len(f.Tensors))
 	for i, t := range f.Tensors {

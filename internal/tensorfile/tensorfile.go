@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/big"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -227,8 +228,10 @@ func describe(v any) string {
 		return "an array"
 	case *core.LazyRef:
 		return "a reference"
-	case int64, uint64:
+	case int64, uint64, *big.Int:
 		return "an integer"
+	case core.Float16, float32, float64:
+		return "a float"
 	}
 	return fmt.Sprintf("a %T", v)
 }
