@@ -1,10 +1,16 @@
 // Command viacodec runs viacodec's demo and tools.
 //
 //	viacodec demo [-size MiB] [-agents N] [-python CMD]
+//	viacodec inspect [-width N] FILE|-
+//	viacodec pack [-format safetensors|npz] [-o OUT] FILE|-
+//	viacodec unpack [-format safetensors|npz] [-o OUT] [-drop-metadata] FILE|-
 //
 // The demo encodes and decodes a synthetic model inline, then runs a
 // federated round on loopback: server, pass-through relay, N Go agents and,
 // with -python, a Python agent (bindings/python/examples/fl_agent.py).
+// inspect prints a message in CBOR diagnostic notation and summarises its
+// batches, arrays and lazy refs; pack and unpack convert between a message
+// and a safetensors or .npz file.
 //
 // `viacodec -h` and `viacodec COMMAND -h` print usage on standard output.
 // An error is one line on standard error and exit status 1; a usage error
@@ -38,6 +44,37 @@ var commands = []command{
 			"and throughput; then runs a federated round on loopback: a server, a pass-through\n" +
 			"relay, Go agents and, with -python, a Python agent.",
 		run: runDemo,
+	},
+	{
+		name:     "inspect",
+		synopsis: "[-width N] FILE|-",
+		summary:  "print a message in CBOR diagnostic notation and summarise its arrays",
+		about: "Prints the message in FILE (- for standard input) in CBOR diagnostic notation\n" +
+			"(RFC 8949 §8): array payloads elided, with a comment giving dtype and bytes;\n" +
+			"tokens shortened to their first two bytes. Then a summary: the batches and their\n" +
+			"sources, the inline arrays and the lazy refs, with dtype, shape and bytes.\n" +
+			"Nothing is downloaded.",
+		run: runInspect,
+	},
+	{
+		name:     "pack",
+		synopsis: "[-format safetensors|npz] [-o OUT] FILE|-",
+		summary:  "convert a safetensors or .npz file into a message",
+		about: "Reads a safetensors or .npz file (- for standard input, with -format) and writes\n" +
+			"a message whose body maps each tensor name to its array, inline. Safetensors\n" +
+			"metadata travels under the key \"__metadata__\" as a map of text to text.",
+		run: runPack,
+	},
+	{
+		name:     "unpack",
+		synopsis: "[-format safetensors|npz] [-o OUT] [-drop-metadata] FILE|-",
+		summary:  "convert a message into a safetensors or .npz file",
+		about: "Reads a message whose body maps tensor names to inline arrays (as pack writes\n" +
+			"it) and writes a safetensors or .npz file, in the format -format names or the\n" +
+			"extension of OUT tells. A dtype the format cannot carry is an error: safetensors\n" +
+			"has no complex128; npz has no bfloat16, float8 or metadata (-drop-metadata\n" +
+			"leaves it out).",
+		run: runUnpack,
 	},
 }
 

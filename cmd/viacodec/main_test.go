@@ -86,7 +86,7 @@ func (r result) fails(t *testing.T, code int, want string) {
 
 func TestUsage(t *testing.T) {
 	dir := t.TempDir()
-	names := []string{"demo"}
+	names := []string{"demo", "inspect", "pack", "unpack"}
 
 	// No command: usage on stderr, exit 2.
 	r := viacodec(t, dir, nil)
@@ -122,6 +122,11 @@ func TestUsage(t *testing.T) {
 			viacodec(t, dir, nil, name, "-no-such-flag").fails(t, 2, "viacodec "+name+": flag provided but not defined: -no-such-flag (see 'viacodec "+name+" -h')")
 		})
 	}
+	for _, name := range names[1:] {
+		viacodec(t, dir, nil, name).fails(t, 2, "viacodec "+name+": expects one")
+		viacodec(t, dir, nil, name, "a", "b").fails(t, 2, "viacodec "+name+": expects one")
+	}
+	viacodec(t, dir, nil, "inspect", "-width", "-1", "x").fails(t, 2, "-width -1 is negative")
 }
 
 // Flags may follow the file, and "--" ends them.
