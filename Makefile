@@ -46,12 +46,12 @@ demo: venv python
 	  -python "$(CURDIR)/$(VENV)/bin/python $(CURDIR)/$(PY_PKG)/examples/fl_agent.py"
 
 clean:
-	rm -rf $(VENV) bin bindings/python/viacodec/libviacodec.so bindings/python/viacodec/libviacodec.h
+	rm -rf $(VENV) bin bindings/python/viacodec/libviacodec.so bindings/python/viacodec/libviacodec.h bindings/python/viacodec/viacodec.h
 
 # ---- C ABI and Python package ----
 # capi: libviacodec.so and libviacodec.h, built into the Python package.
 # venv: .venv with the pinned packages of bindings/python/requirements-dev.txt
-# (numpy, ml_dtypes, safetensors, pytest), once per change of that file.
+# (numpy, ml_dtypes, safetensors, pytest, cbor2), once per change of that file.
 # test-python: the Python suite against the freshly built library.
 
 PY_PKG     := bindings/python
@@ -62,6 +62,7 @@ VENV_STAMP := $(VENV)/.viacodec-requirements
 
 capi:
 	$(GO) build -buildmode=c-shared -o $(PY_LIB) ./capi
+	cp capi/viacodec.h $(PY_PKG)/viacodec/viacodec.h
 
 python: capi
 

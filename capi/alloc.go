@@ -13,17 +13,18 @@ import (
 	"unsafe"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi"
 )
 
 // cMalloc allocates n bytes of C memory (at least one), which C frees with
 // free (vc_free) and Go with cFree.
 func cMalloc(n int) (unsafe.Pointer, error) {
 	if n < 0 {
-		return nil, errorf(core.KindInvalid, "allocation of %d bytes", n)
+		return nil, abi.Errorf(core.KindInvalid, "allocation of %d bytes", n)
 	}
 	p := C.vc_try_malloc(C.size_t(n))
 	if p == nil {
-		return nil, errorf(core.KindLimit, "out of memory allocating %d bytes", n)
+		return nil, abi.Errorf(core.KindLimit, "out of memory allocating %d bytes", n)
 	}
 	return p, nil
 }

@@ -2,10 +2,11 @@
 //
 //	go build -buildmode=c-shared -o libviacodec.so ./capi
 //
-// (make capi) it gives libviacodec.so and libviacodec.h, which the Python
-// package loads with ctypes. It is the one package that uses cgo, and it
-// only forwards to Go packages: exports.go moves arguments between C and
-// the plain-Go functions of codec.go, slots.go and handles.go.
+// (make capi) it gives libviacodec.so and libviacodec.h; viacodec.h is the
+// header C callers include. The Python package loads the library with
+// ctypes. It is the one package that uses cgo, and a thin shell: the
+// exports (exports_*.go, by area) convert C types, own C memory and call
+// internal/abi, the export layer the wasm guest shares, which decides.
 //
 // # Conventions
 //
@@ -15,8 +16,9 @@
 //
 // Handles come from one table. A handle number is never reused, so a
 // released or made-up handle gives status 1 (invalid), never a crash.
-// vc_release releases a handle of any kind; a handle used by two threads
-// at once serves them one after the other.
+// vc_release releases a handle of any kind: it cancels the handle's calls
+// that block (downloads, waits), waits for its calls in progress and then
+// frees it. Calls on one handle from several threads run in parallel.
 //
 // Every fallible export takes a last argument vc_error* err, which may be
 // NULL. On success err->msg is set to NULL and err->offset to -1; on
@@ -38,12 +40,12 @@
 //
 // A value crosses the ABI as a skeleton plus slots. The skeleton is a
 // viacodec message (the wire format of docs/wire-format.md) in which each
-// array, and each byte string passed out of line, is the typed object
-// TagObject ["viacodec.slot", index]; slot index is a vc_slot that
-// describes the memory holding it. vc_encode reads such a skeleton and
-// writes the real message; vc_decode does the reverse, and vc_decode_fill
-// copies the slots' bytes into memory the caller allocated. The typed
-// object name "viacodec.slot" is reserved for this.
+// array, and each byte string passed out of line, is the slot tag
+// 0x56430003(index) (docs/wire-format.md §4.1, never valid in a message);
+// slot index is a vc_slot that describes the memory holding it. vc_encode
+// reads such a skeleton and writes the real message; vc_decode does the
+// reverse, and vc_decode_fill copies the slots' bytes into memory the
+// caller allocated.
 //
 // A skeleton may also hold ref nodes with their batch descriptors: they
 // are lazy refs (core.LazyRef), written again as they came, so a relay
@@ -52,22 +54,23 @@
 //
 // # By reference
 //
-// A host handle (vc_host_new) is a core.Table, the hostdl.Server that
-// serves what it publishes and a hostdl.Client that downloads. Its calls
-// run in parallel (shareHandle): releasing it cancels its downloads, waits
-// for its calls, ends its open transactions and shuts its server down.
+// A host handle (vc_host_new) is a hostdl.Host: a core.Table, the server
+// that serves what it publishes and a client that downloads. Releasing it
+// cancels its downloads, waits for its calls, ends its open transactions
+// and shuts its server down gracefully.
 //
 // vc_host_encode encodes by reference and publishes the batch: the
 // transaction handle it returns views the caller's arrays until it is
 // released, and its release first ends the transaction and waits until
-// no serve, and no first manifest's checksumming, reads them (host.go,
-// txHandle.close). The caller keeps the arrays alive until then.
+// no serve, and no first manifest's checksumming, reads them (abi.Tx).
+// The caller keeps the arrays alive until then.
 //
 // Decoding with downloads takes two calls, so that bytes land in memory
-// the caller owns: vc_host_decode decodes in pass-through and describes
-// every array, inline or referenced, as a slot; the caller allocates
-// them; vc_decode_fetch copies the inline ones and has the client
-// download the others straight into the caller's memory, all or nothing,
+// the caller owns: vc_host_decode plans the message (core's decode plan:
+// every limit checked from the declared shapes) and describes every array,
+// inline or referenced, as a slot; the caller allocates them;
+// vc_decode_fetch copies the inline ones and downloads the others
+// straight into the caller's memory (core.FetchAll), all or nothing,
 // under a deadline, and returns only when nothing writes to it any more.
 //
 // # Processes

@@ -80,16 +80,27 @@ func (a *Array) Len() int { return len(a.Data) / a.DType.Size() }
 // byteLen returns size(dtype) × product(shape); ok is false on a negative
 // dimension or when the product overflows int64.
 func byteLen(dt DType, shape []int) (n uint64, ok bool) {
+	// The rule of docs/wire-format.md §6.3, in any order of dimensions:
+	// size × the product of the non-zero dimensions must not exceed 2^62
+	// (numpy's rule too), and any zero dimension makes the array empty.
 	n = uint64(dt.Size())
+	empty := false
 	for _, d := range shape {
-		if d < 0 {
+		switch {
+		case d < 0:
 			return 0, false
+		case d == 0:
+			empty = true
+			continue
 		}
 		hi, lo := bits.Mul64(n, uint64(d))
 		if hi != 0 || lo > 1<<62 {
 			return 0, false
 		}
 		n = lo
+	}
+	if empty {
+		return 0, true
 	}
 	return n, true
 }

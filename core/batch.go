@@ -1,11 +1,11 @@
 package core
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"sync"
 
@@ -60,16 +60,12 @@ type Batch struct {
 	manifest *Manifest
 }
 
-func newBatch(source string) (*Batch, error) {
-	id, err := uuid.NewRandom()
+func newBatch(r io.Reader, source string) (*Batch, error) {
+	ref, err := mintBatchRef(r, source)
 	if err != nil {
-		return nil, errorf(KindInvalid, "ref id: %v", err)
+		return nil, err
 	}
-	b := &Batch{Ref: BatchRef{Source: source, RefID: id}}
-	if _, err := rand.Read(b.Ref.Token[:]); err != nil {
-		return nil, errorf(KindInvalid, "token: %v", err)
-	}
-	return b, nil
+	return &Batch{Ref: ref}, nil
 }
 
 // testHookManifest, if set, runs as a manifest computation starts.

@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"math"
 	"math/big"
 	"slices"
@@ -18,8 +17,37 @@ func (m *DecMode) Decode(data []byte) (any, error) {
 	return m.DecodeContext(context.Background(), data)
 }
 
-// DecodeContext is Decode with a context that cancels downloads.
+// DecodeContext is Decode with a context that cancels downloads. It is
+// Plan, then the arrays placed in Go memory (or the Allocator's), then one
+// FetchAll of the referenced ones.
 func (m *DecMode) DecodeContext(ctx context.Context, data []byte) (any, error) {
+	if m.opts.Slots { // a skeleton: its slots are the caller's to fill
+		p, err := m.planWith(data, false)
+		if err != nil {
+			return nil, err
+		}
+		return p.Body, nil
+	}
+	p, err := m.planWith(data, true)
+	if err != nil {
+		return nil, err
+	}
+	return m.place(ctx, p)
+}
+
+// Plan decodes a message up to its arrays: every limit is checked from
+// what the message declares, and no array memory is allocated. Each array,
+// inline or referenced, becomes a Slot and a SlotIndex in the body; with
+// PassThrough, references stay *LazyRef values instead. Typed objects stay
+// Object values: the registry is not consulted, as their arrays are not
+// placed yet.
+func (m *DecMode) Plan(data []byte) (*Plan, error) {
+	return m.planWith(data, false)
+}
+
+// planWith is Plan; with recompose, registered typed objects become
+// deferred objects that place recomposes.
+func (m *DecMode) planWith(data []byte, recompose bool) (*Plan, error) {
 	if int64(len(data)) > m.opts.MaxMessageSize {
 		return nil, errorf(KindLimit, "message of %d bytes exceeds MaxMessageSize %d", len(data), m.opts.MaxMessageSize)
 	}
@@ -27,15 +55,14 @@ func (m *DecMode) DecodeContext(ctx context.Context, data []byte) (any, error) {
 	if err := m.scan(data); err != nil {
 		return nil, err
 	}
-	d := &decoder{mode: m, r: cbor.Reader{Data: data}}
+	d := &decoder{mode: m, r: cbor.Reader{Data: data}, plan: &Plan{}, recompose: recompose}
 	body, err := d.envelope()
 	if err != nil {
 		return nil, err
 	}
-	if err := d.fetch(ctx); err != nil {
-		return nil, err
-	}
-	return body, nil
+	d.plan.Body = body
+	d.plan.Batches = d.batches
+	return d.plan, nil
 }
 
 // scan checks that data is exactly one well-formed item within the limits,
@@ -112,10 +139,20 @@ type decoder struct {
 	mode       *DecMode
 	r          cbor.Reader
 	arrayBytes int64
+	plan       *Plan
+	recompose  bool // registered typed objects become deferred objects
 
 	batches []BatchRef
-	refs    map[[2]int]any      // (batch, item) → its *Array or *LazyRef
-	pending map[int][]FetchItem // batch → items to download
+	refs    map[[2]int]any // (batch, item) → its SlotIndex or *LazyRef
+}
+
+// addBytes counts n more array bytes against MaxArrayBytes.
+func (d *decoder) addBytes(n uint64, off int) error {
+	if n > uint64(d.mode.opts.MaxArrayBytes) || d.arrayBytes+int64(n) > d.mode.opts.MaxArrayBytes {
+		return errorAt(KindLimit, off, "array bytes exceed MaxArrayBytes %d", d.mode.opts.MaxArrayBytes)
+	}
+	d.arrayBytes += int64(n)
+	return nil
 }
 
 func (d *decoder) syntax(off int, err error) error {
@@ -270,67 +307,38 @@ func (d *decoder) refNode(off int) (any, error) {
 	}
 	key := [2]int{int(bi), int(item)}
 	if v, ok := d.refs[key]; ok { // the same item again: one value, one download
-		if !sameRef(v, dt, shape, order) {
-			return nil, errorAt(KindProtocol, off, "two ref nodes describe item %d of batch %d differently", item, bi)
+		if !d.sameRef(v, dt, shape, order) {
+			return nil, errorAt(KindMismatch, off, "two ref nodes describe item %d of batch %d differently", item, bi)
 		}
 		return v, nil
+	}
+	// Declared bytes count against the limit on every path, pass-through
+	// included, so that resolving a lazy ref later cannot allocate more.
+	if err := d.addBytes(n, off); err != nil {
+		return nil, err
 	}
 	if d.refs == nil {
 		d.refs = map[[2]int]any{}
 	}
+	var v any
 	if d.mode.opts.PassThrough {
-		l := &LazyRef{Batch: batch, Item: int(item), DType: dt, Shape: shape, Order: order}
-		d.refs[key] = l
-		return l, nil
+		v = &LazyRef{Batch: batch, Item: int(item), DType: dt, Shape: shape, Order: order}
+	} else {
+		v = d.plan.add(Slot{DType: dt, Shape: shape, Order: order, Bytes: int64(n), Batch: int(bi), Item: int(item), off: int64(off)})
 	}
-	if d.mode.opts.Fetcher == nil {
-		return nil, errorAt(KindInvalid, off, "message holds references: set DecOptions.Fetcher, or PassThrough")
-	}
-	d.arrayBytes += int64(n)
-	if d.arrayBytes > d.mode.opts.MaxArrayBytes {
-		return nil, errorAt(KindLimit, off, "array bytes exceed MaxArrayBytes %d", d.mode.opts.MaxArrayBytes)
-	}
-	dst, err := d.mode.opts.Allocator(dt, shape, order, int64(n))
-	if err != nil {
-		return nil, &Error{Kind: KindInvalid, Offset: int64(off), Msg: "allocate destination", Err: err}
-	}
-	if uint64(len(dst)) != n {
-		return nil, errorAt(KindInvalid, off, "allocator returned %d bytes for %d", len(dst), n)
-	}
-	a := &Array{DType: dt, Shape: shape, Order: order, Data: dst}
-	d.refs[key] = a
-	if d.pending == nil {
-		d.pending = map[int][]FetchItem{}
-	}
-	d.pending[int(bi)] = append(d.pending[int(bi)], FetchItem{ID: int(item), DType: dt, Shape: shape, Order: order, Dst: dst})
-	return a, nil
+	d.refs[key] = v
+	return v, nil
 }
 
-func sameRef(v any, dt DType, shape []int, order Order) bool {
+func (d *decoder) sameRef(v any, dt DType, shape []int, order Order) bool {
 	switch v := v.(type) {
-	case *Array:
-		return v.DType == dt && v.Order == order && slices.Equal(v.Shape, shape)
+	case SlotIndex:
+		s := &d.plan.Slots[v]
+		return s.DType == dt && s.Order == order && slices.Equal(s.Shape, shape)
 	case *LazyRef:
 		return v.DType == dt && v.Order == order && slices.Equal(v.Shape, shape)
 	}
 	return false
-}
-
-// fetch downloads the referenced arrays, batch by batch in side-table order.
-func (d *decoder) fetch(ctx context.Context) error {
-	for bi := range d.batches {
-		items := d.pending[bi]
-		if len(items) == 0 {
-			continue
-		}
-		if err := d.mode.opts.Fetcher.Fetch(ctx, d.batches[bi], items); err != nil {
-			if _, ok := errors.AsType[*Error](err); ok {
-				return err
-			}
-			return &Error{Kind: KindUnavailable, Offset: -1, Msg: "fetch " + d.batches[bi].String(), Err: err}
-		}
-	}
-	return nil
 }
 
 func (d *decoder) expectArray(n uint64) error {
@@ -514,6 +522,18 @@ func (d *decoder) tagged(tag uint64, off int, depth int) (any, error) {
 		return d.object(off, depth)
 	case TagRef:
 		return d.refNode(off)
+	case TagSlot:
+		if !d.mode.opts.Slots {
+			return nil, errorAt(KindUnknownTag, off, "slot tag %d: slots stand only in a binding's skeleton, never in a message", tag)
+		}
+		n, err := d.uint()
+		if err != nil {
+			return nil, err
+		}
+		if n > math.MaxInt32 {
+			return nil, errorAt(KindProtocol, off, "slot index %d is out of range", n)
+		}
+		return SlotIndex(n), nil
 	case TagEnvelope:
 		return nil, errorAt(KindProtocol, off, "envelope nested inside a message")
 	}
@@ -564,6 +584,9 @@ func (d *decoder) object(off int, depth int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !d.recompose {
+		return Object{Name: name, Data: data}, nil
+	}
 	t := d.mode.opts.Registry.lookupName(name)
 	if t == nil {
 		if d.mode.opts.UnknownTypes == UnknownAsError {
@@ -571,11 +594,8 @@ func (d *decoder) object(off int, depth int) (any, error) {
 		}
 		return Object{Name: name, Data: data}, nil
 	}
-	v, err := t.recompose(data)
-	if err != nil {
-		return nil, &Error{Kind: KindMismatch, Offset: int64(off), Msg: "recompose " + strconv.Quote(name), Err: err}
-	}
-	return v, nil
+	// Its data may hold arrays not yet placed: recompose it after.
+	return &deferred{t: t, name: name, data: data, off: int64(off)}, nil
 }
 
 // typedData is the payload of a typed array, still in wire byte order.
@@ -708,49 +728,37 @@ func (d *decoder) bytesN(n uint64) ([]byte, error) {
 	return b, nil
 }
 
-// newArray checks data against shape and builds the Array, copying unless
-// zero-copy is on and no byte swap is needed.
-func (d *decoder) newArray(data typedData, dims []int, order Order, off int) (*Array, error) {
-	shape := dims
+// newArray checks data against shape and the limits and adds its slot.
+func (d *decoder) newArray(data typedData, dims []int, order Order, off int) (SlotIndex, error) {
+	if d.mode.opts.Slots {
+		return 0, errorAt(KindProtocol, off, "an inline array in a skeleton: arrays cross as slots")
+	}
 	n, ok := byteLen(data.dtype, dims)
 	if !ok {
-		return nil, errorAt(KindMismatch, off, "shape %v of %s overflows", shape, data.dtype)
+		return 0, errorAt(KindMismatch, off, "shape %v of %s overflows", dims, data.dtype)
 	}
 	if n != uint64(len(data.bytes)) {
-		return nil, errorAt(KindMismatch, off, "%s shape %v needs %d bytes, data has %d", data.dtype, shape, n, len(data.bytes))
+		return 0, errorAt(KindMismatch, off, "%s shape %v needs %d bytes, data has %d", data.dtype, dims, n, len(data.bytes))
 	}
-	d.arrayBytes += int64(n)
-	if d.arrayBytes > d.mode.opts.MaxArrayBytes {
-		return nil, errorAt(KindLimit, off, "array bytes exceed MaxArrayBytes %d", d.mode.opts.MaxArrayBytes)
-	}
-	a := &Array{DType: data.dtype, Shape: dims, Order: order}
-	switch {
-	case data.bigEndian:
-		a.Data = swapBytes(data.bytes, data.dtype.Size())
-	case d.mode.opts.ZeroCopy:
-		a.Data = data.bytes
-	default:
-		a.Data = append([]byte{}, data.bytes...)
+	if err := d.addBytes(n, off); err != nil {
+		return 0, err
 	}
 	if data.dtype == DTypeBool {
-		if err := a.Validate(); err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				e.Offset = int64(off)
+		for i, b := range data.bytes {
+			if b > 1 {
+				return 0, errorAt(KindMismatch, off, "bool element %d is %#x, not 0 or 1", i, b)
 			}
-			return nil, err
 		}
 	}
-	return a, nil
+	return d.plan.add(Slot{DType: data.dtype, Shape: dims, Order: order, Bytes: int64(n),
+		Inline: data.bytes, Swap: data.bigEndian, Batch: -1, off: int64(off)}), nil
 }
 
-// swapBytes returns a copy of b with each size-byte element reversed.
-func swapBytes(b []byte, size int) []byte {
-	out := make([]byte, len(b))
-	for i := 0; i+size <= len(b); i += size {
+// swapInto writes src into dst with each size-byte element reversed.
+func swapInto(dst, src []byte, size int) {
+	for i := 0; i+size <= len(src); i += size {
 		for j := 0; j < size; j++ {
-			out[i+j] = b[i+size-1-j]
+			dst[i+j] = src[i+size-1-j]
 		}
 	}
-	return out
 }

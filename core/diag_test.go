@@ -275,6 +275,15 @@ func FuzzDiagnose(f *testing.F) {
 	for _, data := range diagCorpus(f) {
 		f.Add(data)
 	}
+	// Lenient forms and malformed input of the golden files.
+	for _, glob := range []string{"lenient/*.cbor", "bad/*.cbor"} {
+		files, _ := filepath.Glob(filepath.Join(goldenDir, glob))
+		for _, p := range files {
+			if b, err := os.ReadFile(p); err == nil {
+				f.Add(b)
+			}
+		}
+	}
 	for _, h := range []string{"c349010000000000000000", "fa33d6bf95", "d841 42 0001", "9f 01 ff", "da56430002 85 00 01 67 666c6f61743332 82 1904 00 02 00"} {
 		f.Add(malformedHex(f, h))
 	}

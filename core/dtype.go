@@ -34,6 +34,7 @@ const (
 	TagEnvelope = 0x56430000 // [version, body, batches]
 	TagObject   = 0x56430001 // [name, data]: a registered type's decomposed form
 	TagRef      = 0x56430002 // [batch, item, dtype, shape, order]: array by reference
+	TagSlot     = 0x56430003 // uint: a slot of a binding's skeleton; never in a message
 
 	tagBool       = 0x56430010 // one byte per element, 0 or 1
 	tagBFloat16   = 0x56430011 // bfloat16, little-endian
@@ -110,9 +111,9 @@ type typedArrayTag struct {
 }
 
 // lookupTypedArrayTag maps an RFC 8746 typed-array tag (64–87) or one of our
-// extension tags to its dtype. ok is false for tags that are not typed
-// arrays; supported is false for typed arrays we have no dtype for
-// (float128, reserved 76).
+// extension tags to its dtype. ok is false for every other tag, including
+// the typed arrays we have no dtype for (float128 83 and 87, reserved 76):
+// isTypedArrayTag tells those apart.
 func lookupTypedArrayTag(tag uint64) (t typedArrayTag, ok bool) {
 	switch tag {
 	case 64, 68: // uint8, uint8 clamped

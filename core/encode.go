@@ -153,9 +153,9 @@ func (e *encoder) appendPayload(b []byte) {
 	e.parts = append(e.parts, part{to: len(e.buf), ext: b})
 }
 
-// SortedKeys returns m's keys in the order Encode writes them: the order of
+// sortedKeys returns m's keys in the order Encode writes them: the order of
 // their encoded bytes, which for text keys is shorter first, then bytewise.
-func SortedKeys(m map[string]any) []string {
+func sortedKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -246,6 +246,15 @@ func (e *encoder) encode(v any, depth int) error {
 			return err
 		}
 		return e.encodeLazyRef(v)
+	case SlotIndex:
+		if !e.mode.opts.Slots || v < 0 {
+			return errorf(KindInvalid, "slot %d outside a skeleton: place the plan's arrays first", int(v))
+		}
+		if err := e.nest(depth, 1); err != nil {
+			return err
+		}
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagSlot)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(v))
 	default:
 		return e.encodeContainer(v, depth)
 	}
@@ -271,7 +280,7 @@ func (e *encoder) encodeContainer(v any, depth int) error {
 		return nil
 	case map[string]any:
 		e.buf = cbor.AppendHead(e.buf, cbor.MajorMap, uint64(len(v)))
-		for _, k := range SortedKeys(v) {
+		for _, k := range sortedKeys(v) {
 			if !utf8.ValidString(k) {
 				return errorf(KindInvalid, "map key %q is not valid UTF-8", k)
 			}
@@ -395,7 +404,7 @@ func (e *encoder) encodeRef(a *Array) error {
 		return err
 	}
 	if e.fresh == nil {
-		b, err := newBatch(e.mode.opts.Source)
+		b, err := newBatch(e.mode.opts.Rand, e.mode.opts.Source)
 		if err != nil {
 			return err
 		}
@@ -414,15 +423,18 @@ func (e *encoder) encodeRef(a *Array) error {
 }
 
 // wireOrder is the order written for an array: column-major only when it
-// differs from row-major, that is when two or more dimensions exceed 1, so
-// that the same memory always gives the same bytes (numpy, for one, cannot
-// tell the two apart otherwise).
+// differs from row-major, that is when the array has elements and two or
+// more dimensions exceed 1, so that the same memory always gives the same
+// bytes (numpy, for one, cannot tell the two apart otherwise).
 func wireOrder(shape []int, o Order) Order {
 	if o != ColumnMajor {
 		return RowMajor
 	}
 	big := 0
 	for _, d := range shape {
+		if d == 0 {
+			return RowMajor // no element: both orders are the same bytes
+		}
 		if d > 1 {
 			big++
 		}

@@ -18,9 +18,17 @@ func ExampleMarshal() {
 	// Output: 43 bytes
 }
 
+// A message with an array inline, there and back. (README.md, "Use from
+// Go", shows this code.)
 func ExampleUnmarshal() {
-	w, _ := core.ArrayOf([]int{2, 2}, []float32{1, 2, 3, 4})
-	data, _ := core.Marshal(map[string]any{"round": 3, "w": w})
+	w, err := core.ArrayOf([]int{2, 2}, []float32{1, 2, 3, 4})
+	if err != nil {
+		panic(err)
+	}
+	data, err := core.Marshal(map[string]any{"round": 3, "w": w})
+	if err != nil {
+		panic(err)
+	}
 
 	v, err := core.Unmarshal(data)
 	if err != nil {
@@ -28,7 +36,10 @@ func ExampleUnmarshal() {
 	}
 	msg := v.(map[string]any)
 	a := msg["w"].(*core.Array)
-	elems, _ := core.Elements[float32](a)
+	elems, err := core.Elements[float32](a)
+	if err != nil {
+		panic(err)
+	}
 	fmt.Println(msg["round"], a.DType, a.Shape, elems)
 	// Output: 3 float32 [2 2] [1 2 3 4]
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,8 +32,10 @@ func FuzzDecode(f *testing.F) {
 			if v != nil {
 				t.Fatal("value returned with an error")
 			}
-			if KindOf(err) == KindNone {
-				t.Fatal("error without a kind")
+			// KindOf would call any error KindInvalid: the decoder must
+			// return a *Error that names its kind itself.
+			if e, ok := errors.AsType[*Error](err); !ok || !e.Kind.Valid() {
+				t.Fatalf("error %v (%T) is not a *Error with a kind", err, err)
 			}
 			return
 		}

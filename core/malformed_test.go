@@ -10,9 +10,18 @@ import (
 // sampleMessage has every kind of value; the truncation test cuts it at
 // every byte.
 func sampleMessage(t testing.TB) []byte {
+	data, err := Marshal(sampleValue(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// sampleValue is the value of sampleMessage (golden file sample.cbor).
+func sampleValue(t testing.TB) map[string]any {
 	a := mustArray(t, DTypeFloat32, []int{2, 2}, RowMajor, seq(16))
 	b := mustArray(t, DTypeBFloat16, []int{3, 2}, ColumnMajor, seq(12))
-	v := map[string]any{
+	return map[string]any{
 		"round": 3,
 		"model": map[string]any{"w": a, "b": b},
 		"meta":  Map{{int64(1), "one"}, {[]byte{0xff}, true}},
@@ -20,11 +29,6 @@ func sampleMessage(t testing.TB) []byte {
 		"big":   bigInt("0x1000000000000000000000000"),
 		"obj":   Object{Name: "t", Data: []byte("x")},
 	}
-	data, err := Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 func TestTruncatedAtEveryByte(t *testing.T) {

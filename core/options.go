@@ -1,6 +1,9 @@
 package core
 
-import "fmt"
+import (
+	"fmt"
+	"io"
+)
 
 // Decode limit defaults and ranges. A zero field in DecOptions means the
 // default; a value outside the range is an error from DecMode.
@@ -59,6 +62,11 @@ type DecOptions struct {
 	Allocator Allocator
 	// Registry holds the types typed objects may decode to; nil means none.
 	Registry *Registry
+	// Slots decodes a skeleton, the private form in which the bindings
+	// pass values across a foreign-function boundary: tag TagSlot becomes
+	// a SlotIndex, and an inline array is an error. Implies PassThrough.
+	// Without it, TagSlot is an unknown tag.
+	Slots bool
 }
 
 // DecMode is a validated, immutable set of decode options, safe for
@@ -85,6 +93,9 @@ func (o DecOptions) DecMode() (*DecMode, error) {
 	fill("MaxByteLen", &o.MaxByteLen, DefaultMaxByteLen, maxMaxLength)
 	fill("MaxMessageSize", &o.MaxMessageSize, DefaultMaxMessageSize, maxMaxLength)
 	fill("MaxArrayBytes", &o.MaxArrayBytes, DefaultMaxArrayBytes, maxMaxLength)
+	if o.Slots {
+		o.PassThrough = true
+	}
 	if o.Allocator == nil {
 		o.Allocator = goAllocator
 	}
@@ -122,6 +133,12 @@ type EncOptions struct {
 	// Source is the address receivers download this process's batches from
 	// (for hostdl, its server's base URL). Required with ByRef.
 	Source string
+	// Slots writes each SlotIndex as tag TagSlot: the output is a
+	// binding's skeleton, not a message. Without it a SlotIndex is an error.
+	Slots bool
+	// Rand is the source of ref ids and tokens; default crypto/rand. A
+	// host running the core in a sandbox passes its own real randomness.
+	Rand io.Reader
 }
 
 // EncMode is a validated, immutable set of encode options, safe for
@@ -144,6 +161,7 @@ func (o EncOptions) EncMode() (*EncMode, error) {
 	case o.RefThreshold < 1 || o.RefThreshold > maxMaxLength:
 		return nil, errorf(KindInvalid, "EncOptions.RefThreshold %d is outside 1..%d", o.RefThreshold, int64(maxMaxLength))
 	}
+	o.Rand = randOrDefault(o.Rand)
 	if o.ByRef && o.Source == "" {
 		return nil, errorf(KindInvalid, "EncOptions.ByRef needs a Source")
 	}

@@ -57,7 +57,7 @@ func TestMalformedRefs(t *testing.T) {
 		{"order 2", refMessage(t, node("00", "00", f32, "8102", "02"), ok), KindProtocol},
 		{"shape overflows", refMessage(t, node("00", "00", f32, "82 1b4000000000000000 1b4000000000000000", "00"), ok), KindMismatch},
 		{"shape not a list", refMessage(t, node("00", "00", f32, "02", "00"), ok), KindProtocol},
-		{"two nodes disagree", refMessage(t, "82"+node("00", "00", f32, "8102", "00")+node("00", "00", f32, "8103", "00"), ok), KindProtocol},
+		{"two nodes disagree", refMessage(t, "82"+node("00", "00", f32, "8102", "00")+node("00", "00", f32, "8103", "00"), ok), KindMismatch},
 		{"descriptor of 4", refMessage(t, "00", "84 6173 40 40 00"), KindProtocol},
 		{"ref id of 15 bytes", refMessage(t, "00", descHex("s", 15, 32, 1, 1)), KindProtocol},
 		{"token of 31 bytes", refMessage(t, "00", descHex("s", 16, 31, 1, 1)), KindProtocol},

@@ -2,9 +2,8 @@ package core
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -90,6 +89,8 @@ type TableOptions struct {
 	// Clock returns the current time; default time.Now. Tests inject a
 	// fake one. Expiry still happens only in Sweep.
 	Clock func() time.Time
+	// Rand is the source of manifest nonces; default crypto/rand.
+	Rand io.Reader
 	// KeepFinished is how long a finished transaction's ref id answers
 	// KindExpired instead of KindUnknownRef: default 10 minutes.
 	KeepFinished time.Duration
@@ -120,6 +121,7 @@ type PublishOptions struct {
 // calls Sweep. A Table is safe for concurrent use.
 type Table struct {
 	clock        func() time.Time
+	rand         io.Reader
 	keepFinished time.Duration
 
 	mu       sync.Mutex
@@ -146,7 +148,7 @@ func NewTable(o TableOptions) (*Table, error) {
 		return nil, errorf(KindInvalid, "TableOptions.KeepFinished %v is negative", o.KeepFinished)
 	}
 	return &Table{
-		clock: o.Clock, keepFinished: o.KeepFinished,
+		clock: o.Clock, rand: randOrDefault(o.Rand), keepFinished: o.KeepFinished,
 		open: map[uuid.UUID]*Transaction{}, finished: map[uuid.UUID]finishedRef{},
 	}, nil
 }
@@ -436,11 +438,10 @@ func (t *Table) access(refID uuid.UUID, token []byte, receiverID string) (*Trans
 // Manifest returns the manifest of refID for receiver, and the nonce its
 // receipt must carry.
 func (t *Table) Manifest(refID uuid.UUID, token []byte, receiverID string) (*Manifest, string, error) {
-	var n [16]byte
-	if _, err := rand.Read(n[:]); err != nil {
-		return nil, "", errorf(KindInvalid, "nonce: %v", err)
+	nonce, err := mintNonce(t.rand)
+	if err != nil {
+		return nil, "", err
 	}
-	nonce := hex.EncodeToString(n[:])
 	t.mu.Lock()
 	tx, r, err := t.access(refID, token, receiverID)
 	if err != nil {

@@ -31,22 +31,15 @@ func (f *TableFetcher) Fetch(ctx context.Context, batch BatchRef, items []FetchI
 	if err != nil {
 		return err
 	}
-	chunk := int64(f.ChunkSize)
-	if chunk <= 0 {
-		chunk = DefaultChunkSize
-	}
-	bs := int64(m.BlockSize)
-	chunk = (chunk + bs - 1) / bs * bs
 	for _, it := range items {
 		mi, err := m.CheckItem(it)
 		if err != nil {
 			return err
 		}
-		for off := int64(0); off < mi.Bytes; off += chunk {
+		for off, n := range m.Chunks(mi, int64(f.ChunkSize)) {
 			if err := ctx.Err(); err != nil {
 				return errorf(KindAborted, "fetch of %s: %v", batch, err)
 			}
-			n := min(chunk, mi.Bytes-off)
 			data, release, err := t.Serve(batch.RefID, batch.Token[:], f.Receiver, it.ID, off, n)
 			if err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/viacodec/viacodec/core"
@@ -19,13 +20,26 @@ import (
 // Client downloads referenced arrays from hostdl servers: it implements
 // core.Fetcher. One Client is one receiver (ClientOptions.Receiver); it is
 // safe for concurrent use, also for several fetches of one batch at once,
-// and keeps connections open between fetches (for up to 5s idle).
+// and keeps connections open between fetches (for up to 5s idle) until it
+// is closed.
 type Client struct {
 	opts ClientOptions
 	log  *slog.Logger
 	tr   *http.Transport
 	hc   *http.Client
+
+	life context.Context // ends when the client closes, cancelling its fetches
+	end  context.CancelCauseFunc
+
+	mu      sync.RWMutex // read-held to register a fetch, write-held by Close
+	closed  bool
+	fetches sync.WaitGroup
 }
+
+// ErrClosed is the cause of the errors of a closed Client or Host: work in
+// progress that Close cancelled (KindAborted) and calls made after Close
+// (KindInvalid). Test for it with errors.Is.
+var ErrClosed = errors.New("hostdl: closed")
 
 var _ core.Fetcher = (*Client)(nil)
 
@@ -67,7 +81,8 @@ func NewClient(o ClientOptions) (*Client, error) {
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &Client{opts: o, log: o.Logger, tr: tr, hc: hc}, nil
+	life, end := context.WithCancelCause(context.Background())
+	return &Client{opts: o, log: o.Logger, tr: tr, hc: hc, life: life, end: end}, nil
 }
 
 // idleConnTimeout closes idle connections, also ones dialed and never used,
@@ -78,8 +93,37 @@ const idleConnTimeout = DefaultReadHeaderTimeout / 2
 // Receiver returns the receiver id the client reports to sources.
 func (c *Client) Receiver() string { return c.opts.Receiver }
 
-// Close closes the client's idle connections. The client stays usable.
-func (c *Client) Close() { c.tr.CloseIdleConnections() }
+// Close cancels the fetches in progress (they fail with KindAborted and
+// ErrClosed), waits until they have returned, and closes the client's
+// connections. Later fetches fail at once with KindInvalid and ErrClosed.
+// Closing again does nothing. Do not call it from a Progress callback.
+func (c *Client) Close() {
+	c.mu.Lock()
+	was := c.closed
+	c.closed = true
+	c.mu.Unlock()
+	if was {
+		return
+	}
+	c.end(ErrClosed)
+	c.fetches.Wait()
+	c.tr.CloseIdleConnections()
+}
+
+// CloseIdleConnections closes the connections no fetch is using now. The
+// client stays usable.
+func (c *Client) CloseIdleConnections() { c.tr.CloseIdleConnections() }
+
+// enter registers a fetch, unless the client is closed.
+func (c *Client) enter() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return false
+	}
+	c.fetches.Add(1)
+	return true
+}
 
 // Fetch implements core.Fetcher: it reads the batch's manifest, checks
 // every item against it, downloads the items' bytes in parallel ranges
@@ -87,6 +131,13 @@ func (c *Client) Close() { c.tr.CloseIdleConnections() }
 // receipt. Failed requests are retried with backoff, resuming where they
 // broke. Errors are *core.Error; on error the Dst contents are undefined.
 func (c *Client) Fetch(ctx context.Context, batch core.BatchRef, items []core.FetchItem) error {
+	if !c.enter() {
+		return core.NewError(core.KindInvalid, ErrClosed, "hostdl: fetch of %s: the client is closed", batch)
+	}
+	defer c.fetches.Done()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer context.AfterFunc(c.life, func() { cancel(ErrClosed) })()
 	base, err := c.resolve(batch.Source)
 	if err != nil {
 		return err

@@ -1,7 +1,10 @@
 // Package hostdl makes references real across processes: a Server serves
 // the batches a core.Table published over HTTP, and a Client implements
 // core.Fetcher by downloading them, in parallel checksummed ranges, straight
-// into the decoder's destination buffers.
+// into the decoder's destination buffers. A Host is both ends of one
+// process, assembled once from HostOptions: table, server, client, TLS,
+// logging, one clock, one source of randomness and a graceful Close. Use a
+// Host unless you need the parts alone.
 //
 // The protocol (endpoints, headers, status codes, error bodies, retry rules)
 // is specified in docs/download-protocol.md. In short, for a batch with

@@ -43,17 +43,14 @@ func (f *fetch) run(ctx context.Context, items []core.FetchItem) error {
 		return err
 	}
 	var chunks []chunk
-	size := f.c.opts.ChunkSize
-	bs := int64(f.m.BlockSize)
-	size = (size + bs - 1) / bs * bs
 	for _, it := range items {
 		mi, err := f.m.CheckItem(it)
 		if err != nil {
 			return err
 		}
 		f.total += mi.Bytes
-		for off := int64(0); off < mi.Bytes; off += size {
-			chunks = append(chunks, chunk{mi: mi, dst: it.Dst, off: off, n: min(size, mi.Bytes-off)})
+		for off, n := range f.m.Chunks(mi, f.c.opts.ChunkSize) {
+			chunks = append(chunks, chunk{mi: mi, dst: it.Dst, off: off, n: n})
 		}
 	}
 	f.progress(0)

@@ -150,7 +150,7 @@ func TestRounds(t *testing.T) {
 		}
 	}
 	round(-1) // warm up: connections, pools
-	c.Close()
+	c.CloseIdleConnections()
 	settleGoroutines(t, numGoroutine())
 	g0 := numGoroutine()
 	heap0 := heapAfterGC()

@@ -13,12 +13,12 @@ import (
 	"github.com/viacodec/viacodec/core"
 )
 
-// Server serves the batches published in a core.Table over HTTP: their
+// Server serves the batches published in a Table over HTTP: their
 // manifests, ranged reads of their items (written straight from the views
 // the table hands out) and receipts. It also sweeps the table on an
 // interval. A Server is safe for concurrent use; it does not own the table.
 type Server struct {
-	table  *core.Table
+	table  Table
 	opts   ServerOptions
 	log    *slog.Logger
 	ln     *limitListener
@@ -35,13 +35,13 @@ type Server struct {
 
 // NewServer validates o, listens, and starts serving t. Stop it with Close
 // or Shutdown.
-func NewServer(t *core.Table, o ServerOptions) (*Server, error) {
+func NewServer(t Table, o ServerOptions) (*Server, error) {
 	return newServer(t, o, nil)
 }
 
 // newServer is NewServer with a wrapper around the handler, for tests that
 // break responses on purpose.
-func newServer(t *core.Table, o ServerOptions, wrap func(http.Handler) http.Handler) (*Server, error) {
+func newServer(t Table, o ServerOptions, wrap func(http.Handler) http.Handler) (*Server, error) {
 	if t == nil {
 		return nil, errors.New("hostdl: NewServer needs a table")
 	}

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -79,7 +82,7 @@ func summarize(body any) *summary {
 func (s *summary) walk(v any, path string) {
 	switch v := v.(type) {
 	case map[string]any:
-		for _, k := range core.SortedKeys(v) {
+		for _, k := range wireOrder(v) {
 			s.walk(v[k], path+textKeyPath(k, path == ""))
 		}
 	case core.Map:
@@ -105,6 +108,17 @@ func (s *summary) walk(v any, path string) {
 		}
 		s.arrays = append(s.arrays, arrayEntry{path: path, dtype: v.DType, shape: v.Shape, order: v.Order, bytes: v.Bytes(), ref: v})
 	}
+}
+
+// wireOrder returns m's keys in the order a message writes them (RFC 8949
+// §4.2.1: by encoded bytes, so shorter text first, then bytewise), which
+// is the order in which the body first refers to each batch.
+func wireOrder(m map[string]any) []string {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b string) int {
+		return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b))
+	})
+	return keys
 }
 
 // textKeyPath is a text key as a step of a path: .name (name alone at the

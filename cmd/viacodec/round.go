@@ -17,64 +17,45 @@ import (
 	"github.com/viacodec/viacodec/hostdl"
 )
 
-// peer is one process of the round: a table of published batches, the
-// HTTP server that serves them, and a client that downloads from others.
+// peer is one process of the round: a host that serves the batches it
+// publishes and downloads from others, with its encoder and decoder.
 type peer struct {
-	name   string
-	table  *core.Table
-	server *hostdl.Server
-	client *hostdl.Client
-	enc    *core.EncMode
-	dec    *core.DecMode
+	*hostdl.Host
+	enc *core.EncMode
+	dec *core.DecMode
 }
 
 func newPeer(name string) (*peer, error) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	t, err := core.NewTable(core.TableOptions{})
+	h, err := hostdl.NewHost(hostdl.HostOptions{
+		Logger: slog.New(slog.DiscardHandler),
+		Client: hostdl.ClientOptions{Receiver: name},
+	})
 	if err != nil {
 		return nil, err
 	}
-	srv, err := hostdl.NewServer(t, hostdl.ServerOptions{Logger: quiet})
+	enc, err := h.EncMode(core.EncOptions{})
 	if err != nil {
+		h.Close()
 		return nil, err
 	}
-	client, err := hostdl.NewClient(hostdl.ClientOptions{Receiver: name, Logger: quiet})
+	dec, err := h.DecMode(core.DecOptions{})
 	if err != nil {
-		srv.Close()
+		h.Close()
 		return nil, err
 	}
-	enc, err := core.EncOptions{ByRef: true, Source: srv.Source()}.EncMode()
-	if err != nil {
-		return nil, err
-	}
-	dec, err := core.DecOptions{Fetcher: client}.DecMode()
-	if err != nil {
-		return nil, err
-	}
-	return &peer{name: name, table: t, server: srv, client: client, enc: enc, dec: dec}, nil
+	return &peer{Host: h, enc: enc, dec: dec}, nil
 }
 
-// close shuts the server down gracefully, so that the answer to a last
-// receipt still reaches its receiver.
-func (p *peer) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	p.client.Close()
-	p.server.Shutdown(ctx)
-	p.table.Close()
-}
-
-// send encodes v by reference and publishes its batch for n receivers.
+// send encodes v by reference and publishes its batch for n receivers. It
+// fails when nothing went by reference: the round's arrays all should.
 func (p *peer) send(v any, receivers int) ([]byte, *core.Transaction, error) {
 	msg, err := p.enc.Encode(v)
 	if err != nil {
 		return nil, nil, err
 	}
-	var tx *core.Transaction
-	if b := msg.Batch(); b != nil {
-		if tx, err = p.table.Publish(b, core.PublishOptions{Receivers: receivers}); err != nil {
-			return nil, nil, err
-		}
+	tx, err := p.Publish(msg.Batch(), core.PublishOptions{Receivers: receivers})
+	if err != nil {
+		return nil, nil, err
 	}
 	return msg.Bytes(), tx, nil
 }
@@ -90,7 +71,7 @@ func runRound(model map[string]any, total, agents int, python []string) error {
 	if err != nil {
 		return err
 	}
-	defer server.close()
+	defer server.Close()
 	relay, err := core.DecOptions{PassThrough: true}.DecMode()
 	if err != nil {
 		return err
@@ -104,7 +85,7 @@ func runRound(model map[string]any, total, agents int, python []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("server: task message %d bytes for %.1f MiB of weights, served at %s\n", len(task), mib(total), server.server.Source())
+	fmt.Printf("server: task message %d bytes for %.1f MiB of weights, served at %s\n", len(task), mib(total), server.Source())
 
 	// The relay forwards without downloading: every array stays a lazy ref.
 	fwd, err := relay.Decode(task)
@@ -192,26 +173,34 @@ func runAgent(name string, task []byte, want map[string]any) ([]byte, *core.Tran
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := p.dec.Decode(task)
-	if err != nil {
+	fail := func(err error) ([]byte, *core.Transaction, error) {
+		p.Close()
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
+	v, err := p.dec.Decode(task)
+	if err != nil {
+		return fail(err)
+	}
 	if err := verify(want, v); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
+		return fail(err)
 	}
 	update := make([]float32, 256<<10)
 	for i := range update {
 		update[i] = float32(i) * 1e-6
 	}
-	a, _ := core.ArrayOf(nil, update)
+	a, err := core.ArrayOf(nil, update)
+	if err != nil {
+		return fail(err)
+	}
 	msg, tx, err := p.send(map[string]any{"agent": name, "update": a}, 1)
 	if err != nil {
-		return nil, nil, err
+		return fail(err)
 	}
-	// The agent's server must outlive the server's download of the update.
+	// The agent's host must outlive the server's download of the update;
+	// its Close lets the answer to the receipt arrive.
 	go func() {
 		tx.Wait(context.Background())
-		p.close()
+		p.Close()
 	}()
 	return msg, tx, nil
 }

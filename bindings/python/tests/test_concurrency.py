@@ -93,3 +93,40 @@ def test_spawned_processes():
     with ctx.Pool(2) as pool:
         got = pool.map(_child, range(4))
     assert got == [viacodec.dumps(model(i)) for i in range(4)]
+
+
+def test_resolve_while_the_host_closes():
+    """resolve in one thread and Host.close in another, 200 times: each
+    resolve returns the arrays or raises (the host closed), and nothing
+    hangs. The library once took the host's lock twice in one call, and a
+    close arriving between the two waited forever."""
+    w = np.arange(1 << 16, dtype=np.float32)
+    with viacodec.Host(name="source") as source:
+        msg, tx = source.dumps({"w": w}, receivers=0, ref_threshold=1)
+        relayed = viacodec.loads(msg, pass_through=True)
+        outcomes = {"resolved": 0, "closed": 0}
+        for i in range(200):
+            agent = viacodec.Host(name=f"agent-{i}")
+            result: list = []
+
+            def resolve() -> None:
+                try:
+                    got = viacodec.resolve(dict(relayed), host=agent, timeout=20)
+                    result.append("resolved" if np.array_equal(got["w"], w) else AssertionError("wrong bytes"))
+                except (viacodec.InvalidError, viacodec.AbortedError) as e:
+                    result.append("closed" if "clos" in str(e) or "released" in str(e) or isinstance(e, viacodec.AbortedError) else e)
+                except BaseException as e:  # noqa: BLE001 - reported below
+                    result.append(e)
+
+            t = threading.Thread(target=resolve)
+            c = threading.Thread(target=agent.close)
+            t.start()
+            c.start()
+            t.join(30)
+            c.join(30)
+            assert not t.is_alive() and not c.is_alive(), f"iteration {i}: resolve or close hangs"
+            assert result and isinstance(result[0], str), f"iteration {i}: {result}"
+            outcomes[result[0]] += 1
+        tx.abort()
+    assert outcomes["resolved"] + outcomes["closed"] == 200
+    assert _ffi.lib().vc_handle_count() == 0

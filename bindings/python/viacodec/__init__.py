@@ -102,11 +102,12 @@ __all__ = [
 
 
 def library_version() -> str:
-    """The version of the loaded libviacodec.so (loading it if needed).
+    """The version of the loaded libviacodec.so (loading it if needed):
+    the Go core's, which is the package's.
 
     >>> import viacodec
-    >>> viacodec.library_version()
-    '0.1.0'
+    >>> viacodec.library_version() == viacodec.__version__
+    True
     """
     from . import _ffi
 

@@ -2,9 +2,10 @@
 
 The Python package hands values to the Go core as a *skeleton*: the value
 encoded as a viacodec message (docs/wire-format.md) in which every numpy
-array, and every long byte string, is replaced by the typed object
-``0x56430001(["viacodec.slot", index])``; the slots themselves travel as
-C descriptors of the memory holding them (see _codec.py).
+array, and every long byte string, is replaced by the slot tag
+``0x56430003(index)`` (wire-format §4.1, never valid in a message); the
+slots themselves travel as C descriptors of the memory holding them (see
+_codec.py).
 
 The encoder writes exactly what the Go core writes for the same value
 (deterministic: shortest heads, map keys sorted by their encoded bytes,
@@ -39,17 +40,17 @@ from ._errors import (
     ViacodecError,
 )
 from ._refs import BatchDescriptor, LazyRef
-from ._types import SLOT_NAME, Map, Object, Registry
+from ._types import Map, Object, Registry
 
 TAG_ENVELOPE = 0x56430000
 TAG_OBJECT = 0x56430001
 TAG_REF = 0x56430002
+TAG_SLOT = 0x56430003
 FORMAT_VERSION = 1
 
 _ENVELOPE_HEAD = b"\xda\x56\x43\x00\x00\x83\x01"  # tag(envelope) [3] 1
 _OBJECT_HEAD = b"\xda\x56\x43\x00\x01\x82"  # tag(object) [2]
-_SLOT_HEAD = _OBJECT_HEAD + b"\x6d" + SLOT_NAME.encode()  # ... "viacodec.slot"
-_SLOT_BODY = _SLOT_HEAD[5:]  # what follows the tag: [2] "viacodec.slot"
+_SLOT_HEAD = b"\xda\x56\x43\x00\x03"  # tag(slot), then the index (skeletons only)
 _REF_HEAD = b"\xda\x56\x43\x00\x02\x85"  # tag(ref) [5]
 
 _U64 = 1 << 64
@@ -340,8 +341,6 @@ class Encoder:
         self._nest(depth, 2)
         if not isinstance(name, str) or not name:
             raise InvalidError(f"viacodec: type name {name!r} is not a non-empty string")
-        if name == SLOT_NAME:
-            raise InvalidError(f"viacodec: the type name {SLOT_NAME!r} is reserved")
         self.out += _OBJECT_HEAD
         self.out += _text(name)
         self._enc(data, depth + 2)
@@ -573,12 +572,9 @@ class Decoder:
                 raise ProtocolError(f"viacodec: bignum content is not a byte string at offset {boff}", boff)
             v = int.from_bytes(self._read(n, boff), "big")
             return v if tag == 2 else -1 - v
+        if tag == TAG_SLOT:
+            return self._slot(off)
         if tag == TAG_OBJECT:
-            # Fast path for the commonest object of a skeleton: a slot.
-            end = self.off + len(_SLOT_BODY)
-            if self.data[self.off : end] == _SLOT_BODY:
-                self.off = end
-                return self._slot(off)
             return self._object(off)
         if tag == TAG_REF:
             return self._ref_node(off)
@@ -592,8 +588,6 @@ class Decoder:
         name = self._item()
         if type(name) is not str:
             raise ProtocolError(f"viacodec: typed object name is not a text string at offset {noff}", noff)
-        if name == SLOT_NAME:
-            return self._slot(off)
         data = self._item()
         entry = self.registry.by_name(name)
         if entry is None:

@@ -32,7 +32,7 @@ from ._errors import ForkedProcessError, error_for
 LIBRARY_ENV = "VIACODEC_LIBRARY"
 
 #: The VC_ABI_VERSION this module was written for.
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 
 class VcError(Structure):
@@ -309,9 +309,6 @@ class Library:
         )
         # int32_t vc_decode_fetch(int64_t h, const vc_slot* dst, int64_t n, int64_t timeout_ns, vc_error* err);
         declare("vc_decode_fetch", c_int32, [c_int64, POINTER(VcSlot), c_int64, c_int64, POINTER(VcError)], status=True)
-        # int32_t vc_host_fetch(int64_t h, const uint8_t* skel, uint64_t skel_len, const vc_slot* dst,
-        #                       int64_t n, int64_t timeout_ns, vc_error* err);
-        declare("vc_host_fetch", c_int32, [c_int64, c_void_p, c_uint64, POINTER(VcSlot), c_int64, c_int64, POINTER(VcError)], status=True)
         # int32_t vc_tx_wait(int64_t tx, int64_t timeout_ns, vc_outcome** outcome, vc_error* err);  -- vc_free
         declare("vc_tx_wait", c_int32, [c_int64, c_int64, POINTER(POINTER(VcOutcome)), POINTER(VcError)], status=True)
         # int32_t vc_tx_status(int64_t tx, vc_outcome** outcome, vc_error* err);  -- vc_free
@@ -416,9 +413,6 @@ class Library:
 
     def decode_fetch(self, handle: int, dst: Any, n: int, timeout_ns: int) -> None:
         self.vc_decode_fetch(handle, dst, n, timeout_ns, byref(VcError()))
-
-    def host_fetch(self, host: int, skel: int, skel_len: int, dst: Any, n: int, timeout_ns: int) -> None:
-        self.vc_host_fetch(host, skel, skel_len, dst, n, timeout_ns, byref(VcError()))
 
     def tx_outcome(self, func: Any, *args: Any) -> Tuple[int, bool, str, list]:
         """vc_tx_wait or vc_tx_status: returns (state, ended, ref id,

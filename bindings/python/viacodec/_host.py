@@ -520,18 +520,7 @@ class Host:
         """
         ns = _timeout_ns(timeout)
         opts = dec_options(unknown, pass_through, (max_depth, max_elements, max_byte_len, max_message_size, max_array_bytes))
-        lib = _ffi.lib()
-        handle = self._use()
-        view = _codec._input_view(data)
-        dh, skel_addr, skel_len, specs, n = lib.host_decode(handle, view.ctypes.data, view.nbytes, opts)
-        try:
-            values, dst = alloc_slots(specs, n)
-            if n:
-                lib.decode_fetch(dh, dst, n, ns)
-            return decode_skeleton(skel_addr, skel_len, values, registry, unknown, weakref.ref(self))
-        finally:
-            lib.release(dh)
-            del view
+        return _fetch_decode(self._use(), data, opts, ns, registry, unknown, weakref.ref(self))
 
     def resolve(self, value: Any, *, timeout: Optional[float] = None) -> Any:
         """Returns value with every LazyRef in it downloaded through this
@@ -552,39 +541,37 @@ def _host_of(refs: Iterable[LazyRef], host: Optional[Host]) -> Optional[Host]:
     return None
 
 
+def _fetch_decode(handle: int, data: Any, opts: Any, ns: int, registry: Optional[Registry], unknown: str, host: Any) -> Any:
+    """Decodes data through host handle (0: the library's own client),
+    downloading its references into new numpy arrays."""
+    lib = _ffi.lib()
+    view = _codec._input_view(data)
+    dh, skel_addr, skel_len, specs, n = lib.host_decode(handle, view.ctypes.data, view.nbytes, opts)
+    try:
+        values, dst = alloc_slots(specs, n)
+        if n:
+            lib.decode_fetch(dh, dst, n, ns)
+        return decode_skeleton(skel_addr, skel_len, values, registry, unknown, host)
+    finally:
+        lib.release(dh)
+        del view
+
+
 def resolve_refs(refs: List[LazyRef], host: Optional[Host], timeout: Optional[float]) -> List[np.ndarray]:
     """Downloads refs into new numpy arrays, one per distinct item, through
-    host (or the Host that decoded them, or the library's own client)."""
+    host (or the Host that decoded them, or the library's own client).
+
+    Resolving is decoding a message that holds the refs: the core checks
+    their declared shapes against the limits before anything is allocated
+    and downloads each distinct item once, all batches in parallel."""
     ns = _timeout_ns(timeout)
-    lib = _ffi.lib()
-    h = _host_of(refs, host)
-    handle = h._use() if h is not None else 0
-    unique: Dict[tuple, int] = {}
-    order: List[LazyRef] = []
     for r in refs:
         if not isinstance(r, LazyRef) or r._batch is None:
             raise InvalidError(f"viacodec: {r!r} is not a LazyRef")
-        k = (r._batch.ref_id, r._item)
-        if k not in unique:
-            unique[k] = len(order)
-            order.append(r)
-    arrays: List[np.ndarray] = []
-    for r in order:
-        try:
-            arrays.append(np.empty(r.shape, r.dtype, order=r.order))
-        except ValueError as e:
-            raise MismatchError(f"viacodec: cannot allocate a {r.shape} array: {e}") from e
-    if order:
-        skel, _ = _cbor.encode_skeleton(order, default_registry, 4096)
-        table = np.zeros(len(order), _ffi.SLOT_DTYPE)
-        table["data"] = [a.ctypes.data if a.nbytes else 0 for a in arrays]
-        table["nbytes"] = [a.nbytes for a in arrays]
-        table["dtype"] = [r.code for r in order]
-        table["order"] = [1 if r.order == "F" else 0 for r in order]
-        skel_buf = (ctypes.c_char * len(skel)).from_buffer(skel)
-        lib.host_fetch(handle, ctypes.addressof(skel_buf), len(skel), ctypes.cast(table.ctypes.data, ctypes.POINTER(_ffi.VcSlot)), len(order), ns)
-        del skel_buf
-    return [arrays[unique[(r._batch.ref_id, r._item)]] for r in refs]
+    h = _host_of(refs, host)
+    msg = _codec.dumps(list(refs))
+    opts = dec_options("object", False, (0, 0, 0, 0, 0))
+    return _fetch_decode(h._use() if h is not None else 0, msg, opts, ns, None, "object", None)
 
 
 def resolve(value: Any, host: Optional[Host] = None, *, timeout: Optional[float] = None) -> Any:

@@ -9,9 +9,6 @@ import numpy as np
 
 from ._errors import InvalidError
 
-#: Typed object name the C ABI reserves for its array slots.
-SLOT_NAME = "viacodec.slot"
-
 
 class Object:
     """A typed object whose name is not registered.
@@ -132,8 +129,6 @@ class Registry:
             raise InvalidError(f"viacodec: register needs a class, not {cls!r}")
         if not isinstance(name, str) or not name:
             raise InvalidError("viacodec: register needs a non-empty name")
-        if name == SLOT_NAME:
-            raise InvalidError(f"viacodec: the type name {SLOT_NAME!r} is reserved")
         if not callable(to_data) or not callable(from_data):
             raise InvalidError("viacodec: register needs two functions, to_data and from_data")
         if cls in _BUILTIN or issubclass(cls, np.generic):

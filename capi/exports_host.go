@@ -1,0 +1,213 @@
+package main
+
+/*
+#include "viacodec.h"
+*/
+import "C"
+
+import (
+	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi"
+)
+
+// vc_host_new starts a host: a table for the batches it publishes, an HTTP
+// server (hostdl) that serves them on opts->listen, and a client that
+// downloads the references it decodes, reporting opts->name as its
+// receiver id. opts may be NULL for the defaults. The host runs until
+// vc_release(host), which cancels its downloads, ends its open
+// transactions (state 5, deleted) and closes its server; its transaction
+// handles stay valid until released.
+// Ownership: opts and its strings are read during the call only.
+//
+//export vc_host_new
+func vc_host_new(opts *C.vc_host_options, handle *C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		if handle == nil {
+			return abi.Errorf(core.KindInvalid, "vc_host_new: handle must not be NULL")
+		}
+		*handle = 0
+		var o abi.HostOptions
+		if opts != nil {
+			o = abi.HostOptions{
+				Listen: goString(opts.listen), Name: goString(opts.name), Advertise: goString(opts.advertise),
+				TLSCert: goString(opts.tls_cert_file), TLSKey: goString(opts.tls_key_file), TLSCA: goString(opts.tls_ca_file),
+				ClientAuth: opts.tls_client_auth != 0, HTTP2: opts.http2 != 0,
+				RefThreshold: int64(opts.ref_threshold), Concurrency: int64(opts.concurrency), ChunkSize: int64(opts.chunk_size),
+			}
+		}
+		h, err := abi.NewHost(o)
+		if err != nil {
+			return err
+		}
+		*handle = C.int64_t(handles.Add(h))
+		return nil
+	})
+}
+
+// hostString returns one of the host's strings as malloc'd C memory.
+func hostString(h C.int64_t, out **C.char, what string, get func(*abi.Host) string) error {
+	if out == nil {
+		return abi.Errorf(core.KindInvalid, "%s: out must not be NULL", what)
+	}
+	*out = nil
+	hs, done, err := abi.Use[*abi.Host](handles, int64(h), "a host handle")
+	if err != nil {
+		return err
+	}
+	defer done()
+	*out, err = cString(get(hs))
+	return err
+}
+
+// vc_host_source returns the base URL the host's server is reached at (the
+// source written into the batches it publishes), e.g.
+// "http://127.0.0.1:40123".
+// Ownership: *out is malloc'd; the caller frees it with vc_free.
+//
+//export vc_host_source
+func vc_host_source(h C.int64_t, out **C.char, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		return hostString(h, out, "vc_host_source", (*abi.Host).Source)
+	})
+}
+
+// vc_host_name returns the host's receiver id (opts->name, or the UUID
+// chosen for it).
+// Ownership: *out is malloc'd; the caller frees it with vc_free.
+//
+//export vc_host_name
+func vc_host_name(h C.int64_t, out **C.char, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		return hostString(h, out, "vc_host_name", (*abi.Host).Name)
+	})
+}
+
+// vc_host_stats fills *out with the host's counters.
+// Ownership: out is caller-owned and written during the call only.
+//
+//export vc_host_stats
+func vc_host_stats(h C.int64_t, out *C.vc_host_counters, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		if out == nil {
+			return abi.Errorf(core.KindInvalid, "vc_host_stats: out must not be NULL")
+		}
+		hs, done, err := abi.Use[*abi.Host](handles, int64(h), "a host handle")
+		if err != nil {
+			return err
+		}
+		defer done()
+		st := hs.Stats()
+		var requests int64
+		for _, n := range st.Requests {
+			requests += n
+		}
+		*out = C.vc_host_counters{
+			bytes_served: C.int64_t(st.BytesServed), requests: C.int64_t(requests),
+			open_transactions: C.int64_t(st.Table.Open), receivers_active: C.int64_t(st.Table.ReceiversActive),
+			conns_open: C.int64_t(st.ConnsOpen),
+		}
+		return nil
+	})
+}
+
+// vc_host_encode encodes a value given as a skeleton and slots, as
+// vc_encode does, but by reference: every array of the threshold's size or
+// more becomes a ref node, and the batch of those arrays is published on
+// the host for receivers to download. The skeleton may hold ref nodes
+// (lazy refs a relay forwards); they are written again as they came.
+//
+//	handle, size  receive the message handle and size, as from vc_encode
+//	tx            receives the transaction handle, or 0 when no array went
+//	              by reference (there is then nothing to publish)
+//
+// Ownership: as vc_encode for the message handle. Unless opts->snapshot is
+// set, the transaction views the data of the slots that went by reference
+// (not the vc_slot array): the caller keeps that memory alive and
+// unchanged until it has released tx with vc_release, which first ends
+// the transaction (aborted) if it is still open and then waits until no
+// receiver reads the memory any more. With opts->snapshot the arrays are
+// copied at publish time and only the message handle views them.
+//
+//export vc_host_encode
+func vc_host_encode(h C.int64_t, skel *C.uint8_t, skel_len C.uint64_t, slots *C.vc_slot, nslots C.int64_t,
+	opts *C.vc_publish_options, handle *C.int64_t, size *C.uint64_t, tx *C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		if handle == nil || size == nil || tx == nil {
+			return abi.Errorf(core.KindInvalid, "vc_host_encode: handle, size and tx must not be NULL")
+		}
+		*handle, *size, *tx = 0, 0, 0
+		sk, err := goBytes(skel, skel_len, "skeleton")
+		if err != nil {
+			return err
+		}
+		descs, err := goSlots(slots, nslots)
+		if err != nil {
+			return err
+		}
+		var o abi.PublishOptions
+		if opts != nil {
+			o = abi.PublishOptions{
+				MaxDepth: int64(opts.max_depth), RefThreshold: int64(opts.ref_threshold),
+				Receivers: int64(opts.receivers), Quorum: int64(opts.quorum),
+				TimeoutNs: int64(opts.timeout_ns), Snapshot: opts.snapshot != 0,
+			}
+		}
+		hs, done, err := abi.Use[*abi.Host](handles, int64(h), "a host handle")
+		if err != nil {
+			return err
+		}
+		defer done()
+		m, th, err := hs.Encode(sk, descs, o)
+		if err != nil {
+			return err
+		}
+		*size = C.uint64_t(m.Len())
+		*handle = C.int64_t(handles.Add(m))
+		if th != nil {
+			*tx = C.int64_t(handles.Add(th))
+		}
+		return nil
+	})
+}
+
+// vc_host_decode decodes a message as vc_decode does, except that
+// referenced arrays (unless opts->pass_through) are slots too, with
+// descriptors like the inline ones: vc_decode_fetch then downloads them
+// into the caller's memory through host h, or, when h is 0, through the
+// library's own client (a random receiver id, no TLS files). With
+// opts->pass_through the references stay ref nodes in the skeleton, as
+// with vc_decode. To resolve lazy refs, decode a message that holds them.
+// Ownership: as vc_decode.
+//
+//export vc_host_decode
+func vc_host_decode(h C.int64_t, msg *C.uint8_t, msg_len C.uint64_t, opts *C.vc_dec_options, handle *C.int64_t,
+	skel **C.uint8_t, skel_len *C.uint64_t, slots **C.vc_slot, nslots *C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		if err := abi.CheckHost(handles, int64(h)); err != nil {
+			return err
+		}
+		return decodeC(msg, msg_len, opts, true, int64(h), handle, skel, skel_len, slots, nslots)
+	})
+}
+
+// vc_decode_fetch is vc_decode_fill for a handle from vc_host_decode: it
+// copies the inline slots into dst[i].data and downloads the referenced
+// ones straight there, all batches in parallel (checksummed, with a
+// receipt to each source), through the host the message was decoded with.
+// Destinations are checked as vc_decode_fill checks them; a NULL one is
+// skipped. timeout_ns bounds the whole call (negative: no limit; 0: fails
+// at once if anything is to download). Failure is status 11 on timeout,
+// 12 when the host is released meanwhile, 1 when it was released before,
+// or the download's kind; the destinations' contents are then undefined.
+// When it returns, nothing writes to them any more.
+// Ownership: dst and the memory it points to are caller-owned; the memory
+// is written during the call only.
+//
+//export vc_decode_fetch
+func vc_decode_fetch(h C.int64_t, dst *C.vc_slot, n C.int64_t, timeout_ns C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		return withDecoded(h, dst, n, func(d *abi.Decoded, dsts []abi.Slot) error {
+			return abi.FetchThrough(handles, d, dsts, int64(timeout_ns))
+		})
+	})
+}

@@ -1,0 +1,178 @@
+package core
+
+import (
+	"context"
+	"slices"
+	"strconv"
+)
+
+// Plan is a message decoded up to its arrays (DecMode.Plan). Body is the
+// value tree with a SlotIndex wherever an array stands; Slots describe the
+// arrays, in the order they first appear in the message. The caller
+// chooses where each lands: Go memory, numpy memory, host memory outside
+// a wasm guest. Inline slots are copied (or viewed) from the message;
+// referenced slots are downloaded, all at once, by FetchAll.
+type Plan struct {
+	Body    any
+	Slots   []Slot
+	Batches []BatchRef // the message's side table; Slot.Batch indexes it
+}
+
+// SlotIndex stands in a Plan's body for Plan.Slots[i]. It is not a value
+// of the message model: Encode refuses it, except in a skeleton
+// (EncOptions.Slots).
+type SlotIndex int
+
+// Slot is one array of a Plan, as the message declares it.
+type Slot struct {
+	DType DType
+	Shape []int
+	Order Order
+	Bytes int64 // DType.Size() × product(Shape)
+
+	// Inline is the payload of an inline array as it stands in the message
+	// (a view of the input), big-endian when Swap; nil for a reference.
+	Inline []byte
+	Swap   bool
+
+	// Batch indexes Plan.Batches for a referenced array, -1 for an inline
+	// one; Item is its item id in that batch.
+	Batch int
+	Item  int
+
+	off int64 // the array's offset in the message, for errors
+}
+
+// Ref reports whether the slot's bytes are downloaded rather than inline.
+func (s *Slot) Ref() bool { return s.Batch >= 0 }
+
+// CopyTo writes an inline slot's elements into dst, which must hold
+// exactly Bytes bytes, in little-endian order.
+func (s *Slot) CopyTo(dst []byte) error {
+	switch {
+	case s.Ref():
+		return errorf(KindInvalid, "slot is a reference: download it (FetchAll)")
+	case int64(len(dst)) != s.Bytes:
+		return errorf(KindMismatch, "destination of %d bytes for a slot of %d", len(dst), s.Bytes)
+	case s.Swap:
+		swapInto(dst, s.Inline, s.DType.Size())
+	default:
+		copy(dst, s.Inline)
+	}
+	return nil
+}
+
+// Download returns the download of referenced slot i of p into dst.
+func (p *Plan) Download(i int, dst []byte) (Download, error) {
+	s := &p.Slots[i]
+	if !s.Ref() {
+		return Download{}, errorf(KindInvalid, "slot %d is inline", i)
+	}
+	if int64(len(dst)) != s.Bytes {
+		return Download{}, errorf(KindMismatch, "destination of %d bytes for slot %d of %d", len(dst), i, s.Bytes)
+	}
+	return Download{Batch: p.Batches[s.Batch], Item: FetchItem{ID: s.Item, DType: s.DType, Shape: s.Shape, Order: s.Order, Dst: dst}}, nil
+}
+
+// add appends s and returns its index.
+func (p *Plan) add(s Slot) SlotIndex {
+	p.Slots = append(p.Slots, s)
+	return SlotIndex(len(p.Slots) - 1)
+}
+
+// deferred is a registered typed object whose recompose waits until the
+// arrays of its data are placed.
+type deferred struct {
+	t    *typeEntry
+	name string
+	data any
+	off  int64
+}
+
+// place puts p's arrays in Go memory (or the Allocator's), downloads the
+// referenced ones and returns the body with *Array values in place of the
+// slots, registered typed objects recomposed.
+func (m *DecMode) place(ctx context.Context, p *Plan) (any, error) {
+	arrays := make([]*Array, len(p.Slots))
+	var downloads []Download
+	for i := range p.Slots {
+		s := &p.Slots[i]
+		a := &Array{DType: s.DType, Shape: s.Shape, Order: s.Order}
+		switch {
+		case s.Ref():
+			if m.opts.Fetcher == nil {
+				return nil, errorAt(KindInvalid, int(s.off), "message holds references: set DecOptions.Fetcher, or PassThrough")
+			}
+			dst, err := m.opts.Allocator(s.DType, s.Shape, s.Order, s.Bytes)
+			if err != nil {
+				return nil, &Error{Kind: KindInvalid, Offset: s.off, Msg: "allocate destination", Err: err}
+			}
+			d, err := p.Download(i, dst)
+			if err != nil {
+				return nil, errorAt(KindInvalid, int(s.off), "allocator returned %d bytes for %d", len(dst), s.Bytes)
+			}
+			a.Data = dst
+			downloads = append(downloads, d)
+		case s.Swap:
+			a.Data = make([]byte, s.Bytes)
+			swapInto(a.Data, s.Inline, s.DType.Size())
+		case m.opts.ZeroCopy:
+			a.Data = s.Inline
+		default:
+			a.Data = slices.Clone(s.Inline)
+			if a.Data == nil {
+				a.Data = []byte{}
+			}
+		}
+		arrays[i] = a
+	}
+	if err := FetchAll(ctx, m.opts.Fetcher, downloads); err != nil {
+		return nil, err
+	}
+	return ReplaceSlots(p.Body, func(i SlotIndex) (any, error) { return arrays[i], nil })
+}
+
+// ReplaceSlots returns v with every SlotIndex replaced by f's value for
+// it, and the registered typed objects a decode deferred recomposed,
+// innermost first. Containers are changed in place.
+func ReplaceSlots(v any, f func(SlotIndex) (any, error)) (any, error) {
+	var err error
+	switch x := v.(type) {
+	case SlotIndex:
+		return f(x)
+	case []any:
+		for i := range x {
+			if x[i], err = ReplaceSlots(x[i], f); err != nil {
+				return nil, err
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if x[k], err = ReplaceSlots(e, f); err != nil {
+				return nil, err
+			}
+		}
+	case Map:
+		for i := range x {
+			if x[i].Value, err = ReplaceSlots(x[i].Value, f); err != nil {
+				return nil, err
+			}
+		}
+	case Object:
+		if x.Data, err = ReplaceSlots(x.Data, f); err != nil {
+			return nil, err
+		}
+		return x, nil
+	case *deferred:
+		data, err := ReplaceSlots(x.data, f)
+		if err != nil {
+			return nil, err
+		}
+		r, err := x.t.recompose(data)
+		if err != nil {
+			return nil, &Error{Kind: KindMismatch, Offset: x.off, Msg: "recompose " + strconv.Quote(x.name), Err: err}
+		}
+		return r, nil
+	}
+	return v, nil
+}

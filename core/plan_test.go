@@ -1,0 +1,258 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+)
+
+// countingAllocator records how many bytes a decode asked for.
+type countingAllocator struct{ calls, bytes atomic.Int64 }
+
+func (c *countingAllocator) alloc(_ DType, _ []int, _ Order, n int64) ([]byte, error) {
+	c.calls.Add(1)
+	c.bytes.Add(n)
+	return make([]byte, n), nil
+}
+
+// hugeRefMessage holds one ref node declaring shape [2^30, 2^30] float32
+// (2^62 bytes, the largest the format allows).
+func hugeRefMessage(t testing.TB) []byte {
+	// ref node [0, 0, "float32", [2^30, 2^30], 0]
+	node := "da56430002 85 00 00 67666c6f61743332 82 1a40000000 1a40000000 00"
+	return refMessage(t, node, descHex("s", 16, 32, 1, 1<<62))
+}
+
+// TestRefLimitsBeforeAllocation: a ref node's declared shape counts
+// against MaxArrayBytes on every path (pass-through, plan, decode,
+// resolve), before anything is allocated.
+func TestRefLimitsBeforeAllocation(t *testing.T) {
+	msg := hugeRefMessage(t)
+	var alloc countingAllocator
+	f := &TableFetcher{}
+	modes := map[string]DecOptions{
+		"pass-through": {MaxArrayBytes: 1000, PassThrough: true},
+		"decode":       {MaxArrayBytes: 1000, Fetcher: f, Allocator: alloc.alloc},
+		"default":      {Fetcher: f, Allocator: alloc.alloc}, // 64 GiB
+	}
+	for name, o := range modes {
+		m, err := o.DecMode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Decode(msg); !errors.Is(err, ErrLimit) {
+			t.Errorf("%s: Decode = %v, want KindLimit", name, err)
+		}
+		if _, err := m.Plan(msg); !errors.Is(err, ErrLimit) {
+			t.Errorf("%s: Plan = %v, want KindLimit", name, err)
+		}
+	}
+	// A lazy ref that came through a wide relay still meets the
+	// receiver's limits when resolved.
+	l := &LazyRef{Batch: BatchRef{Source: "s", Items: 1}, DType: DTypeFloat32, Shape: []int{1 << 30, 1 << 30}}
+	m, _ := DecOptions{Fetcher: f, Allocator: alloc.alloc, MaxArrayBytes: 1000}.DecMode()
+	if _, err := m.Resolve(context.Background(), l); !errors.Is(err, ErrLimit) {
+		t.Errorf("DecMode.Resolve = %v, want KindLimit", err)
+	}
+	if _, err := l.Resolve(context.Background(), f); !errors.Is(err, ErrLimit) {
+		t.Errorf("LazyRef.Resolve = %v, want KindLimit (default 64 GiB)", err)
+	}
+	if n := alloc.calls.Load(); n != 0 {
+		t.Errorf("%d allocations (%d bytes) before the limit error", n, alloc.bytes.Load())
+	}
+}
+
+// TestShapeOverflowAnyOrder: wire-format §6.3's overflow rule gives the
+// same answer whatever the order of the dimensions, inline and by ref.
+func TestShapeOverflowAnyOrder(t *testing.T) {
+	cases := []struct {
+		shape []string // CBOR uint heads
+		ok    bool
+	}{
+		{[]string{"00", "1b4000000000000000"}, false}, // [0, 2^62] float64: 2^65 bytes if not empty
+		{[]string{"1b4000000000000000", "00"}, false},
+		{[]string{"00", "1b0800000000000000"}, true}, // [0, 2^59]: 2^62, allowed, and empty
+		{[]string{"1b0800000000000000", "00"}, true},
+	}
+	for _, c := range cases {
+		dims := fmt.Sprintf("%x%s", 0x80+len(c.shape), c.shape[0]+c.shape[1])
+		// inline: tag 40 [shape, tag 86 (float64le) h'']
+		inline := envelopeHex(t, "d828 82"+dims+"d856 40")
+		_, err := Unmarshal(inline)
+		if c.ok != (err == nil) || (!c.ok && !errors.Is(err, ErrMismatch)) {
+			t.Errorf("inline %v: %v, want ok=%v (else KindMismatch)", c.shape, err, c.ok)
+		}
+		// by reference: [0, 0, "float64", shape, 0], pass-through
+		node := "da56430002 85 00 00 67666c6f61743634" + dims + "00"
+		pt, _ := DecOptions{PassThrough: true}.DecMode()
+		_, err = pt.Decode(refMessage(t, node, descHex("s", 16, 32, 1, 0)))
+		if c.ok != (err == nil) || (!c.ok && !errors.Is(err, ErrMismatch)) {
+			t.Errorf("ref %v: %v, want ok=%v (else KindMismatch)", c.shape, err, c.ok)
+		}
+	}
+	for _, shape := range [][]int{{0, 1 << 62}, {1 << 62, 0}} {
+		if _, err := NewArray(DTypeFloat64, shape, RowMajor, nil); !errors.Is(err, ErrMismatch) {
+			t.Errorf("NewArray %v: %v, want KindMismatch", shape, err)
+		}
+	}
+}
+
+// TestPlan: a plan names every array, inline and referenced, in message
+// order, allocates nothing, and places as Decode does.
+func TestPlan(t *testing.T) {
+	src := newNode(t, "src", nil)
+	big := f32Array(t, 1<<18, 1)
+	small := mustArray(t, DTypeInt16, []int{2, 3}, ColumnMajor, seq(12))
+	msg, tx := src.send(t, map[string]any{"a": small, "b": []any{big, big}, "c": int64(7)}, PublishOptions{Receivers: 1})
+	m, _ := DecOptions{}.DecMode()
+	p, err := m.Plan(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Slots) != 2 || len(p.Batches) != 1 {
+		t.Fatalf("plan has %d slots, %d batches; want 2, 1", len(p.Slots), len(p.Batches))
+	}
+	a, b := p.Slots[0], p.Slots[1]
+	if a.Ref() || !slices.Equal(a.Shape, []int{2, 3}) || a.Order != ColumnMajor || a.Bytes != 12 {
+		t.Errorf("slot 0 = %+v, want the inline int16 array", a)
+	}
+	if !b.Ref() || b.Batch != 0 || b.Bytes != int64(len(big.Data)) {
+		t.Errorf("slot 1 = %+v, want the referenced array", b)
+	}
+	body := p.Body.(map[string]any)
+	if body["a"] != SlotIndex(0) || body["b"].([]any)[0] != SlotIndex(1) || body["b"].([]any)[1] != SlotIndex(1) {
+		t.Errorf("body = %v, want slots 0, 1, 1", body)
+	}
+	// Place them in caller memory: copy the inline one, download the other.
+	dst0, dst1 := make([]byte, a.Bytes), make([]byte, b.Bytes)
+	if err := p.Slots[0].CopyTo(dst0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Slots[1].CopyTo(dst1); !errors.Is(err, ErrInvalid) {
+		t.Errorf("CopyTo of a ref slot = %v, want KindInvalid", err)
+	}
+	d, err := p.Download(1, dst1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := FetchAll(context.Background(), &TableFetcher{Sources: map[string]*Table{"src": src.table}, Receiver: "r"}, []Download{d}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(dst0, small.Data) || !bytes.Equal(dst1, big.Data) {
+		t.Error("placed bytes differ from the source's")
+	}
+	if out, _ := tx.Outcome(); out.State != StateCompleted {
+		t.Errorf("transaction %v, want completed", out.State)
+	}
+}
+
+// TestSkeletonSlots: slots appear only in skeletons. A message carrying
+// the slot tag is refused; a SlotIndex outside a skeleton cannot be
+// encoded; a skeleton round trip keeps slots and lazy refs.
+func TestSkeletonSlots(t *testing.T) {
+	if _, err := Unmarshal(envelopeHex(t, "da56430003 00")); !errors.Is(err, ErrUnknownTag) {
+		t.Errorf("slot tag in a message: %v, want KindUnknownTag", err)
+	}
+	if _, err := Marshal([]any{SlotIndex(0)}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Marshal of a SlotIndex: %v, want KindInvalid", err)
+	}
+	enc, _ := EncOptions{Slots: true}.EncMode()
+	dec, _ := DecOptions{Slots: true}.DecMode()
+	lazy := &LazyRef{Batch: BatchRef{Source: "s", Items: 1, Bytes: 8}, DType: DTypeUint8, Shape: []int{8}}
+	skel, err := enc.Marshal(map[string]any{"w": SlotIndex(3), "l": lazy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := dec.Decode(skel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := v.(map[string]any)
+	if got["w"] != SlotIndex(3) {
+		t.Errorf("slot = %v, want SlotIndex(3)", got["w"])
+	}
+	if l, ok := got["l"].(*LazyRef); !ok || l.Item != 0 || l.Batch.Source != "s" {
+		t.Errorf("lazy ref = %v", got["l"])
+	}
+	// Skeletons carry arrays only as slots.
+	inline, _ := Marshal(mustArray(t, DTypeUint8, []int{1}, RowMajor, []byte{1}))
+	if _, err := dec.Decode(inline); !errors.Is(err, ErrProtocol) {
+		t.Errorf("inline array in a skeleton: %v, want KindProtocol", err)
+	}
+}
+
+// failingFetcher fails batches from sources named in fail with their
+// kind, and blocks others until cancelled.
+type failingFetcher struct {
+	fail  map[string]error
+	calls atomic.Int64
+}
+
+func (f *failingFetcher) Fetch(ctx context.Context, b BatchRef, items []FetchItem) error {
+	f.calls.Add(1)
+	if err, ok := f.fail[b.Source]; ok {
+		return err
+	}
+	<-ctx.Done()
+	return errorf(KindAborted, "cancelled")
+}
+
+// TestFetchAll: one Fetch per batch, batches in parallel; the error that
+// caused the others to be cancelled wins; a foreign error gets a kind.
+func TestFetchAll(t *testing.T) {
+	b1 := BatchRef{Source: "a", Items: 2}
+	b1.RefID[0] = 1
+	b2 := BatchRef{Source: "b", Items: 1}
+	b2.RefID[0] = 2
+	dl := func(b BatchRef, item int, n int) Download {
+		return Download{Batch: b, Item: FetchItem{ID: item, DType: DTypeUint8, Shape: []int{n}, Dst: make([]byte, n)}}
+	}
+	f := &failingFetcher{fail: map[string]error{"b": errorf(KindChecksum, "bad block")}}
+	err := FetchAll(context.Background(), f, []Download{dl(b1, 0, 4), dl(b1, 1, 4), dl(b2, 0, 4), dl(b1, 0, 4)})
+	if !errors.Is(err, ErrChecksum) {
+		t.Errorf("FetchAll = %v, want the checksum error, not the abort it caused", err)
+	}
+	if n := f.calls.Load(); n != 2 {
+		t.Errorf("%d Fetch calls, want one per batch (2)", n)
+	}
+	f = &failingFetcher{fail: map[string]error{"a": errors.New("socket gone")}}
+	if err := FetchAll(context.Background(), f, []Download{dl(b1, 0, 4)}); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("foreign error: %v, want KindUnavailable", err)
+	}
+	twin := b1
+	twin.Source = "elsewhere"
+	if err := FetchAll(context.Background(), f, []Download{dl(b1, 0, 4), dl(twin, 1, 4)}); !errors.Is(err, ErrProtocol) {
+		t.Errorf("two descriptors with one ref id: %v, want KindProtocol", err)
+	}
+	if err := FetchAll(context.Background(), nil, []Download{dl(b1, 0, 4)}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("no fetcher: %v, want KindInvalid", err)
+	}
+}
+
+// TestFetchAllDedup: an item named twice is downloaded once and copied.
+func TestFetchAllDedup(t *testing.T) {
+	src := newNode(t, "src", nil)
+	w := f32Array(t, 1024, 2)
+	msg, _ := src.send(t, w, PublishOptions{})
+	pt, _ := DecOptions{PassThrough: true}.DecMode()
+	v, err := pt.Decode(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := v.(*LazyRef)
+	m, _ := DecOptions{Fetcher: &TableFetcher{Sources: map[string]*Table{"src": src.table}, Receiver: "r"}}.DecMode()
+	arrays, err := m.Resolve(context.Background(), l, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arrays[0] != arrays[1] || !bytes.Equal(arrays[0].Data, w.Data) {
+		t.Error("a lazy ref resolved twice gave two arrays or the wrong bytes")
+	}
+	if st := src.table.Stats(); st.BytesServed != int64(len(w.Data)) {
+		t.Errorf("served %d bytes, want %d (one download)", st.BytesServed, len(w.Data))
+	}
+}

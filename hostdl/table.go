@@ -1,0 +1,30 @@
+package hostdl
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/viacodec/viacodec/core"
+)
+
+// Table is what a Server serves: the published batches and their
+// transactions. *core.Table implements it, and so can a table that lives
+// elsewhere (a wasm guest's, whose item bytes the host holds). Its methods
+// are those of core.Table, with the same contracts.
+type Table interface {
+	// Manifest returns the manifest of refID for receiver and the nonce
+	// its receipt must carry.
+	Manifest(refID uuid.UUID, token []byte, receiver string) (*core.Manifest, string, error)
+	// Serve returns bytes [off, off+n) of an item as a view that stays
+	// valid until release is called.
+	Serve(refID uuid.UUID, token []byte, receiver string, item int, off, n int64) (data []byte, release func(), err error)
+	// Confirm records a receiver's receipt.
+	Confirm(refID uuid.UUID, token []byte, receiver, nonce string) error
+	// Sweep ends the transactions inactive at now and returns how many.
+	Sweep(now time.Time) int
+	// Stats returns the table's counters.
+	Stats() core.Stats
+}
+
+var _ Table = (*core.Table)(nil)

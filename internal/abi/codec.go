@@ -1,0 +1,275 @@
+package abi
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/viacodec/viacodec/core"
+)
+
+// maxLimit is the largest length limit core accepts (2^48).
+const maxLimit = 1 << 48
+
+var (
+	// skelDecMode reads a caller's skeleton. Its limits are the widest core
+	// allows: the skeleton is the caller's own value, and the encode that
+	// follows applies the real MaxDepth. Byte strings alias the skeleton,
+	// which the caller keeps until the message is copied out. Ref nodes
+	// are lazy refs the caller forwards: encoding writes them as they came.
+	skelDecMode = mustMode(core.DecOptions{
+		MaxDepth: 4096, MaxElements: maxLimit, MaxByteLen: maxLimit,
+		MaxMessageSize: maxLimit, MaxArrayBytes: maxLimit, ZeroCopy: true, Slots: true,
+	}.DecMode())
+	// skelEncMode writes the skeleton of a decoded message, which nests no
+	// deeper than the message the decode accepted.
+	skelEncMode = mustMode(core.EncOptions{MaxDepth: 4096, Slots: true}.EncMode())
+)
+
+func mustMode[M any](m M, err error) M {
+	if err != nil {
+		panic("abi: built-in options are invalid: " + err.Error())
+	}
+	return m
+}
+
+// intOption converts an int64 option to int, rejecting what core would
+// otherwise see wrapped around.
+func intOption(name string, v int64) (int, error) {
+	if v < 0 || v > math.MaxInt32 {
+		return 0, Errorf(core.KindInvalid, "option %s %d is out of range", name, v)
+	}
+	return int(v), nil
+}
+
+// EncOptions mirrors the shells' encode options; zero means core's default.
+type EncOptions struct {
+	MaxDepth int64
+}
+
+// EncMode validates o.
+func (o EncOptions) EncMode() (*core.EncMode, error) {
+	depth, err := intOption("max_depth", o.MaxDepth)
+	if err != nil {
+		return nil, err
+	}
+	return core.EncOptions{MaxDepth: depth}.EncMode()
+}
+
+// Encode decodes the caller's skeleton, puts the slots' views in place of
+// its slots and encodes the result with mode. The message views the
+// skeleton and the slots' memory until it is copied out.
+func Encode(skel []byte, slots []Slot, mode *core.EncMode) (*core.Message, error) {
+	vals, err := values(slots)
+	if err != nil {
+		return nil, err
+	}
+	v, err := skelDecMode.Decode(skel)
+	if err != nil {
+		return nil, wrap(err, "skeleton")
+	}
+	v, err = core.ReplaceSlots(v, func(i core.SlotIndex) (any, error) {
+		if int(i) >= len(vals) {
+			return nil, Errorf(core.KindInvalid, "slot index %d is out of range (%d slots)", i, len(vals))
+		}
+		return vals[i], nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return mode.Encode(v)
+}
+
+// DecOptions mirrors the shells' decode options; zero means core's default.
+type DecOptions struct {
+	MaxDepth       int64
+	MaxElements    int64
+	MaxByteLen     int64
+	MaxMessageSize int64
+	MaxArrayBytes  int64
+	BytesSlotMin   int64 // byte strings this long or longer become slots; 0: none
+	PassThrough    bool  // refs stay ref nodes (lazy refs) in the skeleton
+}
+
+func (o DecOptions) decMode() (*core.DecMode, error) {
+	depth, err := intOption("max_depth", o.MaxDepth)
+	if err != nil {
+		return nil, err
+	}
+	if o.MaxElements < 0 || o.MaxElements > maxLimit {
+		return nil, Errorf(core.KindInvalid, "option max_elements %d is out of range", o.MaxElements)
+	}
+	if o.BytesSlotMin < 0 {
+		return nil, Errorf(core.KindInvalid, "option bytes_slot_min %d is negative", o.BytesSlotMin)
+	}
+	return core.DecOptions{
+		MaxDepth: depth, MaxElements: int(o.MaxElements), MaxByteLen: o.MaxByteLen,
+		MaxMessageSize: o.MaxMessageSize, MaxArrayBytes: o.MaxArrayBytes,
+		ZeroCopy: true, PassThrough: o.PassThrough,
+	}.DecMode()
+}
+
+// Decoded is a message decoded for a foreign caller: its skeleton, not yet
+// written out, and its slots. The slots view the message: the caller keeps
+// it alive and unchanged while the Decoded is in use.
+type Decoded struct {
+	Skeleton *core.Message
+	Specs    []SlotSpec
+	plan     *core.Plan
+	bytes    [][]byte // the byte-string slots, numbered after the plan's
+	host     int64    // the host handle that downloads the refs; 0: the library's client
+}
+
+// Decode plans msg: every array becomes a slot the caller allocates, and
+// every limit is checked before it does. Referenced arrays become slots
+// too when the caller can download them (canFetch, with host 0 for the
+// library's own client, or a host handle); otherwise, unless PassThrough,
+// a message with references is an error.
+func Decode(msg []byte, o DecOptions, canFetch bool, host int64) (*Decoded, error) {
+	mode, err := o.decMode()
+	if err != nil {
+		return nil, err
+	}
+	p, err := mode.Plan(msg)
+	if err != nil {
+		return nil, err
+	}
+	if !canFetch {
+		for _, s := range p.Slots {
+			if s.Ref() {
+				return nil, Errorf(core.KindInvalid, "the message holds references: decode it with a host to download them, or in pass-through to keep them as lazy refs")
+			}
+		}
+	}
+	d := &Decoded{plan: p, host: host}
+	body := p.Body
+	if o.BytesSlotMin > 0 {
+		body = d.bytesSlots(body, int(min(o.BytesSlotMin, math.MaxInt32)))
+	}
+	if d.Skeleton, err = skelEncMode.Encode(body); err != nil {
+		return nil, wrap(err, "skeleton")
+	}
+	d.Specs = make([]SlotSpec, 0, len(p.Slots)+len(d.bytes))
+	for _, s := range p.Slots {
+		d.Specs = append(d.Specs, SlotSpec{DType: int32(s.DType), Order: int32(s.Order), Shape: s.Shape, Bytes: uint64(s.Bytes), Ref: s.Ref()})
+	}
+	for _, b := range d.bytes {
+		d.Specs = append(d.Specs, SlotSpec{DType: SlotBytes, Bytes: uint64(len(b))})
+	}
+	return d, nil
+}
+
+// bytesSlots replaces the byte strings of v of min bytes or more with
+// slots numbered after the plan's arrays.
+func (d *Decoded) bytesSlots(v any, min int) any {
+	switch x := v.(type) {
+	case []byte:
+		if len(x) >= min {
+			d.bytes = append(d.bytes, x)
+			return core.SlotIndex(len(d.plan.Slots) + len(d.bytes) - 1)
+		}
+	case []any:
+		for i := range x {
+			x[i] = d.bytesSlots(x[i], min)
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = d.bytesSlots(e, min)
+		}
+	case core.Map:
+		for i := range x {
+			x[i].Value = d.bytesSlots(x[i].Value, min)
+		}
+	case core.Object:
+		x.Data = d.bytesSlots(x.Data, min)
+		return x
+	}
+	return v
+}
+
+// check checks destinations against the slots: no more than the slots,
+// and each that is not nil of the slot's dtype and byte length.
+func (d *Decoded) check(dsts []Slot) error {
+	if len(dsts) > len(d.Specs) {
+		return Errorf(core.KindInvalid, "%d destinations for %d slots", len(dsts), len(d.Specs))
+	}
+	for i, dst := range dsts {
+		if dst.Data == nil {
+			continue
+		}
+		s := d.Specs[i]
+		if dst.DType != s.DType {
+			return Errorf(core.KindMismatch, "slot %d holds dtype %d, destination says %d", i, s.DType, dst.DType)
+		}
+		if uint64(len(dst.Data)) != s.Bytes {
+			return Errorf(core.KindMismatch, "slot %d holds %d bytes, destination has %d", i, s.Bytes, len(dst.Data))
+		}
+	}
+	return nil
+}
+
+// copyInline copies the inline slots into their destinations.
+func (d *Decoded) copyInline(dsts []Slot) {
+	for i, dst := range dsts {
+		switch {
+		case dst.Data == nil:
+		case i >= len(d.plan.Slots):
+			copy(dst.Data, d.bytes[i-len(d.plan.Slots)])
+		case !d.plan.Slots[i].Ref():
+			d.plan.Slots[i].CopyTo(dst.Data) // checked: cannot fail
+		}
+	}
+}
+
+// Fill copies the slots into the caller's destinations: dsts[i] is slot
+// i's, and one with nil Data is skipped. Every destination is checked
+// before anything is copied. Referenced slots are refused: Fetch them.
+func Fill(d *Decoded, dsts []Slot) error {
+	if err := d.check(dsts); err != nil {
+		return err
+	}
+	for i, dst := range dsts {
+		if dst.Data != nil && i < len(d.plan.Slots) && d.plan.Slots[i].Ref() {
+			return Errorf(core.KindInvalid, "slot %d is by reference: download it with a host", i)
+		}
+	}
+	d.copyInline(dsts)
+	return nil
+}
+
+// Fetch is Fill for a Decoded that may hold references: it downloads them
+// straight into their destinations through f, under life (the end of the
+// host) and a deadline of timeoutNs (negative: none), then copies the
+// inline slots. All or nothing: on error the destinations' contents are
+// undefined, and nothing writes to them any more.
+func Fetch(life context.Context, f core.Fetcher, d *Decoded, dsts []Slot, timeoutNs int64) error {
+	if err := d.check(dsts); err != nil {
+		return err
+	}
+	var downloads []core.Download
+	for i, dst := range dsts {
+		if dst.Data != nil && i < len(d.plan.Slots) && d.plan.Slots[i].Ref() {
+			dl, err := d.plan.Download(i, dst.Data)
+			if err != nil {
+				return err
+			}
+			downloads = append(downloads, dl)
+		}
+	}
+	if len(downloads) > 0 {
+		ctx := life
+		if timeoutNs >= 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutNs))
+			defer cancel()
+		}
+		if err := core.FetchAll(ctx, f, downloads); err != nil {
+			if life.Err() != nil {
+				return core.NewError(core.KindAborted, err, "download cancelled: the host was closed")
+			}
+			return err
+		}
+	}
+	d.copyInline(dsts)
+	return nil
+}

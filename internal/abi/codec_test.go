@@ -1,0 +1,322 @@
+package abi
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/viacodec/viacodec/core"
+)
+
+// TestEncodeDecodeSlots sends a value through Encode (skeleton and slots)
+// and back through Decode and Fill into fresh memory, and compares both
+// ways with core's own encoding.
+func TestEncodeDecodeSlots(t *testing.T) {
+	w, _ := core.ArrayOf([]int{2, 3}, []float32{1, 2, 3, 4, 5, 6})
+	f, _ := core.NewArray(core.DTypeInt16, []int{2, 2}, core.ColumnMajor, []byte{1, 0, 2, 0, 3, 0, 4, 0})
+	blob := bytes.Repeat([]byte{7}, 100)
+	want, err := core.Marshal(map[string]any{"w": w, "f": f, "meta": []any{"x", blob, core.Object{Name: "t", Data: w}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skel := skeleton(t, map[string]any{"w": core.SlotIndex(0), "f": core.SlotIndex(1),
+		"meta": []any{"x", core.SlotIndex(2), core.Object{Name: "t", Data: core.SlotIndex(0)}}})
+	m, err := Encode(skel, []Slot{slotOf(w), slotOf(f), {Data: blob, DType: SlotBytes}}, plainMode(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Bytes(); !bytes.Equal(got, want) {
+		t.Fatalf("encode:\n got %x\nwant %x", got, want)
+	}
+
+	d, err := Decode(want, DecOptions{BytesSlotMin: 64}, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// f, w inside the object, w, in the order of the message (keys
+	// sorted), and then the blob, numbered after the arrays.
+	wantSpecs := []SlotSpec{
+		{DType: int32(core.DTypeInt16), Order: int32(core.ColumnMajor), Shape: []int{2, 2}, Bytes: 8},
+		{DType: int32(core.DTypeFloat32), Order: int32(core.RowMajor), Shape: []int{2, 3}, Bytes: 24},
+		{DType: int32(core.DTypeFloat32), Order: int32(core.RowMajor), Shape: []int{2, 3}, Bytes: 24},
+		{DType: SlotBytes, Bytes: 100},
+	}
+	if len(d.Specs) != len(wantSpecs) {
+		t.Fatalf("%d slots, want %d: %+v", len(d.Specs), len(wantSpecs), d.Specs)
+	}
+	for i, s := range d.Specs {
+		ws := wantSpecs[i]
+		if s.DType != ws.DType || s.Order != ws.Order || !slices.Equal(s.Shape, ws.Shape) || s.Bytes != ws.Bytes || s.Ref {
+			t.Fatalf("slot %d: %+v, want %+v", i, s, ws)
+		}
+	}
+	if d.host != 0 {
+		t.Fatalf("host %d, want 0", d.host)
+	}
+	dsts := destinations(d.Specs)
+	if err := Fill(d, dsts); err != nil {
+		t.Fatal(err)
+	}
+	// The skeleton and the filled slots make the message again.
+	back, err := Encode(d.Skeleton.Bytes(), dsts, plainMode(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := back.Bytes(); !bytes.Equal(got, want) {
+		t.Fatalf("decode and encode again:\n got %x\nwant %x", got, want)
+	}
+}
+
+// TestFillSwapsBigEndian: a big-endian array lands little-endian in its
+// destination, as every binding reads memory.
+func TestFillSwapsBigEndian(t *testing.T) {
+	// 0x56430000([1, 40([[2], 74(h'0000000100000002')]), []]): the int32
+	// array [1, 2] as a big-endian typed array (RFC 8746 tag 74).
+	msg := []byte{0xda, 0x56, 0x43, 0x00, 0x00, 0x83, 0x01,
+		0xd8, 0x28, 0x82, 0x81, 0x02, 0xd8, 0x4a, 0x48, 0, 0, 0, 1, 0, 0, 0, 2, 0x80}
+	d, err := Decode(msg, DecOptions{}, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Specs) != 1 || d.Specs[0].DType != int32(core.DTypeInt32) || d.Specs[0].Bytes != 8 {
+		t.Fatalf("specs %+v", d.Specs)
+	}
+	dsts := destinations(d.Specs)
+	if err := Fill(d, dsts); err != nil {
+		t.Fatal(err)
+	}
+	if want := []byte{1, 0, 0, 0, 2, 0, 0, 0}; !bytes.Equal(dsts[0].Data, want) {
+		t.Fatalf("filled %x, want %x", dsts[0].Data, want)
+	}
+}
+
+func TestSlotErrors(t *testing.T) {
+	w, _ := core.ArrayOf([]int{4}, []float32{1, 2, 3, 4})
+	good := slotOf(w)
+	with := func(f func(*Slot)) []Slot {
+		s := good
+		f(&s)
+		return []Slot{s}
+	}
+	slot0 := skeleton(t, []any{core.SlotIndex(0)})
+	// slot0 ends in the slot tag's argument, 0: these put another item there.
+	tagged := func(arg ...byte) []byte {
+		return append(append(slot0[:len(slot0)-2:len(slot0)-2], arg...), 0x80)
+	}
+	inline, err := core.Marshal([]any{w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		skel  []byte
+		slots []Slot
+		kind  core.Kind
+	}{
+		{"index out of range", skeleton(t, []any{core.SlotIndex(1)}), []Slot{good}, core.KindInvalid},
+		{"no slots", slot0, nil, core.KindInvalid},
+		{"negative index", tagged(0x20), []Slot{good}, core.KindProtocol},
+		{"index not an int", tagged(0x61, '0'), []Slot{good}, core.KindProtocol},
+		{"index beyond int32", tagged(0x1b, 0, 0, 0, 1, 0, 0, 0, 0), []Slot{good}, core.KindProtocol},
+		{"bad dtype", slot0, with(func(s *Slot) { s.DType = 99 }), core.KindMismatch},
+		{"negative dtype", slot0, with(func(s *Slot) { s.DType = -1 }), core.KindMismatch},
+		{"bad order", slot0, with(func(s *Slot) { s.Order = 2 }), core.KindMismatch},
+		{"data shorter than the shape", slot0, with(func(s *Slot) { s.Data = s.Data[:12] }), core.KindMismatch},
+		{"no data", slot0, with(func(s *Slot) { s.Data = nil }), core.KindMismatch},
+		{"negative dim", slot0, with(func(s *Slot) { s.Shape = []int64{-4} }), core.KindMismatch},
+		{"too many dims", slot0, with(func(s *Slot) { s.Shape = make([]int64, MaxDims+1) }), core.KindInvalid},
+		{"bytes slot with dims", slot0, with(func(s *Slot) { s.DType = SlotBytes }), core.KindInvalid},
+		{"inline array in the skeleton", inline, []Slot{good}, core.KindProtocol},
+		{"not a message", []byte{0x80}, []Slot{good}, core.KindProtocol},
+		{"truncated", slot0[:5], []Slot{good}, core.KindSyntax},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Encode(c.skel, c.slots, plainMode(t))
+			wantKind(t, "encode", err, c.kind)
+		})
+	}
+	// A bad slot fails the call even when the skeleton does not use it.
+	_, err = Encode(slot0, []Slot{good, with(func(s *Slot) { s.DType = 99 })[0]}, plainMode(t))
+	wantKind(t, "unused bad slot", err, core.KindMismatch)
+	// The skeleton's own depth is free; the message's is MaxDepth's.
+	deep := any(core.SlotIndex(0))
+	for range 10 {
+		deep = []any{deep}
+	}
+	shallow, err := EncOptions{MaxDepth: 5}.EncMode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Encode(skeleton(t, deep), []Slot{good}, shallow)
+	wantKind(t, "deeper than MaxDepth", err, core.KindLimit)
+}
+
+func TestOptionErrors(t *testing.T) {
+	for _, o := range []EncOptions{{MaxDepth: -1}, {MaxDepth: 1 << 40}} {
+		_, err := o.EncMode()
+		wantKind(t, "encode options", err, core.KindInvalid)
+	}
+	msg, err := core.Marshal(int64(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []DecOptions{
+		{MaxDepth: -1}, {MaxDepth: 1 << 40}, {MaxElements: -1}, {MaxElements: maxLimit + 1},
+		{MaxByteLen: -1}, {MaxMessageSize: -1}, {MaxArrayBytes: -1}, {BytesSlotMin: -1},
+	} {
+		_, err := Decode(msg, o, false, 0)
+		wantKind(t, "decode options", err, core.KindInvalid)
+	}
+	_, err = Decode(msg, DecOptions{MaxMessageSize: int64(len(msg) - 1)}, false, 0)
+	wantKind(t, "MaxMessageSize", err, core.KindLimit)
+}
+
+// TestSlotNameIsNotReserved: "viacodec.slot" is a typed object like any
+// other; skeletons mark slots with their own tag.
+func TestSlotNameIsNotReserved(t *testing.T) {
+	obj := core.Object{Name: "viacodec.slot", Data: int64(0)}
+	msg, err := core.Marshal([]any{obj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decode(msg, DecOptions{}, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Specs) != 0 {
+		t.Fatalf("%d slots, want none", len(d.Specs))
+	}
+	dm, err := core.DecOptions{Slots: true}.DecMode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := dm.Decode(d.Skeleton.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := v.([]any); !ok || len(l) != 1 || l[0] != any(obj) {
+		t.Fatalf("skeleton holds %#v, want the object", v)
+	}
+	back, err := Encode(d.Skeleton.Bytes(), nil, plainMode(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back.Bytes(), msg) {
+		t.Fatalf("encode again:\n got %x\nwant %x", back.Bytes(), msg)
+	}
+}
+
+// TestSlotTagInMessage: the slot tag stands only in skeletons; a message
+// that carries it is refused as an unknown tag.
+func TestSlotTagInMessage(t *testing.T) {
+	msg := skeleton(t, []any{core.SlotIndex(0)})
+	_, err := Decode(msg, DecOptions{}, false, 0)
+	if !errors.Is(err, core.ErrUnknownTag) {
+		t.Fatalf("got %v, want core.ErrUnknownTag", err)
+	}
+	wantKind(t, "slot tag in a message", err, core.KindUnknownTag)
+	if OffsetOf(err) < 0 {
+		t.Fatalf("no offset in %v", err)
+	}
+	_, err = Decode(msg, DecOptions{PassThrough: true}, true, 0)
+	wantKind(t, "slot tag in a message, pass-through", err, core.KindUnknownTag)
+}
+
+func TestFillChecks(t *testing.T) {
+	w, _ := core.ArrayOf([]int{2}, []float32{1, 2})
+	blob := bytes.Repeat([]byte{9}, 10)
+	msg, err := core.Marshal([]any{w, blob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decode(msg, DecOptions{BytesSlotMin: 10}, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f32 := int32(core.DTypeFloat32)
+	for _, c := range []struct {
+		name string
+		dsts []Slot
+		kind core.Kind
+	}{
+		{"short", []Slot{{Data: make([]byte, 4), DType: f32}}, core.KindMismatch},
+		{"long", []Slot{{Data: make([]byte, 12), DType: f32}}, core.KindMismatch},
+		{"other dtype", []Slot{{Data: make([]byte, 8), DType: int32(core.DTypeInt64)}}, core.KindMismatch},
+		{"bytes slot as an array", []Slot{{}, {Data: make([]byte, 10), DType: f32}}, core.KindMismatch},
+		{"more destinations than slots", []Slot{{Data: make([]byte, 8), DType: f32}, {Data: make([]byte, 10), DType: SlotBytes}, {}}, core.KindInvalid},
+	} {
+		wantKind(t, c.name, Fill(d, c.dsts), c.kind)
+	}
+	// Every destination is checked before anything is copied.
+	first := make([]byte, 8)
+	err = Fill(d, []Slot{{Data: first, DType: f32}, {Data: make([]byte, 9), DType: SlotBytes}})
+	wantKind(t, "second destination short", err, core.KindMismatch)
+	if !bytes.Equal(first, make([]byte, 8)) {
+		t.Fatal("the first destination was written before the second was checked")
+	}
+	// Destinations without data are skipped, and fewer than the slots are fine.
+	if err := Fill(d, []Slot{{}, {Data: make([]byte, 10), DType: SlotBytes}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Fill(d, []Slot{{Data: first, DType: f32}}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first, w.Data) {
+		t.Fatalf("filled %x, want %x", first, w.Data)
+	}
+	// May be called again.
+	dsts := destinations(d.Specs)
+	if err := Fill(d, dsts); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(dsts[0].Data, w.Data) || !bytes.Equal(dsts[1].Data, blob) {
+		t.Fatalf("filled %x and %x", dsts[0].Data, dsts[1].Data)
+	}
+}
+
+// TestGoldenSkeletons decodes every golden file into a skeleton and slots
+// and encodes it back: byte for byte. References stay lazy refs
+// (pass-through) and are written back as they came. The limits are the
+// widest: some files declare arrays at the format's extremes.
+func TestGoldenSkeletons(t *testing.T) {
+	files, _ := filepath.Glob("../../testdata/golden/*.cbor")
+	if len(files) == 0 {
+		t.Fatal("no golden files")
+	}
+	wide := DecOptions{MaxElements: maxLimit, MaxByteLen: maxLimit, MaxMessageSize: maxLimit, MaxArrayBytes: maxLimit}
+	refs := 0
+	for _, path := range files {
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := wide
+		o.BytesSlotMin, o.PassThrough = 2, true
+		d, err := Decode(want, o, false, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if _, err := Decode(want, wide, false, 0); err != nil {
+			wantKind(t, path+" without pass-through", err, core.KindInvalid) // holds references
+			refs++
+		}
+		dsts := destinations(d.Specs)
+		if err := Fill(d, dsts); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		m, err := Encode(d.Skeleton.Bytes(), dsts, plainMode(t))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if got := m.Bytes(); !bytes.Equal(got, want) {
+			t.Fatalf("%s:\n got %x\nwant %x", path, got, want)
+		}
+	}
+	if refs == 0 {
+		t.Fatal("no golden file holds references: the pass-through round trip is untested")
+	}
+}

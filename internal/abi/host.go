@@ -1,0 +1,264 @@
+package abi
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/hostdl"
+)
+
+// HostOptions mirrors the shells' host options; zero fields mean the
+// defaults.
+type HostOptions struct {
+	Listen       string // default "127.0.0.1:0"
+	Name         string // receiver id; default a random UUID
+	Advertise    string // base URL receivers are told; default from the listener
+	TLSCert      string // this host's certificate (server, and client certificate)
+	TLSKey       string
+	TLSCA        string // CA of the peers: verifies servers, and clients with ClientAuth
+	ClientAuth   bool   // the server demands client certificates the CA signed
+	RefThreshold int64  // default core.DefaultRefThreshold
+	Concurrency  int64  // parallel ranges per download; default hostdl's
+	ChunkSize    int64  // range size; default hostdl's
+	HTTP2        bool   // download over HTTP/2 instead of HTTP/1.1
+}
+
+// Host publishes what it encodes by reference and serves it, and downloads
+// what it decodes. Released through a handle, it cancels its downloads
+// (Cancel), and once the calls in progress have returned, ends its open
+// transactions and stops its server (Close).
+type Host struct {
+	host         *hostdl.Host
+	refThreshold int64
+
+	ctx    context.Context // ends when the host is released
+	cancel context.CancelFunc
+}
+
+// NewHost starts a host.
+func NewHost(o HostOptions) (*Host, error) {
+	if o.Concurrency < 0 || o.Concurrency > math.MaxInt32 {
+		return nil, Errorf(core.KindInvalid, "option concurrency %d is out of range", o.Concurrency)
+	}
+	proto := hostdl.HTTP1
+	if o.HTTP2 {
+		proto = hostdl.HTTP2
+	}
+	h, err := hostdl.NewHost(hostdl.HostOptions{
+		Server:       hostdl.ServerOptions{Addr: o.Listen, Advertise: o.Advertise},
+		Client:       hostdl.ClientOptions{Receiver: o.Name, Protocol: proto, Concurrency: int(o.Concurrency), ChunkSize: o.ChunkSize},
+		TLSFiles:     hostdl.TLSFiles{CertFile: o.TLSCert, KeyFile: o.TLSKey, CAFile: o.TLSCA},
+		ClientAuth:   o.ClientAuth,
+		RefThreshold: o.RefThreshold,
+		Logger:       hostdl.LoggerFromEnv(),
+	})
+	if err != nil {
+		return nil, wrap(err, "host")
+	}
+	mode, err := h.EncMode(core.EncOptions{})
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Host{host: h, refThreshold: mode.Options().RefThreshold, ctx: ctx, cancel: cancel}, nil
+}
+
+// Source returns the base URL receivers download this host's batches from.
+func (h *Host) Source() string { return h.host.Source() }
+
+// Name returns the host's receiver id.
+func (h *Host) Name() string { return h.host.Receiver() }
+
+// Stats returns the host's server counters.
+func (h *Host) Stats() hostdl.ServerStats { return h.host.Stats() }
+
+// Cancel ends the host's downloads in progress.
+func (h *Host) Cancel() { h.cancel() }
+
+// Close ends the host's open transactions (StateDeleted) and stops its
+// server gracefully. Transaction handles stay valid and report the outcome.
+// A release has no caller left to report a failed shutdown to: hostdl logs
+// it, and the server is stopped either way.
+func (h *Host) Close() { h.host.Close() }
+
+// PublishOptions mirrors the shells' publish options; zero fields mean the
+// defaults.
+type PublishOptions struct {
+	MaxDepth     int64 // default 128
+	RefThreshold int64 // default the host's
+	Receivers    int64 // expected receivers; 0: unknown (the transaction ends by timeout)
+	Quorum       int64
+	TimeoutNs    int64 // inactivity timeout; default core's 5 minutes
+	Snapshot     bool  // copy the arrays at publish time
+}
+
+// Encode encodes the caller's skeleton by reference and publishes the
+// batch, if any: the Tx is nil when every array went inline. Unless
+// Snapshot is set, the batch views the slots' memory until the Tx is
+// closed.
+func (h *Host) Encode(skel []byte, slots []Slot, o PublishOptions) (*core.Message, *Tx, error) {
+	depth, err := intOption("max_depth", o.MaxDepth)
+	if err != nil {
+		return nil, nil, err
+	}
+	receivers, err := intOption("receivers", o.Receivers)
+	if err != nil {
+		return nil, nil, err
+	}
+	quorum, err := intOption("quorum", o.Quorum)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.TimeoutNs < 0 {
+		return nil, nil, Errorf(core.KindInvalid, "option timeout_ns %d is negative", o.TimeoutNs)
+	}
+	threshold := o.RefThreshold
+	if threshold == 0 {
+		threshold = h.refThreshold
+	}
+	mode, err := h.host.EncMode(core.EncOptions{MaxDepth: depth, RefThreshold: threshold})
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := Encode(skel, slots, mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := m.Batch()
+	if b == nil {
+		return m, nil, nil
+	}
+	tx, err := h.host.Publish(b, core.PublishOptions{
+		Receivers: receivers, Quorum: quorum, Timeout: time.Duration(o.TimeoutNs), Snapshot: o.Snapshot,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	views := b
+	if o.Snapshot {
+		views = nil
+	}
+	return m, newTx(tx, views), nil
+}
+
+// CheckHost checks that h is a host handle of t, or 0: the library's own
+// client, which downloads with a random receiver id and no TLS files.
+func CheckHost(t *Table, h int64) error {
+	if h == 0 {
+		return nil
+	}
+	_, done, err := Use[*Host](t, h, "a host handle")
+	if err == nil {
+		done()
+	}
+	return err
+}
+
+// FetchThrough is Fetch through the host that d was decoded with (a
+// handle of t), or the library's own client, made on first use.
+func FetchThrough(t *Table, d *Decoded, dsts []Slot, timeoutNs int64) error {
+	if d.host == 0 {
+		defaultClient.once.Do(func() {
+			defaultClient.c, defaultClient.err = hostdl.NewClient(hostdl.ClientOptions{Logger: hostdl.LoggerFromEnv()})
+		})
+		if defaultClient.err != nil {
+			return wrap(defaultClient.err, "default client")
+		}
+		return Fetch(context.Background(), defaultClient.c, d, dsts, timeoutNs)
+	}
+	h, done, err := Use[*Host](t, d.host, "a host handle")
+	if err != nil {
+		return err
+	}
+	defer done()
+	return Fetch(h.ctx, h.host.Client(), d, dsts, timeoutNs)
+}
+
+var defaultClient struct {
+	once sync.Once
+	c    *hostdl.Client
+	err  error
+}
+
+// Tx is a published transaction. Unless the batch is a snapshot, it views
+// the caller's memory until Close has returned: Close ends the transaction
+// (StateAborted, if still open) and waits until nothing reads that memory.
+type Tx struct {
+	tx    *core.Transaction
+	views *core.Batch // the batch as published, viewing caller memory; nil for a snapshot
+
+	ctx    context.Context // ends when the handle is released, ending waits
+	cancel context.CancelFunc
+}
+
+func newTx(tx *core.Transaction, views *core.Batch) *Tx {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Tx{tx: tx, views: views, ctx: ctx, cancel: cancel}
+}
+
+// RefID returns the batch's ref id.
+func (t *Tx) RefID() string { return t.tx.Ref().RefID.String() }
+
+// Cancel ends the waits in progress.
+func (t *Tx) Cancel() { t.cancel() }
+
+// Close aborts the transaction if it is open and waits until no serve
+// reads the caller's memory any more.
+func (t *Tx) Close() {
+	t.tx.Abort()
+	<-t.tx.Done() // no serve of the items is in progress any more
+	if t.views != nil {
+		// The first manifest of a batch checksums its items, outside the
+		// table's count of serves in progress: a receiver that asked for
+		// it just before the transaction ended may still be reading. Such
+		// a receiver is in the outcome; Manifest returns once that
+		// computation is over (or, if it never started, does it now).
+		if out, _ := t.tx.Outcome(); len(out.Receivers) > 0 {
+			t.views.Manifest()
+		}
+		t.views = nil
+	}
+}
+
+// Abort ends the transaction (StateAborted) if it is still open.
+func (t *Tx) Abort() { t.tx.Abort() }
+
+// Status returns the transaction as it is now, and whether it has ended
+// and stopped reading the caller's memory (bar Close's last check).
+func (t *Tx) Status() (core.Outcome, bool) {
+	if out, ok := t.tx.Outcome(); ok {
+		return out, true
+	}
+	state, rs := t.tx.Status()
+	return core.Outcome{State: state, Receivers: rs}, false
+}
+
+// Wait waits for the transaction to end, for at most timeoutNs (negative:
+// no limit, 0: just look). It fails with KindTimeout when time runs out and
+// KindAborted when the handle is released meanwhile.
+func (t *Tx) Wait(timeoutNs int64) (core.Outcome, error) {
+	if out, ok := t.tx.Outcome(); ok {
+		return out, nil
+	}
+	ctx := t.ctx
+	if timeoutNs >= 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutNs))
+		defer cancel()
+	}
+	out, err := t.tx.Wait(ctx)
+	if err != nil {
+		if out, ok := t.tx.Outcome(); ok { // ended as time ran out
+			return out, nil
+		}
+		if t.ctx.Err() != nil {
+			return core.Outcome{}, Errorf(core.KindAborted, "the transaction handle was released while waiting")
+		}
+		return core.Outcome{}, err
+	}
+	return out, nil
+}

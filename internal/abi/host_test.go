@@ -1,0 +1,582 @@
+package abi
+
+// Tests of the by-reference half: real hosts on loopback, driven as the
+// shells drive them (every call through a handle table).
+
+import (
+	"bytes"
+	"net"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/viacodec/viacodec/core"
+)
+
+// addHost starts a host on loopback and puts it in tab; the test releases
+// it, or the cleanup does.
+func addHost(t *testing.T, tab *Table, o HostOptions) (int64, *Host) {
+	t.Helper()
+	h, err := NewHost(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hh := tab.Add(h)
+	t.Cleanup(func() { _ = tab.Release(hh) })
+	return hh, h
+}
+
+// use returns the object behind h, failing the test if there is none; the
+// use ends with the test.
+func use[T any](t *testing.T, tab *Table, h int64) T {
+	t.Helper()
+	obj, done, err := Use[T](tab, h, "the test's object")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(done)
+	return obj
+}
+
+// refValue is a value with two arrays by reference ("w" twice) and one
+// inline, as a skeleton and slots, and the message core writes for it
+// inline.
+func refValue(t *testing.T) (skel []byte, slots []Slot, want []byte) {
+	t.Helper()
+	big := make([]float32, 1<<18) // 1 MiB
+	for i := range big {
+		big[i] = float32(i)
+	}
+	w, _ := core.ArrayOf(nil, big)
+	f, _ := core.NewArray(core.DTypeInt16, []int{1024, 512}, core.ColumnMajor, bytes.Repeat([]byte{1, 2}, 1<<19))
+	small, _ := core.ArrayOf(nil, []int64{1, 2, 3})
+	skel = skeleton(t, map[string]any{"w": core.SlotIndex(0), "f": core.SlotIndex(1), "s": core.SlotIndex(2), "tied": core.SlotIndex(0)})
+	want, err := core.Marshal(map[string]any{"w": w, "f": f, "s": small, "tied": w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return skel, []Slot{slotOf(w), slotOf(f), slotOf(small)}, want
+}
+
+// publish encodes skel and slots by reference on the host behind hh and
+// puts the transaction in tab.
+func publish(t *testing.T, tab *Table, hh int64, skel []byte, slots []Slot, o PublishOptions) ([]byte, int64) {
+	t.Helper()
+	h, done, err := Use[*Host](tab, hh, "a host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	m, tx, err := h.Encode(skel, slots, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx == nil {
+		t.Fatal("every array went inline")
+	}
+	th := tab.Add(tx)
+	t.Cleanup(func() { _ = tab.Release(th) })
+	return m.Bytes(), th
+}
+
+// receive decodes msg for the host behind hh and downloads every slot into
+// fresh memory, as vc_host_decode and vc_decode_fetch do; it returns the
+// value encoded inline.
+func receive(tab *Table, hh int64, msg []byte) ([]byte, error) {
+	if err := CheckHost(tab, hh); err != nil {
+		return nil, err
+	}
+	d, err := Decode(msg, DecOptions{}, true, hh)
+	if err != nil {
+		return nil, err
+	}
+	dsts := destinations(d.Specs)
+	if err := FetchThrough(tab, d, dsts, int64(30*time.Second)); err != nil {
+		return nil, err
+	}
+	mode, err := EncOptions{}.EncMode()
+	if err != nil {
+		return nil, err
+	}
+	m, err := Encode(d.Skeleton.Bytes(), dsts, mode)
+	if err != nil {
+		return nil, err
+	}
+	return m.Bytes(), nil
+}
+
+func TestHostByRefRoundTrip(t *testing.T) {
+	tab := NewTable()
+	src, _ := addHost(t, tab, HostOptions{Name: "source"})
+	agent, _ := addHost(t, tab, HostOptions{Name: "agent"})
+	skel, slots, want := refValue(t)
+	msg, th := publish(t, tab, src, skel, slots, PublishOptions{Receivers: 1})
+	tx := use[*Tx](t, tab, th)
+	if n := len(tx.views.Items); n != 2 {
+		t.Fatalf("batch of %d items, want 2", n)
+	}
+	if len(msg) > 1024 {
+		t.Fatalf("message of %d bytes: the arrays went inline", len(msg))
+	}
+
+	// A relay: pass-through keeps the refs as lazy refs in the skeleton,
+	// and encoding it again gives the same message.
+	d, err := Decode(msg, DecOptions{PassThrough: true}, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Specs) != 1 || d.Specs[0].Ref {
+		t.Fatalf("pass-through: slots %+v, want the inline one", d.Specs)
+	}
+	dsts := destinations(d.Specs)
+	if err := Fill(d, dsts); err != nil {
+		t.Fatal(err)
+	}
+	relayed, err := Encode(d.Skeleton.Bytes(), dsts, plainMode(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(relayed.Bytes(), msg) {
+		t.Fatal("relayed message differs")
+	}
+
+	_, err = Decode(msg, DecOptions{}, false, 0)
+	wantKind(t, "refs without a host", err, core.KindInvalid)
+	for _, o := range []DecOptions{{MaxArrayBytes: 1 << 20}, {MaxArrayBytes: 1 << 20, PassThrough: true}} {
+		_, err = Decode(msg, o, true, agent)
+		wantKind(t, "MaxArrayBytes counts refs", err, core.KindLimit)
+	}
+	d, err = Decode(msg, DecOptions{}, true, agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.host != agent {
+		t.Fatalf("host %d, want %d", d.host, agent)
+	}
+	err = Fill(d, destinations(d.Specs))
+	wantKind(t, "Fill of a referenced slot", err, core.KindInvalid)
+
+	got, err := receive(tab, agent, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("downloaded value differs")
+	}
+	out, err := tx.Wait(int64(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.State != core.StateCompleted || !slices.Equal(out.Confirmed(), []string{"agent"}) {
+		t.Fatalf("outcome %+v", out)
+	}
+	if st, ended := tx.Status(); !ended || st.State != core.StateCompleted {
+		t.Fatalf("status %+v ended %v", st, ended)
+	}
+}
+
+// TestFetchEachItemOnce: an item the message names twice, or that two
+// lazy refs name, is one slot and is downloaded once.
+func TestFetchEachItemOnce(t *testing.T) {
+	tab := NewTable()
+	src, _ := addHost(t, tab, HostOptions{Name: "source"})
+	skel, slots, _ := refValue(t)
+	msg, th := publish(t, tab, src, skel, slots, PublishOptions{})
+	tx := use[*Tx](t, tab, th)
+	served := func(receiver string) int64 {
+		_, rs := tx.tx.Status()
+		for _, r := range rs {
+			if r.ID == receiver {
+				return r.Bytes
+			}
+		}
+		return 0
+	}
+	w, f := slots[0].Data, slots[1].Data
+
+	// "w" and "tied" are one item: three slots, two of them downloaded.
+	agent, _ := addHost(t, tab, HostOptions{Name: "agent"})
+	d, err := Decode(msg, DecOptions{}, true, agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := 0
+	for _, s := range d.Specs {
+		if s.Ref {
+			refs++
+		}
+	}
+	if len(d.Specs) != 3 || refs != 2 {
+		t.Fatalf("slots %+v, want 3 of which 2 by reference", d.Specs)
+	}
+	if _, err := receive(tab, agent, msg); err != nil {
+		t.Fatal(err)
+	}
+	if got := served("agent"); got != int64(len(w)+len(f)) {
+		t.Fatalf("served %d bytes, want each item once (%d)", got, len(w)+len(f))
+	}
+
+	// Lazy refs from a pass-through decode, resolved together: a message
+	// that holds them, decoded for a host, then fetched.
+	lazy, err := core.DecOptions{PassThrough: true}.DecMode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := lazy.Decode(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw := v.(map[string]any)["w"].(*core.LazyRef)
+	list, err := core.Marshal([]any{lw, lw, v.(map[string]any)["tied"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolver, _ := addHost(t, tab, HostOptions{Name: "resolver"})
+	d, err = Decode(list, DecOptions{}, true, resolver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Specs) != 1 || !d.Specs[0].Ref || d.Specs[0].Bytes != uint64(len(w)) {
+		t.Fatalf("slots %+v, want the one item", d.Specs)
+	}
+	// Destinations are checked before anything is downloaded.
+	short := []Slot{{Data: make([]byte, len(w)-1), DType: d.Specs[0].DType}}
+	wantKind(t, "short destination", FetchThrough(tab, d, short, -1), core.KindMismatch)
+	if got := served("resolver"); got != 0 {
+		t.Fatalf("served %d bytes for a refused fetch", got)
+	}
+	// A destination without data is skipped: nothing to download.
+	if err := FetchThrough(tab, d, []Slot{{}}, -1); err != nil {
+		t.Fatal(err)
+	}
+	dsts := destinations(d.Specs)
+	if err := FetchThrough(tab, d, dsts, -1); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(dsts[0].Data, w) {
+		t.Fatal("the destination differs from the array")
+	}
+	if got := served("resolver"); got != int64(len(w)) {
+		t.Fatalf("served %d bytes, want the item once (%d)", got, len(w))
+	}
+}
+
+// TestFetchDefaultClient: host 0 downloads through the library's own
+// client.
+func TestFetchDefaultClient(t *testing.T) {
+	tab := NewTable()
+	src, _ := addHost(t, tab, HostOptions{Name: "source"})
+	skel, slots, want := refValue(t)
+	msg, _ := publish(t, tab, src, skel, slots, PublishOptions{})
+	got, err := receive(tab, 0, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("downloaded value differs")
+	}
+}
+
+func TestHostTransactions(t *testing.T) {
+	tab := NewTable()
+	src, _ := addHost(t, tab, HostOptions{Name: "source"})
+	agent, _ := addHost(t, tab, HostOptions{Name: "agent"})
+	skel, slots, _ := refValue(t)
+	msg, th := publish(t, tab, src, skel, slots, PublishOptions{Receivers: 1})
+	tx := use[*Tx](t, tab, th)
+	if tx.RefID() == "" {
+		t.Fatal("no ref id")
+	}
+	_, err := tx.Wait(0)
+	wantKind(t, "wait 0 on an open transaction", err, core.KindTimeout)
+	_, err = tx.Wait(int64(time.Millisecond))
+	wantKind(t, "wait 1ms on an open transaction", err, core.KindTimeout)
+	if out, ended := tx.Status(); ended || out.State != core.StateOpen {
+		t.Fatalf("status %+v ended %v", out, ended)
+	}
+	tx.Abort()
+	if out, ended := tx.Status(); !ended || out.State != core.StateAborted {
+		t.Fatalf("after abort: status %+v ended %v", out, ended)
+	}
+	if out, err := tx.Wait(-1); err != nil || out.State != core.StateAborted {
+		t.Fatalf("wait after abort: %+v %v", out, err)
+	}
+	_, err = receive(tab, agent, msg)
+	wantKind(t, "download of an aborted batch", err, core.KindExpired)
+
+	h := use[*Host](t, tab, src)
+	for _, o := range []PublishOptions{
+		{Receivers: -1}, {Receivers: 1 << 40}, {Quorum: -1}, {Quorum: 2, Receivers: 1},
+		{TimeoutNs: -1}, {MaxDepth: -1}, {MaxDepth: 5000}, {RefThreshold: -1},
+	} {
+		_, _, err := h.Encode(skel, slots, o)
+		wantKind(t, "publish options", err, core.KindInvalid)
+	}
+	// Every array inline: no transaction.
+	m, tx2, err := h.Encode(skel, slots, PublishOptions{RefThreshold: 1 << 30})
+	if err != nil || tx2 != nil || m.Batch() != nil {
+		t.Fatalf("all inline: %v %v", tx2, err)
+	}
+	if st := h.Stats(); st.Table.Open != 0 {
+		t.Fatalf("%d transactions open", st.Table.Open)
+	}
+}
+
+// TestTxWaiters: a waiter whose transaction completes gets its outcome;
+// a waiter still blocked when the handle is released gets KindAborted,
+// exactly; a wait that starts after the release finds no handle.
+func TestTxWaiters(t *testing.T) {
+	tab := NewTable()
+	src, _ := addHost(t, tab, HostOptions{Name: "source"})
+	agent, _ := addHost(t, tab, HostOptions{Name: "agent"})
+	skel, slots, _ := refValue(t)
+	msgDone, thDone := publish(t, tab, src, skel, slots, PublishOptions{Receivers: 1})
+	msgOpen, thOpen := publish(t, tab, src, skel, slots, PublishOptions{Receivers: 1})
+
+	type result struct {
+		out core.Outcome
+		err error
+	}
+	// wait starts n waiters on th; each has its use registered before
+	// wait returns.
+	wait := func(th int64, n int) chan result {
+		results := make(chan result, n)
+		entered := make(chan struct{}, n)
+		for range n {
+			go func() {
+				tx, done, err := Use[*Tx](tab, th, "a transaction handle")
+				if err != nil {
+					results <- result{err: err}
+					entered <- struct{}{}
+					return
+				}
+				defer done()
+				entered <- struct{}{}
+				out, err := tx.Wait(-1)
+				results <- result{out, err}
+			}()
+		}
+		for range n {
+			<-entered
+		}
+		return results
+	}
+	within(t, 30*time.Second, "waiters", func() {
+		completed := wait(thDone, 3)
+		blocked := wait(thOpen, 4)
+		if _, err := receive(tab, agent, msgDone); err != nil {
+			t.Error(err)
+			return
+		}
+		for range 3 {
+			r := <-completed
+			if r.err != nil || r.out.State != core.StateCompleted || !slices.Equal(r.out.Confirmed(), []string{"agent"}) {
+				t.Errorf("waiter of the completed transaction: %+v, %v", r.out, r.err)
+			}
+		}
+		if err := tab.Release(thDone); err != nil {
+			t.Error(err)
+		}
+		select {
+		case r := <-blocked:
+			t.Errorf("a waiter returned before the release: %+v, %v", r.out, r.err)
+		default:
+		}
+		if err := tab.Release(thOpen); err != nil {
+			t.Error(err)
+		}
+		// Release returns once the waiters have: their results are in.
+		for range 4 {
+			select {
+			case r := <-blocked:
+				if KindOf(r.err) != core.KindAborted {
+					t.Errorf("blocked waiter: got %+v, %v; want kind %v", r.out, r.err, core.KindAborted)
+				}
+			default:
+				t.Error("release returned before a waiter did")
+			}
+		}
+	})
+	for _, th := range []int64{thDone, thOpen} {
+		_, _, err := Use[*Tx](tab, th, "a transaction handle")
+		wantKind(t, "wait after release", err, core.KindInvalid)
+	}
+	// The release aborted the open transaction.
+	_, err := receive(tab, agent, msgOpen)
+	wantKind(t, "download after release", err, core.KindExpired)
+}
+
+// TestHostReleaseCancelsDownloads: releasing a host cancels its download
+// in progress (KindAborted, not a download run to its end) and closes the
+// host; the handle is gone. (That a release waits for the calls in
+// progress is TestUsesRunInParallel's and TestReleaseBetweenTwoUses'.)
+func TestHostReleaseCancelsDownloads(t *testing.T) {
+	tab := NewTable()
+	src, srcHost := addHost(t, tab, HostOptions{Name: "source"})
+	agent, err := NewHost(HostOptions{Name: "agent", Concurrency: 1, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ah := tab.Add(agent)
+	big := make([]byte, 64<<20)
+	a, _ := core.NewArray(core.DTypeUint8, []int{len(big)}, core.RowMajor, big)
+	msg, _ := publish(t, tab, src, skeleton(t, []any{core.SlotIndex(0)}), []Slot{slotOf(a)}, PublishOptions{})
+	d, err := Decode(msg, DecOptions{}, true, ah)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched := make(chan error, 1)
+	go func() { fetched <- FetchThrough(tab, d, destinations(d.Specs), -1) }()
+	within(t, 30*time.Second, "a download cut by release", func() {
+		for srcHost.Stats().BytesServed == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		if err := tab.Release(ah); err != nil {
+			t.Error(err)
+		}
+		if err := <-fetched; KindOf(err) != core.KindAborted {
+			t.Errorf("download cut by release: got %v, want kind %v", err, core.KindAborted)
+		}
+	})
+	if served := srcHost.Stats().BytesServed; served >= int64(len(big)) {
+		t.Fatalf("all %d bytes served: the release cancelled nothing", served)
+	}
+	// Closed: its server no longer listens.
+	u, err := url.Parse(agent.Source())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", u.Host, 5*time.Second); err == nil {
+		c.Close()
+		t.Fatalf("the released host still listens on %s", u.Host)
+	}
+	err = FetchThrough(tab, d, destinations(d.Specs), -1)
+	wantKind(t, "fetch through a released host", err, core.KindInvalid)
+	wantKind(t, "decode for a released host", CheckHost(tab, ah), core.KindInvalid)
+}
+
+// TestReleaseBetweenTwoUses replays the deadlock of the old C ABI: a call
+// held a use of a host and then took a second one (vc_host_fetch's
+// shareHandle, then the host's own read lock); a release that arrived in
+// between waited for the first use, and the second waited behind the
+// release, forever. Now the second use fails at once and the release
+// completes when the first use ends.
+func TestReleaseBetweenTwoUses(t *testing.T) {
+	tab := NewTable()
+	host, err := NewHost(HostOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := tab.Add(host)
+	tab.mu.Lock()
+	e := tab.entries[h]
+	tab.mu.Unlock()
+	within(t, 5*time.Second, "use, release, second use", func() {
+		hs, done, err := Use[*Host](tab, h, "a host handle")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		released := make(chan error, 1)
+		go func() { released <- tab.Release(h) }()
+		waitClosing(&e.gate) // the release waits for the first use
+		if hs.ctx.Err() == nil {
+			t.Error("the release waits without having cancelled the host's downloads")
+		}
+		_, _, err = Use[*Host](tab, h, "a host handle")
+		if KindOf(err) != core.KindInvalid {
+			t.Errorf("second use during the release: got %v, want kind %v", err, core.KindInvalid)
+		}
+		select {
+		case err := <-released:
+			t.Errorf("the release returned (%v) while a use was in progress", err)
+		default:
+		}
+		done()
+		if err := <-released; err != nil {
+			t.Error(err)
+		}
+	})
+	if tab.Len() != 0 {
+		t.Fatalf("%d handles left", tab.Len())
+	}
+}
+
+// TestDecodeFetchRacesRelease: a decode-and-fetch (a use of the decode
+// handle and two nested uses of its host, as the old vc_host_fetch took)
+// in one goroutine and a release of the host in another, 200 times. Each
+// round is bounded; each fetch succeeds with the right bytes or fails with
+// KindInvalid (the host was gone) or KindAborted (the release cut it).
+func TestDecodeFetchRacesRelease(t *testing.T) {
+	tab := NewTable()
+	src, _ := addHost(t, tab, HostOptions{Name: "source"})
+	payload := bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7, 8}, 8<<10) // 64 KiB
+	a, _ := core.NewArray(core.DTypeUint8, []int{len(payload)}, core.RowMajor, payload)
+	msg, _ := publish(t, tab, src, skeleton(t, []any{core.SlotIndex(0)}), []Slot{slotOf(a)}, PublishOptions{RefThreshold: 1 << 10})
+	// vc_decode_fetch, with a use of the host held around it as the old
+	// vc_host_fetch held one: FetchThrough takes a second.
+	fetch := func(dh int64, dst []Slot) error {
+		d, doneD, err := Use[*Decoded](tab, dh, "a decode handle")
+		if err != nil {
+			return err
+		}
+		defer doneD()
+		_, doneH, err := Use[*Host](tab, d.host, "a host handle")
+		if err != nil {
+			return err
+		}
+		defer doneH()
+		return FetchThrough(tab, d, dst, -1)
+	}
+	counts := map[core.Kind]int{}
+	for i := range 200 {
+		ah, err := func() (int64, error) {
+			h, err := NewHost(HostOptions{})
+			if err != nil {
+				return 0, err
+			}
+			return tab.Add(h), nil
+		}()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Decode(msg, DecOptions{}, true, ah)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dh := tab.Add(d)
+		dst := destinations(d.Specs)
+		var fetchErr, releaseErr error
+		within(t, 5*time.Second, "round of fetch and release", func() {
+			var wg sync.WaitGroup
+			wg.Go(func() { fetchErr = fetch(dh, dst) })
+			wg.Go(func() {
+				time.Sleep(time.Duration(i%10) * 200 * time.Microsecond) // vary the interleaving
+				releaseErr = tab.Release(ah)
+			})
+			wg.Wait()
+		})
+		if releaseErr != nil {
+			t.Fatalf("round %d: release: %v", i, releaseErr)
+		}
+		switch k := KindOf(fetchErr); k {
+		case core.KindNone:
+			if !bytes.Equal(dst[0].Data, payload) {
+				t.Fatalf("round %d: fetched bytes differ", i)
+			}
+		case core.KindInvalid, core.KindAborted:
+		default:
+			t.Fatalf("round %d: fetch: %v", i, fetchErr)
+		}
+		counts[KindOf(fetchErr)]++
+		if err := tab.Release(dh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("outcomes by kind: %v", counts)
+	if n := tab.Len(); n != 2 { // the source and its transaction
+		t.Fatalf("%d handles left, want 2", n)
+	}
+}
