@@ -115,6 +115,8 @@ func newServer(t Table, o ServerOptions, wrap func(http.Handler) http.Handler) (
 		IdleTimeout:       o.IdleTimeout,
 		ErrorLog:          log.New(cutLog{o.Logger}, "", 0),
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 256},
+		// "OPTIONS *" too goes through the handlers (404), not net/http's own answer.
+		DisableGeneralOptionsHandler: true,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, connOf(c))
 		},

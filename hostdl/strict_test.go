@@ -76,6 +76,7 @@ func TestStrictRequests(t *testing.T) {
 		{"absolute form, this host", get("http://"+local+"/v1/batches/"+id+"/items/0", local), 206, ""},
 		{"metrics for another host", get("/metrics", "example.com"), 421, "protocol"},
 		{"a body", fmt.Sprintf("POST /v1/batches/%s/receipt HTTP/1.1\r\nHost: %s\r\n%sContent-Length: 100000\r\n\r\nxx", id, local, hdr), 400, "protocol"},
+		{"OPTIONS *", fmt.Sprintf("OPTIONS * HTTP/1.1\r\nHost: %s\r\n\r\n", local), 404, "protocol"},
 		{"two receiver ids", fmt.Sprintf("GET /v1/batches/%s/manifest HTTP/1.1\r\nHost: %s\r\n%s%s: s\r\n\r\n", id, local, hdr, headerReceiver), 400, "invalid"},
 	}
 	for _, tc := range cases {
