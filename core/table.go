@@ -90,7 +90,8 @@ type TableOptions struct {
 	// Clock returns the current time; default time.Now. Tests inject a
 	// fake one. Expiry still happens only in Sweep.
 	Clock func() time.Time
-	// Rand is the source of manifest nonces; default crypto/rand.
+	// Rand is the source of the keys and salts of receipt nonces;
+	// default crypto/rand.
 	Rand io.Reader
 	// KeepFinished is how long a finished transaction's ref id answers
 	// KindExpired instead of KindUnknownRef: default 10 minutes.

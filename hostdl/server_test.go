@@ -432,6 +432,14 @@ func TestOptions(t *testing.T) {
 		{Addr: "256.0.0.1:0"},
 		{Advertise: "10.0.0.1:8470"},
 		{TLSFiles: TLSFiles{CertFile: "/nonexistent"}},
+		{MaxConns: 8, MaxConnsPerClient: 9},
+		{MaxConnsPerClient: -1},
+		{MinWriteRate: 10},
+		{MinWriteRate: 2 << 30},
+		{MetricsPath: "/metrics/"},
+		{MetricsPath: "/a//metrics"},
+		{Hosts: []string{"host:80"}},
+		{Hosts: []string{""}},
 	}
 	for _, o := range bad {
 		o.Logger = quiet
@@ -444,6 +452,19 @@ func TestOptions(t *testing.T) {
 	}
 	if _, err := NewServer(nil, ServerOptions{}); err == nil {
 		t.Error("NewServer(nil) succeeded")
+	}
+	good, err := NewServer(table, ServerOptions{Logger: quiet, MinWriteRate: -1, MaxConnsPerClient: 4, Hosts: []string{"::1", "example.com"}})
+	if err != nil {
+		t.Fatalf("valid options: %v", err)
+	}
+	if o := good.opts; o.MinWriteRate != -1 || o.MaxConnsPerClient != 4 || o.MaxConns != DefaultMaxConns {
+		t.Errorf("options kept as %+v", o)
+	}
+	good.Close()
+	if s, _ := NewServer(table, ServerOptions{Logger: quiet}); s.opts.MinWriteRate != DefaultMinWriteRate || s.opts.MaxConnsPerClient != 0 {
+		t.Errorf("defaults: MinWriteRate %d, MaxConnsPerClient %d", s.opts.MinWriteRate, s.opts.MaxConnsPerClient)
+	} else {
+		s.Close()
 	}
 	badc := []ClientOptions{
 		{Concurrency: 1000},
