@@ -100,13 +100,13 @@ type TableOptions struct {
 
 // PublishOptions configures one transaction.
 type PublishOptions struct {
-	// Names, if set, are the receivers the publisher expects, by id. Only
-	// they may read the manifest and the items and confirm: a request
-	// under any other id is KindAuth and changes nothing. Ids compare
-	// byte for byte; each must be non-empty, and none may repeat. An id is
-	// what the host reports: hostdl takes it from the verified client
-	// certificate under mutual TLS, and otherwise from the request, where
-	// it is a claim that any holder of the token can make.
+	// Names, if not empty, are the receivers the publisher expects, by
+	// id. Only they may read the manifest and the items and confirm: a
+	// request under any other id is KindAuth and changes nothing. Ids
+	// compare byte for byte; each must be non-empty, and none may repeat.
+	// An id is what the host reports: hostdl takes it from the verified
+	// client certificate under mutual TLS, and otherwise from the request,
+	// where it is a claim that any holder of the token can make.
 	Names []string
 	// Receivers is how many confirmations complete the transaction. With
 	// Names it is at most len(Names), and 0 means all of them. Without
@@ -233,7 +233,7 @@ func (t *Table) Publish(b *Batch, o PublishOptions) (*Transaction, error) {
 // set, or nil.
 func (o *PublishOptions) check() (map[string]bool, error) {
 	var names map[string]bool
-	if o.Names != nil {
+	if len(o.Names) > 0 {
 		names = make(map[string]bool, len(o.Names))
 		for _, n := range o.Names {
 			if n == "" || names[n] {

@@ -132,6 +132,14 @@ func TestNamedReceivers(t *testing.T) {
 		t.Fatalf("Receivers 1 of 3 named: state %v", out.State)
 	}
 
+	data, tx = src.send(t, []any{w}, PublishOptions{Names: []string{}, Receivers: 1})
+	if err := fetchWith(t, src, "anyone", data); err != nil {
+		t.Fatalf("empty Names: %v", err)
+	}
+	if out, _ := tx.Outcome(); out.State != StateCompleted {
+		t.Fatalf("empty Names: state %v", out.State)
+	}
+
 	for _, o := range []PublishOptions{
 		{Names: []string{"a", ""}},
 		{Names: []string{"a", "a"}},
