@@ -55,12 +55,12 @@ demo: venv python
 	  -python "$(CURDIR)/$(VENV)/bin/python $(CURDIR)/$(PY_PKG)/examples/fl_agent.py"
 
 clean:
-	rm -rf $(VENV) bindings/python/viacodec/libviacodec.so bindings/python/viacodec/libviacodec.h bindings/python/viacodec/viacodec.h
+	rm -rf $(VENV) bin bindings/python/viacodec/libviacodec.so bindings/python/viacodec/libviacodec.h bindings/python/viacodec/viacodec.h
 
 # ---- C ABI and Python package ----
 # capi: libviacodec.so and libviacodec.h, built into the Python package.
 # venv: .venv with the pinned packages of bindings/python/requirements-dev.txt
-# (numpy, ml_dtypes, pytest, cbor2), once per change of that file.
+# (numpy, ml_dtypes, safetensors, pytest, cbor2), once per change of that file.
 # test-python: the Python suite against the freshly built library.
 
 PY_PKG     := bindings/python
@@ -82,8 +82,16 @@ $(VENV_STAMP): $(PY_PKG)/requirements-dev.txt
 	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r $(PY_PKG)/requirements-dev.txt
 	touch $@
 
-test-python: venv python
-	PYTHONPATH=$(CURDIR)/$(PY_PKG) $(VENV)/bin/python -m pytest -q $(PY_PKG)/tests
+# cmd: the viacodec command in bin/, which the Python suite runs to check
+# pack and unpack against files the safetensors package and numpy write.
+CMD_BIN := bin/viacodec
+
+test-python: venv python cmd
+	VIACODEC_CMD=$(CURDIR)/$(CMD_BIN) PYTHONPATH=$(CURDIR)/$(PY_PKG) $(VENV)/bin/python -m pytest -q $(PY_PKG)/tests
+
+.PHONY: cmd
+cmd:
+	$(GO) build -o $(CMD_BIN) ./cmd/viacodec
 
 # bench-python: the Python package against numpy, pickle, memcpy and a raw
 # socket, in one run (about 2 minutes on 2 cores; needs about 5 GiB of

@@ -97,6 +97,13 @@ type deferred struct {
 // referenced ones and returns the body with *Array values in place of the
 // slots, registered typed objects recomposed.
 func (m *DecMode) place(ctx context.Context, p *Plan) (any, error) {
+	if m.opts.Fetcher == nil {
+		for _, s := range p.Slots {
+			if s.Ref() {
+				return nil, errorAt(KindInvalid, int(s.off), "message holds references: set DecOptions.Fetcher, or PassThrough")
+			}
+		}
+	}
 	arrays := make([]*Array, len(p.Slots))
 	var downloads []Download
 	for i := range p.Slots {
@@ -104,9 +111,6 @@ func (m *DecMode) place(ctx context.Context, p *Plan) (any, error) {
 		a := &Array{DType: s.DType, Shape: s.Shape, Order: s.Order}
 		switch {
 		case s.Ref():
-			if m.opts.Fetcher == nil {
-				return nil, errorAt(KindInvalid, int(s.off), "message holds references: set DecOptions.Fetcher, or PassThrough")
-			}
 			dst, err := m.opts.Allocator(s.DType, s.Shape, s.Order, s.Bytes)
 			if err != nil {
 				return nil, &Error{Kind: KindInvalid, Offset: s.off, Msg: "allocate destination", Err: err}

@@ -20,7 +20,7 @@ func runDemo(args []string) error {
 	sizeMiB := fs.Int("size", 64, "model size in MiB")
 	agents := fs.Int("agents", 3, "Go agents in the federated round")
 	python := fs.String("python", "", "command of a Python agent (interpreter and script) to add to the round")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	model, total := syntheticModel(*sizeMiB << 20)

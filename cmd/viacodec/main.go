@@ -1,37 +1,212 @@
 // Command viacodec runs viacodec's demo and tools.
 //
 //	viacodec demo [-size MiB] [-agents N] [-python CMD]
+//	viacodec inspect [-width N] FILE|-
+//	viacodec pack [-format safetensors|npz] [-o OUT] FILE|-
+//	viacodec unpack [-format safetensors|npz] [-o OUT] [-drop-metadata] FILE|-
 //
 // The demo encodes and decodes a synthetic model inline, then runs a
 // federated round on loopback: server, pass-through relay, N Go agents and,
 // with -python, a Python agent (bindings/python/examples/fl_agent.py).
+// inspect prints a message in CBOR diagnostic notation and summarises its
+// batches, arrays and lazy refs; pack and unpack convert between a message
+// and a safetensors or .npz file.
+//
+// `viacodec -h` and `viacodec COMMAND -h` print usage on standard output.
+// An error is one line on standard error and exit status 1; a usage error
+// (unknown command, bad flag or arguments) exits with status 2.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 )
 
+// command is one subcommand.
+type command struct {
+	name     string
+	synopsis string // what follows the name: flags and arguments
+	summary  string // one line for the command list
+	about    string // a paragraph for the command's own usage
+	run      func(args []string) error
+}
+
+var commands = []command{
+	{
+		name:     "demo",
+		synopsis: "[-size MiB] [-agents N] [-python CMD]",
+		summary:  "encode a synthetic model inline, then run a federated round on loopback",
+		about: "Encodes and decodes a synthetic model inline, checks every byte and prints sizes\n" +
+			"and throughput; then runs a federated round on loopback: a server, a pass-through\n" +
+			"relay, Go agents and, with -python, a Python agent.",
+		run: runDemo,
+	},
+	{
+		name:     "inspect",
+		synopsis: "[-width N] FILE|-",
+		summary:  "print a message in CBOR diagnostic notation and summarise its arrays",
+		about: "Prints the message in FILE (- for standard input) in CBOR diagnostic notation\n" +
+			"(RFC 8949 §8): array payloads elided, with a comment giving dtype and bytes;\n" +
+			"tokens shortened to their first two bytes. Then a summary: the batches and their\n" +
+			"sources, the inline arrays and the lazy refs, with dtype, shape and bytes.\n" +
+			"Nothing is downloaded.",
+		run: runInspect,
+	},
+	{
+		name:     "pack",
+		synopsis: "[-format safetensors|npz] [-o OUT] FILE|-",
+		summary:  "convert a safetensors or .npz file into a message",
+		about: "Reads a safetensors or .npz file (- for standard input, with -format) and writes\n" +
+			"a message whose body maps each tensor name to its array, inline. Safetensors\n" +
+			"metadata travels under the key \"__metadata__\" as a map of text to text.",
+		run: runPack,
+	},
+	{
+		name:     "unpack",
+		synopsis: "[-format safetensors|npz] [-o OUT] [-drop-metadata] FILE|-",
+		summary:  "convert a message into a safetensors or .npz file",
+		about: "Reads a message whose body maps tensor names to inline arrays (as pack writes\n" +
+			"it) and writes a safetensors or .npz file, in the format -format names or the\n" +
+			"extension of OUT tells. A dtype the format cannot carry is an error: safetensors\n" +
+			"has no complex128; npz has no bfloat16, float8 or metadata (-drop-metadata\n" +
+			"leaves it out).",
+		run: runUnpack,
+	},
+}
+
 func main() {
-	if len(os.Args) < 2 {
-		usage()
+	os.Exit(run(os.Args[1:]))
+}
+
+// run runs the command line args and returns the exit status.
+func run(args []string) int {
+	if len(args) == 0 {
+		usage(os.Stderr)
+		return 2
 	}
-	var err error
-	switch os.Args[1] {
-	case "demo":
-		err = runDemo(os.Args[2:])
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && name == "help" {
+			if cmd, ok := lookup(args[1]); ok {
+				return runCommand(cmd, []string{"-h"})
+			}
+		}
+		usage(os.Stdout)
+		return 0
+	}
+	cmd, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "viacodec: unknown command %q\n\n", name)
+		usage(os.Stderr)
+		return 2
+	}
+	return runCommand(cmd, args[1:])
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func runCommand(cmd command, args []string) int {
+	err := cmd.run(args)
+	var help *helpRequest
+	var bad *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &help):
+		commandUsage(os.Stdout, cmd, help.flags)
+		return 0
+	case errors.As(err, &bad):
+		fmt.Fprintf(os.Stderr, "viacodec %s: %s (see 'viacodec %s -h')\n", cmd.name, oneLine(bad.msg), cmd.name)
+		return 2
 	default:
-		usage()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "viacodec:", err)
-		os.Exit(1)
+		fmt.Fprintf(os.Stderr, "viacodec %s: %s\n", cmd.name, oneLine(err.Error()))
+		return 1
 	}
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: viacodec demo [-size MiB] [-agents N] [-python CMD]")
-	flag.PrintDefaults()
-	os.Exit(2)
+// oneLine keeps an error to the one line the command promises.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: viacodec <command> [flags] [arguments]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\n'viacodec <command> -h' describes a command and its flags.")
+}
+
+func commandUsage(w io.Writer, cmd command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: viacodec %s %s\n\n%s\n", cmd.name, cmd.synopsis, cmd.about)
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintln(w, "\nflags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+}
+
+// helpRequest is what parseFlags returns for -h: main prints the
+// command's usage on standard output and exits 0.
+type helpRequest struct{ flags *flag.FlagSet }
+
+func (*helpRequest) Error() string { return "help requested" }
+
+// usageError is a bad flag or argument: main prints it with a pointer to
+// -h and exits 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// parseFlags parses a command's flags. Nothing is printed here: -h becomes
+// a *helpRequest and a bad flag a *usageError, which main reports.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	_, err := parseArgs(fs, args)
+	return err
+}
+
+// parseArgs is parseFlags for a command with arguments: flags may come
+// before and after them (pack m.safetensors -o m.cbor), and everything
+// after "--" is an argument. It returns the arguments.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var positional []string
+	for {
+		err := fs.Parse(args)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			return nil, &helpRequest{fs}
+		case err != nil:
+			return nil, &usageError{err.Error()}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }

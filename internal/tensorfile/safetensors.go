@@ -1,0 +1,307 @@
+package tensorfile
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/viacodec/viacodec/core"
+)
+
+// A safetensors file is an 8-byte little-endian header length N, N bytes
+// of JSON header, and the byte buffer the header indexes:
+//
+//	{"__metadata__": {"k": "v"}, "w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}
+//
+// Offsets are relative to the buffer, whose bytes every tensor covers
+// exactly once, without holes.
+
+// maxSafetensorsHeader is the header limit of the safetensors library.
+const maxSafetensorsHeader = 100_000_000
+
+// safetensorsDTypes lists the dtypes in the safetensors library's order,
+// by alignment; its writer puts the tensors of later dtypes first.
+var safetensorsDTypes = []struct {
+	name  string
+	dtype core.DType
+}{
+	{"BOOL", core.DTypeBool},
+	{"U8", core.DTypeUint8},
+	{"I8", core.DTypeInt8},
+	{"F8_E5M2", core.DTypeFloat8E5M2},
+	{"F8_E4M3", core.DTypeFloat8E4M3FN},
+	{"I16", core.DTypeInt16},
+	{"U16", core.DTypeUint16},
+	{"F16", core.DTypeFloat16},
+	{"BF16", core.DTypeBFloat16},
+	{"I32", core.DTypeInt32},
+	{"U32", core.DTypeUint32},
+	{"F32", core.DTypeFloat32},
+	{"C64", core.DTypeComplex64},
+	{"F64", core.DTypeFloat64},
+	{"I64", core.DTypeInt64},
+	{"U64", core.DTypeUint64},
+}
+
+// safetensorsRank returns a dtype's safetensors name and its place in
+// safetensorsDTypes; ok is false for a dtype safetensors cannot carry.
+func safetensorsRank(dt core.DType) (name string, rank int, ok bool) {
+	for i, d := range safetensorsDTypes {
+		if d.dtype == dt {
+			return d.name, i, true
+		}
+	}
+	return "", 0, false
+}
+
+type safetensorsInfo struct {
+	DType       string   `json:"dtype"`
+	Shape       []int64  `json:"shape"`
+	DataOffsets []uint64 `json:"data_offsets"`
+}
+
+func readSafetensors(data []byte) (*File, error) {
+	if len(data) < 8 {
+		return nil, errorf(core.KindSyntax, "safetensors: file of %d bytes ends before the 8-byte header length", len(data))
+	}
+	n := binary.LittleEndian.Uint64(data)
+	if n > maxSafetensorsHeader {
+		return nil, errorf(core.KindLimit, "safetensors: header of %d bytes exceeds the limit of %d", n, maxSafetensorsHeader)
+	}
+	if n > uint64(len(data)-8) {
+		return nil, errorf(core.KindSyntax, "safetensors: header of %d bytes but only %d bytes follow", n, len(data)-8)
+	}
+	header, buf := data[8:8+n], data[8+n:]
+	if !utf8.Valid(header) {
+		return nil, errorf(core.KindSyntax, "safetensors: header is not valid UTF-8")
+	}
+	f := &File{}
+	type entry struct {
+		name string
+		info safetensorsInfo
+	}
+	var entries []entry
+	seen := map[string]bool{}
+	dec := json.NewDecoder(bytes.NewReader(header))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, headerError(err, "not a JSON object")
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, headerError(err, "")
+		}
+		name := tok.(string) // object keys are strings
+		if seen[name] {
+			return nil, errorf(core.KindSyntax, "safetensors: header names %q twice", name)
+		}
+		seen[name] = true
+		if name == MetadataKey {
+			if err := dec.Decode(&f.Metadata); err != nil || f.Metadata == nil {
+				return nil, headerError(err, fmt.Sprintf("%s is not a map of text to text", MetadataKey))
+			}
+			continue
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, headerError(err, "")
+		}
+		var info safetensorsInfo
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&info); err != nil || info.DType == "" || info.Shape == nil || len(info.DataOffsets) != 2 {
+			return nil, headerError(err, fmt.Sprintf("tensor %q is not {dtype, shape, data_offsets: [begin, end]}", name))
+		}
+		entries = append(entries, entry{name, info})
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, headerError(err, "")
+	}
+	if rest := bytes.TrimLeft(header[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return nil, errorf(core.KindSyntax, "safetensors: %d bytes after the header's JSON object", len(rest))
+	}
+
+	// Every byte of the buffer belongs to exactly one tensor.
+	slices.SortStableFunc(entries, func(a, b entry) int { return cmp.Compare(a.info.DataOffsets[0], b.info.DataOffsets[0]) })
+	var end uint64
+	for _, e := range entries {
+		begin, stop := e.info.DataOffsets[0], e.info.DataOffsets[1]
+		if begin != end || stop < begin || stop > uint64(len(buf)) {
+			return nil, errorf(core.KindSyntax, "safetensors: tensor %q has data offsets [%d, %d]; the next tensor must start at %d and end within the %d-byte buffer", e.name, begin, stop, end, len(buf))
+		}
+		end = stop
+		dt, ok := safetensorsDType(e.info.DType)
+		if !ok {
+			return nil, errorf(core.KindInvalid, "safetensors: tensor %q has dtype %s, which viacodec has no dtype for", e.name, e.info.DType)
+		}
+		shape := make([]int, len(e.info.Shape))
+		for i, d := range e.info.Shape {
+			if d < 0 || d > math.MaxInt {
+				return nil, errorf(core.KindSyntax, "safetensors: tensor %q has dimension %d", e.name, d)
+			}
+			shape[i] = int(d)
+		}
+		a, err := core.NewArray(dt, shape, core.RowMajor, buf[begin:stop:stop])
+		if err != nil {
+			return nil, wrap(core.KindOf(err), err, "safetensors: tensor %q", e.name)
+		}
+		f.Tensors = append(f.Tensors, Tensor{Name: e.name, Array: a})
+	}
+	if end != uint64(len(buf)) {
+		return nil, errorf(core.KindSyntax, "safetensors: the tensors cover %d bytes of the %d-byte buffer", end, len(buf))
+	}
+	return f, nil
+}
+
+func safetensorsDType(name string) (core.DType, bool) {
+	for _, d := range safetensorsDTypes {
+		if d.name == name {
+			return d.dtype, true
+		}
+	}
+	return core.DTypeInvalid, false
+}
+
+func headerError(err error, what string) error {
+	if what == "" {
+		what = "not valid JSON"
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return errorf(core.KindSyntax, "safetensors: header: %s", what)
+	}
+	return wrap(core.KindSyntax, err, "safetensors: header: %s", what)
+}
+
+// writeSafetensors writes the layout of the safetensors library: tensors
+// ordered by dtype (widest alignment first), then name; header padded
+// with spaces to a multiple of 8 bytes, so that every tensor is aligned.
+// Metadata keys are sorted. Column-major arrays are written row-major.
+func writeSafetensors(w io.Writer, f *File) error {
+	type entry struct {
+		t    Tensor
+		name string
+		rank int
+	}
+	entries := make([]entry, 0, len(f.Tensors))
+	for _, t := range f.Tensors {
+		if t.Name == MetadataKey {
+			return errorf(core.KindInvalid, "safetensors: a tensor cannot be named %q", MetadataKey)
+		}
+		name, rank, ok := safetensorsRank(t.Array.DType)
+		if !ok {
+			return errorf(core.KindInvalid, "safetensors cannot carry %s (tensor %q)", t.Array.DType, t.Name)
+		}
+		if !utf8.ValidString(t.Name) {
+			return errorf(core.KindInvalid, "safetensors: tensor name %q is not valid UTF-8", t.Name)
+		}
+		entries = append(entries, entry{t, name, rank})
+	}
+	for k, v := range f.Metadata {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return errorf(core.KindInvalid, "safetensors: metadata %q is not valid UTF-8", k)
+		}
+	}
+	slices.SortFunc(entries, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(b.rank, a.rank), cmp.Compare(a.t.Name, b.t.Name))
+	})
+
+	h := []byte{'{'}
+	if f.Metadata != nil {
+		h = appendJSONString(h, MetadataKey)
+		h = append(h, ":{"...)
+		for i, k := range slices.Sorted(maps.Keys(f.Metadata)) {
+			if i > 0 {
+				h = append(h, ',')
+			}
+			h = appendJSONString(h, k)
+			h = append(h, ':')
+			h = appendJSONString(h, f.Metadata[k])
+		}
+		h = append(h, '}')
+	}
+	var off uint64
+	for i, e := range entries {
+		if i > 0 || f.Metadata != nil {
+			h = append(h, ',')
+		}
+		h = appendJSONString(h, e.t.Name)
+		h = append(h, `:{"dtype":"`...)
+		h = append(h, e.name...)
+		h = append(h, `","shape":[`...)
+		for j, d := range e.t.Array.Shape {
+			if j > 0 {
+				h = append(h, ',')
+			}
+			h = strconv.AppendInt(h, int64(d), 10)
+		}
+		n := uint64(len(e.t.Array.Data))
+		h = fmt.Appendf(h, `],"data_offsets":[%d,%d]}`, off, off+n)
+		off += n
+	}
+	h = append(h, '}')
+	for len(h)%8 != 0 {
+		h = append(h, ' ')
+	}
+	if len(h) > maxSafetensorsHeader {
+		return errorf(core.KindLimit, "safetensors: header of %d bytes exceeds the limit of %d", len(h), maxSafetensorsHeader)
+	}
+
+	if err := writeAll(w, binary.LittleEndian.AppendUint64(nil, uint64(len(h))), h); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := writeAll(w, rowMajor(e.t.Array)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendJSONString quotes s as serde_json does (the safetensors library's
+// JSON writer): quote, backslash and control characters escaped, the rest
+// as it is.
+func appendJSONString(dst []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\b':
+			dst = append(dst, `\b`...)
+		case '\f':
+			dst = append(dst, `\f`...)
+		case '\n':
+			dst = append(dst, `\n`...)
+		case '\r':
+			dst = append(dst, `\r`...)
+		case '\t':
+			dst = append(dst, `\t`...)
+		default:
+			if c < 0x20 {
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			} else {
+				dst = append(dst, c)
+			}
+		}
+	}
+	return append(dst, '"')
+}
+
+func writeAll(w io.Writer, parts ...[]byte) error {
+	for _, p := range parts {
+		if _, err := w.Write(p); err != nil {
+			return fmt.Errorf("tensorfile: %w", err)
+		}
+	}
+	return nil
+}
