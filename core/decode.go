@@ -52,10 +52,11 @@ func (m *DecMode) planWith(data []byte, recompose bool) (*Plan, error) {
 		return nil, errorf(KindLimit, "message of %d bytes exceeds MaxMessageSize %d", len(data), m.opts.MaxMessageSize)
 	}
 	// Check well-formedness and limits before building anything.
-	if err := m.scan(data); err != nil {
+	arrays, err := m.scan(data)
+	if err != nil {
 		return nil, err
 	}
-	d := &decoder{mode: m, r: cbor.Reader{Data: data}, plan: &Plan{}, recompose: recompose}
+	d := &decoder{mode: m, r: cbor.Reader{Data: data}, plan: &Plan{Slots: make([]Slot, 0, arrays)}, recompose: recompose}
 	body, err := d.envelope()
 	if err != nil {
 		return nil, err
@@ -66,20 +67,22 @@ func (m *DecMode) planWith(data []byte, recompose bool) (*Plan, error) {
 }
 
 // scan checks that data is exactly one well-formed item within the limits,
-// without allocating.
-func (m *DecMode) scan(data []byte) error {
+// without allocating. It returns a bound on the number of arrays: the
+// typed-array and ref-node tags.
+func (m *DecMode) scan(data []byte) (arrays int, err error) {
 	r := cbor.Reader{Data: data}
 	// Depth counts from the body: the envelope's tag and array are free.
-	if err := m.scanItem(&r, -2); err != nil {
-		return err
+	if err := m.scanItem(&r, -2, &arrays); err != nil {
+		return 0, err
 	}
 	if r.Off != len(data) {
-		return errorAt(KindSyntax, r.Off, "%d bytes of trailing data", len(data)-r.Off)
+		return 0, errorAt(KindSyntax, r.Off, "%d bytes of trailing data", len(data)-r.Off)
 	}
-	return nil
+	return arrays, nil
 }
 
-func (m *DecMode) scanItem(r *cbor.Reader, depth int) error {
+// scanItem checks one item, adding to *arrays the tags that make arrays.
+func (m *DecMode) scanItem(r *cbor.Reader, depth int, arrays *int) error {
 	off := r.Off
 	h, err := r.ReadHead()
 	if err != nil {
@@ -116,7 +119,7 @@ func (m *DecMode) scanItem(r *cbor.Reader, depth int) error {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
 		}
 		for i := uint64(0); i < min; i++ {
-			if err := m.scanItem(r, depth+1); err != nil {
+			if err := m.scanItem(r, depth+1, arrays); err != nil {
 				return err
 			}
 		}
@@ -124,7 +127,10 @@ func (m *DecMode) scanItem(r *cbor.Reader, depth int) error {
 		if depth >= m.opts.MaxDepth {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
 		}
-		return m.scanItem(r, depth+1)
+		if h.Arg == TagRef || isTypedArrayTag(h.Arg) || (h.Arg >= 0x56430010 && h.Arg <= 0x5643001f) {
+			*arrays++
+		}
+		return m.scanItem(r, depth+1, arrays)
 	case cbor.MajorSimple:
 		if h.AI == 24 && h.Arg < 32 {
 			return errorAt(KindSyntax, off, "simple value %d in two-byte form", h.Arg)
@@ -191,7 +197,8 @@ func (d *decoder) envelope() (any, error) {
 	// The side table follows the body, and ref nodes index it: read it
 	// first, then come back for the body.
 	bodyOff := d.r.Off
-	if err := d.mode.scanItem(&d.r, 0); err != nil {
+	var arrays int
+	if err := d.mode.scanItem(&d.r, 0, &arrays); err != nil {
 		return nil, err
 	}
 	if err := d.batchTable(); err != nil {

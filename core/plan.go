@@ -104,11 +104,12 @@ func (m *DecMode) place(ctx context.Context, p *Plan) (any, error) {
 			}
 		}
 	}
-	arrays := make([]*Array, len(p.Slots))
+	arrays := make([]Array, len(p.Slots)) // one allocation for all headers
 	var downloads []Download
 	for i := range p.Slots {
 		s := &p.Slots[i]
-		a := &Array{DType: s.DType, Shape: s.Shape, Order: s.Order}
+		a := &arrays[i]
+		*a = Array{DType: s.DType, Shape: s.Shape, Order: s.Order}
 		switch {
 		case s.Ref():
 			dst, err := m.opts.Allocator(s.DType, s.Shape, s.Order, s.Bytes)
@@ -132,12 +133,11 @@ func (m *DecMode) place(ctx context.Context, p *Plan) (any, error) {
 				a.Data = []byte{}
 			}
 		}
-		arrays[i] = a
 	}
 	if err := FetchAll(ctx, m.opts.Fetcher, downloads); err != nil {
 		return nil, err
 	}
-	return ReplaceSlots(p.Body, func(i SlotIndex) (any, error) { return arrays[i], nil })
+	return ReplaceSlots(p.Body, func(i SlotIndex) (any, error) { return &arrays[i], nil })
 }
 
 // ReplaceSlots returns v with every SlotIndex replaced by f's value for
