@@ -60,7 +60,8 @@ clean:
 # ---- C ABI and Python package ----
 # capi: libviacodec.so and libviacodec.h, built into the Python package.
 # venv: .venv with the pinned packages of bindings/python/requirements-dev.txt
-# (numpy, ml_dtypes, safetensors, pytest, cbor2), once per change of that file.
+# (numpy, ml_dtypes, safetensors, pytest, cbor2, nvflare), once per change of
+# that file.
 # test-python: the Python suite against the freshly built library.
 
 PY_PKG     := bindings/python

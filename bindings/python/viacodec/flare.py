@@ -1,0 +1,522 @@
+"""viacodec under NVIDIA FLARE's own messages (docs/flare.md).
+
+One call makes FLARE's FOBS serializer send numpy arrays the viacodec way:
+
+    import viacodec.flare
+    viacodec.flare.register()
+
+FLARE keeps its cells, channels, message headers and FOBS; what changes is
+how the arrays inside a message travel. All the arrays of one message
+(in dicts, lists, DXOs, FLModels, at any depth) go into one viacodec
+message, carried as one FOBS datum. Arrays of ``ref_threshold`` bytes or
+more go by reference: the sending cell's Host publishes them and the
+receiving cell downloads them straight into numpy arrays; smaller ones
+travel inline in the datum. In the msgpack body each array is a small
+placeholder (its index in that viacodec message).
+
+- **Hosts**: each cell that sends arrays by reference, or downloads them,
+  gets one viacodec Host, named after the cell's fully qualified name
+  (FQCN): that name is the receiver id sources record. FLARE runs one cell
+  per process, so that is one Host per process; several cells in one
+  process (the simulator, tests) get one each. A Host opens on first use
+  and closes when its cell stops (checked at each use), at unregister(),
+  or at exit. Its address and TLS are the options given to register()
+  (default: loopback, a free port, no TLS).
+- **Pass-through**: a cell that decodes with FLARE's pass-through flag
+  (``FOBSContextKey.PASS_THROUGH``, set by the ``PASS_THROUGH`` message
+  header or the cell's pass-through channels) downloads nothing: each
+  referenced array is a viacodec.LazyRef, and encoding the message again
+  writes the same references, pointing at the original source, next to
+  any fresh arrays the cell adds. Only final consumers download and
+  confirm; a forwarding cell never appears among a source's receivers.
+- **Completion**: the transaction a send opened expects FLARE's
+  ``NUM_RECEIVERS`` receivers and ends after the message root's TTL (or
+  ``timeout``) without activity. When it ends, the context's
+  ``FOBSContextKey.DOWNLOAD_COMPLETE_CB`` is called as FLARE calls it:
+  ``cb(tx_id, status, base_objs)`` with status ``"finished"``,
+  ``"timeout"`` or ``"deleted"``. ``transactions(message)`` gives the
+  viacodec Transactions a sent message opened.
+- **Errors**: a download that fails (a source that died, an expired or
+  unknown reference, a timeout, a checksum) raises the viacodec error
+  from FLARE's decode: the receiver never sees a partial value.
+
+Both ends must register: a message from a peer that did not register
+decodes as before (the previous numpy decomposer still handles FLARE's
+own format), but a peer that did not register cannot decode ours (FLARE
+reports that no handler serves Datum Object Type ``DOT``).
+unregister() turns it off. Tested with nvflare 2.9.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import logging
+import threading
+import warnings
+import weakref
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+import viacodec
+from viacodec import Host, InvalidError, LazyRef, Transaction, TxState
+
+try:
+    import nvflare
+    from nvflare.app_common.decomposers import numpy_decomposers
+    from nvflare.fuel.f3.cellnet.cell import Cell
+    from nvflare.fuel.f3.cellnet.core_cell import CoreCell
+    from nvflare.fuel.f3.cellnet.defs import MessageHeaderKey
+    from nvflare.fuel.f3.message import Message
+    from nvflare.fuel.f3.streaming.transfer_outcome import TransactionDoneStatus
+    from nvflare.fuel.utils import fobs
+    from nvflare.fuel.utils.fobs import FOBSContextKey
+    from nvflare.fuel.utils.fobs.datum import Datum, DatumManager, DatumType
+except ImportError as e:  # pragma: no cover - depends on the installation
+    raise ImportError("viacodec.flare needs NVIDIA FLARE: pip install 'viacodec[flare]'") from e
+
+__all__ = ["register", "unregister", "registered", "host", "transactions", "DOT", "TESTED_FLARE"]
+
+#: The Datum Object Type of the datum that carries a message's viacodec
+#: message ("V"). FLARE's own are 1 to 6 (nvflare.fuel.utils.fobs.dots).
+DOT = 0x56
+
+#: The FLARE releases this module is tested with (the "flare" extra pins them).
+TESTED_FLARE = "2.9"
+
+if not str(getattr(nvflare, "__version__", "")).startswith(TESTED_FLARE + "."):  # pragma: no cover
+    warnings.warn(
+        f"viacodec.flare is tested with nvflare {TESTED_FLARE}.x, not {getattr(nvflare, '__version__', '?')}",
+        stacklevel=2,
+    )
+
+# FOBS keeps its decomposers in module dicts, and fobs.register never
+# replaces one: switching numpy.ndarray to ours means writing there.
+_log = logging.getLogger(__name__)
+
+_fobs = importlib.import_module("nvflare.fuel.utils.fobs.fobs")
+_ARRAY_TYPE = "numpy.ndarray"
+
+# fobs_ctx keys of one message's encode and decode
+_ENC_KEY = "viacodec.flare.encoding"
+_DEC_KEY = "viacodec.flare.items"
+# the Message property transactions() reads
+_TX_PROP = "viacodec_transactions"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    listen: Optional[str]
+    advertise: Optional[str]
+    tls_cert: Optional[str]
+    tls_key: Optional[str]
+    tls_ca: Optional[str]
+    tls_client_auth: bool
+    ref_threshold: Optional[int]
+    concurrency: Optional[int]
+    chunk_size: Optional[int]
+    http2: bool
+    timeout: float
+    download_timeout: Optional[float]
+    snapshot: bool
+
+    def host_kwargs(self) -> Dict[str, Any]:
+        return {
+            "listen": self.listen or "127.0.0.1:0",
+            "advertise": self.advertise,
+            "tls_cert": self.tls_cert,
+            "tls_key": self.tls_key,
+            "tls_ca": self.tls_ca,
+            "tls_client_auth": self.tls_client_auth,
+            "ref_threshold": self.ref_threshold,
+            "concurrency": self.concurrency,
+            "chunk_size": self.chunk_size,
+            "http2": self.http2,
+        }
+
+
+def _seconds(v: Any, what: str, optional: bool) -> Optional[float]:
+    if v is None and optional:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+        raise InvalidError(f"viacodec.flare: {what} {v!r} is not a positive number of seconds")
+    return float(v)
+
+
+# ---- the decomposers ----
+
+
+def _core(cell: Any) -> Optional[CoreCell]:
+    """The CoreCell of a Cell or CoreCell, else None. (A Cell answers
+    every unknown attribute with a method, so no getattr probing.)"""
+    if isinstance(cell, Cell):
+        return cell.core_cell
+    if isinstance(cell, CoreCell):
+        return cell
+    return None
+
+
+def _cell_of(fobs_ctx: dict) -> Optional[CoreCell]:
+    return _core(fobs_ctx.get(FOBSContextKey.CELL)) or _core(fobs_ctx.get(FOBSContextKey.CORE_CELL))
+
+
+@functools.lru_cache(maxsize=None)
+def _viacodec_dtype(dtype: np.dtype) -> bool:
+    """Whether viacodec encodes arrays of dtype (else FLARE's decomposer does)."""
+    try:
+        viacodec.dumps(np.empty(0, dtype))
+        return True
+    except viacodec.ViacodecError:
+        return False
+
+
+class _Encoding:
+    """The arrays and LazyRefs of one message being encoded, in order;
+    the same object twice is one item."""
+
+    def __init__(self) -> None:
+        self.items: List[Any] = []
+        self.index: Dict[int, int] = {}
+        self.tx: Optional[Transaction] = None
+
+    def add(self, obj: Any) -> int:
+        i = self.index.get(id(obj))
+        if i is None:
+            i = self.index[id(obj)] = len(self.items)
+            self.items.append(obj)  # keeps obj alive, so id() stays unique
+        return i
+
+
+class _Decomposer(fobs.Decomposer):
+    """Writes an array (or a LazyRef) as its index in the message's
+    viacodec datum, and reads it back from there."""
+
+    def __init__(self, adapter: "_Adapter", supported: type, previous: Optional[fobs.Decomposer]) -> None:
+        self._adapter = adapter
+        self._supported = supported
+        self._previous = previous  # FLARE's, for arrays and messages in its format
+
+    def supported_type(self) -> type:
+        return self._supported
+
+    def decompose(self, target: Any, manager: Optional[DatumManager] = None) -> Any:
+        if manager is None:
+            raise RuntimeError("viacodec.flare: FOBS gave no DatumManager")
+        if self._previous is not None and isinstance(target, np.ndarray) and not _viacodec_dtype(target.dtype):
+            return self._previous.decompose(target, manager)
+        ctx = manager.fobs_ctx
+        enc = ctx.get(_ENC_KEY)
+        if enc is None:
+            enc = ctx[_ENC_KEY] = _Encoding()
+            manager.register_post_cb(self._adapter.encode_items)
+        return enc.add(target)
+
+    def recompose(self, data: Any, manager: Optional[DatumManager] = None) -> Any:
+        if type(data) is not int:
+            if self._previous is not None:
+                return self._previous.recompose(data, manager)
+            raise RuntimeError(f"viacodec.flare: an array placeholder is {type(data).__name__}, not an index")
+        items = manager.fobs_ctx.get(_DEC_KEY) if manager is not None else None
+        if items is None:
+            raise RuntimeError("viacodec.flare: an array placeholder without its viacodec datum")
+        if not 0 <= data < len(items):
+            raise RuntimeError(f"viacodec.flare: array placeholder {data} is outside the datum's {len(items)} items")
+        return items[data]
+
+
+class _ArrayDecomposer(_Decomposer):
+    """numpy.ndarray; it also handles the datum (process_datum)."""
+
+    def supported_dots(self) -> List[int]:
+        return [DOT]
+
+    def process_datum(self, datum: Datum, manager: DatumManager) -> None:
+        self._adapter.decode_items(datum, manager)
+
+
+class _Adapter:
+    """What register() installs: the decomposers, the options, and the
+    Hosts of the cells in this process."""
+
+    def __init__(self, opts: _Options) -> None:
+        self.opts = opts
+        self._lock = threading.Lock()
+        self._hosts: Dict[str, Tuple["weakref.ref[CoreCell]", Host]] = {}
+        self._closed = False
+
+    # ---- hosts ----
+
+    def host(self, cell: Any) -> Host:
+        core = _core(cell)
+        if core is None:
+            raise InvalidError(f"viacodec.flare: {type(cell).__name__} is not a FLARE Cell or CoreCell")
+        fqcn = core.get_fqcn()
+        stale: List[Host] = []
+        try:
+            with self._lock:
+                if self._closed:
+                    raise InvalidError("viacodec.flare: unregistered")
+                stale = self._prune_locked()
+                got = self._hosts.get(fqcn)
+                if got is not None and got[0]() is core and not got[1].closed:
+                    return got[1]
+                if got is not None:
+                    stale.append(got[1])
+                if _stopped(core):
+                    raise InvalidError(f"viacodec.flare: cell {fqcn} has stopped")
+                h = Host(name=fqcn, **self.opts.host_kwargs())
+                self._hosts[fqcn] = (weakref.ref(core), h)
+                return h
+        finally:
+            for h in stale:
+                h.close()
+
+    def _prune_locked(self) -> List[Host]:
+        """Forgets the Hosts of cells that stopped or are gone; returns them to close."""
+        gone = []
+        for fqcn, (ref, h) in list(self._hosts.items()):
+            core = ref()
+            if core is None or _stopped(core) or h.closed:
+                del self._hosts[fqcn]
+                gone.append(h)
+        return gone
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            hosts = [h for _, h in self._hosts.values()]
+            self._hosts.clear()
+        for h in hosts:
+            h.close()
+
+    # ---- encode (FOBS post callbacks) ----
+
+    def encode_items(self, mgr: DatumManager) -> None:
+        """After the body is packed: one viacodec message of every array
+        and LazyRef, by reference through the cell's Host, as one datum."""
+        if mgr.get_error():
+            return
+        ctx = mgr.fobs_ctx
+        enc: _Encoding = ctx[_ENC_KEY]
+        cell = _cell_of(ctx)
+        try:
+            if cell is None or not any(isinstance(x, np.ndarray) for x in enc.items):
+                # no cell: inline; only LazyRefs: written back as they are
+                data, tx = viacodec.dumps(enc.items), None
+            else:
+                data, tx = self.host(cell).dumps(
+                    enc.items,
+                    receivers=_num_receivers(ctx),
+                    timeout=self._timeout(ctx),
+                    snapshot=self.opts.snapshot,
+                )
+        except Exception as e:  # noqa: BLE001 - FOBS reports it as the message's error
+            mgr.set_error(f"viacodec.flare: encoding {len(enc.items)} arrays failed: {e}")
+            return
+        mgr.add_datum(Datum(DatumType.BLOB, data, dot=DOT))
+        if tx is not None:
+            enc.tx = tx
+            mgr.register_post_cb(self.settle)
+
+    def settle(self, mgr: DatumManager) -> None:
+        """Last: abort the transaction if the message failed, else hand it
+        to the message and to FLARE's download-complete callback."""
+        ctx = mgr.fobs_ctx
+        tx = ctx[_ENC_KEY].tx
+        if mgr.get_error():
+            tx.abort()
+            return
+        msg = ctx.get(FOBSContextKey.MESSAGE)
+        if isinstance(msg, Message):
+            msg.set_prop(_TX_PROP, msg.get_prop(_TX_PROP, []) + [tx])
+        cb = ctx.get(FOBSContextKey.DOWNLOAD_COMPLETE_CB)
+        if cb is not None:
+            sent = {i: x for i, x in enumerate(ctx[_ENC_KEY].items) if isinstance(x, np.ndarray)}
+            threading.Thread(target=_report, args=(tx, cb, sent), name=f"viacodec.flare tx {tx.ref_id}", daemon=True).start()
+
+    def _timeout(self, ctx: dict) -> float:
+        """The inactivity timeout: the message root's TTL, at least the option."""
+        t = self.opts.timeout
+        msg = ctx.get(FOBSContextKey.MESSAGE)
+        if isinstance(msg, Message):
+            ttl = msg.get_header(MessageHeaderKey.MSG_ROOT_TTL)
+            if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) and ttl > t:
+                t = float(ttl)
+        return t
+
+    # ---- decode (FOBS process_datum, before the body is unpacked) ----
+
+    def decode_items(self, datum: Datum, mgr: DatumManager) -> None:
+        ctx = mgr.fobs_ctx
+        if _DEC_KEY in ctx:
+            raise RuntimeError("viacodec.flare: a message with two viacodec datums")
+        data = datum.value
+        if datum.datum_type != DatumType.BLOB or not isinstance(data, (bytes, bytearray, memoryview)):
+            raise RuntimeError(f"viacodec.flare: the viacodec datum is {datum.datum_type}, not bytes")
+        if ctx.get(FOBSContextKey.PASS_THROUGH):
+            items = viacodec.loads(data, pass_through=True)
+        else:
+            cell = _cell_of(ctx)
+            if cell is not None:
+                items = self.host(cell).loads(data, pass_through=False, timeout=self.opts.download_timeout)
+            else:  # no cell to name the receiver: the library's own client
+                items = viacodec.resolve(viacodec.loads(data, pass_through=True), timeout=self.opts.download_timeout)
+        if not isinstance(items, list):
+            raise RuntimeError(f"viacodec.flare: the viacodec datum holds {type(items).__name__}, not a list")
+        ctx[_DEC_KEY] = items
+
+
+def _stopped(core: CoreCell) -> bool:
+    return bool(core.stopping or core.asked_to_stop)
+
+
+def _num_receivers(ctx: dict) -> int:
+    n = ctx.get(FOBSContextKey.NUM_RECEIVERS)
+    return n if type(n) is int and n > 0 else 1
+
+
+#: viacodec's final states as FLARE's TransactionDoneStatus
+_DONE_STATUS = {
+    TxState.COMPLETED: TransactionDoneStatus.FINISHED,
+    TxState.QUORUM_MET: TransactionDoneStatus.TIMEOUT,
+    TxState.TIMED_OUT: TransactionDoneStatus.TIMEOUT,
+    TxState.ABORTED: TransactionDoneStatus.DELETED,
+    TxState.DELETED: TransactionDoneStatus.DELETED,
+}
+
+
+def _report(tx: Transaction, cb: Callable[..., Any], sent: Dict[int, np.ndarray]) -> None:
+    """Waits for tx to end, then calls FLARE's download-complete callback
+    with the arrays it published (by index), as FLARE passes the objects
+    its transaction served."""
+    out = tx.wait()
+    try:
+        cb(out.ref_id, _DONE_STATUS[out.state], [sent])
+    except Exception:  # noqa: BLE001 - logged, as FLARE does
+        _log.exception("viacodec.flare: the download-complete callback of transaction %s raised", out.ref_id)
+
+
+# ---- the switch ----
+
+_lock = threading.Lock()
+_installed: Optional[Tuple[_Adapter, Optional[fobs.Decomposer], Optional[fobs.Decomposer]]] = None
+
+
+def register(
+    *,
+    listen: Optional[str] = None,
+    advertise: Optional[str] = None,
+    tls_cert: Optional[str] = None,
+    tls_key: Optional[str] = None,
+    tls_ca: Optional[str] = None,
+    tls_client_auth: bool = False,
+    ref_threshold: Optional[int] = None,
+    concurrency: Optional[int] = None,
+    chunk_size: Optional[int] = None,
+    http2: bool = False,
+    timeout: float = 300.0,
+    download_timeout: Optional[float] = None,
+    snapshot: bool = False,
+) -> None:
+    """Makes FLARE's FOBS encode numpy arrays with viacodec, in this process.
+
+    The Host options (``listen``, default ``"127.0.0.1:0"``; ``advertise``;
+    ``tls_cert``, ``tls_key``, ``tls_ca``, ``tls_client_auth``;
+    ``ref_threshold``, default 1 MiB; ``concurrency``, ``chunk_size``,
+    ``http2``) are viacodec.Host's, for the Host of every cell. ``timeout``
+    is a transaction's inactivity timeout in seconds (FLARE's message root
+    TTL when that is longer; FLARE's default, 300 s, otherwise);
+    ``download_timeout`` bounds a message's downloads (default none);
+    ``snapshot=True`` copies the arrays when a message is sent, so that
+    the sender may change them before the receivers have downloaded.
+
+    Calling it again with the same options does nothing; with others,
+    call unregister() first.
+
+    >>> import viacodec.flare
+    >>> viacodec.flare.register()
+    >>> viacodec.flare.registered()
+    True
+    >>> viacodec.flare.unregister()
+    """
+    global _installed
+    for v, what in ((ref_threshold, "ref_threshold"), (concurrency, "concurrency"), (chunk_size, "chunk_size")):
+        if v is not None and (type(v) is not int or v <= 0):
+            raise InvalidError(f"viacodec.flare: {what} {v!r} is not a positive int")
+    for v, what in ((listen, "listen"), (advertise, "advertise"), (tls_cert, "tls_cert"), (tls_key, "tls_key"), (tls_ca, "tls_ca")):
+        if v is not None and (not isinstance(v, str) or not v):
+            raise InvalidError(f"viacodec.flare: {what} {v!r} is not a non-empty string")
+    opts = _Options(
+        listen,
+        advertise,
+        tls_cert,
+        tls_key,
+        tls_ca,
+        bool(tls_client_auth),
+        ref_threshold,
+        concurrency,
+        chunk_size,
+        bool(http2),
+        _seconds(timeout, "timeout", optional=False),  # type: ignore[arg-type]
+        _seconds(download_timeout, "download_timeout", optional=True),
+        bool(snapshot),
+    )
+    with _lock:
+        if _installed is not None:
+            if _installed[0].opts == opts:
+                return
+            raise InvalidError("viacodec.flare: registered with other options; call unregister() first")
+        numpy_decomposers.register()  # FLARE's own first: its DOTs stay served
+        prev_array = _fobs._decomposers.get(_ARRAY_TYPE)
+        if DOT in _fobs._dot_handlers:
+            raise InvalidError(f"viacodec.flare: Datum Object Type {DOT} is taken by {_fobs._dot_handlers[DOT]!r}")
+        adapter = _Adapter(opts)
+        arrays = _ArrayDecomposer(adapter, np.ndarray, prev_array)
+        lazy_name = _fobs.get_class_name(LazyRef)
+        prev_lazy = _fobs._decomposers.get(lazy_name)
+        _fobs._decomposers[_ARRAY_TYPE] = arrays
+        _fobs._decomposers[lazy_name] = _Decomposer(adapter, LazyRef, None)
+        _fobs._dot_handlers[DOT] = arrays
+        _installed = (adapter, prev_array, prev_lazy)
+
+
+def unregister() -> None:
+    """Gives numpy arrays back to FLARE's own decomposer, and closes the
+    Hosts (their open transactions end: state deleted). Idempotent."""
+    global _installed
+    with _lock:
+        if _installed is None:
+            return
+        adapter, prev_array, prev_lazy = _installed
+        _installed = None
+        lazy_name = _fobs.get_class_name(LazyRef)
+        for name, prev in ((_ARRAY_TYPE, prev_array), (lazy_name, prev_lazy)):
+            if prev is None:
+                _fobs._decomposers.pop(name, None)
+            else:
+                _fobs._decomposers[name] = prev
+        if _fobs._dot_handlers.get(DOT) is not None:
+            del _fobs._dot_handlers[DOT]
+    adapter.close()
+
+
+def registered() -> bool:
+    """Whether register() is in force."""
+    return _installed is not None
+
+
+def host(cell: Any) -> Host:
+    """The viacodec Host of a FLARE Cell (or CoreCell) in this process,
+    opened on first use and named after the cell's FQCN."""
+    got = _installed
+    if got is None:
+        raise InvalidError("viacodec.flare: not registered")
+    return got[0].host(cell)
+
+
+def transactions(message: Any) -> List[Transaction]:
+    """The viacodec Transactions that encoding a FLARE Message opened (one
+    per encode that sent arrays by reference; empty if none did)."""
+    return list(message.get_prop(_TX_PROP, []) or [])
