@@ -12,6 +12,7 @@ pytest.importorskip("nvflare")  # the test venv pins it; see requirements-dev.tx
 
 import viacodec.flare as vf  # noqa: E402
 from conftest import same  # noqa: E402
+from nvflare.fuel.f3.message import Message  # noqa: E402
 from nvflare.fuel.utils import fobs  # noqa: E402
 
 
@@ -86,3 +87,82 @@ def test_peer_without_viacodec_gets_clear_error():
     vf.unregister()
     with pytest.raises(RuntimeError, match=f"Datum Object Type {vf.DOT}"):
         fobs.loads(data)
+
+
+def _pki(tmp_path, names):
+    """A CA and, per name, a certificate and key signed by it (common name
+    the name, subject alternative name 127.0.0.1), as FLARE's provisioning
+    writes them."""
+    from cryptography.hazmat.primitives import serialization
+    from nvflare.lighter.utils import Identity, generate_cert, generate_keys, serialize_cert, serialize_pri_key
+
+    ca_key, ca_pub = generate_keys()
+    ca = generate_cert(Identity("root-ca"), Identity("root-ca"), ca_key, ca_pub, ca=True)
+    (tmp_path / "rootCA.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    out = {}
+    for name in names:
+        key, pub = generate_keys()
+        cert = generate_cert(Identity(name), Identity("root-ca"), ca_key, pub, server_default_host="127.0.0.1")
+        (tmp_path / f"{name}.crt").write_bytes(serialize_cert(cert))
+        (tmp_path / f"{name}.key").write_bytes(serialize_pri_key(key))
+        out[name] = (str(tmp_path / f"{name}.crt"), str(tmp_path / f"{name}.key"))
+    return str(tmp_path / "rootCA.pem"), out
+
+
+def test_tls_from_cell_credentials(tmp_path):
+    """tls_from_cell: each cell's Host serves mutual TLS with the cell's
+    FLARE credentials (a server pair, else a client pair); the receiver id
+    is the certificate's common name; a cell without credentials cannot."""
+    from nvflare.fuel.f3.cellnet.cell import Cell
+    from nvflare.fuel.utils.fobs import FOBSContextKey
+
+    ca, pairs = _pki(tmp_path, ["tls-server", "tls-site"])
+    url = "tcp://127.0.0.1:1"  # never started: FOBS needs the cell's name and credentials only
+    src = Cell(
+        "tls_src", url, secure=True,
+        credentials={"ca_cert": ca, "server_cert": pairs["tls-server"][0], "server_key": pairs["tls-server"][1]},
+    )
+    dst = Cell(
+        "tls_dst", url, secure=True,
+        credentials={"ca_cert": ca, "client_cert": pairs["tls-site"][0], "client_key": pairs["tls-site"][1]},
+    )
+    clear = Cell("tls_clear", url, secure=False, credentials={})
+    vf.register(ref_threshold=1 << 16, tls_from_cell=True)
+    assert vf.host(src).source.startswith("https://") and vf.host(dst).source.startswith("https://")
+    model = {"w": np.arange(1 << 16, dtype=np.float32), "b": np.ones(3)}
+    for a, b, receiver in ((src, dst, "tls-site"), (dst, src, "tls-server")):
+        ctx = a.get_fobs_context()
+        ctx[FOBSContextKey.MESSAGE] = msg = Message(payload=model)
+        data = fobs.dumps(model, fobs_ctx=ctx)
+        assert same(fobs.loads(data, fobs_ctx=b.get_fobs_context()), model)
+        (tx,) = vf.transactions(msg)
+        assert tx.wait(timeout=30).confirmed == [receiver]
+    with pytest.raises(viacodec.InvalidError, match="no secure credentials"):
+        vf.host(clear)
+    # the wrong CA: the download is refused, and nothing is returned
+    (tmp_path / "other").mkdir()
+    other_ca, _ = _pki(tmp_path / "other", [])
+    with viacodec.Host(tls_ca=other_ca, tls_cert=pairs["tls-site"][0], tls_key=pairs["tls-site"][1]) as stranger:
+        ctx = src.get_fobs_context()
+        data = fobs.dumps(model, fobs_ctx=ctx)
+        lazy = fobs.loads(data, fobs_ctx={FOBSContextKey.PASS_THROUGH: True})
+        with pytest.raises(viacodec.AuthError):
+            viacodec.resolve(lazy, host=stranger)
+    for c in (src, dst, clear):
+        c.core_cell.stop()
+
+
+def test_advertise_host_and_listen():
+    """advertise_host names the host in the URL receivers are told; the
+    port is chosen when the Host opens."""
+    from nvflare.fuel.f3.cellnet.cell import Cell
+
+    cell = Cell("adv_cell", "tcp://127.0.0.1:1", secure=False, credentials={})
+    vf.register(listen="127.0.0.1:0", advertise_host="localhost")
+    h = vf.host(cell)
+    assert h.source.startswith("http://localhost:") and int(h.source.rsplit(":", 1)[1]) > 0
+    with pytest.raises(viacodec.InvalidError, match="tls_from_cell"):
+        vf.unregister()
+        vf.register(tls_from_cell=True, tls_ca="/nonexistent")
+    with pytest.raises(viacodec.InvalidError, match="host:port"):
+        vf.register(listen="localhost")

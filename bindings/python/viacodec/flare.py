@@ -16,12 +16,14 @@ placeholder (its index in that viacodec message).
 
 - **Hosts**: each cell that sends arrays by reference, or downloads them,
   gets one viacodec Host, named after the cell's fully qualified name
-  (FQCN): that name is the receiver id sources record. FLARE runs one cell
+  (FQCN): that name is the receiver id sources record (under TLS with a
+  certificate, its common name). FLARE runs one cell
   per process, so that is one Host per process; several cells in one
   process (the simulator, tests) get one each. A Host opens on first use
   and closes when its cell stops (checked at each use), at unregister(),
-  or at exit. Its address and TLS are the options given to register()
-  (default: loopback, a free port, no TLS).
+  or at exit. It listens where register() says (default: loopback, a free
+  port) and serves TLS with the files register() names, or with the
+  cell's own FLARE credentials (``tls_from_cell=True``).
 - **Pass-through**: a cell that decodes with FLARE's pass-through flag
   (``FOBSContextKey.PASS_THROUGH``, set by the ``PASS_THROUGH`` message
   header or the cell's pass-through channels) downloads nothing: each
@@ -53,6 +55,7 @@ import dataclasses
 import functools
 import importlib
 import logging
+import socket
 import threading
 import warnings
 import weakref
@@ -69,6 +72,7 @@ try:
     from nvflare.fuel.f3.cellnet.cell import Cell
     from nvflare.fuel.f3.cellnet.core_cell import CoreCell
     from nvflare.fuel.f3.cellnet.defs import MessageHeaderKey
+    from nvflare.fuel.f3.drivers.driver_params import DriverParams
     from nvflare.fuel.f3.message import Message
     from nvflare.fuel.f3.streaming.transfer_outcome import TransactionDoneStatus
     from nvflare.fuel.utils import fobs
@@ -108,12 +112,13 @@ _TX_PROP = "viacodec_transactions"
 
 @dataclasses.dataclass(frozen=True)
 class _Options:
-    listen: Optional[str]
-    advertise: Optional[str]
+    listen: str
+    advertise_host: Optional[str]
     tls_cert: Optional[str]
     tls_key: Optional[str]
     tls_ca: Optional[str]
     tls_client_auth: bool
+    tls_from_cell: bool
     ref_threshold: Optional[int]
     concurrency: Optional[int]
     chunk_size: Optional[int]
@@ -122,10 +127,10 @@ class _Options:
     download_timeout: Optional[float]
     snapshot: bool
 
-    def host_kwargs(self) -> Dict[str, Any]:
-        return {
-            "listen": self.listen or "127.0.0.1:0",
-            "advertise": self.advertise,
+    def host_kwargs(self, core: CoreCell) -> Dict[str, Any]:
+        """viacodec.Host's options for the Host of a cell."""
+        kw: Dict[str, Any] = {
+            "listen": self.listen,
             "tls_cert": self.tls_cert,
             "tls_key": self.tls_key,
             "tls_ca": self.tls_ca,
@@ -135,6 +140,50 @@ class _Options:
             "chunk_size": self.chunk_size,
             "http2": self.http2,
         }
+        if self.tls_from_cell:
+            kw.update(_cell_tls(core))
+        if self.advertise_host:
+            # the advertised URL names the port: choose it now
+            ip, port = _split_listen(self.listen)
+            if port == 0:
+                port = _free_port(ip)
+            kw["listen"] = f"{_bracket(ip)}:{port}"
+            scheme = "https" if kw["tls_cert"] else "http"
+            kw["advertise"] = f"{scheme}://{_bracket(self.advertise_host)}:{port}"
+        return kw
+
+
+def _split_listen(listen: str) -> Tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise InvalidError(f"viacodec.flare: listen {listen!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _free_port(ip: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
+        s.bind((ip, 0))
+        return s.getsockname()[1]
+
+
+def _cell_tls(core: CoreCell) -> Dict[str, Any]:
+    """Mutual TLS from the cell's own credentials (FLARE's startup kit):
+    its CA, and its server certificate and key if it has them, else its
+    client certificate and key."""
+    fqcn = core.get_fqcn()
+    creds = core.fobs_ctx.get(FOBSContextKey.SEC_CREDS) or {}
+    if not core.secure or not creds:
+        raise InvalidError(f"viacodec.flare: cell {fqcn} has no secure credentials to serve TLS with (tls_from_cell)")
+    ca = creds.get(DriverParams.CA_CERT.value)
+    for cert_key, key_key in ((DriverParams.SERVER_CERT, DriverParams.SERVER_KEY), (DriverParams.CLIENT_CERT, DriverParams.CLIENT_KEY)):
+        cert, key = creds.get(cert_key.value), creds.get(key_key.value)
+        if ca and cert and key:
+            return {"tls_ca": ca, "tls_cert": cert, "tls_key": key, "tls_client_auth": True}
+    raise InvalidError(f"viacodec.flare: the credentials of cell {fqcn} lack a CA, or a certificate and its key")
 
 
 def _seconds(v: Any, what: str, optional: bool) -> Optional[float]:
@@ -266,7 +315,10 @@ class _Adapter:
                     stale.append(got[1])
                 if _stopped(core):
                     raise InvalidError(f"viacodec.flare: cell {fqcn} has stopped")
-                h = Host(name=fqcn, **self.opts.host_kwargs())
+                kw = self.opts.host_kwargs(core)
+                # with a certificate, the Host's receiver id is its common
+                # name (what a mutual-TLS source checks); else the FQCN
+                h = Host(name=None if kw["tls_cert"] else fqcn, **kw)
                 self._hosts[fqcn] = (weakref.ref(core), h)
                 return h
         finally:
@@ -406,12 +458,13 @@ _installed: Optional[Tuple[_Adapter, Optional[fobs.Decomposer], Optional[fobs.De
 
 def register(
     *,
-    listen: Optional[str] = None,
-    advertise: Optional[str] = None,
+    listen: str = "127.0.0.1:0",
+    advertise_host: Optional[str] = None,
     tls_cert: Optional[str] = None,
     tls_key: Optional[str] = None,
     tls_ca: Optional[str] = None,
     tls_client_auth: bool = False,
+    tls_from_cell: bool = False,
     ref_threshold: Optional[int] = None,
     concurrency: Optional[int] = None,
     chunk_size: Optional[int] = None,
@@ -422,10 +475,19 @@ def register(
 ) -> None:
     """Makes FLARE's FOBS encode numpy arrays with viacodec, in this process.
 
-    The Host options (``listen``, default ``"127.0.0.1:0"``; ``advertise``;
-    ``tls_cert``, ``tls_key``, ``tls_ca``, ``tls_client_auth``;
-    ``ref_threshold``, default 1 MiB; ``concurrency``, ``chunk_size``,
-    ``http2``) are viacodec.Host's, for the Host of every cell. ``timeout``
+    The Host options (``listen``, default ``"127.0.0.1:0"``; ``tls_cert``,
+    ``tls_key``, ``tls_ca``, ``tls_client_auth``; ``ref_threshold``,
+    default 1 MiB; ``concurrency``, ``chunk_size``, ``http2``) are
+    viacodec.Host's, for the Host of every cell. ``advertise_host`` is the
+    name or address peers reach this process by (default: the address
+    listened on); the port is chosen when a Host opens.
+    ``tls_from_cell=True`` serves mutual TLS with each cell's own FLARE
+    credentials (its CA, and its server certificate and key, else its
+    client ones): peers then verify the certificate against the address
+    the Host advertises. A Host with a certificate (``tls_cert`` or
+    ``tls_from_cell``) is known to sources by the certificate's common
+    name (FLARE's site name), which mutual TLS proves; without one, by the
+    cell's FQCN. ``timeout``
     is a transaction's inactivity timeout in seconds (FLARE's message root
     TTL when that is longer; FLARE's default, 300 s, otherwise);
     ``download_timeout`` bounds a message's downloads (default none);
@@ -445,16 +507,20 @@ def register(
     for v, what in ((ref_threshold, "ref_threshold"), (concurrency, "concurrency"), (chunk_size, "chunk_size")):
         if v is not None and (type(v) is not int or v <= 0):
             raise InvalidError(f"viacodec.flare: {what} {v!r} is not a positive int")
-    for v, what in ((listen, "listen"), (advertise, "advertise"), (tls_cert, "tls_cert"), (tls_key, "tls_key"), (tls_ca, "tls_ca")):
+    for v, what in ((listen, "listen"), (advertise_host, "advertise_host"), (tls_cert, "tls_cert"), (tls_key, "tls_key"), (tls_ca, "tls_ca")):
         if v is not None and (not isinstance(v, str) or not v):
             raise InvalidError(f"viacodec.flare: {what} {v!r} is not a non-empty string")
+    _split_listen(listen)
+    if tls_from_cell and (tls_cert or tls_key or tls_ca or tls_client_auth):
+        raise InvalidError("viacodec.flare: tls_from_cell takes the cell's credentials: give no tls_* options with it")
     opts = _Options(
         listen,
-        advertise,
+        advertise_host,
         tls_cert,
         tls_key,
         tls_ca,
         bool(tls_client_auth),
+        bool(tls_from_cell),
         ref_threshold,
         concurrency,
         chunk_size,
