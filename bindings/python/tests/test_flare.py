@@ -5,6 +5,7 @@ that dies runs in a process of its own (started with "spawn")."""
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import hashlib
 import multiprocessing
@@ -153,6 +154,61 @@ def test_model_dict_bit_exact_both_ways(cells):
     assert out.state == viacodec.TxState.COMPLETED and out.confirmed == ["agent"]
     (back,) = vf.transactions(replies[0])  # the agent's reply went by reference too
     assert _outcome(back).confirmed == ["server"]
+
+
+def _remote_peer(url: str, inbox: Any, outbox: Any) -> None:
+    """A cell in a process of its own ("remote"): echoes what it gets,
+    by reference, and at the end reports its reply transactions."""
+    try:
+        import viacodec.flare as vf
+
+        vf.register(ref_threshold=THRESHOLD)
+        replies: List[Message] = []
+
+        def echo(request: Message) -> Message:
+            resp = Message(payload={"got": request.payload, "by": "remote"})
+            replies.append(resp)
+            return resp
+
+        cell = Cell("remote", url, secure=False, credentials={})
+        cell.register_request_cb(channel=CHANNEL, topic="echo", cb=echo)
+        cell.register_request_cb(channel=CHANNEL, topic="ping", cb=lambda req: Message(payload={"pong": "remote"}))
+        cell.core_cell.start()
+        outbox.put(("ready", None))
+        inbox.get(timeout=120)
+        outs = [_outcome(tx) for r in replies for tx in vf.transactions(r)]
+        outbox.put(("done", [(o.state.value, o.confirmed) for o in outs]))
+        cell.core_cell.stop()
+    except BaseException as e:  # noqa: BLE001 - reported to the parent
+        outbox.put(("error", repr(e)))
+
+
+def test_two_processes_bit_exact(cells):
+    """A cell in another process, over FLARE's TCP connection: the model
+    goes out by reference and comes back by reference, bit for bit, and
+    each side is the other's only receiver."""
+    inbox, outbox = spawn.Queue(), spawn.Queue()
+    p = spawn.Process(target=_remote_peer, args=(cells["url"], inbox, outbox), daemon=True)
+    p.start()
+    try:
+        assert outbox.get(timeout=120) == ("ready", None)
+        _wait_connected(cells["server"], "remote")
+        model = _model(12, n=8, size=1 * MiB)
+        model["small"] = np.arange(7, dtype=np.int8)
+        reply = _send(cells["server"], "remote", "echo", {"round": 1, "model": model})
+        assert reply.payload["by"] == "remote" and same(reply.payload["got"], {"round": 1, "model": model})
+        (tx,) = vf.transactions(reply.request)
+        assert _outcome(tx).confirmed == ["remote"]
+        inbox.put("stop")
+        kind, outs = outbox.get(timeout=120)
+        assert kind == "done", outs
+        assert outs == [("completed", ["server"])]
+    finally:
+        p.join(TIMEOUT)
+        if p.is_alive():  # pragma: no cover - a failed test
+            p.kill()
+            p.join()
+    assert p.exitcode == 0
 
 
 def test_small_arrays_only_go_inline(cells):
@@ -452,6 +508,10 @@ def test_host_follows_the_cell(cells):
 
 
 def _rss() -> int:
+    """The RSS once the garbage is collected and the allocator gave its
+    free memory back (so that only memory in use counts)."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
@@ -461,7 +521,7 @@ def _rss() -> int:
 
 def _threads() -> int:
     """Threads, without FLARE's stream receivers' cleanup timers (one per
-    message, each ending after FLARE's completed-task TTL)."""
+    message, each ending after FLARE's completed-task TTL, 60 s)."""
     return sum(1 for t in threading.enumerate() if not isinstance(t, threading.Timer))
 
 
@@ -469,8 +529,9 @@ def test_many_rounds_no_leak(cells):
     """Rounds of model out and update back (2 MiB each way, by reference
     both ways): after the first rounds the library's handles and the
     threads stay where they were, and the RSS grows by much less than one
-    model (0.6 to 3 MiB measured over 100 rounds, most of it FLARE's
-    per-message cleanup timers)."""
+    model. Measured: 3 to 7 MiB over 100 rounds, about what the 100
+    cleanup-timer threads FLARE's stream receiver starts (one per message,
+    each living 60 s) hold in their stacks."""
     lib = viacodec._ffi.lib()
     replies: List[Message] = []
 
@@ -504,5 +565,5 @@ def test_many_rounds_no_leak(cells):
     assert _threads() <= threads
     grew = _rss() - rss
     moved = rounds * 2 * sum(a.nbytes for a in model.values())
-    assert grew < 12 * MiB, f"RSS grew {grew / MiB:.1f} MiB over {moved / MiB:.0f} MiB moved"
+    assert grew < 16 * MiB, f"RSS grew {grew / MiB:.1f} MiB over {moved / MiB:.0f} MiB moved"
     assert same(model, first)
