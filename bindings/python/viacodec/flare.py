@@ -373,10 +373,11 @@ class _Adapter:
             mgr.register_post_cb(self.settle)
 
     def settle(self, mgr: DatumManager) -> None:
-        """Last: abort the transaction if the message failed, else hand it
-        to the message and to FLARE's download-complete callback."""
+        """Last: abort the transaction if the message failed; else hand it
+        to the message, and watch it until it ends."""
         ctx = mgr.fobs_ctx
-        tx = ctx[_ENC_KEY].tx
+        enc: _Encoding = ctx[_ENC_KEY]
+        tx = enc.tx
         if mgr.get_error():
             tx.abort()
             return
@@ -384,9 +385,8 @@ class _Adapter:
         if isinstance(msg, Message):
             msg.set_prop(_TX_PROP, msg.get_prop(_TX_PROP, []) + [tx])
         cb = ctx.get(FOBSContextKey.DOWNLOAD_COMPLETE_CB)
-        if cb is not None:
-            sent = {i: x for i, x in enumerate(ctx[_ENC_KEY].items) if isinstance(x, np.ndarray)}
-            threading.Thread(target=_report, args=(tx, cb, sent), name=f"viacodec.flare tx {tx.ref_id}", daemon=True).start()
+        sent = {i: x for i, x in enumerate(enc.items) if isinstance(x, np.ndarray)} if cb is not None else {}
+        threading.Thread(target=_watch, args=(tx, cb, sent), name=f"viacodec.flare tx {tx.ref_id}", daemon=True).start()
 
     def _timeout(self, ctx: dict) -> float:
         """The inactivity timeout: the message root's TTL, at least the option."""
@@ -439,11 +439,14 @@ _DONE_STATUS = {
 }
 
 
-def _report(tx: Transaction, cb: Callable[..., Any], sent: Dict[int, np.ndarray]) -> None:
-    """Waits for tx to end, then calls FLARE's download-complete callback
-    with the arrays it published (by index), as FLARE passes the objects
-    its transaction served."""
+def _watch(tx: Transaction, cb: Optional[Callable[..., Any]], sent: Dict[int, np.ndarray]) -> None:
+    """Waits for tx to end, so that its arrays are let go as soon as it
+    has (nobody in FLARE waits on it), then calls FLARE's download-complete
+    callback, if any, with the arrays it published (by index), as FLARE
+    passes the objects its transaction served."""
     out = tx.wait()
+    if cb is None:
+        return
     try:
         cb(out.ref_id, _DONE_STATUS[out.state], [sent])
     except Exception:  # noqa: BLE001 - logged, as FLARE does
