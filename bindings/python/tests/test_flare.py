@@ -459,6 +459,42 @@ def test_source_dies(cells):
     assert "SourceUnavailableError" in reply.get_header(MessageHeaderKey.ERROR)
 
 
+def _send_and_exit(url: str, exit_wait: float, outbox: Any) -> None:
+    """Encodes a model as its cell would send it, hands the message over
+    and returns at once: the process exits (as a trainer does after
+    sending its result)."""
+    try:
+        import viacodec.flare as vf
+
+        vf.register(ref_threshold=THRESHOLD, exit_wait=exit_wait)
+        cell = Cell("leaver", url, secure=False, credentials={})
+        data = fobs.dumps(_model(13, n=2, size=1 * MiB), fobs_ctx=cell.get_fobs_context())
+        outbox.put(("sent", data))
+    except BaseException as e:  # noqa: BLE001 - reported to the parent
+        outbox.put(("error", repr(e)))
+
+
+def test_exit_wait_lets_receivers_download(cells):
+    """With exit_wait, a process that sends and exits stays until its
+    receiver has downloaded, then exits by itself."""
+    outbox = spawn.Queue()
+    p = spawn.Process(target=_send_and_exit, args=(cells["url"], 60.0, outbox), daemon=True)
+    p.start()
+    try:
+        kind, data = outbox.get(timeout=120)
+        assert kind == "sent", data
+        time.sleep(0.5)
+        assert p.is_alive()  # its function returned; it waits at exit
+        got = fobs.loads(data, fobs_ctx=cells["agent"].get_fobs_context())
+        assert same(got, _model(13, n=2, size=1 * MiB))
+        p.join(TIMEOUT)
+        assert p.exitcode == 0
+    finally:
+        if p.is_alive():  # pragma: no cover - a failed test
+            p.kill()
+            p.join()
+
+
 def test_expired_reference(cells):
     """A message whose transaction ended (aborted at the source) gives the
     receiver ExpiredError, and no value."""

@@ -55,6 +55,8 @@ def test_register_unregister():
         ({"chunk_size": -1}, "chunk_size"),
         ({"ref_threshold": 1.5}, "ref_threshold"),
         ({"listen": ""}, "listen"),
+        ({"exit_wait": -1}, "exit_wait"),
+        ({"ref_threshold": 0}, "ref_threshold"),
     ],
 )
 def test_bad_options(kw, match):

@@ -51,12 +51,14 @@ unregister() turns it off. Tested with nvflare 2.9.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 import importlib
 import logging
 import socket
 import threading
+import time
 import warnings
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -119,13 +121,14 @@ class _Options:
     tls_ca: Optional[str]
     tls_client_auth: bool
     tls_from_cell: bool
-    ref_threshold: Optional[int]
+    ref_threshold: int
     concurrency: Optional[int]
     chunk_size: Optional[int]
     http2: bool
     timeout: float
     download_timeout: Optional[float]
     snapshot: bool
+    exit_wait: float
 
     def host_kwargs(self, core: CoreCell) -> Dict[str, Any]:
         """viacodec.Host's options for the Host of a cell."""
@@ -335,6 +338,18 @@ class _Adapter:
                 gone.append(h)
         return gone
 
+    def drain(self, seconds: float) -> None:
+        """Waits up to seconds, in all, for the Hosts' open transactions to end."""
+        deadline = time.monotonic() + seconds
+        with self._lock:
+            hosts = [h for _, h in self._hosts.values()]
+        for h in hosts:
+            for tx in h.transactions() if not h.closed else []:
+                try:
+                    tx.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except viacodec.ViacodecError:  # timed out, or the Host closed meanwhile
+                    pass
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -354,8 +369,9 @@ class _Adapter:
         enc: _Encoding = ctx[_ENC_KEY]
         cell = _cell_of(ctx)
         try:
-            if cell is None or not any(isinstance(x, np.ndarray) for x in enc.items):
-                # no cell: inline; only LazyRefs: written back as they are
+            big = self.opts.ref_threshold
+            if cell is None or not any(isinstance(x, np.ndarray) and x.nbytes >= big for x in enc.items):
+                # no cell, or nothing to publish: inline, LazyRefs written back as they are
                 data, tx = viacodec.dumps(enc.items), None
             else:
                 data, tx = self.host(cell).dumps(
@@ -468,13 +484,14 @@ def register(
     tls_ca: Optional[str] = None,
     tls_client_auth: bool = False,
     tls_from_cell: bool = False,
-    ref_threshold: Optional[int] = None,
+    ref_threshold: int = 1 << 20,
     concurrency: Optional[int] = None,
     chunk_size: Optional[int] = None,
     http2: bool = False,
     timeout: float = 300.0,
     download_timeout: Optional[float] = None,
     snapshot: bool = False,
+    exit_wait: float = 0.0,
 ) -> None:
     """Makes FLARE's FOBS encode numpy arrays with viacodec, in this process.
 
@@ -496,6 +513,10 @@ def register(
     ``download_timeout`` bounds a message's downloads (default none);
     ``snapshot=True`` copies the arrays when a message is sent, so that
     the sender may change them before the receivers have downloaded.
+    ``exit_wait`` is how long, at interpreter exit, the process waits for
+    its open transactions to end before its Hosts close (default 0: a
+    process that sends and exits, such as a trainer sending its result,
+    sets it so that its receivers can still download).
 
     Calling it again with the same options does nothing; with others,
     call unregister() first.
@@ -507,7 +528,11 @@ def register(
     >>> viacodec.flare.unregister()
     """
     global _installed
-    for v, what in ((ref_threshold, "ref_threshold"), (concurrency, "concurrency"), (chunk_size, "chunk_size")):
+    if type(ref_threshold) is not int or ref_threshold <= 0:
+        raise InvalidError(f"viacodec.flare: ref_threshold {ref_threshold!r} is not a positive int")
+    if isinstance(exit_wait, bool) or not isinstance(exit_wait, (int, float)) or not 0 <= exit_wait < float("inf"):
+        raise InvalidError(f"viacodec.flare: exit_wait {exit_wait!r} is not a number of seconds >= 0")
+    for v, what in ((concurrency, "concurrency"), (chunk_size, "chunk_size")):
         if v is not None and (type(v) is not int or v <= 0):
             raise InvalidError(f"viacodec.flare: {what} {v!r} is not a positive int")
     for v, what in ((listen, "listen"), (advertise_host, "advertise_host"), (tls_cert, "tls_cert"), (tls_key, "tls_key"), (tls_ca, "tls_ca")):
@@ -531,6 +556,7 @@ def register(
         _seconds(timeout, "timeout", optional=False),  # type: ignore[arg-type]
         _seconds(download_timeout, "download_timeout", optional=True),
         bool(snapshot),
+        float(exit_wait),
     )
     with _lock:
         if _installed is not None:
@@ -569,6 +595,15 @@ def unregister() -> None:
         if _fobs._dot_handlers.get(DOT) is not None:
             del _fobs._dot_handlers[DOT]
     adapter.close()
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    # Registered after viacodec's own exit hook, so it runs before the
+    # Hosts close.
+    got = _installed
+    if got is not None and got[0].opts.exit_wait > 0:
+        got[0].drain(got[0].opts.exit_wait)
 
 
 def registered() -> bool:
