@@ -17,8 +17,8 @@ placeholder (its index in that viacodec message).
 - **Hosts**: each cell that sends arrays by reference, or downloads them,
   gets one viacodec Host, named after the cell's fully qualified name
   (FQCN): that name is the receiver id sources record (under TLS with a
-  certificate, its common name). FLARE runs one cell
-  per process, so that is one Host per process; several cells in one
+  certificate, its common name). FLARE runs one cell per process, so
+  that is one Host per process; several cells in one
   process (the simulator, tests) get one each. A Host opens on first use
   and closes when its cell stops (checked at each use), at unregister(),
   or at exit. It listens where register() says (default: loopback, a free
@@ -41,6 +41,8 @@ placeholder (its index in that viacodec message).
 - **Errors**: a download that fails (a source that died, an expired or
   unknown reference, a timeout, a checksum) raises the viacodec error
   from FLARE's decode: the receiver never sees a partial value.
+- **Exit**: with ``exit_wait``, a process that sends and exits (a trainer
+  sending its result) waits at exit for its transactions to end.
 
 Both ends must register: a message from a peer that did not register
 decodes as before (the previous numpy decomposer still handles FLARE's
@@ -98,10 +100,10 @@ if not str(getattr(nvflare, "__version__", "")).startswith(TESTED_FLARE + "."): 
         stacklevel=2,
     )
 
-# FOBS keeps its decomposers in module dicts, and fobs.register never
-# replaces one: switching numpy.ndarray to ours means writing there.
 _log = logging.getLogger(__name__)
 
+# FOBS keeps its decomposers in module dicts, and fobs.register never
+# replaces one: switching numpy.ndarray to ours means writing there.
 _fobs = importlib.import_module("nvflare.fuel.utils.fobs.fobs")
 _ARRAY_TYPE = "numpy.ndarray"
 
@@ -220,7 +222,7 @@ def _viacodec_dtype(dtype: np.dtype) -> bool:
     try:
         viacodec.dumps(np.empty(0, dtype))
         return True
-    except viacodec.ViacodecError:
+    except Exception:  # noqa: BLE001 - any refusal means: not ours
         return False
 
 
