@@ -237,7 +237,7 @@ func (e *encoder) encode(v any, depth int) error {
 		if err := e.nest(depth, 3); err != nil {
 			return err
 		}
-		if e.mode.opts.ByRef && int64(len(v.Data)) >= e.mode.opts.RefThreshold {
+		if e.mode.opts.ByRef && v != nil && int64(len(v.Data)) >= e.mode.opts.RefThreshold {
 			return e.encodeRef(v)
 		}
 		return e.encodeArray(v)

@@ -159,3 +159,12 @@ func TestGrantsHeldElsewhere(t *testing.T) {
 		t.Fatalf("GrantManifest after the end: %v", err)
 	}
 }
+
+// TestByRefNilArray: a nil *Array is an error by reference as inline,
+// not a panic.
+func TestByRefNilArray(t *testing.T) {
+	src := newNode(t, "server", nil)
+	if _, err := src.enc.Encode([]any{(*Array)(nil)}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("nil *Array by reference: %v", err)
+	}
+}
