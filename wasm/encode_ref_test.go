@@ -28,7 +28,7 @@ func refModel(t testing.TB) map[string]any {
 	}
 	w, _ := core.NewArray(core.DTypeFloat32, []int{1024}, core.RowMajor, big)
 	alias, _ := core.NewArray(core.DTypeFloat32, []int{1024}, core.RowMajor, big) // the same memory: one item
-	other, _ := core.NewArray(core.DTypeInt32, []int{32, 32}, core.RowMajor, big)  // the same memory seen otherwise: another
+	other, _ := core.NewArray(core.DTypeInt32, []int{32, 32}, core.RowMajor, big) // the same memory seen otherwise: another
 	col, _ := core.NewArray(core.DTypeFloat64, []int{16, 32}, core.ColumnMajor, slices.Clone(big))
 	flags := make([]byte, 2048)
 	for i := range flags {
