@@ -320,14 +320,12 @@ func (t *Table) Manifest(refID uuid.UUID, token []byte, receiver string) (*core.
 	t.mu.Lock()
 	a, err := t.request("vc_table_manifest", &abi.TableRequest{RefID: refID, Token: token, Receiver: receiver})
 	var tx *Transaction
+	var b *core.Batch
 	if err == nil {
 		if tx, err = t.grantedLocked(refID); err == nil {
 			tx.inflight++ // computing the manifest reads the items
+			b = tx.batch
 		}
-	}
-	b := (*core.Batch)(nil)
-	if tx != nil {
-		b = tx.batch
 	}
 	t.unlock()
 	if err != nil {
