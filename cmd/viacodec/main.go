@@ -1,16 +1,18 @@
 // Command viacodec runs viacodec's demo and tools.
 //
-//	viacodec demo [-size MiB] [-agents N] [-python CMD]
+//	viacodec demo [-size MiB] [-tensors N] [-rounds N] [-agents N] [-python CMD]
 //	viacodec inspect [-width N] FILE|-
 //	viacodec pack [-format safetensors|npz] [-o OUT] FILE|-
 //	viacodec unpack [-format safetensors|npz] [-o OUT] [-drop-metadata] FILE|-
 //
-// The demo encodes and decodes a synthetic model inline, then runs a
-// federated round on loopback: server, pass-through relay, N Go agents and,
-// with -python, a Python agent (bindings/python/examples/fl_agent.py).
-// inspect prints a message in CBOR diagnostic notation and summarises its
-// batches, arrays and lazy refs; pack and unpack convert between a message
-// and a safetensors or .npz file.
+// The demo encodes and decodes a synthetic model inline, then runs
+// federated rounds on loopback: a server (the demo's process), a
+// pass-through relay and agents, each a process of its own: Go agents
+// (the hidden command "agent") and, with -python, a Python agent
+// (bindings/python/examples/fl_agent.py). inspect prints a message in CBOR
+// diagnostic notation and summarises its batches, arrays and lazy refs;
+// pack and unpack convert between a message and a safetensors or .npz
+// file.
 //
 // `viacodec -h` and `viacodec COMMAND -h` print usage on standard output.
 // An error is one line on standard error and exit status 1; a usage error
@@ -18,12 +20,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // command is one subcommand.
@@ -33,16 +39,23 @@ type command struct {
 	summary  string // one line for the command list
 	about    string // a paragraph for the command's own usage
 	run      func(args []string) error
+	hidden   bool // not listed: a process the demo starts
 }
 
 var commands = []command{
 	{
 		name:     "demo",
-		synopsis: "[-size MiB] [-agents N] [-python CMD]",
-		summary:  "encode a synthetic model inline, then run a federated round on loopback",
+		synopsis: "[-size MiB] [-tensors N] [-rounds N] [-agents N] [-python CMD] [-timeout D]",
+		summary:  "encode a synthetic model inline, then run federated rounds on loopback",
 		about: "Encodes and decodes a synthetic model inline, checks every byte and prints sizes\n" +
-			"and throughput; then runs a federated round on loopback: a server, a pass-through\n" +
-			"relay, Go agents and, with -python, a Python agent.",
+			"and throughput. Then runs federated rounds on loopback: this process is the\n" +
+			"server, a pass-through relay and the agents are processes of their own (-agents\n" +
+			"Go agents and, with -python, a Python agent). Each round the server sends the\n" +
+			"model by reference through the relay, the agents download it from the server,\n" +
+			"train, and send their updates back the same way; the server averages them and\n" +
+			"checks the average against its own computation. Per hop it prints the bytes\n" +
+			"moved and held, time, throughput, SHA-256 at source and receiver and peak\n" +
+			"memory; any mismatch is an error.",
 		run: runDemo,
 	},
 	{
@@ -75,6 +88,26 @@ var commands = []command{
 			"has no complex128; npz has no bfloat16, float8 or metadata (-drop-metadata\n" +
 			"leaves it out).",
 		run: runUnpack,
+	},
+	{
+		name:     "agent",
+		synopsis: "[-name NAME]",
+		summary:  "a Go agent of the demo (started by demo)",
+		about: "A Go agent of the demo's federated rounds in a process of its own: it reads\n" +
+			"tasks in frames on standard input and answers on standard output\n" +
+			"(cmd/viacodec/proto.go). The demo starts it.",
+		run:    runAgent,
+		hidden: true,
+	},
+	{
+		name:     "relay",
+		synopsis: "[-name NAME]",
+		summary:  "the relay of the demo (started by demo)",
+		about: "The demo's relay in a process of its own: it decodes each message in frames on\n" +
+			"standard input with pass-through on and forwards it on standard output, holding\n" +
+			"and downloading no array byte (cmd/viacodec/proto.go). The demo starts it.",
+		run:    runRelay,
+		hidden: true,
 	},
 }
 
@@ -136,6 +169,25 @@ func runCommand(cmd command, args []string) int {
 	}
 }
 
+// interruptible returns a context that ends on Ctrl-C (SIGINT or SIGTERM)
+// or, if d > 0, after d.
+func interruptible(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if d <= 0 {
+		return ctx, stop
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return ctx, func() { cancel(); stop() }
+}
+
+// ended says why ctx ended: a timeout, or an interrupt.
+func ended(ctx context.Context, d time.Duration) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("timed out after %v", d)
+	}
+	return "interrupted"
+}
+
 // oneLine keeps an error to the one line the command promises.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
@@ -145,7 +197,9 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: viacodec <command> [flags] [arguments]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		}
 	}
 	fmt.Fprintln(w, "\n'viacodec <command> -h' describes a command and its flags.")
 }
