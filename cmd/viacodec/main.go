@@ -4,6 +4,8 @@
 //	viacodec inspect [-width N] FILE|-
 //	viacodec pack [-format safetensors|npz] [-o OUT] FILE|-
 //	viacodec unpack [-format safetensors|npz] [-o OUT] [-drop-metadata] FILE|-
+//	viacodec serve [-o MSGFILE] [-receivers N] [flags] FILE|-
+//	viacodec fetch [-o OUT] [-receiver NAME] [flags] MSGFILE|-
 //
 // The demo encodes and decodes a synthetic model inline, then runs
 // federated rounds on loopback: a server (the demo's process), a
@@ -12,7 +14,8 @@
 // (bindings/python/examples/fl_agent.py). inspect prints a message in CBOR
 // diagnostic notation and summarises its batches, arrays and lazy refs;
 // pack and unpack convert between a message and a safetensors or .npz
-// file.
+// file; serve publishes a file's arrays by reference and fetch downloads
+// them from another process.
 //
 // `viacodec -h` and `viacodec COMMAND -h` print usage on standard output.
 // An error is one line on standard error and exit status 1; a usage error
@@ -88,6 +91,30 @@ var commands = []command{
 			"has no complex128; npz has no bfloat16, float8 or metadata (-drop-metadata\n" +
 			"leaves it out).",
 		run: runUnpack,
+	},
+	{
+		name:     "serve",
+		synopsis: "[-o MSGFILE] [-receivers N] [-timeout D] [-listen ADDR] [-advertise URL] [-tls-cert F -tls-key F] [-tls-ca F] [-client-auth] [-format F] FILE|-",
+		summary:  "publish a file's arrays by reference and serve them until they are fetched",
+		about: "Reads a safetensors, .npz or message file (.cbor) and publishes its arrays by\n" +
+			"reference: the message it writes (to standard output, or -o MSGFILE) is small,\n" +
+			"and receivers download the arrays straight from this process, which serves\n" +
+			"them until -receivers receivers have confirmed, -timeout passes or Ctrl-C.\n" +
+			"It shows each receiver's progress, on standard error when the message goes to\n" +
+			"standard output. Exit status 0 once every receiver confirmed.",
+		run: runServe,
+	},
+	{
+		name:     "fetch",
+		synopsis: "[-o OUT] [-format F] [-receiver NAME] [-timeout D] [-tls-ca F] [-tls-cert F -tls-key F] [-drop-metadata] MSGFILE|-",
+		summary:  "download the arrays a message refers to into a safetensors, .npz or message file",
+		about: "Reads a message (as serve writes it) from MSGFILE or standard input, downloads\n" +
+			"the arrays it refers to straight from their sources, with progress, and writes\n" +
+			"them to OUT: a safetensors or .npz file, or a message with the arrays inline\n" +
+			"(.cbor), as -format or the extension of OUT says. Progress goes to standard\n" +
+			"output, or to standard error when OUT is standard output: a bar on a terminal,\n" +
+			"a line every 2 seconds elsewhere.",
+		run: runFetch,
 	},
 	{
 		name:     "agent",
