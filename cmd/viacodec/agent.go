@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -154,8 +153,6 @@ func runAgent(args []string) error {
 	}
 
 	var delivered sync.WaitGroup
-	var mu sync.Mutex
-	var failed error
 	err = serveFrames(func(f *fields) error {
 		if op := f.str("op"); op != "task" {
 			return fmt.Errorf("unexpected frame %q", op)
@@ -175,18 +172,16 @@ func runAgent(args []string) error {
 			// what the collector let pile up.
 			debug.FreeOSMemory()
 			if err == nil {
-				err = out.write(outcomeFrame(round, o))
-			}
-			if err != nil {
-				mu.Lock()
-				failed = cmp.Or(failed, err)
-				mu.Unlock()
+				out.write(outcomeFrame(round, o))
 			}
 		})
 		return nil
 	})
+	// The server has the updates it waited for (it closes the input
+	// after their outcomes); closing the host ends any other.
+	p.Close()
 	delivered.Wait()
-	return cmp.Or(err, failed)
+	return err
 }
 
 // agentTask decodes one task, trains, publishes the update and sends it.
