@@ -18,6 +18,13 @@ import (
 var commandPath string
 
 func TestMain(m *testing.M) {
+	if fault := os.Getenv(faultEnv); fault != "" {
+		if err := faultyAgent(fault, os.Args[len(os.Args)-1]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "viacodec-cmd-test-")
 	if err != nil {
@@ -86,7 +93,7 @@ func (r result) fails(t *testing.T, code int, want string) {
 
 func TestUsage(t *testing.T) {
 	dir := t.TempDir()
-	names := []string{"demo", "inspect", "pack", "unpack"}
+	names := []string{"demo", "inspect", "pack", "unpack", "serve", "fetch"}
 
 	// No command: usage on stderr, exit 2.
 	r := viacodec(t, dir, nil)
