@@ -110,6 +110,7 @@ def main() -> int:
             del task, model
             msg, tx = host.dumps({"agent": name, "round": round_, "update": update}, receivers=1, timeout=120)
             out.write({"op": "result", "msg": msg, "report": report, "sha256": {k: sha256(u) for k, u in update.items()}})
+            del update  # tx holds the arrays until the server has them, and no longer
             waiter = threading.Thread(target=report_outcome, args=(round_, tx))
             waiter.start()
             waiters.append(waiter)
