@@ -112,6 +112,15 @@ func TestUsage(t *testing.T) {
 			t.Errorf("%s: stdout %q", h, r.stdout)
 		}
 	}
+	// The demo's hidden commands are not listed, and have their usage.
+	for _, name := range []string{"agent", "relay"} {
+		if strings.Contains(r.stderr, "\n  "+name+" ") {
+			t.Errorf("usage lists the hidden %s", name)
+		}
+		if r := viacodec(t, dir, nil, name, "-h").ok(t); !strings.HasPrefix(r.stdout, "usage: viacodec "+name+" [-name NAME]") {
+			t.Errorf("%s -h: %q", name, r.stdout)
+		}
+	}
 	// Unknown command: usage on stderr, exit 2.
 	r = viacodec(t, dir, nil, "frobnicate")
 	if r.code != 2 || r.stdout != "" || !strings.HasPrefix(r.stderr, `viacodec: unknown command "frobnicate"`) || !strings.Contains(r.stderr, "usage: viacodec") {
