@@ -173,11 +173,12 @@ type averager struct {
 }
 
 // add adds u, which must have the tensors and shapes of the ones before.
+// The sum starts in the first update's memory, which add takes over.
 func (a *averager) add(u model) error {
 	if a.n == 0 {
 		a.sum = make(model, len(u))
 		for k, t := range u {
-			a.sum[k] = newTensor(t.name, slices.Clone(t.w))
+			a.sum[k] = newTensor(t.name, t.w)
 		}
 		a.n = 1
 		return nil

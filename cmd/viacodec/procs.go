@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -73,7 +72,6 @@ func startProc(ctx context.Context, kind agentKind, name string) (*proc, error) 
 	p := &proc{name: name, kind: kind.name, cmd: cmd, stderr: &tailBuffer{max: 4 << 10},
 		frames: make(chan map[string]any, 16), done: make(chan struct{}), quit: make(chan struct{})}
 	cmd.Stderr = p.stderr
-	cmd.Env = os.Environ()
 	var err error
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, err

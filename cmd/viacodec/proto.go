@@ -23,13 +23,17 @@ import (
 //	                   {"op": "progress", "done", "total"}     bytes of the download so far
 //	                   {"op": "result", "msg": update, "report": report, "sha256": {name: digest}}
 //	                   {"op": "forwarded", "msg": bytes, "report": report}
-//	                   {"op": "outcome", "round", "state", "confirmed": [names]}
+//	                   {"op": "outcome", "round", "state", "confirmed": [names], "served"}
 //
 // A report: {"round", "held" (array bytes held), "lazy" (lazy refs held),
-// "downloaded" (bytes its client fetched), "ns" (decode time), "sha256"
-// ({name: digest} of the arrays received), "rss" (VmHWM, bytes)}.
-// Closing a process's standard input ends it once its transactions have.
-// bindings/python/examples/fl_agent.py speaks the same frames.
+// "downloaded" (bytes its client fetched, -1 if it does not count them),
+// "ns" (decode time), "sha256" ({name: digest} of the arrays received),
+// "rss" (VmHWM, bytes)}. An outcome's "served" maps each receiver of the
+// update to the bytes served to it.
+//
+// Closing a process's standard input ends it: the server does so once it
+// has every outcome it waits for. bindings/python/examples/fl_agent.py
+// speaks the same frames.
 
 // maxFrame bounds a frame: messages by reference are small.
 const maxFrame = 64 << 20
