@@ -61,14 +61,14 @@ func runDemo(args []string) error {
 		cfg.agents = append(cfg.agents, agentSpec{name: names[i], kind: k, target: float32(i+1) / float32(len(kinds)+1)})
 	}
 
+	ctx, stop := interruptible(*timeout)
+	defer stop()
 	out := newProgress(os.Stdout)
 	defer out.close()
 	if err := inlineRoundTrip(out, *sizeMiB<<20); err != nil {
 		return err
 	}
 	out.printf("\nfederated rounds on loopback (by reference, HTTP): %s, %s, each a process\n", plural(*rounds, "round"), plural(len(kinds), "agent"))
-	ctx, stop := interruptible(*timeout)
-	defer stop()
 	if err := runRounds(ctx, cfg, out); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", ended(ctx, *timeout), err)
