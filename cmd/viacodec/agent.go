@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
+	"github.com/viacodec/viacodec/wasm"
 )
 
 // The demo's agents and its relay run in processes of their own: the
@@ -28,12 +31,29 @@ import (
 
 // peer is one process's end of the round: a host that serves the batches
 // it publishes and downloads what it decodes, and counts what it
-// downloaded.
+// downloaded. Its codec is native, or a wasm guest's (newWasmPeer).
 type peer struct {
 	*hostdl.Host
-	enc   *core.EncMode
-	dec   *core.DecMode
-	count *downloadCounter
+	dec     decoder
+	publish func(v any, receivers int) ([]byte, waiter, error)
+	close   func()
+	count   *downloadCounter
+}
+
+// decoder and waiter are what an agent needs of a decode mode and of a
+// transaction, native or in a wasm guest.
+type decoder interface {
+	DecodeContext(ctx context.Context, data []byte) (any, error)
+}
+
+type waiter interface {
+	Wait(ctx context.Context) (core.Outcome, error)
+}
+
+// Close closes the peer's host (and its wasm runtime, if any).
+func (p *peer) Close() error {
+	p.close()
+	return nil
 }
 
 // newPeer assembles the host of a process of the demo. Every non-empty
@@ -59,23 +79,83 @@ func newPeer(name string, progress func(ref uuid.UUID, done, total int64)) (*pee
 		h.Close()
 		return nil, err
 	}
-	return &peer{Host: h, enc: enc, dec: dec, count: count}, nil
+	p := &peer{Host: h, dec: dec, count: count, close: func() { h.Close() }}
+	p.publish = func(v any, receivers int) ([]byte, waiter, error) {
+		msg, err := enc.Encode(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		if msg.Batch() == nil {
+			return nil, nil, errors.New("no array went by reference")
+		}
+		tx, err := h.Publish(msg.Batch(), updateOptions(receivers))
+		if err != nil {
+			return nil, nil, err
+		}
+		return msg.Bytes(), tx, nil
+	}
+	return p, nil
 }
 
-// send encodes v by reference and publishes its batch for n receivers.
-func (p *peer) send(v any, receivers int) ([]byte, *core.Transaction, error) {
-	msg, err := p.enc.Encode(v)
+// newWasmPeer is newPeer with the codec and the transaction table in a wasm
+// guest, sandboxed: the guest decodes, plans the downloads, encodes by
+// reference and keeps the books of the update's transaction; the host
+// downloads, serves the bytes and holds the arrays.
+func newWasmPeer(name string, progress func(ref uuid.UUID, done, total int64)) (*peer, error) {
+	rt, err := wasm.NewRuntime(wasm.Options{})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if msg.Batch() == nil {
-		return nil, nil, errors.New("no array went by reference")
-	}
-	tx, err := p.Publish(msg.Batch(), core.PublishOptions{Receivers: receivers, Timeout: 2 * time.Minute})
+	var table *wasm.Table
+	count := &downloadCounter{done: map[uuid.UUID]int64{}, then: progress}
+	h, err := hostdl.NewHost(hostdl.HostOptions{
+		Logger: slog.New(slog.DiscardHandler),
+		Client: hostdl.ClientOptions{Receiver: name, Progress: count.progress},
+		NewTable: func(o core.TableOptions) (hostdl.Table, error) {
+			t, err := rt.NewTable(o)
+			table = t
+			return t, err
+		},
+	})
 	if err != nil {
-		return nil, nil, err
+		rt.Close()
+		return nil, err
 	}
-	return msg.Bytes(), tx, nil
+	closeAll := func() {
+		h.Close()
+		rt.Close()
+	}
+	enc, err := rt.EncMode(core.EncOptions{ByRef: true, RefThreshold: 1, Source: h.Source(), Rand: rand.Reader})
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	dec, err := rt.DecMode(core.DecOptions{Fetcher: h.Client()})
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	p := &peer{Host: h, dec: dec, count: count, close: closeAll}
+	p.publish = func(v any, receivers int) ([]byte, waiter, error) {
+		msg, err := enc.EncodeContext(h.Context(), v)
+		if err != nil {
+			return nil, nil, err
+		}
+		if msg.Batch() == nil {
+			return nil, nil, errors.New("no array went by reference")
+		}
+		tx, err := table.Publish(msg.Batch(), updateOptions(receivers))
+		if err != nil {
+			return nil, nil, err
+		}
+		return msg.Bytes(), tx, nil
+	}
+	return p, nil
+}
+
+// updateOptions is how an agent publishes its update for n receivers.
+func updateOptions(n int) core.PublishOptions {
+	return core.PublishOptions{Receivers: n, Timeout: 2 * time.Minute}
 }
 
 // downloadCounter counts the bytes a client downloaded, from its Progress
@@ -137,18 +217,24 @@ func serveFrames(handle func(*fields) error) error {
 func runAgent(args []string) error {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	name := fs.String("name", "agent", "receiver id of the agent")
+	sandboxed := fs.Bool("wasm", false, "run the codec and the transaction table in a wasm guest")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	out := newFrameWriter(os.Stdout)
-	p, err := newPeer(*name, func(_ uuid.UUID, done, total int64) {
+	progress := func(_ uuid.UUID, done, total int64) {
 		out.write(map[string]any{"op": "progress", "done": done, "total": total})
-	})
+	}
+	newP, kind := newPeer, "go"
+	if *sandboxed {
+		newP, kind = newWasmPeer, "wasm"
+	}
+	p, err := newP(*name, progress)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	if err := sayHello(out, *name, "go"); err != nil {
+	if err := sayHello(out, *name, kind); err != nil {
 		return err
 	}
 
@@ -185,7 +271,7 @@ func runAgent(args []string) error {
 }
 
 // agentTask decodes one task, trains, publishes the update and sends it.
-func agentTask(p *peer, name string, msg []byte, out *frameWriter) (int64, *core.Transaction, error) {
+func agentTask(p *peer, name string, msg []byte, out *frameWriter) (int64, waiter, error) {
 	start := time.Now()
 	v, err := p.dec.DecodeContext(p.Context(), msg)
 	if err != nil {
@@ -212,7 +298,7 @@ func agentTask(p *peer, name string, msg []byte, out *frameWriter) (int64, *core
 		"ns": elapsed.Nanoseconds(), "sha256": digestMap(m.digests()), "rss": peakRSS(),
 	}
 	update := m.trainInPlace(lr, target)
-	um, tx, err := p.send(map[string]any{"agent": name, "round": round, "update": update.body()}, 1)
+	um, tx, err := p.publish(map[string]any{"agent": name, "round": round, "update": update.body()}, 1)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -22,6 +22,7 @@ func runDemo(args []string) error {
 	tensors := fs.Int("tensors", 8, "float32 tensors in the federated model")
 	rounds := fs.Int("rounds", 3, "federated rounds")
 	agents := fs.Int("agents", 3, "Go agents, each a process of its own")
+	wasmAgents := fs.Int("wasm-agents", 1, "Go agents whose codec and transaction table run in a wasm guest")
 	python := fs.String("python", "", "command (interpreter and script) of a Python agent to add, which is\nbindings/python/examples/fl_agent.py")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up on the rounds after this long")
 	if err := parseFlags(fs, args); err != nil {
@@ -36,8 +37,10 @@ func runDemo(args []string) error {
 		return usagef("-rounds %d: want 1 to 1000", *rounds)
 	case *agents < 0 || *agents > 64:
 		return usagef("-agents %d: want 0 to 64", *agents)
-	case *agents == 0 && *python == "":
-		return usagef("no agents: give -agents N or -python CMD")
+	case *wasmAgents < 0 || *wasmAgents > 64:
+		return usagef("-wasm-agents %d: want 0 to 64", *wasmAgents)
+	case *agents == 0 && *wasmAgents == 0 && *python == "":
+		return usagef("no agents: give -agents N, -wasm-agents N or -python CMD")
 	case *timeout <= 0:
 		return usagef("-timeout %v: want a positive duration", *timeout)
 	}
@@ -50,6 +53,10 @@ func runDemo(args []string) error {
 	for i := range *agents {
 		kinds = append(kinds, goAgent(self))
 		names = append(names, fmt.Sprintf("agent-%d", i+1))
+	}
+	for i := range *wasmAgents {
+		kinds = append(kinds, wasmAgent(self))
+		names = append(names, fmt.Sprintf("wasm-agent-%d", i+1))
 	}
 	if py := strings.Fields(*python); len(py) > 0 {
 		kinds = append(kinds, pythonAgent(py))

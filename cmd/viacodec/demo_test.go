@@ -17,8 +17,9 @@ import (
 	"time"
 )
 
-// The demo at a small size: 8 MiB in 4 tensors, 2 rounds, 2 Go agents.
-// (bindings/python/tests/test_demo.py runs it with the Python agent too.)
+// The demo at a small size: 8 MiB in 4 tensors, 2 rounds, 2 Go agents and
+// the default wasm agent. (bindings/python/tests/test_demo.py runs it with
+// the Python agent too.)
 const (
 	demoMiB     = 8
 	demoTensors = 4
@@ -34,7 +35,7 @@ func demoArgs(extra ...string) []string {
 func TestDemo(t *testing.T) {
 	out := viacodec(t, t.TempDir(), nil, demoArgs()...).ok(t).stdout
 	t.Log("\n" + out)
-	checkDemoOutput(t, out, map[string]int{"go": demoAgents})
+	checkDemoOutput(t, out, map[string]int{"go": demoAgents, "wasm": 1})
 	assertNoneLeft(t)
 }
 
@@ -73,7 +74,7 @@ func checkDemoOutput(t *testing.T, out string, kinds map[string]int) {
 	t.Helper()
 	agents := 0
 	var ks []string
-	for _, k := range []string{"go", "python"} {
+	for _, k := range []string{"go", "wasm", "python"} {
 		if kinds[k] > 0 {
 			agents += kinds[k]
 			ks = append(ks, fmt.Sprintf("%s %d", k, kinds[k]))
@@ -140,7 +141,7 @@ func checkDemoOutput(t *testing.T, out string, kinds map[string]int) {
 
 	// The final model, computed here from the formulas alone.
 	var targets []float32
-	for _, m := range regexp.MustCompile(`(?m)^\S+\s+(go|python) agent \(pid \d+\), training target (\S+)$`).FindAllStringSubmatch(out, -1) {
+	for _, m := range regexp.MustCompile(`(?m)^\S+\s+(go|wasm|python) agent \(pid \d+\), training target (\S+)$`).FindAllStringSubmatch(out, -1) {
 		f, err := strconv.ParseFloat(m[2], 32)
 		if err != nil {
 			t.Fatal(err)
@@ -229,7 +230,8 @@ func TestDemoFlags(t *testing.T) {
 		{[]string{"-size", "0"}, "-size 0: want 1 to 65536 MiB"},
 		{[]string{"-size", "1", "-tensors", "262145"}, "-tensors 262145: want 1 to 262144"},
 		{[]string{"-rounds", "0"}, "-rounds 0: want 1 to 1000"},
-		{[]string{"-agents", "0"}, "no agents: give -agents N or -python CMD"},
+		{[]string{"-agents", "0", "-wasm-agents", "0"}, "no agents: give -agents N, -wasm-agents N or -python CMD"},
+		{[]string{"-wasm-agents", "65"}, "-wasm-agents 65: want 0 to 64"},
 		{[]string{"-agents", "65"}, "-agents 65: want 0 to 64"},
 		{[]string{"-timeout", "0s"}, "-timeout 0s: want a positive duration"},
 	} {
@@ -298,7 +300,7 @@ func faultyAgent(fault, name string) error {
 	}
 	var delivered sync.WaitGroup
 	err = serveFrames(func(f *fields) error {
-		v, err := p.dec.Decode(f.bytes("msg"))
+		v, err := p.dec.DecodeContext(p.Context(), f.bytes("msg"))
 		if err != nil {
 			return err
 		}
@@ -321,7 +323,7 @@ func faultyAgent(fault, name string) error {
 		if fault == "update" {
 			update[0].w[0]++ // after its digest: the server gets other bytes
 		}
-		msg, tx, err := p.send(map[string]any{"agent": name, "round": round, "update": update.body()}, 1)
+		msg, tx, err := p.publish(map[string]any{"agent": name, "round": round, "update": update.body()}, 1)
 		if err != nil {
 			return err
 		}

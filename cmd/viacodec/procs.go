@@ -28,6 +28,14 @@ func goAgent(self string) agentKind {
 	}}
 }
 
+// wasmAgent runs this binary's hidden "agent" command with its codec and
+// its transaction table in a wasm guest.
+func wasmAgent(self string) agentKind {
+	return agentKind{"wasm", func(name string) *exec.Cmd {
+		return exec.Command(self, "agent", "-wasm", "-name", name)
+	}}
+}
+
 // pythonAgent runs bindings/python/examples/fl_agent.py: cmdline is the
 // interpreter and the script; the agent's name follows them.
 func pythonAgent(cmdline []string) agentKind {

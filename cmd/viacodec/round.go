@@ -241,7 +241,7 @@ func (f *federation) round(ctx context.Context, r int, m model) (model, error) {
 		targets[a.name] = a.target
 		ts = append(ts, a.target)
 	}
-	task, tx, err := f.server.send(map[string]any{"round": r, "lr": f.cfg.lr, "targets": targets, "model": m.body()}, len(f.agents))
+	task, tx, err := f.server.publish(map[string]any{"round": r, "lr": f.cfg.lr, "targets": targets, "model": m.body()}, len(f.agents))
 	if err != nil {
 		return nil, err
 	}

@@ -69,8 +69,8 @@ def test_demo_with_every_agent_kind():
     r = run_demo("-python", f"{sys.executable} {AGENT}")
     assert r.returncode == 0 and r.stderr == "", r.stderr
     out = r.stdout
-    agents = GO_AGENTS + 1
-    assert re.search(rf"(?m)^summary: {ROUNDS} rounds in \S+; {agents} agents \(go {GO_AGENTS}, python 1\) took part in every round$", out), out
+    agents = GO_AGENTS + 2
+    assert re.search(rf"(?m)^summary: {ROUNDS} rounds in \S+; {agents} agents \(go {GO_AGENTS}, wasm 1, python 1\) took part in every round$", out), out
     arrays = ROUNDS * agents * TENSORS * 2
     assert f"\n  checksums: {arrays} of {arrays} arrays match (SHA-256 at source and receiver)\n" in out, out
 
@@ -88,7 +88,7 @@ def test_demo_with_every_agent_kind():
     assert len(task) == len(update) == len(forward) == ROUNDS, out
     assert out.count(f"average of {agents} updates: bit-exact to the server's own computation") == ROUNDS
 
-    targets = [np.float32(t) for t in re.findall(r"(?m)^\S+\s+(?:go|python) agent \(pid \d+\), training target (\S+)$", out)]
+    targets = [np.float32(t) for t in re.findall(r"(?m)^\S+\s+(?:go|wasm|python) agent \(pid \d+\), training target (\S+)$", out)]
     assert len(targets) == agents
     final = re.search(r"final model sha256 ([0-9a-f]{64})$", out.rstrip("\n"))
     assert final, out
