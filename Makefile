@@ -48,8 +48,9 @@ bench:
 # 2 cores (see docs/benchmarks.md). GOFLAGS=-count=3 repeats each one.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
-# demo: the inline round trip, then a federated round on loopback with three
-# Go agents and a Python agent (which needs the library and .venv).
+# demo: the inline round trip, then three federated rounds on loopback: the
+# server, a relay, three Go agents and a Python agent, each a process of its
+# own (the Python agent needs the library and .venv): about 10 s on 2 cores.
 demo: venv python
 	PYTHONPATH=$(CURDIR)/$(PY_PKG) $(GO) run ./cmd/viacodec demo \
 	  -python "$(CURDIR)/$(VENV)/bin/python $(CURDIR)/$(PY_PKG)/examples/fl_agent.py"
@@ -84,7 +85,8 @@ $(VENV_STAMP): $(PY_PKG)/requirements-dev.txt
 	touch $@
 
 # cmd: the viacodec command in bin/, which the Python suite runs to check
-# pack and unpack against files the safetensors package and numpy write.
+# pack and unpack against files the safetensors package and numpy write,
+# and the demo with the Python agent.
 CMD_BIN := bin/viacodec
 
 test-python: venv python cmd

@@ -40,13 +40,17 @@ func (r *BatchRef) TokenEqual(token []byte) bool {
 	return subtle.ConstantTimeCompare(r.Token[:], token) == 1
 }
 
-// Item is one array of a batch: a view of the caller's memory.
+// Item is one array of a batch: a view of the caller's memory, or, for an
+// array held elsewhere, its Extern.
 type Item struct {
 	ID    int
 	DType DType
 	Shape []int
 	Order Order
 	Data  []byte
+	// Extern, when not nil, is the array the item was encoded from, whose
+	// bytes are held elsewhere: Data is nil.
+	Extern *Extern
 }
 
 // Batch is what an encode by reference produced: the descriptor and the
@@ -72,7 +76,9 @@ func newBatch(r io.Reader, source string) (*Batch, error) {
 var testHookManifest func()
 
 // Manifest returns the batch's manifest. It reads every item once, to
-// checksum it, the first time it is called.
+// checksum it, the first time it is called. The entries of items held
+// elsewhere (Item.Extern) are their holder's to compute: a batch with
+// such items has no manifest here.
 func (b *Batch) Manifest() *Manifest {
 	b.once.Do(func() {
 		if testHookManifest != nil {

@@ -114,8 +114,8 @@ func (m *EncMode) Encode(v any) (*Message, error) {
 	}
 	if e.fresh != nil {
 		var total int64
-		for _, it := range e.fresh.Items {
-			total += int64(len(it.Data))
+		for i := range e.fresh.Items {
+			total += e.fresh.Items[i].Size()
 		}
 		e.fresh.Ref.Items, e.fresh.Ref.Bytes = len(e.fresh.Items), total
 		e.batches[e.freshIndex] = e.fresh.Ref
@@ -237,7 +237,7 @@ func (e *encoder) encode(v any, depth int) error {
 		if err := e.nest(depth, 3); err != nil {
 			return err
 		}
-		if e.mode.opts.ByRef && int64(len(v.Data)) >= e.mode.opts.RefThreshold {
+		if e.mode.opts.ByRef && v != nil && int64(len(v.Data)) >= e.mode.opts.RefThreshold {
 			return e.encodeRef(v)
 		}
 		return e.encodeArray(v)
@@ -246,6 +246,11 @@ func (e *encoder) encode(v any, depth int) error {
 			return err
 		}
 		return e.encodeLazyRef(v)
+	case *Extern:
+		if err := e.nest(depth, 3); err != nil {
+			return err
+		}
+		return e.encodeExtern(v)
 	case SlotIndex:
 		if !e.mode.opts.Slots || v < 0 {
 			return errorf(KindInvalid, "slot %d outside a skeleton: place the plan's arrays first", int(v))
@@ -403,13 +408,8 @@ func (e *encoder) encodeRef(a *Array) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
-	if e.fresh == nil {
-		b, err := newBatch(e.mode.opts.Rand, e.mode.opts.Source)
-		if err != nil {
-			return err
-		}
-		e.fresh, e.freshItems = b, map[string]int{}
-		e.freshIndex = e.addBatch(b.Ref)
+	if err := e.ensureFresh(); err != nil {
+		return err
 	}
 	key := viewKey(a)
 	id, ok := e.freshItems[key]
@@ -419,6 +419,21 @@ func (e *encoder) encodeRef(a *Array) error {
 		e.freshItems[key] = id
 	}
 	e.appendRefNode(e.freshIndex, id, a.DType, a.Shape, a.Order)
+	return nil
+}
+
+// ensureFresh starts this hop's batch, with a fresh ref id and token, if
+// no array went by reference yet.
+func (e *encoder) ensureFresh() error {
+	if e.fresh != nil {
+		return nil
+	}
+	b, err := newBatch(e.mode.opts.Rand, e.mode.opts.Source)
+	if err != nil {
+		return err
+	}
+	e.fresh, e.freshItems = b, map[string]int{}
+	e.freshIndex = e.addBatch(b.Ref)
 	return nil
 }
 

@@ -378,8 +378,8 @@ func (t *Table) Sweep(now time.Time) int {
 type Stats struct {
 	Open            int   // open transactions
 	ReceiversActive int   // receivers started and not yet confirmed, over open transactions
-	BytesServed     int64 // item bytes handed out by Serve since the table was made
-	Serves          int64 // successful Serve calls since the table was made
+	BytesServed     int64 // item bytes handed out by Serve (or granted by GrantServe) since the table was made
+	Serves          int64 // successful Serve (and GrantServe) calls since the table was made
 }
 
 // Stats returns the table's counters.
@@ -507,21 +507,16 @@ func (t *Table) touch(tx *Transaction, r *receiver, receiverID string) *receiver
 
 // Manifest returns the manifest of refID for receiver, and the nonce its
 // receipt must carry. Every nonce a receiver was given stays good for the
-// transaction's life: none is ever pushed out by later manifests.
+// transaction's life: none is ever pushed out by later manifests. A batch
+// with items held elsewhere (Item.Extern) has its manifest there: ask
+// GrantManifest.
 func (t *Table) Manifest(refID uuid.UUID, token []byte, receiverID string) (*Manifest, string, error) {
 	t.mu.Lock()
-	tx, r, err := t.lookup(refID, token, receiverID)
+	tx, nonce, err := t.grantManifest(refID, token, receiverID, true)
 	if err != nil {
 		t.mu.Unlock()
 		return nil, "", err
 	}
-	// Under t.mu: the random source need not be safe for concurrent use.
-	nonce, err := mintNonce(t.rand, tx.key, receiverID)
-	if err != nil {
-		t.mu.Unlock()
-		return nil, "", err
-	}
-	t.touch(tx, r, receiverID)
 	b := tx.batch
 	// Computing the manifest reads the items: it counts as a serve, so
 	// the transaction cannot report its end while it runs.
@@ -530,6 +525,37 @@ func (t *Table) Manifest(refID uuid.UUID, token []byte, receiverID string) (*Man
 	m := b.Manifest()
 	t.releaseServe(tx)
 	return m, nonce, nil
+}
+
+// GrantManifest is Manifest for whoever holds the batch's bytes elsewhere
+// (a wasm guest's host, for items of Extern arrays): it checks and records
+// the request as Manifest does and returns the nonce, and leaves the
+// manifest to the holder, who computes it from the bytes.
+func (t *Table) GrantManifest(refID uuid.UUID, token []byte, receiverID string) (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, nonce, err := t.grantManifest(refID, token, receiverID, false)
+	return nonce, err
+}
+
+// grantManifest checks a manifest request, mints its nonce and records
+// it. With here, the batch's items must be in this process's memory.
+// Call with t.mu held.
+func (t *Table) grantManifest(refID uuid.UUID, token []byte, receiverID string, here bool) (*Transaction, string, error) {
+	tx, r, err := t.lookup(refID, token, receiverID)
+	if err != nil {
+		return nil, "", err
+	}
+	if here && tx.batch.heldElsewhere() {
+		return nil, "", errorf(KindInvalid, "ref %s holds arrays held elsewhere: their holder computes the manifest (GrantManifest)", refID)
+	}
+	// Under t.mu: the random source need not be safe for concurrent use.
+	nonce, err := mintNonce(t.rand, tx.key, receiverID)
+	if err != nil {
+		return nil, "", err
+	}
+	t.touch(tx, r, receiverID)
+	return tx, nonce, nil
 }
 
 // releaseServe ends one in-flight use of tx's items and finalizes tx if it
@@ -547,10 +573,36 @@ func (t *Table) releaseServe(tx *Transaction) {
 // Serve returns bytes [off, off+n) of item itemID of refID, as a view of
 // the source's memory. The caller must call release when it has written
 // them; until then the transaction does not report its end. A range outside
-// the item is KindInvalid.
+// the item is KindInvalid. An item held elsewhere (Item.Extern) is served
+// by its holder: ask GrantServe.
 func (t *Table) Serve(refID uuid.UUID, token []byte, receiverID string, itemID int, off, n int64) (data []byte, release func(), err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	tx, item, err := t.grantServe(refID, token, receiverID, itemID, off, n, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	tx.inflight++
+	var once sync.Once
+	release = func() { once.Do(func() { t.releaseServe(tx) }) }
+	return item.Data[off : off+n], release, nil
+}
+
+// GrantServe is Serve for whoever holds the item's bytes elsewhere (a wasm
+// guest's host, for an Extern array): it checks and records the request as
+// Serve does, bytes served included, and leaves the bytes to the holder.
+// The holder keeps its own count of the serves in progress: the
+// transaction's end does not wait for them.
+func (t *Table) GrantServe(refID uuid.UUID, token []byte, receiverID string, itemID int, off, n int64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, _, err := t.grantServe(refID, token, receiverID, itemID, off, n, false)
+	return err
+}
+
+// grantServe checks a request for a range of an item and records it. With
+// here, the item must be in this process's memory. Call with t.mu held.
+func (t *Table) grantServe(refID uuid.UUID, token []byte, receiverID string, itemID int, off, n int64, here bool) (*Transaction, *Item, error) {
 	tx, r, err := t.lookup(refID, token, receiverID)
 	if err != nil {
 		return nil, nil, err
@@ -558,18 +610,19 @@ func (t *Table) Serve(refID uuid.UUID, token []byte, receiverID string, itemID i
 	if itemID < 0 || itemID >= len(tx.batch.Items) {
 		return nil, nil, errorf(KindUnknownRef, "ref %s has no item %d", refID, itemID)
 	}
-	item := tx.batch.Items[itemID].Data
-	if off < 0 || n < 0 || off > int64(len(item)) || n > int64(len(item))-off {
-		return nil, nil, errorf(KindInvalid, "range %d+%d is outside item %d of %d bytes", off, n, itemID, len(item))
+	item := &tx.batch.Items[itemID]
+	if here && item.Extern != nil {
+		return nil, nil, errorf(KindInvalid, "item %d of ref %s is held elsewhere: its holder serves it (GrantServe)", itemID, refID)
+	}
+	size := item.Size()
+	if off < 0 || n < 0 || off > size || n > size-off {
+		return nil, nil, errorf(KindInvalid, "range %d+%d is outside item %d of %d bytes", off, n, itemID, size)
 	}
 	r = t.touch(tx, r, receiverID)
 	r.status.Bytes += n
 	t.served += n
 	t.serves++
-	tx.inflight++
-	var once sync.Once
-	release = func() { once.Do(func() { t.releaseServe(tx) }) }
-	return item[off : off+n], release, nil
+	return tx, item, nil
 }
 
 // Confirm records receiver's receipt for refID. The nonce must be one that

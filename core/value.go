@@ -21,6 +21,7 @@ import (
 //	Object                           typed object whose name is not registered
 //	a registered type                typed object (see Registry)
 //	*LazyRef                         ref node re-emitted as it came (pass-through)
+//	*Extern                          ref node of an array held elsewhere (encode by reference only)
 
 // Float16 is an IEEE 754 half-precision number, held as its bits.
 type Float16 uint16

@@ -3,12 +3,15 @@ package wasm
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/hostdl"
 	"github.com/viacodec/viacodec/wasm/internal/guestwasm"
 )
 
@@ -209,6 +212,170 @@ func BenchmarkGrow(b *testing.B) {
 					}
 				}
 				mod.Close(ctx)
+			}
+		})
+	}
+}
+
+// BenchmarkDownloadByRef downloads a model of 256 MiB in 32 float32
+// tensors, sent by reference, over loopback HTTP, into memory faulted in
+// beforehand, and compares each sandboxed way with the native one in the
+// same iterations. The native way has a hostdl.Host with core's table
+// for a source and a native receiver. The others:
+//
+//   - wasm-source: the source's table lives in a guest (Runtime.NewTable)
+//     and the model was encoded by reference in a guest; the guest grants
+//     each range the receiver asks for, and the host writes it from the
+//     source's memory;
+//   - wasm-receiver: the receiver decodes in a guest (the guest plans,
+//     the host downloads);
+//   - wasm-both: both.
+//
+// Each iteration downloads the model both ways, in turns (which goes
+// first alternates), so that a busy machine weighs on both alike: MB/s is
+// the sandboxed way's throughput, native-MB/s the native one's, x-native
+// their ratio (ns/op covers both downloads). Both sources checksummed the
+// model before the timing starts.
+func BenchmarkDownloadByRef(b *testing.B) {
+	const size, n = 256 << 20, 32
+	rt := newRuntime(b, Options{})
+	model := tensors(b, n, size)
+	dst := make([]byte, size)
+	for i := 0; i < len(dst); i += 4096 {
+		dst[i] = 1
+	}
+	rcv, err := hostdl.NewHost(hostdl.HostOptions{Logger: quiet, Client: hostdl.ClientOptions{Receiver: "bench"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rcv.Close()
+	publish := core.PublishOptions{MaxReceivers: 1 << 20, Timeout: 24 * time.Hour}
+
+	native, err := hostdl.NewHost(hostdl.HostOptions{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer native.Close()
+	nenc, _ := native.EncMode(core.EncOptions{})
+	nm, err := nenc.Encode(model)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nm.Batch().Manifest() // checksum once, before any timing
+	if _, err := native.Publish(nm.Batch(), publish); err != nil {
+		b.Fatal(err)
+	}
+
+	src, table := guestHost(b, rt, hostdl.HostOptions{})
+	genc, err := rt.EncMode(core.EncOptions{ByRef: true, Source: src.Source()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	gm, err := genc.Encode(model)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gm.Batch().Manifest()
+	if _, err := table.Publish(gm.Batch(), publish); err != nil {
+		b.Fatal(err)
+	}
+
+	// download decodes msg natively or in the guest, and returns the time
+	// it took.
+	download := func(b *testing.B, msg []byte, inGuest bool) time.Duration {
+		start := time.Now()
+		var dec Decoder
+		var err error
+		o := core.DecOptions{Allocator: arenaAllocator(dst)}
+		if inGuest {
+			o.Fetcher = rcv.Client()
+			dec, err = rt.DecMode(o)
+		} else {
+			dec, err = rcv.DecMode(o)
+		}
+		if err == nil {
+			_, err = dec.Decode(msg)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	for _, c := range []struct {
+		name    string
+		msg     []byte
+		inGuest bool
+	}{
+		{"wasm-source", gm.Bytes(), false},
+		{"wasm-receiver", nm.Bytes(), true},
+		{"wasm-both", gm.Bytes(), true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var tn, tw time.Duration
+			iters := 0
+			for b.Loop() {
+				if iters%2 == 0 {
+					tn += download(b, nm.Bytes(), false)
+					tw += download(b, c.msg, c.inGuest)
+				} else {
+					tw += download(b, c.msg, c.inGuest)
+					tn += download(b, nm.Bytes(), false)
+				}
+				iters++
+			}
+			mb := float64(size) * float64(iters) / 1e6
+			b.ReportMetric(mb/tw.Seconds(), "MB/s")
+			b.ReportMetric(mb/tn.Seconds(), "native-MB/s")
+			b.ReportMetric(tn.Seconds()/tw.Seconds(), "x-native")
+		})
+	}
+}
+
+// arenaAllocator hands out consecutive slices of buf.
+func arenaAllocator(buf []byte) core.Allocator {
+	var mu sync.Mutex
+	off := int64(0)
+	return func(_ core.DType, _ []int, _ core.Order, n int64) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if off+n > int64(len(buf)) {
+			return nil, fmt.Errorf("arena of %d bytes exhausted", len(buf))
+		}
+		off += n
+		return buf[off-n : off : off], nil
+	}
+}
+
+// BenchmarkTableServe is one Serve of 8 bytes and its release, the
+// bookkeeping of each range a source serves: on core's table, and on a
+// table in a guest (a call into the guest that grants it).
+func BenchmarkTableServe(b *testing.B) {
+	rt := newRuntime(b, Options{})
+	guest, err := rt.NewTable(core.TableOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer guest.Close()
+	native, _ := core.NewTable(core.TableOptions{})
+	batch := batchOf(b, rt, 1)
+	if _, err := native.Publish(batch, core.PublishOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := guest.Publish(batch, core.PublishOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	ref := batch.Ref
+	for _, c := range []struct {
+		name  string
+		table hostdl.Table
+	}{{"native", native}, {"wasm", guest}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				_, release, err := c.table.Serve(ref.RefID, ref.Token[:], "r", 0, 0, 8)
+				if err != nil {
+					b.Fatal(err)
+				}
+				release()
 			}
 		})
 	}

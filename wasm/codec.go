@@ -59,18 +59,16 @@ type EncMode struct {
 }
 
 // EncMode validates o as core does and returns the mode it describes.
-// Encoding by reference and registered types are not supported yet
-// (KindInvalid): the guest encodes inline, with every array copied into
-// its memory.
+// Registered types are not supported yet (KindInvalid). Encoding inline,
+// the guest gets every array copied into its memory; by reference (ByRef),
+// the arrays of RefThreshold bytes or more stay in the caller's memory and
+// the guest encodes them from their descriptions (see Encode).
 func (r *Runtime) EncMode(o core.EncOptions) (*EncMode, error) {
 	m, err := o.EncMode()
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case o.ByRef:
-		return nil, core.NewError(core.KindInvalid, nil, "wasm: EncOptions.ByRef is not supported yet")
-	case o.Registry != nil:
+	if o.Registry != nil {
 		return nil, core.NewError(core.KindInvalid, nil, "wasm: EncOptions.Registry is not supported yet")
 	}
 	return &EncMode{rt: r, opts: m.Options()}, nil
@@ -84,20 +82,23 @@ func (m *EncMode) Marshal(v any) ([]byte, error) {
 // MarshalContext is Marshal under ctx: its deadline or cancellation stops
 // the guest (KindTimeout, KindAborted).
 func (m *EncMode) MarshalContext(ctx context.Context, v any) ([]byte, error) {
-	s := splitter{}
-	skel, err := skelEncMode.Marshal(s.split(v, 0))
+	msg, err := m.EncodeContext(ctx, v)
 	if err != nil {
 		return nil, err
 	}
-	slots := make([]abi.Slot, len(s.arrays))
-	for i, a := range s.arrays {
-		if err := a.Validate(); err != nil {
-			return nil, err
-		}
-		slots[i] = abi.Slot{Data: a.Data, DType: int32(a.DType), Order: int32(a.Order), Shape: make([]int64, len(a.Shape))}
-		for j, n := range a.Shape {
-			slots[i].Shape[j] = int64(n)
-		}
+	return msg.data, nil
+}
+
+// encodeInline has the guest encode v with every array copied in.
+func (m *EncMode) encodeInline(ctx context.Context, v any) ([]byte, error) {
+	s := splitter{}
+	skel, err := s.skeleton(v)
+	if err != nil {
+		return nil, err
+	}
+	slots, err := s.slots()
+	if err != nil {
+		return nil, err
 	}
 	size := abi.ParcelSize(len(skel), slots)
 	if size < 0 || uint64(size) > m.rt.limit {
@@ -133,9 +134,15 @@ func (m *EncMode) MarshalContext(ctx context.Context, v any) ([]byte, error) {
 // splitter takes the arrays out of a value: the skeleton has a
 // core.SlotIndex where an array stood. Containers are copied, never
 // changed; past the deepest skeleton the encoder allows, the value is
-// left as it is, for the encoder to refuse.
+// left as it is, for the encoder to refuse. With a threshold, arrays of
+// that many bytes or more are held (see add).
 type splitter struct {
 	arrays []*core.Array
+
+	threshold int64          // 0: every array is copied in
+	held      []bool         // held[i]: arrays[i] stays in the caller's memory
+	views     map[string]int // a held array's memory → its slot
+	err       error          // a value the host cannot send
 }
 
 func (s *splitter) split(v any, depth int) any {
@@ -144,8 +151,12 @@ func (s *splitter) split(v any, depth int) any {
 	}
 	switch x := v.(type) {
 	case *core.Array:
-		s.arrays = append(s.arrays, x)
-		return core.SlotIndex(len(s.arrays) - 1)
+		return s.add(x)
+	case *core.Extern:
+		if s.err == nil {
+			s.err = core.NewError(core.KindInvalid, nil, "wasm: a core.Extern has no bytes for the host to serve: pass the *core.Array")
+		}
+		return nil
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {

@@ -277,7 +277,7 @@ func TestEncodeErrors(t *testing.T) {
 // guest cannot do yet is refused up front.
 func TestModes(t *testing.T) {
 	rt := newRuntime(t, Options{})
-	for _, o := range []core.EncOptions{{MaxDepth: -1}, {ByRef: true, Source: "s"}, {Registry: &core.Registry{}}} {
+	for _, o := range []core.EncOptions{{MaxDepth: -1}, {ByRef: true}, {ByRef: true, Source: "s", RefThreshold: -1}, {Registry: &core.Registry{}}} {
 		if _, err := rt.EncMode(o); core.KindOf(err) != core.KindInvalid {
 			t.Errorf("EncMode(%+v) = %v, want KindInvalid", o, err)
 		}

@@ -12,6 +12,7 @@
 //	msg, err := enc.Marshal(v)
 //	dec, err := rt.DecMode(core.DecOptions{})   // as core.DecOptions{}.DecMode()
 //	v, err := dec.Decode(msg)
+//	table, err := rt.NewTable(core.TableOptions{})  // as core.NewTable
 //
 // EncMode and DecMode mirror core's: the same options, the same bytes,
 // errors of the same kinds, and the interfaces Encoder and Decoder, which
@@ -26,6 +27,24 @@
 // from its own copy of the message and downloads referenced ones through
 // DecOptions.Fetcher: no array byte comes back out of the guest. Encoding
 // inline copies the arrays into the guest once.
+//
+// Encoding by reference (EncOptions.ByRef), the arrays of RefThreshold
+// bytes or more never enter the guest: it gets their descriptions and
+// builds the message and the batch descriptor, and EncMode.Encode returns
+// a Message whose Batch's items view the caller's arrays, as core's do.
+// The ref id and token come from EncOptions.Rand, through the host.
+//
+// # Tables
+//
+// Runtime.NewTable starts a transaction table in a guest instance of its
+// own: a Table, with core.Table's API, that hostdl's server serves
+// (hostdl.HostOptions.NewTable). The guest checks every request (token,
+// named receivers, MaxReceivers, range, nonce) and keeps the books
+// (receivers, activity, outcomes); the host keeps the published batches,
+// computes their manifests natively and writes the ranges the guest
+// grants from its own memory. The table's clock and randomness are the
+// host's (TableOptions.Clock, Rand), and its expiry comes from the host's
+// sweeps, as for core.Table.
 //
 // # Failures
 //

@@ -31,7 +31,9 @@ const maxPages = 1 << 16
 // exports the host calls, each checked at compile time.
 var exports = []string{
 	"vc_layout_version", "vc_version", "vc_alloc", "vc_free", "vc_error_text",
-	"vc_encode", "vc_decode", "vc_decode_fill", "vc_release",
+	"vc_encode", "vc_decode", "vc_decode_fill", "vc_release", "vc_encode_ref",
+	"vc_table_new", "vc_table_publish", "vc_table_manifest", "vc_table_serve", "vc_table_confirm",
+	"vc_table_status", "vc_table_abort", "vc_table_delete", "vc_table_sweep", "vc_table_stats", "vc_table_close",
 }
 
 // newEngine compiles guest, caching compiled code in cacheDir ("" for no
@@ -52,6 +54,10 @@ func newEngine(ctx context.Context, guest []byte, cacheDir string) (*engine, err
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
 		e.close()
 		return nil, core.NewError(core.KindInvalid, err, "wasm: WASI")
+	}
+	if err := instantiateHostModule(ctx, e.rt); err != nil {
+		e.close()
+		return nil, core.NewError(core.KindInvalid, err, "wasm: the host module")
 	}
 	var err error
 	if e.compiled, err = e.rt.CompileModule(ctx, guest); err != nil {

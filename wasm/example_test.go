@@ -1,9 +1,12 @@
 package wasm_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/hostdl"
 	"github.com/viacodec/viacodec/wasm"
 )
 
@@ -40,4 +43,56 @@ func Example() {
 	// same bytes as core: true
 	// 3 [1 2 3 4]
 	// core: unexpected end of data at offset 42
+}
+
+// A source in the sandbox: the guest encodes the model by reference and
+// keeps the transaction's books, the host keeps the array bytes and
+// serves them over HTTP (hostdl) to a receiver.
+func ExampleRuntime_NewTable() {
+	rt, err := wasm.NewRuntime(wasm.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer rt.Close()
+	quiet := slog.New(slog.DiscardHandler)
+
+	var table *wasm.Table
+	src, err := hostdl.NewHost(hostdl.HostOptions{
+		Logger: quiet,
+		NewTable: func(o core.TableOptions) (hostdl.Table, error) {
+			t, err := rt.NewTable(o)
+			table = t
+			return t, err
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer src.Close()
+
+	w, _ := core.ArrayOf(nil, make([]float32, 1<<20)) // 4 MiB: by reference
+	enc, _ := rt.EncMode(core.EncOptions{ByRef: true, Source: src.Source()})
+	msg, err := enc.Encode(map[string]any{"round": int64(3), "w": w})
+	if err != nil {
+		panic(err)
+	}
+	tx, err := table.Publish(msg.Batch(), core.PublishOptions{Names: []string{"agent-1"}})
+	if err != nil {
+		panic(err)
+	}
+
+	rcv, _ := hostdl.NewHost(hostdl.HostOptions{Logger: quiet, Client: hostdl.ClientOptions{Receiver: "agent-1"}})
+	defer rcv.Close()
+	dec, _ := rcv.DecMode(core.DecOptions{})
+	v, err := dec.Decode(msg.Bytes())
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(v.(map[string]any)["w"].(*core.Array).Shape)
+
+	out, _ := tx.Wait(context.Background())
+	fmt.Println(out.State, out.Confirmed())
+	// Output:
+	// [1048576]
+	// completed [agent-1]
 }

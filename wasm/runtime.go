@@ -65,6 +65,7 @@ type Runtime struct {
 
 	mu     sync.Mutex
 	idle   []*instance
+	tables map[*Table]struct{} // the tables in guests of their own
 	closed bool
 	calls  sync.WaitGroup
 }
@@ -129,13 +130,54 @@ func (r *Runtime) Close() error {
 	r.closed = true
 	idle := r.idle
 	r.idle = nil
+	tables := make([]*Table, 0, len(r.tables))
+	for t := range r.tables {
+		tables = append(tables, t)
+	}
 	r.mu.Unlock()
 	r.stop()
 	r.calls.Wait()
 	for _, in := range idle {
 		in.close()
 	}
+	for _, t := range tables {
+		t.mu.Lock()
+		t.loseLocked(core.NewError(core.KindAborted, nil, "wasm: the runtime was closed"))
+		t.unlock()
+	}
 	return nil
+}
+
+// enter registers a call that Close must wait for, or fails once the
+// Runtime is closed.
+func (r *Runtime) enter() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return core.NewError(core.KindAborted, nil, "wasm: the runtime is closed")
+	}
+	r.calls.Add(1)
+	return nil
+}
+
+// addTable registers t, whose guest Close closes.
+func (r *Runtime) addTable(t *Table) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return core.NewError(core.KindAborted, nil, "wasm: the runtime is closed")
+	}
+	if r.tables == nil {
+		r.tables = map[*Table]struct{}{}
+	}
+	r.tables[t] = struct{}{}
+	return nil
+}
+
+func (r *Runtime) removeTable(t *Table) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.tables, t)
 }
 
 // with runs f on an instance of its own, under ctx and the Runtime's
@@ -143,13 +185,9 @@ func (r *Runtime) Close() error {
 // a deadline from the Runtime's Close. A broken instance is closed, a
 // sound one goes back to the pool.
 func (r *Runtime) with(ctx context.Context, f func(ctx context.Context, in *instance) error) error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return core.NewError(core.KindAborted, nil, "wasm: the runtime is closed")
+	if err := r.enter(); err != nil {
+		return err
 	}
-	r.calls.Add(1)
-	r.mu.Unlock()
 	defer r.calls.Done()
 
 	callCtx, cancel := context.WithCancel(ctx)

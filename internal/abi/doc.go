@@ -19,6 +19,9 @@
 //     and publishes, Tx waits on, reports and aborts a transaction. They
 //     are left out of GOOS=wasip1 builds (the wasm guest), which have no
 //     network and must not link hostdl.
-//   - Layouts (layout.go): the byte forms of plans, parcels and errors in
-//     a wasm guest's memory, and the packing of the guest's results.
+//   - Layouts (layout.go, layout_table.go): the byte forms of plans,
+//     parcels and errors in a wasm guest's memory, of messages encoded by
+//     reference from slots the host holds (Slot.Held), of the requests and
+//     answers of a table in the guest, and the packing of the guest's
+//     results.
 package abi

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/google/uuid"
-
 	"github.com/viacodec/viacodec/core"
 )
 
@@ -27,7 +25,7 @@ import (
 
 // LayoutVersion changes whenever a layout, or an export of the wasm guest,
 // changes incompatibly; the host checks the guest's before it calls it.
-const LayoutVersion = 1
+const LayoutVersion = 2
 
 // PackResult packs a buffer at ptr (never 0) of n bytes.
 func PackResult(ptr, n uint32) uint64 { return uint64(ptr)<<32 | uint64(n) }
@@ -173,11 +171,12 @@ func ReadError(b []byte) error {
 //
 //	u64 skeleton offset, u64 skeleton length, u32 slot count, u32 0
 //	per slot: u64 data offset, u64 data length, i32 dtype, i32 order,
-//	          u32 ndim, u32 0, ndim × i64 dimensions
+//	          u32 ndim, u32 flags, ndim × i64 dimensions
 //	then the skeleton and the slots' bytes, each at an offset that is a
 //	multiple of 8
 //
-// Offsets count from the start of the parcel.
+// Offsets count from the start of the parcel. Flags: ParcelHeld for a
+// held slot (Slot.Held), whose data length is 0.
 
 // ParcelSize returns the size of the parcel of a skeleton of skelLen bytes
 // and slots (their Data lengths and shapes), or -1 if it would not fit in
@@ -197,6 +196,9 @@ func ParcelSize(skelLen int, slots []Slot) int64 {
 }
 
 func pad8(n uint64) uint64 { return (n + 7) &^ 7 }
+
+// ParcelHeld is the flag of a held slot in a parcel.
+const ParcelHeld = 1
 
 // PutParcel writes the parcel of skel and slots into buf, which must hold
 // ParcelSize bytes, copying the skeleton and the slots' bytes.
@@ -220,7 +222,11 @@ func PutParcel(buf []byte, skel []byte, slots []Slot) {
 		le.PutUint32(buf[p+16:], uint32(s.DType))
 		le.PutUint32(buf[p+20:], uint32(s.Order))
 		le.PutUint32(buf[p+24:], uint32(len(s.Shape)))
-		le.PutUint32(buf[p+28:], 0)
+		var flags uint32
+		if s.Held {
+			flags |= ParcelHeld
+		}
+		le.PutUint32(buf[p+28:], flags)
 		p += 32
 		for _, n := range s.Shape {
 			le.PutUint64(buf[p:], uint64(n))
@@ -246,13 +252,14 @@ func ReadParcel(buf []byte) (skel []byte, slots []Slot, err error) {
 		do, dn := r.span(len(buf))
 		s := Slot{DType: int32(r.u32()), Order: int32(r.u32())}
 		ndim := int(r.u32())
-		r.u32()
-		if r.err == nil && ndim > MaxDims {
+		flags := r.u32()
+		if r.err == nil && (ndim > MaxDims || flags&^ParcelHeld != 0 || (flags&ParcelHeld != 0 && dn != 0)) {
 			r.fail()
 		}
 		if r.err != nil {
 			return nil, nil, r.err
 		}
+		s.Held = flags&ParcelHeld != 0
 		s.Data = buf[do : do+dn : do+dn]
 		if ndim > 0 {
 			s.Shape = make([]int64, ndim)
@@ -344,14 +351,7 @@ func AppendPlan(dst []byte, d *Decoded, msg []byte, handle int64) []byte {
 		}
 	}
 	for _, b := range d.plan.Batches {
-		dst = le.AppendUint32(dst, uint32(len(b.Source)))
-		dst = le.AppendUint32(dst, 0)
-		dst = le.AppendUint64(dst, uint64(b.Items))
-		dst = le.AppendUint64(dst, uint64(b.Bytes))
-		dst = append(dst, b.RefID[:]...)
-		dst = append(dst, b.Token[:]...)
-		dst = append(dst, b.Source...)
-		dst = append(dst, make([]byte, pad8(uint64(len(b.Source)))-uint64(len(b.Source)))...)
+		dst = appendBatchRef(dst, b)
 	}
 	return dst
 }
@@ -426,21 +426,10 @@ func ReadPlan(b []byte, msgLen int) (*PlanLayout, error) {
 	}
 	p.Batches = make([]core.BatchRef, nbatches)
 	for i := range p.Batches {
-		n := int(r.u32())
-		r.u32()
-		items, total := r.i64(), r.i64()
-		id, token := r.next(16), r.next(32)
-		src := r.next(n)
-		r.next(int(pad8(uint64(n)) - uint64(n)))
-		if r.err == nil && (items < 0 || items > math.MaxInt32 || total < 0) {
-			r.fail()
-		}
+		p.Batches[i] = r.batchRef()
 		if r.err != nil {
 			return nil, r.err
 		}
-		br := core.BatchRef{Source: string(src), RefID: uuid.UUID(id), Items: int(items), Bytes: total}
-		copy(br.Token[:], token)
-		p.Batches[i] = br
 	}
 	if r.err == nil && r.off != len(b) {
 		r.fail()

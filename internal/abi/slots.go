@@ -22,11 +22,18 @@ type Slot struct {
 	DType int32 // a core.DType, or SlotBytes
 	Order int32 // core.RowMajor or core.ColumnMajor
 	Shape []int64
+	// Held marks an array whose bytes its caller keeps (a wasm guest's
+	// host): the slot describes it and has no Data, and Encode sends it
+	// by reference as a core.Extern whose Handle is the slot's index.
+	Held bool
 }
 
 // value returns the *core.Array (or, for SlotBytes, the []byte) that views
-// the slot's memory.
-func (s Slot) value() (any, error) {
+// the slot's memory, or for a held slot the *core.Extern of index i.
+func (s Slot) value(i int) (any, error) {
+	if s.Held {
+		return s.extern(i)
+	}
 	data := s.Data
 	if data == nil {
 		data = []byte{}
@@ -43,6 +50,14 @@ func (s Slot) value() (any, error) {
 	if s.Order != int32(core.RowMajor) && s.Order != int32(core.ColumnMajor) {
 		return nil, Errorf(core.KindMismatch, "invalid order %d (0 is row-major, 1 column-major)", s.Order)
 	}
+	shape, err := s.shape()
+	if err != nil {
+		return nil, err
+	}
+	return core.NewArray(core.DType(s.DType), shape, core.Order(s.Order), data)
+}
+
+func (s Slot) shape() ([]int, error) {
 	if len(s.Shape) > MaxDims {
 		return nil, Errorf(core.KindInvalid, "%d dimensions, more than %d", len(s.Shape), MaxDims)
 	}
@@ -53,7 +68,26 @@ func (s Slot) value() (any, error) {
 		}
 		shape[i] = int(n)
 	}
-	return core.NewArray(core.DType(s.DType), shape, core.Order(s.Order), data)
+	return shape, nil
+}
+
+// extern returns the *core.Extern of held slot i, checked.
+func (s Slot) extern(i int) (*core.Extern, error) {
+	if len(s.Data) != 0 || s.DType == SlotBytes {
+		return nil, Errorf(core.KindInvalid, "a held slot is an array without data")
+	}
+	if s.DType < 0 || s.DType > math.MaxUint8 || s.Order < 0 || s.Order > math.MaxUint8 {
+		return nil, Errorf(core.KindMismatch, "invalid dtype %d or order %d", s.DType, s.Order)
+	}
+	shape, err := s.shape()
+	if err != nil {
+		return nil, err
+	}
+	x := &core.Extern{DType: core.DType(s.DType), Shape: shape, Order: core.Order(s.Order), Handle: int64(i)}
+	if _, err := x.Size(); err != nil {
+		return nil, err
+	}
+	return x, nil
 }
 
 // values builds the views of all slots before anything is encoded, so that
@@ -61,7 +95,7 @@ func (s Slot) value() (any, error) {
 func values(slots []Slot) ([]any, error) {
 	vals := make([]any, len(slots))
 	for i, s := range slots {
-		v, err := s.value()
+		v, err := s.value(i)
 		if err != nil {
 			return nil, wrap(err, "slot %d", i)
 		}

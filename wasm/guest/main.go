@@ -26,7 +26,14 @@
 // The error text and the version are the guest's; they are never freed.
 //
 // No export waits for I/O: the guest has no files, network or
-// environment. An export that panics or runs out of memory ends the
+// environment. It imports one function from the host, besides WASI:
+//
+//	viacodec.random(ptr, len u32) u32     fills a buffer from the host's
+//	                                      randomness for the call in progress
+//	                                      (its Rand option); 0, or non-zero
+//	                                      when that source failed
+//
+// The ref ids, tokens and receipt nonces the guest mints come from it. An export that panics or runs out of memory ends the
 // module (the Go runtime exits); the host then discards the instance.
 //
 // Exports:
@@ -43,7 +50,32 @@
 //	                                      the plan layout of a message
 //	vc_decode_fill(handle i64, parcel, len u32) i32
 //	                                      copies a kept decode's slots into a parcel's slots
-//	vc_release(handle i64) i32            releases a decode handle
+//	vc_release(handle i64) i32            releases a decode or table handle
+//	vc_encode_ref(buf, parcel_len, source_len u32, max_depth, ref_threshold i64) u64
+//	                                      the encoded layout of a parcel whose held
+//	                                      slots go by reference from the source,
+//	                                      which follows the parcel in buf
+//
+// The transaction table (table.go) keeps the books of batches whose bytes
+// the host holds. Each export returns the table answer layout, in a
+// buffer of the guest's that stays valid until the next table call and
+// is never freed, or a failure; now is the host's clock, in Unix ns.
+// Requests are table request layouts (publish: a publish layout):
+//
+//	vc_table_new(keep_finished_ns i64) u64          values[0]: the table's handle
+//	vc_table_publish(h i64, req, len u32, now i64) u64
+//	vc_table_manifest(h i64, req, len u32, now i64) u64   text: the nonce
+//	vc_table_serve(h i64, req, len u32, now i64) u64
+//	vc_table_confirm(h i64, req, len u32, now i64) u64
+//	vc_table_status(h i64, req, len u32, now i64) u64     the status
+//	vc_table_abort(h i64, req, len u32, now i64) u64
+//	vc_table_delete(h i64, req, len u32, now i64) u64
+//	vc_table_sweep(h, now, at i64) u64              values[0]: how many ended
+//	vc_table_stats(h, now i64) u64                  values: core.Stats
+//	vc_table_close(h, now i64) u64
+//
+// Every answer lists the transactions ended since the last answer, with
+// their outcomes, so that the host can complete them.
 //
 // vc_decode's flags: DecodePassThrough, DecodeCanFetch, DecodeKeep (keep a
 // handle for vc_decode_fill; the message buffer must then stay unchanged

@@ -1,0 +1,198 @@
+package wasm
+
+import (
+	"context"
+	"io"
+	"slices"
+	"strconv"
+	"unsafe"
+
+	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi"
+)
+
+// Message is a message the guest encoded: its bytes and, when arrays went
+// by reference, their batch, as core's Message has. The bytes are the
+// host's own copy.
+type Message struct {
+	data  []byte
+	batch *core.Batch
+}
+
+// Bytes returns the message. It is the Message's own slice: do not change
+// it.
+func (m *Message) Bytes() []byte { return m.data }
+
+// Len returns the encoded size in bytes.
+func (m *Message) Len() int { return len(m.data) }
+
+// WriteTo writes the message to w.
+func (m *Message) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(m.data)
+	return int64(n), err
+}
+
+// Batch returns the arrays this encode sent by reference, or nil when it
+// referenced none. Its items view the caller's arrays (no copy), as
+// core's do: publish it on a table (a Table of this package's, or a
+// core.Table), and do not change the arrays until its transaction ends.
+func (m *Message) Batch() *core.Batch { return m.batch }
+
+// Encode encodes v into a Message.
+func (m *EncMode) Encode(v any) (*Message, error) {
+	return m.EncodeContext(context.Background(), v)
+}
+
+// EncodeContext is Encode under ctx, which bounds the guest's work.
+//
+// By reference (ByRef), no array of RefThreshold bytes or more enters the
+// guest: it gets their descriptions (dtype, shape, order; one per view of
+// memory, as core counts them) and builds the message and the batch
+// descriptor, drawing the ref id and token from EncOptions.Rand through
+// the host; the batch's items view the caller's arrays. Smaller arrays are
+// copied in and go inline, as natively.
+func (m *EncMode) EncodeContext(ctx context.Context, v any) (*Message, error) {
+	if !m.opts.ByRef {
+		b, err := m.encodeInline(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		return &Message{data: b}, nil
+	}
+	s := splitter{threshold: m.opts.RefThreshold, views: map[string]int{}}
+	skel, err := s.skeleton(v)
+	if err != nil {
+		return nil, err
+	}
+	slots, err := s.slots()
+	if err != nil {
+		return nil, err
+	}
+	parcel := abi.ParcelSize(len(skel), slots)
+	size := parcel + int64(len(m.opts.Source))
+	if parcel < 0 || uint64(size) > m.rt.limit {
+		return nil, core.NewError(core.KindLimit, nil, "wasm: a value whose inline part is %d bytes does not fit in the guest's memory limit of %d bytes (Options.MemoryLimit)", size, m.rt.limit)
+	}
+	var e *abi.Encoded
+	err = m.rt.with(ctx, func(ctx context.Context, in *instance) error {
+		p, buf, err := in.alloc(ctx, uint64(size))
+		if err != nil {
+			return err
+		}
+		abi.PutParcel(buf[:parcel], skel, slots)
+		copy(buf[parcel:], m.opts.Source)
+		r, err := in.call(withRand(ctx, m.opts.Rand), "vc_encode_ref", uint64(p), uint64(parcel), uint64(len(m.opts.Source)),
+			uint64(m.opts.MaxDepth), uint64(m.opts.RefThreshold))
+		if err != nil {
+			return err
+		}
+		res, b, err := in.result(ctx, r)
+		if err == nil {
+			if e, err = abi.ReadEncoded(b); err == nil {
+				e.Message = slices.Clone(e.Message)
+			}
+			if ferr := in.free(ctx, res); err == nil {
+				err = ferr
+			}
+		}
+		if ferr := in.free(ctx, p); err == nil {
+			err = ferr
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	batch, err := s.batch(e, m.opts.Source)
+	if err != nil {
+		return nil, err
+	}
+	return &Message{data: e.Message, batch: batch}, nil
+}
+
+// skeleton splits v and writes its skeleton.
+func (s *splitter) skeleton(v any) ([]byte, error) {
+	skel := s.split(v, 0)
+	if s.err != nil {
+		return nil, s.err
+	}
+	return skelEncMode.Marshal(skel)
+}
+
+// add takes array a out of the value and returns its slot. A held array
+// (of threshold bytes or more) is one slot per view of memory, as core
+// makes one batch item per view.
+func (s *splitter) add(a *core.Array) core.SlotIndex {
+	held := a != nil && s.threshold > 0 && int64(len(a.Data)) >= s.threshold
+	if held {
+		k := viewKey(a)
+		if i, ok := s.views[k]; ok {
+			return core.SlotIndex(i)
+		}
+		s.views[k] = len(s.arrays)
+	}
+	s.arrays = append(s.arrays, a)
+	s.held = append(s.held, held)
+	return core.SlotIndex(len(s.arrays) - 1)
+}
+
+// viewKey identifies an array by its memory, dtype, shape and order.
+func viewKey(a *core.Array) string {
+	k := make([]byte, 0, 64)
+	k = strconv.AppendUint(k, uint64(uintptr(unsafe.Pointer(unsafe.SliceData(a.Data)))), 16)
+	k = append(k, ':')
+	k = strconv.AppendInt(k, int64(len(a.Data)), 10)
+	k = append(k, ':', byte(a.DType), byte(a.Order))
+	for _, d := range a.Shape {
+		k = append(k, ',')
+		k = strconv.AppendInt(k, int64(d), 10)
+	}
+	return string(k)
+}
+
+// slots returns the parcel's slots: each array checked, viewed if it is
+// copied in, described if it is held.
+func (s *splitter) slots() ([]abi.Slot, error) {
+	slots := make([]abi.Slot, len(s.arrays))
+	for i, a := range s.arrays {
+		if err := a.Validate(); err != nil {
+			return nil, err
+		}
+		slots[i] = abi.Slot{DType: int32(a.DType), Order: int32(a.Order), Shape: make([]int64, len(a.Shape))}
+		for j, n := range a.Shape {
+			slots[i].Shape[j] = int64(n)
+		}
+		if i < len(s.held) && s.held[i] {
+			slots[i].Held = true
+		} else {
+			slots[i].Data = a.Data
+		}
+	}
+	return slots, nil
+}
+
+// batch builds the batch of e, whose items the guest names by their held
+// slots, over the caller's arrays. The guest's answer is checked against
+// what the host sent: each item a held slot, once, the descriptor's counts
+// those of the items, the source the mode's.
+func (s *splitter) batch(e *abi.Encoded, source string) (*core.Batch, error) {
+	if e.Batch == nil {
+		return nil, nil
+	}
+	b := &core.Batch{Ref: *e.Batch, Items: make([]core.Item, len(e.Handles))}
+	seen := make(map[int64]bool, len(e.Handles))
+	var total int64
+	for i, h := range e.Handles {
+		if h < 0 || h >= int64(len(s.arrays)) || !s.held[h] || seen[h] {
+			return nil, core.NewError(core.KindInvalid, nil, "wasm: the guest's batch names slot %d for item %d", h, i)
+		}
+		seen[h] = true
+		a := s.arrays[h]
+		b.Items[i] = core.Item{ID: i, DType: a.DType, Shape: slices.Clone(a.Shape), Order: a.Order, Data: a.Data}
+		total += int64(len(a.Data))
+	}
+	if b.Ref.Items != len(b.Items) || b.Ref.Bytes != total || b.Ref.Source != source {
+		return nil, core.NewError(core.KindInvalid, nil, "wasm: the guest's batch %v does not describe its %d items of %d bytes from %s", b.Ref, len(b.Items), total, source)
+	}
+	return b, nil
+}
