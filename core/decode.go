@@ -56,7 +56,13 @@ func (m *DecMode) planWith(data []byte, recompose bool) (*Plan, error) {
 		return nil, err
 	}
 	d := &decoder{mode: m, r: cbor.Reader{Data: data}, plan: &Plan{}, recompose: recompose}
-	body, err := d.envelope()
+	var body any
+	var err error
+	if m.opts.Slots {
+		body, err = d.value(0) // a skeleton: the value alone
+	} else {
+		body, err = d.envelope()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +76,12 @@ func (m *DecMode) planWith(data []byte, recompose bool) (*Plan, error) {
 func (m *DecMode) scan(data []byte) error {
 	r := cbor.Reader{Data: data}
 	// Depth counts from the body: the envelope's tag and array are free.
-	if err := m.scanItem(&r, -2); err != nil {
+	// A skeleton has no envelope.
+	depth := -2
+	if m.opts.Slots {
+		depth = 0
+	}
+	if err := m.scanItem(&r, depth); err != nil {
 		return err
 	}
 	if r.Off != len(data) {
@@ -112,7 +123,7 @@ func (m *DecMode) scanItem(r *cbor.Reader, depth int) error {
 		if n > uint64(m.opts.MaxElements) && depth >= 0 { // the envelope's lists are free
 			return errorAt(KindLimit, off, "%d elements exceed MaxElements %d", n, m.opts.MaxElements)
 		}
-		if depth >= m.opts.MaxDepth {
+		if depth >= m.depthLimit {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
 		}
 		for i := uint64(0); i < min; i++ {
@@ -121,7 +132,7 @@ func (m *DecMode) scanItem(r *cbor.Reader, depth int) error {
 			}
 		}
 	case cbor.MajorTag:
-		if depth >= m.opts.MaxDepth {
+		if depth >= m.depthLimit {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
 		}
 		return m.scanItem(r, depth+1)
@@ -451,8 +462,14 @@ func (d *decoder) simple(h cbor.Head, off int) (any, error) {
 	case cbor.SimpleNull:
 		return nil, nil
 	case cbor.AIFloat16:
+		if d.mode.opts.Slots { // a skeleton's floats are float64s (§4.1)
+			return Float16(h.Arg).Float64(), nil
+		}
 		return Float16(h.Arg), nil
 	case cbor.AIFloat32:
+		if d.mode.opts.Slots {
+			return float64(math.Float32frombits(uint32(h.Arg))), nil
+		}
 		return math.Float32frombits(uint32(h.Arg)), nil
 	case cbor.AIFloat64:
 		return math.Float64frombits(h.Arg), nil
@@ -513,6 +530,11 @@ func (d *decoder) mapValue(n uint64, off int, depth int) (any, error) {
 }
 
 func (d *decoder) tagged(tag uint64, off int, depth int) (any, error) {
+	if d.mode.opts.Slots {
+		if v, ok, err := d.skelTagged(tag, off); ok {
+			return v, err
+		}
+	}
 	switch tag {
 	case tagBignumPos, tagBignumNeg:
 		return d.bignum(tag, off)
@@ -522,18 +544,6 @@ func (d *decoder) tagged(tag uint64, off int, depth int) (any, error) {
 		return d.object(off, depth)
 	case TagRef:
 		return d.refNode(off)
-	case TagSlot:
-		if !d.mode.opts.Slots {
-			return nil, errorAt(KindUnknownTag, off, "slot tag %d: slots stand only in a binding's skeleton, never in a message", tag)
-		}
-		n, err := d.uint()
-		if err != nil {
-			return nil, err
-		}
-		if n > math.MaxInt32 {
-			return nil, errorAt(KindProtocol, off, "slot index %d is out of range", n)
-		}
-		return SlotIndex(n), nil
 	case TagEnvelope:
 		return nil, errorAt(KindProtocol, off, "envelope nested inside a message")
 	}
@@ -543,6 +553,9 @@ func (d *decoder) tagged(tag uint64, off int, depth int) (any, error) {
 			return nil, err
 		}
 		return d.newArray(data, []int{len(data.bytes) / data.dtype.Size()}, RowMajor, off)
+	}
+	if isSkeletonTag(tag) {
+		return nil, errorAt(KindUnknownTag, off, "skeleton tag %d: it stands only in a binding's skeleton, never in a message", tag)
 	}
 	return nil, errorAt(KindUnknownTag, off, "unknown tag %d", tag)
 }

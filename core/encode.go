@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"io"
+	"math"
 	"math/big"
 	"reflect"
 	"slices"
@@ -106,6 +107,12 @@ func (m *EncMode) Marshal(v any) ([]byte, error) {
 // Encode encodes v into a Message.
 func (m *EncMode) Encode(v any) (*Message, error) {
 	e := &encoder{mode: m}
+	if m.opts.Slots { // a skeleton: the value alone
+		if err := e.encode(v, 0); err != nil {
+			return nil, err
+		}
+		return e.message(), nil
+	}
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagEnvelope)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 3)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, FormatVersion)
@@ -124,11 +131,16 @@ func (m *EncMode) Encode(v any) (*Message, error) {
 	for _, b := range e.batches {
 		e.buf = appendBatchRef(e.buf, b)
 	}
+	return e.message(), nil
+}
+
+// message returns what e wrote as a Message.
+func (e *encoder) message() *Message {
 	msg := &Message{buf: e.buf, parts: e.parts, size: len(e.buf), batch: e.fresh}
 	for _, p := range e.parts {
 		msg.size += len(p.ext)
 	}
-	return msg, nil
+	return msg
 }
 
 type encoder struct {
@@ -218,9 +230,19 @@ func (e *encoder) encode(v any, depth int) error {
 		}
 		e.buf = appendBigInt(e.buf, v)
 	case Float16:
-		e.buf = cbor.AppendFloat16(e.buf, uint16(v))
+		if e.mode.opts.Slots {
+			e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelFloat16)
+			e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(v))
+		} else {
+			e.buf = cbor.AppendFloat16(e.buf, uint16(v))
+		}
 	case float32:
-		e.buf = cbor.AppendFloat32(e.buf, v)
+		if e.mode.opts.Slots {
+			e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelFloat32)
+			e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(math.Float32bits(v)))
+		} else {
+			e.buf = cbor.AppendFloat32(e.buf, v)
+		}
 	case float64:
 		e.buf = cbor.AppendFloat64(e.buf, v)
 	case string:
@@ -237,6 +259,9 @@ func (e *encoder) encode(v any, depth int) error {
 		if err := e.nest(depth, 3); err != nil {
 			return err
 		}
+		if e.mode.opts.Slots {
+			return e.encodeSkelArray(v)
+		}
 		if e.mode.opts.ByRef && int64(len(v.Data)) >= e.mode.opts.RefThreshold {
 			return e.encodeRef(v)
 		}
@@ -244,6 +269,9 @@ func (e *encoder) encode(v any, depth int) error {
 	case *LazyRef:
 		if err := e.nest(depth, 3); err != nil {
 			return err
+		}
+		if e.mode.opts.Slots {
+			return e.encodeSkelLazyRef(v)
 		}
 		return e.encodeLazyRef(v)
 	case SlotIndex:
@@ -330,25 +358,14 @@ func (e *encoder) encodeObject(name string, data any, depth int) error {
 // encodePairs writes a map with keys of any scalar kind, sorted by their
 // encoded bytes (RFC 8949 §4.2.1).
 func (e *encoder) encodePairs(pairs Map, depth int) error {
-	type encPair struct {
-		key []byte
-		val any
+	if e.mode.opts.Slots {
+		return e.encodeSkelPairs(pairs, depth)
 	}
-	sorted := make([]encPair, len(pairs))
-	for i, p := range pairs {
-		k, err := appendKey(nil, p.Key)
-		if err != nil {
-			return err
-		}
-		sorted[i] = encPair{k, p.Value}
+	sorted, err := sortPairs(pairs)
+	if err != nil {
+		return err
 	}
-	slices.SortFunc(sorted, func(a, b encPair) int { return bytes.Compare(a.key, b.key) })
-	for i := 1; i < len(sorted); i++ {
-		if bytes.Equal(sorted[i-1].key, sorted[i].key) {
-			return errorf(KindInvalid, "duplicate map key %x", sorted[i].key)
-		}
-	}
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorMap, uint64(len(pairs)))
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorMap, uint64(len(sorted)))
 	for _, p := range sorted {
 		e.buf = append(e.buf, p.key...)
 		if err := e.encode(p.val, depth); err != nil {
@@ -356,6 +373,32 @@ func (e *encoder) encodePairs(pairs Map, depth int) error {
 		}
 	}
 	return nil
+}
+
+// encPair is a pair of a Map with its key encoded.
+type encPair struct {
+	key []byte
+	val any
+}
+
+// sortPairs encodes the keys of pairs and sorts the pairs by them,
+// refusing two equal keys.
+func sortPairs(pairs Map) ([]encPair, error) {
+	sorted := make([]encPair, len(pairs))
+	for i, p := range pairs {
+		k, err := appendKey(nil, p.Key)
+		if err != nil {
+			return nil, err
+		}
+		sorted[i] = encPair{k, p.Value}
+	}
+	slices.SortFunc(sorted, func(a, b encPair) int { return bytes.Compare(a.key, b.key) })
+	for i := 1; i < len(sorted); i++ {
+		if bytes.Equal(sorted[i-1].key, sorted[i].key) {
+			return nil, errorf(KindInvalid, "duplicate map key %x", sorted[i].key)
+		}
+	}
+	return sorted, nil
 }
 
 // appendKey appends a map key: an integer, string, byte string, bool or
@@ -462,14 +505,8 @@ func viewKey(a *Array) string {
 // encodeLazyRef writes a pass-through reference again, pointing at its
 // original batch.
 func (e *encoder) encodeLazyRef(l *LazyRef) error {
-	if l == nil {
-		return errorf(KindInvalid, "nil *LazyRef")
-	}
-	if l.Item < 0 || l.Item >= l.Batch.Items {
-		return errorf(KindInvalid, "lazy ref item %d is outside its batch of %d items", l.Item, l.Batch.Items)
-	}
-	if _, ok := byteLen(l.DType, l.Shape); !ok || !l.DType.Valid() || l.Order > ColumnMajor {
-		return errorf(KindMismatch, "lazy ref %s %v is not a valid array", l.DType, l.Shape)
+	if err := checkLazyRef(l); err != nil {
+		return err
 	}
 	idx, ok := e.batchIndex[l.Batch.RefID]
 	if !ok {

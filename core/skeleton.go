@@ -1,0 +1,315 @@
+package core
+
+import (
+	"math"
+	"unicode/utf8"
+
+	"github.com/viacodec/viacodec/core/internal/cbor"
+)
+
+// A skeleton is how a binding passes a value across a foreign-function
+// boundary (docs/wire-format.md §4.1): the value alone, without envelope
+// or side table, in a form that a generic CBOR library reads and writes
+// without losing anything, so that a binding needs no wire-format rule of
+// its own. EncOptions.Slots writes one and DecOptions.Slots reads one.
+//
+// It is CBOR as a message is, except:
+//   - a float of any width is a float64; float16 and float32 scalars are
+//     tags around their bits;
+//   - a map whose keys are not all text is a tag around a flat list of
+//     keys and values (a generic decoder would merge keys such as 1 and
+//     true);
+//   - an array is a slot (the caller's memory, tag TagSlot) or, inline, a
+//     tag around [dtype number, shape, order, data];
+//   - a lazy ref is a tag around its batch descriptor and its ref node's
+//     fields, so no side table is needed;
+//   - envelopes, ref nodes and RFC 8746 arrays do not appear.
+//
+// The skeleton tags are never valid in a message: a message decoder
+// reports them as unknown tags.
+const (
+	tagSkelFloat16 = 0x56430100 // uint: the bits of a float16 scalar
+	tagSkelFloat32 = 0x56430101 // uint: the bits of a float32 scalar
+	tagSkelPairs   = 0x56430102 // [key, value, key, value, ...]: a Map
+	tagSkelArray   = 0x56430103 // [dtype, shape, order, data]: an inline array
+	tagSkelLazyRef = 0x56430104 // [source, ref_id, token, items, bytes, item, dtype, shape, order]
+)
+
+// isSkeletonTag reports whether tag is one of the skeleton's own tags.
+func isSkeletonTag(tag uint64) bool {
+	return tag == TagSlot || (tag >= tagSkelFloat16 && tag <= tagSkelLazyRef)
+}
+
+// ---- Encoding ----
+
+// encodeSkelArray writes a as tag tagSkelArray [dtype, shape, order, data].
+func (e *encoder) encodeSkelArray(a *Array) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelArray)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 4)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(a.DType))
+	e.appendShape(a.Shape)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(wireOrder(a.Shape, a.Order)))
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(len(a.Data)))
+	e.appendPayload(a.Data)
+	return nil
+}
+
+// encodeSkelLazyRef writes l as tag tagSkelLazyRef with its batch
+// descriptor inline.
+func (e *encoder) encodeSkelLazyRef(l *LazyRef) error {
+	if err := checkLazyRef(l); err != nil {
+		return err
+	}
+	b := l.Batch
+	if !utf8.ValidString(b.Source) {
+		return errorf(KindInvalid, "lazy ref source %q is not valid UTF-8", b.Source)
+	}
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelLazyRef)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 9)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(b.Source)))
+	e.buf = append(e.buf, b.Source...)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(len(b.RefID)))
+	e.buf = append(e.buf, b.RefID[:]...)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, TokenSize)
+	e.buf = append(e.buf, b.Token[:]...)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(b.Items))
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(b.Bytes))
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(l.Item))
+	name := l.DType.String()
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(name)))
+	e.buf = append(e.buf, name...)
+	e.appendShape(l.Shape)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(wireOrder(l.Shape, l.Order)))
+	return nil
+}
+
+// checkLazyRef checks what encoding a lazy ref relies on.
+func checkLazyRef(l *LazyRef) error {
+	if l == nil {
+		return errorf(KindInvalid, "nil *LazyRef")
+	}
+	if l.Item < 0 || l.Item >= l.Batch.Items {
+		return errorf(KindInvalid, "lazy ref item %d is outside its batch of %d items", l.Item, l.Batch.Items)
+	}
+	if _, ok := byteLen(l.DType, l.Shape); !ok || !l.DType.Valid() || l.Order > ColumnMajor {
+		return errorf(KindMismatch, "lazy ref %s %v is not a valid array", l.DType, l.Shape)
+	}
+	return nil
+}
+
+// encodeSkelPairs writes a Map as tag tagSkelPairs around its keys and
+// values, sorted by encoded key as a message's map is.
+func (e *encoder) encodeSkelPairs(pairs Map, depth int) error {
+	sorted, err := sortPairs(pairs)
+	if err != nil {
+		return err
+	}
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelPairs)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 2*uint64(len(sorted)))
+	for _, p := range sorted {
+		e.buf = append(e.buf, p.key...)
+		if err := e.encode(p.val, depth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- Decoding ----
+
+// skelTagged decodes the content of a skeleton's tag; ok is false for a
+// tag a skeleton shares with messages (bignums, typed objects).
+func (d *decoder) skelTagged(tag uint64, off int) (v any, ok bool, err error) {
+	switch tag {
+	case TagSlot:
+		v, err = d.slotIndex(off)
+	case tagSkelFloat16:
+		var bits uint64
+		if bits, err = d.uintMax(math.MaxUint16, "float16 bits"); err == nil {
+			v = Float16(bits)
+		}
+	case tagSkelFloat32:
+		var bits uint64
+		if bits, err = d.uintMax(math.MaxUint32, "float32 bits"); err == nil {
+			v = math.Float32frombits(uint32(bits))
+		}
+	case tagSkelPairs:
+		v, err = d.skelPairs(off)
+	case tagSkelArray:
+		v, err = d.skelArray(off)
+	case tagSkelLazyRef:
+		v, err = d.skelLazyRef(off)
+	case TagRef:
+		err = errorAt(KindProtocol, off, "a ref node in a skeleton: lazy refs cross with their batch descriptor (tag %d)", tagSkelLazyRef)
+	case TagEnvelope:
+		err = errorAt(KindProtocol, off, "an envelope in a skeleton")
+	default:
+		return nil, false, nil
+	}
+	return v, true, err
+}
+
+// slotIndex reads the content of tag TagSlot.
+func (d *decoder) slotIndex(off int) (SlotIndex, error) {
+	n, err := d.uint()
+	if err != nil {
+		return 0, err
+	}
+	if n > math.MaxInt32 {
+		return 0, errorAt(KindProtocol, off, "slot index %d is out of range", n)
+	}
+	return SlotIndex(n), nil
+}
+
+// uintMax reads an unsigned integer of at most max.
+func (d *decoder) uintMax(max uint64, what string) (uint64, error) {
+	off := d.r.Off
+	n, err := d.uint()
+	if err != nil {
+		return 0, err
+	}
+	if n > max {
+		return 0, errorAt(KindProtocol, off, "%s %d do not fit", what, n)
+	}
+	return n, nil
+}
+
+// skelPairs reads the flat list of a Map's keys and values.
+func (d *decoder) skelPairs(off int) (Map, error) {
+	loff := d.r.Off
+	n, err := d.arrayHead()
+	if err != nil {
+		return nil, err
+	}
+	if n%2 != 0 {
+		return nil, errorAt(KindProtocol, loff, "a map's pairs are a list of %d items, not of keys and values", n)
+	}
+	if n > uint64(d.r.Remaining()) {
+		return nil, d.syntax(loff, cbor.ErrTruncated)
+	}
+	pairs := make(Map, 0, n/2)
+	seen := make(map[string]struct{}, n/2)
+	for range n / 2 {
+		koff := d.r.Off
+		k, err := d.value(0)
+		if err != nil {
+			return nil, err
+		}
+		v, err := d.value(0)
+		if err != nil {
+			return nil, err
+		}
+		enc, err := appendKey(nil, k)
+		if err != nil {
+			return nil, errorAt(KindProtocol, koff, "map key of type %T is not an integer, string, byte string, bool or nil", k)
+		}
+		if _, dup := seen[string(enc)]; dup {
+			return nil, errorAt(KindSyntax, koff, "duplicate map key %x", enc)
+		}
+		seen[string(enc)] = struct{}{}
+		pairs = append(pairs, Pair{k, v})
+	}
+	return pairs, nil
+}
+
+// skelArray reads [dtype, shape, order, data], an inline array.
+func (d *decoder) skelArray(off int) (*Array, error) {
+	if err := d.expectArray(4); err != nil {
+		return nil, err
+	}
+	dt, err := d.uintMax(math.MaxUint8, "dtype")
+	if err != nil {
+		return nil, err
+	}
+	if !DType(dt).Valid() {
+		return nil, errorAt(KindMismatch, off, "invalid dtype %d", dt)
+	}
+	shape, err := d.dims()
+	if err != nil {
+		return nil, err
+	}
+	order, err := d.order()
+	if err != nil {
+		return nil, err
+	}
+	h, boff, err := d.head()
+	if err != nil {
+		return nil, err
+	}
+	if h.Major != cbor.MajorBytes {
+		return nil, errorAt(KindMismatch, boff, "inline array data is not a byte string")
+	}
+	data, err := d.r.ReadN(h.Arg)
+	if err != nil {
+		return nil, d.syntax(boff, err)
+	}
+	if !d.mode.opts.ZeroCopy {
+		data = append([]byte{}, data...)
+	}
+	a := &Array{DType: DType(dt), Shape: shape, Order: order, Data: data}
+	if err := a.Validate(); err != nil {
+		return nil, &Error{Kind: KindOf(err), Offset: int64(off), Msg: "inline array", Err: err}
+	}
+	if err := d.addBytes(uint64(len(data)), off); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// skelLazyRef reads a lazy ref with its batch descriptor inline.
+func (d *decoder) skelLazyRef(off int) (*LazyRef, error) {
+	if err := d.expectArray(9); err != nil {
+		return nil, err
+	}
+	var l LazyRef
+	var err error
+	if l.Batch.Source, err = d.text(); err != nil {
+		return nil, err
+	}
+	id, err := d.bytesN(16)
+	if err != nil {
+		return nil, err
+	}
+	copy(l.Batch.RefID[:], id)
+	tok, err := d.bytesN(TokenSize)
+	if err != nil {
+		return nil, err
+	}
+	copy(l.Batch.Token[:], tok)
+	items, err := d.uintMax(math.MaxInt32, "batch item count")
+	if err != nil {
+		return nil, err
+	}
+	nbytes, err := d.uintMax(math.MaxInt64, "batch byte count")
+	if err != nil {
+		return nil, err
+	}
+	item, err := d.uint()
+	if err != nil {
+		return nil, err
+	}
+	if l.DType, err = d.dtypeName(); err != nil {
+		return nil, err
+	}
+	if l.Shape, err = d.dims(); err != nil {
+		return nil, err
+	}
+	if l.Order, err = d.order(); err != nil {
+		return nil, err
+	}
+	if item >= items {
+		return nil, errorAt(KindProtocol, off, "lazy ref names item %d of a batch of %d", item, items)
+	}
+	l.Batch.Items, l.Batch.Bytes, l.Item = int(items), int64(nbytes), int(item)
+	n, ok := byteLen(l.DType, l.Shape)
+	if !ok {
+		return nil, errorAt(KindMismatch, off, "shape %v of %s overflows", l.Shape, l.DType)
+	}
+	if err := d.addBytes(n, off); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
