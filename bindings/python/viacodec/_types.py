@@ -148,6 +148,10 @@ class Registry:
             self._by_type = {**self._by_type, cls: entry}
             self._by_name = {**self._by_name, name: entry}
 
+    def classes(self) -> Tuple[type, ...]:
+        """The registered classes."""
+        return tuple(self._by_type)
+
     def by_type(self, cls: type) -> Optional[_Entry]:
         return self._by_type.get(cls)
 
