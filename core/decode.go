@@ -155,6 +155,12 @@ type decoder struct {
 
 	batches []BatchRef
 	refs    map[[2]int]any // (batch, item) → its SlotIndex or *LazyRef
+
+	// With DecMode.Skeleton: the skeleton the body is written into, and
+	// what crosses inside it rather than as a slot.
+	skel         *encoder
+	arraySlotMin int64
+	bytesSlotMin int64
 }
 
 // addBytes counts n more array bytes against MaxArrayBytes.
@@ -210,6 +216,13 @@ func (d *decoder) envelope() (any, error) {
 	}
 	end := d.r.Off
 	d.r.Off = bodyOff
+	if d.skel != nil {
+		if err := d.emit(0); err != nil {
+			return nil, err
+		}
+		d.r.Off = end
+		return nil, nil
+	}
 	body, err := d.value(0)
 	if err != nil {
 		return nil, err
@@ -554,10 +567,14 @@ func (d *decoder) tagged(tag uint64, off int, depth int) (any, error) {
 		}
 		return d.newArray(data, []int{len(data.bytes) / data.dtype.Size()}, RowMajor, off)
 	}
+	return nil, unknownTag(tag, off)
+}
+
+func unknownTag(tag uint64, off int) error {
 	if isSkeletonTag(tag) {
-		return nil, errorAt(KindUnknownTag, off, "skeleton tag %d: it stands only in a binding's skeleton, never in a message", tag)
+		return errorAt(KindUnknownTag, off, "skeleton tag %d: it stands only in a binding's skeleton, never in a message", tag)
 	}
-	return nil, errorAt(KindUnknownTag, off, "unknown tag %d", tag)
+	return errorAt(KindUnknownTag, off, "unknown tag %d", tag)
 }
 
 func (d *decoder) bignum(tag uint64, off int) (any, error) {
@@ -649,29 +666,39 @@ func (d *decoder) typedArray(tag uint64, off int) (typedData, error) {
 
 // ndarray reads the content of tag 40 or 1040: [shape, typed array].
 func (d *decoder) ndarray(tag uint64, off int) (any, error) {
-	if err := d.expectArray(2); err != nil {
+	data, shape, order, err := d.ndarrayParts(tag)
+	if err != nil {
 		return nil, err
+	}
+	return d.newArray(data, shape, order, off)
+}
+
+// ndarrayParts reads the content of tag 40 or 1040 without checking the
+// payload against the shape.
+func (d *decoder) ndarrayParts(tag uint64) (typedData, []int, Order, error) {
+	if err := d.expectArray(2); err != nil {
+		return typedData{}, nil, 0, err
 	}
 	shape, err := d.dims()
 	if err != nil {
-		return nil, err
+		return typedData{}, nil, 0, err
 	}
 	h, toff, err := d.head()
 	if err != nil {
-		return nil, err
+		return typedData{}, nil, 0, err
 	}
 	if h.Major != cbor.MajorTag {
-		return nil, errorAt(KindMismatch, toff, "array data is not a typed array")
+		return typedData{}, nil, 0, errorAt(KindMismatch, toff, "array data is not a typed array")
 	}
 	data, err := d.typedArray(h.Arg, toff)
 	if err != nil {
-		return nil, err
+		return typedData{}, nil, 0, err
 	}
 	order := RowMajor
 	if tag == tagArrayColumn {
 		order = ColumnMajor
 	}
-	return d.newArray(data, shape, order, off)
+	return data, shape, order, nil
 }
 
 // dims reads an array of dimensions.
@@ -744,8 +771,19 @@ func (d *decoder) bytesN(n uint64) ([]byte, error) {
 // newArray checks data against shape and the limits and adds its slot.
 func (d *decoder) newArray(data typedData, dims []int, order Order, off int) (SlotIndex, error) {
 	if d.mode.opts.Slots {
-		return 0, errorAt(KindProtocol, off, "an inline array in a skeleton: arrays cross as slots")
+		return 0, errorAt(KindProtocol, off, "an RFC 8746 array in a skeleton: arrays cross as slots or with the skeleton's own tag")
 	}
+	n, err := d.checkArray(data, dims, off)
+	if err != nil {
+		return 0, err
+	}
+	return d.plan.add(Slot{DType: data.dtype, Shape: dims, Order: order, Bytes: int64(n),
+		Inline: data.bytes, Swap: data.bigEndian, Batch: -1, off: int64(off)}), nil
+}
+
+// checkArray checks data against shape and the limits and returns its
+// byte length.
+func (d *decoder) checkArray(data typedData, dims []int, off int) (uint64, error) {
 	n, ok := byteLen(data.dtype, dims)
 	if !ok {
 		return 0, errorAt(KindMismatch, off, "shape %v of %s overflows", dims, data.dtype)
@@ -763,8 +801,7 @@ func (d *decoder) newArray(data typedData, dims []int, order Order, off int) (Sl
 			}
 		}
 	}
-	return d.plan.add(Slot{DType: data.dtype, Shape: dims, Order: order, Bytes: int64(n),
-		Inline: data.bytes, Swap: data.bigEndian, Batch: -1, off: int64(off)}), nil
+	return n, nil
 }
 
 // swapInto writes src into dst with each size-byte element reversed.

@@ -1,7 +1,9 @@
 package core
 
 import (
+	"bytes"
 	"math"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/viacodec/viacodec/core/internal/cbor"
@@ -312,4 +314,280 @@ func (d *decoder) skelLazyRef(off int) (*LazyRef, error) {
 		return nil, err
 	}
 	return &l, nil
+}
+
+// ---- A message's skeleton, written straight from its bytes ----
+
+// Skeleton decodes a message as Plan does, with the same checks, limits
+// and errors, but writes its body as a binding's skeleton (Plan.Skeleton;
+// Body is nil) instead of building Go values: the path of a foreign
+// caller, which reads the skeleton with a generic CBOR library. Arrays
+// become slots, except inline ones of fewer than arraySlotMin bytes,
+// which cross inside the skeleton; byte strings of bytesSlotMin bytes or
+// more (0: none) become slots too, of DType DTypeInvalid. With
+// PassThrough, references are lazy refs in the skeleton; otherwise they
+// are slots to download. Slots are numbered in the order the skeleton
+// names them.
+func (m *DecMode) Skeleton(data []byte, arraySlotMin, bytesSlotMin int64) (*Plan, error) {
+	if m.opts.Slots {
+		return nil, errorf(KindInvalid, "DecMode.Skeleton reads messages; this mode reads skeletons")
+	}
+	if int64(len(data)) > m.opts.MaxMessageSize {
+		return nil, errorf(KindLimit, "message of %d bytes exceeds MaxMessageSize %d", len(data), m.opts.MaxMessageSize)
+	}
+	if err := m.scan(data); err != nil {
+		return nil, err
+	}
+	d := &decoder{mode: m, r: cbor.Reader{Data: data}, plan: &Plan{},
+		skel: &encoder{mode: skeletonEncMode}, arraySlotMin: arraySlotMin, bytesSlotMin: bytesSlotMin}
+	if _, err := d.envelope(); err != nil {
+		return nil, err
+	}
+	d.plan.Batches = d.batches
+	d.plan.Skeleton = d.skel.message()
+	return d.plan, nil
+}
+
+var skeletonEncMode = mustMode(EncOptions{Slots: true, MaxDepth: maxMaxDepth}.EncMode())
+
+// emit writes one item of a message's body into the skeleton d.skel: the
+// checks and errors of value, without the Go value.
+func (d *decoder) emit(depth int) error {
+	e := d.skel
+	h, off, err := d.head()
+	if err != nil {
+		return err
+	}
+	switch h.Major {
+	case cbor.MajorUint, cbor.MajorNeg:
+		e.buf = cbor.AppendHead(e.buf, h.Major, h.Arg)
+	case cbor.MajorBytes, cbor.MajorText:
+		b, err := d.r.ReadN(h.Arg)
+		if err != nil {
+			return d.syntax(off, err)
+		}
+		if h.Major == cbor.MajorBytes && d.bytesSlotMin > 0 && int64(len(b)) >= d.bytesSlotMin {
+			d.emitSlot(d.plan.add(Slot{Bytes: int64(len(b)), Inline: b, Batch: -1, off: int64(off)}))
+			return nil
+		}
+		e.buf = cbor.AppendHead(e.buf, h.Major, uint64(len(b)))
+		e.appendPayload(b)
+	case cbor.MajorArray:
+		if h.Arg > uint64(d.r.Remaining()) {
+			return d.syntax(off, cbor.ErrTruncated)
+		}
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, h.Arg)
+		for range h.Arg {
+			if err := d.emit(depth + 1); err != nil {
+				return err
+			}
+		}
+	case cbor.MajorMap:
+		return d.emitMap(h.Arg, off, depth+1)
+	case cbor.MajorTag:
+		return d.emitTagged(h.Arg, off, depth+1)
+	default:
+		if h.AI == cbor.AIFloat64 { // the common float: no Go value needed
+			e.buf = cbor.AppendFloat64(e.buf, math.Float64frombits(h.Arg))
+			return nil
+		}
+		v, err := d.simple(h, off)
+		if err != nil {
+			return err
+		}
+		return e.encode(v, 0)
+	}
+	return nil
+}
+
+func (d *decoder) emitSlot(i SlotIndex) {
+	e := d.skel
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagSlot)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(i))
+}
+
+// emitMap writes a map of n pairs: as a map while its keys are text, and
+// as tag tagSkelPairs once a key is not. Keys are checked as mapValue
+// checks them, in the same order; text keys in canonical order need no
+// set to tell that none repeats.
+func (d *decoder) emitMap(n uint64, off int, depth int) error {
+	if 2*n > uint64(d.r.Remaining()) {
+		return d.syntax(off, cbor.ErrTruncated)
+	}
+	e := d.skel
+	start, parts, first := len(e.buf), len(e.parts), d.r.Off
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorMap, n)
+	var prev []byte
+	var seen map[string]struct{} // encoded keys, once order alone cannot tell
+	pairs := false
+	for i := uint64(0); i < n; i++ {
+		koff := d.r.Off
+		if !pairs && d.r.Remaining() > 0 && d.r.Data[koff]>>5 == cbor.MajorText {
+			h, _, err := d.head()
+			if err != nil {
+				return err
+			}
+			k, err := d.r.ReadN(h.Arg)
+			if err != nil {
+				return d.syntax(koff, err)
+			}
+			e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(k)))
+			e.buf = append(e.buf, k...)
+			if err := d.emit(depth); err != nil {
+				return err
+			}
+			if seen == nil && (i == 0 || textLess(prev, k)) {
+				prev = k
+				continue
+			}
+			if seen == nil {
+				seen = d.textKeysAt(first, i)
+			}
+			enc := string(cbor.AppendHead(nil, cbor.MajorText, uint64(len(k)))) + string(k)
+			if _, dup := seen[enc]; dup {
+				return errorAt(KindSyntax, koff, "duplicate map key %q", k)
+			}
+			seen[enc] = struct{}{}
+			continue
+		}
+		if !pairs { // the first key that is not text: a Map
+			pairs = true
+			if seen == nil {
+				seen = d.textKeysAt(first, i)
+			}
+			e.reheadPairs(start, parts, n)
+		}
+		k, err := d.value(depth)
+		if err != nil {
+			return err
+		}
+		enc, kerr := appendKey(nil, k)
+		e.buf = append(e.buf, enc...)
+		if err := d.emit(depth); err != nil {
+			return err
+		}
+		if kerr != nil {
+			return errorAt(KindProtocol, koff, "map key of type %T is not an integer, string, byte string, bool or nil", k)
+		}
+		if _, dup := seen[string(enc)]; dup {
+			return errorAt(KindSyntax, koff, "duplicate map key %x", enc)
+		}
+		seen[string(enc)] = struct{}{}
+	}
+	return nil
+}
+
+// textLess reports whether text key a sorts before b as encoded keys do:
+// shorter first, then bytewise.
+func textLess(a, b []byte) bool {
+	return len(a) < len(b) || len(a) == len(b) && bytes.Compare(a, b) < 0
+}
+
+// textKeysAt returns the encodings of the n text keys of the map whose
+// first key is at off (already checked: they are text).
+func (d *decoder) textKeysAt(off int, n uint64) map[string]struct{} {
+	r := cbor.Reader{Data: d.r.Data, Off: off}
+	seen := make(map[string]struct{}, n)
+	for range n {
+		h, _ := r.ReadHead()
+		k, _ := r.ReadN(h.Arg)
+		seen[string(cbor.AppendHead(nil, cbor.MajorText, uint64(len(k))))+string(k)] = struct{}{}
+		_ = d.mode.scanItem(&r, 0) // the value
+	}
+	return seen
+}
+
+// reheadPairs turns the map head written at start into the head of tag
+// tagSkelPairs around a list of 2n items, moving what follows it.
+func (e *encoder) reheadPairs(start, parts int, n uint64) {
+	old := len(cbor.AppendHead(nil, cbor.MajorMap, n))
+	head := cbor.AppendHead(nil, cbor.MajorTag, tagSkelPairs)
+	head = cbor.AppendHead(head, cbor.MajorArray, 2*n)
+	tail := slices.Clone(e.buf[start+old:])
+	e.buf = append(append(e.buf[:start], head...), tail...)
+	for j := parts; j < len(e.parts); j++ {
+		e.parts[j].to += len(head) - old
+	}
+}
+
+// emitTagged writes the content of tag (already read at off): the checks
+// of tagged.
+func (d *decoder) emitTagged(tag uint64, off int, depth int) error {
+	e := d.skel
+	switch tag {
+	case tagBignumPos, tagBignumNeg:
+		v, err := d.bignum(tag, off)
+		if err != nil {
+			return err
+		}
+		return e.encode(v, 0)
+	case tagArrayRow, tagArrayColumn:
+		data, shape, order, err := d.ndarrayParts(tag)
+		if err != nil {
+			return err
+		}
+		return d.emitArray(data, shape, order, off)
+	case TagObject:
+		if err := d.expectArray(2); err != nil {
+			return err
+		}
+		name, err := d.text()
+		if err != nil {
+			return err
+		}
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagObject)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 2)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(name)))
+		e.buf = append(e.buf, name...)
+		return d.emit(depth)
+	case TagRef:
+		v, err := d.refNode(off)
+		if err != nil {
+			return err
+		}
+		if l, ok := v.(*LazyRef); ok {
+			return e.encodeSkelLazyRef(l)
+		}
+		d.emitSlot(v.(SlotIndex))
+		return nil
+	case TagEnvelope:
+		return errorAt(KindProtocol, off, "envelope nested inside a message")
+	}
+	if _, ok := lookupTypedArrayTag(tag); ok || isTypedArrayTag(tag) {
+		data, err := d.typedArray(tag, off)
+		if err != nil {
+			return err
+		}
+		return d.emitArray(data, []int{len(data.bytes) / data.dtype.Size()}, RowMajor, off)
+	}
+	return unknownTag(tag, off)
+}
+
+// emitArray checks an inline array and writes it as a slot, or inside
+// the skeleton when it is shorter than arraySlotMin.
+func (d *decoder) emitArray(data typedData, dims []int, order Order, off int) error {
+	n, err := d.checkArray(data, dims, off)
+	if err != nil {
+		return err
+	}
+	if int64(n) >= d.arraySlotMin {
+		d.emitSlot(d.plan.add(Slot{DType: data.dtype, Shape: dims, Order: order, Bytes: int64(n),
+			Inline: data.bytes, Swap: data.bigEndian, Batch: -1, off: int64(off)}))
+		return nil
+	}
+	e := d.skel
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelArray)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 4)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(data.dtype))
+	e.appendShape(dims)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(wireOrder(dims, order)))
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, n)
+	if data.bigEndian {
+		e.buf = slices.Grow(e.buf, int(n))
+		swapInto(e.buf[len(e.buf):len(e.buf)+int(n)], data.bytes, data.dtype.Size())
+		e.buf = e.buf[:len(e.buf)+int(n)]
+	} else {
+		e.appendPayload(data.bytes)
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"math"
 	"math/big"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -279,4 +281,172 @@ func FuzzSkeleton(f *testing.F) {
 			t.Fatalf("skeleton is not stable: %v", err)
 		}
 	})
+}
+
+// skeletonValue is the value a plan from DecMode.Skeleton stands for: its
+// skeleton decoded, each slot's bytes in new memory, each referenced slot
+// a lazy ref again.
+func skeletonValue(t testing.TB, p *Plan) any {
+	t.Helper()
+	if p.Body != nil {
+		t.Fatal("a skeleton plan has a Body")
+	}
+	v, err := skelDec.Decode(p.Skeleton.Bytes())
+	if err != nil {
+		t.Fatalf("the skeleton does not decode: %v", err)
+	}
+	v, err = ReplaceSlots(v, func(i SlotIndex) (any, error) {
+		s := &p.Slots[i]
+		if s.Ref() {
+			return &LazyRef{Batch: p.Batches[s.Batch], Item: s.Item, DType: s.DType, Shape: s.Shape, Order: s.Order}, nil
+		}
+		dst := make([]byte, s.Bytes)
+		if err := s.CopyTo(dst); err != nil {
+			return nil, err
+		}
+		if s.DType == DTypeInvalid {
+			return dst, nil
+		}
+		return NewArray(s.DType, s.Shape, s.Order, dst)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// skeletonModes are the ways a binding asks for a skeleton: every array
+// a slot, or none; long byte strings as slots, or not.
+var skeletonModes = []struct{ arrays, bytes int64 }{{0, 0}, {1 << 62, 0}, {16, 1}, {5, 64}}
+
+// TestSkeletonOfGoldenFiles: a message's skeleton and slots stand for the
+// value Decode gives, whatever crosses inside the skeleton: the message
+// written from them is the golden one (the twin, for a lenient file).
+func TestSkeletonOfGoldenFiles(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(goldenDir, "*.cbor"))
+	lenient, _ := filepath.Glob(filepath.Join(goldenDir, lenientDir, "*.cbor"))
+	if len(files) < 40 || len(lenient) < 10 {
+		t.Fatalf("%d golden and %d lenient files", len(files), len(lenient))
+	}
+	fetching := mustMode(DecOptions{}.DecMode()) // refs become slots to download
+	for _, path := range append(files, lenient...) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := passThrough.Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []*DecMode{passThrough, fetching} {
+			for _, sm := range skeletonModes {
+				p, err := m.Skeleton(data, sm.arrays, sm.bytes)
+				if err != nil {
+					t.Fatalf("%s: %v", path, err)
+				}
+				got, err := Marshal(skeletonValue(t, p))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("%s (%+v): the skeleton's message\n %x\nwant\n %x", path, sm, clip(got), clip(want))
+				}
+			}
+		}
+	}
+}
+
+// TestSkeletonOfBadFiles: DecMode.Skeleton refuses every bad golden file
+// with the kind and offset Decode reports, but for a typed object's name,
+// which Plan does not look up either: the binding's registry does.
+func TestSkeletonOfBadFiles(t *testing.T) {
+	for _, c := range badCases(t) {
+		m, err := c.opts.decOptions().DecMode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.kind == KindUnregistered {
+			if p, err := m.Skeleton(c.data, 0, 0); err != nil || len(p.Slots) != 0 {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		for _, sm := range skeletonModes {
+			p, err := m.Skeleton(c.data, sm.arrays, sm.bytes)
+			e, ok := errors.AsType[*Error](err)
+			if !ok || p != nil || e.Kind != c.kind || e.Offset != int64(c.offset) {
+				t.Fatalf("%s (%+v): got %v, %v; want kind %v at offset %d", c.name, sm, p, err, c.kind, c.offset)
+			}
+		}
+	}
+}
+
+// TestSkeletonMaps: text keys out of order, repeated, or followed by keys
+// of other kinds are checked as Decode checks them.
+func TestSkeletonMaps(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		kind Kind // 0: decodes
+	}{
+		{"a3 6162 01 6161 02 6163 03", 0},                       // unsorted
+		{"a3 6161 01 6162 02 6161 03", KindSyntax},              // "a" twice, out of order
+		{"a2 6161 01 786161 02", KindSyntax},                    // "a" twice, one with a long head
+		{"a3 6161 01 01 02 6162 03", 0},                         // text, int, text: a Map
+		{"a3 6161 01 01 02 6161 03", KindSyntax},                // "a" twice around an int
+		{"a3 6162 01 6161 02 f5 03", 0},                         // unsorted text, then a bool
+		{"a3 6162 01 6161 02 7862 03", KindSyntax},              // "b" twice after "a": the set, not the order
+		{"a2 01 02 1801 03", KindSyntax},                        // 1 twice
+		{"a2 6161 01 80 02", KindProtocol},                      // a list key
+		{"a2 6161 d863 00 80 02", KindUnknownTag},               // the value's error comes first
+		{"a2 6161 4c" + strings.Repeat("00", 12) + " 01 02", 0}, // a long byte string inside
+	} {
+		data := envelopeHex(t, c.body)
+		v, derr := passThrough.Decode(data)
+		for _, sm := range skeletonModes {
+			p, err := passThrough.Skeleton(data, sm.arrays, sm.bytes)
+			if c.kind != 0 {
+				de, _ := errors.AsType[*Error](derr)
+				e, ok := errors.AsType[*Error](err)
+				if !ok || e.Kind != c.kind || de == nil || e.Offset != de.Offset {
+					t.Fatalf("%s: skeleton %v, decode %v; want kind %v at the same offset", c.body, err, derr, c.kind)
+				}
+				continue
+			}
+			if err != nil || derr != nil {
+				t.Fatalf("%s: %v, %v", c.body, err, derr)
+			}
+			got, _ := Marshal(skeletonValue(t, p))
+			want, _ := Marshal(v)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s: %x, want %x", c.body, got, want)
+			}
+		}
+	}
+}
+
+// TestSkeletonOfManySmallArrays: arrays under the threshold cost no slot.
+func TestSkeletonOfManySmallArrays(t *testing.T) {
+	list := make([]any, 1000)
+	for i := range list {
+		list[i] = mustArray(t, DTypeUint8, []int{}, RowMajor, []byte{byte(i)})
+	}
+	list = append(list, mustArray(t, DTypeFloat32, []int{4}, RowMajor, make([]byte, 16)))
+	data, err := Marshal(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := passThrough.Skeleton(data, 16, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Slots) != 1 || p.Slots[0].Bytes != 16 {
+		t.Fatalf("%d slots, want the one 16-byte array", len(p.Slots))
+	}
+	if _, err := skelDec.Skeleton(data, 0, 0); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Skeleton of a skeleton mode: %v, want KindInvalid", err)
+	}
 }

@@ -23,9 +23,6 @@ var (
 		MaxDepth: 4096, MaxElements: maxLimit, MaxByteLen: maxLimit,
 		MaxMessageSize: maxLimit, MaxArrayBytes: maxLimit, ZeroCopy: true, Slots: true,
 	}.DecMode())
-	// skelEncMode writes the skeleton of a decoded message, which nests no
-	// deeper than the message the decode accepted.
-	skelEncMode = mustMode(core.EncOptions{MaxDepth: 4096, Slots: true}.EncMode())
 )
 
 func mustMode[M any](m M, err error) M {
@@ -109,7 +106,8 @@ type DecOptions struct {
 	BytesSlotMin   int64 // byte strings this long or longer become slots; 0: none
 	// ArraySlotMin: inline arrays of fewer bytes cross inside the skeleton
 	// (its inline-array tag), others are slots; 0: every array is a slot.
-	// Referenced arrays are always slots.
+	// Referenced arrays are always slots. Slots are numbered in skeleton
+	// order, byte strings among the arrays.
 	ArraySlotMin int64
 	PassThrough  bool // refs stay lazy refs in the skeleton
 }
@@ -141,18 +139,17 @@ func (o DecOptions) decMode() (*core.DecMode, error) {
 type Decoded struct {
 	Skeleton *core.Message
 	Specs    []SlotSpec
-	plan     *core.Plan
-	arrays   []int    // the plan's slot of each array slot, in slot order
-	bytes    [][]byte // the byte-string slots, numbered after the arrays
-	host     int64    // the host handle that downloads the refs; 0: the library's client
+	plan     *core.Plan // from core's DecMode.Skeleton: one core.Slot per spec
+	host     int64      // the host handle that downloads the refs; 0: the library's client
 
 	ctx    context.Context // ends with Cancel: the download stops
 	cancel context.CancelFunc
 }
 
-// Decode plans msg: every array becomes a slot the caller allocates, and
-// every limit is checked before it does (inline arrays shorter than
-// ArraySlotMin stay in the skeleton instead). Referenced arrays become
+// Decode plans msg and writes its skeleton (core's DecMode.Skeleton):
+// every array becomes a slot the caller allocates, but inline ones shorter
+// than ArraySlotMin, which cross inside the skeleton, and every limit is
+// checked before the caller allocates anything. Referenced arrays become
 // slots too when the caller can download them (canFetch, with host 0 for
 // the library's own client, or a host handle); otherwise, unless
 // PassThrough, a message with references is an error.
@@ -161,7 +158,7 @@ func Decode(msg []byte, o DecOptions, canFetch bool, host int64) (*Decoded, erro
 	if err != nil {
 		return nil, err
 	}
-	p, err := mode.Plan(msg)
+	p, err := mode.Skeleton(msg, o.ArraySlotMin, o.BytesSlotMin)
 	if err != nil {
 		return nil, err
 	}
@@ -173,100 +170,19 @@ func Decode(msg []byte, o DecOptions, canFetch bool, host int64) (*Decoded, erro
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &Decoded{plan: p, host: host, ctx: ctx, cancel: cancel}
-	body, err := d.number(p.Body, o.ArraySlotMin)
-	if err != nil {
-		return nil, err
-	}
-	if o.BytesSlotMin > 0 {
-		body = d.bytesSlots(body, int(min(o.BytesSlotMin, math.MaxInt32)))
-	}
-	if d.Skeleton, err = skelEncMode.Encode(body); err != nil {
-		return nil, wrap(err, "skeleton")
-	}
-	d.Specs = make([]SlotSpec, 0, len(d.arrays)+len(d.bytes))
-	for _, i := range d.arrays {
+	d := &Decoded{Skeleton: p.Skeleton, plan: p, host: host, ctx: ctx, cancel: cancel}
+	d.Specs = make([]SlotSpec, len(p.Slots))
+	for i := range p.Slots {
 		s := &p.Slots[i]
-		d.Specs = append(d.Specs, SlotSpec{DType: int32(s.DType), Order: int32(s.Order), Shape: s.Shape, Bytes: uint64(s.Bytes), Ref: s.Ref()})
-	}
-	for _, b := range d.bytes {
-		d.Specs = append(d.Specs, SlotSpec{DType: SlotBytes, Bytes: uint64(len(b))})
+		d.Specs[i] = SlotSpec{DType: int32(s.DType), Order: int32(s.Order), Shape: s.Shape, Bytes: uint64(s.Bytes), Ref: s.Ref()}
 	}
 	return d, nil
-}
-
-// number numbers the array slots of body: the plan's slots, but for the
-// inline arrays shorter than inlineBelow, which become arrays in the
-// skeleton (viewing the message, or swapped into new memory).
-func (d *Decoded) number(body any, inlineBelow int64) (any, error) {
-	p := d.plan
-	index := make([]core.SlotIndex, len(p.Slots)) // the plan's slot → its array slot, or -1
-	d.arrays = make([]int, 0, len(p.Slots))
-	for i := range p.Slots {
-		if s := &p.Slots[i]; !s.Ref() && s.Bytes < inlineBelow {
-			index[i] = -1
-			continue
-		}
-		index[i] = core.SlotIndex(len(d.arrays))
-		d.arrays = append(d.arrays, i)
-	}
-	if len(d.arrays) == len(p.Slots) {
-		return body, nil // numbered as the plan is
-	}
-	return core.ReplaceSlots(body, func(i core.SlotIndex) (any, error) {
-		if j := index[i]; j >= 0 {
-			return j, nil
-		}
-		s := &p.Slots[i]
-		a := &core.Array{DType: s.DType, Shape: s.Shape, Order: s.Order, Data: s.Inline}
-		if s.Swap {
-			a.Data = make([]byte, s.Bytes)
-			s.CopyTo(a.Data) // checked: cannot fail
-		}
-		return a, nil
-	})
-}
-
-// bytesSlots replaces the byte strings of v of min bytes or more with
-// slots numbered after the arrays.
-func (d *Decoded) bytesSlots(v any, min int) any {
-	switch x := v.(type) {
-	case []byte:
-		if len(x) >= min {
-			d.bytes = append(d.bytes, x)
-			return core.SlotIndex(len(d.arrays) + len(d.bytes) - 1)
-		}
-	case []any:
-		for i := range x {
-			x[i] = d.bytesSlots(x[i], min)
-		}
-	case map[string]any:
-		for k, e := range x {
-			x[k] = d.bytesSlots(e, min)
-		}
-	case core.Map:
-		for i := range x {
-			x[i].Value = d.bytesSlots(x[i].Value, min)
-		}
-	case core.Object:
-		x.Data = d.bytesSlots(x.Data, min)
-		return x
-	}
-	return v
 }
 
 // Cancel ends the download of the Decoded in progress, and any later
 // one: Fetch fails with KindAborted. Safe to call at any time, from any
 // goroutine.
 func (d *Decoded) Cancel() { d.cancel() }
-
-// slot returns the plan's slot of array slot i, or nil for a byte string.
-func (d *Decoded) slot(i int) *core.Slot {
-	if i < len(d.arrays) {
-		return &d.plan.Slots[d.arrays[i]]
-	}
-	return nil
-}
 
 // check checks destinations against the slots: no more than the slots,
 // and each that is not nil of the slot's dtype and byte length.
@@ -292,11 +208,7 @@ func (d *Decoded) check(dsts []Slot) error {
 // copyInline copies the inline slots into their destinations.
 func (d *Decoded) copyInline(dsts []Slot) {
 	for i, dst := range dsts {
-		switch s := d.slot(i); {
-		case dst.Data == nil:
-		case s == nil:
-			copy(dst.Data, d.bytes[i-len(d.arrays)])
-		case !s.Ref():
+		if s := &d.plan.Slots[i]; dst.Data != nil && !s.Ref() {
 			s.CopyTo(dst.Data) // checked: cannot fail
 		}
 	}
@@ -310,7 +222,7 @@ func Fill(d *Decoded, dsts []Slot) error {
 		return err
 	}
 	for i, dst := range dsts {
-		if s := d.slot(i); dst.Data != nil && s != nil && s.Ref() {
+		if dst.Data != nil && d.plan.Slots[i].Ref() {
 			return Errorf(core.KindInvalid, "slot %d is by reference: download it with a host", i)
 		}
 	}
@@ -332,8 +244,8 @@ func Fetch(life context.Context, f core.Fetcher, d *Decoded, dsts []Slot, timeou
 	}
 	var downloads []core.Download
 	for i, dst := range dsts {
-		if s := d.slot(i); dst.Data != nil && s != nil && s.Ref() {
-			dl, err := d.plan.Download(d.arrays[i], dst.Data)
+		if dst.Data != nil && d.plan.Slots[i].Ref() {
+			dl, err := d.plan.Download(i, dst.Data)
 			if err != nil {
 				return err
 			}

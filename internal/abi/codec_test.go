@@ -36,13 +36,13 @@ func TestEncodeDecodeSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// f, w inside the object, w, in the order of the message (keys
-	// sorted), and then the blob, numbered after the arrays.
+	// f, w, the blob, w inside the object: in the order of the message
+	// (keys sorted shortest first), byte strings among the arrays.
 	wantSpecs := []SlotSpec{
 		{DType: int32(core.DTypeInt16), Order: int32(core.ColumnMajor), Shape: []int{2, 2}, Bytes: 8},
 		{DType: int32(core.DTypeFloat32), Order: int32(core.RowMajor), Shape: []int{2, 3}, Bytes: 24},
-		{DType: int32(core.DTypeFloat32), Order: int32(core.RowMajor), Shape: []int{2, 3}, Bytes: 24},
 		{DType: SlotBytes, Bytes: 100},
+		{DType: int32(core.DTypeFloat32), Order: int32(core.RowMajor), Shape: []int{2, 3}, Bytes: 24},
 	}
 	if len(d.Specs) != len(wantSpecs) {
 		t.Fatalf("%d slots, want %d: %+v", len(d.Specs), len(wantSpecs), d.Specs)
