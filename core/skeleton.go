@@ -22,7 +22,9 @@ import (
 //     keys and values (a generic decoder would merge keys such as 1 and
 //     true);
 //   - an array is a slot (the caller's memory, tag TagSlot) or, inline, a
-//     tag around [dtype number, shape, order, data];
+//     tag around [dtype number, shape, order, data]; a 0-d array, the
+//     commonest small one, is tag tagSkelArray0 plus its dtype number
+//     around its element's bytes;
 //   - a lazy ref is a tag around its batch descriptor and its ref node's
 //     fields, so no side table is needed;
 //   - envelopes, ref nodes and RFC 8746 arrays do not appear.
@@ -35,19 +37,26 @@ const (
 	tagSkelPairs   = 0x56430102 // [key, value, key, value, ...]: a Map
 	tagSkelArray   = 0x56430103 // [dtype, shape, order, data]: an inline array
 	tagSkelLazyRef = 0x56430104 // [source, ref_id, token, items, bytes, item, dtype, shape, order]
+	tagSkelArray0  = 0x56430180 // plus a dtype number: bstr, a 0-d array's element
 )
 
 // isSkeletonTag reports whether tag is one of the skeleton's own tags.
 func isSkeletonTag(tag uint64) bool {
-	return tag == TagSlot || (tag >= tagSkelFloat16 && tag <= tagSkelLazyRef)
+	return tag == TagSlot || (tag >= tagSkelFloat16 && tag <= tagSkelLazyRef) ||
+		(tag > tagSkelArray0 && tag < tagSkelArray0+uint64(dtypeCount))
 }
 
 // ---- Encoding ----
 
-// encodeSkelArray writes a as tag tagSkelArray [dtype, shape, order, data].
+// encodeSkelArray writes a as tag tagSkelArray [dtype, shape, order,
+// data], or a 0-d array as tag tagSkelArray0+dtype around its element.
 func (e *encoder) encodeSkelArray(a *Array) error {
 	if err := a.Validate(); err != nil {
 		return err
+	}
+	if len(a.Shape) == 0 {
+		e.appendSkelArray0(a.DType, a.Data)
+		return nil
 	}
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelArray)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 4)
@@ -57,6 +66,13 @@ func (e *encoder) encodeSkelArray(a *Array) error {
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(len(a.Data)))
 	e.appendPayload(a.Data)
 	return nil
+}
+
+// appendSkelArray0 writes a 0-d array of dt whose element is b.
+func (e *encoder) appendSkelArray0(dt DType, b []byte) {
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelArray0+uint64(dt))
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(len(b)))
+	e.buf = append(e.buf, b...)
 }
 
 // encodeSkelLazyRef writes l as tag tagSkelLazyRef with its batch
@@ -149,9 +165,38 @@ func (d *decoder) skelTagged(tag uint64, off int) (v any, ok bool, err error) {
 	case TagEnvelope:
 		err = errorAt(KindProtocol, off, "an envelope in a skeleton")
 	default:
-		return nil, false, nil
+		if !isSkeletonTag(tag) {
+			return nil, false, nil
+		}
+		v, err = d.skelArray0(DType(tag-tagSkelArray0), off)
 	}
 	return v, true, err
+}
+
+// skelArray0 reads the element of a 0-d array of dt.
+func (d *decoder) skelArray0(dt DType, off int) (*Array, error) {
+	h, boff, err := d.head()
+	if err != nil {
+		return nil, err
+	}
+	if h.Major != cbor.MajorBytes {
+		return nil, errorAt(KindMismatch, boff, "0-d array element is not a byte string")
+	}
+	data, err := d.r.ReadN(h.Arg)
+	if err != nil {
+		return nil, d.syntax(boff, err)
+	}
+	if !d.mode.opts.ZeroCopy {
+		data = append([]byte{}, data...)
+	}
+	a := &Array{DType: dt, Shape: []int{}, Data: data}
+	if err := a.Validate(); err != nil {
+		return nil, &Error{Kind: KindOf(err), Offset: int64(off), Msg: "0-d array", Err: err}
+	}
+	if err := d.addBytes(uint64(len(data)), off); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // slotIndex reads the content of tag TagSlot.
@@ -576,6 +621,16 @@ func (d *decoder) emitArray(data typedData, dims []int, order Order, off int) er
 		return nil
 	}
 	e := d.skel
+	if len(dims) == 0 && !data.bigEndian {
+		e.appendSkelArray0(data.dtype, data.bytes)
+		return nil
+	}
+	if len(dims) == 0 {
+		b := make([]byte, n)
+		swapInto(b, data.bytes, data.dtype.Size())
+		e.appendSkelArray0(data.dtype, b)
+		return nil
+	}
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelArray)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 4)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(data.dtype))

@@ -58,7 +58,9 @@ func TestSkeletonVectors(t *testing.T) {
 		{"pairs", Map{{true, int64(2)}, {int64(1), "a"}, {[]byte{9}, nil}}, "da56430102 86 01 6161 4109 f6 f5 02"},
 		{"slot", SlotIndex(300), "da56430003 19012c"},
 		{"object", Object{Name: "p", Data: []any{}}, "da56430001 82 6170 80"},
-		{"0-d array", mustArray(t, DTypeUint8, []int{}, RowMajor, []byte{7}), "da56430103 84 06 80 00 4107"},
+		{"0-d array", mustArray(t, DTypeUint8, []int{}, RowMajor, []byte{7}), "da56430186 4107"},
+		{"0-d float32", mustArray(t, DTypeFloat32, []int{}, RowMajor, []byte{0, 0, 0xc0, 0x3f}), "da5643018c 440000c03f"},
+		{"1-d array", mustArray(t, DTypeUint8, []int{1}, RowMajor, []byte{7}), "da56430103 84 06 8101 00 4107"},
 		{"column-major array", mustArray(t, DTypeInt8, []int{2, 2}, ColumnMajor, []byte{1, 2, 3, 4}), "da56430103 84 02 820202 01 4401020304"},
 		{"collapsed order", mustArray(t, DTypeInt8, []int{1, 2}, ColumnMajor, []byte{1, 2}), "da56430103 84 02 820102 00 420102"},
 		{"lazy ref", l, "da56430104 89 6173 50000102030405060708090a0b0c0d0e0f 5820a0a1a2a3a4a5a6a7a8a9aaabacadaeafa0a1a2a3a4a5a6a7a8a9aaabacadaeaf 03 1864 02 67666c6f61743332 820203 01"},
@@ -178,6 +180,10 @@ func TestSkeletonBad(t *testing.T) {
 		{"lazy ref ref_id", "da56430104 89 6173 4f" + strings.Repeat("00", 15) + " 5820" + strings.Repeat("00", 32) + " 01 08 00 6575696e7438 8108 00", KindProtocol},
 		{"lazy ref dtype", "da56430104 89 6173 50" + strings.Repeat("00", 16) + " 5820" + strings.Repeat("00", 32) + " 01 08 00 6575696e7439 8108 00", KindMismatch},
 		{"lazy ref of 8", "da56430104 88 6173 50" + strings.Repeat("00", 16) + " 5820" + strings.Repeat("00", 32) + " 01 08 00 6575696e7438 8108", KindProtocol},
+		{"0-d array of 2 bytes", "da56430186 420707", KindMismatch},
+		{"0-d bool 2", "da56430181 4102", KindMismatch},
+		{"0-d of text", "da56430186 6107", KindMismatch},
+		{"0-d of dtype 18", "da56430192 4107", KindUnknownTag},
 		{"truncated", "da56430101", KindSyntax},
 		{"trailing", "01 02", KindSyntax},
 		{"indefinite", "9f ff", KindSyntax},
@@ -199,7 +205,7 @@ func TestSkeletonBad(t *testing.T) {
 
 // TestSkeletonTagsInMessage: no skeleton tag is valid in a message.
 func TestSkeletonTagsInMessage(t *testing.T) {
-	for _, tag := range []string{"da56430003 00", "da56430100 00", "da56430101 00", "da56430102 80", "da56430103 80", "da56430104 80"} {
+	for _, tag := range []string{"da56430003 00", "da56430100 00", "da56430101 00", "da56430102 80", "da56430103 80", "da56430104 80", "da56430181 4101", "da56430191 4101"} {
 		_, err := Unmarshal(envelopeHex(t, tag))
 		if !errors.Is(err, ErrUnknownTag) {
 			t.Errorf("%s in a message: %v, want KindUnknownTag", tag, err)

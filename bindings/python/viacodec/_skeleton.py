@@ -44,6 +44,7 @@ TAG_FLOAT32 = 0x56430101  # bits
 TAG_PAIRS = 0x56430102  # [key, value, key, value, ...]
 TAG_ARRAY = 0x56430103  # [dtype code, shape, order, data]
 TAG_LAZYREF = 0x56430104  # [source, ref_id, token, items, bytes, item, dtype, shape, order]
+TAG_ARRAY0 = 0x56430180  # plus the dtype code: a 0-d array's element bytes
 
 #: cbor2's decoder nests containers no deeper than this: a skeleton nests
 #: at most twice as deep as the value's 4096 levels (a Map is a tag
@@ -182,6 +183,9 @@ class Writer:
             if code is None:
                 raise InvalidError(f"viacodec: cannot encode a numpy array of dtype {a.dtype}")
             a = a.astype(a.dtype.newbyteorder("<"))  # big-endian: swap into a copy
+        if not a.ndim:  # 0-d: the element itself, no slot
+            enc.encode_semantic(TAG_ARRAY0 + code, a.tobytes())
+            return
         if a.flags.c_contiguous:
             order = 0
         elif a.flags.f_contiguous:
@@ -292,16 +296,25 @@ def address(a: np.ndarray) -> int:
 # ---- Reading ----
 
 
-def decoders(slots: Sequence[Any], registry: Registry, unknown_error: bool, host: Any) -> Dict[int, Callable[[Any, bool], Any]]:
-    """Returns cbor2's semantic decoders for one skeleton: slot i is
-    slots[i], typed objects go through registry, and lazy refs remember
-    host (a weakref to a Host, or None). (cbor2's tag_hook would be
-    faster, but hands tag contents over as tuples and frozendicts.)"""
+def hooks(slots: Sequence[Any], registry: Registry, unknown_error: bool, host: Any) -> Tuple[Callable[[Any, bool], Any], Dict[int, Callable[[Any, bool], Any]]]:
+    """Returns cbor2's tag hook and semantic decoders for one skeleton:
+    slot i is slots[i], typed objects go through registry, and lazy refs
+    remember host (a weakref to a Host, or None). The tags around a
+    scalar (slots, float scalars, 0-d arrays) go to the tag hook, which
+    cbor2 calls faster; those around a list go to the semantic decoders,
+    which receive it mutable (the tag hook would get tuples and
+    frozendicts)."""
     by_name = registry.by_name
     batches: Dict[bytes, BatchDescriptor] = {}
+    scalars: Dict[int, Any] = {TAG_SLOT: slots.__getitem__, TAG_FLOAT16: _float16, TAG_FLOAT32: _float32}
+    for code in _dtypes.NAMES:
+        scalars[TAG_ARRAY0 + code] = _array0(code)
 
-    def slot(i: int, immutable: bool) -> Any:
-        return slots[i]
+    def tag_hook(tag: Any, immutable: bool) -> Any:
+        f = scalars.get(tag.tag)
+        if f is None:
+            raise InvalidError(f"viacodec: the library wrote tag {tag.tag} in a skeleton, which this package does not know")
+        return f(tag.value)
 
     def obj(v: Any, immutable: bool) -> Any:
         name, data = v
@@ -324,23 +337,29 @@ def decoders(slots: Sequence[Any], registry: Registry, unknown_error: bool, host
             b = batches[ref_id] = BatchDescriptor(source, ref_id, token, items, nbytes)
         return LazyRef(b, item, dtype, tuple(shape), order, host)
 
-    return {
-        TAG_SLOT: slot,
-        TAG_FLOAT16: _float16,
-        TAG_FLOAT32: _float32,
-        TAG_PAIRS: _pairs,
-        TAG_ARRAY: _inline_array,
-        TAG_OBJECT: obj,
-        TAG_LAZYREF: lazyref,
-    }
+    return tag_hook, {TAG_PAIRS: _pairs, TAG_ARRAY: _inline_array, TAG_OBJECT: obj, TAG_LAZYREF: lazyref}
 
 
-def _float16(bits: int, immutable: bool) -> np.float16:
+def _float16(bits: int) -> np.float16:
     return np.uint16(bits).view(np.float16)
 
 
-def _float32(bits: int, immutable: bool) -> np.float32:
+def _float32(bits: int) -> np.float32:
     return np.uint32(bits).view(np.float32)
+
+
+def _array0(code: int) -> Callable[[bytes], np.ndarray]:
+    """The hook of 0-d arrays of dtype code: a new array of the element."""
+    dt = _dtypes.BY_CODE.get(code)
+    if dt is None:
+
+        def missing(b: bytes) -> np.ndarray:
+            _dtypes.dtype_of(code)  # raises the reason (no ml_dtypes)
+            raise AssertionError("unreachable")
+
+        return missing
+    new = np.ndarray
+    return lambda b: new((), dt, b).copy()
 
 
 def _pairs(flat: List[Any], immutable: bool) -> Map:
@@ -361,7 +380,8 @@ def _inline_array(v: List[Any], immutable: bool) -> np.ndarray:
 def read(data: Any, slots: Sequence[Any], registry: Registry, unknown_error: bool = False, host: Any = None) -> Any:
     """Decodes a skeleton (any buffer), slot i standing for slots[i]."""
     try:
-        return cbor2.loads(data, semantic_decoders=decoders(slots, registry, unknown_error, host), max_depth=MAX_SKELETON_DEPTH)
+        tag_hook, semantic = hooks(slots, registry, unknown_error, host)
+        return cbor2.loads(data, tag_hook=tag_hook, semantic_decoders=semantic, max_depth=MAX_SKELETON_DEPTH)
     except cbor2.CBORDecodeError as e:
         if isinstance(e.__cause__, ViacodecError):
             raise e.__cause__ from None
