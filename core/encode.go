@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -154,7 +153,7 @@ type encoder struct {
 	// This hop's own batch, once an array went by reference.
 	fresh      *Batch
 	freshIndex int
-	freshItems map[string]int // array view → item id, so one array is one item
+	freshItems map[view]int // array view → item id, so one array is one item
 }
 
 func (e *encoder) appendPayload(b []byte) {
@@ -451,15 +450,20 @@ func (e *encoder) encodeRef(a *Array) error {
 		if err != nil {
 			return err
 		}
-		e.fresh, e.freshItems = b, map[string]int{}
+		e.fresh, e.freshItems = b, make(map[view]int, 64)
 		e.freshIndex = e.addBatch(b.Ref)
 	}
-	key := viewKey(a)
+	key := viewOf(a)
 	id, ok := e.freshItems[key]
+	if ok && !slices.Equal(e.fresh.Items[id].Shape, a.Shape) {
+		ok = false // the same memory seen with another shape: an item of its own
+	}
 	if !ok {
 		id = len(e.fresh.Items)
 		e.fresh.Items = append(e.fresh.Items, Item{ID: id, DType: a.DType, Shape: slices.Clone(a.Shape), Order: a.Order, Data: a.Data})
-		e.freshItems[key] = id
+		if _, seen := e.freshItems[key]; !seen {
+			e.freshItems[key] = id
+		}
 	}
 	e.appendRefNode(e.freshIndex, id, a.DType, a.Shape, a.Order)
 	return nil
@@ -488,18 +492,17 @@ func wireOrder(shape []int, o Order) Order {
 	return ColumnMajor
 }
 
-// viewKey identifies an array by its memory, dtype, shape and order.
-func viewKey(a *Array) string {
-	k := make([]byte, 0, 64)
-	k = strconv.AppendUint(k, uint64(uintptr(unsafePointer(a.Data))), 16)
-	k = append(k, ':')
-	k = strconv.AppendInt(k, int64(len(a.Data)), 10)
-	k = append(k, ':', byte(a.DType), byte(a.Order))
-	for _, d := range a.Shape {
-		k = append(k, ',')
-		k = strconv.AppendInt(k, int64(d), 10)
-	}
-	return string(k)
+// view identifies an array's memory, dtype and order; arrays of one view
+// are one item when their shapes agree too.
+type view struct {
+	data  uintptr
+	n     int
+	dtype DType
+	order Order
+}
+
+func viewOf(a *Array) view {
+	return view{uintptr(unsafePointer(a.Data)), len(a.Data), a.DType, a.Order}
 }
 
 // encodeLazyRef writes a pass-through reference again, pointing at its

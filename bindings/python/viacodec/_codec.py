@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import operator
 from typing import Any, List, Optional, Tuple
 
 import numpy as np
@@ -94,16 +95,17 @@ def copy_message(lib: _ffi.Library, handle: int, size: int) -> bytes:
 
 
 def slot_table(w: _skeleton.Writer) -> Any:
-    """Returns a pointer to the vc_slot table of w's slots, and the numpy
-    arrays that hold the table and the shapes (keep them alive for the
-    call). Built column by column: a per-field ctypes assignment costs
-    more than the rest of a small array's encoding."""
-    n = len(w.keep)
+    """Returns a pointer to the vc_slot table of w's slots, and what keeps
+    its memory alive for the call. Built column by column: a per-field
+    ctypes assignment costs more than the rest of a small array's
+    encoding."""
+    keep = w.keep
+    n = len(keep)
     if not n:
         return None, None
     table = np.zeros(n, _ffi.SLOT_DTYPE)
-    table["data"] = w.addresses
-    table["nbytes"] = w.nbytes
+    table["data"] = _skeleton.addresses(keep)
+    table["nbytes"] = np.fromiter(map(_nbytes, keep), dtype=np.uint64, count=n)
     table["dtype"] = w.codes
     table["order"] = w.orders
     ndims = np.fromiter(map(len, w.shapes), dtype=np.int64, count=n)
@@ -113,7 +115,10 @@ def slot_table(w: _skeleton.Writer) -> Any:
     if total:
         starts = np.cumsum(ndims) - ndims  # each slot's first dimension in dims
         table["shape"] = np.where(ndims > 0, dims.ctypes.data + 8 * starts, 0)
-    return ctypes.cast(table.ctypes.data, ctypes.POINTER(_ffi.VcSlot)), (table, dims, w.keep)
+    return ctypes.cast(table.ctypes.data, ctypes.POINTER(_ffi.VcSlot)), (table, dims, keep)
+
+
+_nbytes = operator.attrgetter("nbytes")
 
 
 def loads(
