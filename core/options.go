@@ -68,8 +68,9 @@ type DecOptions struct {
 	// refs and inline arrays come with their own tags, and a float of any
 	// width is a float64. The skeleton's CBOR may nest up to twice as
 	// deep as MaxDepth (a Map is a tag around a list); the encode that
-	// follows applies MaxDepth to the value. Without Slots, the skeleton
-	// tags are unknown tags.
+	// follows applies MaxDepth to the value. Arrays inside a skeleton are
+	// copied even with ZeroCopy, as they may go by reference and outlive
+	// it. Without Slots, the skeleton tags are unknown tags.
 	Slots bool
 }
 

@@ -186,9 +186,7 @@ func (d *decoder) skelArray0(dt DType, off int) (*Array, error) {
 	if err != nil {
 		return nil, d.syntax(boff, err)
 	}
-	if !d.mode.opts.ZeroCopy {
-		data = append([]byte{}, data...)
-	}
+	data = append([]byte{}, data...) // a copy, as skelArray's
 	a := &Array{DType: dt, Shape: []int{}, Data: data}
 	if err := a.Validate(); err != nil {
 		return nil, &Error{Kind: KindOf(err), Offset: int64(off), Msg: "0-d array", Err: err}
@@ -293,9 +291,9 @@ func (d *decoder) skelArray(off int) (*Array, error) {
 	if err != nil {
 		return nil, d.syntax(boff, err)
 	}
-	if !d.mode.opts.ZeroCopy {
-		data = append([]byte{}, data...)
-	}
+	// Always a copy, ZeroCopy or not: an array may go by reference, and a
+	// batch outlives the skeleton, which the caller frees after the call.
+	data = append([]byte{}, data...)
 	a := &Array{DType: DType(dt), Shape: shape, Order: order, Data: data}
 	if err := a.Validate(); err != nil {
 		return nil, &Error{Kind: KindOf(err), Offset: int64(off), Msg: "inline array", Err: err}

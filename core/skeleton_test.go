@@ -456,3 +456,20 @@ func TestSkeletonOfManySmallArrays(t *testing.T) {
 		t.Fatalf("Skeleton of a skeleton mode: %v, want KindInvalid", err)
 	}
 }
+
+// TestSkeletonArraysAreCopies: an array inside a skeleton does not alias
+// it, even with ZeroCopy: encoded by reference, it outlives the skeleton.
+func TestSkeletonArraysAreCopies(t *testing.T) {
+	zc := mustMode(DecOptions{Slots: true, ZeroCopy: true}.DecMode())
+	for _, h := range []string{"da56430186 4107", "da56430103 84 06 8101 00 4107"} {
+		skel := unhex(t, h)
+		v, err := zc.Decode(skel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		skel[len(skel)-1] = 0xee
+		if a := v.(*Array); a.Data[0] != 7 {
+			t.Fatalf("%s: the array changed with the skeleton", h)
+		}
+	}
+}

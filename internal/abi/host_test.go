@@ -651,3 +651,30 @@ func TestDecodeCancel(t *testing.T) {
 		t.Fatalf("the agent after a cancelled download: %v", err)
 	}
 }
+
+// TestSkeletonArraysByReference: arrays inside the caller's skeleton may
+// go by reference; the batch does not view the skeleton, which the caller
+// frees when the call returns.
+func TestSkeletonArraysByReference(t *testing.T) {
+	tab := NewTable()
+	src, _ := addHost(t, tab, HostOptions{Name: "source"})
+	agent, _ := addHost(t, tab, HostOptions{Name: "agent"})
+	zero := mustArray(t, core.DTypeFloat64, []int{}, core.RowMajor, []byte{0, 0, 0, 0, 0, 0, 4, 0x40})
+	small := mustArray(t, core.DTypeInt8, []int{3}, core.RowMajor, []byte{1, 2, 3})
+	skel := skeleton(t, []any{zero, small})
+	want, err := core.Marshal([]any{zero, small})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := publish(t, tab, src, skel, nil, PublishOptions{RefThreshold: 1})
+	for i := range skel {
+		skel[i] = 0xee // the caller reuses its memory
+	}
+	got, err := receive(tab, agent, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("downloaded\n %x\nwant\n %x", got, want)
+	}
+}

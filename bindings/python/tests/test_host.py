@@ -346,6 +346,35 @@ def test_bad_input_to_host_loads(hosts):
     tx.abort()
 
 
+def test_ref_threshold_zero_sends_every_array_by_reference():
+    value = {"a": np.arange(3, dtype=np.int8), "f": np.float32(1), "z": np.array(2.5), "e": np.zeros(0)}
+    with viacodec.Host(name="source", ref_threshold=0) as source, viacodec.Host(name="agent") as agent:
+        msg, tx = source.dumps(value, receivers=1)
+        relayed = viacodec.loads(msg, pass_through=True)
+        assert isinstance(relayed["a"], viacodec.LazyRef) and isinstance(relayed["z"], viacodec.LazyRef)
+        assert type(relayed["e"]) is np.ndarray  # empty: nothing to download, so inline
+        got = agent.loads(msg)
+        assert all(np.array_equal(got[k], value[k]) for k in ("a", "z", "e")) and got["f"] == value["f"]
+        assert tx.wait(timeout=30).confirmed == ["agent"]
+    with viacodec.Host() as h:  # the default threshold, and 0 for one call
+        msg, tx = h.dumps({"a": np.arange(3)}, ref_threshold=0)
+        assert tx is not None and isinstance(viacodec.loads(msg, pass_through=True)["a"], viacodec.LazyRef)
+        tx.abort()
+        assert h.dumps({"a": np.arange(3)})[1] is None
+        with pytest.raises(viacodec.InvalidError):
+            h.dumps({"a": np.arange(3)}, ref_threshold=-1)
+
+
+def test_loads_takes_keywords_only():
+    msg = viacodec.dumps(1)
+    with viacodec.Host() as h:
+        with pytest.raises(TypeError):
+            h.loads(msg, True)
+        assert h.loads(msg, pass_through=True) == 1
+    with pytest.raises(TypeError):
+        viacodec.loads(msg, True)
+
+
 def test_bad_host_options():
     for kw in (
         {"listen": "256.0.0.1:0"},

@@ -119,7 +119,7 @@ class Writer:
         # Map, Object and registered classes are encoded by Python code,
         # each level a few frames deep: stop before Python's recursion
         # limit does, with a clear error.
-        self._room = (sys.getrecursionlimit() - _stack_depth()) // 3 - 20
+        self._room = (sys.getrecursionlimit() - _stack_depth()) // 2 - 20
 
     def skeleton(self, value: Any) -> bytes:
         """Returns the skeleton of value; the slots are in the columns."""
