@@ -14,8 +14,9 @@
 //     core.EncOptions.Slots): no envelope, floats of any width are
 //     float64s, float16 and float32 scalars, maps whose keys are not all
 //     text, inline arrays and lazy refs (with their batch descriptor)
-//     are private tags 0x56430100-0x56430104, and each slot is the slot
-//     tag 0x56430003 around its index. A Slot is the caller's memory for
+//     are private tags 0x56430100-0x56430104, a small 0-d array is tag
+//     0x56430180+dtype around its element, and each slot is the slot tag
+//     0x56430003 around its index. A Slot is the caller's memory for
 //     one array or byte string. The caller need not write the skeleton
 //     deterministically: Encode decodes it and core writes the message
 //     canonically, so no wire-format rule lives in a shell. Decode plans
