@@ -153,7 +153,8 @@ type encoder struct {
 	// This hop's own batch, once an array went by reference.
 	fresh      *Batch
 	freshIndex int
-	freshItems map[view]int // array view → item id, so one array is one item
+	freshItems map[uintptr]int // first byte of an array → its first item id, so one array is one item
+	sameStart  []int           // per item: the next item that starts at the same byte, or -1
 }
 
 func (e *encoder) appendPayload(b []byte) {
@@ -171,12 +172,15 @@ func sortedKeys(m map[string]any) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b string) int {
+	cmp := func(a, b string) int {
 		if len(a) != len(b) {
 			return len(a) - len(b)
 		}
 		return strings.Compare(a, b)
-	})
+	}
+	if !slices.IsSortedFunc(keys, cmp) { // a map built in order often iterates so
+		slices.SortFunc(keys, cmp)
+	}
 	return keys
 }
 
@@ -450,18 +454,29 @@ func (e *encoder) encodeRef(a *Array) error {
 		if err != nil {
 			return err
 		}
-		e.fresh, e.freshItems = b, make(map[view]int, 64)
+		e.fresh, e.freshItems = b, make(map[uintptr]int, 64)
 		e.freshIndex = e.addBatch(b.Ref)
 	}
-	key := viewOf(a)
+	key := uintptr(unsafePointer(a.Data))
 	id, ok := e.freshItems[key]
-	if ok && !slices.Equal(e.fresh.Items[id].Shape, a.Shape) {
-		ok = false // the same memory seen with another shape: an item of its own
+	last := -1
+	for ok {
+		it := &e.fresh.Items[id]
+		// Another length, dtype, order or shape from the same first byte is
+		// another view of that memory: an item of its own.
+		if len(it.Data) == len(a.Data) && it.DType == a.DType && it.Order == a.Order && slices.Equal(it.Shape, a.Shape) {
+			break
+		}
+		last, id = id, e.sameStart[id]
+		ok = id >= 0
 	}
 	if !ok {
 		id = len(e.fresh.Items)
 		e.fresh.Items = append(e.fresh.Items, Item{ID: id, DType: a.DType, Shape: slices.Clone(a.Shape), Order: a.Order, Data: a.Data})
-		if _, seen := e.freshItems[key]; !seen {
+		e.sameStart = append(e.sameStart, -1)
+		if last >= 0 {
+			e.sameStart[last] = id
+		} else {
 			e.freshItems[key] = id
 		}
 	}
@@ -490,19 +505,6 @@ func wireOrder(shape []int, o Order) Order {
 		return RowMajor
 	}
 	return ColumnMajor
-}
-
-// view identifies an array's memory, dtype and order; arrays of one view
-// are one item when their shapes agree too.
-type view struct {
-	data  uintptr
-	n     int
-	dtype DType
-	order Order
-}
-
-func viewOf(a *Array) view {
-	return view{uintptr(unsafePointer(a.Data)), len(a.Data), a.DType, a.Order}
 }
 
 // encodeLazyRef writes a pass-through reference again, pointing at its

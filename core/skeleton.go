@@ -381,8 +381,11 @@ func (m *DecMode) Skeleton(data []byte, arraySlotMin, bytesSlotMin int64) (*Plan
 	if err := m.scan(data); err != nil {
 		return nil, err
 	}
+	// The skeleton is about the message's size, less the arrays and byte
+	// strings that become slots: start there, within reason.
+	buf := make([]byte, 0, min(len(data)+len(data)/4, 4<<20))
 	d := &decoder{mode: m, r: cbor.Reader{Data: data}, plan: &Plan{},
-		skel: &encoder{mode: skeletonEncMode}, arraySlotMin: arraySlotMin, bytesSlotMin: bytesSlotMin}
+		skel: &encoder{mode: skeletonEncMode, buf: buf}, arraySlotMin: arraySlotMin, bytesSlotMin: bytesSlotMin}
 	if _, err := d.envelope(); err != nil {
 		return nil, err
 	}
