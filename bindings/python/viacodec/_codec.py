@@ -60,8 +60,11 @@ def dumps(obj: Any, *, registry: Optional[Registry] = None, max_depth: int = _DE
     without a copy; big-endian arrays are converted to little-endian.
 
     max_depth bounds nesting as the core counts it (1 to 4096); deeper
-    values, and cycles, raise LimitError. Anything else raises
-    InvalidError.
+    values, and cycles, raise LimitError. Map, Object and registered
+    classes are written by Python code, so Python's recursion limit also
+    bounds how deeply they nest in one another (about 480 levels with the
+    default limit of 1000; LimitError beyond); lists, tuples and dicts
+    take the whole range. Anything else raises InvalidError.
 
     >>> import numpy as np, viacodec
     >>> msg = viacodec.dumps({"round": 3, "w": np.arange(4, dtype=np.float32)})

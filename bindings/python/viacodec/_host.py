@@ -165,7 +165,9 @@ class Transaction:
         """Waits until the transaction has ended and returns its Outcome.
 
         Raises ViacodecTimeoutError when timeout (seconds) runs out first;
-        the transaction stays open. Threads may wait at once.
+        the transaction stays open, as it does when Ctrl-C interrupts the
+        wait (which it does at once: the wait runs in short slices).
+        Threads may wait at once.
         """
         _timeout_ns(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -307,7 +309,8 @@ class Host:
     certificate; ``tls_ca`` is the CA that signs the peers (verifying
     their servers, and with ``tls_client_auth=True`` the clients this
     server accepts); ``ref_threshold`` is the smallest array in bytes sent
-    by reference (default 1 MiB); ``concurrency`` and ``chunk_size`` tune
+    by reference (default 1 MiB; 0 sends every array by reference but an
+    empty one, which has nothing to download); ``concurrency`` and ``chunk_size`` tune
     downloads (default 4 ranges of 4 MiB at once); ``http2`` downloads
     over HTTP/2.
 
@@ -472,8 +475,9 @@ class Host:
         them: returns the message and its Transaction, or None when every
         array went inline (nothing to download).
 
-        Arrays of ``ref_threshold`` bytes or more (default the Host's)
-        become references; the same array twice is one download. LazyRefs
+        Arrays of ``ref_threshold`` bytes or more (default the Host's; 0:
+        every array with a byte) become references; the same array twice
+        is one download. LazyRefs
         in obj are forwarded as they are. ``receivers`` is how many
         receivers are expected (0: unknown; the transaction then ends by
         timeout, "quorum met" when ``quorum`` — default 1 — confirmed);
@@ -543,9 +547,11 @@ class Host:
         With ``pass_through=True`` nothing is downloaded: each referenced
         array is a LazyRef, which dumps forwards as it is (a relay's mode).
         ``timeout`` (seconds) bounds the downloads: ViacodecTimeoutError
-        when it runs out. All or nothing: on any error no value is
-        returned. Limits and the other options are those of
-        viacodec.loads; max_array_bytes counts downloads too.
+        when it runs out; Ctrl-C (KeyboardInterrupt in the main thread)
+        cancels them at once. All or nothing: on any error, or an
+        interrupt, no value is returned and the Host stays usable. Limits
+        and the other options are those of viacodec.loads (keywords only,
+        as there); max_array_bytes counts downloads too.
         """
         ns = _timeout_ns(timeout)
         opts = dec_options(unknown, pass_through, (max_depth, max_elements, max_byte_len, max_message_size, max_array_bytes))
