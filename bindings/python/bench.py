@@ -18,8 +18,8 @@
    message) in a fresh process, with its RSS growth against the values'
    own size (sys.getsizeof of the arrays and the list).
 5. Ctrl-C: the time from SIGINT to KeyboardInterrupt in a process blocked
-   in Transaction.wait, Host.loads, resolve and LazyRef.resolve
-   (tests/interrupted.py), each several times.
+   in Transaction.wait, Host.loads, resolve, LazyRef.resolve and
+   Host.close (tests/interrupted.py), each several times.
 
 Times are the best of several runs (median for 3); throughput is bytes
 of array data per second. --quick shrinks the sizes for a smoke test.
@@ -277,7 +277,7 @@ def ctrl_c(runs: int) -> Dict[str, List[float]]:
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests", "interrupted.py")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.path.dirname(os.path.abspath(viacodec.__file__)) + "/..", os.environ.get("PYTHONPATH")])))
     out: Dict[str, List[float]] = {}
-    for call in ("wait", "loads", "resolve", "lazyref"):
+    for call in ("wait", "loads", "resolve", "lazyref", "close"):
         for _ in range(runs):
             p = subprocess.Popen([sys.executable, script, call], stdout=subprocess.PIPE, text=True, env=env)
             assert p.stdout is not None and p.stdout.readline().strip() == "ready"

@@ -391,7 +391,9 @@ class Host:
     def close(self) -> None:
         """Stops the host: cancels its downloads in progress, ends its
         open transactions (state DELETED; their receivers fail) and closes
-        its server. Idempotent."""
+        its server, letting responses in progress finish for up to 2 s.
+        Idempotent. Ctrl-C does not wait for that: the server then closes
+        in the background."""
         with self._lock:
             if self._closed:
                 return
@@ -399,9 +401,14 @@ class Host:
             handle, txs = self._handle, list(self._txs.values())
         if _ffi.forked():
             return
-        _ffi.lib().release(handle)
-        for tx in txs:
-            tx._end_with_host()
+        lib = _ffi.lib()
+
+        def release() -> None:
+            lib.release(handle)
+            for tx in txs:
+                tx._end_with_host()
+
+        _in_worker(release)
 
     def __enter__(self) -> "Host":
         self._use()
@@ -596,37 +603,50 @@ def _fetch_decode(handle: int, data: Any, opts: Any, ns: int, registry: Optional
 
 def _interruptible(lib: _ffi.Library, dh: int, fetch: Any) -> None:
     """Runs fetch, a download on decode handle dh, so that Ctrl-C ends it
-    at once. Signals reach the main thread only: there the download runs
-    in a worker thread while this one waits in short slices; on an
-    exception (KeyboardInterrupt) it cancels the download through the
-    library, waits for the worker, which returns as soon as nothing
-    writes to the arrays any more, and lets the exception go on."""
+    at once: an interrupt cancels the download through the library
+    (vc_decode_cancel) and waits for it to return, which it does as soon
+    as nothing writes to the arrays any more."""
+    _in_worker(fetch, lambda: lib.decode_cancel(dh))
+
+
+def _in_worker(call: Any, cancel: Any = None) -> Any:
+    """Runs call, a library call that may block, so that Ctrl-C reaches
+    the caller at once. Signals reach the main thread only: there the call
+    runs in a worker thread while this one waits in short slices. On an
+    exception here (KeyboardInterrupt), cancel() ends the call and the
+    worker is waited for; without cancel, the call goes on to its own,
+    bounded end in the background. Then the exception goes on."""
     if threading.current_thread() is not threading.main_thread():
-        fetch()
-        return
+        return call()
+    result: List[Any] = []
     failed: List[BaseException] = []
 
     def run() -> None:
         try:
-            fetch()
+            result.append(call())
         except BaseException as e:  # noqa: BLE001 - handed to the caller
             failed.append(e)
 
-    worker = threading.Thread(target=run, name="viacodec-download", daemon=True)
-    worker.start()
+    worker = threading.Thread(target=run, name="viacodec-call", daemon=True)
+    try:
+        worker.start()
+    except RuntimeError:  # interpreter shutdown: no new threads
+        return call()
     try:
         while worker.is_alive():
             worker.join(_SLICE)
     except BaseException:
-        lib.decode_cancel(dh)
-        while worker.is_alive():  # ends at once: the download is cancelled
-            try:
-                worker.join(_SLICE)
-            except KeyboardInterrupt:
-                pass
+        if cancel is not None:
+            cancel()
+            while worker.is_alive():  # ends at once: the call is cancelled
+                try:
+                    worker.join(_SLICE)
+                except KeyboardInterrupt:
+                    pass
         raise
     if failed:
         raise failed[0]
+    return result[0] if result else None
 
 
 def resolve_refs(refs: List[LazyRef], host: Optional[Host], timeout: Optional[float]) -> List[np.ndarray]:
