@@ -303,3 +303,26 @@ def test_small_arrays_come_back_new_and_writable():
     assert back[2].flags.f_contiguous and not back[2].flags.c_contiguous
     back[0][...] = 9
     assert values[0] == 7
+
+
+def test_subclasses_keep_their_meaning():
+    """cbor2 finds encoders by exact class: subclasses of Map still write
+    maps (not the lists they also are), of float still keep NaN payloads,
+    and types cbor2 would encode by their own tags (sets, dates, ranges)
+    are refused."""
+
+    class Pairs(viacodec.Map):
+        pass
+
+    class Real(float):
+        pass
+
+    got = viacodec.loads(viacodec.dumps({"m": Pairs([(1, "a"), (True, "b")]), "f": np.float64(struct.unpack(">d", bytes.fromhex("7ff8000000000123"))[0])}))
+    assert got["m"] == viacodec.Map([(1, "a"), (True, "b")])
+    assert struct.pack(">d", got["f"]).hex() == "7ff8000000000123"
+    assert viacodec.loads(viacodec.dumps(Real(2.5))) == 2.5
+    import datetime
+
+    for bad in ({1}, frozenset(), datetime.date(2020, 1, 1), range(2), cbor2.CBORTag(0x56430003, 0), cbor2.undefined):
+        with pytest.raises(viacodec.InvalidError, match="not in the value model"):
+            viacodec.dumps([bad])

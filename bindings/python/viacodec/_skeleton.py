@@ -35,7 +35,7 @@ from cbor2 import _cbor2  # the C extension: import fails without it
 from . import _dtypes
 from ._errors import InvalidError, LimitError, MismatchError, UnregisteredError, ViacodecError
 from ._refs import BatchDescriptor, LazyRef
-from ._types import Map, Object, Registry
+from ._types import MAP_CLASSES, Map, Object, Registry
 
 TAG_OBJECT = 0x56430001  # [name, data]
 TAG_SLOT = 0x56430003  # index
@@ -133,11 +133,12 @@ class Writer:
             bytearray: self._bytes,
             memoryview: self._memoryview,
             np.ndarray: self._array,
-            Map: self._pairs,
             Object: self._object,
             LazyRef: self._lazyref,
             complex: self._complex,
         }
+        for t in MAP_CLASSES:
+            encoders[t] = self._pairs
         for t in _CBOR2_EXTRAS:
             encoders[t] = self._other
         for t in self.registry.classes():
