@@ -7,7 +7,7 @@ VENV     := .venv
 FUZZTIME ?= 20s
 BENCHTIME ?= 1s
 
-.PHONY: all build check test test-go fuzz bench demo clean
+.PHONY: all build check test test-go fuzz bench demo clean wasm
 
 all: build
 
@@ -26,21 +26,31 @@ check:
 test: check test-go fuzz test-python
 
 # The race detector slows arithmetic twentyfold, so the exhaustive float
-# conversion checks run without it (-short trims them under -race).
+# conversion checks, and compiling the wasm guest afresh, run without it
+# (-short trims them under -race).
 test-go:
 	$(GO) test -race -short -count=1 ./...
 	$(GO) test -count=1 ./core/internal/fp/
+	$(GO) test -count=1 -run '^TestCacheDir$$' ./wasm/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./core/
+
+# wasm: the guest module wasm/internal/guestwasm/viacodec.wasm, built from
+# wasm/guest and embedded by the host package wasm. Its build flags live in
+# wasm/internal/guestbuild; the guestwasm test, which make test runs,
+# rebuilds it and fails when the committed file is older than its sources.
+wasm:
+	$(GO) test ./wasm/internal/guestwasm -run '^TestEmbeddedGuest$$' -count=1 -args -update
 
 bench:
 # Every package's benchmarks, one pass of BENCHTIME each: about 1.5 min on
 # 2 cores (see docs/benchmarks.md). GOFLAGS=-count=3 repeats each one.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
-# demo: the inline round trip, then a federated round on loopback with three
-# Go agents and a Python agent (which needs the library and .venv).
+# demo: the inline round trip, then three federated rounds on loopback: the
+# server, a relay, three Go agents and a Python agent, each a process of its
+# own (the Python agent needs the library and .venv): about 10 s on 2 cores.
 demo: venv python
 	PYTHONPATH=$(CURDIR)/$(PY_PKG) $(GO) run ./cmd/viacodec demo \
 	  -python "$(CURDIR)/$(VENV)/bin/python $(CURDIR)/$(PY_PKG)/examples/fl_agent.py"
@@ -84,7 +94,8 @@ $(VENV_STAMP): $(PY_PKG)/requirements-dev.txt
 	touch $@
 
 # cmd: the viacodec command in bin/, which the Python suite runs to check
-# pack and unpack against files the safetensors package and numpy write.
+# pack and unpack against files the safetensors package and numpy write,
+# and the demo with the Python agent.
 CMD_BIN := bin/viacodec
 
 test-python: venv python cmd

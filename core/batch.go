@@ -271,7 +271,3 @@ func (d *decoder) manifestItem(blockSize int) (ManifestItem, error) {
 	}
 	return it, nil
 }
-
-func constantTimeEqual(a, b string) bool {
-	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
-}

@@ -52,12 +52,12 @@ func (m *DecMode) planWith(data []byte, recompose bool) (*Plan, error) {
 		return nil, errorf(KindLimit, "message of %d bytes exceeds MaxMessageSize %d", len(data), m.opts.MaxMessageSize)
 	}
 	// Check well-formedness and limits before building anything.
-	if err := m.scan(data); err != nil {
+	arrays, err := m.scan(data)
+	if err != nil {
 		return nil, err
 	}
-	d := &decoder{mode: m, r: cbor.Reader{Data: data}, plan: &Plan{}, recompose: recompose}
+	d := &decoder{mode: m, r: cbor.Reader{Data: data}, plan: &Plan{Slots: make([]Slot, 0, arrays)}, recompose: recompose}
 	var body any
-	var err error
 	if m.opts.Slots {
 		body, err = d.value(0) // a skeleton: the value alone
 	} else {
@@ -72,8 +72,9 @@ func (m *DecMode) planWith(data []byte, recompose bool) (*Plan, error) {
 }
 
 // scan checks that data is exactly one well-formed item within the limits,
-// without allocating.
-func (m *DecMode) scan(data []byte) error {
+// without allocating. It returns a bound on the number of arrays: the
+// typed-array and ref-node tags.
+func (m *DecMode) scan(data []byte) (arrays int, err error) {
 	r := cbor.Reader{Data: data}
 	// Depth counts from the body: the envelope's tag and array are free.
 	// A skeleton has no envelope.
@@ -81,16 +82,17 @@ func (m *DecMode) scan(data []byte) error {
 	if m.opts.Slots {
 		depth = 0
 	}
-	if err := m.scanItem(&r, depth); err != nil {
-		return err
+	if err := m.scanItem(&r, depth, &arrays); err != nil {
+		return 0, err
 	}
 	if r.Off != len(data) {
-		return errorAt(KindSyntax, r.Off, "%d bytes of trailing data", len(data)-r.Off)
+		return 0, errorAt(KindSyntax, r.Off, "%d bytes of trailing data", len(data)-r.Off)
 	}
-	return nil
+	return arrays, nil
 }
 
-func (m *DecMode) scanItem(r *cbor.Reader, depth int) error {
+// scanItem checks one item, adding to *arrays the tags that make arrays.
+func (m *DecMode) scanItem(r *cbor.Reader, depth int, arrays *int) error {
 	off := r.Off
 	h, err := r.ReadHead()
 	if err != nil {
@@ -127,7 +129,7 @@ func (m *DecMode) scanItem(r *cbor.Reader, depth int) error {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
 		}
 		for i := uint64(0); i < min; i++ {
-			if err := m.scanItem(r, depth+1); err != nil {
+			if err := m.scanItem(r, depth+1, arrays); err != nil {
 				return err
 			}
 		}
@@ -135,7 +137,10 @@ func (m *DecMode) scanItem(r *cbor.Reader, depth int) error {
 		if depth >= m.depthLimit {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
 		}
-		return m.scanItem(r, depth+1)
+		if h.Arg == TagRef || isTypedArrayTag(h.Arg) || (h.Arg >= 0x56430010 && h.Arg <= 0x5643001f) {
+			*arrays++
+		}
+		return m.scanItem(r, depth+1, arrays)
 	case cbor.MajorSimple:
 		if h.AI == 24 && h.Arg < 32 {
 			return errorAt(KindSyntax, off, "simple value %d in two-byte form", h.Arg)
@@ -208,7 +213,8 @@ func (d *decoder) envelope() (any, error) {
 	// The side table follows the body, and ref nodes index it: read it
 	// first, then come back for the body.
 	bodyOff := d.r.Off
-	if err := d.mode.scanItem(&d.r, 0); err != nil {
+	var arrays int
+	if err := d.mode.scanItem(&d.r, 0, &arrays); err != nil {
 		return nil, err
 	}
 	if err := d.batchTable(); err != nil {
@@ -348,7 +354,7 @@ func (d *decoder) refNode(off int) (any, error) {
 	if d.mode.opts.PassThrough {
 		v = &LazyRef{Batch: batch, Item: int(item), DType: dt, Shape: shape, Order: order}
 	} else {
-		v = d.plan.add(Slot{DType: dt, Shape: shape, Order: order, Bytes: int64(n), Batch: int(bi), Item: int(item), off: int64(off)})
+		v = d.plan.add(Slot{DType: dt, Shape: shape, Order: order, Bytes: int64(n), Offset: -1, Batch: int(bi), Item: int(item), off: int64(off)})
 	}
 	d.refs[key] = v
 	return v, nil
@@ -633,6 +639,7 @@ type typedData struct {
 	dtype     DType
 	bigEndian bool
 	bytes     []byte
+	off       int // of bytes in the message
 }
 
 // typedArray reads the byte string of typed-array tag tag (already read).
@@ -661,7 +668,7 @@ func (d *decoder) typedArray(tag uint64, off int) (typedData, error) {
 	if len(b)%t.dtype.Size() != 0 {
 		return typedData{}, errorAt(KindMismatch, boff, "%d bytes are not a whole number of %s elements", len(b), t.dtype)
 	}
-	return typedData{t.dtype, t.bigEndian, b}, nil
+	return typedData{t.dtype, t.bigEndian, b, d.r.Off - len(b)}, nil
 }
 
 // ndarray reads the content of tag 40 or 1040: [shape, typed array].
@@ -778,7 +785,7 @@ func (d *decoder) newArray(data typedData, dims []int, order Order, off int) (Sl
 		return 0, err
 	}
 	return d.plan.add(Slot{DType: data.dtype, Shape: dims, Order: order, Bytes: int64(n),
-		Inline: data.bytes, Swap: data.bigEndian, Batch: -1, off: int64(off)}), nil
+		Inline: data.bytes, Offset: int64(data.off), Swap: data.bigEndian, Batch: -1, off: int64(off)}), nil
 }
 
 // checkArray checks data against shape and the limits and returns its

@@ -38,7 +38,11 @@ type Slot struct {
 
 	// Inline is the payload of an inline array as it stands in the message
 	// (a view of the input), big-endian when Swap; nil for a reference.
+	// Offset is where Inline starts in the message (-1 for a reference),
+	// so that a host holding its own copy of the message can place the
+	// array without the payload passing through whoever planned it.
 	Inline []byte
+	Offset int64
 	Swap   bool
 
 	// Batch indexes Plan.Batches for a referenced array, -1 for an inline
@@ -106,11 +110,12 @@ func (m *DecMode) place(ctx context.Context, p *Plan) (any, error) {
 			}
 		}
 	}
-	arrays := make([]*Array, len(p.Slots))
+	arrays := make([]Array, len(p.Slots)) // one allocation for all headers
 	var downloads []Download
 	for i := range p.Slots {
 		s := &p.Slots[i]
-		a := &Array{DType: s.DType, Shape: s.Shape, Order: s.Order}
+		a := &arrays[i]
+		*a = Array{DType: s.DType, Shape: s.Shape, Order: s.Order}
 		switch {
 		case s.Ref():
 			dst, err := m.opts.Allocator(s.DType, s.Shape, s.Order, s.Bytes)
@@ -134,12 +139,11 @@ func (m *DecMode) place(ctx context.Context, p *Plan) (any, error) {
 				a.Data = []byte{}
 			}
 		}
-		arrays[i] = a
 	}
 	if err := FetchAll(ctx, m.opts.Fetcher, downloads); err != nil {
 		return nil, err
 	}
-	return ReplaceSlots(p.Body, func(i SlotIndex) (any, error) { return arrays[i], nil })
+	return ReplaceSlots(p.Body, func(i SlotIndex) (any, error) { return &arrays[i], nil })
 }
 
 // ReplaceSlots returns v with every SlotIndex replaced by f's value for

@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 // countingAllocator records how many bytes a decode asked for.
@@ -120,7 +123,10 @@ func TestPlan(t *testing.T) {
 	if a.Ref() || !slices.Equal(a.Shape, []int{2, 3}) || a.Order != ColumnMajor || a.Bytes != 12 {
 		t.Errorf("slot 0 = %+v, want the inline int16 array", a)
 	}
-	if !b.Ref() || b.Batch != 0 || b.Bytes != int64(len(big.Data)) {
+	if a.Offset < 0 || !bytes.Equal(msg[a.Offset:a.Offset+a.Bytes], small.Data) {
+		t.Errorf("slot 0 offset %d does not point at its payload", a.Offset)
+	}
+	if !b.Ref() || b.Batch != 0 || b.Bytes != int64(len(big.Data)) || b.Offset != -1 {
 		t.Errorf("slot 1 = %+v, want the referenced array", b)
 	}
 	body := p.Body.(map[string]any)
@@ -147,6 +153,38 @@ func TestPlan(t *testing.T) {
 	}
 	if out, _ := tx.Outcome(); out.State != StateCompleted {
 		t.Errorf("transaction %v, want completed", out.State)
+	}
+}
+
+// TestPlanOffsets: every inline slot of every golden message says where
+// its payload stands in the message, so a host can place it from its own
+// copy of the message.
+func TestPlanOffsets(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(goldenDir, "*.cbor"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	m, _ := DecOptions{PassThrough: true}.DecMode()
+	inline := 0
+	for _, f := range files {
+		msg, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := m.Plan(msg)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for i, s := range p.Slots {
+			end := s.Offset + int64(len(s.Inline))
+			if s.Offset < 0 || end > int64(len(msg)) || unsafe.SliceData(msg[s.Offset:end]) != unsafe.SliceData(s.Inline) && len(s.Inline) > 0 {
+				t.Errorf("%s: slot %d: offset %d is not where its %d-byte payload stands", f, i, s.Offset, len(s.Inline))
+			}
+			inline++
+		}
+	}
+	if inline < 10 {
+		t.Fatalf("only %d inline arrays in the golden files", inline)
 	}
 }
 

@@ -378,7 +378,7 @@ func (m *DecMode) Skeleton(data []byte, arraySlotMin, bytesSlotMin int64) (*Plan
 	if int64(len(data)) > m.opts.MaxMessageSize {
 		return nil, errorf(KindLimit, "message of %d bytes exceeds MaxMessageSize %d", len(data), m.opts.MaxMessageSize)
 	}
-	if err := m.scan(data); err != nil {
+	if _, err := m.scan(data); err != nil {
 		return nil, err
 	}
 	// The skeleton is about the message's size, less the arrays and byte
@@ -413,7 +413,7 @@ func (d *decoder) emit(depth int) error {
 			return d.syntax(off, err)
 		}
 		if h.Major == cbor.MajorBytes && d.bytesSlotMin > 0 && int64(len(b)) >= d.bytesSlotMin {
-			d.emitSlot(d.plan.add(Slot{Bytes: int64(len(b)), Inline: b, Batch: -1, off: int64(off)}))
+			d.emitSlot(d.plan.add(Slot{Bytes: int64(len(b)), Inline: b, Offset: int64(d.r.Off - len(b)), Batch: -1, off: int64(off)}))
 			return nil
 		}
 		e.buf = cbor.AppendHead(e.buf, h.Major, uint64(len(b)))
@@ -538,7 +538,7 @@ func (d *decoder) textKeysAt(off int, n uint64) map[string]struct{} {
 		h, _ := r.ReadHead()
 		k, _ := r.ReadN(h.Arg)
 		seen[string(cbor.AppendHead(nil, cbor.MajorText, uint64(len(k))))+string(k)] = struct{}{}
-		_ = d.mode.scanItem(&r, 0) // the value
+		_ = d.mode.scanItem(&r, 0, new(int)) // the value
 	}
 	return seen
 }
@@ -618,7 +618,7 @@ func (d *decoder) emitArray(data typedData, dims []int, order Order, off int) er
 	}
 	if int64(n) >= d.arraySlotMin {
 		d.emitSlot(d.plan.add(Slot{DType: data.dtype, Shape: dims, Order: order, Bytes: int64(n),
-			Inline: data.bytes, Swap: data.bigEndian, Batch: -1, off: int64(off)}))
+			Inline: data.bytes, Offset: int64(data.off), Swap: data.bigEndian, Batch: -1, off: int64(off)}))
 		return nil
 	}
 	e := d.skel

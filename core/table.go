@@ -15,6 +15,7 @@ import (
 const (
 	DefaultTimeout      = 5 * time.Minute  // inactivity before a transaction times out
 	DefaultKeepFinished = 10 * time.Minute // how long a finished ref still answers "expired"
+	DefaultMaxReceivers = 1024             // receivers one transaction records, unless it names them
 )
 
 // State is where a transaction is; every state but StateOpen is final.
@@ -89,7 +90,8 @@ type TableOptions struct {
 	// Clock returns the current time; default time.Now. Tests inject a
 	// fake one. Expiry still happens only in Sweep.
 	Clock func() time.Time
-	// Rand is the source of manifest nonces; default crypto/rand.
+	// Rand is the source of the keys and salts of receipt nonces;
+	// default crypto/rand.
 	Rand io.Reader
 	// KeepFinished is how long a finished transaction's ref id answers
 	// KindExpired instead of KindUnknownRef: default 10 minutes.
@@ -98,14 +100,32 @@ type TableOptions struct {
 
 // PublishOptions configures one transaction.
 type PublishOptions struct {
-	// Receivers is how many receivers are expected; 0 means unknown, and
-	// the transaction then ends only by timeout (or Abort / Delete).
+	// Names, if not empty, are the receivers the publisher expects, by
+	// id. Only they may read the manifest and the items and confirm: a
+	// request under any other id is KindAuth and changes nothing. Ids
+	// compare byte for byte; each must be non-empty, and none may repeat.
+	// An id is what the host reports: hostdl takes it from the verified
+	// client certificate under mutual TLS, and otherwise from the request,
+	// where it is a claim that any holder of the token can make.
+	Names []string
+	// Receivers is how many confirmations complete the transaction. With
+	// Names it is at most len(Names), and 0 means all of them. Without
+	// Names, 0 means unknown: the transaction then ends only by timeout
+	// (or Abort / Delete).
 	Receivers int
+	// MaxReceivers bounds the receivers one transaction records when it
+	// does not name them: default the larger of DefaultMaxReceivers (1024)
+	// and Receivers, and never below Receivers. A request from a new
+	// receiver beyond it is KindLimit and changes nothing. With Names, the
+	// names are the bound and MaxReceivers is ignored.
+	MaxReceivers int
 	// Quorum, when not 0, is how many confirmations make a timed-out
-	// transaction end as StateQuorumMet instead of StateTimedOut. With
-	// Receivers 0 it defaults to 1.
+	// transaction end as StateQuorumMet instead of StateTimedOut: at most
+	// Receivers. With Receivers 0 and no Names it defaults to 1.
 	Quorum int
-	// Timeout is the inactivity timeout: default 5 minutes.
+	// Timeout is the inactivity timeout: default 5 minutes. Activity is a
+	// request the table granted (a manifest, a range, a receipt) from a
+	// receiver it records; refused requests are none.
 	Timeout time.Duration
 	// OnDone, if set, is called once with the outcome when the
 	// transaction ends, from the call that ended it.
@@ -160,6 +180,9 @@ type Transaction struct {
 	opts  PublishOptions
 	done  chan struct{}
 
+	key   []byte          // receipt nonces are made with it (mint.go)
+	names map[string]bool // the named receivers; nil: any, up to opts.MaxReceivers
+
 	// Guarded by table.mu.
 	state      State
 	receivers  map[string]*receiver
@@ -172,35 +195,28 @@ type Transaction struct {
 
 type receiver struct {
 	status ReceiverStatus
-	nonces []string // the latest maxNonces manifests' nonces, oldest first
 }
-
-// maxNonces is how many manifest nonces of one receiver a receipt may
-// carry, so that one receiver can fetch parts of a batch in parallel.
-const maxNonces = 16
 
 // Publish opens a transaction for b. From now until the transaction ends,
 // the table serves b's items to whoever holds its token.
 func (t *Table) Publish(b *Batch, o PublishOptions) (*Transaction, error) {
-	switch {
-	case b == nil:
+	if b == nil {
 		return nil, errorf(KindInvalid, "Publish needs a batch")
-	case o.Receivers < 0:
-		return nil, errorf(KindInvalid, "PublishOptions.Receivers %d is negative", o.Receivers)
-	case o.Quorum < 0 || (o.Receivers > 0 && o.Quorum > o.Receivers):
-		return nil, errorf(KindInvalid, "PublishOptions.Quorum %d is outside 0..%d", o.Quorum, o.Receivers)
-	case o.Timeout < 0:
-		return nil, errorf(KindInvalid, "PublishOptions.Timeout %v is negative", o.Timeout)
 	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
+	names, err := o.check()
+	if err != nil {
+		return nil, err
 	}
 	if o.Snapshot {
 		b = b.snapshot()
 	}
-	tx := &Transaction{table: t, batch: b, opts: o, done: make(chan struct{}), receivers: map[string]*receiver{}}
+	o.Names = nil // the set holds them; the caller's slice is not kept
+	tx := &Transaction{table: t, batch: b, opts: o, names: names, done: make(chan struct{}), receivers: map[string]*receiver{}}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if tx.key, err = mintNonceKey(t.rand); err != nil {
+		return nil, err
+	}
 	id := b.Ref.RefID
 	if _, dup := t.open[id]; dup {
 		return nil, errorf(KindInvalid, "batch %s is already published", id)
@@ -211,6 +227,44 @@ func (t *Table) Publish(b *Batch, o PublishOptions) (*Transaction, error) {
 	tx.lastActive = t.clock()
 	t.open[id] = tx
 	return tx, nil
+}
+
+// check validates o and fills in its defaults; it returns the names as a
+// set, or nil.
+func (o *PublishOptions) check() (map[string]bool, error) {
+	var names map[string]bool
+	if len(o.Names) > 0 {
+		names = make(map[string]bool, len(o.Names))
+		for _, n := range o.Names {
+			if n == "" || names[n] {
+				return nil, errorf(KindInvalid, "PublishOptions.Names has an empty or repeated id")
+			}
+			names[n] = true
+		}
+	}
+	switch {
+	case o.Receivers < 0 || (names != nil && o.Receivers > len(names)):
+		return nil, errorf(KindInvalid, "PublishOptions.Receivers %d is negative or more than the %d names", o.Receivers, len(names))
+	case o.MaxReceivers < 0 || (names == nil && o.MaxReceivers > 0 && o.MaxReceivers < o.Receivers):
+		return nil, errorf(KindInvalid, "PublishOptions.MaxReceivers %d is negative or below Receivers %d", o.MaxReceivers, o.Receivers)
+	case o.Timeout < 0:
+		return nil, errorf(KindInvalid, "PublishOptions.Timeout %v is negative", o.Timeout)
+	}
+	if names != nil {
+		if o.Receivers == 0 {
+			o.Receivers = len(names)
+		}
+		o.MaxReceivers = len(names)
+	} else if o.MaxReceivers == 0 {
+		o.MaxReceivers = max(DefaultMaxReceivers, o.Receivers)
+	}
+	if o.Quorum < 0 || (o.Receivers > 0 && o.Quorum > o.Receivers) {
+		return nil, errorf(KindInvalid, "PublishOptions.Quorum %d is outside 0..%d", o.Quorum, o.Receivers)
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return names, nil
 }
 
 func (b *Batch) snapshot() *Batch {
@@ -410,9 +464,11 @@ func (t *Table) lookupErrorLocked(refID uuid.UUID) error {
 	return errorf(KindUnknownRef, "ref %s is expired or unknown", refID)
 }
 
-// access finds the open transaction of refID, checks the token and records
-// activity by receiver. Call with t.mu held.
-func (t *Table) access(refID uuid.UUID, token []byte, receiverID string) (*Transaction, *receiver, error) {
+// lookup finds the open transaction of refID, checks the token and that
+// receiverID may use it, and returns the receiver's record (nil for one not
+// seen yet). It changes nothing: a request changes the table only once it
+// has been found authorized and valid (touch). Call with t.mu held.
+func (t *Table) lookup(refID uuid.UUID, token []byte, receiverID string) (*Transaction, *receiver, error) {
 	tx := t.open[refID]
 	if tx == nil {
 		return nil, nil, t.lookupErrorLocked(refID)
@@ -423,35 +479,49 @@ func (t *Table) access(refID uuid.UUID, token []byte, receiverID string) (*Trans
 	if receiverID == "" {
 		return nil, nil, errorf(KindInvalid, "missing receiver id")
 	}
+	r := tx.receivers[receiverID]
+	switch {
+	case r != nil:
+	case tx.names != nil && !tx.names[receiverID]:
+		return nil, nil, errorf(KindAuth, "ref %s does not name this receiver", refID)
+	case len(tx.receivers) >= tx.opts.MaxReceivers:
+		return nil, nil, errorf(KindLimit, "ref %s already has %d receivers, its MaxReceivers", refID, tx.opts.MaxReceivers)
+	}
+	return tx, r, nil
+}
+
+// touch records a granted request of receiverID (r as lookup returned it):
+// the receiver, the time it was last seen and the transaction's activity.
+// Call with t.mu held.
+func (t *Table) touch(tx *Transaction, r *receiver, receiverID string) *receiver {
 	now := t.clock()
 	tx.lastActive = now
-	r := tx.receivers[receiverID]
 	if r == nil {
 		r = &receiver{status: ReceiverStatus{ID: receiverID, State: ReceiverStarted, FirstSeen: now}}
 		tx.receivers[receiverID] = r
 		tx.order = append(tx.order, receiverID)
 	}
 	r.status.LastSeen = now
-	return tx, r, nil
+	return r
 }
 
 // Manifest returns the manifest of refID for receiver, and the nonce its
-// receipt must carry.
+// receipt must carry. Every nonce a receiver was given stays good for the
+// transaction's life: none is ever pushed out by later manifests.
 func (t *Table) Manifest(refID uuid.UUID, token []byte, receiverID string) (*Manifest, string, error) {
-	nonce, err := mintNonce(t.rand)
-	if err != nil {
-		return nil, "", err
-	}
 	t.mu.Lock()
-	tx, r, err := t.access(refID, token, receiverID)
+	tx, r, err := t.lookup(refID, token, receiverID)
 	if err != nil {
 		t.mu.Unlock()
 		return nil, "", err
 	}
-	r.nonces = append(r.nonces, nonce)
-	if len(r.nonces) > maxNonces {
-		r.nonces = slices.Delete(r.nonces, 0, len(r.nonces)-maxNonces)
+	// Under t.mu: the random source need not be safe for concurrent use.
+	nonce, err := mintNonce(t.rand, tx.key, receiverID)
+	if err != nil {
+		t.mu.Unlock()
+		return nil, "", err
 	}
+	t.touch(tx, r, receiverID)
 	b := tx.batch
 	// Computing the manifest reads the items: it counts as a serve, so
 	// the transaction cannot report its end while it runs.
@@ -481,7 +551,7 @@ func (t *Table) releaseServe(tx *Transaction) {
 func (t *Table) Serve(refID uuid.UUID, token []byte, receiverID string, itemID int, off, n int64) (data []byte, release func(), err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	tx, r, err := t.access(refID, token, receiverID)
+	tx, r, err := t.lookup(refID, token, receiverID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -492,6 +562,7 @@ func (t *Table) Serve(refID uuid.UUID, token []byte, receiverID string, itemID i
 	if off < 0 || n < 0 || off > int64(len(item)) || n > int64(len(item))-off {
 		return nil, nil, errorf(KindInvalid, "range %d+%d is outside item %d of %d bytes", off, n, itemID, len(item))
 	}
+	r = t.touch(tx, r, receiverID)
 	r.status.Bytes += n
 	t.served += n
 	t.serves++
@@ -502,23 +573,20 @@ func (t *Table) Serve(refID uuid.UUID, token []byte, receiverID string, itemID i
 }
 
 // Confirm records receiver's receipt for refID. The nonce must be one that
-// a manifest of refID gave this receiver (one of its latest 16). When the expected receivers have all
-// confirmed, the transaction ends with StateCompleted.
+// a manifest of refID gave this receiver. When the expected receivers have
+// all confirmed, the transaction ends with StateCompleted.
 func (t *Table) Confirm(refID uuid.UUID, token []byte, receiverID, nonce string) error {
 	t.mu.Lock()
-	tx, r, err := t.access(refID, token, receiverID)
+	tx, r, err := t.lookup(refID, token, receiverID)
 	if err != nil {
 		t.mu.Unlock()
 		return err
 	}
-	known := false
-	for _, n := range r.nonces {
-		known = constantTimeEqual(nonce, n) || known // no early exit: constant time
-	}
-	if !known {
+	if !nonceValid(tx.key, receiverID, nonce) {
 		t.mu.Unlock()
-		return errorf(KindAuth, "receipt of %q for ref %s has the wrong nonce", receiverID, refID)
+		return errorf(KindAuth, "receipt for ref %s has the wrong nonce", refID)
 	}
+	r = t.touch(tx, r, receiverID)
 	r.status.State = ReceiverConfirmed
 	confirmed := 0
 	for _, x := range tx.receivers {

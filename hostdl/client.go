@@ -45,12 +45,14 @@ var _ core.Fetcher = (*Client)(nil)
 
 // NewClient validates o and returns a client.
 func NewClient(o ClientOptions) (*Client, error) {
-	o, err := o.validate()
+	tlsConf, err := clientTLS(o.TLS, o.TLSFiles)
 	if err != nil {
 		return nil, err
 	}
-	tlsConf, err := clientTLS(o.TLS, o.TLSFiles)
-	if err != nil {
+	if o.Receiver == "" {
+		o.Receiver = certReceiver(tlsConf)
+	}
+	if o, err = o.validate(); err != nil {
 		return nil, err
 	}
 	protos := new(http.Protocols)

@@ -3,6 +3,7 @@ package hostdl
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,6 +60,9 @@ func TestClientClose(t *testing.T) {
 type closing struct {
 	started chan struct{}
 	res     chan error
+
+	closed     atomic.Bool // Close has returned
+	lateWrites atomic.Bool // bytes were verified after that
 }
 
 func newClosing() *closing {
@@ -67,6 +71,9 @@ func newClosing() *closing {
 
 // progress is a ClientOptions.Progress that reports the first verified bytes.
 func (c *closing) progress(_ uuid.UUID, done, _ int64) {
+	if c.closed.Load() {
+		c.lateWrites.Store(true)
+	}
 	if done > 0 {
 		select {
 		case c.started <- struct{}{}:
@@ -87,8 +94,10 @@ func (c *closing) run(dm *core.DecMode, msg []byte) {
 }
 
 // interrupt waits for the download's first verified bytes and calls close,
-// which must return within 3s, without error, and only after the download
-// failed with KindAborted and ErrClosed.
+// which must return within 3s, without error, and only after the fetch
+// stopped writing (no bytes verified after it); the decode then fails at
+// once with KindAborted and ErrClosed. (Decode itself returns a moment
+// after its fetch: Close waits for the fetch, not for its caller.)
 func (c *closing) interrupt(t *testing.T, close func() error) {
 	t.Helper()
 	select {
@@ -102,6 +111,7 @@ func (c *closing) interrupt(t *testing.T, close func() error) {
 	if err := close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
+	c.closed.Store(true)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("Close took %v", d)
 	}
@@ -111,7 +121,10 @@ func (c *closing) interrupt(t *testing.T, close func() error) {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("error %v is not ErrClosed", err)
 		}
-	default:
-		t.Fatal("Close returned before the download did")
+	case <-time.After(2 * time.Second):
+		t.Fatal("the download did not end within 2s of Close")
+	}
+	if c.lateWrites.Load() {
+		t.Error("bytes were verified after Close returned")
 	}
 }

@@ -37,7 +37,10 @@ const (
 // ClientOptions configures a Client. The zero value is a safe default.
 type ClientOptions struct {
 	// Receiver is this receiver's id as the source records it: 1 to 256
-	// printable ASCII characters, default a fresh random UUID.
+	// printable ASCII characters. Default: the Subject CN of the client
+	// certificate, if there is one (under mutual TLS a source takes the id
+	// from the certificate and refuses any other), else a fresh random
+	// UUID.
 	Receiver string
 	// Resolve maps a batch's Source to the base URL to download from.
 	// Default: the Source is already the base URL (http:// or https://).
@@ -69,8 +72,10 @@ type ClientOptions struct {
 	// Fetch are serialized; it must return quickly.
 	Progress func(refID uuid.UUID, done, total int64)
 
-	// TLS is the config for https:// sources (cloned); TLSFiles builds one
-	// from PEM files. Set TLS or TLSFiles, not both. Default: system roots.
+	// TLS is the config for https:// sources (cloned; MinVersion is
+	// raised to TLS 1.2, and a MaxVersion below it is an error); TLSFiles
+	// builds one from PEM files. Set TLS or TLSFiles, not both. Default:
+	// system roots.
 	TLS      *tls.Config
 	TLSFiles TLSFiles
 

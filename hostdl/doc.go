@@ -18,5 +18,8 @@
 //	GET  B/metrics                   counters (plain text, no token)
 //
 // Both sides speak HTTP/1.1 and unencrypted HTTP/2 on loopback by default,
-// TLS and mutual TLS when configured. Nothing here uses cgo.
+// TLS and mutual TLS when configured. Under mutual TLS the receiver id is
+// the verified client certificate's Subject CN; without it the id is a
+// claim any token holder can make (the threat model is in the document's
+// section 2). Nothing here uses cgo.
 package hostdl

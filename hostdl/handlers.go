@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -27,8 +28,12 @@ type batchRequest struct {
 // an error and returns false.
 func (s *Server) parse(w http.ResponseWriter, r *http.Request) (batchRequest, bool) {
 	var req batchRequest
-	auth := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(auth, " ")
+	auths := r.Header.Values("Authorization")
+	var scheme, tok string
+	ok := len(auths) == 1
+	if ok {
+		scheme, tok, ok = strings.Cut(auths[0], " ")
+	}
 	if !ok || !strings.EqualFold(scheme, "Bearer") || hex.DecodedLen(len(tok)) != core.TokenSize {
 		s.fail(w, r, http.StatusUnauthorized, core.NewError(core.KindAuth, nil, "hostdl: missing or malformed bearer token"))
 		return req, false
@@ -37,19 +42,67 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request) (batchRequest, bo
 		s.fail(w, r, http.StatusUnauthorized, core.NewError(core.KindAuth, nil, "hostdl: malformed bearer token"))
 		return req, false
 	}
-	ref, err := uuid.Parse(r.PathValue("ref"))
-	if err != nil {
-		s.fail(w, r, http.StatusNotFound, core.NewError(core.KindUnknownRef, nil, "hostdl: ref id is not a UUID"))
+	ref, ok := parseRefID(r.PathValue("ref"))
+	if !ok {
+		s.fail(w, r, http.StatusNotFound, core.NewError(core.KindUnknownRef, nil, "hostdl: ref id is not a UUID in 8-4-4-4-12 form"))
 		return req, false
 	}
 	req.ref = ref
-	req.receiver = r.Header.Get(headerReceiver)
-	if !validReceiver(req.receiver) {
-		s.fail(w, r, http.StatusBadRequest, core.NewError(core.KindInvalid, nil,
-			"hostdl: %s must be 1 to %d printable ASCII characters", headerReceiver, maxReceiverLen))
+	id, status, err := receiverOf(r)
+	if err != nil {
+		s.fail(w, r, status, err)
 		return req, false
 	}
+	req.receiver = id
 	return req, true
+}
+
+// receiverOf returns who sends r. Under mutual TLS that is the verified
+// client certificate's Subject Common Name, and a Viacodec-Receiver header,
+// if sent, must repeat it (else 403, KindAuth). Otherwise it is the
+// header's value: a claim (400, KindInvalid, when missing or malformed).
+func receiverOf(r *http.Request) (id string, status int, err error) {
+	claims := r.Header.Values(headerReceiver)
+	if len(claims) > 1 {
+		return "", http.StatusBadRequest, core.NewError(core.KindInvalid, nil, "hostdl: more than one %s header", headerReceiver)
+	}
+	claim := r.Header.Get(headerReceiver)
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		id = r.TLS.VerifiedChains[0][0].Subject.CommonName
+		switch {
+		case !validReceiver(id):
+			return "", http.StatusForbidden, core.NewError(core.KindAuth, nil,
+				"hostdl: the client certificate's Subject CN is not a receiver id (1 to %d printable ASCII characters)", maxReceiverLen)
+		case claim != "" && claim != id:
+			return "", http.StatusForbidden, core.NewError(core.KindAuth, nil,
+				"hostdl: %s is not the receiver id of the client certificate", headerReceiver)
+		}
+		return id, 0, nil
+	}
+	if !validReceiver(claim) {
+		return "", http.StatusBadRequest, core.NewError(core.KindInvalid, nil,
+			"hostdl: %s must be 1 to %d printable ASCII characters", headerReceiver, maxReceiverLen)
+	}
+	return claim, 0, nil
+}
+
+// parseRefID accepts a UUID in its 8-4-4-4-12 hex form only.
+func parseRefID(s string) (uuid.UUID, bool) {
+	if len(s) != 36 {
+		return uuid.UUID{}, false
+	}
+	id, err := uuid.Parse(s)
+	return id, err == nil
+}
+
+// parseItemID accepts a decimal item id without sign or leading zeros, at
+// most 2^31-1 (the manifest's bound).
+func parseItemID(s string) (int, bool) {
+	if s == "" || len(s) > 10 || (s[0] == '0' && len(s) > 1) || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(s, 10, 32)
+	return int(v), err == nil
 }
 
 func validReceiver(id string) bool {
@@ -74,9 +127,34 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, err er
 		level = slog.LevelWarn
 	}
 	s.log.LogAttrs(r.Context(), level, "hostdl: request failed",
-		slog.String("method", r.Method), slog.String("path", r.URL.Path),
-		slog.Int("status", status), slog.String("kind", core.KindOf(err).String()), slog.String("err", err.Error()))
+		slog.String("method", cut(r.Method, 16)), slog.String("path", cut(r.URL.Path, maxLogText)),
+		slog.Int("status", status), slog.String("kind", core.KindOf(err).String()), slog.String("err", cut(err.Error(), maxLogText)))
 	writeError(w, status, err)
+}
+
+// guard answers, before any endpoint sees it, a request that names a
+// path in a form other than the canonical one (404: no redirect), that
+// is meant for another host (421), or that carries a body (400: no
+// endpoint takes one; an HTTP/1 connection is closed rather than read
+// on, so that a body trickled in cannot hold it).
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case p == "" || p[0] != '/' || r.URL.RawPath != "" || path.Clean(p) != p:
+			s.fail(w, r, http.StatusNotFound, core.NewError(core.KindProtocol, nil, "hostdl: no such endpoint (paths are canonical)"))
+		case !s.hosts.allows(r.Host):
+			s.fail(w, r, http.StatusMisdirectedRequest, core.NewError(core.KindProtocol, nil, "hostdl: this server does not answer for host %q", cut(r.Host, 64)))
+		case r.ContentLength > 0 || (r.ContentLength < 0 && r.ProtoMajor == 1):
+			if r.ProtoMajor == 1 {
+				w.Header().Set("Connection", "close")
+				http.NewResponseController(w).SetReadDeadline(time.Now()) // do not wait for the body
+			}
+			s.fail(w, r, http.StatusBadRequest, core.NewError(core.KindProtocol, nil, "hostdl: requests carry no body"))
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
 }
 
 func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
@@ -115,14 +193,18 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	item, err := strconv.Atoi(r.PathValue("item"))
-	if err != nil || item < 0 {
-		s.fail(w, r, http.StatusNotFound, core.NewError(core.KindUnknownRef, nil, "hostdl: item id is not a number"))
+	item, ok := parseItemID(r.PathValue("item"))
+	if !ok {
+		s.fail(w, r, http.StatusNotFound, core.NewError(core.KindUnknownRef, nil, "hostdl: item id is not a decimal number without sign or leading zeros"))
 		return
 	}
 	rng := r.Header.Get("Range")
 	if rng == "" {
 		s.fail(w, r, http.StatusBadRequest, core.NewError(core.KindProtocol, nil, "hostdl: an item request needs a Range header"))
+		return
+	}
+	if len(r.Header.Values("Range")) > 1 {
+		s.fail(w, r, http.StatusRequestedRangeNotSatisfiable, core.NewError(core.KindProtocol, nil, "hostdl: more than one Range header"))
 		return
 	}
 	off, n, err := parseRange(rng)
@@ -145,31 +227,53 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	// Only an authorised range waits for its turn to write.
-	if err := s.sem.acquire(r.Context(), n); err != nil {
-		return // the receiver went away while waiting
-	}
-	defer s.sem.release(n)
 	h := w.Header()
 	h.Set("Content-Type", contentBytes)
 	h.Set("Content-Length", strconv.FormatInt(n, 10))
 	h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/*", off, off+n-1))
 	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusPartialContent)
-	// Write straight from the table's view, piece by piece, each piece
-	// under the stall deadline.
+	// Write straight from the table's view, piece by piece. Each piece
+	// waits for its turn in the in-flight budget (so a slow reader holds
+	// at most one piece of it) and is written under a deadline: the stall
+	// limit, and what is left of the minimum rate's allowance. The status
+	// goes out with the first piece: a receiver that leaves while its
+	// first piece waits counts as gone (499).
 	rc := http.NewResponseController(w)
 	defer rc.SetWriteDeadline(time.Time{})
+	var writing time.Duration // time spent in writes so far
 	for p := 0; p < len(data); p += writePiece {
-		rc.SetWriteDeadline(time.Now().Add(s.opts.WriteStall))
-		k, err := w.Write(data[p:min(p+writePiece, len(data))])
+		piece := data[p:min(p+writePiece, len(data))]
+		if err := s.sem.acquire(r.Context(), int64(len(piece))); err != nil {
+			return // the receiver went away while waiting
+		}
+		if p == 0 {
+			w.WriteHeader(http.StatusPartialContent)
+		}
+		start := time.Now()
+		rc.SetWriteDeadline(start.Add(s.pieceDeadline(int64(p+len(piece)), writing)))
+		k, err := w.Write(piece)
+		writing += time.Since(start)
+		s.sem.release(int64(len(piece)))
 		s.m.bytesServed.Add(int64(k))
 		if err != nil {
 			s.log.LogAttrs(r.Context(), slog.LevelDebug, "hostdl: write failed",
-				slog.String("path", r.URL.Path), slog.Int64("off", off+int64(p)), slog.String("err", err.Error()))
+				slog.String("path", cut(r.URL.Path, maxLogText)), slog.Int64("off", off+int64(p)), slog.String("err", err.Error()))
 			return
 		}
 	}
+}
+
+// pieceDeadline returns how long the write of a piece may take that ends a
+// response's first end bytes, after writing took writing so far: at most
+// WriteStall, and at most what keeps the response at MinWriteRate with
+// one piece of slack. Zero or less ends the response at once.
+func (s *Server) pieceDeadline(end int64, writing time.Duration) time.Duration {
+	d := s.opts.WriteStall
+	if rate := s.opts.MinWriteRate; rate > 0 {
+		allowed := time.Duration(float64(end+writePiece) / float64(rate) * float64(time.Second))
+		d = min(d, allowed-writing)
+	}
+	return d
 }
 
 // parseRange parses "bytes=first-last", the one form the protocol uses.
@@ -179,7 +283,7 @@ func parseRange(v string) (off, n int64, err error) {
 	first, err1 := parseDecimal(a)
 	last, err2 := parseDecimal(b)
 	if !ok || !ok2 || err1 != nil || err2 != nil || last < first {
-		return 0, 0, core.NewError(core.KindProtocol, nil, "hostdl: Range %q is not bytes=first-last", v)
+		return 0, 0, core.NewError(core.KindProtocol, nil, "hostdl: Range %q is not bytes=first-last", cut(v, 64))
 	}
 	return first, last - first + 1, nil
 }
@@ -235,12 +339,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		}
 		s.m.request(status, r.ProtoMajor)
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
-			recv := r.Header.Get(headerReceiver)
-			if !validReceiver(recv) {
-				recv = ""
-			}
+			recv, _, _ := receiverOf(r)
 			s.log.LogAttrs(r.Context(), slog.LevelDebug, "hostdl: request",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("proto", r.Proto),
+				slog.String("method", cut(r.Method, 16)), slog.String("path", cut(r.URL.Path, maxLogText)), slog.String("proto", cut(r.Proto, 16)),
 				slog.String("receiver", recv), slog.Int("status", status), slog.Duration("took", time.Since(start)))
 		}
 	})

@@ -133,6 +133,14 @@ func (o HostOptions) validate() (HostOptions, ServerOptions, ClientOptions, erro
 	o.Table.Clock, o.Table.Rand = o.Clock, o.Rand
 	so.Clock, so.Logger = o.Clock, o.Logger
 	co.Logger = o.Logger
+	if co.Receiver == "" && (co.TLS != nil || co.TLSFiles.CertFile != "") {
+		// Under mutual TLS a receiver is who its certificate says.
+		tc, err := clientTLS(co.TLS, co.TLSFiles)
+		if err != nil {
+			return o, so, co, err
+		}
+		co.Receiver = certReceiver(tc)
+	}
 	if co.Receiver == "" {
 		id, err := uuid.NewRandomFromReader(o.Rand)
 		if err != nil {

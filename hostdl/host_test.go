@@ -176,20 +176,13 @@ func TestHostCloseCancelsDownload(t *testing.T) {
 	settleGoroutines(t, g0)
 }
 
-// fakeClock is a clock that moves only when told.
-type fakeClock struct{ ns atomic.Int64 }
-
-func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 // TestHostClock: the host's one clock is the table's (receivers' times) and
 // the sweeps' (a transaction idle for its timeout on that clock ends,
 // though almost no real time passed).
 func TestHostClock(t *testing.T) {
-	clock := &fakeClock{}
-	clock.ns.Store(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
-	t0 := clock.now()
-	src := newTestHost(t, HostOptions{Clock: clock.now, Server: ServerOptions{SweepInterval: 5 * time.Millisecond}})
+	clock := &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	t0 := clock.Now()
+	src := newTestHost(t, HostOptions{Clock: clock.Now, Server: ServerOptions{SweepInterval: 5 * time.Millisecond}})
 	rcv := newTestHost(t, HostOptions{Client: ClientOptions{Receiver: "r"}})
 	mdl := newModel(1<<20, 1, 33)
 	msg, tx := send(t, src, mdl.body(), core.PublishOptions{Receivers: 1})
@@ -207,7 +200,7 @@ func TestHostClock(t *testing.T) {
 	if _, done := idle.Outcome(); done {
 		t.Fatal("swept before the host's clock moved")
 	}
-	clock.advance(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	if out := waitTx(t, idle); out.State != core.StateTimedOut {
 		t.Errorf("state %v, want %v", out.State, core.StateTimedOut)
 	}
@@ -236,9 +229,9 @@ func (c *countingReader) count() int {
 }
 
 // TestHostRand: the host's one source of randomness gives the receiver id
-// (16 bytes), the ref id and token of each batch (16 + 32) and the nonce of
-// each manifest (16); two hosts seeded alike mint alike, seeded apart,
-// apart.
+// (16 bytes), the ref id and token of each batch (16 + 32), the receipt key
+// of each transaction (32) and the salt of each manifest's nonce (8); two
+// hosts seeded alike mint alike, seeded apart, apart.
 func TestHostRand(t *testing.T) {
 	seeded := func(seed byte) *countingReader {
 		return &countingReader{r: mrand.NewChaCha8([32]byte{seed})}
@@ -266,8 +259,8 @@ func TestHostRand(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTx(t, tx)
-	if n := r.count(); n != 16+48+16 {
-		t.Errorf("after a download: %d bytes, want 80", n)
+	if n := r.count(); n != 16+48+32+8 {
+		t.Errorf("after a download: %d bytes, want 104", n)
 	}
 
 	mint := func(seed byte) (string, core.BatchRef) {
@@ -323,13 +316,12 @@ func (g *guestTable) Close() error {
 // clock, randomness and table options, is served, cannot be published to
 // through the host, and is closed once with the host.
 func TestHostNewTable(t *testing.T) {
-	clock := &fakeClock{}
-	clock.ns.Store(1e18)
+	clock := &fakeClock{now: time.Unix(0, 1e18)}
 	rnd := &countingReader{r: rand.Reader}
 	var got core.TableOptions
 	var g *guestTable
 	h := newTestHost(t, HostOptions{
-		Clock: clock.now, Rand: rnd, Table: core.TableOptions{KeepFinished: time.Hour},
+		Clock: clock.Now, Rand: rnd, Table: core.TableOptions{KeepFinished: time.Hour},
 		NewTable: func(o core.TableOptions) (Table, error) {
 			got = o
 			t, err := core.NewTable(o)
@@ -337,7 +329,7 @@ func TestHostNewTable(t *testing.T) {
 			return g, err
 		},
 	})
-	if got.Clock == nil || !got.Clock().Equal(clock.now()) || got.Rand != io.Reader(rnd) || got.KeepFinished != time.Hour {
+	if got.Clock == nil || !got.Clock().Equal(clock.Now()) || got.Rand != io.Reader(rnd) || got.KeepFinished != time.Hour {
 		t.Fatalf("NewTable got %+v", got)
 	}
 	if h.Table() != Table(g) {

@@ -2,58 +2,186 @@ package hostdl
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// limitListener accepts at most cap(slots) connections at a time: Accept
-// waits for a slot, and closing a connection frees its slot.
+// limitListener keeps at most max connections open, and at most perClient
+// (when not 0) from one client IP address. A connection is idle while no
+// request on it is being handled (handlers bracket their work with busy
+// and done); idle ones are the first to go: a new connection that finds
+// the server at a limit makes the listener close the connection under
+// that limit idle longest. When none is idle, a connection over max waits
+// (and with it the listen backlog), and one over perClient is closed.
 type limitListener struct {
 	net.Listener
-	slots chan struct{}
-	open  *atomic.Int64
-	done  chan struct{}
-	once  sync.Once
+	max, perClient int
+	open, shed     *atomic.Int64 // gauges for the metrics
+
+	mu     sync.Mutex
+	cond   *sync.Cond // signalled when a connection closes or goes idle
+	conns  map[*limitConn]struct{}
+	byIP   map[string]int
+	closed bool
 }
 
-func newLimitListener(l net.Listener, n int, open *atomic.Int64) *limitListener {
-	return &limitListener{Listener: l, slots: make(chan struct{}, n), open: open, done: make(chan struct{})}
+func newLimitListener(l net.Listener, max, perClient int, open, shed *atomic.Int64) *limitListener {
+	ll := &limitListener{Listener: l, max: max, perClient: perClient, open: open, shed: shed,
+		conns: map[*limitConn]struct{}{}, byIP: map[string]int{}}
+	ll.cond = sync.NewCond(&ll.mu)
+	return ll
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		lc := &limitConn{Conn: c, l: l, ip: clientIP(c.RemoteAddr()), idleSince: time.Now()}
+		if l.admit(lc) {
+			return lc, nil
+		}
+		c.Close()
+		if l.isClosed() {
+			return nil, net.ErrClosed
+		}
+		l.shed.Add(1)
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
+}
+
+// admit records c, closing idle connections to make room for it; it waits
+// while the server is at max with none idle. It returns false when c must
+// be refused: over perClient with none of its client's idle, or the
+// listener closed.
+func (l *limitListener) admit(c *limitConn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		var victim *limitConn
+		switch {
+		case l.closed:
+			return false
+		case l.perClient > 0 && l.byIP[c.ip] >= l.perClient:
+			if victim = l.idlestLocked(c.ip); victim == nil {
+				return false
+			}
+		case len(l.conns) >= l.max:
+			if victim = l.idlestLocked(""); victim == nil {
+				l.cond.Wait()
+				continue
+			}
+		default:
+			l.conns[c] = struct{}{}
+			l.byIP[c.ip]++
+			l.open.Store(int64(len(l.conns)))
+			return true
+		}
+		// Forget the victim now, so that a request that reaches it
+		// meanwhile cannot make it busy again, and close it unlocked.
+		l.forgetLocked(victim)
+		l.shed.Add(1)
+		l.mu.Unlock()
+		victim.Conn.Close()
+		l.mu.Lock()
 	}
-	l.open.Add(1)
-	return &limitConn{Conn: c, l: l}, nil
+}
+
+// idlestLocked returns the connection idle longest, from client ip ("" for
+// any), or nil when none is idle. It scans every connection: only a new
+// connection at a limit pays for it.
+func (l *limitListener) idlestLocked(ip string) *limitConn {
+	var best *limitConn
+	for c := range l.conns {
+		if c.busy == 0 && (ip == "" || c.ip == ip) && (best == nil || c.idleSince.Before(best.idleSince)) {
+			best = c
+		}
+	}
+	return best
+}
+
+func (l *limitListener) forgetLocked(c *limitConn) {
+	if _, ok := l.conns[c]; !ok {
+		return
+	}
+	delete(l.conns, c)
+	if l.byIP[c.ip]--; l.byIP[c.ip] == 0 {
+		delete(l.byIP, c.ip)
+	}
+	l.open.Store(int64(len(l.conns)))
+	l.cond.Broadcast()
+}
+
+func (l *limitListener) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
 }
 
 func (l *limitListener) Close() error {
-	l.once.Do(func() { close(l.done) })
+	l.mu.Lock()
+	l.closed = true
+	l.cond.Broadcast()
+	l.mu.Unlock()
 	return l.Listener.Close()
 }
 
+// clientIP returns the IP of a remote address, or its string for other
+// kinds of address.
+func clientIP(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	return a.String()
+}
+
+// limitConn is a connection a limitListener counts.
 type limitConn struct {
 	net.Conn
-	l    *limitListener
-	once sync.Once
+	l  *limitListener
+	ip string
+
+	// Guarded by l.mu.
+	busy      int       // requests being handled on it
+	idleSince time.Time // when busy last fell to 0, or when it was accepted
 }
 
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() {
-		c.l.open.Add(-1)
-		<-c.l.slots
-	})
+	c.l.mu.Lock()
+	c.l.forgetLocked(c)
+	c.l.mu.Unlock()
 	return err
+}
+
+// begin marks the start of a request's handling on c.
+func (c *limitConn) begin() {
+	c.l.mu.Lock()
+	c.busy++
+	c.l.mu.Unlock()
+}
+
+// done marks its end; c is idle again when no other request runs on it.
+func (c *limitConn) done() {
+	c.l.mu.Lock()
+	if c.busy--; c.busy == 0 {
+		c.idleSince = time.Now()
+		c.l.cond.Broadcast()
+	}
+	c.l.mu.Unlock()
+}
+
+// connOf returns the limitConn under a connection the HTTP server
+// handed to its ConnContext hook (a TLS connection wraps it).
+func connOf(c net.Conn) *limitConn {
+	if t, ok := c.(*tls.Conn); ok {
+		c = t.NetConn()
+	}
+	lc, _ := c.(*limitConn)
+	return lc
 }
 
 // byteSem is a FIFO weighted semaphore over bytes in flight.

@@ -16,6 +16,7 @@ import (
 type ServerStats struct {
 	BytesServed   int64         // item bytes written to receivers
 	ConnsOpen     int64         // connections open now
+	ConnsShed     int64         // connections closed to make room, or refused over MaxConnsPerClient
 	InFlightBytes int64         // item bytes of responses being written now
 	Requests      map[int]int64 // requests answered, by HTTP status
 	HTTP2Requests int64         // requests that came over HTTP/2
@@ -25,6 +26,7 @@ type ServerStats struct {
 type metrics struct {
 	bytesServed atomic.Int64
 	connsOpen   atomic.Int64
+	connsShed   atomic.Int64
 	http2       atomic.Int64
 
 	mu       sync.Mutex
@@ -58,6 +60,7 @@ func writeMetrics(w io.Writer, st ServerStats) {
 	metric("hostdl_transactions_open", "gauge", "Open transactions in the table.", int64(st.Table.Open))
 	metric("hostdl_receivers_active", "gauge", "Receivers started and not yet confirmed.", int64(st.Table.ReceiversActive))
 	metric("hostdl_connections_open", "gauge", "Connections open now.", st.ConnsOpen)
+	metric("hostdl_connections_shed_total", "counter", "Connections closed to make room, or refused over the per-client cap.", st.ConnsShed)
 	metric("hostdl_inflight_bytes", "gauge", "Item bytes of responses being written now.", st.InFlightBytes)
 	metric("hostdl_http2_requests_total", "counter", "Requests that came over HTTP/2.", st.HTTP2Requests)
 	fmt.Fprintf(w, "# HELP hostdl_requests_total Requests answered, by status.\n# TYPE hostdl_requests_total counter\n")

@@ -25,6 +25,8 @@ const (
 
 	maxReceiverLen = 256     // bytes of a receiver id
 	maxErrorBody   = 4 << 10 // bytes of an error body a client reads
+	maxErrorSent   = 512     // bytes of an error body a server sends
+	maxLogText     = 256     // bytes of client-chosen text in one log attribute
 )
 
 // errorBody is the JSON body of every error response: the core kind (its
@@ -42,14 +44,12 @@ func statusOf(k core.Kind) int {
 		return http.StatusNotFound
 	case core.KindExpired:
 		return http.StatusGone
-	case core.KindAuth:
+	case core.KindAuth, core.KindLimit: // a limit the table enforces: too many receivers
 		return http.StatusForbidden
 	case core.KindTimeout:
 		return http.StatusGatewayTimeout
 	case core.KindUnavailable, core.KindAborted:
 		return http.StatusServiceUnavailable
-	case core.KindLimit:
-		return http.StatusRequestedRangeNotSatisfiable
 	default:
 		return http.StatusBadRequest
 	}
@@ -93,10 +93,16 @@ var kindByName = func() map[string]core.Kind {
 	return m
 }()
 
-// writeError answers with status and an error body for err.
+// writeError answers with status and an error body for err, at most
+// maxErrorSent bytes: a long message is cut.
 func writeError(w http.ResponseWriter, status int, err error) {
 	k := core.KindOf(err)
-	body, _ := json.Marshal(errorBody{Kind: k.String(), Code: int(k), Message: err.Error()})
+	eb := errorBody{Kind: k.String(), Code: int(k), Message: err.Error()}
+	body, _ := json.Marshal(eb)
+	for len(body) > maxErrorSent && eb.Message != "" {
+		eb.Message = cut(eb.Message, len(eb.Message)-(len(body)-maxErrorSent)-len("…"))
+		body, _ = json.Marshal(eb)
+	}
 	h := w.Header()
 	h.Set("Content-Type", contentJSON)
 	h.Set("Cache-Control", "no-store")
@@ -106,6 +112,20 @@ func writeError(w http.ResponseWriter, status int, err error) {
 	}
 	w.WriteHeader(status)
 	w.Write(body)
+}
+
+// cut returns s, or its first bytes and "…" so that the result is at most
+// n bytes (never splitting a UTF-8 sequence).
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ell = "…"
+	n = max(n-len(ell), 0)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + ell
 }
 
 // readError turns a response with an error status into a *core.Error,

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +27,7 @@ type Server struct {
 	ln     *limitListener
 	hs     *http.Server
 	source string
+	hosts  hostSet
 	sem    *byteSem
 	m      metrics
 
@@ -59,11 +63,19 @@ func newServer(t Table, o ServerOptions, wrap func(http.Handler) http.Handler) (
 			return nil, fmt.Errorf("hostdl: listen: %w", err)
 		}
 	}
+	cleartextBeyondLoopback := tlsConf == nil && !(isLocal(ln.Addr()) && advertisesLocal(o.Advertise))
+	if cleartextBeyondLoopback && !o.AllowCleartext {
+		if o.Listener == nil {
+			ln.Close()
+		}
+		return nil, fmt.Errorf("hostdl: refusing to serve bearer tokens in cleartext on %s (advertised %q): "+
+			"configure TLS, or set ServerOptions.AllowCleartext", ln.Addr(), o.Advertise)
+	}
 	s := &Server{
 		table: t, opts: o, log: o.Logger, sem: newByteSem(o.MaxInFlightBytes),
 		stopSweep: make(chan struct{}), sweepDone: make(chan struct{}), serveDone: make(chan struct{}),
 	}
-	s.ln = newLimitListener(ln, o.MaxConns, &s.m.connsOpen)
+	s.ln = newLimitListener(ln, o.MaxConns, o.MaxConnsPerClient, &s.m.connsOpen, &s.m.connsShed)
 	s.source = o.Advertise
 	if s.source == "" {
 		scheme := "http://"
@@ -72,6 +84,7 @@ func newServer(t Table, o ServerOptions, wrap func(http.Handler) http.Handler) (
 		}
 		s.source = scheme + ln.Addr().String()
 	}
+	s.hosts = newHostSet(ln.Addr(), o.Advertise, o.Hosts)
 
 	// Patterns without methods, so that every error, 405 included, is
 	// answered with an error body.
@@ -85,10 +98,11 @@ func newServer(t Table, o ServerOptions, wrap func(http.Handler) http.Handler) (
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, core.NewError(core.KindProtocol, nil, "hostdl: no such endpoint"))
 	})
-	var h http.Handler = s.instrument(mux)
+	var h http.Handler = s.instrument(s.guard(mux))
 	if wrap != nil {
 		h = wrap(h)
 	}
+	h = track(h)
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
 	protos.SetHTTP2(true)
@@ -99,13 +113,120 @@ func newServer(t Table, o ServerOptions, wrap func(http.Handler) http.Handler) (
 		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
+		ErrorLog:          log.New(cutLog{o.Logger}, "", 0),
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 256},
+		// "OPTIONS *" too goes through the handlers (404), not net/http's own answer.
+		DisableGeneralOptionsHandler: true,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, connOf(c))
+		},
 	}
 	go s.serve(tlsConf != nil)
 	go s.sweep()
 	s.log.Info("hostdl: serving", "source", s.source, "tls", tlsConf != nil)
+	if cleartextBeyondLoopback {
+		s.log.Warn("hostdl: serving cleartext HTTP beyond loopback: bearer tokens cross the network in the clear",
+			"addr", ln.Addr().String(), "source", s.source)
+	}
 	return s, nil
+}
+
+// connKey is the context key of a request's *limitConn.
+type connKey struct{}
+
+// track marks a request's connection busy while the request is handled,
+// so that the listener closes idle connections first.
+func track(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, _ := r.Context().Value(connKey{}).(*limitConn); c != nil {
+			c.begin()
+			defer c.done()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cutLog carries the HTTP server's own error log to the logger at Debug,
+// each record cut short: it may quote what a client sent.
+type cutLog struct{ l *slog.Logger }
+
+func (c cutLog) Write(p []byte) (int, error) {
+	c.l.LogAttrs(context.Background(), slog.LevelDebug, "hostdl: http", slog.String("err", cut(strings.TrimSpace(string(p)), maxLogText)))
+	return len(p), nil
+}
+
+// isLocal reports whether a listening address cannot be reached from
+// another machine: a loopback IP, or not TCP at all (a Unix socket).
+func isLocal(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return !ok || t.IP.IsLoopback()
+}
+
+// advertisesLocal reports whether an Advertise URL sends receivers to this
+// machine, or over TLS: empty, https://, or http:// to localhost or a
+// loopback IP.
+func advertisesLocal(advertise string) bool {
+	u, err := url.Parse(advertise)
+	if advertise == "" || (err == nil && u.Scheme == "https") {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	ip := net.ParseIP(h)
+	return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
+}
+
+// hostSet is the hosts a server answers for; any answers all.
+type hostSet struct {
+	any   bool
+	names map[string]bool
+}
+
+// newHostSet returns the listening IP, the host of advertise and the
+// extra hosts, plus "localhost" on loopback; any for a listener on an
+// unspecified address or not on TCP, when neither advertise nor extra
+// names a host.
+func newHostSet(a net.Addr, advertise string, extra []string) hostSet {
+	hs := hostSet{names: map[string]bool{}}
+	if t, ok := a.(*net.TCPAddr); ok && !t.IP.IsUnspecified() {
+		hs.names[t.IP.String()] = true
+		if t.IP.IsLoopback() {
+			hs.names["localhost"] = true
+		}
+	} else if advertise == "" && len(extra) == 0 {
+		hs.any = true
+	}
+	if u, err := url.Parse(advertise); advertise != "" && err == nil {
+		hs.names[normalHost(u.Hostname())] = true
+	}
+	for _, h := range extra {
+		hs.names[normalHost(h)] = true
+	}
+	return hs
+}
+
+// allows reports whether a request's host (Request.Host: host, host:port,
+// [v6]:port) is one of the set's; the port is not compared.
+func (hs hostSet) allows(hostport string) bool {
+	if hs.any {
+		return true
+	}
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	return hs.names[normalHost(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))]
+}
+
+// normalHost writes a host name in lower case without a final dot, and
+// an IP in its canonical form.
+func normalHost(h string) string {
+	if ip := net.ParseIP(h); ip != nil {
+		return ip.String()
+	}
+	return strings.ToLower(strings.TrimSuffix(h, "."))
 }
 
 func (s *Server) serve(useTLS bool) {
@@ -152,6 +273,7 @@ func (s *Server) Stats() ServerStats {
 	return ServerStats{
 		BytesServed:   s.m.bytesServed.Load(),
 		ConnsOpen:     s.m.connsOpen.Load(),
+		ConnsShed:     s.m.connsShed.Load(),
 		InFlightBytes: s.sem.inUse(),
 		Requests:      s.m.requestsByStatus(),
 		HTTP2Requests: s.m.http2.Load(),

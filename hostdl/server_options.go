@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 )
@@ -14,6 +15,7 @@ import (
 const (
 	DefaultAddr              = "127.0.0.1:0"
 	DefaultMaxConns          = 1024
+	DefaultMinWriteRate      = 64 << 10 // bytes per second
 	DefaultMaxInFlightBytes  = 256 << 20
 	DefaultMaxRange          = 64 << 20
 	DefaultWriteStall        = 30 * time.Second
@@ -39,16 +41,39 @@ type ServerOptions struct {
 	// "http://" or "https://" and the listener's address.
 	Advertise string
 
+	// Hosts are more names (or IPs) that requests may give as their host
+	// (the Host header, or the host of an absolute URL), besides the
+	// listening IP, the host of Advertise and, on loopback, "localhost".
+	// The port is not compared. A request for another host is answered
+	// 421. A server on an unspecified address (0.0.0.0, [::]) or a
+	// non-TCP listener, with neither Advertise nor Hosts, answers any host.
+	Hosts []string
+	// AllowCleartext lets a server without TLS listen on, or advertise
+	// with http://, an address that is not loopback. Bearer tokens then
+	// cross the network in the clear; the server logs a warning. Without
+	// it NewServer refuses.
+	AllowCleartext bool
+
 	// TLS serves HTTPS with this config (cloned; HTTP/2 is offered by
-	// ALPN). Set ClientAuth and ClientCAs in it for mutual TLS.
+	// ALPN; MinVersion is raised to TLS 1.2, and a MaxVersion below it is
+	// an error). Set ClientAuth tls.RequireAndVerifyClientCert and
+	// ClientCAs in it for mutual TLS.
 	TLS *tls.Config
 	// TLSFiles serves HTTPS from PEM files; a CAFile turns on mutual TLS.
-	// Set TLS or TLSFiles, not both.
+	// Set TLS or TLSFiles, not both. Under mutual TLS a receiver's id is
+	// its verified certificate's Subject Common Name.
 	TLSFiles TLSFiles
 
 	// MaxConns limits the connections open at once: 1 to 1<<20, default
-	// 1024. Further connections wait in the listen backlog.
+	// 1024. At the limit, a new connection makes the server close the
+	// connection idle longest (one that is not being answered: kept alive
+	// between requests, or open without a whole request yet); when none
+	// is idle it waits in the listen backlog.
 	MaxConns int
+	// MaxConnsPerClient, when not 0, limits the connections open at once
+	// from one client IP address: 1 to MaxConns. Over it, the client's
+	// connection idle longest is closed, or if none is idle the new one.
+	MaxConnsPerClient int
 	// MaxInFlightBytes limits the item bytes being written at once, over
 	// all responses: a range waits until its bytes fit. 1 MiB to 1<<40,
 	// default 256 MiB.
@@ -57,9 +82,15 @@ type ServerOptions struct {
 	// MaxInFlightBytes, default 64 MiB. Larger requests get 416.
 	MaxRange int64
 	// WriteStall is how long writing one piece (1 MiB) of a response may
-	// take before the connection is dropped, so a stalled receiver does
-	// not hold its bytes in flight forever: 1ms to 1h, default 30s.
+	// take before the response is ended, so a stalled receiver does not
+	// hold its piece in flight: 1ms to 1h, default 30s.
 	WriteStall time.Duration
+	// MinWriteRate is the slowest, in bytes per second, a response may be
+	// written on average, counting only the time spent writing and
+	// allowing one piece (1 MiB) of slack: writing b bytes may take
+	// (b + 1 MiB) / MinWriteRate. A response that falls below is ended.
+	// 1 KiB to 1 GiB per second, default 64 KiB; negative: no minimum.
+	MinWriteRate int64
 	// ReadHeaderTimeout bounds reading a request's headers: 1ms to 1h,
 	// default 10s. Go's server also counts a new connection's wait for its
 	// first request in it; keep it above the clients' idle timeout (5s).
@@ -90,6 +121,14 @@ func (o ServerOptions) validate() (ServerOptions, error) {
 	conns := int64(o.MaxConns)
 	bound(&f, "MaxConns", &conns, DefaultMaxConns, 1, 1<<20)
 	o.MaxConns = int(conns)
+	perClient := int64(o.MaxConnsPerClient)
+	if perClient != 0 {
+		bound(&f, "MaxConnsPerClient", &perClient, 0, 1, conns)
+	}
+	o.MaxConnsPerClient = int(perClient)
+	if o.MinWriteRate >= 0 {
+		bound(&f, "MinWriteRate", &o.MinWriteRate, DefaultMinWriteRate, 1<<10, 1<<30)
+	}
 	bound(&f, "MaxInFlightBytes", &o.MaxInFlightBytes, DefaultMaxInFlightBytes, 1<<20, 1<<40)
 	bound(&f, "MaxRange", &o.MaxRange, min(DefaultMaxRange, o.MaxInFlightBytes), 4<<10, o.MaxInFlightBytes)
 	bound(&f, "WriteStall", &o.WriteStall, DefaultWriteStall, time.Millisecond, time.Hour)
@@ -119,8 +158,13 @@ func (o ServerOptions) validate() (ServerOptions, error) {
 	if o.MetricsPath == "" {
 		o.MetricsPath = DefaultMetricsPath
 	}
-	if !strings.HasPrefix(o.MetricsPath, "/") || strings.HasPrefix(o.MetricsPath, "/v1/") {
-		return o, fmt.Errorf("hostdl: ServerOptions.MetricsPath %q must start with / and not with /v1/", o.MetricsPath)
+	if !strings.HasPrefix(o.MetricsPath, "/") || strings.HasPrefix(o.MetricsPath, "/v1/") || path.Clean(o.MetricsPath) != o.MetricsPath {
+		return o, fmt.Errorf("hostdl: ServerOptions.MetricsPath %q must be a clean path that starts with / and not with /v1/", o.MetricsPath)
+	}
+	for _, h := range o.Hosts {
+		if h == "" || strings.ContainsAny(h, "/:[] ") && net.ParseIP(h) == nil {
+			return o, fmt.Errorf("hostdl: ServerOptions.Hosts %q is not a host name or IP address", h)
+		}
 	}
 	return o, nil
 }

@@ -17,9 +17,16 @@ import (
 	"github.com/viacodec/viacodec/core"
 )
 
-// rawGet sends one request to the server with the given headers and
-// returns the status, the body and the response headers.
+// rawDo sends one request to the server with the given headers and
+// returns the status, the body and the response headers. It follows no
+// redirect.
 func rawDo(t *testing.T, method, url string, hdr map[string]string) (int, []byte, http.Header) {
+	t.Helper()
+	return doWith(t, http.DefaultClient, method, url, hdr)
+}
+
+// doWith is rawDo through hc.
+func doWith(t *testing.T, hc *http.Client, method, url string, hdr map[string]string) (int, []byte, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
@@ -28,7 +35,9 @@ func rawDo(t *testing.T, method, url string, hdr map[string]string) (int, []byte
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	c := *hc
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,32 +300,56 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// TestMaxConns: with MaxConns 2 and two connections open, a third request
-// waits until one of them closes.
+// TestMaxConns: with MaxConns 2 and two connections busy with requests, a
+// third connection waits until one of them is done, and is then served;
+// the busy ones are not cut.
 func TestMaxConns(t *testing.T) {
-	srv := startServer(t, newTable(t), ServerOptions{MaxConns: 2})
-	var conns []net.Conn
-	for range 2 {
-		c, err := net.Dial("tcp", srv.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		conns = append(conns, c)
+	hold := make(chan struct{})
+	var held atomic.Int32
+	wrap := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/hold" {
+				held.Add(1)
+				<-hold
+			}
+			h.ServeHTTP(w, r)
+		})
 	}
-	time.Sleep(50 * time.Millisecond) // let the server accept both
+	srv, err := newServer(newTable(t), ServerOptions{Logger: quiet, MaxConns: 2}, wrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	busy := make(chan int, 2)
+	for range 2 {
+		go func() {
+			resp, err := (&http.Client{Transport: &http.Transport{}}).Get(srv.Source() + "/hold")
+			if err != nil {
+				busy <- 0
+				return
+			}
+			resp.Body.Close()
+			busy <- resp.StatusCode
+		}()
+	}
+	waitFor(t, "two busy connections", func() bool { return held.Load() == 2 })
 	hc := &http.Client{Timeout: 200 * time.Millisecond, Transport: &http.Transport{}}
 	if _, err := hc.Get(srv.Source() + "/metrics"); err == nil {
-		t.Fatal("a third connection was served while two were open")
+		t.Fatal("a third connection was served while two were busy")
 	}
 	if n := srv.Stats().ConnsOpen; n != 2 {
 		t.Errorf("ConnsOpen %d, want 2", n)
 	}
-	conns[0].Close()
+	close(hold)
+	for range 2 {
+		if code := <-busy; code != http.StatusNotFound {
+			t.Errorf("a busy connection's request ended with %d, want its answer (404)", code)
+		}
+	}
 	hc.Timeout = 5 * time.Second
 	resp, err := hc.Get(srv.Source() + "/metrics")
 	if err != nil {
-		t.Fatalf("after a close: %v", err)
+		t.Fatalf("after the busy ones were done: %v", err)
 	}
 	resp.Body.Close()
 }
@@ -399,6 +432,14 @@ func TestOptions(t *testing.T) {
 		{Addr: "256.0.0.1:0"},
 		{Advertise: "10.0.0.1:8470"},
 		{TLSFiles: TLSFiles{CertFile: "/nonexistent"}},
+		{MaxConns: 8, MaxConnsPerClient: 9},
+		{MaxConnsPerClient: -1},
+		{MinWriteRate: 10},
+		{MinWriteRate: 2 << 30},
+		{MetricsPath: "/metrics/"},
+		{MetricsPath: "/a//metrics"},
+		{Hosts: []string{"host:80"}},
+		{Hosts: []string{""}},
 	}
 	for _, o := range bad {
 		o.Logger = quiet
@@ -411,6 +452,19 @@ func TestOptions(t *testing.T) {
 	}
 	if _, err := NewServer(nil, ServerOptions{}); err == nil {
 		t.Error("NewServer(nil) succeeded")
+	}
+	good, err := NewServer(table, ServerOptions{Logger: quiet, MinWriteRate: -1, MaxConnsPerClient: 4, Hosts: []string{"::1", "example.com"}})
+	if err != nil {
+		t.Fatalf("valid options: %v", err)
+	}
+	if o := good.opts; o.MinWriteRate != -1 || o.MaxConnsPerClient != 4 || o.MaxConns != DefaultMaxConns {
+		t.Errorf("options kept as %+v", o)
+	}
+	good.Close()
+	if s, _ := NewServer(table, ServerOptions{Logger: quiet}); s.opts.MinWriteRate != DefaultMinWriteRate || s.opts.MaxConnsPerClient != 0 {
+		t.Errorf("defaults: MinWriteRate %d, MaxConnsPerClient %d", s.opts.MinWriteRate, s.opts.MaxConnsPerClient)
+	} else {
+		s.Close()
 	}
 	badc := []ClientOptions{
 		{Concurrency: 1000},
@@ -451,7 +505,7 @@ func TestWriteStall(t *testing.T) {
 	}
 	defer c.Close()
 	c.(*net.TCPConn).SetReadBuffer(4 << 10)
-	fmt.Fprintf(c, "GET /v1/batches/%s/items/0 HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n%s: stuck\r\nRange: bytes=0-33554431\r\n\r\n",
+	fmt.Fprintf(c, "GET /v1/batches/%s/items/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n%s: stuck\r\nRange: bytes=0-33554431\r\n\r\n",
 		ref.RefID, bearer(ref), headerReceiver)
 	deadline := time.Now().Add(5 * time.Second)
 	for srv.Stats().InFlightBytes == 0 && time.Now().Before(deadline) {

@@ -32,7 +32,7 @@ func serverTLS(c *tls.Config, f TLSFiles) (*tls.Config, error) {
 		if len(c.Certificates) == 0 && c.GetCertificate == nil && c.GetConfigForClient == nil {
 			return nil, errors.New("hostdl: ServerOptions.TLS has no certificate")
 		}
-		return c, nil
+		return c, tlsFloor(c, "ServerOptions")
 	case f.isZero():
 		return nil, nil
 	}
@@ -61,9 +61,10 @@ func clientTLS(c *tls.Config, f TLSFiles) (*tls.Config, error) {
 	case c != nil && !f.isZero():
 		return nil, errors.New("hostdl: set ClientOptions.TLS or ClientOptions.TLSFiles, not both")
 	case c != nil:
-		return c.Clone(), nil
+		c = c.Clone()
+		return c, tlsFloor(c, "ClientOptions")
 	case f.isZero():
-		return nil, nil
+		return &tls.Config{MinVersion: tls.VersionTLS12}, nil
 	}
 	c = &tls.Config{MinVersion: tls.VersionTLS12}
 	if f.CAFile != "" {
@@ -84,6 +85,51 @@ func clientTLS(c *tls.Config, f TLSFiles) (*tls.Config, error) {
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
+}
+
+// tlsFloor holds c to TLS 1.2 or later: it raises MinVersion, and a
+// MaxVersion below 1.2 is an error.
+func tlsFloor(c *tls.Config, typ string) error {
+	if c.MaxVersion != 0 && c.MaxVersion < tls.VersionTLS12 {
+		return fmt.Errorf("hostdl: %s.TLS allows at most %s; TLS 1.2 is the minimum", typ, tls.VersionName(c.MaxVersion))
+	}
+	c.MinVersion = max(c.MinVersion, tls.VersionTLS12)
+	// GetConfigForClient may hand out other configs: hold them too.
+	if get := c.GetConfigForClient; get != nil {
+		c.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			cc, err := get(h)
+			if err != nil || cc == nil {
+				return cc, err
+			}
+			cc = cc.Clone()
+			if cc.MaxVersion != 0 && cc.MaxVersion < tls.VersionTLS12 {
+				return nil, fmt.Errorf("hostdl: a config from GetConfigForClient allows at most %s", tls.VersionName(cc.MaxVersion))
+			}
+			cc.MinVersion = max(cc.MinVersion, tls.VersionTLS12)
+			return cc, nil
+		}
+	}
+	return nil
+}
+
+// certReceiver returns the receiver id a client with config c has under
+// mutual TLS: its first certificate's Subject CN, or "" when it has none
+// or the CN is not a valid receiver id.
+func certReceiver(c *tls.Config) string {
+	if c == nil || len(c.Certificates) == 0 || len(c.Certificates[0].Certificate) == 0 {
+		return ""
+	}
+	leaf := c.Certificates[0].Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(c.Certificates[0].Certificate[0]); err != nil {
+			return ""
+		}
+	}
+	if cn := leaf.Subject.CommonName; validReceiver(cn) {
+		return cn
+	}
+	return ""
 }
 
 func loadPool(file string) (*x509.CertPool, error) {

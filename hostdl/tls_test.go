@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -19,13 +20,20 @@ import (
 )
 
 // testPKI is a CA with a server certificate for 127.0.0.1 and a client
-// certificate, all made in the test, with their PEM files.
+// certificate (Subject CN "client"), all made in the test, with their PEM
+// files; client hands out more client certificates.
 type testPKI struct {
 	caPool                *x509.CertPool
 	server, client        tls.Certificate
 	caFile                string
 	serverCert, serverKey string
 	clientCert, clientKey string
+
+	t      *testing.T
+	dir    string
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	serial int64
 }
 
 func newPKI(t *testing.T, name string) *testPKI {
@@ -42,32 +50,45 @@ func newPKI(t *testing.T, name string) *testPKI {
 		t.Fatal(err)
 	}
 	ca, _ := x509.ParseCertificate(caDER)
-	p := &testPKI{caPool: x509.NewCertPool()}
+	p := &testPKI{caPool: x509.NewCertPool(), t: t, dir: dir, ca: ca, caKey: caKey, serial: 1}
 	p.caPool.AddCert(ca)
 	p.caFile = writePEM(t, dir, "ca.pem", "CERTIFICATE", caDER)
-	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP) (tls.Certificate, string, string) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyDER, _ := x509.MarshalECPrivateKey(key)
-		certFile := writePEM(t, dir, cn+".pem", "CERTIFICATE", der)
-		keyFile := writePEM(t, dir, cn+".key", "EC PRIVATE KEY", keyDER)
-		c, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, certFile, keyFile
-	}
-	p.server, p.serverCert, p.serverKey = leaf(2, "server", x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
-	p.client, p.clientCert, p.clientKey = leaf(3, "client", x509.ExtKeyUsageClientAuth, nil)
+	p.server, p.serverCert, p.serverKey = p.leaf("server", x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
+	p.client, p.clientCert, p.clientKey = p.leaf("client", x509.ExtKeyUsageClientAuth, nil)
 	return p
+}
+
+// leaf makes a certificate with Subject CN cn that the CA signed, and its
+// PEM files.
+func (p *testPKI) leaf(cn string, usage x509.ExtKeyUsage, ips []net.IP) (cert tls.Certificate, certFile, keyFile string) {
+	t := p.t
+	t.Helper()
+	p.serial++
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	name := fmt.Sprintf("leaf%d", p.serial)
+	certFile = writePEM(t, p.dir, name+".pem", "CERTIFICATE", der)
+	keyFile = writePEM(t, p.dir, name+".key", "EC PRIVATE KEY", keyDER)
+	if cert, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	return cert, certFile, keyFile
+}
+
+// clientConfig returns a client TLS config that trusts p's CA and presents
+// a client certificate named cn.
+func (p *testPKI) clientConfig(cn string) *tls.Config {
+	cert, _, _ := p.leaf(cn, x509.ExtKeyUsageClientAuth, nil)
+	return &tls.Config{RootCAs: p.caPool, Certificates: []tls.Certificate{cert}}
 }
 
 func writePEM(t *testing.T, dir, name, typ string, der []byte) string {

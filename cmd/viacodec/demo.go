@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"time"
 
@@ -14,19 +15,76 @@ import (
 
 // runDemo builds a synthetic model of float32 and bfloat16 tensors, encodes
 // it with arrays inline, decodes it, checks every byte and prints sizes and
-// throughput.
+// throughput; then it runs federated rounds on loopback (round.go).
 func runDemo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	sizeMiB := fs.Int("size", 64, "model size in MiB")
-	agents := fs.Int("agents", 3, "Go agents in the federated round")
-	python := fs.String("python", "", "command of a Python agent (interpreter and script) to add to the round")
+	tensors := fs.Int("tensors", 8, "float32 tensors in the federated model")
+	rounds := fs.Int("rounds", 3, "federated rounds")
+	agents := fs.Int("agents", 3, "Go agents, each a process of its own")
+	python := fs.String("python", "", "command (interpreter and script) of a Python agent to add, which is\nbindings/python/examples/fl_agent.py")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up on the rounds after this long")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	model, total := syntheticModel(*sizeMiB << 20)
+	switch {
+	case *sizeMiB < 1 || *sizeMiB > 1<<16:
+		return usagef("-size %d: want 1 to 65536 MiB", *sizeMiB)
+	case *tensors < 1 || *tensors > (*sizeMiB<<20)/4:
+		return usagef("-tensors %d: want 1 to %d (a float32 each, at least)", *tensors, (*sizeMiB<<20)/4)
+	case *rounds < 1 || *rounds > 1000:
+		return usagef("-rounds %d: want 1 to 1000", *rounds)
+	case *agents < 0 || *agents > 64:
+		return usagef("-agents %d: want 0 to 64", *agents)
+	case *agents == 0 && *python == "":
+		return usagef("no agents: give -agents N or -python CMD")
+	case *timeout <= 0:
+		return usagef("-timeout %v: want a positive duration", *timeout)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var kinds []agentKind
+	var names []string
+	for i := range *agents {
+		kinds = append(kinds, goAgent(self))
+		names = append(names, fmt.Sprintf("agent-%d", i+1))
+	}
+	if py := strings.Fields(*python); len(py) > 0 {
+		kinds = append(kinds, pythonAgent(py))
+		names = append(names, "py-agent")
+	}
+	cfg := fedConfig{size: *sizeMiB << 20, tensors: *tensors, rounds: *rounds, lr: 0.5}
+	for i, k := range kinds {
+		// The targets spread over (0, 1): the model's mean moves toward 0.5.
+		cfg.agents = append(cfg.agents, agentSpec{name: names[i], kind: k, target: float32(i+1) / float32(len(kinds)+1)})
+	}
+
+	ctx, stop := interruptible(*timeout)
+	defer stop()
+	out := newProgress(os.Stdout)
+	defer out.close()
+	if err := inlineRoundTrip(out, *sizeMiB<<20); err != nil {
+		return err
+	}
+	out.printf("\nfederated rounds on loopback (by reference, HTTP): %s, %s, each a process\n", plural(*rounds, "round"), plural(len(kinds), "agent"))
+	if err := runRounds(ctx, cfg, out); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", ended(ctx, *timeout), err)
+		}
+		return err
+	}
+	return nil
+}
+
+// inlineRoundTrip encodes and decodes a synthetic model with its arrays
+// inline, checks every byte, and prints sizes and the best speeds.
+func inlineRoundTrip(out *progress, size int) error {
+	model, total := syntheticModel(size)
 	msg := map[string]any{"round": 3, "model": model}
-	fmt.Println("inline encode and decode:")
-	fmt.Printf("model: %d tensors, %.1f MiB (float32 and bfloat16)\n", len(model), mib(total))
+	out.printf("inline encode and decode:\n")
+	out.printf("model: %d tensors, %.1f MiB (float32 and bfloat16)\n", len(model), mib(total))
 
 	// The first round also pays for the process's first touch of fresh
 	// memory; the best of a few rounds shows the codec's own speed.
@@ -43,27 +101,20 @@ func runDemo(args []string) error {
 		encTime = min(encTime, time.Since(start))
 
 		start = time.Now()
-		out, err := core.Unmarshal(data)
+		decoded, err := core.Unmarshal(data)
 		if err != nil {
 			return err
 		}
 		decTime = min(decTime, time.Since(start))
-		if err := verify(model, out); err != nil {
+		if err := verify(model, decoded); err != nil {
 			return err
 		}
 	}
-	fmt.Printf("message: %.1f MiB (%.4f%% framing overhead)\n", mib(len(data)), 100*float64(len(data)-total)/float64(total))
-	fmt.Printf("best of %d rounds:\n", rounds)
-	fmt.Printf("encode: %v (%.0f MiB/s)\n", encTime.Round(time.Microsecond), mib(total)/encTime.Seconds())
-	fmt.Printf("decode: %v (%.0f MiB/s)\n", decTime.Round(time.Microsecond), mib(total)/decTime.Seconds())
-	fmt.Println("verified: every tensor bit-exact")
-
-	fmt.Println("\nfederated round on loopback (by reference, HTTP):")
-	var py []string
-	if *python != "" {
-		py = strings.Fields(*python)
-	}
-	return runRound(model, total, *agents, py)
+	out.printf("message: %.1f MiB (%.4f%% framing overhead)\n", mib(len(data)), 100*float64(len(data)-total)/float64(total))
+	out.printf("best of %d rounds: encode %v (%.0f MiB/s), decode %v (%.0f MiB/s)\n", rounds,
+		encTime.Round(time.Microsecond), mib(total)/encTime.Seconds(), decTime.Round(time.Microsecond), mib(total)/decTime.Seconds())
+	out.printf("verified: every tensor bit-exact\n")
+	return nil
 }
 
 func mib(n int) float64 { return float64(n) / (1 << 20) }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/viacodec/viacodec/internal/tensorfile"
 )
@@ -88,4 +89,38 @@ func displayName(path string) string {
 		return "standard input"
 	}
 	return path
+}
+
+// contentFormat is fileFormat for a file that may also hold a message:
+// -format "message", or the extension .cbor, names one (message is true,
+// the format 0).
+func contentFormat(flagValue, path, role string) (f tensorfile.Format, message bool, err error) {
+	switch {
+	case flagValue == "message":
+		return 0, true, nil
+	case flagValue != "":
+		f, err := tensorfile.ParseFormat(flagValue)
+		if err != nil {
+			return 0, false, usagef("-format %q: want safetensors, npz or message", flagValue)
+		}
+		return f, false, nil
+	case path == "-":
+		return 0, false, usagef("give -format for the %s on a standard stream", role)
+	case strings.EqualFold(filepath.Ext(path), ".cbor"):
+		return 0, true, nil
+	}
+	f, err = tensorfile.FormatOf(path)
+	if err != nil {
+		return 0, false, usagef("cannot tell the format of %s %q from its extension: give -format, or name it .safetensors, .npz or .cbor (a message)", role, path)
+	}
+	return f, false, nil
+}
+
+// statusOutput is where a command that writes data to path reports what
+// it does: standard output, unless the data goes there.
+func statusOutput(path string) *os.File {
+	if path == "-" {
+		return os.Stderr
+	}
+	return os.Stdout
 }

@@ -1,16 +1,21 @@
 // Command viacodec runs viacodec's demo and tools.
 //
-//	viacodec demo [-size MiB] [-agents N] [-python CMD]
+//	viacodec demo [-size MiB] [-tensors N] [-rounds N] [-agents N] [-python CMD]
 //	viacodec inspect [-width N] FILE|-
 //	viacodec pack [-format safetensors|npz] [-o OUT] FILE|-
 //	viacodec unpack [-format safetensors|npz] [-o OUT] [-drop-metadata] FILE|-
+//	viacodec serve [-o MSGFILE] [-receivers N] [flags] FILE|-
+//	viacodec fetch [-o OUT] [-receiver NAME] [flags] MSGFILE|-
 //
-// The demo encodes and decodes a synthetic model inline, then runs a
-// federated round on loopback: server, pass-through relay, N Go agents and,
-// with -python, a Python agent (bindings/python/examples/fl_agent.py).
-// inspect prints a message in CBOR diagnostic notation and summarises its
-// batches, arrays and lazy refs; pack and unpack convert between a message
-// and a safetensors or .npz file.
+// The demo encodes and decodes a synthetic model inline, then runs
+// federated rounds on loopback: a server (the demo's process), a
+// pass-through relay and agents, each a process of its own: Go agents
+// (the hidden command "agent") and, with -python, a Python agent
+// (bindings/python/examples/fl_agent.py). inspect prints a message in CBOR
+// diagnostic notation and summarises its batches, arrays and lazy refs;
+// pack and unpack convert between a message and a safetensors or .npz
+// file; serve publishes a file's arrays by reference and fetch downloads
+// them from another process.
 //
 // `viacodec -h` and `viacodec COMMAND -h` print usage on standard output.
 // An error is one line on standard error and exit status 1; a usage error
@@ -18,12 +23,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // command is one subcommand.
@@ -33,16 +42,23 @@ type command struct {
 	summary  string // one line for the command list
 	about    string // a paragraph for the command's own usage
 	run      func(args []string) error
+	hidden   bool // not listed: a process the demo starts
 }
 
 var commands = []command{
 	{
 		name:     "demo",
-		synopsis: "[-size MiB] [-agents N] [-python CMD]",
-		summary:  "encode a synthetic model inline, then run a federated round on loopback",
+		synopsis: "[-size MiB] [-tensors N] [-rounds N] [-agents N] [-python CMD] [-timeout D]",
+		summary:  "encode a synthetic model inline, then run federated rounds on loopback",
 		about: "Encodes and decodes a synthetic model inline, checks every byte and prints sizes\n" +
-			"and throughput; then runs a federated round on loopback: a server, a pass-through\n" +
-			"relay, Go agents and, with -python, a Python agent.",
+			"and throughput. Then runs federated rounds on loopback: this process is the\n" +
+			"server, a pass-through relay and the agents are processes of their own (-agents\n" +
+			"Go agents and, with -python, a Python agent). Each round the server sends the\n" +
+			"model by reference through the relay, the agents download it from the server,\n" +
+			"train, and send their updates back the same way; the server averages them and\n" +
+			"checks the average against its own computation. Per hop it prints the bytes\n" +
+			"moved and held, time, throughput, SHA-256 at source and receiver and peak\n" +
+			"memory; any mismatch is an error.",
 		run: runDemo,
 	},
 	{
@@ -75,6 +91,50 @@ var commands = []command{
 			"has no complex128; npz has no bfloat16, float8 or metadata (-drop-metadata\n" +
 			"leaves it out).",
 		run: runUnpack,
+	},
+	{
+		name:     "serve",
+		synopsis: "[-o MSGFILE] [-receivers N] [-timeout D] [-listen ADDR] [-advertise URL] [-tls-cert F -tls-key F] [-tls-ca F] [-client-auth] [-format F] FILE|-",
+		summary:  "publish a file's arrays by reference and serve them until they are fetched",
+		about: "Reads a safetensors, .npz or message file (.cbor) and publishes its arrays by\n" +
+			"reference: the message it writes (to standard output, or -o MSGFILE) is small,\n" +
+			"and receivers download the arrays straight from this process, which serves\n" +
+			"them until -receivers receivers have confirmed, -timeout passes or Ctrl-C.\n" +
+			"It shows each receiver's progress, on standard error when the message goes to\n" +
+			"standard output. Exit status 0 once every receiver confirmed.",
+		run: runServe,
+	},
+	{
+		name:     "fetch",
+		synopsis: "[-o OUT] [-format F] [-receiver NAME] [-timeout D] [-tls-ca F] [-tls-cert F -tls-key F] [-drop-metadata] MSGFILE|-",
+		summary:  "download the arrays a message refers to into a safetensors, .npz or message file",
+		about: "Reads a message (as serve writes it) from MSGFILE or standard input, downloads\n" +
+			"the arrays it refers to straight from their sources, with progress, and writes\n" +
+			"them to OUT: a safetensors or .npz file, or a message with the arrays inline\n" +
+			"(.cbor), as -format or the extension of OUT says. Progress goes to standard\n" +
+			"output, or to standard error when OUT is standard output: a bar on a terminal,\n" +
+			"a line every 2 seconds elsewhere.",
+		run: runFetch,
+	},
+	{
+		name:     "agent",
+		synopsis: "[-name NAME]",
+		summary:  "a Go agent of the demo (started by demo)",
+		about: "A Go agent of the demo's federated rounds in a process of its own: it reads\n" +
+			"tasks in frames on standard input and answers on standard output\n" +
+			"(cmd/viacodec/proto.go). The demo starts it.",
+		run:    runAgent,
+		hidden: true,
+	},
+	{
+		name:     "relay",
+		synopsis: "[-name NAME]",
+		summary:  "the relay of the demo (started by demo)",
+		about: "The demo's relay in a process of its own: it decodes each message in frames on\n" +
+			"standard input with pass-through on and forwards it on standard output, holding\n" +
+			"and downloading no array byte (cmd/viacodec/proto.go). The demo starts it.",
+		run:    runRelay,
+		hidden: true,
 	},
 }
 
@@ -136,6 +196,25 @@ func runCommand(cmd command, args []string) int {
 	}
 }
 
+// interruptible returns a context that ends on Ctrl-C (SIGINT or SIGTERM)
+// or, if d > 0, after d.
+func interruptible(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if d <= 0 {
+		return ctx, stop
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return ctx, func() { cancel(); stop() }
+}
+
+// ended says why ctx ended: a timeout, or an interrupt.
+func ended(ctx context.Context, d time.Duration) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("timed out after %v", d)
+	}
+	return "interrupted"
+}
+
 // oneLine keeps an error to the one line the command promises.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
@@ -145,7 +224,9 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: viacodec <command> [flags] [arguments]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		}
 	}
 	fmt.Fprintln(w, "\n'viacodec <command> -h' describes a command and its flags.")
 }

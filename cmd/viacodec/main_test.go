@@ -18,6 +18,13 @@ import (
 var commandPath string
 
 func TestMain(m *testing.M) {
+	if fault := os.Getenv(faultEnv); fault != "" {
+		if err := faultyAgent(fault, os.Args[len(os.Args)-1]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "viacodec-cmd-test-")
 	if err != nil {
@@ -86,7 +93,7 @@ func (r result) fails(t *testing.T, code int, want string) {
 
 func TestUsage(t *testing.T) {
 	dir := t.TempDir()
-	names := []string{"demo", "inspect", "pack", "unpack"}
+	names := []string{"demo", "inspect", "pack", "unpack", "serve", "fetch"}
 
 	// No command: usage on stderr, exit 2.
 	r := viacodec(t, dir, nil)
@@ -103,6 +110,15 @@ func TestUsage(t *testing.T) {
 		r := viacodec(t, dir, nil, h).ok(t)
 		if !strings.HasPrefix(r.stdout, "usage: viacodec <command>") {
 			t.Errorf("%s: stdout %q", h, r.stdout)
+		}
+	}
+	// The demo's hidden commands are not listed, and have their usage.
+	for _, name := range []string{"agent", "relay"} {
+		if strings.Contains(r.stderr, "\n  "+name+" ") {
+			t.Errorf("usage lists the hidden %s", name)
+		}
+		if r := viacodec(t, dir, nil, name, "-h").ok(t); !strings.HasPrefix(r.stdout, "usage: viacodec "+name+" [-name NAME]") {
+			t.Errorf("%s -h: %q", name, r.stdout)
 		}
 	}
 	// Unknown command: usage on stderr, exit 2.

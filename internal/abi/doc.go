@@ -28,5 +28,9 @@
 //     downloads the referenced ones there; Decoded.Cancel ends a
 //     download from another thread.
 //   - Hosts and transactions: Host (a hostdl.Host) encodes by reference
-//     and publishes, Tx waits on, reports and aborts a transaction.
+//     and publishes, Tx waits on, reports and aborts a transaction. They
+//     are left out of GOOS=wasip1 builds (the wasm guest), which have no
+//     network and must not link hostdl.
+//   - Layouts (layout.go): the byte forms of plans, parcels and errors in
+//     a wasm guest's memory, and the packing of the guest's results.
 package abi

@@ -1,3 +1,8 @@
+// The host (hostdl: the network) is for the C ABI only: the wasm guest,
+// which links this package without it, has no network.
+
+//go:build !wasip1
+
 package abi
 
 import (

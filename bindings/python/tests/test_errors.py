@@ -465,3 +465,30 @@ def test_errors_speak_the_python_api():
             for word in ("core:", "capi", "hostdl:", "vc_", "abi"):
                 assert word not in text, text
         tx.abort()
+
+
+def _huge_ref_message(dims: bytes) -> bytes:
+    """A relay's message: one ref node declaring float32 with the given
+    CBOR shape list, and its batch descriptor (a source nobody serves)."""
+    node = bytes.fromhex("da56430002 85 00 00 67") + b"float32" + dims + b"\x00"
+    source = b"http://127.0.0.1:9"
+    desc = bytes([0x85, 0x60 + len(source)]) + source + b"\x50" + bytes(range(16)) + b"\x58\x20" + bytes(32) + b"\x01\x1b" + (1 << 62).to_bytes(8, "big")
+    return bytes.fromhex("da5643000083 01") + node + b"\x81" + desc
+
+
+def test_ref_shapes_meet_the_limits_before_allocation():
+    # [2^30, 2^30] float32 = 2^62 bytes: over any limit, in pass-through too
+    msg = _huge_ref_message(bytes.fromhex("82 1a40000000 1a40000000"))
+    with pytest.raises(viacodec.LimitError):
+        viacodec.loads(msg, pass_through=True, max_array_bytes=1000)
+    with pytest.raises(viacodec.LimitError):
+        viacodec.loads(msg, pass_through=True)
+    # [2^20, 2^20] float32 = 4 TiB: a wide relay forwards it, and resolving
+    # it meets the default limit (64 GiB) before numpy allocates anything
+    msg = _huge_ref_message(bytes.fromhex("82 1a00100000 1a00100000"))
+    ref = viacodec.loads(msg, pass_through=True, max_array_bytes=1 << 48)
+    assert isinstance(ref, viacodec.LazyRef) and ref.nbytes == 1 << 42
+    with pytest.raises(viacodec.LimitError):
+        viacodec.resolve(ref, timeout=5)
+    with viacodec.Host() as h, pytest.raises(viacodec.LimitError):
+        h.loads(msg)

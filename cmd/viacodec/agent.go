@@ -1,0 +1,334 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/hostdl"
+)
+
+// The demo's agents and its relay run in processes of their own: the
+// demo starts its own binary with the hidden commands "agent" and
+// "relay", which speak the frames of proto.go on their standard streams.
+//
+// Another kind of agent (a wasm guest's, say) is another process that
+// speaks the same frames: a flag of "agent" that assembles its peer
+// differently, and an entry in agentKinds (demo.go).
+
+// peer is one process's end of the round: a host that serves the batches
+// it publishes and downloads what it decodes, and counts what it
+// downloaded.
+type peer struct {
+	*hostdl.Host
+	enc   *core.EncMode
+	dec   *core.DecMode
+	count *downloadCounter
+}
+
+// newPeer assembles the host of a process of the demo. Every non-empty
+// array it encodes goes by reference; progress, if set, sees its client's
+// downloads.
+func newPeer(name string, progress func(ref uuid.UUID, done, total int64)) (*peer, error) {
+	count := &downloadCounter{done: map[uuid.UUID]int64{}, then: progress}
+	h, err := hostdl.NewHost(hostdl.HostOptions{
+		Logger:       slog.New(slog.DiscardHandler),
+		RefThreshold: 1,
+		Client:       hostdl.ClientOptions{Receiver: name, Progress: count.progress},
+	})
+	if err != nil {
+		return nil, err
+	}
+	enc, err := h.EncMode(core.EncOptions{})
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	dec, err := h.DecMode(core.DecOptions{})
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &peer{Host: h, enc: enc, dec: dec, count: count}, nil
+}
+
+// send encodes v by reference and publishes its batch for n receivers.
+func (p *peer) send(v any, receivers int) ([]byte, *core.Transaction, error) {
+	msg, err := p.enc.Encode(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	if msg.Batch() == nil {
+		return nil, nil, errors.New("no array went by reference")
+	}
+	tx, err := p.Publish(msg.Batch(), core.PublishOptions{Receivers: receivers, Timeout: 2 * time.Minute})
+	if err != nil {
+		return nil, nil, err
+	}
+	return msg.Bytes(), tx, nil
+}
+
+// downloadCounter counts the bytes a client downloaded, from its Progress
+// reports, and passes the reports on.
+type downloadCounter struct {
+	mu   sync.Mutex
+	done map[uuid.UUID]int64
+	then func(ref uuid.UUID, done, total int64)
+}
+
+func (c *downloadCounter) progress(ref uuid.UUID, done, total int64) {
+	c.mu.Lock()
+	c.done[ref] = done
+	c.mu.Unlock()
+	if c.then != nil {
+		c.then(ref, done, total)
+	}
+}
+
+// take returns the bytes downloaded since the last take.
+func (c *downloadCounter) take() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for ref, d := range c.done {
+		n += d
+		delete(c.done, ref)
+	}
+	return n
+}
+
+func sayHello(out *frameWriter, name, kind string) error {
+	return out.write(map[string]any{"op": "hello", "name": name, "kind": kind, "pid": os.Getpid(), "rss": peakRSS()})
+}
+
+// serveFrames calls handle with each frame that arrives on standard input,
+// until it ends.
+func serveFrames(handle func(*fields) error) error {
+	in := bufio.NewReader(os.Stdin)
+	for {
+		f, err := readFrame(in)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := handle(newFields(f)); err != nil {
+			return err
+		}
+	}
+}
+
+// runAgent is `viacodec agent`, a Go agent. For each task it downloads the
+// model straight from the server, takes its training step and answers
+// with its update by reference; once the server has downloaded an update,
+// it reports the update's outcome. It ends when its input does and its
+// updates are delivered.
+func runAgent(args []string) error {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	name := fs.String("name", "agent", "receiver id of the agent")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	out := newFrameWriter(os.Stdout)
+	p, err := newPeer(*name, func(_ uuid.UUID, done, total int64) {
+		out.write(map[string]any{"op": "progress", "done": done, "total": total})
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := sayHello(out, *name, "go"); err != nil {
+		return err
+	}
+
+	var delivered sync.WaitGroup
+	err = serveFrames(func(f *fields) error {
+		if op := f.str("op"); op != "task" {
+			return fmt.Errorf("unexpected frame %q", op)
+		}
+		msg := f.bytes("msg")
+		if err := f.error(); err != nil {
+			return err
+		}
+		round, tx, err := agentTask(p, *name, msg, out)
+		if err != nil {
+			return err
+		}
+		delivered.Go(func() {
+			o, err := tx.Wait(p.Context())
+			// The update is delivered: its memory is free. Collecting it
+			// now keeps the peak at one model, not at one model plus
+			// what the collector let pile up.
+			debug.FreeOSMemory()
+			if err == nil {
+				out.write(outcomeFrame(round, o))
+			}
+		})
+		return nil
+	})
+	// The server has the updates it waited for (it closes the input
+	// after their outcomes); closing the host ends any other.
+	p.Close()
+	delivered.Wait()
+	return err
+}
+
+// agentTask decodes one task, trains, publishes the update and sends it.
+func agentTask(p *peer, name string, msg []byte, out *frameWriter) (int64, *core.Transaction, error) {
+	start := time.Now()
+	v, err := p.dec.DecodeContext(p.Context(), msg)
+	if err != nil {
+		return 0, nil, err
+	}
+	elapsed := time.Since(start)
+	task, ok := v.(map[string]any)
+	if !ok {
+		return 0, nil, fmt.Errorf("task is %T, not a map", v)
+	}
+	f := newFields(task)
+	round := f.int("round")
+	lr := f.float32("lr")
+	target := f.sub("targets").float32(name)
+	if err := f.error(); err != nil {
+		return 0, nil, fmt.Errorf("task: %w", err)
+	}
+	m, err := modelOf(task["model"])
+	if err != nil {
+		return 0, nil, err
+	}
+	report := map[string]any{
+		"round": round, "held": m.bytes(), "lazy": 0, "downloaded": p.count.take(),
+		"ns": elapsed.Nanoseconds(), "sha256": digestMap(m.digests()), "rss": peakRSS(),
+	}
+	update := m.trainInPlace(lr, target)
+	um, tx, err := p.send(map[string]any{"agent": name, "round": round, "update": update.body()}, 1)
+	if err != nil {
+		return 0, nil, err
+	}
+	err = out.write(map[string]any{"op": "result", "msg": um, "report": report, "sha256": digestMap(update.digests())})
+	return round, tx, err
+}
+
+// outcomeFrame reports how the transaction of an update ended.
+func outcomeFrame(round int64, o core.Outcome) map[string]any {
+	served := map[string]any{}
+	for _, r := range o.Receivers {
+		served[r.ID] = r.Bytes
+	}
+	return map[string]any{
+		"op": "outcome", "round": round, "state": o.State.String(),
+		"confirmed": anySlice(o.Confirmed()), "served": served,
+	}
+}
+
+// runRelay is `viacodec relay`, a forwarding hop: it decodes each message
+// with pass-through on, so that every array stays a lazy ref and nothing
+// is downloaded, adds its name, and re-encodes the message, whose refs
+// still point at their sources.
+func runRelay(args []string) error {
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	name := fs.String("name", "relay", "name of the relay")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	out := newFrameWriter(os.Stdout)
+	// Its host's client would download, if anything asked it to: its
+	// count shows that nothing did.
+	p, err := newPeer(*name, nil)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	dec, err := p.DecMode(core.DecOptions{PassThrough: true})
+	if err != nil {
+		return err
+	}
+	if err := sayHello(out, *name, "relay"); err != nil {
+		return err
+	}
+	return serveFrames(func(f *fields) error {
+		if op := f.str("op"); op != "forward" {
+			return fmt.Errorf("unexpected frame %q", op)
+		}
+		msg := f.bytes("msg")
+		if err := f.error(); err != nil {
+			return err
+		}
+		start := time.Now()
+		v, err := dec.DecodeContext(p.Context(), msg)
+		if err != nil {
+			return err
+		}
+		held, lazy := arrayBytes(v)
+		round := int64(0)
+		if m, ok := v.(map[string]any); ok {
+			round, _ = m["round"].(int64)
+			m["relay"] = *name
+		}
+		fwd, err := core.Marshal(v)
+		if err != nil {
+			return err
+		}
+		report := map[string]any{
+			"round": round, "held": held, "lazy": lazy, "downloaded": p.count.take(),
+			"ns": time.Since(start).Nanoseconds(), "sha256": map[string]any{}, "rss": peakRSS(),
+		}
+		return out.write(map[string]any{"op": "forwarded", "msg": fwd, "report": report})
+	})
+}
+
+// arrayBytes returns the bytes of the arrays in v and its count of lazy
+// refs.
+func arrayBytes(v any) (held int64, lazy int64) {
+	switch x := v.(type) {
+	case *core.Array:
+		return int64(len(x.Data)), 0
+	case *core.LazyRef:
+		return 0, 1
+	case map[string]any:
+		for _, e := range x {
+			h, l := arrayBytes(e)
+			held, lazy = held+h, lazy+l
+		}
+	case []any:
+		for _, e := range x {
+			h, l := arrayBytes(e)
+			held, lazy = held+h, lazy+l
+		}
+	case core.Map:
+		for _, e := range x {
+			h, l := arrayBytes(e.Value)
+			held, lazy = held+h, lazy+l
+		}
+	case core.Object:
+		return arrayBytes(x.Data)
+	}
+	return held, lazy
+}
+
+func anySlice[T any](s []T) []any {
+	out := make([]any, len(s))
+	for i, x := range s {
+		out[i] = x
+	}
+	return out
+}
+
+func digestMap(d map[string][]byte) map[string]any {
+	m := make(map[string]any, len(d))
+	for k, v := range d {
+		m[k] = v
+	}
+	return m
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/hostdl"
+	"github.com/viacodec/viacodec/internal/tensorfile"
+)
+
+// runFetch downloads the arrays a message refers to and writes the
+// message's content to a file.
+func runFetch(args []string) error {
+	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
+	out := fs.String("o", "-", "file to write: .safetensors, .npz or .cbor (a message, arrays inline); - for standard output (then -format)")
+	format := fs.String("format", "", "format to write, safetensors, npz or message (default: from the extension of -o)")
+	receiver := fs.String("receiver", "", "receiver id the source records (default: a random UUID)")
+	timeout := fs.Duration("timeout", 0, "give up after this long (default: no limit)")
+	dropMetadata := fs.Bool("drop-metadata", false, "leave out the message's "+tensorfile.MetadataKey+" (npz cannot carry it)")
+	tf := addTLSFlags(fs, "the client")
+	files, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(files) != 1:
+		return usagef("expects one message FILE, or - for standard input")
+	case *timeout < 0:
+		return usagef("-timeout %v is negative", *timeout)
+	}
+	in := files[0]
+	ff, isMessage, err := contentFormat(*format, *out, "output")
+	if err != nil {
+		return err
+	}
+	data, err := readInput(in)
+	if err != nil {
+		return err
+	}
+	// The sources of the batches name the downloads while they run.
+	sources := map[uuid.UUID]string{}
+	if plan, err := passThrough.Plan(data); err == nil {
+		for _, b := range plan.Batches {
+			sources[b.RefID] = b.Source
+		}
+	}
+
+	status := statusOutput(*out)
+	prog := newProgress(status)
+	defer prog.close()
+	label := func(ref uuid.UUID) string { return "from " + sources[ref] }
+	client, err := hostdl.NewClient(hostdl.ClientOptions{
+		Receiver: *receiver,
+		TLSFiles: tf.files(),
+		Logger:   slog.New(slog.DiscardHandler),
+		Progress: func(ref uuid.UUID, done, total int64) { prog.update(ref.String(), label(ref), done, total) },
+	})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	dec, err := core.DecOptions{Fetcher: client}.DecMode()
+	if err != nil {
+		return err
+	}
+	ctx, stop := interruptible(*timeout)
+	defer stop()
+	start := time.Now()
+	v, err := dec.DecodeContext(ctx, data)
+	took := time.Since(start)
+	for ref := range sources {
+		prog.end(ref.String())
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", ended(ctx, *timeout), err)
+		}
+		return fmt.Errorf("%s: %w", displayName(in), err)
+	}
+	held, _ := arrayBytes(v)
+
+	var write func(io.Writer) error
+	if isMessage {
+		msg, err := defaultEnc.Encode(v)
+		if err != nil {
+			return err
+		}
+		write = func(w io.Writer) error {
+			_, err := msg.WriteTo(w)
+			return err
+		}
+	} else {
+		file, err := tensorfile.FromBody(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", displayName(in), err)
+		}
+		if *dropMetadata {
+			file.Metadata = nil
+		}
+		write = func(w io.Writer) error { return tensorfile.Write(w, ff, file) }
+	}
+	if err := writeOutput(*out, write); err != nil {
+		return err
+	}
+	prog.printf("fetched %s from %s in %v (%.0f MiB/s); wrote %s\n", formatBytes(held), plural(len(sources), "source"),
+		took.Round(time.Millisecond), float64(held)/(1<<20)/took.Seconds(), outputName(*out))
+	return nil
+}
+
+func outputName(path string) string {
+	if path == "-" {
+		return "standard output"
+	}
+	return path
+}

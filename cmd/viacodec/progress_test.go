@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Elsewhere than on a terminal, a download gets a plain line every
+// lineEvery while it runs, and none once it is complete.
+func TestProgressLines(t *testing.T) {
+	var out bytes.Buffer
+	p := newProgressTo(&out, false)
+	now := time.Unix(1e9, 0)
+	p.now = func() time.Time { return now }
+	step := func(d time.Duration, done int64) {
+		now = now.Add(d)
+		p.update("a", "round 1: agent-1 <- server", done, 100<<20)
+	}
+	step(0, 0)
+	step(time.Second, 10<<20)
+	step(1500*time.Millisecond, 50<<20) // 2.5s since it began
+	step(time.Second, 60<<20)
+	step(1500*time.Millisecond, 75<<20)
+	step(3*time.Second, 100<<20) // complete: its summary says the rest
+	p.end("a")
+	p.printf("after %d\n", 1)
+	p.close()
+	want := "  round 1: agent-1 <- server: 50% of 100.0 MiB\n" +
+		"  round 1: agent-1 <- server: 75% of 100.0 MiB\n" +
+		"after 1\n"
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+// Bars: updates from several goroutines at once, lines printed between
+// them, downloads that end complete or not; close returns.
+func TestProgressBars(t *testing.T) {
+	var out syncBuffer
+	p := newProgressTo(&out, true)
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Go(func() {
+				key := strings.Repeat("k", i+1)
+				for done := int64(0); done <= 1<<20; done += 64 << 10 {
+					if i == 3 && done > 1<<19 {
+						break // a download that failed half way
+					}
+					p.update(key, key, done, 1<<20)
+				}
+				p.end(key)
+			})
+		}
+		wg.Wait()
+		p.printf("round %d done\n", round)
+	}
+	p.close()
+	if got := out.String(); !strings.Contains(got, "round 0 done\n") || !strings.Contains(got, "round 2 done\n") {
+		t.Fatalf("output %q", got)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestFormatBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 64 << 20: "64.0 MiB", 3 << 29: "1.50 GiB"} {
+		if got := formatBytes(n); got != want {
+			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"time"
+
+	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/hostdl"
+	"github.com/viacodec/viacodec/internal/tensorfile"
+)
+
+// tlsFlags are the TLS flags of serve and fetch.
+type tlsFlags struct{ cert, key, ca *string }
+
+func addTLSFlags(fs *flag.FlagSet, role string) tlsFlags {
+	return tlsFlags{
+		cert: fs.String("tls-cert", "", "PEM certificate "+role+" presents (with -tls-key)"),
+		key:  fs.String("tls-key", "", "PEM key of -tls-cert"),
+		ca:   fs.String("tls-ca", "", "PEM CA that signs the peers (default for a client: the system roots)"),
+	}
+}
+
+func (t tlsFlags) files() hostdl.TLSFiles {
+	return hostdl.TLSFiles{CertFile: *t.cert, KeyFile: *t.key, CAFile: *t.ca}
+}
+
+// runServe publishes the arrays of a file by reference and serves them
+// until its receivers have them.
+func runServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	format := fs.String("format", "", "format of FILE: safetensors, npz or message (default: from its extension)")
+	out := fs.String("o", "-", "file to write the message to; - for standard output, which is closed once written")
+	listen := fs.String("listen", "127.0.0.1:0", "address to serve on")
+	advertise := fs.String("advertise", "", "base URL the message tells receivers (default: http:// or https:// and the address)")
+	receivers := fs.Int("receivers", 1, "receivers to wait for: serving ends when they all confirmed")
+	timeout := fs.Duration("timeout", 0, "give up after this long (default: wait until the receivers are done or Ctrl-C)")
+	threshold := fs.Int64("ref-threshold", 1, "smallest array sent by reference, in bytes (smaller ones go inline)")
+	tf := addTLSFlags(fs, "the server")
+	clientAuth := fs.Bool("client-auth", false, "accept only clients with a certificate -tls-ca signed (mutual TLS)")
+	files, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(files) != 1:
+		return usagef("expects one FILE to serve, or - for standard input")
+	case *receivers < 1:
+		return usagef("-receivers %d: want 1 or more", *receivers)
+	case *threshold < 1:
+		return usagef("-ref-threshold %d: want 1 or more", *threshold)
+	case *timeout < 0:
+		return usagef("-timeout %v is negative", *timeout)
+	}
+	in := files[0]
+	ff, isMessage, err := contentFormat(*format, in, "input")
+	if err != nil {
+		return err
+	}
+	data, err := readInput(in)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(data, ff, isMessage)
+	if err != nil {
+		return fmt.Errorf("%s: %w", displayName(in), err)
+	}
+
+	host, err := hostdl.NewHost(hostdl.HostOptions{
+		Logger:       slog.New(slog.DiscardHandler),
+		Server:       hostdl.ServerOptions{Addr: *listen, Advertise: *advertise},
+		TLSFiles:     tf.files(),
+		ClientAuth:   *clientAuth,
+		RefThreshold: *threshold,
+	})
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	enc, err := host.EncMode(core.EncOptions{})
+	if err != nil {
+		return err
+	}
+	msg, err := enc.Encode(body)
+	if err != nil {
+		return err
+	}
+	batch := msg.Batch()
+	if batch == nil {
+		return fmt.Errorf("%s has no array of -ref-threshold bytes or more to serve", displayName(in))
+	}
+	inactivity := *timeout
+	if inactivity == 0 {
+		inactivity = math.MaxInt64 // until the receivers are done or Ctrl-C
+	}
+	tx, err := host.Publish(batch, core.PublishOptions{Receivers: *receivers, Timeout: inactivity})
+	if err != nil {
+		return err
+	}
+	defer tx.Abort()
+	if err := writeOutput(*out, func(w io.Writer) error {
+		_, err := msg.WriteTo(w)
+		return err
+	}); err != nil {
+		return err
+	}
+	if *out == "-" {
+		os.Stdout.Close() // whoever reads the message sees its end
+	}
+
+	status := statusOutput(*out)
+	where := "standard output"
+	if *out != "-" {
+		where = *out
+	}
+	fmt.Fprintf(status, "serving %s (%s) of %s at %s for %s; message (%s) on %s\n",
+		plural(batch.Ref.Items, "array"), formatBytes(batch.Ref.Bytes), displayName(in), host.Source(), plural(*receivers, "receiver"), formatBytes(int64(msg.Len())), where)
+	ctx, stop := interruptible(*timeout)
+	defer stop()
+	return watch(ctx, tx, *receivers, batch.Ref.Bytes, newProgress(status), *timeout)
+}
+
+// readBody returns the value a file holds: a tensor file's map of name to
+// array (its metadata inline), or a message's body, its references kept
+// as they are.
+func readBody(data []byte, ff tensorfile.Format, isMessage bool) (any, error) {
+	if isMessage {
+		return passThrough.Decode(data)
+	}
+	file, err := tensorfile.Read(ff, data)
+	if err != nil {
+		return nil, err
+	}
+	return file.Body()
+}
+
+// watch shows the receivers of tx as they download and confirm, until it
+// ends or ctx does.
+func watch(ctx context.Context, tx *core.Transaction, receivers int, total int64, prog *progress, limit time.Duration) error {
+	defer prog.close()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	reported := map[string]bool{}
+	show := func(rs []core.ReceiverStatus) {
+		for _, r := range rs {
+			if reported[r.ID] {
+				continue
+			}
+			if r.State == core.ReceiverConfirmed {
+				reported[r.ID] = true
+				prog.end(r.ID)
+				prog.printf("%s confirmed: %s\n", r.ID, formatBytes(r.Bytes))
+				continue
+			}
+			prog.update(r.ID, r.ID, min(r.Bytes, total), total)
+		}
+	}
+	for {
+		select {
+		case <-tx.Done():
+			out, _ := tx.Outcome()
+			show(out.Receivers)
+			if out.State != core.StateCompleted {
+				return fmt.Errorf("the transfer ended %s: %d of %d receivers confirmed", out.State, len(out.Confirmed()), receivers)
+			}
+			prog.printf("done: %d of %d receivers confirmed\n", len(out.Confirmed()), receivers)
+			return nil
+		case <-ctx.Done():
+			_, rs := tx.Status()
+			n := 0
+			for _, r := range rs {
+				if r.State == core.ReceiverConfirmed {
+					n++
+				}
+			}
+			return fmt.Errorf("%s: %d of %d receivers confirmed", ended(ctx, limit), n, receivers)
+		case <-tick.C:
+			_, rs := tx.Status()
+			show(rs)
+		}
+	}
+}

@@ -1,0 +1,478 @@
+package abi
+
+import (
+	"encoding/binary"
+	"math"
+	"math/bits"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/viacodec/viacodec/core"
+)
+
+// Layouts are the byte forms in which values cross a boundary that has no
+// structs and no Go pointers: the memory of a wasm guest, which the host
+// reads and writes as bytes. Each is little-endian, written and read here
+// only, so that the guest (the writer of plans) and the host (their
+// reader), or the reverse, cannot disagree. A reader checks every count
+// and offset against the bytes really there before it allocates: whoever
+// wrote the layout may be broken.
+//
+// Results of the guest's exports are integers: a buffer comes back as
+// ptr<<32 | len (PackResult), a failure as a status in the low bits with
+// ptr 0 (PackStatus), so that one call returns either.
+
+// LayoutVersion changes whenever a layout, or an export of the wasm guest,
+// changes incompatibly; the host checks the guest's before it calls it.
+const LayoutVersion = 1
+
+// PackResult packs a buffer at ptr (never 0) of n bytes.
+func PackResult(ptr, n uint32) uint64 { return uint64(ptr)<<32 | uint64(n) }
+
+// PackStatus packs a failure of kind k.
+func PackStatus(k core.Kind) uint64 { return uint64(k) }
+
+// UnpackResult returns the buffer of r, or its failure's kind.
+func UnpackResult(r uint64) (ptr, n uint32, status core.Kind) {
+	ptr = uint32(r >> 32)
+	if ptr == 0 {
+		k := core.Kind(r)
+		if !k.Valid() || r>>8 != 0 {
+			k = core.KindInvalid
+		}
+		return 0, 0, k
+	}
+	return ptr, uint32(r), core.KindNone
+}
+
+// layoutError reports a malformed layout: a bug on the other side.
+func layoutError(what string, off int) error {
+	return Errorf(core.KindInvalid, "malformed %s layout at byte %d", what, off)
+}
+
+// reader reads a layout, remembering the first error.
+type reader struct {
+	b    []byte
+	off  int
+	what string
+	err  error
+}
+
+func (r *reader) fail() {
+	if r.err == nil {
+		r.err = layoutError(r.what, r.off)
+	}
+}
+
+func (r *reader) next(n int) []byte {
+	if r.err != nil || n < 0 || n > len(r.b)-r.off {
+		r.fail()
+		return nil
+	}
+	b := r.b[r.off : r.off+n]
+	r.off += n
+	return b
+}
+
+func (r *reader) u8() uint8 {
+	if b := r.next(1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (r *reader) u32() uint32 {
+	if b := r.next(4); b != nil {
+		return binary.LittleEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if b := r.next(8); b != nil {
+		return binary.LittleEndian.Uint64(b)
+	}
+	return 0
+}
+
+func (r *reader) i64() int64 { return int64(r.u64()) }
+
+// count reads a u32 count of items each at least min bytes long, and
+// checks that they can be there.
+func (r *reader) count(min int) int {
+	n := int(r.u32())
+	if r.err == nil && n > (len(r.b)-r.off)/min {
+		r.fail()
+		return 0
+	}
+	return n
+}
+
+// span reads an offset and a length and checks them against size.
+func (r *reader) span(size int) (off, n int) {
+	o, l := r.u64(), r.u64()
+	if r.err == nil && (o > uint64(size) || l > uint64(size)-o) {
+		r.fail()
+		return 0, 0
+	}
+	return int(o), int(l)
+}
+
+// ---- Errors ----
+
+// AppendError appends err's layout:
+//
+//	u32 kind, u32 0, i64 offset (-1: none), text (the rest)
+//
+// The text is err's message without the clause " at offset N" that
+// names the offset, which travels as a number; ReadError puts it back.
+func AppendError(dst []byte, err error) []byte {
+	k := KindOf(err)
+	if k == core.KindNone {
+		k = core.KindInvalid
+	}
+	off := OffsetOf(err)
+	text := err.Error()
+	if off >= 0 {
+		text = strings.Replace(text, " at offset "+strconv.FormatInt(off, 10), "", 1)
+	}
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(k))
+	dst = binary.LittleEndian.AppendUint32(dst, 0)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(off))
+	return append(dst, text...)
+}
+
+// ReadError returns the error of layout b as a *core.Error of its kind
+// and offset, whose text is the one the guest's error had.
+func ReadError(b []byte) error {
+	r := reader{b: b, what: "error"}
+	k := core.Kind(r.u32())
+	r.u32()
+	off := r.i64()
+	if r.err != nil {
+		return r.err
+	}
+	if !k.Valid() {
+		k = core.KindInvalid
+	}
+	e := core.NewError(k, nil, "%s", b[r.off:])
+	if off >= 0 {
+		e.Offset = off
+	}
+	return e
+}
+
+// ---- Parcels: a skeleton and its slots in one buffer ----
+
+// A parcel is a skeleton and its slots packed in one buffer: what the
+// host hands the guest to encode (the slots' bytes copied in), or the
+// destinations of a fill (the skeleton empty). Its layout:
+//
+//	u64 skeleton offset, u64 skeleton length, u32 slot count, u32 0
+//	per slot: u64 data offset, u64 data length, i32 dtype, i32 order,
+//	          u32 ndim, u32 0, ndim × i64 dimensions
+//	then the skeleton and the slots' bytes, each at an offset that is a
+//	multiple of 8
+//
+// Offsets count from the start of the parcel.
+
+// ParcelSize returns the size of the parcel of a skeleton of skelLen bytes
+// and slots (their Data lengths and shapes), or -1 if it would not fit in
+// a 32-bit memory.
+func ParcelSize(skelLen int, slots []Slot) int64 {
+	n := uint64(24) + pad8(uint64(skelLen))
+	for _, s := range slots {
+		n += 32 + 8*uint64(len(s.Shape)) + pad8(uint64(len(s.Data)))
+		if n > math.MaxUint32 {
+			return -1
+		}
+	}
+	if n > math.MaxUint32 {
+		return -1
+	}
+	return int64(n)
+}
+
+func pad8(n uint64) uint64 { return (n + 7) &^ 7 }
+
+// PutParcel writes the parcel of skel and slots into buf, which must hold
+// ParcelSize bytes, copying the skeleton and the slots' bytes.
+func PutParcel(buf []byte, skel []byte, slots []Slot) {
+	le := binary.LittleEndian
+	head := 24
+	for _, s := range slots {
+		head += 32 + 8*len(s.Shape)
+	}
+	data := head
+	le.PutUint64(buf[0:], uint64(data))
+	le.PutUint64(buf[8:], uint64(len(skel)))
+	le.PutUint32(buf[16:], uint32(len(slots)))
+	le.PutUint32(buf[20:], 0)
+	copy(buf[data:], skel)
+	data += int(pad8(uint64(len(skel))))
+	p := 24
+	for _, s := range slots {
+		le.PutUint64(buf[p:], uint64(data))
+		le.PutUint64(buf[p+8:], uint64(len(s.Data)))
+		le.PutUint32(buf[p+16:], uint32(s.DType))
+		le.PutUint32(buf[p+20:], uint32(s.Order))
+		le.PutUint32(buf[p+24:], uint32(len(s.Shape)))
+		le.PutUint32(buf[p+28:], 0)
+		p += 32
+		for _, n := range s.Shape {
+			le.PutUint64(buf[p:], uint64(n))
+			p += 8
+		}
+		copy(buf[data:], s.Data)
+		data += int(pad8(uint64(len(s.Data))))
+	}
+}
+
+// ReadParcel returns the skeleton and slots of the parcel in buf, viewing
+// buf: a slot's Data is its bytes in the parcel.
+func ReadParcel(buf []byte) (skel []byte, slots []Slot, err error) {
+	r := reader{b: buf, what: "parcel"}
+	so, sn := r.span(len(buf))
+	n := r.count(32)
+	r.u32()
+	if r.err != nil {
+		return nil, nil, r.err
+	}
+	slots = make([]Slot, n)
+	for i := range slots {
+		do, dn := r.span(len(buf))
+		s := Slot{DType: int32(r.u32()), Order: int32(r.u32())}
+		ndim := int(r.u32())
+		r.u32()
+		if r.err == nil && ndim > MaxDims {
+			r.fail()
+		}
+		if r.err != nil {
+			return nil, nil, r.err
+		}
+		s.Data = buf[do : do+dn : do+dn]
+		if ndim > 0 {
+			s.Shape = make([]int64, ndim)
+			for j := range s.Shape {
+				s.Shape[j] = r.i64()
+			}
+		}
+		slots[i] = s
+	}
+	if r.err != nil {
+		return nil, nil, r.err
+	}
+	return buf[so : so+sn : so+sn], slots, nil
+}
+
+// ---- Plans ----
+
+// SlotKind says where a planned slot's bytes are.
+type SlotKind uint8
+
+const (
+	SlotInline SlotKind = iota // an inline array: in the message
+	SlotRef                    // a referenced array: downloaded from its batch
+	SlotString                 // a byte string passed out of line (BytesSlotMin): in the message
+)
+
+// PlanSlot is one slot of a plan layout.
+type PlanSlot struct {
+	Kind   SlotKind
+	DType  core.DType // SlotString: core.DTypeInvalid
+	Order  core.Order
+	Swap   bool // an inline array stored big-endian
+	Shape  []int
+	Bytes  int64
+	Offset int64 // SlotInline, SlotString: where the bytes stand in the message; -1 if unknown
+	Batch  int   // SlotRef: index into Plan.Batches
+	Item   int   // SlotRef: item id in that batch
+}
+
+// PlanLayout is a decoded message as the host reads it from the guest:
+// the skeleton, the slots that the skeleton's slot tags number, and the
+// batch descriptors the referenced slots download from.
+type PlanLayout struct {
+	Handle   int64 // the guest's decode handle, for a fill; 0: none kept
+	Skeleton []byte
+	Slots    []PlanSlot
+	Batches  []core.BatchRef
+}
+
+// AppendPlan appends the layout of d, decoded from msg, with handle:
+//
+//	i64 handle, u64 skeleton length, u32 slot count, u32 batch count
+//	skeleton, padded to a multiple of 8
+//	per slot: u8 kind, u8 dtype, u8 order, u8 swap, u32 ndim,
+//	          i64 bytes, i64 offset, i64 batch, i64 item, ndim × i64
+//	per batch: u32 source length, u32 0, i64 items, i64 bytes,
+//	           16 ref id, 32 token, source padded to a multiple of 8
+//
+// Every slot of d is one of its plan's (core.DecMode.Skeleton), a byte
+// string among them with DType core.DTypeInvalid; msg is the message d
+// was decoded from, which the offsets point into.
+func AppendPlan(dst []byte, d *Decoded, msg []byte, handle int64) []byte {
+	le := binary.LittleEndian
+	skel := d.Skeleton.Len()
+	dst = le.AppendUint64(dst, uint64(handle))
+	dst = le.AppendUint64(dst, uint64(skel))
+	dst = le.AppendUint32(dst, uint32(len(d.Specs)))
+	dst = le.AppendUint32(dst, uint32(len(d.plan.Batches)))
+	dst = d.Skeleton.AppendTo(dst)
+	dst = append(dst, make([]byte, pad8(uint64(skel))-uint64(skel))...)
+	for i, s := range d.Specs {
+		ps := &d.plan.Slots[i]
+		kind, offset, batch, item, swap := SlotInline, ps.Offset, int64(-1), int64(-1), ps.Swap
+		switch {
+		case ps.Ref():
+			kind, batch, item = SlotRef, int64(ps.Batch), int64(ps.Item)
+		case ps.DType == core.DTypeInvalid:
+			kind = SlotString
+		}
+		if kind != SlotRef && (offset < 0 || offset > int64(len(msg))-ps.Bytes) {
+			offset = -1 // not a view of msg: the host cannot place it from its copy
+		}
+		dst = append(dst, uint8(kind), uint8(s.DType), uint8(s.Order), b2u8(swap))
+		dst = le.AppendUint32(dst, uint32(len(s.Shape)))
+		dst = le.AppendUint64(dst, s.Bytes)
+		dst = le.AppendUint64(dst, uint64(offset))
+		dst = le.AppendUint64(dst, uint64(batch))
+		dst = le.AppendUint64(dst, uint64(item))
+		for _, n := range s.Shape {
+			dst = le.AppendUint64(dst, uint64(n))
+		}
+	}
+	for _, b := range d.plan.Batches {
+		dst = le.AppendUint32(dst, uint32(len(b.Source)))
+		dst = le.AppendUint32(dst, 0)
+		dst = le.AppendUint64(dst, uint64(b.Items))
+		dst = le.AppendUint64(dst, uint64(b.Bytes))
+		dst = append(dst, b.RefID[:]...)
+		dst = append(dst, b.Token[:]...)
+		dst = append(dst, b.Source...)
+		dst = append(dst, make([]byte, pad8(uint64(len(b.Source)))-uint64(len(b.Source)))...)
+	}
+	return dst
+}
+
+func b2u8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ReadPlan reads a plan layout of a message of msgLen bytes. It checks
+// what the host relies on: every slot's dtype, shape and byte length
+// agree, inline bytes lie within the message, and referenced slots name a
+// batch of the layout. Skeleton views b.
+func ReadPlan(b []byte, msgLen int) (*PlanLayout, error) {
+	r := reader{b: b, what: "plan"}
+	p := &PlanLayout{Handle: r.i64()}
+	skel := r.u64()
+	nslots := r.count(40)
+	nbatches := r.count(72)
+	if r.err == nil && skel > uint64(len(b)) {
+		r.fail()
+	}
+	p.Skeleton = r.next(int(skel))
+	r.next(int(pad8(skel) - skel))
+	if r.err != nil {
+		return nil, r.err
+	}
+	p.Slots = make([]PlanSlot, nslots)
+	for i := range p.Slots {
+		s := PlanSlot{Kind: SlotKind(r.u8()), DType: core.DType(r.u8()), Order: core.Order(r.u8()), Swap: r.u8() != 0}
+		ndim := int(r.u32())
+		s.Bytes, s.Offset = r.i64(), r.i64()
+		batch, item := r.i64(), r.i64()
+		if r.err == nil && ndim > MaxDims {
+			r.fail()
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		s.Shape = make([]int, ndim)
+		for j := range s.Shape {
+			n := r.i64()
+			if n < 0 || n > math.MaxInt64/2 {
+				r.fail()
+			}
+			s.Shape[j] = int(n)
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		if !s.check(msgLen, batch, item, nbatches) {
+			return nil, Errorf(core.KindInvalid, "malformed plan layout: slot %d (%+v) is inconsistent", i, s)
+		}
+		if s.Kind == SlotRef {
+			s.Batch, s.Item, s.Offset = int(batch), int(item), -1
+		}
+		p.Slots[i] = s
+	}
+	p.Batches = make([]core.BatchRef, nbatches)
+	for i := range p.Batches {
+		n := int(r.u32())
+		r.u32()
+		items, total := r.i64(), r.i64()
+		id, token := r.next(16), r.next(32)
+		src := r.next(n)
+		r.next(int(pad8(uint64(n)) - uint64(n)))
+		if r.err == nil && (items < 0 || items > math.MaxInt32 || total < 0) {
+			r.fail()
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		br := core.BatchRef{Source: string(src), RefID: uuid.UUID(id), Items: int(items), Bytes: total}
+		copy(br.Token[:], token)
+		p.Batches[i] = br
+	}
+	if r.err == nil && r.off != len(b) {
+		r.fail()
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return p, nil
+}
+
+// check reports whether s is consistent: its byte length from its dtype
+// and shape, its bytes in a message of msgLen bytes or in one of nbatches
+// batches.
+func (s *PlanSlot) check(msgLen int, batch, item int64, nbatches int) bool {
+	if s.Order > core.ColumnMajor || s.Bytes < 0 {
+		return false
+	}
+	inMessage := s.Offset >= 0 && s.Offset <= int64(msgLen) && s.Bytes <= int64(msgLen)-s.Offset
+	switch s.Kind {
+	case SlotString:
+		return s.DType == core.DTypeInvalid && len(s.Shape) == 0 && !s.Swap && (inMessage || s.Offset == -1)
+	case SlotInline:
+		return arrayBytes(s.DType, s.Shape) == s.Bytes && inMessage
+	case SlotRef:
+		return arrayBytes(s.DType, s.Shape) == s.Bytes && !s.Swap &&
+			batch >= 0 && batch < int64(nbatches) && item >= 0 && item <= math.MaxInt32
+	}
+	return false
+}
+
+// arrayBytes returns the byte length of an array of dt and shape, or -1
+// for an invalid dtype or a length beyond int64.
+func arrayBytes(dt core.DType, shape []int) int64 {
+	if !dt.Valid() {
+		return -1
+	}
+	n := uint64(dt.Size())
+	for _, d := range shape {
+		hi, lo := bits.Mul64(n, uint64(d))
+		if hi != 0 || lo > math.MaxInt64 {
+			return -1
+		}
+		n = lo
+	}
+	return int64(n)
+}

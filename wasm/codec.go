@@ -1,0 +1,365 @@
+package wasm
+
+import (
+	"context"
+	"slices"
+
+	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi"
+)
+
+// Encoder is what core's EncMode and this package's EncMode share: a Go
+// host switches between encoding natively and in the sandbox by changing
+// the constructor alone.
+type Encoder interface {
+	Marshal(v any) ([]byte, error)
+}
+
+// Decoder is what core's DecMode and this package's DecMode share.
+type Decoder interface {
+	Decode(data []byte) (any, error)
+	DecodeContext(ctx context.Context, data []byte) (any, error)
+}
+
+var (
+	_ Encoder = (*core.EncMode)(nil)
+	_ Encoder = (*EncMode)(nil)
+	_ Decoder = (*core.DecMode)(nil)
+	_ Decoder = (*DecMode)(nil)
+)
+
+// maxLimit is the widest length limit core accepts (2^48).
+const maxLimit = 1 << 48
+
+var (
+	// skelEncMode writes the skeleton of a value for the guest. Its depth
+	// is the widest core allows: the guest applies the caller's.
+	skelEncMode = mustMode(core.EncOptions{MaxDepth: 4096, Slots: true}.EncMode())
+	// skelDecMode reads the skeleton of a plan the guest returns, which it
+	// wrote from a message it checked against the caller's limits.
+	skelDecMode = mustMode(core.DecOptions{
+		MaxDepth: 4096, MaxElements: maxLimit, MaxByteLen: maxLimit,
+		MaxMessageSize: maxLimit, MaxArrayBytes: maxLimit, ZeroCopy: true, Slots: true,
+	}.DecMode())
+)
+
+func mustMode[M any](m M, err error) M {
+	if err != nil {
+		panic("wasm: built-in options are invalid: " + err.Error())
+	}
+	return m
+}
+
+// EncMode encodes in the guest, as core's EncMode with the same options
+// would: the same bytes and errors of the same kinds. Safe for concurrent
+// use.
+type EncMode struct {
+	rt   *Runtime
+	opts core.EncOptions
+}
+
+// EncMode validates o as core does and returns the mode it describes.
+// Encoding by reference and registered types are not supported yet
+// (KindInvalid): the guest encodes inline, with every array copied into
+// its memory.
+func (r *Runtime) EncMode(o core.EncOptions) (*EncMode, error) {
+	m, err := o.EncMode()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case o.ByRef:
+		return nil, core.NewError(core.KindInvalid, nil, "wasm: EncOptions.ByRef is not supported yet")
+	case o.Registry != nil:
+		return nil, core.NewError(core.KindInvalid, nil, "wasm: EncOptions.Registry is not supported yet")
+	}
+	return &EncMode{rt: r, opts: m.Options()}, nil
+}
+
+// Marshal encodes v and returns the message bytes.
+func (m *EncMode) Marshal(v any) ([]byte, error) {
+	return m.MarshalContext(context.Background(), v)
+}
+
+// MarshalContext is Marshal under ctx: its deadline or cancellation stops
+// the guest (KindTimeout, KindAborted).
+func (m *EncMode) MarshalContext(ctx context.Context, v any) ([]byte, error) {
+	s := splitter{}
+	skel, err := skelEncMode.Marshal(s.split(v, 0))
+	if err != nil {
+		return nil, err
+	}
+	slots := make([]abi.Slot, len(s.arrays))
+	for i, a := range s.arrays {
+		if err := a.Validate(); err != nil {
+			return nil, err
+		}
+		slots[i] = abi.Slot{Data: a.Data, DType: int32(a.DType), Order: int32(a.Order), Shape: make([]int64, len(a.Shape))}
+		for j, n := range a.Shape {
+			slots[i].Shape[j] = int64(n)
+		}
+	}
+	size := abi.ParcelSize(len(skel), slots)
+	if size < 0 || uint64(size) > m.rt.limit {
+		return nil, core.NewError(core.KindLimit, nil, "wasm: a value of %d bytes does not fit in the guest's memory limit of %d bytes (Options.MemoryLimit)", size, m.rt.limit)
+	}
+	var out []byte
+	err = m.rt.with(ctx, func(ctx context.Context, in *instance) error {
+		p, buf, err := in.alloc(ctx, uint64(size))
+		if err != nil {
+			return err
+		}
+		abi.PutParcel(buf, skel, slots)
+		r, err := in.call(ctx, "vc_encode", uint64(p), uint64(size), uint64(m.opts.MaxDepth))
+		if err != nil {
+			return err
+		}
+		msg, b, err := in.result(ctx, r)
+		if err == nil {
+			out = slices.Clone(b)
+			err = in.free(ctx, msg)
+		}
+		if ferr := in.free(ctx, p); err == nil {
+			err = ferr
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// splitter takes the arrays out of a value: the skeleton has a
+// core.SlotIndex where an array stood. Containers are copied, never
+// changed; past the deepest skeleton the encoder allows, the value is
+// left as it is, for the encoder to refuse.
+type splitter struct {
+	arrays []*core.Array
+}
+
+func (s *splitter) split(v any, depth int) any {
+	if depth > 4096 {
+		return v
+	}
+	switch x := v.(type) {
+	case *core.Array:
+		s.arrays = append(s.arrays, x)
+		return core.SlotIndex(len(s.arrays) - 1)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = s.split(e, depth+1)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = s.split(e, depth+1)
+		}
+		return out
+	case core.Map:
+		out := make(core.Map, len(x))
+		for i, p := range x {
+			out[i] = core.Pair{Key: p.Key, Value: s.split(p.Value, depth+1)}
+		}
+		return out
+	case core.Object:
+		return core.Object{Name: x.Name, Data: s.split(x.Data, depth+1)}
+	}
+	return v
+}
+
+// DecMode decodes in the guest, as core's DecMode with the same options
+// would: the same values and errors of the same kinds. The guest parses
+// and checks the message and returns its plan; the host places every
+// array from its own copy of the message (no array byte comes back out
+// of the guest) and downloads the referenced ones through the Fetcher.
+// Safe for concurrent use.
+type DecMode struct {
+	rt   *Runtime
+	opts core.DecOptions
+}
+
+// DecMode validates o as core does and returns the mode it describes.
+// Registered types and skeletons (Registry, Slots) are not supported yet
+// (KindInvalid).
+func (r *Runtime) DecMode(o core.DecOptions) (*DecMode, error) {
+	m, err := o.DecMode()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case o.Registry != nil:
+		return nil, core.NewError(core.KindInvalid, nil, "wasm: DecOptions.Registry is not supported yet")
+	case o.Slots:
+		return nil, core.NewError(core.KindInvalid, nil, "wasm: DecOptions.Slots is for bindings; decode natively")
+	}
+	return &DecMode{rt: r, opts: m.Options()}, nil
+}
+
+// Decode decodes a message.
+func (m *DecMode) Decode(data []byte) (any, error) {
+	return m.DecodeContext(context.Background(), data)
+}
+
+// DecodeContext is Decode under ctx, which bounds the guest's work and
+// the downloads.
+func (m *DecMode) DecodeContext(ctx context.Context, data []byte) (any, error) {
+	if uint64(len(data)) > m.rt.limit {
+		return nil, core.NewError(core.KindLimit, nil, "wasm: a message of %d bytes does not fit in the guest's memory limit of %d bytes (Options.MemoryLimit)", len(data), m.rt.limit)
+	}
+	p, err := m.plan(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	return m.place(ctx, p, data)
+}
+
+// Flags of vc_decode (wasm/guest).
+const (
+	decodePassThrough = 1 << iota
+	decodeCanFetch
+)
+
+// plan has the guest plan data and returns the plan's layout.
+func (m *DecMode) plan(ctx context.Context, data []byte) (*abi.PlanLayout, error) {
+	o := m.opts
+	var flags uint64
+	if o.PassThrough {
+		flags |= decodePassThrough
+	}
+	if o.Fetcher != nil {
+		flags |= decodeCanFetch
+	}
+	var plan []byte
+	err := m.rt.with(ctx, func(ctx context.Context, in *instance) error {
+		p, buf, err := in.alloc(ctx, uint64(len(data)))
+		if err != nil {
+			return err
+		}
+		copy(buf, data)
+		r, err := in.call(ctx, "vc_decode", uint64(p), uint64(len(data)),
+			uint64(o.MaxDepth), uint64(o.MaxElements), uint64(o.MaxByteLen),
+			uint64(o.MaxMessageSize), uint64(o.MaxArrayBytes), 0, flags)
+		if err != nil {
+			return err
+		}
+		res, b, err := in.result(ctx, r)
+		if err == nil {
+			plan = slices.Clone(b)
+			err = in.free(ctx, res)
+		}
+		if ferr := in.free(ctx, p); err == nil {
+			err = ferr
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return abi.ReadPlan(plan, len(data))
+}
+
+// place builds the value of plan p of data: the skeleton with every slot
+// replaced by its array, copied (or, with ZeroCopy, viewed) from data or
+// downloaded.
+func (m *DecMode) place(ctx context.Context, p *abi.PlanLayout, data []byte) (any, error) {
+	body, err := skelDecMode.Decode(p.Skeleton)
+	if err != nil {
+		return nil, core.NewError(core.KindInvalid, err, "wasm: the guest's skeleton")
+	}
+	arrays := make([]*core.Array, len(p.Slots))
+	var downloads []core.Download
+	var refBytes int64
+	for i, s := range p.Slots {
+		a := &core.Array{DType: s.DType, Shape: s.Shape, Order: s.Order}
+		switch s.Kind {
+		case abi.SlotInline:
+			src := data[s.Offset : s.Offset+s.Bytes]
+			switch {
+			case s.Swap:
+				a.Data = make([]byte, s.Bytes)
+				cs := core.Slot{DType: s.DType, Bytes: s.Bytes, Inline: src, Swap: true, Batch: -1}
+				if err := cs.CopyTo(a.Data); err != nil {
+					return nil, err
+				}
+			case m.opts.ZeroCopy:
+				a.Data = src
+			default:
+				a.Data = slices.Clone(src)
+				if a.Data == nil {
+					a.Data = []byte{}
+				}
+			}
+		case abi.SlotRef:
+			if m.opts.Fetcher == nil {
+				return nil, core.NewError(core.KindInvalid, nil, "wasm: the guest planned a download without a Fetcher")
+			}
+			if refBytes += s.Bytes; refBytes > m.opts.MaxArrayBytes {
+				return nil, core.NewError(core.KindLimit, nil, "wasm: references of %d bytes exceed MaxArrayBytes %d", refBytes, m.opts.MaxArrayBytes)
+			}
+			dst, err := m.opts.Allocator(s.DType, s.Shape, s.Order, s.Bytes)
+			if err != nil {
+				return nil, core.NewError(core.KindInvalid, err, "wasm: allocate destination")
+			}
+			if int64(len(dst)) != s.Bytes {
+				return nil, core.NewError(core.KindInvalid, nil, "wasm: allocator returned %d bytes for %d", len(dst), s.Bytes)
+			}
+			a.Data = dst
+			downloads = append(downloads, core.Download{Batch: p.Batches[s.Batch],
+				Item: core.FetchItem{ID: s.Item, DType: s.DType, Shape: s.Shape, Order: s.Order, Dst: dst}})
+		default:
+			return nil, core.NewError(core.KindInvalid, nil, "wasm: the guest planned a byte-string slot")
+		}
+		arrays[i] = a
+	}
+	if err := core.FetchAll(ctx, m.opts.Fetcher, downloads); err != nil {
+		return nil, err
+	}
+	v, err := core.ReplaceSlots(body, func(i core.SlotIndex) (any, error) {
+		if i < 0 || int(i) >= len(arrays) {
+			return nil, core.NewError(core.KindInvalid, nil, "wasm: the guest's skeleton names slot %d of %d", i, len(arrays))
+		}
+		return arrays[i], nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if m.opts.UnknownTypes == core.UnknownAsError {
+		if name, ok := findObject(v, 0); ok {
+			return nil, core.NewError(core.KindUnregistered, nil, "wasm: typed object %q is not registered", name)
+		}
+	}
+	return v, nil
+}
+
+// findObject returns the name of an unregistered typed object in v.
+func findObject(v any, depth int) (string, bool) {
+	if depth > 4096 {
+		return "", false
+	}
+	switch x := v.(type) {
+	case core.Object:
+		return x.Name, true
+	case []any:
+		for _, e := range x {
+			if n, ok := findObject(e, depth+1); ok {
+				return n, true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if n, ok := findObject(e, depth+1); ok {
+				return n, true
+			}
+		}
+	case core.Map:
+		for _, p := range x {
+			if n, ok := findObject(p.Value, depth+1); ok {
+				return n, true
+			}
+		}
+	}
+	return "", false
+}

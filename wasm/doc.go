@@ -1,0 +1,50 @@
+// Package wasm runs viacodec in a sandbox: the codec compiled to a wasm
+// module (the guest, wasm/guest, embedded in this package) under wazero,
+// in pure Go (no cgo). The guest has no file system, network, environment
+// or arguments, and a memory limit; it parses, checks and builds
+// messages, and the host, this package, moves the bytes.
+//
+// A Runtime holds the compiled guest and a pool of instances:
+//
+//	rt, err := wasm.NewRuntime(wasm.Options{})
+//	defer rt.Close()
+//	enc, err := rt.EncMode(core.EncOptions{})   // as core.EncOptions{}.EncMode()
+//	msg, err := enc.Marshal(v)
+//	dec, err := rt.DecMode(core.DecOptions{})   // as core.DecOptions{}.DecMode()
+//	v, err := dec.Decode(msg)
+//
+// EncMode and DecMode mirror core's: the same options, the same bytes,
+// errors of the same kinds, and the interfaces Encoder and Decoder, which
+// core's modes implement too, so that a Go host switches between native
+// and sandboxed by its constructor alone.
+//
+// # Array bytes
+//
+// Decoding, the guest returns the message's plan (internal/abi's plan
+// layout): the skeleton and, for each array, where it stands in the
+// message or which batch item to download. The host places inline arrays
+// from its own copy of the message and downloads referenced ones through
+// DecOptions.Fetcher: no array byte comes back out of the guest. Encoding
+// inline copies the arrays into the guest once.
+//
+// # Failures
+//
+// A call that the guest answers with an error returns it as core would
+// (a *core.Error of the same kind and offset); the instance stays in the
+// pool. A call during which the guest fails in any other way closes its
+// instance (a fresh one serves the next call) and returns a *core.Error:
+//
+//	KindTimeout   the context's deadline passed (an endless loop ends here)
+//	KindAborted   the context was cancelled, or the Runtime closed
+//	KindLimit     the guest ran out of memory under Options.MemoryLimit,
+//	              or the input cannot fit in it
+//	KindInvalid   a trap, a Go panic or fatal error (a deadlock), an exit
+//
+// # Resources
+//
+// The guest is compiled once per process (per cache directory), from a
+// disk cache when it can (Options.CacheDir: os.UserCacheDir()/viacodec/wazero
+// by default). Each instance reserves address space for its memory limit
+// once, on Linux, so that growth never copies; its memory is returned when
+// the instance closes, and unmapped only when no call runs in it.
+package wasm

@@ -1,0 +1,106 @@
+//go:build linux
+
+package wasm
+
+import (
+	"sync"
+	"syscall"
+)
+
+// reservedMemory is a guest's linear memory in address space reserved
+// once, for the most the guest may reach (mmap, PROT_NONE); growing makes
+// more of it readable and writable (mprotect). Growth never copies, and a
+// view of guest memory stays valid after the guest grows.
+//
+// The runtime frees a guest's memory when its module closes, which an
+// asynchronous close (a deadline, the runtime's Close) may do while guest
+// code still runs on another goroutine: unmapping then would crash the
+// process. So Free releases the pages at once but unmaps only when no call
+// is in flight (enter, exit); the call in flight is ending anyway.
+type reservedMemory struct {
+	mu        sync.Mutex
+	buf       []byte // the whole reservation
+	committed int    // bytes made readable and writable
+	calls     int    // calls in flight
+	freed     bool   // Free was called
+	deferred  bool   // Free came while a call was in flight
+	unmapped  bool
+}
+
+// newGuestMemory reserves max bytes, or falls back to Go memory when the
+// reservation fails.
+func newGuestMemory(max uint64) guestMemory {
+	buf, err := syscall.Mmap(-1, 0, int(max), syscall.PROT_NONE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS|syscall.MAP_NORESERVE)
+	if err != nil {
+		return &sliceMemory{max: max}
+	}
+	return &reservedMemory{buf: buf}
+}
+
+// Reallocate implements experimental.LinearMemory: it commits the first
+// size bytes, or returns nil when size is beyond the reservation.
+func (m *reservedMemory) Reallocate(size uint64) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.freed || size > uint64(len(m.buf)) {
+		return nil
+	}
+	if n := int(size); n > m.committed {
+		if err := syscall.Mprotect(m.buf[m.committed:n], syscall.PROT_READ|syscall.PROT_WRITE); err != nil {
+			return nil
+		}
+		m.committed = n
+	}
+	return m.buf[:size:size]
+}
+
+// Free implements experimental.LinearMemory: it gives the pages back and
+// unmaps the reservation once no call is in flight.
+func (m *reservedMemory) Free() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.freed {
+		return
+	}
+	m.freed = true
+	if m.calls > 0 {
+		// The guest still runs: let it find zeroed pages, not a hole.
+		m.deferred = true
+		_ = syscall.Madvise(m.buf[:m.committed], syscall.MADV_DONTNEED)
+		return
+	}
+	m.unmap()
+}
+
+func (m *reservedMemory) unmap() {
+	if !m.unmapped {
+		_ = syscall.Munmap(m.buf)
+		m.unmapped = true
+	}
+}
+
+func (m *reservedMemory) enter() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.freed {
+		return false
+	}
+	m.calls++
+	return true
+}
+
+func (m *reservedMemory) exit() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls--
+	if m.freed && m.calls == 0 {
+		m.unmap()
+	}
+}
+
+// size returns the bytes committed.
+func (m *reservedMemory) size() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return uint64(m.committed)
+}
