@@ -179,7 +179,8 @@ _OPTION_NAMES = {
     "MaxArrayBytes": "max_array_bytes",
     "RefThreshold": "ref_threshold",
 }
-_OPTION_RE = re.compile(r"\b(?:DecOptions\.|EncOptions\.)?(" + "|".join(_OPTION_NAMES) + r")\b")
+# Only where the core names an option, always before its value.
+_OPTION_RE = re.compile(r"\b(?:DecOptions\.|EncOptions\.)?(" + "|".join(_OPTION_NAMES) + r")(?= -?\d)")
 
 
 def python_text(msg: str) -> str:
