@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from . import _codec, _ffi, _skeleton
+from . import _codec, _ffi, _prefault, _skeleton
 from ._codec import BYTES_SLOT_MIN, alloc_slots, check_max_depth, copy_message, dec_options, decode_skeleton, slot_table
 from ._errors import InvalidError, MismatchError, ViacodecError, ViacodecTimeoutError
 from ._refs import LazyRef
@@ -592,7 +592,12 @@ def _fetch_decode(handle: int, data: Any, opts: Any, ns: int, registry: Optional
     try:
         values, dst, refs = alloc_slots(specs, n)
         if refs:
-            _interruptible(lib, dh, lambda: lib.decode_fetch(dh, dst, n, ns))
+            done = threading.Event()
+            _prefault.start(values, done)
+            try:
+                _interruptible(lib, dh, lambda: lib.decode_fetch(dh, dst, n, ns))
+            finally:
+                done.set()
         elif n:
             lib.decode_fetch(dh, dst, n, ns)  # copies only: nothing to wait for
         return decode_skeleton(skel_addr, skel_len, values, registry, unknown, host)
