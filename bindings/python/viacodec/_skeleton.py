@@ -132,7 +132,7 @@ class Writer:
             bytes: self._bytes,
             bytearray: self._bytes,
             memoryview: self._memoryview,
-            np.ndarray: self._array,
+            np.ndarray: self._array_hook(),
             Object: self._object,
             LazyRef: self._lazyref,
             complex: self._complex,
@@ -167,15 +167,28 @@ class Writer:
         if self._level > self._room:
             raise LimitError(self._too_deep())
 
+    def _array_hook(self) -> Callable[[Any, np.ndarray], None]:
+        """The hook of numpy arrays: a closure over the columns, as a
+        thousand arrays call it a thousand times."""
+        codes_get, tags, slow = _dtypes.CODES.get, _SLOT_TAGS, self._array
+        keep, codes, orders, shapes = self.keep, self.codes, self.orders, self.shapes
+
+        def hook(enc: Any, a: np.ndarray) -> None:
+            code = codes_get(a.dtype)
+            if code is None or not a.ndim or not a.flags.c_contiguous:
+                slow(enc, a)
+                return
+            n = len(keep)
+            enc.write(tags[n] if n < 4096 else _slot_tag(n))
+            keep.append(a)
+            codes.append(code)
+            orders.append(0)
+            shapes.append(a.shape)
+
+        return hook
+
     def _array(self, enc: Any, a: np.ndarray) -> None:
         code = _dtypes.CODES.get(a.dtype)
-        if code is not None and a.ndim and a.flags.c_contiguous:  # the common case
-            enc.write(_slot_tag(len(self.keep)))
-            self.keep.append(a)
-            self.codes.append(code)
-            self.orders.append(0)
-            self.shapes.append(a.shape)
-            return
         if code is None:
             code = _dtypes.code_of(a.dtype)
             if code is None:
