@@ -12,7 +12,8 @@
    model (8 tensors) downloaded by Host.loads from a Host in another
    process, against a raw TCP socket on loopback sending the same bytes
    into a fresh buffer (sendall / recv_into).
-3. Host.dumps of a 256 MiB model in 1000 tensors, all by reference.
+3. Host.dumps of a 256 MiB model in 1000 tensors, all by reference
+   (ref_threshold=0).
 4. Many small values: loads of 50,000 scalar metrics against cbor2
    decoding the same message; loads of one million 0-d arrays (an 8 MB
    message) in a fresh process, with its RSS growth against the values'
