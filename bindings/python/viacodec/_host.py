@@ -33,7 +33,7 @@ import numpy as np
 
 from . import _codec, _ffi, _prefault, _skeleton
 from ._codec import BYTES_SLOT_MIN, alloc_slots, check_max_depth, copy_message, dec_options, decode_skeleton, slot_table
-from ._errors import InvalidError, MismatchError, ViacodecError, ViacodecTimeoutError
+from ._errors import InvalidError, ViacodecError, ViacodecTimeoutError
 from ._refs import LazyRef
 from ._types import Map, Object, Registry, default_registry
 

@@ -26,7 +26,7 @@ import struct
 import sys
 import types
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import cbor2
 import numpy as np
