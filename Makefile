@@ -56,14 +56,17 @@ demo: venv python
 	  -python "$(CURDIR)/$(VENV)/bin/python $(CURDIR)/$(PY_PKG)/examples/fl_agent.py"
 
 clean:
-	rm -rf $(VENV) bin bindings/python/viacodec/libviacodec.so bindings/python/viacodec/libviacodec.h bindings/python/viacodec/viacodec.h
+	rm -rf $(VENV) bin dist bindings/python/build bindings/python/viacodec.egg-info \
+	  bindings/python/viacodec/libviacodec.so bindings/python/viacodec/libviacodec.h bindings/python/viacodec/viacodec.h
 
 # ---- C ABI and Python package ----
 # capi: libviacodec.so and libviacodec.h, built into the Python package.
 # venv: .venv with the pinned packages of bindings/python/requirements-dev.txt
-# (numpy, ml_dtypes, safetensors, pytest, cbor2, nvflare), once per change of
-# that file.
-# test-python: the Python suite against the freshly built library.
+# (numpy, ml_dtypes, safetensors, pytest, cbor2, setuptools, nvflare), once
+# per change of that file.
+# test-python: the Python suite against the freshly built library. It also
+# builds the wheel and installs it into a fresh virtual environment
+# (test_install.py; VIACODEC_SKIP_WHEEL_TEST=1 skips that, and only that).
 
 PY_PKG     := bindings/python
 PY_LIB     := $(PY_PKG)/viacodec/libviacodec.so
@@ -76,6 +79,12 @@ capi:
 	cp capi/viacodec.h $(PY_PKG)/viacodec/viacodec.h
 
 python: capi
+
+# wheel: dist/viacodec-*.whl, libviacodec.so inside (setup.py runs go build).
+# `pip install ./bindings/python` does the same build and installs it.
+.PHONY: wheel
+wheel: venv
+	$(VENV)/bin/python -m pip wheel --disable-pip-version-check -q --no-deps --no-build-isolation -w dist $(PY_PKG)
 
 venv: $(VENV_STAMP)
 

@@ -16,8 +16,8 @@ import (
 // and returns a message handle and the message size; vc_message_copy then
 // writes the message into a buffer of that size.
 //
-//	skel, skel_len   the skeleton: a viacodec message whose arrays are slot
-//	                 objects; caller-owned
+//	skel, skel_len   the skeleton (docs/wire-format.md §4.1): the value,
+//	                 its arrays as slot tags or inline; caller-owned
 //	slots, nslots    descriptors of the slots' memory; caller-owned
 //	opts             encode options, or NULL for the defaults
 //	handle           receives the message handle; release with vc_release
@@ -123,6 +123,10 @@ type decodeHandle struct {
 	specs unsafe.Pointer // C memory: vc_slot array, then the shapes
 }
 
+// Cancel ends the handle's download; the handle table calls it before a
+// release waits for the calls in progress.
+func (h *decodeHandle) Cancel() { h.d.Cancel() }
+
 // Close frees the handle's C memory; the handle table calls it once no
 // call uses the handle.
 func (h *decodeHandle) Close() {
@@ -139,11 +143,14 @@ func (h *decodeHandle) Close() {
 //	msg, msg_len   the message; caller-owned
 //	opts           decode options, or NULL for the defaults
 //	handle         receives the decode handle; release with vc_release
-//	skel, skel_len receive the skeleton, a viacodec message whose arrays
-//	               (and byte strings of opts->bytes_slot_min bytes or more)
-//	               are slot tags 0x56430003(index)
+//	skel, skel_len receive the skeleton (docs/wire-format.md §4.1), whose
+//	               arrays (but inline ones shorter than
+//	               opts->array_slot_min) and byte strings of
+//	               opts->bytes_slot_min bytes or more are slot tags
+//	               0x56430003(index)
 //	slots, nslots  receive nslots descriptors: data NULL; nbytes, dtype,
-//	               order, ndim and shape set (dtype 0 for a byte string)
+//	               order, ndim, shape and flags set (dtype 0 for a byte
+//	               string, flags VC_SLOT_REF for a download)
 //
 // Ownership: *skel, *slots and the shapes they point to are C memory owned
 // by the handle, valid until vc_release(handle); do not free them. The
@@ -179,6 +186,7 @@ func decodeC(msg *C.uint8_t, msg_len C.uint64_t, opts *C.vc_dec_options, canFetc
 			MaxMessageSize: int64(opts.max_message_size),
 			MaxArrayBytes:  int64(opts.max_array_bytes),
 			BytesSlotMin:   int64(opts.bytes_slot_min),
+			ArraySlotMin:   int64(opts.array_slot_min),
 			PassThrough:    opts.pass_through != 0,
 		}
 	}
@@ -220,6 +228,9 @@ func newDecodeHandle(d *abi.Decoded) (*decodeHandle, error) {
 	shapes := unsafe.Slice((*C.int64_t)(unsafe.Add(specs, len(d.Specs)*slotSize)), dims)
 	for i, s := range d.Specs {
 		cs[i] = C.vc_slot{nbytes: C.uint64_t(s.Bytes), dtype: C.int32_t(s.DType), order: C.int32_t(s.Order), ndim: C.int32_t(len(s.Shape))}
+		if s.Ref {
+			cs[i].flags = C.VC_SLOT_REF
+		}
 		if len(s.Shape) > 0 {
 			for j, n := range s.Shape {
 				shapes[j] = C.int64_t(n)
@@ -244,6 +255,26 @@ func newDecodeHandle(d *abi.Decoded) (*decodeHandle, error) {
 func vc_decode_fill(h C.int64_t, dst *C.vc_slot, n C.int64_t, err *C.vc_error) C.int32_t {
 	return call(err, func() error {
 		return withDecoded(h, dst, n, abi.Fill)
+	})
+}
+
+// vc_decode_cancel ends the download of decode handle h in progress, if
+// any, and every later one: vc_decode_fetch returns status 12 (aborted)
+// as soon as its transfers have stopped, and nothing writes to its
+// destinations any more. Another thread calls it while one waits in
+// vc_decode_fetch; the handle stays valid until vc_release, and the host
+// the message was decoded with is not affected.
+//
+//export vc_decode_cancel
+func vc_decode_cancel(h C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		d, done, err := abi.Use[*decodeHandle](handles, int64(h), "a decode handle")
+		if err != nil {
+			return err
+		}
+		defer done()
+		d.Cancel()
+		return nil
 	})
 }
 

@@ -38,19 +38,21 @@
 //
 // # Values
 //
-// A value crosses the ABI as a skeleton plus slots. The skeleton is a
-// viacodec message (the wire format of docs/wire-format.md) in which each
-// array, and each byte string passed out of line, is the slot tag
-// 0x56430003(index) (docs/wire-format.md §4.1, never valid in a message);
-// slot index is a vc_slot that describes the memory holding it. vc_encode
-// reads such a skeleton and writes the real message; vc_decode does the
-// reverse, and vc_decode_fill copies the slots' bytes into memory the
-// caller allocated.
+// A value crosses the ABI as a skeleton plus slots (docs/wire-format.md
+// §4.1). The skeleton is the value as CBOR that a generic CBOR library
+// reads and writes without losing anything: no envelope, float64s as
+// plain floats, private tags (0x56430100-0x56430104) for float16 and
+// float32 scalars, maps whose keys are not all text, small inline arrays
+// and lazy refs, and the slot tag 0x56430003(index) for each array or
+// long byte string passed out of line; slot index is a vc_slot that
+// describes the memory holding it. The caller writes a skeleton in any
+// valid form (unsorted keys, long heads): vc_encode reads it and writes
+// the real message canonically. vc_decode does the reverse, and
+// vc_decode_fill copies the slots' bytes into memory the caller allocated.
 //
-// A skeleton may also hold ref nodes with their batch descriptors: they
-// are lazy refs (core.LazyRef), written again as they came, so a relay
-// forwards references by decoding with pass_through and encoding the
-// skeleton back.
+// A skeleton may also hold lazy refs, each with its batch descriptor:
+// they are written again as they came, so a relay forwards references by
+// decoding with pass_through and encoding the skeleton back.
 //
 // # By reference
 //
@@ -72,6 +74,8 @@
 // vc_decode_fetch copies the inline ones and downloads the others
 // straight into the caller's memory (core.FetchAll), all or nothing,
 // under a deadline, and returns only when nothing writes to it any more.
+// vc_decode_cancel, called from another thread, ends such a download
+// early (a binding's answer to Ctrl-C), leaving the host usable.
 //
 // # Processes
 //

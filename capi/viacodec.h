@@ -33,6 +33,8 @@
 //     unchanged until vc_release(handle).
 //   vc_decode_fill(handle, dst, n, err): copies slot i into dst[i].data,
 //     caller-owned.
+//   vc_decode_cancel(handle, err): from another thread, ends the handle's
+//     download (vc_decode_fetch fails with status 12).
 //   vc_release(handle, err): frees a handle of any kind and what it owns.
 //   vc_free(p): frees err->msg, vc_marshal's output, vc_host_source's and
 //     vc_host_name's strings, and vc_tx_wait's and vc_tx_status's outcome.
@@ -51,7 +53,7 @@
 //   vc_tx_wait(tx, timeout_ns, &outcome, err), vc_tx_status(tx, &outcome,
 //     err): *outcome is malloc'd: vc_free it. vc_tx_abort(tx, err).
 
-#define VC_ABI_VERSION 3
+#define VC_ABI_VERSION 4
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the
@@ -64,7 +66,8 @@ typedef struct vc_error {
 
 // vc_slot describes the memory of one array (or byte string) that crosses
 // the ABI out of line, as the slot tag 0x56430003(index) of a skeleton
-// (docs/wire-format.md §4.1).
+// (docs/wire-format.md §4.1: the value as CBOR that a generic library
+// reads and writes, private tags for what it would lose).
 //   data    first byte; may be NULL when nbytes is 0
 //   nbytes  byte length: dtype size x product(shape)
 //   dtype   a core.DType (1 bool, 2-5 int8-int64, 6-9 uint8-uint64,
@@ -73,6 +76,9 @@ typedef struct vc_error {
 //           or 0 for a byte string
 //   order   0 row-major (C), 1 column-major (Fortran)
 //   ndim    number of dimensions, 0 to 64 (0 for a byte string)
+//   flags   in a descriptor the library wrote: VC_SLOT_REF when the slot
+//           is downloaded (vc_decode_fetch) rather than copied; ignored
+//           in a slot the caller passes
 //   shape   ndim dimensions
 // Elements are little-endian.
 typedef struct vc_slot {
@@ -81,9 +87,11 @@ typedef struct vc_slot {
 	int32_t        dtype;
 	int32_t        order;
 	int32_t        ndim;
-	int32_t        reserved; // set to 0
+	int32_t        flags;
 	const int64_t* shape;
 } vc_slot;
+
+#define VC_SLOT_REF 1
 
 // vc_enc_options: zero fields mean core's defaults.
 typedef struct vc_enc_options {
@@ -98,8 +106,11 @@ typedef struct vc_dec_options {
 	int64_t max_message_size; // the message: default 16 GiB
 	int64_t max_array_bytes;  // array bytes of the message: default 64 GiB
 	int64_t bytes_slot_min;   // byte strings this long or longer become slots; 0: none
-	int64_t pass_through;     // nonzero: references stay ref nodes in the skeleton
-	                          // (lazy refs); nothing is downloaded
+	int64_t pass_through;     // nonzero: references stay in the skeleton as lazy
+	                          // refs; nothing is downloaded
+	int64_t array_slot_min;   // inline arrays of fewer bytes cross inside the
+	                          // skeleton, the others are slots; 0: every array
+	                          // is a slot
 } vc_dec_options;
 
 // vc_host_options: how vc_host_new starts a host. NULL strings and zero

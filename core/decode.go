@@ -57,7 +57,12 @@ func (m *DecMode) planWith(data []byte, recompose bool) (*Plan, error) {
 		return nil, err
 	}
 	d := &decoder{mode: m, r: cbor.Reader{Data: data}, plan: &Plan{Slots: make([]Slot, 0, arrays)}, recompose: recompose}
-	body, err := d.envelope()
+	var body any
+	if m.opts.Slots {
+		body, err = d.value(0) // a skeleton: the value alone
+	} else {
+		body, err = d.envelope()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +77,12 @@ func (m *DecMode) planWith(data []byte, recompose bool) (*Plan, error) {
 func (m *DecMode) scan(data []byte) (arrays int, err error) {
 	r := cbor.Reader{Data: data}
 	// Depth counts from the body: the envelope's tag and array are free.
-	if err := m.scanItem(&r, -2, &arrays); err != nil {
+	// A skeleton has no envelope.
+	depth := -2
+	if m.opts.Slots {
+		depth = 0
+	}
+	if err := m.scanItem(&r, depth, &arrays); err != nil {
 		return 0, err
 	}
 	if r.Off != len(data) {
@@ -115,7 +125,7 @@ func (m *DecMode) scanItem(r *cbor.Reader, depth int, arrays *int) error {
 		if n > uint64(m.opts.MaxElements) && depth >= 0 { // the envelope's lists are free
 			return errorAt(KindLimit, off, "%d elements exceed MaxElements %d", n, m.opts.MaxElements)
 		}
-		if depth >= m.opts.MaxDepth {
+		if depth >= m.depthLimit {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
 		}
 		for i := uint64(0); i < min; i++ {
@@ -124,7 +134,7 @@ func (m *DecMode) scanItem(r *cbor.Reader, depth int, arrays *int) error {
 			}
 		}
 	case cbor.MajorTag:
-		if depth >= m.opts.MaxDepth {
+		if depth >= m.depthLimit {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
 		}
 		if h.Arg == TagRef || isTypedArrayTag(h.Arg) || (h.Arg >= 0x56430010 && h.Arg <= 0x5643001f) {
@@ -150,6 +160,12 @@ type decoder struct {
 
 	batches []BatchRef
 	refs    map[[2]int]any // (batch, item) → its SlotIndex or *LazyRef
+
+	// With DecMode.Skeleton: the skeleton the body is written into, and
+	// what crosses inside it rather than as a slot.
+	skel         *encoder
+	arraySlotMin int64
+	bytesSlotMin int64
 }
 
 // addBytes counts n more array bytes against MaxArrayBytes.
@@ -206,6 +222,13 @@ func (d *decoder) envelope() (any, error) {
 	}
 	end := d.r.Off
 	d.r.Off = bodyOff
+	if d.skel != nil {
+		if err := d.emit(0); err != nil {
+			return nil, err
+		}
+		d.r.Off = end
+		return nil, nil
+	}
 	body, err := d.value(0)
 	if err != nil {
 		return nil, err
@@ -458,8 +481,14 @@ func (d *decoder) simple(h cbor.Head, off int) (any, error) {
 	case cbor.SimpleNull:
 		return nil, nil
 	case cbor.AIFloat16:
+		if d.mode.opts.Slots { // a skeleton's floats are float64s (§4.1)
+			return Float16(h.Arg).Float64(), nil
+		}
 		return Float16(h.Arg), nil
 	case cbor.AIFloat32:
+		if d.mode.opts.Slots {
+			return float64(math.Float32frombits(uint32(h.Arg))), nil
+		}
 		return math.Float32frombits(uint32(h.Arg)), nil
 	case cbor.AIFloat64:
 		return math.Float64frombits(h.Arg), nil
@@ -520,6 +549,11 @@ func (d *decoder) mapValue(n uint64, off int, depth int) (any, error) {
 }
 
 func (d *decoder) tagged(tag uint64, off int, depth int) (any, error) {
+	if d.mode.opts.Slots {
+		if v, ok, err := d.skelTagged(tag, off); ok {
+			return v, err
+		}
+	}
 	switch tag {
 	case tagBignumPos, tagBignumNeg:
 		return d.bignum(tag, off)
@@ -529,18 +563,6 @@ func (d *decoder) tagged(tag uint64, off int, depth int) (any, error) {
 		return d.object(off, depth)
 	case TagRef:
 		return d.refNode(off)
-	case TagSlot:
-		if !d.mode.opts.Slots {
-			return nil, errorAt(KindUnknownTag, off, "slot tag %d: slots stand only in a binding's skeleton, never in a message", tag)
-		}
-		n, err := d.uint()
-		if err != nil {
-			return nil, err
-		}
-		if n > math.MaxInt32 {
-			return nil, errorAt(KindProtocol, off, "slot index %d is out of range", n)
-		}
-		return SlotIndex(n), nil
 	case TagEnvelope:
 		return nil, errorAt(KindProtocol, off, "envelope nested inside a message")
 	}
@@ -551,7 +573,14 @@ func (d *decoder) tagged(tag uint64, off int, depth int) (any, error) {
 		}
 		return d.newArray(data, []int{len(data.bytes) / data.dtype.Size()}, RowMajor, off)
 	}
-	return nil, errorAt(KindUnknownTag, off, "unknown tag %d", tag)
+	return nil, unknownTag(tag, off)
+}
+
+func unknownTag(tag uint64, off int) error {
+	if isSkeletonTag(tag) {
+		return errorAt(KindUnknownTag, off, "skeleton tag %d: it stands only in a binding's skeleton, never in a message", tag)
+	}
+	return errorAt(KindUnknownTag, off, "unknown tag %d", tag)
 }
 
 func (d *decoder) bignum(tag uint64, off int) (any, error) {
@@ -644,29 +673,39 @@ func (d *decoder) typedArray(tag uint64, off int) (typedData, error) {
 
 // ndarray reads the content of tag 40 or 1040: [shape, typed array].
 func (d *decoder) ndarray(tag uint64, off int) (any, error) {
-	if err := d.expectArray(2); err != nil {
+	data, shape, order, err := d.ndarrayParts(tag)
+	if err != nil {
 		return nil, err
+	}
+	return d.newArray(data, shape, order, off)
+}
+
+// ndarrayParts reads the content of tag 40 or 1040 without checking the
+// payload against the shape.
+func (d *decoder) ndarrayParts(tag uint64) (typedData, []int, Order, error) {
+	if err := d.expectArray(2); err != nil {
+		return typedData{}, nil, 0, err
 	}
 	shape, err := d.dims()
 	if err != nil {
-		return nil, err
+		return typedData{}, nil, 0, err
 	}
 	h, toff, err := d.head()
 	if err != nil {
-		return nil, err
+		return typedData{}, nil, 0, err
 	}
 	if h.Major != cbor.MajorTag {
-		return nil, errorAt(KindMismatch, toff, "array data is not a typed array")
+		return typedData{}, nil, 0, errorAt(KindMismatch, toff, "array data is not a typed array")
 	}
 	data, err := d.typedArray(h.Arg, toff)
 	if err != nil {
-		return nil, err
+		return typedData{}, nil, 0, err
 	}
 	order := RowMajor
 	if tag == tagArrayColumn {
 		order = ColumnMajor
 	}
-	return d.newArray(data, shape, order, off)
+	return data, shape, order, nil
 }
 
 // dims reads an array of dimensions.
@@ -739,8 +778,19 @@ func (d *decoder) bytesN(n uint64) ([]byte, error) {
 // newArray checks data against shape and the limits and adds its slot.
 func (d *decoder) newArray(data typedData, dims []int, order Order, off int) (SlotIndex, error) {
 	if d.mode.opts.Slots {
-		return 0, errorAt(KindProtocol, off, "an inline array in a skeleton: arrays cross as slots")
+		return 0, errorAt(KindProtocol, off, "an RFC 8746 array in a skeleton: arrays cross as slots or with the skeleton's own tag")
 	}
+	n, err := d.checkArray(data, dims, off)
+	if err != nil {
+		return 0, err
+	}
+	return d.plan.add(Slot{DType: data.dtype, Shape: dims, Order: order, Bytes: int64(n),
+		Inline: data.bytes, Offset: int64(data.off), Swap: data.bigEndian, Batch: -1, off: int64(off)}), nil
+}
+
+// checkArray checks data against shape and the limits and returns its
+// byte length.
+func (d *decoder) checkArray(data typedData, dims []int, off int) (uint64, error) {
 	n, ok := byteLen(data.dtype, dims)
 	if !ok {
 		return 0, errorAt(KindMismatch, off, "shape %v of %s overflows", dims, data.dtype)
@@ -758,8 +808,7 @@ func (d *decoder) newArray(data typedData, dims []int, order Order, off int) (Sl
 			}
 		}
 	}
-	return d.plan.add(Slot{DType: data.dtype, Shape: dims, Order: order, Bytes: int64(n),
-		Inline: data.bytes, Offset: int64(data.off), Swap: data.bigEndian, Batch: -1, off: int64(off)}), nil
+	return n, nil
 }
 
 // swapInto writes src into dst with each size-byte element reversed.

@@ -3,10 +3,10 @@ package core
 import (
 	"bytes"
 	"io"
+	"math"
 	"math/big"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -106,6 +106,12 @@ func (m *EncMode) Marshal(v any) ([]byte, error) {
 // Encode encodes v into a Message.
 func (m *EncMode) Encode(v any) (*Message, error) {
 	e := &encoder{mode: m}
+	if m.opts.Slots { // a skeleton: the value alone
+		if err := e.encode(v, 0); err != nil {
+			return nil, err
+		}
+		return e.message(), nil
+	}
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagEnvelope)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 3)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, FormatVersion)
@@ -124,11 +130,16 @@ func (m *EncMode) Encode(v any) (*Message, error) {
 	for _, b := range e.batches {
 		e.buf = appendBatchRef(e.buf, b)
 	}
+	return e.message(), nil
+}
+
+// message returns what e wrote as a Message.
+func (e *encoder) message() *Message {
 	msg := &Message{buf: e.buf, parts: e.parts, size: len(e.buf), batch: e.fresh}
 	for _, p := range e.parts {
 		msg.size += len(p.ext)
 	}
-	return msg, nil
+	return msg
 }
 
 type encoder struct {
@@ -140,9 +151,11 @@ type encoder struct {
 	batches    []BatchRef
 	batchIndex map[uuid.UUID]int
 	// This hop's own batch, once an array went by reference.
-	fresh      *Batch
-	freshIndex int
-	freshItems map[string]int // array view → item id, so one array is one item
+	fresh        *Batch
+	freshIndex   int
+	freshItems   map[uintptr]int // first byte of an array → its first item id, so one array is one item
+	freshExterns map[*Extern]int // an extern array → its item id
+	sameStart    []int           // per item: the next item that starts at the same byte, or -1
 }
 
 func (e *encoder) appendPayload(b []byte) {
@@ -160,12 +173,15 @@ func sortedKeys(m map[string]any) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b string) int {
+	cmp := func(a, b string) int {
 		if len(a) != len(b) {
 			return len(a) - len(b)
 		}
 		return strings.Compare(a, b)
-	})
+	}
+	if !slices.IsSortedFunc(keys, cmp) { // a map built in order often iterates so
+		slices.SortFunc(keys, cmp)
+	}
 	return keys
 }
 
@@ -218,9 +234,19 @@ func (e *encoder) encode(v any, depth int) error {
 		}
 		e.buf = appendBigInt(e.buf, v)
 	case Float16:
-		e.buf = cbor.AppendFloat16(e.buf, uint16(v))
+		if e.mode.opts.Slots {
+			e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelFloat16)
+			e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(v))
+		} else {
+			e.buf = cbor.AppendFloat16(e.buf, uint16(v))
+		}
 	case float32:
-		e.buf = cbor.AppendFloat32(e.buf, v)
+		if e.mode.opts.Slots {
+			e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelFloat32)
+			e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(math.Float32bits(v)))
+		} else {
+			e.buf = cbor.AppendFloat32(e.buf, v)
+		}
 	case float64:
 		e.buf = cbor.AppendFloat64(e.buf, v)
 	case string:
@@ -237,6 +263,9 @@ func (e *encoder) encode(v any, depth int) error {
 		if err := e.nest(depth, 3); err != nil {
 			return err
 		}
+		if e.mode.opts.Slots {
+			return e.encodeSkelArray(v)
+		}
 		if e.mode.opts.ByRef && v != nil && int64(len(v.Data)) >= e.mode.opts.RefThreshold {
 			return e.encodeRef(v)
 		}
@@ -244,6 +273,9 @@ func (e *encoder) encode(v any, depth int) error {
 	case *LazyRef:
 		if err := e.nest(depth, 3); err != nil {
 			return err
+		}
+		if e.mode.opts.Slots {
+			return e.encodeSkelLazyRef(v)
 		}
 		return e.encodeLazyRef(v)
 	case *Extern:
@@ -335,25 +367,14 @@ func (e *encoder) encodeObject(name string, data any, depth int) error {
 // encodePairs writes a map with keys of any scalar kind, sorted by their
 // encoded bytes (RFC 8949 §4.2.1).
 func (e *encoder) encodePairs(pairs Map, depth int) error {
-	type encPair struct {
-		key []byte
-		val any
+	if e.mode.opts.Slots {
+		return e.encodeSkelPairs(pairs, depth)
 	}
-	sorted := make([]encPair, len(pairs))
-	for i, p := range pairs {
-		k, err := appendKey(nil, p.Key)
-		if err != nil {
-			return err
-		}
-		sorted[i] = encPair{k, p.Value}
+	sorted, err := sortPairs(pairs)
+	if err != nil {
+		return err
 	}
-	slices.SortFunc(sorted, func(a, b encPair) int { return bytes.Compare(a.key, b.key) })
-	for i := 1; i < len(sorted); i++ {
-		if bytes.Equal(sorted[i-1].key, sorted[i].key) {
-			return errorf(KindInvalid, "duplicate map key %x", sorted[i].key)
-		}
-	}
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorMap, uint64(len(pairs)))
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorMap, uint64(len(sorted)))
 	for _, p := range sorted {
 		e.buf = append(e.buf, p.key...)
 		if err := e.encode(p.val, depth); err != nil {
@@ -361,6 +382,32 @@ func (e *encoder) encodePairs(pairs Map, depth int) error {
 		}
 	}
 	return nil
+}
+
+// encPair is a pair of a Map with its key encoded.
+type encPair struct {
+	key []byte
+	val any
+}
+
+// sortPairs encodes the keys of pairs and sorts the pairs by them,
+// refusing two equal keys.
+func sortPairs(pairs Map) ([]encPair, error) {
+	sorted := make([]encPair, len(pairs))
+	for i, p := range pairs {
+		k, err := appendKey(nil, p.Key)
+		if err != nil {
+			return nil, err
+		}
+		sorted[i] = encPair{k, p.Value}
+	}
+	slices.SortFunc(sorted, func(a, b encPair) int { return bytes.Compare(a.key, b.key) })
+	for i := 1; i < len(sorted); i++ {
+		if bytes.Equal(sorted[i-1].key, sorted[i].key) {
+			return nil, errorf(KindInvalid, "duplicate map key %x", sorted[i].key)
+		}
+	}
+	return sorted, nil
 }
 
 // appendKey appends a map key: an integer, string, byte string, bool or
@@ -411,12 +458,28 @@ func (e *encoder) encodeRef(a *Array) error {
 	if err := e.ensureFresh(); err != nil {
 		return err
 	}
-	key := viewKey(a)
+	key := uintptr(unsafePointer(a.Data))
 	id, ok := e.freshItems[key]
+	last := -1
+	for ok {
+		it := &e.fresh.Items[id]
+		// Another length, dtype, order or shape from the same first byte is
+		// another view of that memory: an item of its own.
+		if len(it.Data) == len(a.Data) && it.DType == a.DType && it.Order == a.Order && slices.Equal(it.Shape, a.Shape) {
+			break
+		}
+		last, id = id, e.sameStart[id]
+		ok = id >= 0
+	}
 	if !ok {
 		id = len(e.fresh.Items)
 		e.fresh.Items = append(e.fresh.Items, Item{ID: id, DType: a.DType, Shape: slices.Clone(a.Shape), Order: a.Order, Data: a.Data})
-		e.freshItems[key] = id
+		e.sameStart = append(e.sameStart, -1)
+		if last >= 0 {
+			e.sameStart[last] = id
+		} else {
+			e.freshItems[key] = id
+		}
 	}
 	e.appendRefNode(e.freshIndex, id, a.DType, a.Shape, a.Order)
 	return nil
@@ -432,7 +495,7 @@ func (e *encoder) ensureFresh() error {
 	if err != nil {
 		return err
 	}
-	e.fresh, e.freshItems = b, map[string]int{}
+	e.fresh, e.freshItems = b, make(map[uintptr]int, 64)
 	e.freshIndex = e.addBatch(b.Ref)
 	return nil
 }
@@ -460,31 +523,11 @@ func wireOrder(shape []int, o Order) Order {
 	return ColumnMajor
 }
 
-// viewKey identifies an array by its memory, dtype, shape and order.
-func viewKey(a *Array) string {
-	k := make([]byte, 0, 64)
-	k = strconv.AppendUint(k, uint64(uintptr(unsafePointer(a.Data))), 16)
-	k = append(k, ':')
-	k = strconv.AppendInt(k, int64(len(a.Data)), 10)
-	k = append(k, ':', byte(a.DType), byte(a.Order))
-	for _, d := range a.Shape {
-		k = append(k, ',')
-		k = strconv.AppendInt(k, int64(d), 10)
-	}
-	return string(k)
-}
-
 // encodeLazyRef writes a pass-through reference again, pointing at its
 // original batch.
 func (e *encoder) encodeLazyRef(l *LazyRef) error {
-	if l == nil {
-		return errorf(KindInvalid, "nil *LazyRef")
-	}
-	if l.Item < 0 || l.Item >= l.Batch.Items {
-		return errorf(KindInvalid, "lazy ref item %d is outside its batch of %d items", l.Item, l.Batch.Items)
-	}
-	if _, ok := byteLen(l.DType, l.Shape); !ok || !l.DType.Valid() || l.Order > ColumnMajor {
-		return errorf(KindMismatch, "lazy ref %s %v is not a valid array", l.DType, l.Shape)
+	if err := checkLazyRef(l); err != nil {
+		return err
 	}
 	idx, ok := e.batchIndex[l.Batch.RefID]
 	if !ok {

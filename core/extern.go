@@ -2,8 +2,6 @@ package core
 
 import (
 	"slices"
-	"strconv"
-	"unsafe"
 )
 
 // Extern is an array whose bytes the encoding process does not hold: a
@@ -61,12 +59,14 @@ func (e *encoder) encodeExtern(x *Extern) error {
 	if err := e.ensureFresh(); err != nil {
 		return err
 	}
-	key := "extern:" + strconv.FormatUint(uint64(uintptr(unsafe.Pointer(x))), 16)
-	id, ok := e.freshItems[key]
+	id, ok := e.freshExterns[x]
 	if !ok {
 		id = len(e.fresh.Items)
 		e.fresh.Items = append(e.fresh.Items, Item{ID: id, DType: x.DType, Shape: slices.Clone(x.Shape), Order: x.Order, Extern: x})
-		e.freshItems[key] = id
+		if e.freshExterns == nil {
+			e.freshExterns = map[*Extern]int{}
+		}
+		e.freshExterns[x] = id
 	}
 	e.appendRefNode(e.freshIndex, id, x.DType, x.Shape, x.Order)
 	return nil

@@ -28,6 +28,7 @@ func FuzzDecode(f *testing.F) {
 	zc, _ := DecOptions{ZeroCopy: true, PassThrough: true, MaxByteLen: 1 << 20, MaxArrayBytes: 1 << 20}.DecMode()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := zc.Decode(data)
+		checkSkeletonAgrees(t, data, v, err)
 		if err != nil {
 			if v != nil {
 				t.Fatal("value returned with an error")
@@ -53,3 +54,31 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// checkSkeletonAgrees checks that a binding's path, DecMode.Skeleton,
+// agrees with Decode: the same error kind and offset, or a skeleton and
+// slots that stand for the same value.
+func checkSkeletonAgrees(t *testing.T, data []byte, v any, derr error) {
+	p, err := zcSkeleton.Skeleton(data, 8, 8)
+	if derr != nil {
+		de, _ := errors.AsType[*Error](derr)
+		e, ok := errors.AsType[*Error](err)
+		if !ok || de == nil || e.Kind != de.Kind || e.Offset != de.Offset {
+			t.Fatalf("Decode: %v; Skeleton: %v", derr, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Decode succeeded, Skeleton: %v", err)
+	}
+	want, err := Marshal(v)
+	if err != nil {
+		return // FuzzDecode reports it
+	}
+	got, err := Marshal(skeletonValue(t, p))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("the skeleton's value encodes to %x (%v), Decode's to %x", got, err, want)
+	}
+}
+
+var zcSkeleton = mustMode(DecOptions{ZeroCopy: true, PassThrough: true, MaxByteLen: 1 << 20, MaxArrayBytes: 1 << 20}.DecMode())

@@ -62,17 +62,23 @@ type DecOptions struct {
 	Allocator Allocator
 	// Registry holds the types typed objects may decode to; nil means none.
 	Registry *Registry
-	// Slots decodes a skeleton, the private form in which the bindings
-	// pass values across a foreign-function boundary: tag TagSlot becomes
-	// a SlotIndex, and an inline array is an error. Implies PassThrough.
-	// Without it, TagSlot is an unknown tag.
+	// Slots decodes a skeleton instead of a message: the private form in
+	// which the bindings pass values across a foreign-function boundary
+	// (docs/wire-format.md §4.1). Tag TagSlot becomes a SlotIndex, lazy
+	// refs and inline arrays come with their own tags, and a float of any
+	// width is a float64. The skeleton's CBOR may nest up to twice as
+	// deep as MaxDepth (a Map is a tag around a list); the encode that
+	// follows applies MaxDepth to the value. Arrays inside a skeleton are
+	// copied even with ZeroCopy, as they may go by reference and outlive
+	// it. Without Slots, the skeleton tags are unknown tags.
 	Slots bool
 }
 
 // DecMode is a validated, immutable set of decode options, safe for
 // concurrent use.
 type DecMode struct {
-	opts DecOptions
+	opts       DecOptions
+	depthLimit int // of the CBOR nesting: MaxDepth, or twice that for a skeleton
 }
 
 // DecMode validates o and returns the mode it describes.
@@ -106,7 +112,11 @@ func (o DecOptions) DecMode() (*DecMode, error) {
 		return nil, errorf(KindInvalid, "DecOptions.UnknownTypes %d is not defined", o.UnknownTypes)
 	}
 	o.MaxDepth, o.MaxElements = int(depth), int(elems)
-	return &DecMode{opts: o}, nil
+	limit := o.MaxDepth
+	if o.Slots {
+		limit = 2*o.MaxDepth + 1
+	}
+	return &DecMode{opts: o, depthLimit: limit}, nil
 }
 
 // Options returns the mode's options with defaults filled in.
@@ -133,8 +143,10 @@ type EncOptions struct {
 	// Source is the address receivers download this process's batches from
 	// (for hostdl, its server's base URL). Required with ByRef.
 	Source string
-	// Slots writes each SlotIndex as tag TagSlot: the output is a
-	// binding's skeleton, not a message. Without it a SlotIndex is an error.
+	// Slots writes a binding's skeleton (docs/wire-format.md §4.1) instead
+	// of a message: each SlotIndex as tag TagSlot, arrays inline, lazy refs
+	// with their batch descriptors. MaxDepth counts as for a message.
+	// Without it a SlotIndex is an error. It excludes ByRef.
 	Slots bool
 	// Rand is the source of ref ids and tokens; default crypto/rand. A
 	// host running the core in a sandbox passes its own real randomness.
@@ -164,6 +176,9 @@ func (o EncOptions) EncMode() (*EncMode, error) {
 	o.Rand = randOrDefault(o.Rand)
 	if o.ByRef && o.Source == "" {
 		return nil, errorf(KindInvalid, "EncOptions.ByRef needs a Source")
+	}
+	if o.ByRef && o.Slots {
+		return nil, errorf(KindInvalid, "EncOptions.ByRef and Slots exclude each other: a skeleton holds no references of its own")
 	}
 	return &EncMode{opts: o}, nil
 }

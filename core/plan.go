@@ -16,6 +16,10 @@ type Plan struct {
 	Body    any
 	Slots   []Slot
 	Batches []BatchRef // the message's side table; Slot.Batch indexes it
+
+	// Skeleton is the body as a binding's skeleton, in place of Body, in
+	// a plan from DecMode.Skeleton.
+	Skeleton *Message
 }
 
 // SlotIndex stands in a Plan's body for Plan.Slots[i]. It is not a value
@@ -23,7 +27,9 @@ type Plan struct {
 // (EncOptions.Slots).
 type SlotIndex int
 
-// Slot is one array of a Plan, as the message declares it.
+// Slot is one array of a Plan, as the message declares it; in a plan
+// from DecMode.Skeleton, also a byte string (DType DTypeInvalid, no
+// Shape).
 type Slot struct {
 	DType DType
 	Shape []int

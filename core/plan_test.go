@@ -190,7 +190,8 @@ func TestPlanOffsets(t *testing.T) {
 
 // TestSkeletonSlots: slots appear only in skeletons. A message carrying
 // the slot tag is refused; a SlotIndex outside a skeleton cannot be
-// encoded; a skeleton round trip keeps slots and lazy refs.
+// encoded; a skeleton round trip keeps slots and lazy refs
+// (skeleton_test.go has the rest of the skeleton's tests).
 func TestSkeletonSlots(t *testing.T) {
 	if _, err := Unmarshal(envelopeHex(t, "da56430003 00")); !errors.Is(err, ErrUnknownTag) {
 		t.Errorf("slot tag in a message: %v, want KindUnknownTag", err)
@@ -216,10 +217,10 @@ func TestSkeletonSlots(t *testing.T) {
 	if l, ok := got["l"].(*LazyRef); !ok || l.Item != 0 || l.Batch.Source != "s" {
 		t.Errorf("lazy ref = %v", got["l"])
 	}
-	// Skeletons carry arrays only as slots.
-	inline, _ := Marshal(mustArray(t, DTypeUint8, []int{1}, RowMajor, []byte{1}))
-	if _, err := dec.Decode(inline); !errors.Is(err, ErrProtocol) {
-		t.Errorf("inline array in a skeleton: %v, want KindProtocol", err)
+	// Skeletons carry arrays as slots or with their own tag, never in the
+	// RFC 8746 form of a message.
+	if _, err := dec.Decode([]byte{0xd8, 0x28, 0x82, 0x81, 0x01, 0xd8, 0x40, 0x41, 0x07}); !errors.Is(err, ErrProtocol) {
+		t.Errorf("RFC 8746 array in a skeleton: %v, want KindProtocol", err)
 	}
 }
 

@@ -580,3 +580,30 @@ func TestParallelManifestsOfOneReceiver(t *testing.T) {
 		t.Fatalf("receivers %+v", rs)
 	}
 }
+
+// TestByRefItemPerView: an array sent twice is one item; the same memory
+// with another shape, dtype or length is an item of its own.
+func TestByRefItemPerView(t *testing.T) {
+	mode, err := EncOptions{ByRef: true, RefThreshold: 1, Source: "s"}.EncMode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := f32Array(t, 12, 1)
+	flat := mustArray(t, DTypeFloat32, []int{12}, RowMajor, w.Data)
+	square := mustArray(t, DTypeFloat32, []int{3, 4}, RowMajor, w.Data)
+	bytesView := mustArray(t, DTypeUint8, []int{48}, RowMajor, w.Data)
+	half := mustArray(t, DTypeFloat32, []int{6}, RowMajor, w.Data[:24])
+	msg, err := mode.Encode([]any{flat, square, flat, bytesView, half, square})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := msg.Batch().Items
+	if len(items) != 4 {
+		t.Fatalf("%d items, want 4 (flat, square, bytes, half)", len(items))
+	}
+	for i, want := range [][]int{{12}, {3, 4}, {48}, {6}} {
+		if !slices.Equal(items[i].Shape, want) {
+			t.Fatalf("item %d has shape %v, want %v", i, items[i].Shape, want)
+		}
+	}
+}

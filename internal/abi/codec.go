@@ -2,6 +2,7 @@ package abi
 
 import (
 	"context"
+	"errors"
 	"math"
 	"time"
 
@@ -12,18 +13,16 @@ import (
 const maxLimit = 1 << 48
 
 var (
-	// skelDecMode reads a caller's skeleton. Its limits are the widest core
-	// allows: the skeleton is the caller's own value, and the encode that
-	// follows applies the real MaxDepth. Byte strings alias the skeleton,
-	// which the caller keeps until the message is copied out. Ref nodes
-	// are lazy refs the caller forwards: encoding writes them as they came.
+	// skelDecMode reads a caller's skeleton (docs/wire-format.md §4.1).
+	// Its limits are the widest core allows: the skeleton is the caller's
+	// own value, and the encode that follows applies the real MaxDepth.
+	// Byte strings and inline arrays alias the skeleton, which the caller
+	// keeps until the message is copied out. Lazy refs are the caller's to
+	// forward: encoding writes them as they came.
 	skelDecMode = mustMode(core.DecOptions{
 		MaxDepth: 4096, MaxElements: maxLimit, MaxByteLen: maxLimit,
 		MaxMessageSize: maxLimit, MaxArrayBytes: maxLimit, ZeroCopy: true, Slots: true,
 	}.DecMode())
-	// skelEncMode writes the skeleton of a decoded message, which nests no
-	// deeper than the message the decode accepted.
-	skelEncMode = mustMode(core.EncOptions{MaxDepth: 4096, Slots: true}.EncMode())
 )
 
 func mustMode[M any](m M, err error) M {
@@ -66,7 +65,7 @@ func Encode(skel []byte, slots []Slot, mode *core.EncMode) (*core.Message, error
 	}
 	v, err := skelDecMode.Decode(skel)
 	if err != nil {
-		return nil, wrap(err, "skeleton")
+		return nil, valueError(err)
 	}
 	v, err = core.ReplaceSlots(v, func(i core.SlotIndex) (any, error) {
 		if int(i) >= len(vals) {
@@ -80,6 +79,23 @@ func Encode(skel []byte, slots []Slot, mode *core.EncMode) (*core.Message, error
 	return mode.Encode(v)
 }
 
+// valueError reports a fault of the caller's skeleton, which is the
+// caller's value: an invalid argument (a limit error stays one), with the
+// core's text but without an offset into a skeleton the caller never saw.
+func valueError(err error) error {
+	k, msg := core.KindOf(err), err.Error()
+	if e, ok := errors.AsType[*core.Error](err); ok {
+		msg = e.Msg
+		if e.Err != nil {
+			msg += ": " + e.Err.Error()
+		}
+	}
+	if k != core.KindLimit {
+		k = core.KindInvalid
+	}
+	return Errorf(k, "value: %s", msg)
+}
+
 // DecOptions mirrors the shells' decode options; zero means core's default.
 type DecOptions struct {
 	MaxDepth       int64
@@ -88,7 +104,12 @@ type DecOptions struct {
 	MaxMessageSize int64
 	MaxArrayBytes  int64
 	BytesSlotMin   int64 // byte strings this long or longer become slots; 0: none
-	PassThrough    bool  // refs stay ref nodes (lazy refs) in the skeleton
+	// ArraySlotMin: inline arrays of fewer bytes cross inside the skeleton
+	// (its inline-array tag), others are slots; 0: every array is a slot.
+	// Referenced arrays are always slots. Slots are numbered in skeleton
+	// order, byte strings among the arrays.
+	ArraySlotMin int64
+	PassThrough  bool // refs stay lazy refs in the skeleton
 }
 
 func (o DecOptions) decMode() (*core.DecMode, error) {
@@ -101,6 +122,9 @@ func (o DecOptions) decMode() (*core.DecMode, error) {
 	}
 	if o.BytesSlotMin < 0 {
 		return nil, Errorf(core.KindInvalid, "option bytes_slot_min %d is negative", o.BytesSlotMin)
+	}
+	if o.ArraySlotMin < 0 {
+		return nil, Errorf(core.KindInvalid, "option array_slot_min %d is negative", o.ArraySlotMin)
 	}
 	return core.DecOptions{
 		MaxDepth: depth, MaxElements: int(o.MaxElements), MaxByteLen: o.MaxByteLen,
@@ -115,22 +139,26 @@ func (o DecOptions) decMode() (*core.DecMode, error) {
 type Decoded struct {
 	Skeleton *core.Message
 	Specs    []SlotSpec
-	plan     *core.Plan
-	bytes    [][]byte // the byte-string slots, numbered after the plan's
-	host     int64    // the host handle that downloads the refs; 0: the library's client
+	plan     *core.Plan // from core's DecMode.Skeleton: one core.Slot per spec
+	host     int64      // the host handle that downloads the refs; 0: the library's client
+
+	ctx    context.Context // ends with Cancel: the download stops
+	cancel context.CancelFunc
 }
 
-// Decode plans msg: every array becomes a slot the caller allocates, and
-// every limit is checked before it does. Referenced arrays become slots
-// too when the caller can download them (canFetch, with host 0 for the
-// library's own client, or a host handle); otherwise, unless PassThrough,
-// a message with references is an error.
+// Decode plans msg and writes its skeleton (core's DecMode.Skeleton):
+// every array becomes a slot the caller allocates, but inline ones shorter
+// than ArraySlotMin, which cross inside the skeleton, and every limit is
+// checked before the caller allocates anything. Referenced arrays become
+// slots too when the caller can download them (canFetch, with host 0 for
+// the library's own client, or a host handle); otherwise, unless
+// PassThrough, a message with references is an error.
 func Decode(msg []byte, o DecOptions, canFetch bool, host int64) (*Decoded, error) {
 	mode, err := o.decMode()
 	if err != nil {
 		return nil, err
 	}
-	p, err := mode.Plan(msg)
+	p, err := mode.Skeleton(msg, o.ArraySlotMin, o.BytesSlotMin)
 	if err != nil {
 		return nil, err
 	}
@@ -141,51 +169,20 @@ func Decode(msg []byte, o DecOptions, canFetch bool, host int64) (*Decoded, erro
 			}
 		}
 	}
-	d := &Decoded{plan: p, host: host}
-	body := p.Body
-	if o.BytesSlotMin > 0 {
-		body = d.bytesSlots(body, int(min(o.BytesSlotMin, math.MaxInt32)))
-	}
-	if d.Skeleton, err = skelEncMode.Encode(body); err != nil {
-		return nil, wrap(err, "skeleton")
-	}
-	d.Specs = make([]SlotSpec, 0, len(p.Slots)+len(d.bytes))
-	for _, s := range p.Slots {
-		d.Specs = append(d.Specs, SlotSpec{DType: int32(s.DType), Order: int32(s.Order), Shape: s.Shape, Bytes: uint64(s.Bytes), Ref: s.Ref()})
-	}
-	for _, b := range d.bytes {
-		d.Specs = append(d.Specs, SlotSpec{DType: SlotBytes, Bytes: uint64(len(b))})
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &Decoded{Skeleton: p.Skeleton, plan: p, host: host, ctx: ctx, cancel: cancel}
+	d.Specs = make([]SlotSpec, len(p.Slots))
+	for i := range p.Slots {
+		s := &p.Slots[i]
+		d.Specs[i] = SlotSpec{DType: int32(s.DType), Order: int32(s.Order), Shape: s.Shape, Bytes: uint64(s.Bytes), Ref: s.Ref()}
 	}
 	return d, nil
 }
 
-// bytesSlots replaces the byte strings of v of min bytes or more with
-// slots numbered after the plan's arrays.
-func (d *Decoded) bytesSlots(v any, min int) any {
-	switch x := v.(type) {
-	case []byte:
-		if len(x) >= min {
-			d.bytes = append(d.bytes, x)
-			return core.SlotIndex(len(d.plan.Slots) + len(d.bytes) - 1)
-		}
-	case []any:
-		for i := range x {
-			x[i] = d.bytesSlots(x[i], min)
-		}
-	case map[string]any:
-		for k, e := range x {
-			x[k] = d.bytesSlots(e, min)
-		}
-	case core.Map:
-		for i := range x {
-			x[i].Value = d.bytesSlots(x[i].Value, min)
-		}
-	case core.Object:
-		x.Data = d.bytesSlots(x.Data, min)
-		return x
-	}
-	return v
-}
+// Cancel ends the download of the Decoded in progress, and any later
+// one: Fetch fails with KindAborted. Safe to call at any time, from any
+// goroutine.
+func (d *Decoded) Cancel() { d.cancel() }
 
 // check checks destinations against the slots: no more than the slots,
 // and each that is not nil of the slot's dtype and byte length.
@@ -211,12 +208,8 @@ func (d *Decoded) check(dsts []Slot) error {
 // copyInline copies the inline slots into their destinations.
 func (d *Decoded) copyInline(dsts []Slot) {
 	for i, dst := range dsts {
-		switch {
-		case dst.Data == nil:
-		case i >= len(d.plan.Slots):
-			copy(dst.Data, d.bytes[i-len(d.plan.Slots)])
-		case !d.plan.Slots[i].Ref():
-			d.plan.Slots[i].CopyTo(dst.Data) // checked: cannot fail
+		if s := &d.plan.Slots[i]; dst.Data != nil && !s.Ref() {
+			s.CopyTo(dst.Data) // checked: cannot fail
 		}
 	}
 }
@@ -229,7 +222,7 @@ func Fill(d *Decoded, dsts []Slot) error {
 		return err
 	}
 	for i, dst := range dsts {
-		if dst.Data != nil && i < len(d.plan.Slots) && d.plan.Slots[i].Ref() {
+		if dst.Data != nil && d.plan.Slots[i].Ref() {
 			return Errorf(core.KindInvalid, "slot %d is by reference: download it with a host", i)
 		}
 	}
@@ -239,16 +232,19 @@ func Fill(d *Decoded, dsts []Slot) error {
 
 // Fetch is Fill for a Decoded that may hold references: it downloads them
 // straight into their destinations through f, under life (the end of the
-// host) and a deadline of timeoutNs (negative: none), then copies the
-// inline slots. All or nothing: on error the destinations' contents are
-// undefined, and nothing writes to them any more.
+// host), d's Cancel and a deadline of timeoutNs (negative: none), then
+// copies the inline slots. All or nothing: on error the destinations'
+// contents are undefined, and nothing writes to them any more.
 func Fetch(life context.Context, f core.Fetcher, d *Decoded, dsts []Slot, timeoutNs int64) error {
 	if err := d.check(dsts); err != nil {
 		return err
 	}
+	if d.ctx.Err() != nil {
+		return Errorf(core.KindAborted, "download cancelled")
+	}
 	var downloads []core.Download
 	for i, dst := range dsts {
-		if dst.Data != nil && i < len(d.plan.Slots) && d.plan.Slots[i].Ref() {
+		if dst.Data != nil && d.plan.Slots[i].Ref() {
 			dl, err := d.plan.Download(i, dst.Data)
 			if err != nil {
 				return err
@@ -257,15 +253,19 @@ func Fetch(life context.Context, f core.Fetcher, d *Decoded, dsts []Slot, timeou
 		}
 	}
 	if len(downloads) > 0 {
-		ctx := life
+		ctx, cancel := context.WithCancel(life)
+		defer cancel()
+		defer context.AfterFunc(d.ctx, cancel)()
 		if timeoutNs >= 0 {
-			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutNs))
 			defer cancel()
 		}
 		if err := core.FetchAll(ctx, f, downloads); err != nil {
-			if life.Err() != nil {
+			switch {
+			case life.Err() != nil:
 				return core.NewError(core.KindAborted, err, "download cancelled: the host was closed")
+			case d.ctx.Err() != nil:
+				return core.NewError(core.KindAborted, err, "download cancelled")
 			}
 			return err
 		}

@@ -36,13 +36,13 @@ func TestEncodeDecodeSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// f, w inside the object, w, in the order of the message (keys
-	// sorted), and then the blob, numbered after the arrays.
+	// f, w, the blob, w inside the object: in the order of the message
+	// (keys sorted shortest first), byte strings among the arrays.
 	wantSpecs := []SlotSpec{
 		{DType: int32(core.DTypeInt16), Order: int32(core.ColumnMajor), Shape: []int{2, 2}, Bytes: 8},
 		{DType: int32(core.DTypeFloat32), Order: int32(core.RowMajor), Shape: []int{2, 3}, Bytes: 24},
-		{DType: int32(core.DTypeFloat32), Order: int32(core.RowMajor), Shape: []int{2, 3}, Bytes: 24},
 		{DType: SlotBytes, Bytes: 100},
+		{DType: int32(core.DTypeFloat32), Order: int32(core.RowMajor), Shape: []int{2, 3}, Bytes: 24},
 	}
 	if len(d.Specs) != len(wantSpecs) {
 		t.Fatalf("%d slots, want %d: %+v", len(d.Specs), len(wantSpecs), d.Specs)
@@ -104,7 +104,7 @@ func TestSlotErrors(t *testing.T) {
 	slot0 := skeleton(t, []any{core.SlotIndex(0)})
 	// slot0 ends in the slot tag's argument, 0: these put another item there.
 	tagged := func(arg ...byte) []byte {
-		return append(append(slot0[:len(slot0)-2:len(slot0)-2], arg...), 0x80)
+		return append(slot0[:len(slot0)-1:len(slot0)-1], arg...)
 	}
 	inline, err := core.Marshal([]any{w})
 	if err != nil {
@@ -118,9 +118,10 @@ func TestSlotErrors(t *testing.T) {
 	}{
 		{"index out of range", skeleton(t, []any{core.SlotIndex(1)}), []Slot{good}, core.KindInvalid},
 		{"no slots", slot0, nil, core.KindInvalid},
-		{"negative index", tagged(0x20), []Slot{good}, core.KindProtocol},
-		{"index not an int", tagged(0x61, '0'), []Slot{good}, core.KindProtocol},
-		{"index beyond int32", tagged(0x1b, 0, 0, 0, 1, 0, 0, 0, 0), []Slot{good}, core.KindProtocol},
+		// A skeleton's faults are the caller's value's: invalid arguments.
+		{"negative index", tagged(0x20), []Slot{good}, core.KindInvalid},
+		{"index not an int", tagged(0x61, '0'), []Slot{good}, core.KindInvalid},
+		{"index beyond int32", tagged(0x1b, 0, 0, 0, 1, 0, 0, 0, 0), []Slot{good}, core.KindInvalid},
 		{"bad dtype", slot0, with(func(s *Slot) { s.DType = 99 }), core.KindMismatch},
 		{"negative dtype", slot0, with(func(s *Slot) { s.DType = -1 }), core.KindMismatch},
 		{"bad order", slot0, with(func(s *Slot) { s.Order = 2 }), core.KindMismatch},
@@ -129,9 +130,10 @@ func TestSlotErrors(t *testing.T) {
 		{"negative dim", slot0, with(func(s *Slot) { s.Shape = []int64{-4} }), core.KindMismatch},
 		{"too many dims", slot0, with(func(s *Slot) { s.Shape = make([]int64, MaxDims+1) }), core.KindInvalid},
 		{"bytes slot with dims", slot0, with(func(s *Slot) { s.DType = SlotBytes }), core.KindInvalid},
-		{"inline array in the skeleton", inline, []Slot{good}, core.KindProtocol},
-		{"not a message", []byte{0x80}, []Slot{good}, core.KindProtocol},
-		{"truncated", slot0[:5], []Slot{good}, core.KindSyntax},
+		{"a message as the skeleton", inline, []Slot{good}, core.KindInvalid},
+		{"RFC 8746 array in the skeleton", inline[7 : len(inline)-1], []Slot{good}, core.KindInvalid},
+		{"truncated", slot0[:5], []Slot{good}, core.KindInvalid},
+		{"nested beyond any MaxDepth", append(bytes.Repeat([]byte{0x81}, 2*4096+2), 0), nil, core.KindLimit},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -213,7 +215,8 @@ func TestSlotNameIsNotReserved(t *testing.T) {
 // TestSlotTagInMessage: the slot tag stands only in skeletons; a message
 // that carries it is refused as an unknown tag.
 func TestSlotTagInMessage(t *testing.T) {
-	msg := skeleton(t, []any{core.SlotIndex(0)})
+	// 0x56430000([1, [0x56430003(0)], []])
+	msg := []byte{0xda, 0x56, 0x43, 0, 0, 0x83, 0x01, 0x81, 0xda, 0x56, 0x43, 0, 0x03, 0x00, 0x80}
 	_, err := Decode(msg, DecOptions{}, false, 0)
 	if !errors.Is(err, core.ErrUnknownTag) {
 		t.Fatalf("got %v, want core.ErrUnknownTag", err)
@@ -319,4 +322,64 @@ func TestGoldenSkeletons(t *testing.T) {
 	if refs == 0 {
 		t.Fatal("no golden file holds references: the pass-through round trip is untested")
 	}
+}
+
+// TestArraySlotMin: inline arrays shorter than ArraySlotMin cross inside
+// the skeleton (big-endian ones swapped), the others stay slots, numbered
+// in message order, and the skeleton with the filled slots gives the
+// message again.
+func TestArraySlotMin(t *testing.T) {
+	zero := mustArray(t, core.DTypeUint8, []int{}, core.RowMajor, []byte{7})
+	small := mustArray(t, core.DTypeInt16, []int{2, 2}, core.ColumnMajor, []byte{1, 0, 2, 0, 3, 0, 4, 0})
+	large := mustArray(t, core.DTypeFloat32, []int{4}, core.RowMajor, make([]byte, 16))
+	msg, err := core.Marshal([]any{zero, large, small, []any{zero, large}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decode(msg, DecOptions{ArraySlotMin: 16}, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Specs) != 2 || d.Specs[0].Bytes != 16 || d.Specs[1].Bytes != 16 {
+		t.Fatalf("specs %+v, want the two 16-byte arrays", d.Specs)
+	}
+	v, err := mustMode(core.DecOptions{Slots: true}.DecMode()).Decode(d.Skeleton.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := v.([]any)
+	if l[1] != core.SlotIndex(0) || l[3].([]any)[1] != core.SlotIndex(1) {
+		t.Fatalf("skeleton %#v: want slots 0 and 1 for the large arrays", v)
+	}
+	if a, ok := l[2].(*core.Array); !ok || a.Order != core.ColumnMajor || !bytes.Equal(a.Data, small.Data) {
+		t.Fatalf("small array in the skeleton: %#v", l[2])
+	}
+	dsts := destinations(d.Specs)
+	if err := Fill(d, dsts); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Encode(d.Skeleton.Bytes(), dsts, plainMode(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back.Bytes(), msg) {
+		t.Fatalf("encode again:\n got %x\nwant %x", back.Bytes(), msg)
+	}
+	// A big-endian array lands little-endian in the skeleton as in a slot:
+	// 0x56430000([1, 40([[2], 74(h'0000000100000002')]), []]).
+	be := []byte{0xda, 0x56, 0x43, 0x00, 0x00, 0x83, 0x01,
+		0xd8, 0x28, 0x82, 0x81, 0x02, 0xd8, 0x4a, 0x48, 0, 0, 0, 1, 0, 0, 0, 2, 0x80}
+	d, err = Decode(be, DecOptions{ArraySlotMin: 1 << 20}, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err = mustMode(core.DecOptions{Slots: true}.DecMode()).Decode(d.Skeleton.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := v.(*core.Array); !ok || !bytes.Equal(a.Data, []byte{1, 0, 0, 0, 2, 0, 0, 0}) || len(d.Specs) != 0 {
+		t.Fatalf("big-endian array in the skeleton: %#v, %d slots", v, len(d.Specs))
+	}
+	_, err = Decode(msg, DecOptions{ArraySlotMin: -1}, false, 0)
+	wantKind(t, "negative array_slot_min", err, core.KindInvalid)
 }

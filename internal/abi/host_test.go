@@ -580,3 +580,101 @@ func TestDecodeFetchRacesRelease(t *testing.T) {
 		t.Fatalf("%d handles left, want 2", n)
 	}
 }
+
+// frozenSource is a loopback server that accepts connections and never
+// answers, as a source whose process is stopped: downloads from it hang
+// until cancelled.
+func frozenSource(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestDecodeCancel: Cancel ends a download that would otherwise hang, at
+// once, and every later one; the host that downloaded stays usable.
+func TestDecodeCancel(t *testing.T) {
+	tab := NewTable()
+	frozen, _ := addHost(t, tab, HostOptions{Name: "frozen", Advertise: frozenSource(t)})
+	agent, _ := addHost(t, tab, HostOptions{Name: "agent"})
+	skel, slots, _ := refValue(t)
+	msg, _ := publish(t, tab, frozen, skel, slots, PublishOptions{})
+	d, err := Decode(msg, DecOptions{}, true, agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched := make(chan error, 1)
+	go func() { fetched <- FetchThrough(tab, d, destinations(d.Specs), -1) }()
+	within(t, 10*time.Second, "a download cut by Cancel", func() {
+		select {
+		case err := <-fetched:
+			t.Fatalf("the download from a frozen source ended by itself: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		start := time.Now()
+		d.Cancel()
+		err := <-fetched
+		wantKind(t, "download cut by Cancel", err, core.KindAborted)
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("Cancel took %v to end the download", took)
+		}
+	})
+	err = FetchThrough(tab, d, destinations(d.Specs), -1)
+	wantKind(t, "fetch after Cancel", err, core.KindAborted)
+	// The agent still downloads from a source that answers.
+	src, _ := addHost(t, tab, HostOptions{Name: "source"})
+	msg, _ = publish(t, tab, src, skel, slots, PublishOptions{})
+	if _, err := receive(tab, agent, msg); err != nil {
+		t.Fatalf("the agent after a cancelled download: %v", err)
+	}
+}
+
+// TestSkeletonArraysByReference: arrays inside the caller's skeleton may
+// go by reference; the batch does not view the skeleton, which the caller
+// frees when the call returns.
+func TestSkeletonArraysByReference(t *testing.T) {
+	tab := NewTable()
+	src, _ := addHost(t, tab, HostOptions{Name: "source"})
+	agent, _ := addHost(t, tab, HostOptions{Name: "agent"})
+	zero := mustArray(t, core.DTypeFloat64, []int{}, core.RowMajor, []byte{0, 0, 0, 0, 0, 0, 4, 0x40})
+	small := mustArray(t, core.DTypeInt8, []int{3}, core.RowMajor, []byte{1, 2, 3})
+	skel := skeleton(t, []any{zero, small})
+	want, err := core.Marshal([]any{zero, small})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := publish(t, tab, src, skel, nil, PublishOptions{RefThreshold: 1})
+	for i := range skel {
+		skel[i] = 0xee // the caller reuses its memory
+	}
+	got, err := receive(tab, agent, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("downloaded\n %x\nwant\n %x", got, want)
+	}
+}

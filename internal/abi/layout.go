@@ -6,7 +6,6 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"github.com/viacodec/viacodec/core"
 )
@@ -318,8 +317,9 @@ type PlanLayout struct {
 //	per batch: u32 source length, u32 0, i64 items, i64 bytes,
 //	           16 ref id, 32 token, source padded to a multiple of 8
 //
-// A byte-string slot's offset is found from where it views msg (Decode
-// aliases the message).
+// Every slot of d is one of its plan's (core.DecMode.Skeleton), a byte
+// string among them with DType core.DTypeInvalid; msg is the message d
+// was decoded from, which the offsets point into.
 func AppendPlan(dst []byte, d *Decoded, msg []byte, handle int64) []byte {
 	le := binary.LittleEndian
 	skel := d.Skeleton.Len()
@@ -330,15 +330,16 @@ func AppendPlan(dst []byte, d *Decoded, msg []byte, handle int64) []byte {
 	dst = d.Skeleton.AppendTo(dst)
 	dst = append(dst, make([]byte, pad8(uint64(skel))-uint64(skel))...)
 	for i, s := range d.Specs {
-		kind, offset, batch, item, swap := SlotString, int64(-1), int64(-1), int64(-1), false
-		if i < len(d.plan.Slots) {
-			ps := &d.plan.Slots[i]
-			kind, offset, swap = SlotInline, ps.Offset, ps.Swap
-			if ps.Ref() {
-				kind, batch, item = SlotRef, int64(ps.Batch), int64(ps.Item)
-			}
-		} else {
-			offset = offsetIn(msg, d.bytes[i-len(d.plan.Slots)])
+		ps := &d.plan.Slots[i]
+		kind, offset, batch, item, swap := SlotInline, ps.Offset, int64(-1), int64(-1), ps.Swap
+		switch {
+		case ps.Ref():
+			kind, batch, item = SlotRef, int64(ps.Batch), int64(ps.Item)
+		case ps.DType == core.DTypeInvalid:
+			kind = SlotString
+		}
+		if kind != SlotRef && (offset < 0 || offset > int64(len(msg))-ps.Bytes) {
+			offset = -1 // not a view of msg: the host cannot place it from its copy
 		}
 		dst = append(dst, uint8(kind), uint8(s.DType), uint8(s.Order), b2u8(swap))
 		dst = le.AppendUint32(dst, uint32(len(s.Shape)))
@@ -361,18 +362,6 @@ func b2u8(b bool) uint8 {
 		return 1
 	}
 	return 0
-}
-
-// offsetIn returns where sub, a view of msg, starts in msg, or -1.
-func offsetIn(msg, sub []byte) int64 {
-	if len(sub) == 0 {
-		return -1
-	}
-	base, p := uintptr(unsafe.Pointer(unsafe.SliceData(msg))), uintptr(unsafe.Pointer(unsafe.SliceData(sub)))
-	if p < base || p-base > uintptr(len(msg)-len(sub)) {
-		return -1
-	}
-	return int64(p - base)
 }
 
 // ReadPlan reads a plan layout of a message of msgLen bytes. It checks

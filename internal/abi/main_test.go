@@ -119,3 +119,13 @@ func plainMode(t testing.TB) *core.EncMode {
 	}
 	return mode
 }
+
+// mustArray is core.NewArray for arrays a test knows to be valid.
+func mustArray(t testing.TB, dt core.DType, shape []int, order core.Order, data []byte) *core.Array {
+	t.Helper()
+	a, err := core.NewArray(dt, shape, order, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}

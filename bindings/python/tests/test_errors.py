@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import viacodec
-from viacodec import _ffi
+from viacodec import _ffi, _skeleton
 
 from conftest import GOLDEN, PKG_DIR
 
@@ -171,6 +171,71 @@ def test_encode_limits_and_cycles():
             viacodec.dumps(1, max_depth=bad)
 
 
+def _down(v):
+    """The innermost value of a chain of one-item lists, tuples, dicts and
+    Maps, and how deep it lies (iteratively: == would recurse)."""
+    depth = 0
+    while not isinstance(v, int):
+        v = v["k"] if type(v) is dict else v[0][1] if isinstance(v, viacodec.Map) else v[0]
+        depth += 1
+    return v, depth
+
+
+@pytest.mark.parametrize("kind", ["list", "tuple", "dict", "int-key dict"])
+def test_max_depth_holds_its_range_both_ways(kind):
+    """max_depth's whole range, 1 to 4096, holds in dumps and in loads:
+    values nest 4096 deep, one level more is a LimitError in the words of
+    the Python API."""
+    make = {"list": lambda v: [v], "tuple": lambda v: (v,), "dict": lambda v: {"k": v}, "int-key dict": lambda v: {1: v}}[kind]
+    v = 7
+    for _ in range(4096):
+        v = make(v)
+    msg = viacodec.dumps(v, max_depth=4096)
+    assert _down(viacodec.loads(msg, max_depth=4096)) == (7, 4096)
+    with pytest.raises(viacodec.LimitError, match="max_depth 4096"):
+        viacodec.dumps(make(v), max_depth=4096)
+    with pytest.raises(viacodec.LimitError, match="max_depth 4095"):
+        viacodec.loads(msg, max_depth=4095)
+    with viacodec.Host() as h:
+        assert _down(h.loads(msg, max_depth=4096)) == (7, 4096)
+        assert h.dumps(v, max_depth=4096) == (msg, None)
+
+
+def test_python_hooks_bound_the_depth_of_dumps():
+    """Map, Object and registered classes are written by Python code, so
+    Python's recursion limit bounds how deep they nest in dumps (lists,
+    tuples and dicts are not): beyond it a LimitError that says so, never
+    a RecursionError. loads has no such bound."""
+    v = 1
+    for _ in range(3000):
+        v = viacodec.Map([(1, v)])
+    with pytest.raises(viacodec.LimitError, match="recursion limit"):
+        viacodec.dumps(v, max_depth=4096)
+    v = 1
+    for _ in range(100):
+        v = viacodec.Object("t", [viacodec.Map([(True, v)])])
+    back = viacodec.loads(viacodec.dumps(v, max_depth=4096), max_depth=4096)
+    for _ in range(100):
+        back = back.data[0][0][1]
+    assert back == 1
+
+
+def test_errors_name_the_python_api():
+    with viacodec.Host() as h:
+        msg, tx = h.dumps({"w": np.zeros(1 << 18, np.float32)})
+        with pytest.raises(viacodec.InvalidError, match=r"Host\.loads.*pass_through=True") as e:
+            viacodec.loads(msg)
+        assert "a host" not in str(e.value)
+        tx.abort()
+    with pytest.raises(viacodec.InvalidError, match="max_elements") as e:
+        viacodec.loads(viacodec.dumps(1), max_elements=1 << 50)
+    assert "MaxElements" not in str(e.value)
+    with pytest.raises(viacodec.LimitError, match="max_depth 2"):
+        viacodec.loads(viacodec.dumps([[[1]]]), max_depth=2)
+    with pytest.raises(viacodec.LimitError, match="max_depth 2"):
+        viacodec.dumps([[[1]]], max_depth=2)
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -228,7 +293,7 @@ def test_bad_and_released_handles():
             lib.message_copy(h, 0, 0)
         with pytest.raises(viacodec.InvalidError):
             lib.decode_fill(h, None, 0)
-    skel = bytearray(viacodec._cbor.encode_skeleton(1, viacodec.default_registry)[0])
+    skel = bytearray(_skeleton.write(1, viacodec.default_registry, 128, 0)[0])
     buf = (ctypes.c_char * len(skel)).from_buffer(skel)
     h, size = lib.encode(ctypes.addressof(buf), len(skel), None, 0, _ffi.VcEncOptions())
     out = ctypes.create_string_buffer(size)
@@ -288,10 +353,10 @@ def test_null_pointers_and_bad_slots():
     h, size = ctypes.c_int64(), ctypes.c_uint64()
     with pytest.raises(viacodec.InvalidError, match="skeleton is NULL"):
         lib.vc_encode(None, 10, None, 0, None, ctypes.byref(h), ctypes.byref(size), err())
-    with pytest.raises(viacodec.DecodeSyntaxError):
+    with pytest.raises(viacodec.InvalidError, match="value: "):  # an empty skeleton: a bad argument
         lib.vc_encode(None, 0, None, 0, None, ctypes.byref(h), ctypes.byref(size), err())
     # A skeleton whose slot has no descriptor, and bad descriptors.
-    skel, _ = viacodec._cbor.encode_skeleton(np.zeros(2), viacodec.default_registry)
+    skel = bytearray(_skeleton.write(np.zeros(2), viacodec.default_registry, 128, 0)[0])
     buf = (ctypes.c_char * len(skel)).from_buffer(skel)
     with pytest.raises(viacodec.InvalidError, match="out of range"):
         lib.encode(ctypes.addressof(buf), len(skel), None, 0, _ffi.VcEncOptions())

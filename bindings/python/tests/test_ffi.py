@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import viacodec
-from viacodec import _cbor, _codec, _dtypes, _errors, _ffi, _types
+from viacodec import _codec, _dtypes, _errors, _ffi, _skeleton, _types
 
 from conftest import GOLDEN, PKG_DIR
 
@@ -77,10 +77,10 @@ def test_struct_layouts_match_the_header():
 def test_marshal_equals_two_step_encode():
     lib = _ffi.lib()
     v = {"w": np.arange(10_000, dtype=np.float32), "b": b"x" * 100_000, "s": "t"}
-    skel, slots = _cbor.encode_skeleton(v, viacodec.default_registry, bytes_slot_min=_codec.BYTES_SLOT_MIN)
-    cslots, keep = _codec._slot_array(slots)
-    buf = (ctypes.c_char * len(skel)).from_buffer(skel)
-    assert lib.marshal(ctypes.addressof(buf), len(skel), cslots, len(slots), _ffi.VcEncOptions()) == viacodec.dumps(v)
+    skel, w = _skeleton.write(v, viacodec.default_registry, 128, _codec.BYTES_SLOT_MIN)
+    cslots, keep = _codec.slot_table(w)
+    assert len(w.keep) == 2  # the array and the long byte string
+    assert lib.marshal(skel, len(skel), cslots, len(w.keep), _ffi.VcEncOptions()) == viacodec.dumps(v)
 
 
 def test_slot_name_is_not_reserved():

@@ -346,6 +346,35 @@ def test_bad_input_to_host_loads(hosts):
     tx.abort()
 
 
+def test_ref_threshold_zero_sends_every_array_by_reference():
+    value = {"a": np.arange(3, dtype=np.int8), "f": np.float32(1), "z": np.array(2.5), "e": np.zeros(0)}
+    with viacodec.Host(name="source", ref_threshold=0) as source, viacodec.Host(name="agent") as agent:
+        msg, tx = source.dumps(value, receivers=1)
+        relayed = viacodec.loads(msg, pass_through=True)
+        assert isinstance(relayed["a"], viacodec.LazyRef) and isinstance(relayed["z"], viacodec.LazyRef)
+        assert type(relayed["e"]) is np.ndarray  # empty: nothing to download, so inline
+        got = agent.loads(msg)
+        assert all(np.array_equal(got[k], value[k]) for k in ("a", "z", "e")) and got["f"] == value["f"]
+        assert tx.wait(timeout=30).confirmed == ["agent"]
+    with viacodec.Host() as h:  # the default threshold, and 0 for one call
+        msg, tx = h.dumps({"a": np.arange(3)}, ref_threshold=0)
+        assert tx is not None and isinstance(viacodec.loads(msg, pass_through=True)["a"], viacodec.LazyRef)
+        tx.abort()
+        assert h.dumps({"a": np.arange(3)})[1] is None
+        with pytest.raises(viacodec.InvalidError):
+            h.dumps({"a": np.arange(3)}, ref_threshold=-1)
+
+
+def test_loads_takes_keywords_only():
+    msg = viacodec.dumps(1)
+    with viacodec.Host() as h:
+        with pytest.raises(TypeError):
+            h.loads(msg, True)
+        assert h.loads(msg, pass_through=True) == 1
+    with pytest.raises(TypeError):
+        viacodec.loads(msg, True)
+
+
 def test_bad_host_options():
     for kw in (
         {"listen": "256.0.0.1:0"},
@@ -353,8 +382,8 @@ def test_bad_host_options():
         {"name": ""},
         {"name": "bad\nname"},
         {"name": "x" * 300},
-        {"ref_threshold": 0},
         {"ref_threshold": -5},
+        {"ref_threshold": 1.5},
         {"concurrency": 0},
         {"concurrency": 1000},
         {"chunk_size": 100},
@@ -570,3 +599,22 @@ def test_a_forked_child_refuses_to_call_the_library():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "child 0"
+
+
+def test_prefault_changes_no_byte():
+    """The thread that faults a download's destination in while the
+    download writes there changes no byte of it (on Linux 5.14 or later it
+    populates the pages; elsewhere it does nothing)."""
+    import threading
+
+    from viacodec import _prefault
+
+    a = np.arange(3 << 20, dtype=np.uint32)  # 12 MiB, over the minimum
+    want = a.copy()
+    page = _prefault._PAGE
+    lo, hi = (a.ctypes.data + page - 1) & ~(page - 1), (a.ctypes.data + a.nbytes) & ~(page - 1)
+    done = threading.Event()
+    _prefault._run([(lo, hi, a)], done)  # the whole range, synchronously
+    assert np.array_equal(a, want)
+    done.set()
+    _prefault.start([a, b"x", None], done)  # a finished download: nothing to do

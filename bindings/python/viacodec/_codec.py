@@ -1,17 +1,19 @@
 """dumps and loads: the inline codec over the C ABI.
 
-dumps encodes the value's skeleton in Python (_cbor), passes it with one
-vc_slot per numpy array (pointing at the array's own memory) to
+dumps writes the value's skeleton with cbor2 (_skeleton), passes it with
+one vc_slot per numpy array (pointing at the array's own memory) to
 vc_encode, and has vc_message_copy write the message straight into the
 bytes object it returns: array bytes are copied once.
 
 loads has vc_decode parse the message (the Go core, zero-copy), allocates
 one numpy array (or bytes object) per slot as the descriptors say, has
-vc_decode_fill copy the bytes straight into them, and decodes the
-skeleton in Python: array bytes are copied once.
+vc_decode_fill copy the bytes straight into them, and reads the skeleton
+with cbor2: array bytes are copied once. Arrays shorter than
+ARRAY_SLOT_MIN bytes come inside the skeleton instead, which costs less
+than a slot each.
 
-Both pass references through: a LazyRef in the value is written as its
-ref node, and loads(pass_through=True) turns ref nodes into LazyRefs.
+Both pass references through: a LazyRef in the value is written as a
+lazy ref, and loads(pass_through=True) turns references into LazyRefs.
 Downloading them needs a Host (_host.py).
 """
 
@@ -19,17 +21,23 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import operator
 from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from . import _cbor, _dtypes, _ffi
+from . import _dtypes, _ffi, _skeleton
 from ._errors import InvalidError, MismatchError
 from ._types import Registry, default_registry
 
 #: Byte strings at least this long travel as slots, not inside the
 #: skeleton, so that their bytes are copied once each way.
 BYTES_SLOT_MIN = 64 * 1024
+
+#: Inline arrays shorter than this come back inside the skeleton rather
+#: than as slots: below it, copying the bytes twice more costs less than
+#: a slot's descriptor and allocation.
+ARRAY_SLOT_MIN = 4 * 1024
 
 _DEFAULT_MAX_DEPTH = 128
 
@@ -52,8 +60,11 @@ def dumps(obj: Any, *, registry: Optional[Registry] = None, max_depth: int = _DE
     without a copy; big-endian arrays are converted to little-endian.
 
     max_depth bounds nesting as the core counts it (1 to 4096); deeper
-    values, and cycles, raise LimitError. Anything else raises
-    InvalidError.
+    values, and cycles, raise LimitError. Map, Object and registered
+    classes are written by Python code, so Python's recursion limit also
+    bounds how deeply they nest in one another (about 480 levels with the
+    default limit of 1000; LimitError beyond); lists, tuples and dicts
+    take the whole range. Anything else raises InvalidError.
 
     >>> import numpy as np, viacodec
     >>> msg = viacodec.dumps({"round": 3, "w": np.arange(4, dtype=np.float32)})
@@ -62,13 +73,11 @@ def dumps(obj: Any, *, registry: Optional[Registry] = None, max_depth: int = _DE
     """
     check_max_depth(max_depth)
     lib = _ffi.lib()
-    skel, slots = _cbor.encode_skeleton(obj, registry if registry is not None else default_registry, max_depth, BYTES_SLOT_MIN)
-    cslots, keep = _slot_array(slots)
-    skel_buf = (ctypes.c_char * len(skel)).from_buffer(skel)
-    opts = _ffi.VcEncOptions(max_depth)
-    handle, size = lib.encode(ctypes.addressof(skel_buf), len(skel), cslots, len(slots), opts)
+    skel, w = _skeleton.write(obj, registry if registry is not None else default_registry, max_depth, BYTES_SLOT_MIN)
+    cslots, keep = slot_table(w)
+    handle, size = lib.encode(skel, len(skel), cslots, len(w.keep), _ffi.VcEncOptions(max_depth))
     out = copy_message(lib, handle, size)
-    del keep, skel_buf
+    del keep, w
     return out
 
 
@@ -88,26 +97,31 @@ def copy_message(lib: _ffi.Library, handle: int, size: int) -> bytes:
     return out if type(out) is bytes else bytes(out)
 
 
-def _slot_array(slots: List[_cbor.Slot]) -> Any:
-    """Returns a pointer to the vc_slot table of slots, and the numpy arrays
-    that hold the table and the shapes (keep them alive for the call).
-    Built column by column: a per-field ctypes assignment costs more than
-    the rest of a small array's encoding."""
-    if not slots:
+def slot_table(w: _skeleton.Writer) -> Any:
+    """Returns a pointer to the vc_slot table of w's slots, and what keeps
+    its memory alive for the call. Built column by column: a per-field
+    ctypes assignment costs more than the rest of a small array's
+    encoding."""
+    keep = w.keep
+    n = len(keep)
+    if not n:
         return None, None
-    table = np.zeros(len(slots), _ffi.SLOT_DTYPE)
-    table["data"] = [s.address for s in slots]
-    table["nbytes"] = [s.nbytes for s in slots]
-    table["dtype"] = [s.dtype for s in slots]
-    table["order"] = [s.order for s in slots]
-    ndims = np.array([len(s.shape) for s in slots], dtype=np.int64)
+    table = np.zeros(n, _ffi.SLOT_DTYPE)
+    table["data"] = _skeleton.addresses(keep)
+    table["nbytes"] = np.fromiter(map(_nbytes, keep), dtype=np.uint64, count=n)
+    table["dtype"] = w.codes
+    table["order"] = w.orders
+    ndims = np.fromiter(map(len, w.shapes), dtype=np.int64, count=n)
     table["ndim"] = ndims
     total = int(ndims.sum())
-    dims = np.fromiter(itertools.chain.from_iterable(s.shape for s in slots), dtype=np.int64, count=total)
+    dims = np.fromiter(itertools.chain.from_iterable(w.shapes), dtype=np.int64, count=total)
     if total:
         starts = np.cumsum(ndims) - ndims  # each slot's first dimension in dims
         table["shape"] = np.where(ndims > 0, dims.ctypes.data + 8 * starts, 0)
-    return ctypes.cast(table.ctypes.data, ctypes.POINTER(_ffi.VcSlot)), (table, dims)
+    return ctypes.cast(table.ctypes.data, ctypes.POINTER(_ffi.VcSlot)), (table, dims, keep)
+
+
+_nbytes = operator.attrgetter("nbytes")
 
 
 def loads(
@@ -150,9 +164,18 @@ def loads(
     opts = dec_options(unknown, pass_through, (max_depth, max_elements, max_byte_len, max_message_size, max_array_bytes))
     lib = _ffi.lib()
     view = _input_view(data)
-    handle, skel_addr, skel_len, specs, nslots = lib.decode(view.ctypes.data, view.nbytes, opts)
     try:
-        values, dst = alloc_slots(specs, nslots)
+        handle, skel_addr, skel_len, specs, nslots = lib.decode(view.ctypes.data, view.nbytes, opts)
+    except InvalidError as e:
+        if "holds references" in e.message:
+            raise InvalidError(
+                "viacodec: the message holds references: decode it with Host.loads (or resolve it with "
+                "viacodec.resolve after loads(..., pass_through=True)) to download them, or with "
+                "pass_through=True to keep them as LazyRefs"
+            ) from None
+        raise
+    try:
+        values, dst, _ = alloc_slots(specs, nslots)
         if nslots:
             lib.decode_fill(handle, dst, nslots)
         return decode_skeleton(skel_addr, skel_len, values, registry, unknown)
@@ -165,33 +188,37 @@ def dec_options(unknown: str, pass_through: bool, limits: tuple) -> _ffi.VcDecOp
     """Checks loads' options and returns them as a vc_dec_options."""
     if unknown not in ("object", "error"):
         raise InvalidError(f'viacodec: unknown={unknown!r}: use "object" or "error"')
+    if limits[0] != 0:
+        check_max_depth(limits[0])
     for v in limits:
         if type(v) is not int or v < 0:
             raise InvalidError(f"viacodec: limit {v!r} is not a non-negative int")
-    return _ffi.VcDecOptions(*limits, BYTES_SLOT_MIN, 1 if pass_through else 0)
+    return _ffi.VcDecOptions(*limits, BYTES_SLOT_MIN, 1 if pass_through else 0, ARRAY_SLOT_MIN)
 
 
 def decode_skeleton(skel_addr: int, skel_len: int, values: List[Any], registry: Optional[Registry], unknown: str, host: Any = None) -> Any:
-    """Decodes the skeleton a decode handle owns, with the filled slots."""
+    """Reads the skeleton a decode handle owns, with the filled slots."""
     skel = memoryview((ctypes.c_char * skel_len).from_address(skel_addr)).cast("B")
+    slots = [v if type(v) is not bytearray else bytes(v) for v in values]
     try:
-        return _cbor.decode_skeleton(skel, [v if type(v) is not bytearray else bytes(v) for v in values], registry if registry is not None else default_registry, unknown == "error", host)
+        return _skeleton.read(skel, slots, registry if registry is not None else default_registry, unknown == "error", host)
     finally:
         skel.release()
 
 
-def alloc_slots(specs: Any, n: int) -> Tuple[List[Any], Any]:
+def alloc_slots(specs: Any, n: int) -> Tuple[List[Any], Any, int]:
     """Allocates a numpy array (or bytes object) for each of the n slot
-    descriptors at specs; returns them and the vc_slot table of their
+    descriptors at specs; returns them, the vc_slot table of their
     memory, for the library to fill (bytes objects are filled in place
-    before anyone else sees them)."""
+    before anyone else sees them), and how many slots are downloads."""
     if n == 0:
-        return [], None
+        return [], None, 0
     table = np.frombuffer((ctypes.c_char * (n * _ffi.SLOT_DTYPE.itemsize)).from_address(ctypes.addressof(specs.contents)), _ffi.SLOT_DTYPE)
     dtypes = table["dtype"].tolist()
     orders = table["order"].tolist()
     ndims = table["ndim"].tolist()
     nbytes = table["nbytes"].tolist()
+    refs = int(np.count_nonzero(table["flags"] & _ffi.SLOT_REF))
     shapes = _shapes(table, ndims)
     values: List[Any] = [None] * n
     addresses = [0] * n
@@ -208,10 +235,10 @@ def alloc_slots(specs: Any, n: int) -> Tuple[List[Any], Any]:
             raise MismatchError(f"viacodec: cannot allocate a {shapes[i]} array: {e}") from e
         values[i] = a
         if nbytes[i]:
-            addresses[i] = a.ctypes.data
+            addresses[i] = _skeleton.address(a)
     dst = table.copy()
     dst["data"] = addresses
-    return values, _SlotTable(dst)
+    return values, _SlotTable(dst), refs
 
 
 class _SlotTable:

@@ -6,6 +6,7 @@ here. The numbers are stable (core/errors.go never renumbers them).
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 
@@ -166,3 +167,23 @@ def error_for(kind: int, message: str, offset: Optional[int] = None) -> Viacodec
         err.kind = kind
         return err
     return cls(message, offset)
+
+
+# The core names its options as Go does; the package's callers know them
+# as keyword arguments.
+_OPTION_NAMES = {
+    "MaxDepth": "max_depth",
+    "MaxElements": "max_elements",
+    "MaxByteLen": "max_byte_len",
+    "MaxMessageSize": "max_message_size",
+    "MaxArrayBytes": "max_array_bytes",
+    "RefThreshold": "ref_threshold",
+}
+# Only where the core names an option, always before its value.
+_OPTION_RE = re.compile(r"\b(?:DecOptions\.|EncOptions\.)?(" + "|".join(_OPTION_NAMES) + r")(?= -?\d)")
+
+
+def python_text(msg: str) -> str:
+    """The library's error text as a Python caller reads it: the core's
+    option names become the keyword arguments they are here."""
+    return _OPTION_RE.sub(lambda m: _OPTION_NAMES[m.group(1)], msg)

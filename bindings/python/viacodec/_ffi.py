@@ -26,13 +26,13 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from ._errors import ForkedProcessError, error_for
+from ._errors import ForkedProcessError, error_for, python_text
 
 #: The environment variable that overrides the library's path.
 LIBRARY_ENV = "VIACODEC_LIBRARY"
 
 #: The VC_ABI_VERSION this module was written for.
-ABI_VERSION = 3
+ABI_VERSION = 4
 
 
 class VcError(Structure):
@@ -43,7 +43,7 @@ class VcError(Structure):
 
 class VcSlot(Structure):
     """typedef struct vc_slot { void* data; uint64_t nbytes; int32_t dtype;
-    int32_t order; int32_t ndim; int32_t reserved; const int64_t* shape; } vc_slot;"""
+    int32_t order; int32_t ndim; int32_t flags; const int64_t* shape; } vc_slot;"""
 
     _fields_ = [
         ("data", c_void_p),
@@ -51,7 +51,7 @@ class VcSlot(Structure):
         ("dtype", c_int32),
         ("order", c_int32),
         ("ndim", c_int32),
-        ("reserved", c_int32),
+        ("flags", c_int32),
         ("shape", POINTER(c_int64)),
     ]
 
@@ -65,10 +65,13 @@ SLOT_DTYPE = np.dtype(
         ("dtype", "<i4"),
         ("order", "<i4"),
         ("ndim", "<i4"),
-        ("reserved", "<i4"),
+        ("flags", "<i4"),
         ("shape", "<u8"),
     ]
 )
+
+#: VC_SLOT_REF: a descriptor's flag for a slot that is downloaded
+SLOT_REF = 1
 
 
 class VcEncOptions(Structure):
@@ -80,7 +83,7 @@ class VcEncOptions(Structure):
 class VcDecOptions(Structure):
     """typedef struct vc_dec_options { int64_t max_depth, max_elements,
     max_byte_len, max_message_size, max_array_bytes, bytes_slot_min,
-    pass_through; } vc_dec_options;"""
+    pass_through, array_slot_min; } vc_dec_options;"""
 
     _fields_ = [
         ("max_depth", c_int64),
@@ -90,6 +93,7 @@ class VcDecOptions(Structure):
         ("max_array_bytes", c_int64),
         ("bytes_slot_min", c_int64),
         ("pass_through", c_int64),
+        ("array_slot_min", c_int64),
     ]
 
 
@@ -257,6 +261,8 @@ class Library:
         )
         # int32_t vc_decode_fill(int64_t h, const vc_slot* dst, int64_t n, vc_error* err);
         declare("vc_decode_fill", c_int32, [c_int64, POINTER(VcSlot), c_int64, POINTER(VcError)], status=True)
+        # int32_t vc_decode_cancel(int64_t h, vc_error* err);
+        declare("vc_decode_cancel", c_int32, [c_int64, POINTER(VcError)], status=True)
 
         # ---- by reference ----
         # int32_t vc_host_new(const vc_host_options* opts, int64_t* handle, vc_error* err);
@@ -337,7 +343,7 @@ class Library:
                 err.msg = None
             offset = err.offset if err.offset >= 0 else None
         if status != 0:
-            raise error_for(status, msg or f"viacodec: {func.__name__} failed with status {status}", offset)
+            raise error_for(status, python_text(msg) or f"viacodec: {func.__name__} failed with status {status}", offset)
         return status
 
     # ---- wrappers of the functions with out-parameters ----
@@ -378,6 +384,9 @@ class Library:
 
     def decode_fill(self, handle: int, dst: Any, n: int) -> None:
         self.vc_decode_fill(handle, dst, n, byref(VcError()))
+
+    def decode_cancel(self, handle: int) -> None:
+        self.vc_decode_cancel(handle, byref(VcError()))
 
     def host_new(self, opts: VcHostOptions) -> int:
         handle = c_int64()

@@ -10,6 +10,12 @@ them alive until it has ended, and they must not change until then (or
 pass ``snapshot=True``). ``Host.loads`` downloads the referenced arrays
 straight into numpy arrays it allocates (vc_host_decode, then
 vc_decode_fetch): no other copy of their bytes is ever made.
+
+Every call that can block answers Ctrl-C within a fraction of a second:
+waits run in short slices, and a download runs in a worker thread while
+the main thread waits; an interrupt cancels it (vc_decode_cancel), joins
+the worker and goes on as KeyboardInterrupt, leaving no partial value and
+the Host usable.
 """
 
 from __future__ import annotations
@@ -19,14 +25,15 @@ import ctypes
 import enum
 import math
 import threading
+import time
 import weakref
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from . import _cbor, _codec, _ffi
-from ._codec import BYTES_SLOT_MIN, alloc_slots, check_max_depth, copy_message, dec_options, decode_skeleton
-from ._errors import InvalidError, MismatchError, ViacodecError
+from . import _codec, _ffi, _prefault, _skeleton
+from ._codec import BYTES_SLOT_MIN, alloc_slots, check_max_depth, copy_message, dec_options, decode_skeleton, slot_table
+from ._errors import InvalidError, ViacodecError, ViacodecTimeoutError
 from ._refs import LazyRef
 from ._types import Map, Object, Registry, default_registry
 
@@ -96,6 +103,10 @@ class HostStats(NamedTuple):
     conns_open: int
 
 
+#: The longest a blocking call keeps the main thread from seeing Ctrl-C.
+_SLICE = 0.05
+
+
 def _timeout_ns(timeout: Optional[float], what: str = "timeout") -> int:
     """seconds -> nanoseconds; None -> -1 (no limit)."""
     if timeout is None:
@@ -103,6 +114,17 @@ def _timeout_ns(timeout: Optional[float], what: str = "timeout") -> int:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0 or math.isinf(timeout):
         raise InvalidError(f"viacodec: {what} {timeout!r} is not a number of seconds >= 0 (or None)")
     return int(timeout * 1e9)
+
+
+def _threshold(v: Any) -> int:
+    """ref_threshold as the library takes it: 0 for the default (None);
+    0 and 1 both send every array with a byte by reference (an empty
+    array has nothing to download and stays inline)."""
+    if v is None:
+        return 0
+    if type(v) is not int or v < 0:
+        raise InvalidError(f"viacodec: ref_threshold {v!r} is not an int >= 0")
+    return max(v, 1)
 
 
 def _outcome(raw: Tuple[int, bool, str, list]) -> Tuple[Outcome, bool]:
@@ -143,11 +165,22 @@ class Transaction:
         """Waits until the transaction has ended and returns its Outcome.
 
         Raises ViacodecTimeoutError when timeout (seconds) runs out first;
-        the transaction stays open. Threads may wait at once.
+        the transaction stays open, as it does when Ctrl-C interrupts the
+        wait (which it does at once: the wait runs in short slices).
+        Threads may wait at once.
         """
-        ns = _timeout_ns(timeout)
+        _timeout_ns(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
         lib = _ffi.lib()
-        got = self._query(lib.vc_tx_wait, ns)
+        while True:
+            # In slices, so that the main thread sees Ctrl-C between them.
+            left = _SLICE if deadline is None else min(_SLICE, max(0.0, deadline - time.monotonic()))
+            try:
+                got = self._query(lib.vc_tx_wait, int(left * 1e9))
+                break
+            except ViacodecTimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise ViacodecTimeoutError(f"viacodec: the transaction did not end within {timeout} s") from None
         if got is None:
             return self._final  # type: ignore[return-value]
         self._finish(got[0])
@@ -276,7 +309,8 @@ class Host:
     certificate; ``tls_ca`` is the CA that signs the peers (verifying
     their servers, and with ``tls_client_auth=True`` the clients this
     server accepts); ``ref_threshold`` is the smallest array in bytes sent
-    by reference (default 1 MiB); ``concurrency`` and ``chunk_size`` tune
+    by reference (default 1 MiB; 0 sends every array by reference but an
+    empty one, which has nothing to download); ``concurrency`` and ``chunk_size`` tune
     downloads (default 4 ranges of 4 MiB at once); ``http2`` downloads
     over HTTP/2.
 
@@ -328,7 +362,7 @@ class Host:
             text(tls_ca, "tls_ca"),
             1 if tls_client_auth else 0,
             1 if http2 else 0,
-            count(ref_threshold, "ref_threshold"),
+            _threshold(ref_threshold),
             count(concurrency, "concurrency"),
             count(chunk_size, "chunk_size"),
         )
@@ -357,7 +391,9 @@ class Host:
     def close(self) -> None:
         """Stops the host: cancels its downloads in progress, ends its
         open transactions (state DELETED; their receivers fail) and closes
-        its server. Idempotent."""
+        its server, letting responses in progress finish for up to 2 s.
+        Idempotent. Ctrl-C does not wait for that: the server then closes
+        in the background."""
         with self._lock:
             if self._closed:
                 return
@@ -365,9 +401,14 @@ class Host:
             handle, txs = self._handle, list(self._txs.values())
         if _ffi.forked():
             return
-        _ffi.lib().release(handle)
-        for tx in txs:
-            tx._end_with_host()
+        lib = _ffi.lib()
+
+        def release() -> None:
+            lib.release(handle)
+            for tx in txs:
+                tx._end_with_host()
+
+        _in_worker(release)
 
     def __enter__(self) -> "Host":
         self._use()
@@ -441,8 +482,9 @@ class Host:
         them: returns the message and its Transaction, or None when every
         array went inline (nothing to download).
 
-        Arrays of ``ref_threshold`` bytes or more (default the Host's)
-        become references; the same array twice is one download. LazyRefs
+        Arrays of ``ref_threshold`` bytes or more (default the Host's; 0:
+        every array with a byte) become references; the same array twice
+        is one download. LazyRefs
         in obj are forwarded as they are. ``receivers`` is how many
         receivers are expected (0: unknown; the transaction then ends by
         timeout, "quorum met" when ``quorum`` — default 1 — confirmed);
@@ -460,29 +502,27 @@ class Host:
         for v, what in ((receivers, "receivers"), (quorum, "quorum")):
             if type(v) is not int or v < 0:
                 raise InvalidError(f"viacodec: {what} {v!r} is not an int >= 0")
-        if ref_threshold is not None and (type(ref_threshold) is not int or ref_threshold <= 0):
-            raise InvalidError(f"viacodec: ref_threshold {ref_threshold!r} is not a positive int")
+        threshold = _threshold(ref_threshold)
         timeout_ns = 0 if timeout is None else _timeout_ns(timeout, "timeout")
         if timeout is not None and timeout_ns == 0:
             raise InvalidError("viacodec: timeout must be positive")
         lib = _ffi.lib()
         handle = self._use()
         self._maybe_prune()
-        skel, slots = _cbor.encode_skeleton(obj, registry if registry is not None else default_registry, max_depth, BYTES_SLOT_MIN)
-        cslots, keep = _codec._slot_array(slots)
-        skel_buf = (ctypes.c_char * len(skel)).from_buffer(skel)
-        opts = _ffi.VcPublishOptions(max_depth, ref_threshold or 0, receivers, quorum, timeout_ns, 1 if snapshot else 0, 0)
-        mh, size, txh = lib.host_encode(handle, ctypes.addressof(skel_buf), len(skel), cslots, len(slots), opts)
+        skel, w = _skeleton.write(obj, registry if registry is not None else default_registry, max_depth, BYTES_SLOT_MIN)
+        cslots, keep = slot_table(w)
+        opts = _ffi.VcPublishOptions(max_depth, threshold, receivers, quorum, timeout_ns, 1 if snapshot else 0, 0)
+        mh, size, txh = lib.host_encode(handle, skel, len(skel), cslots, len(w.keep), opts)
         try:
             msg = copy_message(lib, mh, size)
         except BaseException:
             if txh:
                 lib.release(txh)
             raise
-        del keep, skel_buf
+        del keep
         if not txh:
             return msg, None
-        tx = Transaction(self, txh, None if snapshot else slots, receivers)
+        tx = Transaction(self, txh, None if snapshot else w.keep, receivers)
         with self._lock:
             closed = self._closed
             if not closed and tx._final is None:
@@ -496,8 +536,8 @@ class Host:
     def loads(
         self,
         data: Any,
-        pass_through: bool = False,
         *,
+        pass_through: bool = False,
         timeout: Optional[float] = None,
         registry: Optional[Registry] = None,
         unknown: str = "object",
@@ -514,9 +554,11 @@ class Host:
         With ``pass_through=True`` nothing is downloaded: each referenced
         array is a LazyRef, which dumps forwards as it is (a relay's mode).
         ``timeout`` (seconds) bounds the downloads: ViacodecTimeoutError
-        when it runs out. All or nothing: on any error no value is
-        returned. Limits and the other options are those of
-        viacodec.loads; max_array_bytes counts downloads too.
+        when it runs out; Ctrl-C (KeyboardInterrupt in the main thread)
+        cancels them at once. All or nothing: on any error, or an
+        interrupt, no value is returned and the Host stays usable. Limits
+        and the other options are those of viacodec.loads (keywords only,
+        as there); max_array_bytes counts downloads too.
         """
         ns = _timeout_ns(timeout)
         opts = dec_options(unknown, pass_through, (max_depth, max_elements, max_byte_len, max_message_size, max_array_bytes))
@@ -548,13 +590,68 @@ def _fetch_decode(handle: int, data: Any, opts: Any, ns: int, registry: Optional
     view = _codec._input_view(data)
     dh, skel_addr, skel_len, specs, n = lib.host_decode(handle, view.ctypes.data, view.nbytes, opts)
     try:
-        values, dst = alloc_slots(specs, n)
-        if n:
-            lib.decode_fetch(dh, dst, n, ns)
+        values, dst, refs = alloc_slots(specs, n)
+        if refs:
+            done = threading.Event()
+            _prefault.start(values, done)
+            try:
+                _interruptible(lib, dh, lambda: lib.decode_fetch(dh, dst, n, ns))
+            finally:
+                done.set()
+        elif n:
+            lib.decode_fetch(dh, dst, n, ns)  # copies only: nothing to wait for
         return decode_skeleton(skel_addr, skel_len, values, registry, unknown, host)
     finally:
         lib.release(dh)
         del view
+
+
+def _interruptible(lib: _ffi.Library, dh: int, fetch: Any) -> None:
+    """Runs fetch, a download on decode handle dh, so that Ctrl-C ends it
+    at once: an interrupt cancels the download through the library
+    (vc_decode_cancel) and waits for it to return, which it does as soon
+    as nothing writes to the arrays any more."""
+    _in_worker(fetch, lambda: lib.decode_cancel(dh))
+
+
+def _in_worker(call: Any, cancel: Any = None) -> Any:
+    """Runs call, a library call that may block, so that Ctrl-C reaches
+    the caller at once. Signals reach the main thread only: there the call
+    runs in a worker thread while this one waits in short slices. On an
+    exception here (KeyboardInterrupt), cancel() ends the call and the
+    worker is waited for; without cancel, the call goes on to its own,
+    bounded end in the background. Then the exception goes on."""
+    if threading.current_thread() is not threading.main_thread():
+        return call()
+    result: List[Any] = []
+    failed: List[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            failed.append(e)
+
+    worker = threading.Thread(target=run, name="viacodec-call", daemon=True)
+    try:
+        worker.start()
+    except RuntimeError:  # interpreter shutdown: no new threads
+        return call()
+    try:
+        while worker.is_alive():
+            worker.join(_SLICE)
+    except BaseException:
+        if cancel is not None:
+            cancel()
+            while worker.is_alive():  # ends at once: the call is cancelled
+                try:
+                    worker.join(_SLICE)
+                except KeyboardInterrupt:
+                    pass
+        raise
+    if failed:
+        raise failed[0]
+    return result[0] if result else None
 
 
 def resolve_refs(refs: List[LazyRef], host: Optional[Host], timeout: Optional[float]) -> List[np.ndarray]:
@@ -595,51 +692,76 @@ def resolve(value: Any, host: Optional[Host] = None, *, timeout: Optional[float]
     ('ndarray', 262144.0)
     """
     refs: List[LazyRef] = []
-    _collect(value, refs, 0)
+    _walk(value, lambda r: refs.append(r) or r)
     if not refs:
         return value
-    arrays = resolve_refs(refs, host, timeout)
-    it = iter(arrays)
-    return _replace(value, it)
+    it = iter(resolve_refs(refs, host, timeout))
+    return _walk(value, lambda r: next(it))
 
 
-def _collect(v: Any, out: List[LazyRef], depth: int) -> None:
-    if depth > 4096:
-        raise InvalidError("viacodec: value nests too deeply to resolve")
-    if isinstance(v, LazyRef):
-        out.append(v)
-    elif isinstance(v, dict):
-        for x in v.values():
-            _collect(x, out, depth + 1)
-    elif isinstance(v, Map):
-        for _, x in v:
-            _collect(x, out, depth + 1)
-    elif isinstance(v, (list, tuple)):
-        for x in v:
-            _collect(x, out, depth + 1)
-    elif isinstance(v, Object):
-        _collect(v.data, out, depth + 1)
+def _walk(value: Any, f: Any) -> Any:
+    """Returns value with f(r) in place of each LazyRef r, depth first:
+    dicts, lists, Maps and Object data are changed in place, tuples
+    rebuilt. Iterative, so that it follows any depth the codec does."""
+    holder = [value]
+    stack = [_Frame(holder)]
+    while stack:
+        fr = stack[-1]
+        if fr.i == len(fr.positions):
+            stack.pop()
+            if fr.items is not None:  # a tuple: rebuild it in its parent
+                parent = stack[-1]
+                parent.put(parent.positions[parent.i - 1], tuple(fr.items))
+            continue
+        p = fr.positions[fr.i]
+        fr.i += 1
+        x = fr.get(p)
+        if isinstance(x, LazyRef):
+            fr.put(p, f(x))
+        elif isinstance(x, _CONTAINERS):
+            if len(stack) > 4096:
+                raise InvalidError("viacodec: value nests too deeply to resolve (a cycle?)")
+            stack.append(_Frame(x))
+    return holder[0]
 
 
-def _replace(v: Any, arrays: Any) -> Any:
-    """Puts the next array in place of each LazyRef, in _collect's order."""
-    if isinstance(v, LazyRef):
-        return next(arrays)
-    if isinstance(v, dict):
-        for k, x in v.items():
-            v[k] = _replace(x, arrays)
-        return v
-    if isinstance(v, Map):
-        for i, (k, x) in enumerate(v):
-            v[i] = (k, _replace(x, arrays))
-        return v
-    if isinstance(v, list):
-        for i, x in enumerate(v):
-            v[i] = _replace(x, arrays)
-        return v
-    if isinstance(v, tuple):
-        return tuple(_replace(x, arrays) for x in v)
-    if isinstance(v, Object):
-        v.data = _replace(v.data, arrays)
-        return v
-    return v
+_CONTAINERS = (dict, list, tuple, Object)
+
+
+class _Frame:
+    """A container being walked: its positions and the next one; a
+    tuple's new items."""
+
+    __slots__ = ("c", "positions", "i", "items")
+
+    def __init__(self, c: Any) -> None:
+        self.c = c
+        self.i = 0
+        self.items = list(c) if isinstance(c, tuple) else None
+        if isinstance(c, dict):
+            self.positions: Any = list(c)
+        elif isinstance(c, Object):
+            self.positions = ("data",)
+        else:
+            self.positions = range(len(c))
+
+    def get(self, p: Any) -> Any:
+        c = self.c
+        if self.items is not None:
+            return self.items[p]
+        if isinstance(c, Map):
+            return c[p][1]
+        if isinstance(c, Object):
+            return c.data
+        return c[p]
+
+    def put(self, p: Any, v: Any) -> None:
+        c = self.c
+        if self.items is not None:
+            self.items[p] = v
+        elif isinstance(c, Map):
+            c[p] = (c[p][0], v)
+        elif isinstance(c, Object):
+            c.data = v
+        else:
+            c[p] = v

@@ -72,6 +72,16 @@ class Map(list):
     def __repr__(self) -> str:
         return f"Map({list.__repr__(self)})"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # The encoder finds Map and its subclasses by exact class (else a
+        # subclass would encode as the list it also is).
+        super().__init_subclass__(**kwargs)
+        MAP_CLASSES.append(cls)
+
+
+#: Map and its subclasses.
+MAP_CLASSES: list = [Map]
+
 
 # Types the value model gives a meaning of their own: registering them
 # would make encoding ambiguous.
@@ -147,6 +157,10 @@ class Registry:
             # never lock.
             self._by_type = {**self._by_type, cls: entry}
             self._by_name = {**self._by_name, name: entry}
+
+    def classes(self) -> Tuple[type, ...]:
+        """The registered classes."""
+        return tuple(self._by_type)
 
     def by_type(self, cls: type) -> Optional[_Entry]:
         return self._by_type.get(cls)
