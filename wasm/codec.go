@@ -28,28 +28,6 @@ var (
 	_ Decoder = (*DecMode)(nil)
 )
 
-// maxLimit is the widest length limit core accepts (2^48).
-const maxLimit = 1 << 48
-
-var (
-	// skelEncMode writes the skeleton of a value for the guest. Its depth
-	// is the widest core allows: the guest applies the caller's.
-	skelEncMode = mustMode(core.EncOptions{MaxDepth: 4096, Slots: true}.EncMode())
-	// skelDecMode reads the skeleton of a plan the guest returns, which it
-	// wrote from a message it checked against the caller's limits.
-	skelDecMode = mustMode(core.DecOptions{
-		MaxDepth: 4096, MaxElements: maxLimit, MaxByteLen: maxLimit,
-		MaxMessageSize: maxLimit, MaxArrayBytes: maxLimit, ZeroCopy: true, Slots: true,
-	}.DecMode())
-)
-
-func mustMode[M any](m M, err error) M {
-	if err != nil {
-		panic("wasm: built-in options are invalid: " + err.Error())
-	}
-	return m
-}
-
 // EncMode encodes in the guest, as core's EncMode with the same options
 // would: the same bytes and errors of the same kinds. Safe for concurrent
 // use.
@@ -276,7 +254,7 @@ func (m *DecMode) plan(ctx context.Context, data []byte) (*abi.PlanLayout, error
 // replaced by its array, copied (or, with ZeroCopy, viewed) from data or
 // downloaded.
 func (m *DecMode) place(ctx context.Context, p *abi.PlanLayout, data []byte) (any, error) {
-	body, err := skelDecMode.Decode(p.Skeleton)
+	body, err := abi.DecodeSkeleton(p.Skeleton)
 	if err != nil {
 		return nil, core.NewError(core.KindInvalid, err, "wasm: the guest's skeleton")
 	}

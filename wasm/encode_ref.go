@@ -116,7 +116,7 @@ func (s *splitter) skeleton(v any) ([]byte, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
-	return skelEncMode.Marshal(skel)
+	return abi.EncodeSkeleton(skel)
 }
 
 // add takes array a out of the value and returns its slot. A held array

@@ -25,12 +25,25 @@ var (
 	}.DecMode())
 )
 
+// skelEncMode writes a skeleton from a value whose arrays are slots.
+var skelEncMode = mustMode(core.EncOptions{MaxDepth: 4096, Slots: true}.EncMode())
+
 func mustMode[M any](m M, err error) M {
 	if err != nil {
 		panic("abi: built-in options are invalid: " + err.Error())
 	}
 	return m
 }
+
+// DecodeSkeleton reads a skeleton (docs/wire-format.md §4.1) under the
+// widest limits core allows: it is the caller's own value, or one that a
+// decode already checked against the caller's limits. Its byte strings and
+// inline arrays alias skel.
+func DecodeSkeleton(skel []byte) (any, error) { return skelDecMode.Decode(skel) }
+
+// EncodeSkeleton writes v, whose arrays are core.SlotIndex values (or
+// inline arrays), as a skeleton.
+func EncodeSkeleton(v any) ([]byte, error) { return skelEncMode.Marshal(v) }
 
 // intOption converts an int64 option to int, rejecting what core would
 // otherwise see wrapped around.
@@ -63,7 +76,7 @@ func Encode(skel []byte, slots []Slot, mode *core.EncMode) (*core.Message, error
 	if err != nil {
 		return nil, err
 	}
-	v, err := skelDecMode.Decode(skel)
+	v, err := DecodeSkeleton(skel)
 	if err != nil {
 		return nil, valueError(err)
 	}
