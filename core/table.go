@@ -527,6 +527,25 @@ func (t *Table) Manifest(refID uuid.UUID, token []byte, receiverID string) (*Man
 	return m, nonce, nil
 }
 
+// Prepare computes the manifest of refID's batch now, so that its first
+// receiver does not wait for the checksums: a host calls it, in a goroutine
+// of its own, as it publishes. Like a manifest request it counts as a
+// serve, so the transaction cannot report its end while it reads the
+// items. It does nothing for a transaction that is not open (it may have
+// ended before Prepare ran) or whose arrays are held elsewhere.
+func (t *Table) Prepare(refID uuid.UUID) {
+	t.mu.Lock()
+	tx := t.open[refID]
+	if tx == nil || tx.batch.heldElsewhere() {
+		t.mu.Unlock()
+		return
+	}
+	tx.inflight++
+	t.mu.Unlock()
+	tx.batch.Manifest()
+	t.releaseServe(tx)
+}
+
 // GrantManifest is Manifest for whoever holds the batch's bytes elsewhere
 // (a wasm guest's host, for items of Extern arrays): it checks and records
 // the request as Manifest does and returns the nonce, and leaves the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -235,4 +236,53 @@ func forgedNonce(n string) string {
 		first = "1"
 	}
 	return first + n[1:]
+}
+
+// TestPrepare: Prepare computes a batch's manifest before any request, so
+// the first manifest request finds it done; while it runs the transaction
+// cannot report its end (it reads the caller's items); for a transaction
+// that already ended it does nothing.
+func TestPrepare(t *testing.T) {
+	src := newNode(t, "server", nil)
+	w := f32Array(t, 1024, 3)
+	var computed atomic.Int32
+	started, release := make(chan struct{}), make(chan struct{})
+	testHookManifest = func() {
+		computed.Add(1)
+		started <- struct{}{}
+		<-release
+	}
+	defer func() { testHookManifest = nil }()
+
+	_, tx := src.send(t, []any{w}, PublishOptions{Receivers: 1})
+	go src.table.Prepare(tx.Ref().RefID)
+	<-started
+	tx.Abort()
+	select {
+	case <-tx.Done():
+		t.Fatal("the transaction reported its end while its manifest was being computed")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-tx.Done()
+
+	// Prepared, then asked for: computed once.
+	testHookManifest = func() { computed.Add(1) }
+	_, tx = src.send(t, []any{w}, PublishOptions{Receivers: 1})
+	ref := tx.Ref()
+	src.table.Prepare(ref.RefID)
+	if _, _, err := src.table.Manifest(ref.RefID, ref.Token[:], "r"); err != nil {
+		t.Fatal(err)
+	}
+	if n := computed.Load(); n != 2 {
+		t.Errorf("%d manifest computations, want 2 (one per batch)", n)
+	}
+	// An ended transaction: nothing to prepare, nothing read.
+	_, tx = src.send(t, []any{w}, PublishOptions{Receivers: 1})
+	tx.Abort()
+	<-tx.Done()
+	src.table.Prepare(tx.Ref().RefID)
+	if n := computed.Load(); n != 2 {
+		t.Errorf("Prepare of an ended transaction computed its manifest")
+	}
 }

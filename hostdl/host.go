@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/viacodec/viacodec/core"
 )
 
@@ -34,6 +36,7 @@ type Host struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	prepares  sync.WaitGroup // manifests being computed ahead (Publish)
 }
 
 // NewHost validates o, makes the table, the client and the server, and
@@ -117,9 +120,17 @@ type publisher interface {
 	Publish(*core.Batch, core.PublishOptions) (*core.Transaction, error)
 }
 
+// preparer is a table that can compute a batch's manifest ahead of its
+// first request, as *core.Table does (Table.Prepare).
+type preparer interface {
+	Prepare(refID uuid.UUID)
+}
+
 // Publish opens a transaction for b, a batch that the host's EncMode made,
 // in the host's table: from now until the transaction ends, the server
-// serves b's items to whoever holds its token. A nil b (a message with
+// serves b's items to whoever holds its token. The checksums of the
+// manifest are computed at once, in the background, so that the first
+// receiver does not wait for them. A nil b (a message with
 // every array inline has no batch) is KindInvalid. After Close, Publish
 // fails with KindInvalid (errors.Is ErrClosed); a table from
 // HostOptions.NewTable that does not publish core batches, with
@@ -140,7 +151,14 @@ func (h *Host) Publish(b *core.Batch, o core.PublishOptions) (*core.Transaction,
 	if h.closed {
 		return nil, core.NewError(core.KindInvalid, ErrClosed, "hostdl: publish %s: the host is closed", b.Ref)
 	}
-	return p.Publish(b, o)
+	tx, err := p.Publish(b, o)
+	if err != nil {
+		return nil, err
+	}
+	if pr, ok := h.table.(preparer); ok {
+		h.prepares.Go(func() { pr.Prepare(b.Ref.RefID) })
+	}
+	return tx, nil
 }
 
 // Close stops the host; it returns once everything has stopped, and
@@ -168,6 +186,7 @@ func (h *Host) Close() error {
 		h.mu.Unlock()
 		h.client.Close()
 		err := closeTable(h.table)
+		h.prepares.Wait() // a manifest computed ahead ends with its checksums
 		ctx, cancel := context.WithTimeout(context.Background(), h.grace)
 		defer cancel()
 		if serr := h.server.Shutdown(ctx); serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
