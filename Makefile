@@ -49,8 +49,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 # demo: the inline round trip, then three federated rounds on loopback: the
-# server, a relay, three Go agents and a Python agent, each a process of its
-# own (the Python agent needs the library and .venv): about 10 s on 2 cores.
+# server, a relay, three Go agents, an agent whose codec runs in a wasm guest
+# and a Python agent, each a process of its own (the Python agent needs the
+# library and .venv): about 10 s on 2 cores.
 demo: venv python
 	PYTHONPATH=$(CURDIR)/$(PY_PKG) $(GO) run ./cmd/viacodec demo \
 	  -python "$(CURDIR)/$(VENV)/bin/python $(CURDIR)/$(PY_PKG)/examples/fl_agent.py"
