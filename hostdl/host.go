@@ -37,6 +37,7 @@ type Host struct {
 	closeOnce sync.Once
 	closeErr  error
 	prepares  sync.WaitGroup // manifests being computed ahead (Publish)
+	preparing sync.Mutex     // one at a time: a core is left to the caller
 }
 
 // NewHost validates o, makes the table, the client and the server, and
@@ -129,8 +130,8 @@ type preparer interface {
 // Publish opens a transaction for b, a batch that the host's EncMode made,
 // in the host's table: from now until the transaction ends, the server
 // serves b's items to whoever holds its token. The checksums of the
-// manifest are computed at once, in the background, so that the first
-// receiver does not wait for them. A nil b (a message with
+// manifest are computed at once, in the background and one batch at a
+// time, so that the first receiver does not wait for them. A nil b (a message with
 // every array inline has no batch) is KindInvalid. After Close, Publish
 // fails with KindInvalid (errors.Is ErrClosed); a table from
 // HostOptions.NewTable that does not publish core batches, with
@@ -156,7 +157,11 @@ func (h *Host) Publish(b *core.Batch, o core.PublishOptions) (*core.Transaction,
 		return nil, err
 	}
 	if pr, ok := h.table.(preparer); ok {
-		h.prepares.Go(func() { pr.Prepare(b.Ref.RefID) })
+		h.prepares.Go(func() {
+			h.preparing.Lock()
+			defer h.preparing.Unlock()
+			pr.Prepare(b.Ref.RefID)
+		})
 	}
 	return tx, nil
 }
