@@ -584,16 +584,9 @@ func unknownTag(tag uint64, off int) error {
 }
 
 func (d *decoder) bignum(tag uint64, off int) (any, error) {
-	h, boff, err := d.head()
+	b, _, err := d.byteString(KindProtocol, "bignum content is not a byte string")
 	if err != nil {
 		return nil, err
-	}
-	if h.Major != cbor.MajorBytes {
-		return nil, errorAt(KindProtocol, boff, "bignum content is not a byte string")
-	}
-	b, err := d.r.ReadN(h.Arg)
-	if err != nil {
-		return nil, d.syntax(boff, err)
 	}
 	n := new(big.Int).SetBytes(b)
 	if tag == tagBignumNeg {
@@ -654,6 +647,7 @@ func (d *decoder) typedArray(tag uint64, off int) (typedData, error) {
 		}
 		return typedData{}, errorAt(KindMismatch, off, "array data has tag %d, not a typed-array tag", tag)
 	}
+	// Not byteString: its error text would be formatted on every array.
 	h, boff, err := d.head()
 	if err != nil {
 		return typedData{}, err
@@ -757,6 +751,23 @@ func (d *decoder) dtypeName() (DType, error) {
 		return 0, errorAt(KindMismatch, off, "unknown dtype %q", name)
 	}
 	return dt, nil
+}
+
+// byteString reads a byte string, aliasing the input, and the offset of
+// its head; any other item is an error of kind k with text notBytes.
+func (d *decoder) byteString(k Kind, notBytes string) ([]byte, int, error) {
+	h, off, err := d.head()
+	if err != nil {
+		return nil, off, err
+	}
+	if h.Major != cbor.MajorBytes {
+		return nil, off, errorAt(k, off, "%s", notBytes)
+	}
+	b, err := d.r.ReadN(h.Arg)
+	if err != nil {
+		return nil, off, d.syntax(off, err)
+	}
+	return b, off, nil
 }
 
 // bytesN reads a byte string of exactly n bytes, aliasing the input.

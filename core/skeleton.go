@@ -175,16 +175,9 @@ func (d *decoder) skelTagged(tag uint64, off int) (v any, ok bool, err error) {
 
 // skelArray0 reads the element of a 0-d array of dt.
 func (d *decoder) skelArray0(dt DType, off int) (*Array, error) {
-	h, boff, err := d.head()
+	data, _, err := d.byteString(KindMismatch, "0-d array element is not a byte string")
 	if err != nil {
 		return nil, err
-	}
-	if h.Major != cbor.MajorBytes {
-		return nil, errorAt(KindMismatch, boff, "0-d array element is not a byte string")
-	}
-	data, err := d.r.ReadN(h.Arg)
-	if err != nil {
-		return nil, d.syntax(boff, err)
 	}
 	data = append([]byte{}, data...) // a copy, as skelArray's
 	a := &Array{DType: dt, Shape: []int{}, Data: data}
@@ -280,16 +273,9 @@ func (d *decoder) skelArray(off int) (*Array, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, boff, err := d.head()
+	data, _, err := d.byteString(KindMismatch, "inline array data is not a byte string")
 	if err != nil {
 		return nil, err
-	}
-	if h.Major != cbor.MajorBytes {
-		return nil, errorAt(KindMismatch, boff, "inline array data is not a byte string")
-	}
-	data, err := d.r.ReadN(h.Arg)
-	if err != nil {
-		return nil, d.syntax(boff, err)
 	}
 	// Always a copy, ZeroCopy or not: an array may go by reference, and a
 	// batch outlives the skeleton, which the caller frees after the call.
