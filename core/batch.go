@@ -7,7 +7,9 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 
@@ -60,8 +62,8 @@ type Batch struct {
 	Ref   BatchRef
 	Items []Item
 
-	once     sync.Once
-	manifest *Manifest
+	mu   sync.Mutex
+	sums *checksums // the manifest in the making; nil until first asked for
 }
 
 func newBatch(r io.Reader, source string) (*Batch, error) {
@@ -76,24 +78,92 @@ func newBatch(r io.Reader, source string) (*Batch, error) {
 var testHookManifest func()
 
 // Manifest returns the batch's manifest. It reads every item once, to
-// checksum it, the first time it is called. The entries of items held
-// elsewhere (Item.Extern) are their holder's to compute: a batch with
+// checksum it, the first time it is called, with up to GOMAXPROCS
+// goroutines (joining a Table.Prepare in progress). The entries of items
+// held elsewhere (Item.Extern) are their holder's to compute: a batch with
 // such items has no manifest here.
 func (b *Batch) Manifest() *Manifest {
-	b.once.Do(func() {
+	c := b.checksums()
+	if left := int(c.left.Load()); left > 0 {
+		var wg sync.WaitGroup
+		for range min(runtime.GOMAXPROCS(0), left) - 1 {
+			wg.Go(func() { c.work(b.Items, never) })
+		}
+		c.work(b.Items, never)
+		wg.Wait()
+		<-c.done // the blocks others claimed
+	}
+	return c.m
+}
+
+// prepare checksums the batch's blocks on the calling goroutine alone,
+// until none is left or stop reports true, leaving the rest to whoever
+// asks for the manifest next.
+func (b *Batch) prepare(stop func() bool) { b.checksums().work(b.Items, stop) }
+
+func (b *Batch) checksums() *checksums {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sums == nil {
 		if testHookManifest != nil {
 			testHookManifest()
 		}
-		m := &Manifest{RefID: b.Ref.RefID, BlockSize: DefaultBlockSize, Items: make([]ManifestItem, len(b.Items))}
-		for i, it := range b.Items {
-			m.Items[i] = ManifestItem{
-				ID: it.ID, DType: it.DType, Shape: it.Shape, Order: it.Order,
-				Bytes: int64(len(it.Data)), Checksums: BlockChecksums(it.Data, DefaultBlockSize),
-			}
+		b.sums = newChecksums(b)
+	}
+	return b.sums
+}
+
+func never() bool { return false }
+
+// checksums is a manifest in the making. Goroutines claim its blocks one
+// at a time and never leave one they claimed, so whoever needs the
+// manifest helps until no block is left to claim, then waits for done.
+type checksums struct {
+	m      *Manifest
+	blocks []block
+	next   atomic.Int64  // index of the next block to claim
+	left   atomic.Int64  // blocks not yet checksummed
+	done   chan struct{} // closed when left reaches 0
+}
+
+type block struct{ item, index int }
+
+func newChecksums(b *Batch) *checksums {
+	c := &checksums{
+		m:    &Manifest{RefID: b.Ref.RefID, BlockSize: DefaultBlockSize, Items: make([]ManifestItem, len(b.Items))},
+		done: make(chan struct{}),
+	}
+	for i, it := range b.Items {
+		n := (len(it.Data) + DefaultBlockSize - 1) / DefaultBlockSize
+		c.m.Items[i] = ManifestItem{
+			ID: it.ID, DType: it.DType, Shape: it.Shape, Order: it.Order,
+			Bytes: int64(len(it.Data)), Checksums: make([]uint32, n),
 		}
-		b.manifest = m
-	})
-	return b.manifest
+		for k := range n {
+			c.blocks = append(c.blocks, block{i, k})
+		}
+	}
+	if c.left.Store(int64(len(c.blocks))); len(c.blocks) == 0 {
+		close(c.done)
+	}
+	return c
+}
+
+// work checksums blocks of items until none is left to claim or stop
+// reports true.
+func (c *checksums) work(items []Item, stop func() bool) {
+	for !stop() {
+		i := c.next.Add(1) - 1
+		if i >= int64(len(c.blocks)) {
+			return
+		}
+		bl := c.blocks[i]
+		data := items[bl.item].Data[bl.index*DefaultBlockSize:]
+		c.m.Items[bl.item].Checksums[bl.index] = Checksum(data[:min(DefaultBlockSize, len(data))])
+		if c.left.Add(-1) == 0 {
+			close(c.done)
+		}
+	}
 }
 
 // Manifest describes a batch's items for its receivers: what each is and a
@@ -119,15 +189,6 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Checksum returns the CRC-32C of b.
 func Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
-
-// BlockChecksums returns the CRC-32C of each blockSize span of data.
-func BlockChecksums(data []byte, blockSize int) []uint32 {
-	sums := make([]uint32, 0, (len(data)+blockSize-1)/blockSize)
-	for off := 0; off < len(data); off += blockSize {
-		sums = append(sums, Checksum(data[off:min(off+blockSize, len(data))]))
-	}
-	return sums
-}
 
 // Item returns the manifest entry with the given item id.
 func (m *Manifest) Item(id int) (*ManifestItem, bool) {

@@ -607,3 +607,35 @@ func TestByRefItemPerView(t *testing.T) {
 		}
 	}
 }
+
+// TestManifestChecksumsEveryBlock: the manifest, computed by several
+// goroutines, holds the CRC-32C of every block of every item, short last
+// blocks and empty items included, in order.
+func TestManifestChecksumsEveryBlock(t *testing.T) {
+	sizes := []int{0, 1, DefaultBlockSize, DefaultBlockSize + 1, 9*DefaultBlockSize + 3, 3 * DefaultBlockSize, 5}
+	b := &Batch{}
+	for i, n := range sizes {
+		data := make([]byte, n)
+		for k := range data {
+			data[k] = byte(k*7 + i)
+		}
+		b.Items = append(b.Items, Item{ID: i, DType: DTypeUint8, Shape: []int{n}, Data: data})
+	}
+	m := b.Manifest()
+	for i, it := range b.Items {
+		mi := m.Items[i]
+		if mi.ID != i || mi.Bytes != int64(len(it.Data)) {
+			t.Fatalf("item %d: id %d, %d bytes", i, mi.ID, mi.Bytes)
+		}
+		var want []uint32
+		for off := 0; off < len(it.Data); off += DefaultBlockSize {
+			want = append(want, Checksum(it.Data[off:min(off+DefaultBlockSize, len(it.Data))]))
+		}
+		if !slices.Equal(mi.Checksums, want) {
+			t.Errorf("item %d (%d bytes): checksums %x, want %x", i, len(it.Data), mi.Checksums, want)
+		}
+	}
+	if b.Manifest() != m {
+		t.Error("a second Manifest computed it again")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -182,6 +183,8 @@ type Transaction struct {
 
 	key   []byte          // receipt nonces are made with it (mint.go)
 	names map[string]bool // the named receivers; nil: any, up to opts.MaxReceivers
+
+	ended atomic.Bool // state is final: Prepare stops reading
 
 	// Guarded by table.mu.
 	state      State
@@ -422,6 +425,7 @@ func (t *Table) end(tx *Transaction, state State) {
 		state = StateQuorumMet
 	}
 	tx.state = state
+	tx.ended.Store(true)
 	tx.outcome = Outcome{State: state, Receivers: tx.statusLocked()}
 	id := tx.batch.Ref.RefID
 	delete(t.open, id)
@@ -527,12 +531,16 @@ func (t *Table) Manifest(refID uuid.UUID, token []byte, receiverID string) (*Man
 	return m, nonce, nil
 }
 
-// Prepare computes the manifest of refID's batch now, so that its first
-// receiver does not wait for the checksums: a host calls it, in a goroutine
-// of its own, as it publishes. Like a manifest request it counts as a
-// serve, so the transaction cannot report its end while it reads the
-// items. It does nothing for a transaction that is not open (it may have
-// ended before Prepare ran) or whose arrays are held elsewhere.
+// Prepare computes the manifest of refID's batch now, on the calling
+// goroutine, so that its first receiver does not wait for the checksums: a
+// host calls it in the background as it publishes. A manifest request
+// that comes meanwhile joins in with goroutines of its own. Like a
+// manifest request it counts as a serve, so the transaction cannot report
+// its end while it reads the items; but it stops, between two blocks, once
+// the transaction has ended, so that an aborted transaction's end waits
+// for one block at most. It does nothing for a transaction that is not
+// open (it may have ended before Prepare ran) or whose arrays are held
+// elsewhere.
 func (t *Table) Prepare(refID uuid.UUID) {
 	t.mu.Lock()
 	tx := t.open[refID]
@@ -542,7 +550,7 @@ func (t *Table) Prepare(refID uuid.UUID) {
 	}
 	tx.inflight++
 	t.mu.Unlock()
-	tx.batch.Manifest()
+	tx.batch.prepare(tx.ended.Load)
 	t.releaseServe(tx)
 }
 

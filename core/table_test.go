@@ -286,3 +286,67 @@ func TestPrepare(t *testing.T) {
 		t.Errorf("Prepare of an ended transaction computed its manifest")
 	}
 }
+
+// TestPrepareStopsWhenTheTransactionEnds: a transaction that ends while
+// Prepare reads its items stops the checksums at the next block (its end,
+// and a host's Close, do not wait for the rest), and a manifest asked for
+// later is computed whole.
+func TestPrepareStopsWhenTheTransactionEnds(t *testing.T) {
+	src := newNode(t, "server", nil)
+	w := f32Array(t, 16*DefaultBlockSize/4, 1) // 16 blocks: more than one goroutine
+	msg, err := src.enc.Encode([]any{w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := msg.Batch()
+	tx, err := src.table.Publish(b, PublishOptions{Receivers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testHookManifest = func() { tx.Abort() } // ends as the checksums start
+	defer func() { testHookManifest = nil }()
+	src.table.Prepare(tx.Ref().RefID)
+	<-tx.Done()
+	if left := b.sums.left.Load(); left != 16 {
+		t.Fatalf("Prepare checksummed %d blocks of a transaction that had ended", 16-left)
+	}
+
+	testHookManifest = nil
+	m := b.Manifest()
+	if len(m.Items) != 1 || len(m.Items[0].Checksums) != 16 {
+		t.Fatalf("manifest after a stopped Prepare: %+v", m.Items)
+	}
+	if err := m.VerifyBlocks(&m.Items[0], 0, w.Data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestManifestJoinsPrepare: a manifest asked for while a Prepare is part
+// way through finishes the checksums itself, without waiting for the
+// Prepare, which then finds nothing left to do.
+func TestManifestJoinsPrepare(t *testing.T) {
+	w := f32Array(t, 12*DefaultBlockSize/4, 2)
+	b := &Batch{Items: []Item{{ID: 0, DType: w.DType, Shape: w.Shape, Data: w.Data}}}
+	paused, release, prepared := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	calls := 0
+	go func() {
+		defer close(prepared)
+		b.prepare(func() bool {
+			if calls++; calls == 3 { // two blocks done
+				close(paused)
+				<-release
+			}
+			return false
+		})
+	}()
+	<-paused
+	m := b.Manifest() // must not wait for the paused Prepare
+	if err := m.VerifyBlocks(&m.Items[0], 0, w.Data); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	<-prepared
+	if calls != 3 {
+		t.Errorf("the Prepare went on for %d more blocks after the manifest was done", calls-3)
+	}
+}
