@@ -130,11 +130,13 @@ type preparer interface {
 // Publish opens a transaction for b, a batch that the host's EncMode made,
 // in the host's table: from now until the transaction ends, the server
 // serves b's items to whoever holds its token. The checksums of the
-// manifest are computed at once, in the background and one batch at a
-// time, so that the first receiver does not wait for them. A nil b (a message with
-// every array inline has no batch) is KindInvalid. After Close, Publish
-// fails with KindInvalid (errors.Is ErrClosed); a table from
-// HostOptions.NewTable that does not publish core batches, with
+// manifest are computed at once in the background, one batch at a time
+// and (on Linux) on a thread at the lowest CPU priority, so that the first
+// receiver does not wait for them; a receiver that asks sooner finishes
+// them at full speed, and a transaction that ends stops them. A nil b (a
+// message with every array inline has no batch) is KindInvalid. After
+// Close, Publish fails with KindInvalid (errors.Is ErrClosed); a table
+// from HostOptions.NewTable that does not publish core batches, with
 // KindInvalid.
 func (h *Host) Publish(b *core.Batch, o core.PublishOptions) (*core.Transaction, error) {
 	p, ok := h.table.(publisher)
@@ -160,7 +162,7 @@ func (h *Host) Publish(b *core.Batch, o core.PublishOptions) (*core.Transaction,
 		h.prepares.Go(func() {
 			h.preparing.Lock()
 			defer h.preparing.Unlock()
-			pr.Prepare(b.Ref.RefID)
+			inBackground(func() { pr.Prepare(b.Ref.RefID) })
 		})
 	}
 	return tx, nil
