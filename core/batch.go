@@ -129,21 +129,28 @@ type checksums struct {
 type block struct{ item, index int }
 
 func newChecksums(b *Batch) *checksums {
-	c := &checksums{
-		m:    &Manifest{RefID: b.Ref.RefID, BlockSize: DefaultBlockSize, Items: make([]ManifestItem, len(b.Items))},
-		done: make(chan struct{}),
+	total := 0
+	for _, it := range b.Items {
+		total += (len(it.Data) + DefaultBlockSize - 1) / DefaultBlockSize
 	}
+	c := &checksums{
+		m:      &Manifest{RefID: b.Ref.RefID, BlockSize: DefaultBlockSize, Items: make([]ManifestItem, len(b.Items))},
+		blocks: make([]block, 0, total),
+		done:   make(chan struct{}),
+	}
+	sums := make([]uint32, total) // one allocation for every item's checksums
 	for i, it := range b.Items {
 		n := (len(it.Data) + DefaultBlockSize - 1) / DefaultBlockSize
 		c.m.Items[i] = ManifestItem{
 			ID: it.ID, DType: it.DType, Shape: it.Shape, Order: it.Order,
-			Bytes: int64(len(it.Data)), Checksums: make([]uint32, n),
+			Bytes: int64(len(it.Data)), Checksums: sums[:n:n],
 		}
+		sums = sums[n:]
 		for k := range n {
 			c.blocks = append(c.blocks, block{i, k})
 		}
 	}
-	if c.left.Store(int64(len(c.blocks))); len(c.blocks) == 0 {
+	if c.left.Store(int64(total)); total == 0 {
 		close(c.done)
 	}
 	return c

@@ -29,10 +29,12 @@ type Slot struct {
 }
 
 // value returns the *core.Array (or, for SlotBytes, the []byte) that views
-// the slot's memory, or for a held slot the *core.Extern of index i.
-func (s Slot) value(i int) (any, error) {
+// the slot's memory, or for a held slot the *core.Extern of index i. An
+// array is built in *a, its shape appended to *dims: values allocates
+// both once for all slots.
+func (s Slot) value(i int, a *core.Array, dims *[]int) (any, error) {
 	if s.Held {
-		return s.extern(i)
+		return s.extern(i, dims)
 	}
 	data := s.Data
 	if data == nil {
@@ -50,36 +52,42 @@ func (s Slot) value(i int) (any, error) {
 	if s.Order != int32(core.RowMajor) && s.Order != int32(core.ColumnMajor) {
 		return nil, Errorf(core.KindMismatch, "invalid order %d (0 is row-major, 1 column-major)", s.Order)
 	}
-	shape, err := s.shape()
+	shape, err := s.shape(dims)
 	if err != nil {
 		return nil, err
 	}
-	return core.NewArray(core.DType(s.DType), shape, core.Order(s.Order), data)
+	*a = core.Array{DType: core.DType(s.DType), Shape: shape, Order: core.Order(s.Order), Data: data}
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
-func (s Slot) shape() ([]int, error) {
+// shape appends the slot's shape to *dims and returns it.
+func (s Slot) shape(dims *[]int) ([]int, error) {
 	if len(s.Shape) > MaxDims {
 		return nil, Errorf(core.KindInvalid, "%d dimensions, more than %d", len(s.Shape), MaxDims)
 	}
-	shape := make([]int, len(s.Shape))
+	start := len(*dims)
 	for i, n := range s.Shape {
 		if n < 0 {
 			return nil, Errorf(core.KindMismatch, "dimension %d is negative (%d)", i, n)
 		}
-		shape[i] = int(n)
+		*dims = append(*dims, int(n))
 	}
-	return shape, nil
+	return (*dims)[start:len(*dims):len(*dims)], nil
 }
 
-// extern returns the *core.Extern of held slot i, checked.
-func (s Slot) extern(i int) (*core.Extern, error) {
+// extern returns the *core.Extern of held slot i, checked; its shape is
+// appended to *dims.
+func (s Slot) extern(i int, dims *[]int) (*core.Extern, error) {
 	if len(s.Data) != 0 || s.DType == SlotBytes {
 		return nil, Errorf(core.KindInvalid, "a held slot is an array without data")
 	}
 	if s.DType < 0 || s.DType > math.MaxUint8 || s.Order < 0 || s.Order > math.MaxUint8 {
 		return nil, Errorf(core.KindMismatch, "invalid dtype %d or order %d", s.DType, s.Order)
 	}
-	shape, err := s.shape()
+	shape, err := s.shape(dims)
 	if err != nil {
 		return nil, err
 	}
@@ -94,8 +102,14 @@ func (s Slot) extern(i int) (*core.Extern, error) {
 // a bad descriptor fails the call early.
 func values(slots []Slot) ([]any, error) {
 	vals := make([]any, len(slots))
+	arrays := make([]core.Array, len(slots))
+	n := 0
+	for _, s := range slots {
+		n += min(len(s.Shape), MaxDims+1)
+	}
+	dims := make([]int, 0, n)
 	for i, s := range slots {
-		v, err := s.value(i)
+		v, err := s.value(i, &arrays[i], &dims)
 		if err != nil {
 			return nil, wrap(err, "slot %d", i)
 		}
