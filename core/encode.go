@@ -153,9 +153,9 @@ type encoder struct {
 	// This hop's own batch, once an array went by reference.
 	fresh        *Batch
 	freshIndex   int
-	freshItems   map[uintptr]int // first byte of an array → its first item id, so one array is one item
+	views        Views           // one item per view of memory
+	viewItems    []int           // per view: its item id
 	freshExterns map[*Extern]int // an extern array → its item id
-	sameStart    []int           // per item: the next item that starts at the same byte, or -1
 }
 
 func (e *encoder) appendPayload(b []byte) {
@@ -458,30 +458,13 @@ func (e *encoder) encodeRef(a *Array) error {
 	if err := e.ensureFresh(); err != nil {
 		return err
 	}
-	key := uintptr(unsafePointer(a.Data))
-	id, ok := e.freshItems[key]
-	last := -1
-	for ok {
-		it := &e.fresh.Items[id]
-		// Another length, dtype, order or shape from the same first byte is
-		// another view of that memory: an item of its own.
-		if len(it.Data) == len(a.Data) && it.DType == a.DType && it.Order == a.Order && slices.Equal(it.Shape, a.Shape) {
-			break
-		}
-		last, id = id, e.sameStart[id]
-		ok = id >= 0
-	}
-	if !ok {
-		id = len(e.fresh.Items)
+	n, added := e.views.Add(a)
+	if added {
+		id := len(e.fresh.Items)
 		e.fresh.Items = append(e.fresh.Items, Item{ID: id, DType: a.DType, Shape: slices.Clone(a.Shape), Order: a.Order, Data: a.Data})
-		e.sameStart = append(e.sameStart, -1)
-		if last >= 0 {
-			e.sameStart[last] = id
-		} else {
-			e.freshItems[key] = id
-		}
+		e.viewItems = append(e.viewItems, id)
 	}
-	e.appendRefNode(e.freshIndex, id, a.DType, a.Shape, a.Order)
+	e.appendRefNode(e.freshIndex, e.viewItems[n], a.DType, a.Shape, a.Order)
 	return nil
 }
 
@@ -495,7 +478,7 @@ func (e *encoder) ensureFresh() error {
 	if err != nil {
 		return err
 	}
-	e.fresh, e.freshItems = b, make(map[uintptr]int, 64)
+	e.fresh = b
 	e.freshIndex = e.addBatch(b.Ref)
 	return nil
 }

@@ -117,10 +117,11 @@ func (m *EncMode) encodeInline(ctx context.Context, v any) ([]byte, error) {
 type splitter struct {
 	arrays []*core.Array
 
-	threshold int64          // 0: every array is copied in
-	held      []bool         // held[i]: arrays[i] stays in the caller's memory
-	views     map[string]int // a held array's memory → its slot
-	err       error          // a value the host cannot send
+	threshold int64      // 0: every array is copied in
+	held      []bool     // held[i]: arrays[i] stays in the caller's memory
+	views     core.Views // the held arrays' views of memory
+	viewSlots []int      // per view: its slot
+	err       error      // a value the host cannot send
 }
 
 func (s *splitter) split(v any, depth int) any {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"slices"
-	"strconv"
-	"unsafe"
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
@@ -59,7 +57,7 @@ func (m *EncMode) EncodeContext(ctx context.Context, v any) (*Message, error) {
 		}
 		return &Message{data: b}, nil
 	}
-	s := splitter{threshold: m.opts.RefThreshold, views: map[string]int{}}
+	s := splitter{threshold: m.opts.RefThreshold}
 	skel, err := s.skeleton(v)
 	if err != nil {
 		return nil, err
@@ -121,33 +119,19 @@ func (s *splitter) skeleton(v any) ([]byte, error) {
 
 // add takes array a out of the value and returns its slot. A held array
 // (of threshold bytes or more) is one slot per view of memory, as core
-// makes one batch item per view.
+// makes one batch item per view (core.Views).
 func (s *splitter) add(a *core.Array) core.SlotIndex {
 	held := a != nil && s.threshold > 0 && int64(len(a.Data)) >= s.threshold
 	if held {
-		k := viewKey(a)
-		if i, ok := s.views[k]; ok {
-			return core.SlotIndex(i)
+		n, added := s.views.Add(a)
+		if !added {
+			return core.SlotIndex(s.viewSlots[n])
 		}
-		s.views[k] = len(s.arrays)
+		s.viewSlots = append(s.viewSlots, len(s.arrays))
 	}
 	s.arrays = append(s.arrays, a)
 	s.held = append(s.held, held)
 	return core.SlotIndex(len(s.arrays) - 1)
-}
-
-// viewKey identifies an array by its memory, dtype, shape and order.
-func viewKey(a *core.Array) string {
-	k := make([]byte, 0, 64)
-	k = strconv.AppendUint(k, uint64(uintptr(unsafe.Pointer(unsafe.SliceData(a.Data)))), 16)
-	k = append(k, ':')
-	k = strconv.AppendInt(k, int64(len(a.Data)), 10)
-	k = append(k, ':', byte(a.DType), byte(a.Order))
-	for _, d := range a.Shape {
-		k = append(k, ',')
-		k = strconv.AppendInt(k, int64(d), 10)
-	}
-	return string(k)
 }
 
 // slots returns the parcel's slots: each array checked, viewed if it is
