@@ -361,6 +361,7 @@ class Host:
             text(tls_key, "tls_key"),
             text(tls_ca, "tls_ca"),
             1 if tls_client_auth else 0,
+            0,
             1 if http2 else 0,
             _threshold(ref_threshold),
             count(concurrency, "concurrency"),
@@ -511,7 +512,9 @@ class Host:
         self._maybe_prune()
         skel, w = _skeleton.write(obj, registry if registry is not None else default_registry, max_depth, BYTES_SLOT_MIN)
         cslots, keep = slot_table(w)
-        opts = _ffi.VcPublishOptions(max_depth, threshold, receivers, quorum, timeout_ns, 1 if snapshot else 0, 0)
+        opts = _ffi.VcPublishOptions(
+            max_depth=max_depth, ref_threshold=threshold, receivers=receivers, quorum=quorum, timeout_ns=timeout_ns, snapshot=1 if snapshot else 0
+        )
         mh, size, txh = lib.host_encode(handle, skel, len(skel), cslots, len(w.keep), opts)
         try:
             msg = copy_message(lib, mh, size)
