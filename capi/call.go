@@ -141,6 +141,28 @@ func goString(p *C.char) string {
 	return C.GoString(p)
 }
 
+// goStrings copies the n C strings at p into Go memory: nil for NULL and
+// 0, a slice (empty when n is 0) otherwise. A NULL entry, or p NULL with n
+// not 0, is an error.
+func goStrings(p **C.char, n C.int64_t, what string) ([]string, error) {
+	switch {
+	case n < 0 || n > math.MaxInt32:
+		return nil, abi.Errorf(core.KindInvalid, "%s_len %d is out of range", what, int64(n))
+	case p == nil && n == 0:
+		return nil, nil
+	case p == nil:
+		return nil, abi.Errorf(core.KindInvalid, "%s is NULL but %s_len is %d", what, what, int64(n))
+	}
+	ss := make([]string, n)
+	for i, s := range unsafe.Slice(p, int(n)) {
+		if s == nil {
+			return nil, abi.Errorf(core.KindInvalid, "%s[%d] is NULL", what, i)
+		}
+		ss[i] = C.GoString(s)
+	}
+	return ss, nil
+}
+
 // cString returns s as malloc'd C memory, or an error when malloc fails.
 func cString(s string) (*C.char, error) {
 	p, err := cMalloc(len(s) + 1)

@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi"
 )
 
 // newErrorArg returns a zeroed vc_error, the first parameter of f (its C
@@ -60,5 +61,132 @@ func TestCallStatus(t *testing.T) {
 	// A NULL vc_error* is allowed: the status alone reports.
 	if st := call(nil, func() error { panic("boom") }); core.Kind(st) != core.KindInvalid {
 		t.Fatalf("status %v without vc_error", core.Kind(st))
+	}
+}
+
+// newArg returns a zeroed value of the C struct that f takes (its C type
+// cannot be named here).
+func newArg[O, R any](f func(*O) R) *O { return new(O) }
+
+// newArgErr is newArg for a function that also returns an error.
+func newArgErr[O, R any](f func(*O) (R, error)) *O { return new(O) }
+
+// setPointer sets the C pointer field at dst to p.
+func setPointer[P any](dst *P, p unsafe.Pointer) { *(*unsafe.Pointer)(unsafe.Pointer(dst)) = p }
+
+// cStrings returns a malloc'd array of malloc'd C strings, a nil entry
+// being NULL, and a function that frees them all.
+func cStrings(t *testing.T, ss ...*string) (unsafe.Pointer, func()) {
+	t.Helper()
+	arr, err := cMalloc(len(ss) * int(unsafe.Sizeof(unsafe.Pointer(nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := unsafe.Slice((*unsafe.Pointer)(arr), len(ss))
+	for i, s := range ss {
+		entries[i] = nil
+		if s != nil {
+			p, err := cString(*s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries[i] = unsafe.Pointer(p)
+		}
+	}
+	return arr, func() {
+		for _, e := range entries {
+			if e != nil {
+				cFree(e)
+			}
+		}
+		cFree(arr)
+	}
+}
+
+// setInt sets the C integer field at dst to v.
+func setInt[I ~int64](dst *I, v int64) { *dst = I(v) }
+
+func ptr(s string) *string { return &s }
+
+// TestPublishOptionsNames: vc_publish_options' names cross into Go memory,
+// and the C memory is read during the call only; NULL where an array or an
+// entry must be is an error.
+func TestPublishOptionsNames(t *testing.T) {
+	if o, err := publishOptions(nil); err != nil || o.Names != nil || o.MaxReceivers != 0 {
+		t.Fatalf("NULL options: %+v, %v", o, err)
+	}
+	opts := newArgErr(publishOptions)
+	if o, err := publishOptions(opts); err != nil || o.Names != nil {
+		t.Fatalf("names NULL, names_len 0 (anyone): %+v, %v", o, err)
+	}
+
+	arr, free := cStrings(t, ptr("agent-1"), ptr("agent-2"))
+	setPointer(&opts.names, arr)
+	opts.names_len = 2
+	opts.max_receivers = 7
+	opts.receivers = 1
+	opts.snapshot = 1
+	o, err := publishOptions(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The strings are Go's: changing and freeing the C memory leaves them.
+	first := *(*unsafe.Pointer)(arr)
+	*(*byte)(first) = 'X'
+	free()
+	if len(o.Names) != 2 || o.Names[0] != "agent-1" || o.Names[1] != "agent-2" || o.MaxReceivers != 7 || o.Receivers != 1 || !o.Snapshot {
+		t.Fatalf("options %+v", o)
+	}
+
+	// names not NULL and names_len 0 stays an empty list, which the
+	// export layer refuses, rather than becoming "anyone".
+	arr, free = cStrings(t)
+	defer free()
+	setPointer(&opts.names, arr)
+	opts.names_len = 0
+	if o, err := publishOptions(opts); err != nil || o.Names == nil || len(o.Names) != 0 {
+		t.Fatalf("names not NULL, names_len 0: %+v, %v", o.Names, err)
+	}
+
+	withNull, freeNull := cStrings(t, ptr("agent-1"), nil, ptr("agent-3"))
+	defer freeNull()
+	for _, c := range []struct {
+		name  string
+		names unsafe.Pointer
+		n     int64
+		text  string
+	}{
+		{"NULL names with names_len 2", nil, 2, "names is NULL but names_len is 2"},
+		{"negative names_len", withNull, -1, "names_len -1 is out of range"},
+		{"names_len beyond 2^31", withNull, 1 << 40, "names_len 1099511627776 is out of range"},
+		{"a NULL entry", withNull, 3, "names[1] is NULL"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			setPointer(&opts.names, c.names)
+			setInt(&opts.names_len, c.n)
+			_, err := publishOptions(opts)
+			if core.KindOf(err) != core.KindInvalid || err.Error() != c.text {
+				t.Fatalf("got %v (kind %v), want kind invalid and %q", err, core.KindOf(err), c.text)
+			}
+		})
+	}
+}
+
+// TestHostOptions: every field of vc_host_options reaches the export
+// layer.
+func TestHostOptions(t *testing.T) {
+	if o := hostOptions(nil); o != (abi.HostOptions{}) {
+		t.Fatalf("NULL options: %+v", o)
+	}
+	opts := newArg(hostOptions)
+	opts.allow_cleartext = 1
+	opts.http2 = 1
+	opts.concurrency = 3
+	if o := hostOptions(opts); !o.AllowCleartext || !o.HTTP2 || o.ClientAuth || o.Concurrency != 3 {
+		t.Fatalf("options %+v", o)
+	}
+	opts.allow_cleartext = 0
+	if o := hostOptions(opts); o.AllowCleartext {
+		t.Fatalf("allow_cleartext 0: %+v", o)
 	}
 }

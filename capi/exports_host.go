@@ -26,22 +26,44 @@ func vc_host_new(opts *C.vc_host_options, handle *C.int64_t, err *C.vc_error) C.
 			return abi.Errorf(core.KindInvalid, "vc_host_new: handle must not be NULL")
 		}
 		*handle = 0
-		var o abi.HostOptions
-		if opts != nil {
-			o = abi.HostOptions{
-				Listen: goString(opts.listen), Name: goString(opts.name), Advertise: goString(opts.advertise),
-				TLSCert: goString(opts.tls_cert_file), TLSKey: goString(opts.tls_key_file), TLSCA: goString(opts.tls_ca_file),
-				ClientAuth: opts.tls_client_auth != 0, HTTP2: opts.http2 != 0,
-				RefThreshold: int64(opts.ref_threshold), Concurrency: int64(opts.concurrency), ChunkSize: int64(opts.chunk_size),
-			}
-		}
-		h, err := abi.NewHost(o)
+		h, err := abi.NewHost(hostOptions(opts))
 		if err != nil {
 			return err
 		}
 		*handle = C.int64_t(handles.Add(h))
 		return nil
 	})
+}
+
+// hostOptions copies *opts (NULL: the defaults) into Go memory.
+func hostOptions(opts *C.vc_host_options) abi.HostOptions {
+	if opts == nil {
+		return abi.HostOptions{}
+	}
+	return abi.HostOptions{
+		Listen: goString(opts.listen), Name: goString(opts.name), Advertise: goString(opts.advertise),
+		TLSCert: goString(opts.tls_cert_file), TLSKey: goString(opts.tls_key_file), TLSCA: goString(opts.tls_ca_file),
+		ClientAuth: opts.tls_client_auth != 0, AllowCleartext: opts.allow_cleartext != 0, HTTP2: opts.http2 != 0,
+		RefThreshold: int64(opts.ref_threshold), Concurrency: int64(opts.concurrency), ChunkSize: int64(opts.chunk_size),
+	}
+}
+
+// publishOptions copies *opts (NULL: the defaults), its names included,
+// into Go memory.
+func publishOptions(opts *C.vc_publish_options) (abi.PublishOptions, error) {
+	if opts == nil {
+		return abi.PublishOptions{}, nil
+	}
+	names, err := goStrings(opts.names, opts.names_len, "names")
+	if err != nil {
+		return abi.PublishOptions{}, err
+	}
+	return abi.PublishOptions{
+		MaxDepth: int64(opts.max_depth), RefThreshold: int64(opts.ref_threshold),
+		Receivers: int64(opts.receivers), Quorum: int64(opts.quorum),
+		Names: names, MaxReceivers: int64(opts.max_receivers),
+		TimeoutNs: int64(opts.timeout_ns), Snapshot: opts.snapshot != 0,
+	}, nil
 }
 
 // hostString returns one of the host's strings as malloc'd C memory.
@@ -126,7 +148,8 @@ func vc_host_stats(h C.int64_t, out *C.vc_host_counters, err *C.vc_error) C.int3
 // unchanged until it has released tx with vc_release, which first ends
 // the transaction (aborted) if it is still open and then waits until no
 // receiver reads the memory any more. With opts->snapshot the arrays are
-// copied at publish time and only the message handle views them.
+// copied at publish time and only the message handle views them. opts,
+// and the strings of opts->names, are read during the call only.
 //
 //export vc_host_encode
 func vc_host_encode(h C.int64_t, skel *C.uint8_t, skel_len C.uint64_t, slots *C.vc_slot, nslots C.int64_t,
@@ -144,13 +167,9 @@ func vc_host_encode(h C.int64_t, skel *C.uint8_t, skel_len C.uint64_t, slots *C.
 		if err != nil {
 			return err
 		}
-		var o abi.PublishOptions
-		if opts != nil {
-			o = abi.PublishOptions{
-				MaxDepth: int64(opts.max_depth), RefThreshold: int64(opts.ref_threshold),
-				Receivers: int64(opts.receivers), Quorum: int64(opts.quorum),
-				TimeoutNs: int64(opts.timeout_ns), Snapshot: opts.snapshot != 0,
-			}
+		o, err := publishOptions(opts)
+		if err != nil {
+			return err
 		}
 		hs, done, err := abi.Use[*abi.Host](handles, int64(h), "a host handle")
 		if err != nil {

@@ -53,7 +53,7 @@
 //   vc_tx_wait(tx, timeout_ns, &outcome, err), vc_tx_status(tx, &outcome,
 //     err): *outcome is malloc'd: vc_free it. vc_tx_abort(tx, err).
 
-#define VC_ABI_VERSION 4
+#define VC_ABI_VERSION 5
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the
@@ -128,6 +128,11 @@ typedef struct vc_host_options {
 	                           // (default: the system roots)
 	int32_t tls_client_auth;   // nonzero: the server demands client
 	                           // certificates that tls_ca_file signed
+	int32_t allow_cleartext;   // nonzero: without TLS, the server may listen
+	                           // on or advertise an address that is not
+	                           // loopback (its tokens then cross the
+	                           // network in the clear); zero: vc_host_new
+	                           // refuses to, with status 1
 	int32_t http2;             // nonzero: download over HTTP/2, else HTTP/1.1
 	int64_t ref_threshold;     // arrays of this many bytes or more go by
 	                           // reference: 1..2^48, default 1 MiB
@@ -138,16 +143,30 @@ typedef struct vc_host_options {
 // vc_publish_options: how vc_host_encode encodes and publishes. Zero
 // fields mean the defaults.
 typedef struct vc_publish_options {
-	int64_t max_depth;     // 1..4096, default 128
-	int64_t ref_threshold; // default the host's
-	int64_t receivers;     // receivers expected; 0: unknown, the transaction
-	                       // then ends by timeout (or abort)
-	int64_t quorum;        // confirmations that make a timed-out transaction
-	                       // "quorum met"; 0: none (1 when receivers is 0)
-	int64_t timeout_ns;    // inactivity timeout: default 5 minutes
-	int32_t snapshot;      // nonzero: copy the arrays at publish time, so the
-	                       // caller may change or free them at once
-	int32_t reserved;      // set to 0
+	int64_t max_depth;         // 1..4096, default 128
+	int64_t ref_threshold;     // default the host's
+	int64_t receivers;         // confirmations that complete the transaction;
+	                           // 0: unknown, the transaction then ends by
+	                           // timeout (or abort); with names, at most
+	                           // names_len, and 0 means all of them
+	int64_t quorum;            // confirmations that make a timed-out transaction
+	                           // "quorum met"; 0: none (1 when receivers is 0
+	                           // and names is NULL)
+	const char* const* names;  // the only receiver ids that may download and
+	                           // confirm: any other is refused (HTTP 403; its
+	                           // download fails with status 10) and changes
+	                           // nothing. Each 1 to 256 printable ASCII
+	                           // characters, none repeated, none NULL.
+	                           // NULL: any receiver. Read during the call only
+	int64_t names_len;         // entries of names: 0 when names is NULL, else
+	                           // at least 1
+	int64_t max_receivers;     // receivers recorded when names is NULL; one
+	                           // more is refused (HTTP 403; its download fails
+	                           // with status 3): default the larger of 1024
+	                           // and receivers
+	int64_t timeout_ns;        // inactivity timeout: default 5 minutes
+	int32_t snapshot;          // nonzero: copy the arrays at publish time, so the
+	                           // caller may change or free them at once
 } vc_publish_options;
 
 // vc_receiver_status: one receiver of a transaction, as the source saw it.

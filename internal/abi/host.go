@@ -29,6 +29,11 @@ type HostOptions struct {
 	Concurrency  int64  // parallel ranges per download; default hostdl's
 	ChunkSize    int64  // range size; default hostdl's
 	HTTP2        bool   // download over HTTP/2 instead of HTTP/1.1
+	// AllowCleartext lets a host without TLS listen on, or advertise, an
+	// address that is not loopback (hostdl.ServerOptions.AllowCleartext):
+	// its tokens then cross the network in the clear. Without it such a
+	// host fails to start.
+	AllowCleartext bool
 }
 
 // Host publishes what it encodes by reference and serves it, and downloads
@@ -53,7 +58,7 @@ func NewHost(o HostOptions) (*Host, error) {
 		proto = hostdl.HTTP2
 	}
 	h, err := hostdl.NewHost(hostdl.HostOptions{
-		Server:       hostdl.ServerOptions{Addr: o.Listen, Advertise: o.Advertise},
+		Server:       hostdl.ServerOptions{Addr: o.Listen, Advertise: o.Advertise, AllowCleartext: o.AllowCleartext},
 		Client:       hostdl.ClientOptions{Receiver: o.Name, Protocol: proto, Concurrency: int(o.Concurrency), ChunkSize: o.ChunkSize},
 		TLSFiles:     hostdl.TLSFiles{CertFile: o.TLSCert, KeyFile: o.TLSKey, CAFile: o.TLSCA},
 		ClientAuth:   o.ClientAuth,
@@ -95,8 +100,20 @@ func (h *Host) Close() { h.host.Close() }
 type PublishOptions struct {
 	MaxDepth     int64 // default 128
 	RefThreshold int64 // default the host's
-	Receivers    int64 // expected receivers; 0: unknown (the transaction ends by timeout)
-	Quorum       int64
+	// Receivers is how many confirmations complete the transaction: with
+	// Names at most len(Names), 0 meaning all of them; without, 0 means
+	// unknown (the transaction ends by timeout).
+	Receivers int64
+	Quorum    int64
+	// Names, if not nil, are the only receiver ids that may download and
+	// confirm (core.PublishOptions.Names): each a receiver id as hosts
+	// report them, 1 to 256 printable ASCII characters, none repeated.
+	// nil lets any receiver in; empty but not nil is an error, since no
+	// receiver could download.
+	Names []string
+	// MaxReceivers bounds the receivers recorded when Names is nil:
+	// default the larger of core.DefaultMaxReceivers and Receivers.
+	MaxReceivers int64
 	TimeoutNs    int64 // inactivity timeout; default core's 5 minutes
 	Snapshot     bool  // copy the arrays at publish time
 }
@@ -116,6 +133,13 @@ func (h *Host) Encode(skel []byte, slots []Slot, o PublishOptions) (*core.Messag
 	}
 	quorum, err := intOption("quorum", o.Quorum)
 	if err != nil {
+		return nil, nil, err
+	}
+	maxReceivers, err := intOption("max_receivers", o.MaxReceivers)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkNames(o.Names); err != nil {
 		return nil, nil, err
 	}
 	if o.TimeoutNs < 0 {
@@ -138,7 +162,8 @@ func (h *Host) Encode(skel []byte, slots []Slot, o PublishOptions) (*core.Messag
 		return m, nil, nil
 	}
 	tx, err := h.host.Publish(b, core.PublishOptions{
-		Receivers: receivers, Quorum: quorum, Timeout: time.Duration(o.TimeoutNs), Snapshot: o.Snapshot,
+		Names: o.Names, Receivers: receivers, MaxReceivers: maxReceivers, Quorum: quorum,
+		Timeout: time.Duration(o.TimeoutNs), Snapshot: o.Snapshot,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -148,6 +173,43 @@ func (h *Host) Encode(skel []byte, slots []Slot, o PublishOptions) (*core.Messag
 		views = nil
 	}
 	return m, newTx(tx, views), nil
+}
+
+// maxReceiverID is the longest receiver id, in bytes (hostdl's bound).
+const maxReceiverID = 256
+
+// checkNames checks the receiver ids of PublishOptions.Names. Each must be
+// an id a receiver can have: hostdl takes ids from the request or the
+// client certificate and refuses any other than 1 to 256 printable ASCII
+// characters, so a name outside that would shut out everyone it meant.
+func checkNames(names []string) error {
+	if names != nil && len(names) == 0 {
+		return Errorf(core.KindInvalid, "option names is empty: no receiver could download (leave it unset to let any receiver in)")
+	}
+	seen := make(map[string]int, len(names))
+	for i, n := range names {
+		if !receiverID(n) {
+			return Errorf(core.KindInvalid, "option names[%d] %q is not a receiver id (1 to %d printable ASCII characters)", i, n, maxReceiverID)
+		}
+		if j, ok := seen[n]; ok {
+			return Errorf(core.KindInvalid, "option names[%d] %q repeats names[%d]", i, n, j)
+		}
+		seen[n] = i
+	}
+	return nil
+}
+
+// receiverID reports whether id is 1 to 256 printable ASCII characters.
+func receiverID(id string) bool {
+	if id == "" || len(id) > maxReceiverID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // CheckHost checks that h is a host handle of t, or 0: the library's own

@@ -5,9 +5,11 @@ package abi
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -676,5 +678,146 @@ func TestSkeletonArraysByReference(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("downloaded\n %x\nwant\n %x", got, want)
+	}
+}
+
+// receiverIDs returns the ids a transaction has recorded, in order.
+func receiverIDs(tx *Tx) []string {
+	out, _ := tx.Status()
+	var ids []string
+	for _, r := range out.Receivers {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// TestPublishNames: a transaction that names its receivers refuses any
+// other (KindAuth, the 403 of hostdl) and records nothing of it; the named
+// one completes it.
+func TestPublishNames(t *testing.T) {
+	tab := NewTable()
+	src, srcHost := addHost(t, tab, HostOptions{Name: "source"})
+	named, _ := addHost(t, tab, HostOptions{Name: "a"})
+	other, _ := addHost(t, tab, HostOptions{Name: "b"})
+	skel, slots, want := refValue(t)
+	msg, th := publish(t, tab, src, skel, slots, PublishOptions{Names: []string{"a"}})
+	tx := use[*Tx](t, tab, th)
+
+	_, err := receive(tab, other, msg)
+	wantKind(t, "download by a receiver not named", err, core.KindAuth)
+	if out, ended := tx.Status(); ended || out.State != core.StateOpen || len(out.Receivers) != 0 {
+		t.Fatalf("after the refused receiver: %+v, ended %v", out, ended)
+	}
+	if served := srcHost.Stats().BytesServed; served != 0 {
+		t.Fatalf("%d bytes served to a receiver not named", served)
+	}
+
+	got, err := receive(tab, named, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("downloaded value differs")
+	}
+	// Receivers 0 with names: all of them, here the one.
+	out, err := tx.Wait(int64(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.State != core.StateCompleted || !slices.Equal(receiverIDs(tx), []string{"a"}) || !slices.Equal(out.Confirmed(), []string{"a"}) {
+		t.Fatalf("outcome %+v", out)
+	}
+}
+
+// TestPublishMaxReceivers: a transaction records at most MaxReceivers
+// receivers; one more is refused (KindLimit) and recorded nowhere.
+func TestPublishMaxReceivers(t *testing.T) {
+	tab := NewTable()
+	src, _ := addHost(t, tab, HostOptions{Name: "source"})
+	first, _ := addHost(t, tab, HostOptions{Name: "first"})
+	second, _ := addHost(t, tab, HostOptions{Name: "second"})
+	skel, slots, want := refValue(t)
+	msg, th := publish(t, tab, src, skel, slots, PublishOptions{MaxReceivers: 1})
+	tx := use[*Tx](t, tab, th)
+
+	got, err := receive(tab, first, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("downloaded value differs")
+	}
+	_, err = receive(tab, second, msg)
+	wantKind(t, "a receiver beyond MaxReceivers", err, core.KindLimit)
+	// The first receiver may come back: it is recorded already.
+	if _, err := receive(tab, first, msg); err != nil {
+		t.Fatalf("the recorded receiver again: %v", err)
+	}
+	tx.Abort()
+	out, err := tx.Wait(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.State != core.StateAborted || !slices.Equal(receiverIDs(tx), []string{"first"}) {
+		t.Fatalf("outcome %+v", out)
+	}
+}
+
+// TestPublishOptionsRefused: each bad option is KindInvalid with a text
+// that names it, and publishes nothing.
+func TestPublishOptionsRefused(t *testing.T) {
+	tab := NewTable()
+	src, _ := addHost(t, tab, HostOptions{Name: "source"})
+	h := use[*Host](t, tab, src)
+	skel, slots, _ := refValue(t)
+	for _, c := range []struct {
+		o    PublishOptions
+		text string
+	}{
+		{PublishOptions{MaxReceivers: -1}, "option max_receivers -1 is out of range"},
+		{PublishOptions{MaxReceivers: 1 << 40}, "option max_receivers 1099511627776 is out of range"},
+		{PublishOptions{Names: []string{}}, "option names is empty: no receiver could download"},
+		{PublishOptions{Names: []string{"a", ""}}, `option names[1] "" is not a receiver id (1 to 256 printable ASCII characters)`},
+		{PublishOptions{Names: []string{"bad\nid"}}, `option names[0] "bad\nid" is not a receiver id`},
+		{PublishOptions{Names: []string{"agent-é"}}, `option names[0] "agent-é" is not a receiver id`},
+		{PublishOptions{Names: []string{strings.Repeat("x", 257)}}, "option names[0]"},
+		{PublishOptions{Names: []string{"a", "b", "a"}}, `option names[2] "a" repeats names[0]`},
+		// core's rules between options
+		{PublishOptions{Names: []string{"a"}, Receivers: 2}, "PublishOptions.Receivers 2 is negative or more than the 1 names"},
+		{PublishOptions{Receivers: 3, MaxReceivers: 2}, "PublishOptions.MaxReceivers 2 is negative or below Receivers 3"},
+	} {
+		_, _, err := h.Encode(skel, slots, c.o)
+		wantKind(t, fmt.Sprintf("publish options %+v", c.o), err, core.KindInvalid)
+		if text := Text(err); !strings.HasPrefix(text, "viacodec: "+c.text) {
+			t.Errorf("options %+v: text %q, want it to start with %q", c.o, text, "viacodec: "+c.text)
+		}
+	}
+	// The longest id there is, and every printable character, are names.
+	ok := []string{strings.Repeat("x", 256), " !~agent"}
+	_, tx, err := h.Encode(skel, slots, PublishOptions{Names: ok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Close()
+	if st := h.Stats(); st.Table.Open != 0 {
+		t.Fatalf("%d transactions open", st.Table.Open)
+	}
+}
+
+// TestHostAllowCleartext: a host without TLS refuses to advertise an
+// address that is not loopback unless AllowCleartext is set. (The address
+// is a documentation one, never contacted: the host only listens, on
+// loopback.)
+func TestHostAllowCleartext(t *testing.T) {
+	const lan = "http://192.0.2.7:8080"
+	_, err := NewHost(HostOptions{Advertise: lan})
+	wantKind(t, "cleartext advertised beyond loopback", err, core.KindInvalid)
+	if text := Text(err); !strings.Contains(text, "cleartext") || strings.Contains(text, "hostdl: ") {
+		t.Fatalf("text %q", text)
+	}
+	tab := NewTable()
+	_, h := addHost(t, tab, HostOptions{Advertise: lan, AllowCleartext: true})
+	if h.Source() != lan {
+		t.Fatalf("source %q, want %q", h.Source(), lan)
 	}
 }

@@ -44,20 +44,24 @@ def test_dtype_names_match_core():
     assert lib.vc_dtype_name(max(_dtypes.NAMES) + 1) is None, "core has a new dtype"
 
 
+#: every struct of the header, and its ctypes declaration
+STRUCTS = [
+    ("vc_error", _ffi.VcError),
+    ("vc_slot", _ffi.VcSlot),
+    ("vc_enc_options", _ffi.VcEncOptions),
+    ("vc_dec_options", _ffi.VcDecOptions),
+    ("vc_host_options", _ffi.VcHostOptions),
+    ("vc_publish_options", _ffi.VcPublishOptions),
+    ("vc_receiver_status", _ffi.VcReceiverStatus),
+    ("vc_outcome", _ffi.VcOutcome),
+    ("vc_host_counters", _ffi.VcHostCounters),
+]
+
+
 def test_struct_layouts_match_the_header():
     header = (PKG_DIR / "viacodec.h").read_text()
     assert f"#define VC_ABI_VERSION {_ffi.ABI_VERSION}" in header
-    for struct, cls in [
-        ("vc_error", _ffi.VcError),
-        ("vc_slot", _ffi.VcSlot),
-        ("vc_enc_options", _ffi.VcEncOptions),
-        ("vc_dec_options", _ffi.VcDecOptions),
-        ("vc_host_options", _ffi.VcHostOptions),
-        ("vc_publish_options", _ffi.VcPublishOptions),
-        ("vc_receiver_status", _ffi.VcReceiverStatus),
-        ("vc_outcome", _ffi.VcOutcome),
-        ("vc_host_counters", _ffi.VcHostCounters),
-    ]:
+    for struct, cls in STRUCTS:
         body = re.search(r"typedef struct %s \{(.*?)\} %s;" % (struct, struct), header, re.S).group(1)
         fields = re.findall(r"^\s*[\w\s\*]*?[\s\*](\w+)(?:\[\d+\])?;", body, re.M)
         names = [n for n, _ in cls._fields_]
@@ -72,6 +76,26 @@ def test_struct_layouts_match_the_header():
     for name in re.findall(r"^extern \S+ (vc_\w+)\(", header, re.M):
         assert f'"{name}"' in src, name
         assert re.search(r"#.*\b%s\(" % name, src), f"{name} lacks its C prototype comment"
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_struct_offsets_match_the_compiler(tmp_path):
+    """Each ctypes struct has the size and field offsets a C compiler gives
+    the header's struct, padding included."""
+    lines = ["#include <stddef.h>", "#include <stdio.h>", '#include "viacodec.h"', "int main(void) {"]
+    want = []
+    for struct, cls in STRUCTS:
+        lines.append(f'printf("%zu\\n", sizeof({struct}));')
+        want.append(ctypes.sizeof(cls))
+        for name, _ in cls._fields_:
+            lines.append(f'printf("%zu\\n", offsetof({struct}, {name}));')
+            want.append(getattr(cls, name).offset)
+    lines += ["return 0;", "}"]
+    src, exe = tmp_path / "offsets.c", tmp_path / "offsets"
+    src.write_text("\n".join(lines) + "\n")
+    subprocess.run(["gcc", "-std=c11", "-Wall", "-Werror", f"-I{PKG_DIR}", "-o", str(exe), str(src)], check=True, timeout=120)
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=60)
+    assert [int(x) for x in out.stdout.split()] == want
 
 
 def test_marshal_equals_two_step_encode():

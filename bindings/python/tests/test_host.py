@@ -10,6 +10,7 @@ import os
 import pickle
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -397,6 +398,115 @@ def test_bad_host_options():
         # the port is taken
         with pytest.raises(viacodec.InvalidError, match="listen"):
             viacodec.Host(listen=a.source.split("//")[1])
+
+
+# ---- who may download ----
+
+
+def test_names_let_in_only_the_named_receivers():
+    w = np.arange(MiB // 4, dtype=np.float32)
+    with viacodec.Host(name="source") as source, viacodec.Host(name="a") as a, viacodec.Host(name="b") as b:
+        msg, tx = source.dumps({"w": w}, names=["a"])
+        assert tx.expected_receivers == 1
+        with pytest.raises(viacodec.AuthError, match="does not name this receiver"):
+            b.loads(msg, timeout=30)
+        # refused, and recorded nowhere: the transaction is as it was
+        st = tx.status()
+        assert st.state == viacodec.TxState.OPEN and st.receivers == []
+        assert source.stats().bytes_served == 0
+        assert np.array_equal(a.loads(msg, timeout=30)["w"], w)
+        out = tx.wait(timeout=30)
+        assert out.state == viacodec.TxState.COMPLETED
+        assert [r.id for r in out.receivers] == ["a"] and out.confirmed == ["a"]
+
+        # with names, the transaction waits for all of them by default
+        msg, tx = source.dumps({"w": w}, names=("a", "b"))
+        assert tx.expected_receivers == 2
+        a.loads(msg, timeout=30)
+        assert tx.status().state == viacodec.TxState.OPEN
+        b.loads(msg, timeout=30)
+        assert tx.wait(timeout=30).confirmed == ["a", "b"]
+        # or for as many as receivers says
+        msg, tx = source.dumps({"w": w}, 1, names=["a", "b"])
+        b.loads(msg, timeout=30)
+        assert tx.wait(timeout=30).confirmed == ["b"]
+
+
+def test_max_receivers_refuses_one_more():
+    w = np.arange(MiB // 4, dtype=np.float32)
+    with viacodec.Host(name="source") as source, viacodec.Host(name="a") as a, viacodec.Host(name="b") as b:
+        msg, tx = source.dumps({"w": w}, receivers=0, max_receivers=1)
+        assert np.array_equal(a.loads(msg, timeout=30)["w"], w)
+        with pytest.raises(viacodec.LimitError, match="MaxReceivers"):
+            b.loads(msg, timeout=30)
+        assert source.stats().bytes_served == w.nbytes  # to "a" alone
+        out = tx.abort()
+        assert out.state == viacodec.TxState.ABORTED and [r.id for r in out.receivers] == ["a"]
+
+
+def test_bad_names_and_max_receivers():
+    w = np.zeros(MiB // 4, np.float32)
+    with viacodec.Host(name="source") as source:
+        for kw, text in (
+            # what ctypes cannot take, refused in Python
+            ({"names": "a"}, "names 'a' is not a sequence of strings"),
+            ({"names": b"a"}, "is not a sequence of strings"),
+            ({"names": 3}, "is not a sequence of strings"),
+            ({"names": ["a", 1]}, "names[1] 1 is not a string"),
+            ({"names": ["a\0b"]}, "names[0] 'a\\x00b' is not a string without NUL"),
+            ({"max_receivers": 1.5}, "max_receivers 1.5 is not an int"),
+            ({"max_receivers": True}, "max_receivers True is not an int"),
+            ({"max_receivers": 1 << 70}, "max_receivers 1180591620717411303424 is out of range"),
+            # the library's rules
+            ({"names": []}, "option names is empty: no receiver could download"),
+            ({"names": ["a", ""]}, 'option names[1] "" is not a receiver id'),
+            ({"names": ["agent-\u00e9"]}, "is not a receiver id (1 to 256 printable ASCII characters)"),
+            ({"names": ["\ud800"]}, "is not a receiver id"),
+            ({"names": ["x" * 257]}, "is not a receiver id"),
+            ({"names": ["a", "b", "a"]}, 'option names[2] "a" repeats names[0]'),
+            ({"names": ["a"], "receivers": 2}, "Receivers 2 is negative or more than the 1 names"),
+            ({"max_receivers": -1}, "option max_receivers -1 is out of range"),
+            ({"max_receivers": 2, "receivers": 3}, "MaxReceivers 2 is negative or below Receivers 3"),
+        ):
+            with pytest.raises(viacodec.InvalidError) as e:
+                source.dumps({"w": w}, **kw)
+            assert text in str(e.value), (kw, str(e.value))
+        assert source.stats().open_transactions == 0
+        with pytest.raises(TypeError):  # keywords only
+            source.dumps({"w": w}, 1, 0, None, False, None, ["a"])
+        # the longest id, and printable ASCII of every kind, are names
+        _, tx = source.dumps({"w": w}, names=["x" * 256, " !~agent"])
+        assert tx.abort().state == viacodec.TxState.ABORTED
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_cleartext_beyond_loopback_needs_allow_cleartext():
+    for kw in ({"listen": "0.0.0.0:0"}, {"advertise": "http://192.0.2.7:8080"}):  # the latter never contacted
+        with pytest.raises(viacodec.InvalidError, match="refusing to serve bearer tokens in cleartext"):
+            viacodec.Host(**kw)
+    # Allowed: it listens on every interface, and tells receivers a
+    # loopback address, over which the download goes.
+    w = np.arange(MiB // 4, dtype=np.float32)
+    for attempt in range(5):  # the port may be taken between the probe and the listen
+        port = _free_loopback_port()
+        try:
+            lan = viacodec.Host(name="lan", listen=f"0.0.0.0:{port}", advertise=f"http://127.0.0.1:{port}", allow_cleartext=True)
+            break
+        except viacodec.InvalidError as e:
+            if "listen" not in str(e) or attempt == 4:
+                raise
+    with lan, viacodec.Host(name="agent") as agent:
+        assert lan.source == f"http://127.0.0.1:{port}"
+        msg, tx = lan.dumps({"w": w}, receivers=1)
+        assert np.array_equal(agent.loads(msg, timeout=30)["w"], w)
+        assert tx.wait(timeout=30).confirmed == ["agent"]
+    with pytest.raises(TypeError):  # keywords only
+        viacodec.Host("127.0.0.1:0", None, None, None, None, None, False, None, None, None, False, True)
 
 
 # ---- the C ABI, driven directly ----

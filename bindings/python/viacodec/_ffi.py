@@ -32,7 +32,7 @@ from ._errors import ForkedProcessError, error_for, python_text
 LIBRARY_ENV = "VIACODEC_LIBRARY"
 
 #: The VC_ABI_VERSION this module was written for.
-ABI_VERSION = 4
+ABI_VERSION = 5
 
 
 class VcError(Structure):
@@ -100,7 +100,8 @@ class VcDecOptions(Structure):
 class VcHostOptions(Structure):
     """typedef struct vc_host_options { const char* listen, *name, *advertise,
     *tls_cert_file, *tls_key_file, *tls_ca_file; int32_t tls_client_auth,
-    http2; int64_t ref_threshold, concurrency, chunk_size; } vc_host_options;"""
+    allow_cleartext, http2; int64_t ref_threshold, concurrency, chunk_size;
+    } vc_host_options;"""
 
     _fields_ = [
         ("listen", c_char_p),
@@ -110,6 +111,7 @@ class VcHostOptions(Structure):
         ("tls_key_file", c_char_p),
         ("tls_ca_file", c_char_p),
         ("tls_client_auth", c_int32),
+        ("allow_cleartext", c_int32),
         ("http2", c_int32),
         ("ref_threshold", c_int64),
         ("concurrency", c_int64),
@@ -119,16 +121,19 @@ class VcHostOptions(Structure):
 
 class VcPublishOptions(Structure):
     """typedef struct vc_publish_options { int64_t max_depth, ref_threshold,
-    receivers, quorum, timeout_ns; int32_t snapshot, reserved; } vc_publish_options;"""
+    receivers, quorum; const char* const* names; int64_t names_len,
+    max_receivers, timeout_ns; int32_t snapshot; } vc_publish_options;"""
 
     _fields_ = [
         ("max_depth", c_int64),
         ("ref_threshold", c_int64),
         ("receivers", c_int64),
         ("quorum", c_int64),
+        ("names", POINTER(c_char_p)),
+        ("names_len", c_int64),
+        ("max_receivers", c_int64),
         ("timeout_ns", c_int64),
         ("snapshot", c_int32),
-        ("reserved", c_int32),
     ]
 
 

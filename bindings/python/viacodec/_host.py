@@ -27,7 +27,7 @@ import math
 import threading
 import time
 import weakref
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -125,6 +125,35 @@ def _threshold(v: Any) -> int:
     if type(v) is not int or v < 0:
         raise InvalidError(f"viacodec: ref_threshold {v!r} is not an int >= 0")
     return max(v, 1)
+
+
+_INT64_MAX = (1 << 63) - 1
+
+
+def _int64(v: Any, what: str) -> int:
+    """v as a C int64_t (which would wrap a larger int around); the
+    library checks its range."""
+    if type(v) is not int:
+        raise InvalidError(f"viacodec: {what} {v!r} is not an int")
+    if not -_INT64_MAX - 1 <= v <= _INT64_MAX:
+        raise InvalidError(f"viacodec: {what} {v} is out of range")
+    return v
+
+
+def _names(names: Any) -> Tuple[Any, int]:
+    """names as a C array of NUL-terminated strings and its length: (None,
+    0) for None. The library checks the ids; the array lives as long as
+    the first item returned."""
+    if names is None:
+        return None, 0
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise InvalidError(f"viacodec: names {names!r} is not a sequence of strings")
+    encoded = []
+    for i, n in enumerate(names):
+        if not isinstance(n, str) or "\0" in n:
+            raise InvalidError(f"viacodec: names[{i}] {n!r} is not a string without NUL characters")
+        encoded.append(n.encode("utf-8", "surrogatepass"))
+    return (ctypes.c_char_p * len(encoded))(*encoded), len(encoded)
 
 
 def _outcome(raw: Tuple[int, bool, str, list]) -> Tuple[Outcome, bool]:
@@ -314,6 +343,12 @@ class Host:
     downloads (default 4 ranges of 4 MiB at once); ``http2`` downloads
     over HTTP/2.
 
+    Without TLS, a Host refuses to listen on, or advertise, an address
+    that is not loopback (such as ``listen="0.0.0.0:0"``): the message's
+    token, which lets anyone download its arrays, would cross the network
+    in the clear. ``allow_cleartext=True`` lets it, on a network you
+    trust; prefer TLS.
+
     A Host is safe to use from several threads at once. It hosts Go code:
     do not fork a process that has one (use multiprocessing's "spawn").
     """
@@ -332,6 +367,7 @@ class Host:
         concurrency: Optional[int] = None,
         chunk_size: Optional[int] = None,
         http2: bool = False,
+        allow_cleartext: bool = False,
     ) -> None:
         self._handle = 0
         self._closed = True
@@ -361,6 +397,7 @@ class Host:
             text(tls_key, "tls_key"),
             text(tls_ca, "tls_ca"),
             1 if tls_client_auth else 0,
+            1 if allow_cleartext else 0,
             1 if http2 else 0,
             _threshold(ref_threshold),
             count(concurrency, "concurrency"),
@@ -469,12 +506,14 @@ class Host:
     def dumps(
         self,
         obj: Any,
-        receivers: int = 1,
+        receivers: Optional[int] = None,
         *,
         quorum: int = 0,
         timeout: Optional[float] = None,
         snapshot: bool = False,
         ref_threshold: Optional[int] = None,
+        names: Optional[Sequence[str]] = None,
+        max_receivers: int = 0,
         registry: Optional[Registry] = None,
         max_depth: int = 128,
     ) -> Tuple[bytes, Optional[Transaction]]:
@@ -486,9 +525,27 @@ class Host:
         every array with a byte) become references; the same array twice
         is one download. LazyRefs
         in obj are forwarded as they are. ``receivers`` is how many
-        receivers are expected (0: unknown; the transaction then ends by
-        timeout, "quorum met" when ``quorum`` — default 1 — confirmed);
-        ``timeout`` is the inactivity timeout in seconds (default 300).
+        confirmations complete the transaction (default 1; 0: unknown, the
+        transaction then ends by timeout, "quorum met" when ``quorum`` —
+        default 1 — confirmed); ``timeout`` is the inactivity timeout in
+        seconds (default 300).
+
+        ``names``, the receiver ids (Host names) expected, lets only them
+        download and confirm: any other receiver's ``loads`` raises
+        AuthError and leaves the transaction as it was. With names,
+        ``receivers`` is at most their number, and left out (or 0) means
+        all of them. Without TLS a name is what
+        the receiver claims; under mutual TLS it is its certificate's.
+        ``max_receivers`` bounds the receivers a transaction without names
+        records (default the larger of 1024 and ``receivers``); one more
+        gets LimitError.
+
+        >>> import numpy as np, viacodec
+        >>> with viacodec.Host(name="server") as server, viacodec.Host(name="site-1") as site:
+        ...     msg, tx = server.dumps({"w": np.ones(1 << 18, np.float32)}, names=["site-1"])
+        ...     w = site.loads(msg)["w"]
+        ...     tx.wait(timeout=30).confirmed
+        ['site-1']
 
         The arrays are served from their own memory: do not change them
         until the transaction has ended (Transaction.wait), or pass
@@ -499,9 +556,13 @@ class Host:
         on close).
         """
         check_max_depth(max_depth)
+        if receivers is None:
+            receivers = 1 if names is None else 0  # with names: all of them
         for v, what in ((receivers, "receivers"), (quorum, "quorum")):
             if type(v) is not int or v < 0:
                 raise InvalidError(f"viacodec: {what} {v!r} is not an int >= 0")
+        name_array, nnames = _names(names)
+        max_receivers = _int64(max_receivers, "max_receivers")
         threshold = _threshold(ref_threshold)
         timeout_ns = 0 if timeout is None else _timeout_ns(timeout, "timeout")
         if timeout is not None and timeout_ns == 0:
@@ -511,7 +572,17 @@ class Host:
         self._maybe_prune()
         skel, w = _skeleton.write(obj, registry if registry is not None else default_registry, max_depth, BYTES_SLOT_MIN)
         cslots, keep = slot_table(w)
-        opts = _ffi.VcPublishOptions(max_depth, threshold, receivers, quorum, timeout_ns, 1 if snapshot else 0, 0)
+        opts = _ffi.VcPublishOptions(
+            max_depth=max_depth,
+            ref_threshold=threshold,
+            receivers=receivers,
+            quorum=quorum,
+            names=ctypes.cast(name_array, ctypes.POINTER(ctypes.c_char_p)) if name_array is not None else None,
+            names_len=nnames,
+            max_receivers=max_receivers,
+            timeout_ns=timeout_ns,
+            snapshot=1 if snapshot else 0,
+        )
         mh, size, txh = lib.host_encode(handle, skel, len(skel), cslots, len(w.keep), opts)
         try:
             msg = copy_message(lib, mh, size)
@@ -522,7 +593,7 @@ class Host:
         del keep
         if not txh:
             return msg, None
-        tx = Transaction(self, txh, None if snapshot else w.keep, receivers)
+        tx = Transaction(self, txh, None if snapshot else w.keep, receivers or nnames)
         with self._lock:
             closed = self._closed
             if not closed and tx._final is None:
