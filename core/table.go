@@ -99,12 +99,32 @@ type TableOptions struct {
 	KeepFinished time.Duration
 }
 
+// MaxReceiverIDLen is the longest receiver id, in bytes.
+const MaxReceiverIDLen = 256
+
+// ValidReceiverID reports whether id can name a receiver: 1 to
+// MaxReceiverIDLen printable ASCII characters (0x20 to 0x7e), so that it
+// travels in an HTTP header and a log line as it is.
+func ValidReceiverID(id string) bool {
+	if id == "" || len(id) > MaxReceiverIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // PublishOptions configures one transaction.
 type PublishOptions struct {
 	// Names, if not empty, are the receivers the publisher expects, by
 	// id. Only they may read the manifest and the items and confirm: a
 	// request under any other id is KindAuth and changes nothing. Ids
-	// compare byte for byte; each must be non-empty, and none may repeat.
+	// compare byte for byte; each must be a valid id (ValidReceiverID: a
+	// name no receiver can have would shut out the one it meant), and none
+	// may repeat.
 	// An id is what the host reports: hostdl takes it from the verified
 	// client certificate under mutual TLS, and otherwise from the request,
 	// where it is a claim that any holder of the token can make.
@@ -238,9 +258,12 @@ func (o *PublishOptions) check() (map[string]bool, error) {
 	var names map[string]bool
 	if len(o.Names) > 0 {
 		names = make(map[string]bool, len(o.Names))
-		for _, n := range o.Names {
-			if n == "" || names[n] {
-				return nil, errorf(KindInvalid, "PublishOptions.Names has an empty or repeated id")
+		for i, n := range o.Names {
+			if !ValidReceiverID(n) {
+				return nil, errorf(KindInvalid, "PublishOptions.Names[%d] %q is not a receiver id (1 to %d printable ASCII characters)", i, n, MaxReceiverIDLen)
+			}
+			if names[n] {
+				return nil, errorf(KindInvalid, "PublishOptions.Names[%d] %q is repeated", i, n)
 			}
 			names[n] = true
 		}

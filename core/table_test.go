@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -144,6 +145,9 @@ func TestNamedReceivers(t *testing.T) {
 	for _, o := range []PublishOptions{
 		{Names: []string{"a", ""}},
 		{Names: []string{"a", "a"}},
+		{Names: []string{"a\nb"}},                                  // not a receiver id: no receiver could have it
+		{Names: []string{strings.Repeat("x", MaxReceiverIDLen+1)}}, // too long
+		{Names: []string{"caf\u00e9"}},                             // not ASCII
 		{Names: []string{"a"}, Receivers: 2},
 		{Names: []string{"a", "b"}, Quorum: 3},
 		{MaxReceivers: -1},

@@ -113,8 +113,8 @@ func (o ClientOptions) validate() (ClientOptions, error) {
 	}
 	if o.Receiver == "" {
 		o.Receiver = uuid.NewString()
-	} else if !validReceiver(o.Receiver) {
-		return o, fmt.Errorf("hostdl: ClientOptions.Receiver must be 1 to %d printable ASCII characters", maxReceiverLen)
+	} else if !core.ValidReceiverID(o.Receiver) {
+		return o, fmt.Errorf("hostdl: ClientOptions.Receiver must be 1 to %d printable ASCII characters", core.MaxReceiverIDLen)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -70,18 +70,18 @@ func receiverOf(r *http.Request) (id string, status int, err error) {
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
 		id = r.TLS.VerifiedChains[0][0].Subject.CommonName
 		switch {
-		case !validReceiver(id):
+		case !core.ValidReceiverID(id):
 			return "", http.StatusForbidden, core.NewError(core.KindAuth, nil,
-				"hostdl: the client certificate's Subject CN is not a receiver id (1 to %d printable ASCII characters)", maxReceiverLen)
+				"hostdl: the client certificate's Subject CN is not a receiver id (1 to %d printable ASCII characters)", core.MaxReceiverIDLen)
 		case claim != "" && claim != id:
 			return "", http.StatusForbidden, core.NewError(core.KindAuth, nil,
 				"hostdl: %s is not the receiver id of the client certificate", headerReceiver)
 		}
 		return id, 0, nil
 	}
-	if !validReceiver(claim) {
+	if !core.ValidReceiverID(claim) {
 		return "", http.StatusBadRequest, core.NewError(core.KindInvalid, nil,
-			"hostdl: %s must be 1 to %d printable ASCII characters", headerReceiver, maxReceiverLen)
+			"hostdl: %s must be 1 to %d printable ASCII characters", headerReceiver, core.MaxReceiverIDLen)
 	}
 	return claim, 0, nil
 }
@@ -103,18 +103,6 @@ func parseItemID(s string) (int, bool) {
 	}
 	v, err := strconv.ParseInt(s, 10, 32)
 	return int(v), err == nil
-}
-
-func validReceiver(id string) bool {
-	if id == "" || len(id) > maxReceiverLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x20 || id[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // fail answers with an error body; status 0 means the status of err's kind.

@@ -23,10 +23,9 @@ const (
 	contentJSON  = "application/json"
 	contentBytes = "application/octet-stream"
 
-	maxReceiverLen = 256     // bytes of a receiver id
-	maxErrorBody   = 4 << 10 // bytes of an error body a client reads
-	maxErrorSent   = 512     // bytes of an error body a server sends
-	maxLogText     = 256     // bytes of client-chosen text in one log attribute
+	maxErrorBody = 4 << 10 // bytes of an error body a client reads
+	maxErrorSent = 512     // bytes of an error body a server sends
+	maxLogText   = 256     // bytes of client-chosen text in one log attribute
 )
 
 // errorBody is the JSON body of every error response: the core kind (its

@@ -68,8 +68,10 @@ func newServer(t Table, o ServerOptions, wrap func(http.Handler) http.Handler) (
 		if o.Listener == nil {
 			ln.Close()
 		}
-		return nil, fmt.Errorf("hostdl: refusing to serve bearer tokens in cleartext on %s (advertised %q): "+
-			"configure TLS, or set ServerOptions.AllowCleartext", ln.Addr(), o.Advertise)
+		// The text names no API: a binding's caller sets the option by
+		// another name (allow_cleartext).
+		return nil, core.NewError(core.KindInvalid, nil, "hostdl: refusing to serve bearer tokens in cleartext on %s (advertised %q): "+
+			"configure TLS, or allow cleartext", ln.Addr(), o.Advertise)
 	}
 	s := &Server{
 		table: t, opts: o, log: o.Logger, sem: newByteSem(o.MaxInFlightBytes),

@@ -3,6 +3,7 @@ package hostdl
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -109,7 +110,7 @@ func TestCleartextBeyondLoopback(t *testing.T) {
 		if s, err := NewServer(table, o); err == nil {
 			s.Close()
 			t.Errorf("%+v: a cleartext server beyond loopback started", o)
-		} else if !strings.Contains(err.Error(), "AllowCleartext") {
+		} else if !errors.Is(err, core.ErrInvalid) || !strings.Contains(err.Error(), "configure TLS, or allow cleartext") {
 			t.Errorf("%+v: %v", o, err)
 		}
 	}

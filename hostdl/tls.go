@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/viacodec/viacodec/core"
 )
 
 // TLSFiles names PEM files for TLS. On a Server, CertFile and KeyFile are
@@ -126,7 +128,7 @@ func certReceiver(c *tls.Config) string {
 			return ""
 		}
 	}
-	if cn := leaf.Subject.CommonName; validReceiver(cn) {
+	if cn := leaf.Subject.CommonName; core.ValidReceiverID(cn) {
 		return cn
 	}
 	return ""

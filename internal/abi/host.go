@@ -175,21 +175,18 @@ func (h *Host) Encode(skel []byte, slots []Slot, o PublishOptions) (*core.Messag
 	return m, newTx(tx, views), nil
 }
 
-// maxReceiverID is the longest receiver id, in bytes (hostdl's bound).
-const maxReceiverID = 256
-
-// checkNames checks the receiver ids of PublishOptions.Names. Each must be
-// an id a receiver can have: hostdl takes ids from the request or the
-// client certificate and refuses any other than 1 to 256 printable ASCII
-// characters, so a name outside that would shut out everyone it meant.
+// checkNames checks the receiver ids of PublishOptions.Names, as core
+// does, with errors that name the option as a binding's caller knows it;
+// and a names list that is present but empty is an error here, not "any
+// receiver".
 func checkNames(names []string) error {
 	if names != nil && len(names) == 0 {
 		return Errorf(core.KindInvalid, "option names is empty: no receiver could download (leave it unset to let any receiver in)")
 	}
 	seen := make(map[string]int, len(names))
 	for i, n := range names {
-		if !receiverID(n) {
-			return Errorf(core.KindInvalid, "option names[%d] %q is not a receiver id (1 to %d printable ASCII characters)", i, n, maxReceiverID)
+		if !core.ValidReceiverID(n) {
+			return Errorf(core.KindInvalid, "option names[%d] %q is not a receiver id (1 to %d printable ASCII characters)", i, n, core.MaxReceiverIDLen)
 		}
 		if j, ok := seen[n]; ok {
 			return Errorf(core.KindInvalid, "option names[%d] %q repeats names[%d]", i, n, j)
@@ -197,19 +194,6 @@ func checkNames(names []string) error {
 		seen[n] = i
 	}
 	return nil
-}
-
-// receiverID reports whether id is 1 to 256 printable ASCII characters.
-func receiverID(id string) bool {
-	if id == "" || len(id) > maxReceiverID {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x20 || id[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // CheckHost checks that h is a host handle of t, or 0: the library's own

@@ -487,7 +487,7 @@ def _free_loopback_port() -> int:
 
 def test_cleartext_beyond_loopback_needs_allow_cleartext():
     for kw in ({"listen": "0.0.0.0:0"}, {"advertise": "http://192.0.2.7:8080"}):  # the latter never contacted
-        with pytest.raises(viacodec.InvalidError, match="refusing to serve bearer tokens in cleartext"):
+        with pytest.raises(viacodec.InvalidError, match="refusing to serve bearer tokens in cleartext .*: configure TLS, or allow cleartext$"):
             viacodec.Host(**kw)
     # Allowed: it listens on every interface, and tells receivers a
     # loopback address, over which the download goes.
