@@ -168,3 +168,17 @@ def test_advertise_host_and_listen():
         vf.register(tls_from_cell=True, tls_ca="/nonexistent")
     with pytest.raises(viacodec.InvalidError, match="host:port"):
         vf.register(listen="localhost")
+
+
+def test_allow_cleartext():
+    """Without TLS, a cell's Host beyond loopback needs allow_cleartext."""
+    from nvflare.fuel.f3.cellnet.cell import Cell
+
+    vf.unregister()
+    vf.register(listen="127.0.0.1:0", advertise_host="192.0.2.7")  # never contacted
+    with pytest.raises(viacodec.InvalidError, match="configure TLS, or allow cleartext"):
+        vf.host(Cell("clear_cell_a", "tcp://127.0.0.1:1", secure=False, credentials={}))
+    vf.unregister()
+    vf.register(listen="127.0.0.1:0", advertise_host="192.0.2.7", allow_cleartext=True)
+    h = vf.host(Cell("clear_cell_b", "tcp://127.0.0.1:1", secure=False, credentials={}))
+    assert h.source.startswith("http://192.0.2.7:")

@@ -127,6 +127,7 @@ class _Options:
     concurrency: Optional[int]
     chunk_size: Optional[int]
     http2: bool
+    allow_cleartext: bool
     timeout: float
     download_timeout: Optional[float]
     snapshot: bool
@@ -144,6 +145,7 @@ class _Options:
             "concurrency": self.concurrency,
             "chunk_size": self.chunk_size,
             "http2": self.http2,
+            "allow_cleartext": self.allow_cleartext,
         }
         if self.tls_from_cell:
             kw.update(_cell_tls(core))
@@ -490,6 +492,7 @@ def register(
     concurrency: Optional[int] = None,
     chunk_size: Optional[int] = None,
     http2: bool = False,
+    allow_cleartext: bool = False,
     timeout: float = 300.0,
     download_timeout: Optional[float] = None,
     snapshot: bool = False,
@@ -499,8 +502,10 @@ def register(
 
     The Host options (``listen``, default ``"127.0.0.1:0"``; ``tls_cert``,
     ``tls_key``, ``tls_ca``, ``tls_client_auth``; ``ref_threshold``,
-    default 1 MiB; ``concurrency``, ``chunk_size``, ``http2``) are
-    viacodec.Host's, for the Host of every cell. ``advertise_host`` is the
+    default 1 MiB; ``concurrency``, ``chunk_size``, ``http2``;
+    ``allow_cleartext``, which lets a Host without TLS listen on or
+    advertise an address beyond loopback) are viacodec.Host's, for the
+    Host of every cell. ``advertise_host`` is the
     name or address peers reach this process by (default: the address
     listened on); the port is chosen when a Host opens.
     ``tls_from_cell=True`` serves mutual TLS with each cell's own FLARE
@@ -555,6 +560,7 @@ def register(
         concurrency,
         chunk_size,
         bool(http2),
+        bool(allow_cleartext),
         _seconds(timeout, "timeout", optional=False),  # type: ignore[arg-type]
         _seconds(download_timeout, "download_timeout", optional=True),
         bool(snapshot),
