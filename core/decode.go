@@ -419,6 +419,24 @@ func (d *decoder) text() (string, error) {
 	return string(b), nil
 }
 
+// typeName reads a typed object's name: a text string, not empty, of
+// valid UTF-8, as the encoder writes them, so that whatever decodes
+// encodes again.
+func (d *decoder) typeName() (string, error) {
+	off := d.r.Off
+	name, err := d.text()
+	if err != nil {
+		return "", err
+	}
+	if name == "" {
+		return "", errorAt(KindProtocol, off, "typed object name is empty")
+	}
+	if !utf8.ValidString(name) {
+		return "", errorAt(KindSyntax, off, "text string is not valid UTF-8")
+	}
+	return name, nil
+}
+
 // value decodes one item of the body.
 func (d *decoder) value(depth int) (any, error) {
 	h, off, err := d.head()
@@ -605,7 +623,7 @@ func (d *decoder) object(off int, depth int) (any, error) {
 	if err := d.expectArray(2); err != nil {
 		return nil, err
 	}
-	name, err := d.text()
+	name, err := d.typeName()
 	if err != nil {
 		return nil, err
 	}

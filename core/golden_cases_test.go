@@ -816,6 +816,8 @@ func badCases(t testing.TB) []badCase {
 		{"shape-not-list", "tag 40 whose shape is an integer", "E(d828 82 |01 d855 40)", KindProtocol, goldenOpts{}},
 		{"shape-negative", "a dimension of -1", "E(d828 82 81 |20 d855 40)", KindProtocol, goldenOpts{}},
 		{"object-name-not-text", "a typed object named by an integer", "E(da56430001 82 |01 00)", KindProtocol, goldenOpts{}},
+		{"object-name-empty", "a typed object with an empty name", "E(da56430001 82 |60 00)", KindProtocol, goldenOpts{}},
+		{"object-name-not-utf8", "a typed object whose name is not valid UTF-8", "E(da56430001 82 |61ff 00)", KindSyntax, goldenOpts{}},
 		{"object-not-pair", "a typed object of one item", "E(da56430001 |81 6161)", KindProtocol, goldenOpts{}},
 		{"ref-batch-out-of-range", "a ref node naming batch 1 of 1", "da56430000 83 01 |" + node("01", "00", f32, "8102", "00") + "81" + desc, KindProtocol, goldenOpts{}},
 		{"ref-item-out-of-range", "a ref node naming item 2 of a batch of 2", "da56430000 83 01 |" + node("00", "02", f32, "8102", "00") + "81" + desc, KindProtocol, goldenOpts{}},

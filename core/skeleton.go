@@ -563,7 +563,7 @@ func (d *decoder) emitTagged(tag uint64, off int, depth int) error {
 		if err := d.expectArray(2); err != nil {
 			return err
 		}
-		name, err := d.text()
+		name, err := d.typeName()
 		if err != nil {
 			return err
 		}
