@@ -81,7 +81,17 @@
 //
 // One Go runtime lives in each process that loads the library: a process
 // must not fork and keep using it in the child (use Python
-// multiprocessing's "spawn" start method).
+// multiprocessing's "spawn" start method). Its heap holds little (arrays
+// stay in the caller's memory), so it keeps the heap goal at 16 MB or
+// more (internal/gcfloor) instead of collecting every few calls; setting
+// GOGC in the environment turns that off.
 package main
+
+import "github.com/viacodec/viacodec/internal/gcfloor"
+
+// gcFloor is the smallest heap goal of the library's Go runtime.
+const gcFloor = 16 << 20
+
+func init() { gcfloor.Start(gcFloor) }
 
 func main() {}
