@@ -109,6 +109,18 @@ func receive(tab *Table, hh int64, msg []byte) ([]byte, error) {
 	return m.Bytes(), nil
 }
 
+// mustReceive is receive that fails the test unless it gives want.
+func mustReceive(t *testing.T, tab *Table, hh int64, msg, want []byte) {
+	t.Helper()
+	got, err := receive(tab, hh, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("downloaded\n %x\nwant\n %x", got, want)
+	}
+}
+
 func TestHostByRefRoundTrip(t *testing.T) {
 	tab := NewTable()
 	src, _ := addHost(t, tab, HostOptions{Name: "source"})
@@ -160,13 +172,7 @@ func TestHostByRefRoundTrip(t *testing.T) {
 	err = Fill(d, destinations(d.Specs))
 	wantKind(t, "Fill of a referenced slot", err, core.KindInvalid)
 
-	got, err := receive(tab, agent, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("downloaded value differs")
-	}
+	mustReceive(t, tab, agent, msg, want)
 	out, err := tx.Wait(int64(10 * time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -272,13 +278,7 @@ func TestFetchDefaultClient(t *testing.T) {
 	src, _ := addHost(t, tab, HostOptions{Name: "source"})
 	skel, slots, want := refValue(t)
 	msg, _ := publish(t, tab, src, skel, slots, PublishOptions{})
-	got, err := receive(tab, 0, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("downloaded value differs")
-	}
+	mustReceive(t, tab, 0, msg, want)
 }
 
 func TestHostTransactions(t *testing.T) {
@@ -672,13 +672,7 @@ func TestSkeletonArraysByReference(t *testing.T) {
 	for i := range skel {
 		skel[i] = 0xee // the caller reuses its memory
 	}
-	got, err := receive(tab, agent, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("downloaded\n %x\nwant\n %x", got, want)
-	}
+	mustReceive(t, tab, agent, msg, want)
 }
 
 // receiverIDs returns the ids a transaction has recorded, in order.
@@ -712,13 +706,7 @@ func TestPublishNames(t *testing.T) {
 		t.Fatalf("%d bytes served to a receiver not named", served)
 	}
 
-	got, err := receive(tab, named, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("downloaded value differs")
-	}
+	mustReceive(t, tab, named, msg, want)
 	// Receivers 0 with names: all of them, here the one.
 	out, err := tx.Wait(int64(10 * time.Second))
 	if err != nil {
@@ -740,14 +728,8 @@ func TestPublishMaxReceivers(t *testing.T) {
 	msg, th := publish(t, tab, src, skel, slots, PublishOptions{MaxReceivers: 1})
 	tx := use[*Tx](t, tab, th)
 
-	got, err := receive(tab, first, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("downloaded value differs")
-	}
-	_, err = receive(tab, second, msg)
+	mustReceive(t, tab, first, msg, want)
+	_, err := receive(tab, second, msg)
 	wantKind(t, "a receiver beyond MaxReceivers", err, core.KindLimit)
 	// The first receiver may come back: it is recorded already.
 	if _, err := receive(tab, first, msg); err != nil {
