@@ -639,3 +639,16 @@ func TestManifestChecksumsEveryBlock(t *testing.T) {
 		t.Error("a second Manifest computed it again")
 	}
 }
+
+// TestChecksumCold: checksumCold is Checksum, whatever the length.
+func TestChecksumCold(t *testing.T) {
+	data := make([]byte, 3*coldSpan+77)
+	for i := range data {
+		data[i] = byte(i*31 + i>>8)
+	}
+	for _, n := range []int{0, 1, 63, 64, 65, coldSpan - 1, coldSpan, coldSpan + 1, 3*coldSpan + 77} {
+		if got, want := checksumCold(data[:n]), Checksum(data[:n]); got != want {
+			t.Errorf("%d bytes: %08x, want %08x", n, got, want)
+		}
+	}
+}
