@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/viacodec/viacodec/internal/fakeclock"
 )
 
 // TestExternEncode: an Extern goes by reference whatever its size, once
@@ -79,7 +81,7 @@ func sizeOf(x *Extern) int64 {
 // GrantManifest and GrantServe check and record the requests as Manifest
 // and Serve do, and hold nothing back; a granted nonce confirms.
 func TestGrantsHeldElsewhere(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New(fakeclock.Start)
 	src := newNode(t, "server", clock)
 	x := &Extern{DType: DTypeFloat32, Shape: []int{1000}}
 	w := f32Array(t, 100, 0)

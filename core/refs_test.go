@@ -9,28 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/viacodec/viacodec/internal/fakeclock"
 )
-
-// fakeClock is a settable clock for transaction tests.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
 
 // node is one process of a round: a table that serves what it encodes by
 // reference, under a source name.
@@ -40,7 +21,7 @@ type node struct {
 	enc   *EncMode
 }
 
-func newNode(t testing.TB, name string, clock *fakeClock) *node {
+func newNode(t testing.TB, name string, clock *fakeclock.Clock) *node {
 	t.Helper()
 	o := TableOptions{}
 	if clock != nil {
@@ -284,7 +265,7 @@ func TestLazyRefResolve(t *testing.T) {
 }
 
 func TestTransactionOutcomes(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New(fakeclock.Start)
 	src := newNode(t, "server", clock)
 	w := f32Array(t, 100, 0)
 	fetch := func(receiver string, data []byte) error {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/viacodec/viacodec/internal/fakeclock"
 )
 
 // TestRefusedRequestsChangeNothing: a request the table refuses (wrong
@@ -17,7 +19,7 @@ import (
 // receiver and is no activity: the transaction still times out on time,
 // and its outcome lists only the receivers that really asked.
 func TestRefusedRequestsChangeNothing(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New(fakeclock.Start)
 	src := newNode(t, "server", clock)
 	w := f32Array(t, 100, 0)
 	for _, o := range []PublishOptions{
@@ -163,7 +165,7 @@ func TestNamedReceivers(t *testing.T) {
 // (DefaultMaxReceivers by default); a new one beyond is KindLimit, the
 // known ones go on, and the flood is no activity.
 func TestMaxReceivers(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New(fakeclock.Start)
 	src := newNode(t, "server", clock)
 	w := f32Array(t, 100, 0)
 

@@ -19,35 +19,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/fakeclock"
 )
 
 // The tests in this file each replay an attack a hostile token holder or
 // a plain hostile client made on loopback, and check the documented answer
 // and that a legitimate receiver still completes in its normal time.
 
-// fakeClock is a settable clock for a table whose sweeps a test drives.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
-
 // clockedServer serves a table on clock; the test sweeps it.
-func clockedServer(t *testing.T, clock *fakeClock) (*core.Table, *Server) {
+func clockedServer(t *testing.T, clock *fakeclock.Clock) (*core.Table, *Server) {
 	t.Helper()
 	table, err := core.NewTable(core.TableOptions{Clock: clock.Now})
 	if err != nil {
@@ -71,7 +51,7 @@ func keepAlive(t *testing.T) *http.Client {
 // activity: the transaction times out on time and its outcome lists the
 // real receiver alone.
 func TestRefusedRequestsLeaveNoTrace(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New(fakeclock.Start)
 	table, srv := clockedServer(t, clock)
 	mdl := newModel(2<<20, 1, 32)
 	msg, tx := publish(t, table, srv.Source(), mdl.body(), core.PublishOptions{Timeout: time.Minute})
@@ -167,7 +147,7 @@ func TestReceiverFlood(t *testing.T) {
 	if raceOrShort() {
 		flood = 500
 	}
-	clock := newFakeClock()
+	clock := fakeclock.New(fakeclock.Start)
 	table, srv := clockedServer(t, clock)
 	mdl := newModel(1<<20, 1, 34)
 	hc := keepAlive(t)

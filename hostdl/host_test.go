@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/fakeclock"
 )
 
 func newTestHost(tb testing.TB, o HostOptions) *Host {
@@ -180,7 +181,7 @@ func TestHostCloseCancelsDownload(t *testing.T) {
 // the sweeps' (a transaction idle for its timeout on that clock ends,
 // though almost no real time passed).
 func TestHostClock(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := fakeclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	t0 := clock.Now()
 	src := newTestHost(t, HostOptions{Clock: clock.Now, Server: ServerOptions{SweepInterval: 5 * time.Millisecond}})
 	rcv := newTestHost(t, HostOptions{Client: ClientOptions{Receiver: "r"}})
@@ -316,7 +317,7 @@ func (g *guestTable) Close() error {
 // clock, randomness and table options, is served, cannot be published to
 // through the host, and is closed once with the host.
 func TestHostNewTable(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(0, 1e18)}
+	clock := fakeclock.New(time.Unix(0, 1e18))
 	rnd := &countingReader{r: rand.Reader}
 	var got core.TableOptions
 	var g *guestTable

@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/fakeclock"
 )
 
 // Table is the API the cases drive: core.Table's, with Publish returning
@@ -74,32 +75,13 @@ func NativeMaker(t testing.TB, o core.TableOptions) Table {
 	return Native(tbl)
 }
 
-// Clock is a settable clock.
+// Clock is a settable clock that knows where it started.
 type Clock struct {
-	mu    sync.Mutex
+	*fakeclock.Clock
 	start time.Time
-	now   time.Time
 }
 
-func newClock() *Clock {
-	t := time.Unix(1_700_000_000, 0)
-	return &Clock{start: t, now: t}
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock on by d and returns the new time.
-func (c *Clock) Advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
+func newClock() *Clock { return &Clock{Clock: fakeclock.New(fakeclock.Start), start: fakeclock.Start} }
 
 // since returns t as an offset from the clock's start.
 func (c *Clock) since(t time.Time) time.Duration { return t.Sub(c.start) }
