@@ -70,11 +70,7 @@ func (m *EncMode) MarshalContext(ctx context.Context, v any) ([]byte, error) {
 // encodeInline has the guest encode v with every array copied in.
 func (m *EncMode) encodeInline(ctx context.Context, v any) ([]byte, error) {
 	s := splitter{}
-	skel, err := s.skeleton(v)
-	if err != nil {
-		return nil, err
-	}
-	slots, err := s.slots()
+	skel, slots, err := s.parcel(v)
 	if err != nil {
 		return nil, err
 	}

@@ -58,11 +58,7 @@ func (m *EncMode) EncodeContext(ctx context.Context, v any) (*Message, error) {
 		return &Message{data: b}, nil
 	}
 	s := splitter{threshold: m.opts.RefThreshold}
-	skel, err := s.skeleton(v)
-	if err != nil {
-		return nil, err
-	}
-	slots, err := s.slots()
+	skel, slots, err := s.parcel(v)
 	if err != nil {
 		return nil, err
 	}
@@ -108,13 +104,21 @@ func (m *EncMode) EncodeContext(ctx context.Context, v any) (*Message, error) {
 	return &Message{data: e.Message, batch: batch}, nil
 }
 
-// skeleton splits v and writes its skeleton.
-func (s *splitter) skeleton(v any) ([]byte, error) {
-	skel := s.split(v, 0)
+// parcel splits v and returns its skeleton and slots.
+func (s *splitter) parcel(v any) ([]byte, []abi.Slot, error) {
+	body := s.split(v, 0)
 	if s.err != nil {
-		return nil, s.err
+		return nil, nil, s.err
 	}
-	return abi.EncodeSkeleton(skel)
+	skel, err := abi.EncodeSkeleton(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	slots, err := s.slots()
+	if err != nil {
+		return nil, nil, err
+	}
+	return skel, slots, nil
 }
 
 // add takes array a out of the value and returns its slot. A held array
