@@ -92,10 +92,10 @@ func TestTableTimesOutOnTime(t *testing.T) {
 	// Activity halfway restarts the timeout.
 	time.Sleep(timeout / 2)
 	ref := tx.Ref()
+	active := time.Now() // no later than the table records the request
 	if _, _, err := table.Manifest(ref.RefID, ref.Token[:], "a"); err != nil {
 		t.Fatal(err)
 	}
-	active := time.Now()
 	out, err := tx.Wait(t.Context())
 	if err != nil {
 		t.Fatal(err)
