@@ -127,13 +127,19 @@ type preparer interface {
 	Prepare(refID uuid.UUID)
 }
 
+// prepareMin is the smallest batch, in bytes, whose manifest a host
+// computes ahead: below it the thread costs more than the wait it saves.
+const prepareMin = 8 << 20
+
 // Publish opens a transaction for b, a batch that the host's EncMode made,
 // in the host's table: from now until the transaction ends, the server
 // serves b's items to whoever holds its token. The checksums of the
-// manifest are computed at once in the background, one batch at a time
-// and (on Linux) on a thread at the lowest CPU priority, so that the first
-// receiver does not wait for them; a receiver that asks sooner finishes
-// them at full speed, and a transaction that ends stops them. A nil b (a
+// manifest of a batch of prepareMin bytes or more (8 MiB) are computed at
+// once in the background, one batch at a time and (on Linux) on a thread
+// at the lowest CPU priority, so that the first receiver does not wait for
+// them; a receiver that asks sooner finishes them at full speed, and a
+// transaction that ends stops them. A smaller batch is checksummed when
+// its manifest is first asked for, in about a millisecond. A nil b (a
 // message with every array inline has no batch) is KindInvalid. After
 // Close, Publish fails with KindInvalid (errors.Is ErrClosed); a table
 // from HostOptions.NewTable that does not publish core batches, with
@@ -158,7 +164,7 @@ func (h *Host) Publish(b *core.Batch, o core.PublishOptions) (*core.Transaction,
 	if err != nil {
 		return nil, err
 	}
-	if pr, ok := h.table.(preparer); ok {
+	if pr, ok := h.table.(preparer); ok && b.Ref.Bytes >= prepareMin {
 		h.prepares.Go(func() {
 			h.preparing.Lock()
 			defer h.preparing.Unlock()
