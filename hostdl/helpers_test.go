@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/leakcheck"
 )
 
 // quiet is the logger of tests that do not look at logs.
@@ -158,14 +159,8 @@ func wantKind(tb testing.TB, err error, k core.Kind) {
 // with their stacks if they do not get there within 5s.
 func settleGoroutines(tb testing.TB, n int) {
 	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			tb.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), n, buf)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if stacks, ok := leakcheck.Settle(n, 5*time.Second); !ok {
+		tb.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), n, stacks)
 	}
 }
 

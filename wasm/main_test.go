@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/internal/leakcheck"
 	"github.com/viacodec/viacodec/wasm/internal/guestbuild"
 )
 
@@ -19,32 +18,11 @@ import (
 // sleep and close the tests start must be over once its Runtime is
 // closed. Compiled guests stay (one per process), but run no goroutine.
 func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
-	code := m.Run()
-	if debugGuest.dir != "" {
-		os.RemoveAll(debugGuest.dir)
-	}
-	if code == 0 {
-		if stacks, ok := settle(before, 5*time.Second); !ok {
-			fmt.Fprintf(os.Stderr, "goroutines leaked: %d, %d before the tests:\n%s", runtime.NumGoroutine(), before, stacks)
-			code = 1
+	leakcheck.Main(m, func() {
+		if debugGuest.dir != "" {
+			os.RemoveAll(debugGuest.dir)
 		}
-	}
-	os.Exit(code)
-}
-
-// settle waits until at most n goroutines run, for at most d; it returns
-// every goroutine's stack when they do not get there.
-func settle(n int, d time.Duration) (string, bool) {
-	deadline := time.Now().Add(d)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			return string(buf[:runtime.Stack(buf, true)]), false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return "", true
+	})
 }
 
 // newRuntime returns a Runtime of o, closed when the test ends.

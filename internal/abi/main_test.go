@@ -1,48 +1,21 @@
 package abi
 
 import (
-	"fmt"
-	"os"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/leakcheck"
 )
 
 // TestMain fails the run when goroutines outlive the tests: every host,
 // download and wait the tests start must be gone once they are released.
 func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
-	code := m.Run()
-	if defaultClient.c != nil { // the library's client lives as long as the process
-		defaultClient.c.Close()
-	}
-	if code == 0 {
-		if stacks, ok := settle(before, 5*time.Second); !ok {
-			fmt.Fprintf(os.Stderr, "goroutines leaked: %d, %d before the tests:\n%s", runtime.NumGoroutine(), before, stacks)
-			code = 1
+	leakcheck.Main(m, func() {
+		if defaultClient.c != nil { // the library's client lives as long as the process
+			defaultClient.c.Close()
 		}
-	}
-	os.Exit(code)
-}
-
-// settle waits until at most n goroutines run, for at most d; it returns
-// every goroutine's stack when they do not get there.
-func settle(n int, d time.Duration) (string, bool) {
-	deadline := time.Now().Add(d)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			return allStacks(), false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return "", true
-}
-
-func allStacks() string {
-	buf := make([]byte, 1<<20)
-	return string(buf[:runtime.Stack(buf, true)])
+	})
 }
 
 // within runs f and fails the test, with every goroutine's stack, when f
@@ -60,7 +33,7 @@ func within(t *testing.T, d time.Duration, what string, f func()) {
 	select {
 	case <-done:
 	case <-timer.C:
-		t.Fatalf("%s did not finish within %v (deadlock?):\n%s", what, d, allStacks())
+		t.Fatalf("%s did not finish within %v (deadlock?):\n%s", what, d, leakcheck.Stacks())
 	}
 }
 
