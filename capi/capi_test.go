@@ -13,7 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/viacodec/viacodec/core"
-	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/internal/abihost"
 )
 
 // newErrorArg returns a zeroed vc_error, the first parameter of f (its C
@@ -175,7 +175,7 @@ func TestPublishOptionsNames(t *testing.T) {
 // TestHostOptions: every field of vc_host_options reaches the export
 // layer.
 func TestHostOptions(t *testing.T) {
-	if o := hostOptions(nil); o != (abi.HostOptions{}) {
+	if o := hostOptions(nil); o != (abihost.HostOptions{}) {
 		t.Fatalf("NULL options: %+v", o)
 	}
 	opts := newArg(hostOptions)

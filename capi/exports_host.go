@@ -8,6 +8,7 @@ import "C"
 import (
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/internal/abihost"
 )
 
 // vc_host_new starts a host: a table for the batches it publishes, an HTTP
@@ -26,7 +27,7 @@ func vc_host_new(opts *C.vc_host_options, handle *C.int64_t, err *C.vc_error) C.
 			return abi.Errorf(core.KindInvalid, "vc_host_new: handle must not be NULL")
 		}
 		*handle = 0
-		h, err := abi.NewHost(hostOptions(opts))
+		h, err := abihost.NewHost(hostOptions(opts))
 		if err != nil {
 			return err
 		}
@@ -36,11 +37,11 @@ func vc_host_new(opts *C.vc_host_options, handle *C.int64_t, err *C.vc_error) C.
 }
 
 // hostOptions copies *opts (NULL: the defaults) into Go memory.
-func hostOptions(opts *C.vc_host_options) abi.HostOptions {
+func hostOptions(opts *C.vc_host_options) abihost.HostOptions {
 	if opts == nil {
-		return abi.HostOptions{}
+		return abihost.HostOptions{}
 	}
-	return abi.HostOptions{
+	return abihost.HostOptions{
 		Listen: goString(opts.listen), Name: goString(opts.name), Advertise: goString(opts.advertise),
 		TLSCert: goString(opts.tls_cert_file), TLSKey: goString(opts.tls_key_file), TLSCA: goString(opts.tls_ca_file),
 		ClientAuth: opts.tls_client_auth != 0, AllowCleartext: opts.allow_cleartext != 0, HTTP2: opts.http2 != 0,
@@ -50,15 +51,15 @@ func hostOptions(opts *C.vc_host_options) abi.HostOptions {
 
 // publishOptions copies *opts (NULL: the defaults), its names included,
 // into Go memory.
-func publishOptions(opts *C.vc_publish_options) (abi.PublishOptions, error) {
+func publishOptions(opts *C.vc_publish_options) (abihost.PublishOptions, error) {
 	if opts == nil {
-		return abi.PublishOptions{}, nil
+		return abihost.PublishOptions{}, nil
 	}
 	names, err := goStrings(opts.names, opts.names_len, "names")
 	if err != nil {
-		return abi.PublishOptions{}, err
+		return abihost.PublishOptions{}, err
 	}
-	return abi.PublishOptions{
+	return abihost.PublishOptions{
 		MaxDepth: int64(opts.max_depth), RefThreshold: int64(opts.ref_threshold),
 		Receivers: int64(opts.receivers), Quorum: int64(opts.quorum),
 		Names: names, MaxReceivers: int64(opts.max_receivers),
@@ -67,12 +68,12 @@ func publishOptions(opts *C.vc_publish_options) (abi.PublishOptions, error) {
 }
 
 // hostString returns one of the host's strings as malloc'd C memory.
-func hostString(h C.int64_t, out **C.char, what string, get func(*abi.Host) string) error {
+func hostString(h C.int64_t, out **C.char, what string, get func(*abihost.Host) string) error {
 	if out == nil {
 		return abi.Errorf(core.KindInvalid, "%s: out must not be NULL", what)
 	}
 	*out = nil
-	hs, done, err := abi.Use[*abi.Host](handles, int64(h), "a host handle")
+	hs, done, err := abi.Use[*abihost.Host](handles, int64(h), "a host handle")
 	if err != nil {
 		return err
 	}
@@ -89,7 +90,7 @@ func hostString(h C.int64_t, out **C.char, what string, get func(*abi.Host) stri
 //export vc_host_source
 func vc_host_source(h C.int64_t, out **C.char, err *C.vc_error) C.int32_t {
 	return call(err, func() error {
-		return hostString(h, out, "vc_host_source", (*abi.Host).Source)
+		return hostString(h, out, "vc_host_source", (*abihost.Host).Source)
 	})
 }
 
@@ -100,7 +101,7 @@ func vc_host_source(h C.int64_t, out **C.char, err *C.vc_error) C.int32_t {
 //export vc_host_name
 func vc_host_name(h C.int64_t, out **C.char, err *C.vc_error) C.int32_t {
 	return call(err, func() error {
-		return hostString(h, out, "vc_host_name", (*abi.Host).Name)
+		return hostString(h, out, "vc_host_name", (*abihost.Host).Name)
 	})
 }
 
@@ -113,7 +114,7 @@ func vc_host_stats(h C.int64_t, out *C.vc_host_counters, err *C.vc_error) C.int3
 		if out == nil {
 			return abi.Errorf(core.KindInvalid, "vc_host_stats: out must not be NULL")
 		}
-		hs, done, err := abi.Use[*abi.Host](handles, int64(h), "a host handle")
+		hs, done, err := abi.Use[*abihost.Host](handles, int64(h), "a host handle")
 		if err != nil {
 			return err
 		}
@@ -171,7 +172,7 @@ func vc_host_encode(h C.int64_t, skel *C.uint8_t, skel_len C.uint64_t, slots *C.
 		if err != nil {
 			return err
 		}
-		hs, done, err := abi.Use[*abi.Host](handles, int64(h), "a host handle")
+		hs, done, err := abi.Use[*abihost.Host](handles, int64(h), "a host handle")
 		if err != nil {
 			return err
 		}
@@ -202,7 +203,7 @@ func vc_host_encode(h C.int64_t, skel *C.uint8_t, skel_len C.uint64_t, slots *C.
 func vc_host_decode(h C.int64_t, msg *C.uint8_t, msg_len C.uint64_t, opts *C.vc_dec_options, handle *C.int64_t,
 	skel **C.uint8_t, skel_len *C.uint64_t, slots **C.vc_slot, nslots *C.int64_t, err *C.vc_error) C.int32_t {
 	return call(err, func() error {
-		if err := abi.CheckHost(handles, int64(h)); err != nil {
+		if err := abihost.CheckHost(handles, int64(h)); err != nil {
 			return err
 		}
 		return decodeC(msg, msg_len, opts, true, int64(h), handle, skel, skel_len, slots, nslots)
@@ -226,7 +227,7 @@ func vc_host_decode(h C.int64_t, msg *C.uint8_t, msg_len C.uint64_t, opts *C.vc_
 func vc_decode_fetch(h C.int64_t, dst *C.vc_slot, n C.int64_t, timeout_ns C.int64_t, err *C.vc_error) C.int32_t {
 	return call(err, func() error {
 		return withDecoded(h, dst, n, func(d *abi.Decoded, dsts []abi.Slot) error {
-			return abi.FetchThrough(handles, d, dsts, int64(timeout_ns))
+			return abihost.FetchThrough(handles, d, dsts, int64(timeout_ns))
 		})
 	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/internal/abihost"
 )
 
 // newOutcome writes out into one malloc'd block.
@@ -67,7 +68,7 @@ func vc_tx_wait(tx C.int64_t, timeout_ns C.int64_t, outcome **C.vc_outcome, err 
 			return abi.Errorf(core.KindInvalid, "vc_tx_wait: outcome must not be NULL")
 		}
 		*outcome = nil
-		t, done, err := abi.Use[*abi.Tx](handles, int64(tx), "a transaction handle")
+		t, done, err := abi.Use[*abihost.Tx](handles, int64(tx), "a transaction handle")
 		if err != nil {
 			return err
 		}
@@ -93,7 +94,7 @@ func vc_tx_status(tx C.int64_t, outcome **C.vc_outcome, err *C.vc_error) C.int32
 			return abi.Errorf(core.KindInvalid, "vc_tx_status: outcome must not be NULL")
 		}
 		*outcome = nil
-		t, done, err := abi.Use[*abi.Tx](handles, int64(tx), "a transaction handle")
+		t, done, err := abi.Use[*abihost.Tx](handles, int64(tx), "a transaction handle")
 		if err != nil {
 			return err
 		}
@@ -111,7 +112,7 @@ func vc_tx_status(tx C.int64_t, outcome **C.vc_outcome, err *C.vc_error) C.int32
 //export vc_tx_abort
 func vc_tx_abort(tx C.int64_t, err *C.vc_error) C.int32_t {
 	return call(err, func() error {
-		t, done, err := abi.Use[*abi.Tx](handles, int64(tx), "a transaction handle")
+		t, done, err := abi.Use[*abihost.Tx](handles, int64(tx), "a transaction handle")
 		if err != nil {
 			return err
 		}

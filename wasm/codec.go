@@ -6,6 +6,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/wasm/internal/layout"
 )
 
 // Encoder is what core's EncMode and this package's EncMode share: a Go
@@ -74,7 +75,7 @@ func (m *EncMode) encodeInline(ctx context.Context, v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	size := abi.ParcelSize(len(skel), slots)
+	size := layout.ParcelSize(len(skel), slots)
 	if size < 0 || uint64(size) > m.rt.limit {
 		return nil, core.NewError(core.KindLimit, nil, "wasm: a value of %d bytes does not fit in the guest's memory limit of %d bytes (Options.MemoryLimit)", size, m.rt.limit)
 	}
@@ -84,7 +85,7 @@ func (m *EncMode) encodeInline(ctx context.Context, v any) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		abi.PutParcel(buf, skel, slots)
+		layout.PutParcel(buf, skel, slots)
 		r, err := in.call(ctx, "vc_encode", uint64(p), uint64(size), uint64(m.opts.MaxDepth))
 		if err != nil {
 			return err
@@ -209,7 +210,7 @@ const (
 )
 
 // plan has the guest plan data and returns the plan's layout.
-func (m *DecMode) plan(ctx context.Context, data []byte) (*abi.PlanLayout, error) {
+func (m *DecMode) plan(ctx context.Context, data []byte) (*layout.PlanLayout, error) {
 	o := m.opts
 	var flags uint64
 	if o.PassThrough {
@@ -244,13 +245,13 @@ func (m *DecMode) plan(ctx context.Context, data []byte) (*abi.PlanLayout, error
 	if err != nil {
 		return nil, err
 	}
-	return abi.ReadPlan(plan, len(data))
+	return layout.ReadPlan(plan, len(data))
 }
 
 // place builds the value of plan p of data: the skeleton with every slot
 // replaced by its array, copied (or, with ZeroCopy, viewed) from data or
 // downloaded.
-func (m *DecMode) place(ctx context.Context, p *abi.PlanLayout, data []byte) (any, error) {
+func (m *DecMode) place(ctx context.Context, p *layout.PlanLayout, data []byte) (any, error) {
 	body, err := abi.DecodeSkeleton(p.Skeleton)
 	if err != nil {
 		return nil, core.NewError(core.KindInvalid, err, "wasm: the guest's skeleton")
@@ -261,7 +262,7 @@ func (m *DecMode) place(ctx context.Context, p *abi.PlanLayout, data []byte) (an
 	for i, s := range p.Slots {
 		a := &core.Array{DType: s.DType, Shape: s.Shape, Order: s.Order}
 		switch s.Kind {
-		case abi.SlotInline:
+		case layout.SlotInline:
 			src := data[s.Offset : s.Offset+s.Bytes]
 			switch {
 			case s.Swap:
@@ -278,7 +279,7 @@ func (m *DecMode) place(ctx context.Context, p *abi.PlanLayout, data []byte) (an
 					a.Data = []byte{}
 				}
 			}
-		case abi.SlotRef:
+		case layout.SlotRef:
 			if m.opts.Fetcher == nil {
 				return nil, core.NewError(core.KindInvalid, nil, "wasm: the guest planned a download without a Fetcher")
 			}

@@ -21,8 +21,8 @@
 //
 // # Array bytes
 //
-// Decoding, the guest returns the message's plan (internal/abi's plan
-// layout): the skeleton and, for each array, where it stands in the
+// Decoding, the guest returns the message's plan (the plan layout of
+// wasm/internal/layout): the skeleton and, for each array, where it stands in the
 // message or which batch item to download. The host places inline arrays
 // from its own copy of the message and downloads referenced ones through
 // DecOptions.Fetcher: no array byte comes back out of the guest. Encoding

@@ -7,6 +7,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/wasm/internal/layout"
 )
 
 // Message is a message the guest encoded: its bytes and, when arrays went
@@ -62,18 +63,18 @@ func (m *EncMode) EncodeContext(ctx context.Context, v any) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	parcel := abi.ParcelSize(len(skel), slots)
+	parcel := layout.ParcelSize(len(skel), slots)
 	size := parcel + int64(len(m.opts.Source))
 	if parcel < 0 || uint64(size) > m.rt.limit {
 		return nil, core.NewError(core.KindLimit, nil, "wasm: a value whose inline part is %d bytes does not fit in the guest's memory limit of %d bytes (Options.MemoryLimit)", size, m.rt.limit)
 	}
-	var e *abi.Encoded
+	var e *layout.Encoded
 	err = m.rt.with(ctx, func(ctx context.Context, in *instance) error {
 		p, buf, err := in.alloc(ctx, uint64(size))
 		if err != nil {
 			return err
 		}
-		abi.PutParcel(buf[:parcel], skel, slots)
+		layout.PutParcel(buf[:parcel], skel, slots)
 		copy(buf[parcel:], m.opts.Source)
 		r, err := in.call(withRand(ctx, m.opts.Rand), "vc_encode_ref", uint64(p), uint64(parcel), uint64(len(m.opts.Source)),
 			uint64(m.opts.MaxDepth), uint64(m.opts.RefThreshold))
@@ -82,7 +83,7 @@ func (m *EncMode) EncodeContext(ctx context.Context, v any) (*Message, error) {
 		}
 		res, b, err := in.result(ctx, r)
 		if err == nil {
-			if e, err = abi.ReadEncoded(b); err == nil {
+			if e, err = layout.ReadEncoded(b); err == nil {
 				e.Message = slices.Clone(e.Message)
 			}
 			if ferr := in.free(ctx, res); err == nil {
@@ -146,14 +147,9 @@ func (s *splitter) slots() ([]abi.Slot, error) {
 		if err := a.Validate(); err != nil {
 			return nil, err
 		}
-		slots[i] = abi.Slot{DType: int32(a.DType), Order: int32(a.Order), Shape: make([]int64, len(a.Shape))}
-		for j, n := range a.Shape {
-			slots[i].Shape[j] = int64(n)
-		}
+		slots[i] = abi.SlotOf(a)
 		if i < len(s.held) && s.held[i] {
-			slots[i].Held = true
-		} else {
-			slots[i].Data = a.Data
+			slots[i].Held, slots[i].Data = true, nil
 		}
 	}
 	return slots, nil
@@ -163,7 +159,7 @@ func (s *splitter) slots() ([]abi.Slot, error) {
 // slots, over the caller's arrays. The guest's answer is checked against
 // what the host sent: each item a held slot, once, the descriptor's counts
 // those of the items, the source the mode's.
-func (s *splitter) batch(e *abi.Encoded, source string) (*core.Batch, error) {
+func (s *splitter) batch(e *layout.Encoded, source string) (*core.Batch, error) {
 	if e.Batch == nil {
 		return nil, nil
 	}

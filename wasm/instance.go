@@ -15,7 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/viacodec/viacodec/core"
-	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/wasm/internal/layout"
 )
 
 // instance is one guest module instance: one caller at a time (a Go
@@ -68,8 +68,8 @@ func newInstance(ctx context.Context, e *engine, limit uint64) (*instance, error
 		in.fns[name] = mod.ExportedFunction(name)
 	}
 	v, err := in.call(ctx, "vc_layout_version")
-	if err == nil && int32(v) != abi.LayoutVersion {
-		err = core.NewError(core.KindInvalid, nil, "wasm: the guest's layouts are version %d, the host's %d", int32(v), abi.LayoutVersion)
+	if err == nil && int32(v) != layout.LayoutVersion {
+		err = core.NewError(core.KindInvalid, nil, "wasm: the guest's layouts are version %d, the host's %d", int32(v), layout.LayoutVersion)
 	}
 	if err != nil {
 		in.close()
@@ -182,7 +182,7 @@ func (in *instance) lastError(ctx context.Context, status core.Kind) error {
 	if err != nil {
 		return err
 	}
-	e := abi.ReadError(b)
+	e := layout.ReadError(b)
 	if core.KindOf(e) != status {
 		return core.NewError(status, e, "wasm: the guest reported kind %v with an error of kind %v", status, core.KindOf(e))
 	}
@@ -192,7 +192,7 @@ func (in *instance) lastError(ctx context.Context, status core.Kind) error {
 // result unpacks r, a packed result: the buffer it names, viewed in guest
 // memory, or the guest's error.
 func (in *instance) result(ctx context.Context, r uint64) (ptr uint32, b []byte, err error) {
-	ptr, _, status := abi.UnpackResult(r)
+	ptr, _, status := layout.UnpackResult(r)
 	if status != core.KindNone {
 		return 0, nil, in.lastError(ctx, status)
 	}
@@ -203,7 +203,7 @@ func (in *instance) result(ctx context.Context, r uint64) (ptr uint32, b []byte,
 // read views the packed buffer r in guest memory. The view is valid until
 // the next call into the guest.
 func (in *instance) read(r uint64) ([]byte, error) {
-	ptr, n, status := abi.UnpackResult(r)
+	ptr, n, status := layout.UnpackResult(r)
 	if status != core.KindNone {
 		return nil, core.NewError(core.KindInvalid, nil, "wasm: the guest returned status %v for a buffer", status)
 	}
@@ -229,7 +229,7 @@ func (in *instance) alloc(ctx context.Context, n uint64) (uint32, []byte, error)
 	if ptr == 0 {
 		return 0, nil, in.lastError(ctx, core.KindInvalid)
 	}
-	b, err := in.read(abi.PackResult(ptr, uint32(n)))
+	b, err := in.read(layout.PackResult(ptr, uint32(n)))
 	return ptr, b, err
 }
 

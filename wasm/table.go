@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/viacodec/viacodec/core"
-	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/wasm/internal/layout"
 )
 
 // tableCallTimeout bounds one call into a table's guest: a call that runs
@@ -130,7 +130,7 @@ func (r *Runtime) NewTable(o core.TableOptions) (*Table, error) {
 // transactions it reports ended are ended in the host. A failure of the
 // guest, or an answer the host cannot read, loses the table. Call with
 // t.mu held.
-func (t *Table) call(name string, args ...uint64) (*abi.TableAnswer, error) {
+func (t *Table) call(name string, args ...uint64) (*layout.TableAnswer, error) {
 	if t.in == nil {
 		return nil, t.lost
 	}
@@ -148,11 +148,11 @@ func (t *Table) call(name string, args ...uint64) (*abi.TableAnswer, error) {
 	ctx, cancel := context.WithTimeout(t.rt.life, tableCallTimeout)
 	defer cancel()
 	r, err := in.call(withRand(ctx, t.rand), name, args...)
-	var a *abi.TableAnswer
+	var a *layout.TableAnswer
 	if err == nil {
 		var b []byte
 		if _, b, err = in.result(ctx, r); err == nil {
-			if a, err = abi.ReadTableAnswer(b); err != nil {
+			if a, err = layout.ReadTableAnswer(b); err != nil {
 				in.broken = true // it answered what no guest of this host writes
 			}
 		}
@@ -172,11 +172,11 @@ func (t *Table) call(name string, args ...uint64) (*abi.TableAnswer, error) {
 }
 
 // request calls the table export name with q's layout.
-func (t *Table) request(name string, q *abi.TableRequest) (*abi.TableAnswer, error) {
+func (t *Table) request(name string, q *layout.TableRequest) (*layout.TableAnswer, error) {
 	if t.in == nil {
 		return nil, t.lost
 	}
-	t.buf = abi.AppendTableRequest(t.buf[:0], q)
+	t.buf = layout.AppendTableRequest(t.buf[:0], q)
 	p, err := t.put(t.buf)
 	if err != nil {
 		return nil, err
@@ -211,7 +211,7 @@ func (t *Table) put(b []byte) (uint32, error) {
 
 // endedLocked ends the transactions the guest reported ended; those
 // whose items nothing reads any more are finalized once mu is released.
-func (t *Table) endedLocked(ended []abi.TxOutcome) {
+func (t *Table) endedLocked(ended []layout.TxOutcome) {
 	for _, e := range ended {
 		tx := t.txs[e.RefID]
 		if tx == nil || tx.ended {
@@ -293,7 +293,7 @@ func (t *Table) Publish(b *core.Batch, o core.PublishOptions) (*Transaction, err
 	if t.in == nil {
 		return nil, t.lost
 	}
-	t.buf = abi.AppendPublish(t.buf[:0], b, &o)
+	t.buf = layout.AppendPublish(t.buf[:0], b, &o)
 	p, err := t.put(t.buf)
 	if err != nil {
 		return nil, err
@@ -318,7 +318,7 @@ func byteLen(dt core.DType, shape []int) (int64, bool) {
 // the host computes the manifest from its memory, once per batch.
 func (t *Table) Manifest(refID uuid.UUID, token []byte, receiver string) (*core.Manifest, string, error) {
 	t.mu.Lock()
-	a, err := t.request("vc_table_manifest", &abi.TableRequest{RefID: refID, Token: token, Receiver: receiver})
+	a, err := t.request("vc_table_manifest", &layout.TableRequest{RefID: refID, Token: token, Receiver: receiver})
 	var tx *Transaction
 	var b *core.Batch
 	if err == nil {
@@ -364,7 +364,7 @@ func (t *Table) release(tx *Transaction) {
 // then the transaction does not report its end.
 func (t *Table) Serve(refID uuid.UUID, token []byte, receiver string, item int, off, n int64) ([]byte, func(), error) {
 	t.mu.Lock()
-	_, err := t.request("vc_table_serve", &abi.TableRequest{RefID: refID, Token: token, Receiver: receiver, Item: int64(item), Off: off, N: n})
+	_, err := t.request("vc_table_serve", &layout.TableRequest{RefID: refID, Token: token, Receiver: receiver, Item: int64(item), Off: off, N: n})
 	var data []byte
 	var tx *Transaction
 	if err == nil {
@@ -390,7 +390,7 @@ func (t *Table) Serve(refID uuid.UUID, token []byte, receiver string, item int, 
 func (t *Table) Confirm(refID uuid.UUID, token []byte, receiver, nonce string) error {
 	t.mu.Lock()
 	defer t.unlock()
-	_, err := t.request("vc_table_confirm", &abi.TableRequest{RefID: refID, Token: token, Receiver: receiver, Nonce: nonce})
+	_, err := t.request("vc_table_confirm", &layout.TableRequest{RefID: refID, Token: token, Receiver: receiver, Nonce: nonce})
 	return err
 }
 
@@ -429,7 +429,7 @@ func (t *Table) Stats() core.Stats {
 func (t *Table) Delete(refID uuid.UUID) error {
 	t.mu.Lock()
 	defer t.unlock()
-	_, err := t.request("vc_table_delete", &abi.TableRequest{RefID: refID})
+	_, err := t.request("vc_table_delete", &layout.TableRequest{RefID: refID})
 	return err
 }
 
@@ -492,7 +492,7 @@ func (tx *Transaction) Abort() {
 	t.mu.Lock()
 	defer t.unlock()
 	if !tx.ended {
-		t.request("vc_table_abort", &abi.TableRequest{RefID: tx.ref.RefID})
+		t.request("vc_table_abort", &layout.TableRequest{RefID: tx.ref.RefID})
 	}
 }
 
@@ -502,7 +502,7 @@ func (tx *Transaction) Status() (core.State, []core.ReceiverStatus) {
 	t.mu.Lock()
 	defer t.unlock()
 	if !tx.ended {
-		a, err := t.request("vc_table_status", &abi.TableRequest{RefID: tx.ref.RefID})
+		a, err := t.request("vc_table_status", &layout.TableRequest{RefID: tx.ref.RefID})
 		if err == nil && a.Status != nil {
 			return a.Status.Outcome.State, a.Status.Outcome.Receivers
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi/abitest"
 )
 
 // BenchmarkDecode: the Go half of a binding's loads of many small values
@@ -21,7 +22,7 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	zeroD := make([]any, 100_000)
 	for i := range zeroD {
-		zeroD[i] = mustArray(b, core.DTypeUint8, []int{}, core.RowMajor, []byte{byte(i)})
+		zeroD[i] = abitest.MustArray(b, core.DTypeUint8, []int{}, core.RowMajor, []byte{byte(i)})
 	}
 	for _, c := range []struct {
 		name  string
@@ -39,31 +40,5 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-// BenchmarkHostEncode: the Go half of a binding's Host.dumps of a model in
-// 1000 arrays, all by reference.
-func BenchmarkHostEncode(b *testing.B) {
-	h, err := NewHost(HostOptions{RefThreshold: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { h.Cancel(); h.Close() }()
-	model := map[string]any{}
-	var slots []Slot
-	for i := range 1000 {
-		a := mustArray(b, core.DTypeFloat32, []int{64 << 10}, core.RowMajor, make([]byte, 256<<10))
-		model[fmt.Sprintf("layer%04d", i)] = core.SlotIndex(i)
-		slots = append(slots, slotOf(a))
-	}
-	skel := skeleton(b, map[string]any{"model": model})
-	for b.Loop() {
-		msg, tx, err := h.Encode(skel, slots, PublishOptions{Receivers: 1})
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = msg.Bytes()
-		tx.Abort()
 	}
 }

@@ -45,9 +45,9 @@ func DecodeSkeleton(skel []byte) (any, error) { return skelDecMode.Decode(skel) 
 // inline arrays), as a skeleton.
 func EncodeSkeleton(v any) ([]byte, error) { return skelEncMode.Marshal(v) }
 
-// intOption converts an int64 option to int, rejecting what core would
+// IntOption converts an int64 option to int, rejecting what core would
 // otherwise see wrapped around.
-func intOption(name string, v int64) (int, error) {
+func IntOption(name string, v int64) (int, error) {
 	if v < 0 || v > math.MaxInt32 {
 		return 0, Errorf(core.KindInvalid, "option %s %d is out of range", name, v)
 	}
@@ -61,7 +61,7 @@ type EncOptions struct {
 
 // EncMode validates o.
 func (o EncOptions) EncMode() (*core.EncMode, error) {
-	depth, err := intOption("max_depth", o.MaxDepth)
+	depth, err := IntOption("max_depth", o.MaxDepth)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ type DecOptions struct {
 }
 
 func (o DecOptions) decMode() (*core.DecMode, error) {
-	depth, err := intOption("max_depth", o.MaxDepth)
+	depth, err := IntOption("max_depth", o.MaxDepth)
 	if err != nil {
 		return nil, err
 	}
@@ -286,3 +286,11 @@ func Fetch(life context.Context, f core.Fetcher, d *Decoded, dsts []Slot, timeou
 	d.copyInline(dsts)
 	return nil
 }
+
+// Plan returns the decode plan of d (core's DecMode.Skeleton): one
+// core.Slot per spec, and the batches its referenced slots download from.
+func (d *Decoded) Plan() *core.Plan { return d.plan }
+
+// Host returns the host handle d downloads through; 0: the library's own
+// client.
+func (d *Decoded) Host() int64 { return d.host }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi/abitest"
 )
 
 // TestEncodeDecodeSlots sends a value through Encode (skeleton and slots)
@@ -22,9 +23,9 @@ func TestEncodeDecodeSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	skel := skeleton(t, map[string]any{"w": core.SlotIndex(0), "f": core.SlotIndex(1),
+	skel := abitest.Skeleton(t, map[string]any{"w": core.SlotIndex(0), "f": core.SlotIndex(1),
 		"meta": []any{"x", core.SlotIndex(2), core.Object{Name: "t", Data: core.SlotIndex(0)}}})
-	m, err := Encode(skel, []Slot{slotOf(w), slotOf(f), {Data: blob, DType: SlotBytes}}, plainMode(t))
+	m, err := Encode(skel, []Slot{SlotOf(w), SlotOf(f), {Data: blob, DType: SlotBytes}}, abitest.PlainMode(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,12 +57,12 @@ func TestEncodeDecodeSlots(t *testing.T) {
 	if d.host != 0 {
 		t.Fatalf("host %d, want 0", d.host)
 	}
-	dsts := destinations(d.Specs)
+	dsts := Destinations(d.Specs)
 	if err := Fill(d, dsts); err != nil {
 		t.Fatal(err)
 	}
 	// The skeleton and the filled slots make the message again.
-	back, err := Encode(d.Skeleton.Bytes(), dsts, plainMode(t))
+	back, err := Encode(d.Skeleton.Bytes(), dsts, abitest.PlainMode(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestFillSwapsBigEndian(t *testing.T) {
 	if len(d.Specs) != 1 || d.Specs[0].DType != int32(core.DTypeInt32) || d.Specs[0].Bytes != 8 {
 		t.Fatalf("specs %+v", d.Specs)
 	}
-	dsts := destinations(d.Specs)
+	dsts := Destinations(d.Specs)
 	if err := Fill(d, dsts); err != nil {
 		t.Fatal(err)
 	}
@@ -95,13 +96,13 @@ func TestFillSwapsBigEndian(t *testing.T) {
 
 func TestSlotErrors(t *testing.T) {
 	w, _ := core.ArrayOf([]int{4}, []float32{1, 2, 3, 4})
-	good := slotOf(w)
+	good := SlotOf(w)
 	with := func(f func(*Slot)) []Slot {
 		s := good
 		f(&s)
 		return []Slot{s}
 	}
-	slot0 := skeleton(t, []any{core.SlotIndex(0)})
+	slot0 := abitest.Skeleton(t, []any{core.SlotIndex(0)})
 	// slot0 ends in the slot tag's argument, 0: these put another item there.
 	tagged := func(arg ...byte) []byte {
 		return append(slot0[:len(slot0)-1:len(slot0)-1], arg...)
@@ -116,7 +117,7 @@ func TestSlotErrors(t *testing.T) {
 		slots []Slot
 		kind  core.Kind
 	}{
-		{"index out of range", skeleton(t, []any{core.SlotIndex(1)}), []Slot{good}, core.KindInvalid},
+		{"index out of range", abitest.Skeleton(t, []any{core.SlotIndex(1)}), []Slot{good}, core.KindInvalid},
 		{"no slots", slot0, nil, core.KindInvalid},
 		// A skeleton's faults are the caller's value's: invalid arguments.
 		{"negative index", tagged(0x20), []Slot{good}, core.KindInvalid},
@@ -137,13 +138,13 @@ func TestSlotErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Encode(c.skel, c.slots, plainMode(t))
-			wantKind(t, "encode", err, c.kind)
+			_, err := Encode(c.skel, c.slots, abitest.PlainMode(t))
+			abitest.WantKind(t, "encode", err, c.kind)
 		})
 	}
 	// A bad slot fails the call even when the skeleton does not use it.
-	_, err = Encode(slot0, []Slot{good, with(func(s *Slot) { s.DType = 99 })[0]}, plainMode(t))
-	wantKind(t, "unused bad slot", err, core.KindMismatch)
+	_, err = Encode(slot0, []Slot{good, with(func(s *Slot) { s.DType = 99 })[0]}, abitest.PlainMode(t))
+	abitest.WantKind(t, "unused bad slot", err, core.KindMismatch)
 	// The skeleton's own depth is free; the message's is MaxDepth's.
 	deep := any(core.SlotIndex(0))
 	for range 10 {
@@ -153,14 +154,14 @@ func TestSlotErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Encode(skeleton(t, deep), []Slot{good}, shallow)
-	wantKind(t, "deeper than MaxDepth", err, core.KindLimit)
+	_, err = Encode(abitest.Skeleton(t, deep), []Slot{good}, shallow)
+	abitest.WantKind(t, "deeper than MaxDepth", err, core.KindLimit)
 }
 
 func TestOptionErrors(t *testing.T) {
 	for _, o := range []EncOptions{{MaxDepth: -1}, {MaxDepth: 1 << 40}} {
 		_, err := o.EncMode()
-		wantKind(t, "encode options", err, core.KindInvalid)
+		abitest.WantKind(t, "encode options", err, core.KindInvalid)
 	}
 	msg, err := core.Marshal(int64(1))
 	if err != nil {
@@ -171,10 +172,10 @@ func TestOptionErrors(t *testing.T) {
 		{MaxByteLen: -1}, {MaxMessageSize: -1}, {MaxArrayBytes: -1}, {BytesSlotMin: -1},
 	} {
 		_, err := Decode(msg, o, false, 0)
-		wantKind(t, "decode options", err, core.KindInvalid)
+		abitest.WantKind(t, "decode options", err, core.KindInvalid)
 	}
 	_, err = Decode(msg, DecOptions{MaxMessageSize: int64(len(msg) - 1)}, false, 0)
-	wantKind(t, "MaxMessageSize", err, core.KindLimit)
+	abitest.WantKind(t, "MaxMessageSize", err, core.KindLimit)
 }
 
 // TestSlotNameIsNotReserved: "viacodec.slot" is a typed object like any
@@ -203,7 +204,7 @@ func TestSlotNameIsNotReserved(t *testing.T) {
 	if l, ok := v.([]any); !ok || len(l) != 1 || l[0] != any(obj) {
 		t.Fatalf("skeleton holds %#v, want the object", v)
 	}
-	back, err := Encode(d.Skeleton.Bytes(), nil, plainMode(t))
+	back, err := Encode(d.Skeleton.Bytes(), nil, abitest.PlainMode(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,12 +222,12 @@ func TestSlotTagInMessage(t *testing.T) {
 	if !errors.Is(err, core.ErrUnknownTag) {
 		t.Fatalf("got %v, want core.ErrUnknownTag", err)
 	}
-	wantKind(t, "slot tag in a message", err, core.KindUnknownTag)
+	abitest.WantKind(t, "slot tag in a message", err, core.KindUnknownTag)
 	if OffsetOf(err) < 0 {
 		t.Fatalf("no offset in %v", err)
 	}
 	_, err = Decode(msg, DecOptions{PassThrough: true}, true, 0)
-	wantKind(t, "slot tag in a message, pass-through", err, core.KindUnknownTag)
+	abitest.WantKind(t, "slot tag in a message, pass-through", err, core.KindUnknownTag)
 }
 
 func TestFillChecks(t *testing.T) {
@@ -252,12 +253,12 @@ func TestFillChecks(t *testing.T) {
 		{"bytes slot as an array", []Slot{{}, {Data: make([]byte, 10), DType: f32}}, core.KindMismatch},
 		{"more destinations than slots", []Slot{{Data: make([]byte, 8), DType: f32}, {Data: make([]byte, 10), DType: SlotBytes}, {}}, core.KindInvalid},
 	} {
-		wantKind(t, c.name, Fill(d, c.dsts), c.kind)
+		abitest.WantKind(t, c.name, Fill(d, c.dsts), c.kind)
 	}
 	// Every destination is checked before anything is copied.
 	first := make([]byte, 8)
 	err = Fill(d, []Slot{{Data: first, DType: f32}, {Data: make([]byte, 9), DType: SlotBytes}})
-	wantKind(t, "second destination short", err, core.KindMismatch)
+	abitest.WantKind(t, "second destination short", err, core.KindMismatch)
 	if !bytes.Equal(first, make([]byte, 8)) {
 		t.Fatal("the first destination was written before the second was checked")
 	}
@@ -272,7 +273,7 @@ func TestFillChecks(t *testing.T) {
 		t.Fatalf("filled %x, want %x", first, w.Data)
 	}
 	// May be called again.
-	dsts := destinations(d.Specs)
+	dsts := Destinations(d.Specs)
 	if err := Fill(d, dsts); err != nil {
 		t.Fatal(err)
 	}
@@ -304,14 +305,14 @@ func TestGoldenSkeletons(t *testing.T) {
 			t.Fatalf("%s: %v", path, err)
 		}
 		if _, err := Decode(want, wide, false, 0); err != nil {
-			wantKind(t, path+" without pass-through", err, core.KindInvalid) // holds references
+			abitest.WantKind(t, path+" without pass-through", err, core.KindInvalid) // holds references
 			refs++
 		}
-		dsts := destinations(d.Specs)
+		dsts := Destinations(d.Specs)
 		if err := Fill(d, dsts); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		m, err := Encode(d.Skeleton.Bytes(), dsts, plainMode(t))
+		m, err := Encode(d.Skeleton.Bytes(), dsts, abitest.PlainMode(t))
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
@@ -329,9 +330,9 @@ func TestGoldenSkeletons(t *testing.T) {
 // in message order, and the skeleton with the filled slots gives the
 // message again.
 func TestArraySlotMin(t *testing.T) {
-	zero := mustArray(t, core.DTypeUint8, []int{}, core.RowMajor, []byte{7})
-	small := mustArray(t, core.DTypeInt16, []int{2, 2}, core.ColumnMajor, []byte{1, 0, 2, 0, 3, 0, 4, 0})
-	large := mustArray(t, core.DTypeFloat32, []int{4}, core.RowMajor, make([]byte, 16))
+	zero := abitest.MustArray(t, core.DTypeUint8, []int{}, core.RowMajor, []byte{7})
+	small := abitest.MustArray(t, core.DTypeInt16, []int{2, 2}, core.ColumnMajor, []byte{1, 0, 2, 0, 3, 0, 4, 0})
+	large := abitest.MustArray(t, core.DTypeFloat32, []int{4}, core.RowMajor, make([]byte, 16))
 	msg, err := core.Marshal([]any{zero, large, small, []any{zero, large}})
 	if err != nil {
 		t.Fatal(err)
@@ -354,11 +355,11 @@ func TestArraySlotMin(t *testing.T) {
 	if a, ok := l[2].(*core.Array); !ok || a.Order != core.ColumnMajor || !bytes.Equal(a.Data, small.Data) {
 		t.Fatalf("small array in the skeleton: %#v", l[2])
 	}
-	dsts := destinations(d.Specs)
+	dsts := Destinations(d.Specs)
 	if err := Fill(d, dsts); err != nil {
 		t.Fatal(err)
 	}
-	back, err := Encode(d.Skeleton.Bytes(), dsts, plainMode(t))
+	back, err := Encode(d.Skeleton.Bytes(), dsts, abitest.PlainMode(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,5 +382,5 @@ func TestArraySlotMin(t *testing.T) {
 		t.Fatalf("big-endian array in the skeleton: %#v, %d slots", v, len(d.Specs))
 	}
 	_, err = Decode(msg, DecOptions{ArraySlotMin: -1}, false, 0)
-	wantKind(t, "negative array_slot_min", err, core.KindInvalid)
+	abitest.WantKind(t, "negative array_slot_min", err, core.KindInvalid)
 }

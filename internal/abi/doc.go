@@ -27,13 +27,10 @@
 //     Fill copies inline slots into the caller's memory and Fetch also
 //     downloads the referenced ones there; Decoded.Cancel ends a
 //     download from another thread.
-//   - Hosts and transactions: Host (a hostdl.Host) encodes by reference
-//     and publishes, Tx waits on, reports and aborts a transaction. They
-//     are left out of GOOS=wasip1 builds (the wasm guest), which have no
-//     network and must not link hostdl.
-//   - Layouts (layout.go, layout_table.go): the byte forms of plans,
-//     parcels and errors in a wasm guest's memory, of messages encoded by
-//     reference from slots the host holds (Slot.Held), of the requests and
-//     answers of a table in the guest, and the packing of the guest's
-//     results.
+//
+// Two neighbours use it, each for one shell: internal/abihost is the C
+// ABI's host (a hostdl.Host: the network) and its transactions, and
+// wasm/internal/layout holds the byte forms in which plans, parcels,
+// errors and table requests cross a wasm guest's memory. This package
+// links no network, so the wasm host and guest link none either.
 package abi

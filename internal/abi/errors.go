@@ -17,8 +17,8 @@ func Errorf(k core.Kind, format string, args ...any) error {
 	return core.NewError(k, nil, format, args...)
 }
 
-// wrap adds context to err and keeps its kind.
-func wrap(err error, format string, args ...any) error {
+// Wrap adds context to err and keeps its kind.
+func Wrap(err error, format string, args ...any) error {
 	return core.NewError(core.KindOf(err), err, format, args...)
 }
 

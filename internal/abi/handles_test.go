@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi/abitest"
 )
 
 func TestTable(t *testing.T) {
@@ -28,11 +29,11 @@ func TestTable(t *testing.T) {
 	}
 	done()
 	_, _, err = Use[*Decoded](tab, h, "a decode handle")
-	wantKind(t, "wrong handle type", err, core.KindInvalid)
+	abitest.WantKind(t, "wrong handle type", err, core.KindInvalid)
 	for _, bad := range []int64{0, -1, h + 1, 1 << 62} {
 		_, _, err := Use[[]byte](tab, bad, "a message")
-		wantKind(t, "use of a made-up handle", err, core.KindInvalid)
-		wantKind(t, "release of a made-up handle", tab.Release(bad), core.KindInvalid)
+		abitest.WantKind(t, "use of a made-up handle", err, core.KindInvalid)
+		abitest.WantKind(t, "release of a made-up handle", tab.Release(bad), core.KindInvalid)
 	}
 	if tab.Len() != 1 {
 		t.Fatalf("%d handles, want 1", tab.Len())
@@ -40,9 +41,9 @@ func TestTable(t *testing.T) {
 	if err := tab.Release(h); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, "double release", tab.Release(h), core.KindInvalid)
+	abitest.WantKind(t, "double release", tab.Release(h), core.KindInvalid)
 	_, _, err = Use[[]byte](tab, h, "a message")
-	wantKind(t, "use after release", err, core.KindInvalid)
+	abitest.WantKind(t, "use after release", err, core.KindInvalid)
 	if h2 := tab.Add(m); h2 == h {
 		t.Fatal("handle number reused")
 	}
@@ -55,8 +56,8 @@ func TestUseOfWrongTypeEndsItsUse(t *testing.T) {
 	c := &counted{}
 	h := tab.Add(c)
 	_, _, err := Use[*Decoded](tab, h, "a decode handle")
-	wantKind(t, "wrong handle type", err, core.KindInvalid)
-	within(t, 5*time.Second, "release after a refused use", func() {
+	abitest.WantKind(t, "wrong handle type", err, core.KindInvalid)
+	abitest.Within(t, 5*time.Second, "release after a refused use", func() {
 		if err := tab.Release(h); err != nil {
 			t.Error(err)
 		}
@@ -166,7 +167,7 @@ func TestUsesRunInParallel(t *testing.T) {
 			done()
 		})
 	}
-	within(t, 5*time.Second, "two uses and a release", func() {
+	abitest.Within(t, 5*time.Second, "two uses and a release", func() {
 		<-started
 		<-started // both uses run at once
 		if err := tab.Release(h); err != nil {
@@ -181,7 +182,7 @@ func TestUsesRunInParallel(t *testing.T) {
 		t.Fatalf("cancelled %d and closed %d times", c.cancels.Load(), c.closes.Load())
 	}
 	_, _, err := Use[*counted](tab, h, "a counter")
-	wantKind(t, "use after release", err, core.KindInvalid)
+	abitest.WantKind(t, "use after release", err, core.KindInvalid)
 }
 
 // TestGateSecondUseDuringClose replays, on the gate itself, the deadlock
@@ -192,7 +193,7 @@ func TestUsesRunInParallel(t *testing.T) {
 // handle) must fail at once instead.
 func TestGateSecondUseDuringClose(t *testing.T) {
 	var g gate
-	within(t, 5*time.Second, "use, close, second use", func() {
+	abitest.Within(t, 5*time.Second, "use, close, second use", func() {
 		if !g.enter() {
 			t.Error("an open gate refused a use")
 			return

@@ -111,7 +111,7 @@ func values(slots []Slot) ([]any, error) {
 	for i, s := range slots {
 		v, err := s.value(i, &arrays[i], &dims)
 		if err != nil {
-			return nil, wrap(err, "slot %d", i)
+			return nil, Wrap(err, "slot %d", i)
 		}
 		vals[i] = v
 	}
@@ -126,4 +126,28 @@ type SlotSpec struct {
 	Shape []int
 	Bytes uint64
 	Ref   bool // downloaded (Fetch), not copied from the message
+}
+
+// SlotOf returns the slot that views array a: its memory, dtype, order and
+// shape, as a Go caller passes it to Encode.
+func SlotOf(a *core.Array) Slot {
+	s := Slot{Data: a.Data, DType: int32(a.DType), Order: int32(a.Order), Shape: make([]int64, len(a.Shape))}
+	for i, n := range a.Shape {
+		s.Shape[i] = int64(n)
+	}
+	return s
+}
+
+// Destinations allocates Go memory for every slot of specs, as a Go
+// caller does before Fill or Fetch; each slot describes its array too,
+// so that Encode can send it again.
+func Destinations(specs []SlotSpec) []Slot {
+	dsts := make([]Slot, len(specs))
+	for i, s := range specs {
+		dsts[i] = Slot{Data: make([]byte, s.Bytes), DType: s.DType, Order: s.Order, Shape: make([]int64, len(s.Shape))}
+		for j, n := range s.Shape {
+			dsts[i].Shape[j] = int64(n)
+		}
+	}
+	return dsts
 }

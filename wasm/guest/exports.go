@@ -7,6 +7,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/wasm/internal/layout"
 )
 
 // Flags of vc_decode.
@@ -46,7 +47,7 @@ func pin(b []byte) uint64 {
 	}
 	p := addr(b[:1])
 	pinned[p] = b
-	return abi.PackResult(p, uint32(len(b)))
+	return layout.PackResult(p, uint32(len(b)))
 }
 
 // view returns n bytes of the pinned buffer at ptr.
@@ -66,30 +67,30 @@ func status(err error) core.Kind {
 	if err == nil {
 		return core.KindNone
 	}
-	lastError = abi.AppendError(lastError[:0], err)
+	lastError = layout.AppendError(lastError[:0], err)
 	return abi.KindOf(err)
 }
 
 // result packs b, or the status of err.
 func result(b []byte, err error) uint64 {
 	if err != nil {
-		return abi.PackStatus(status(err))
+		return layout.PackStatus(status(err))
 	}
 	return pin(b)
 }
 
 //go:wasmexport vc_layout_version
-func vcLayoutVersion() int32 { return abi.LayoutVersion }
+func vcLayoutVersion() int32 { return layout.LayoutVersion }
 
 //go:wasmexport vc_version
-func vcVersion() uint64 { return abi.PackResult(addr(version), uint32(len(version))) }
+func vcVersion() uint64 { return layout.PackResult(addr(version), uint32(len(version))) }
 
 //go:wasmexport vc_error_text
 func vcErrorText() uint64 {
 	if len(lastError) == 0 {
-		lastError = abi.AppendError(lastError, abi.Errorf(core.KindInvalid, "no error"))
+		lastError = layout.AppendError(lastError, abi.Errorf(core.KindInvalid, "no error"))
 	}
-	return abi.PackResult(addr(lastError), uint32(len(lastError)))
+	return layout.PackResult(addr(lastError), uint32(len(lastError)))
 }
 
 // vc_alloc's buffer holds undefined bytes: the host writes all of it.
@@ -103,7 +104,7 @@ func vcAlloc(n uint32) uint32 {
 		b = make([]byte, n)
 	}
 	spare = nil
-	ptr, _, _ := abi.UnpackResult(pin(b))
+	ptr, _, _ := layout.UnpackResult(pin(b))
 	return ptr
 }
 
@@ -130,7 +131,7 @@ func encode(parcel, n uint32, maxDepth int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	skel, slots, err := abi.ReadParcel(buf)
+	skel, slots, err := layout.ReadParcel(buf)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +175,7 @@ func decode(ptr, n uint32, o abi.DecOptions, flags uint32) ([]byte, error) {
 	if flags&DecodeKeep != 0 {
 		h = handles.Add(&decoded{d: d, msg: msg})
 	}
-	return abi.AppendPlan(nil, d, msg, h), nil
+	return layout.AppendPlan(nil, d, msg, h), nil
 }
 
 //go:wasmexport vc_decode_fill
@@ -192,7 +193,7 @@ func fill(h int64, parcel, n uint32) error {
 	if err != nil {
 		return err
 	}
-	_, dsts, err := abi.ReadParcel(buf)
+	_, dsts, err := layout.ReadParcel(buf)
 	if err != nil {
 		return err
 	}

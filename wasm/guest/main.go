@@ -13,11 +13,11 @@
 //
 // Every parameter and result is an integer. A buffer is a guest address
 // and a length. An export that returns a buffer returns
-// abi.PackResult(ptr, len); one that fails returns abi.PackStatus(kind)
+// layout.PackResult(ptr, len); one that fails returns layout.PackStatus(kind)
 // (ptr 0) or, where no buffer comes back, the kind as an int32 status
 // (0: success). After a failure, vc_error_text returns the error's layout
-// (abi.AppendError: kind, byte offset, text). The layouts are those of
-// internal/abi/layout.go; vc_layout_version returns abi.LayoutVersion.
+// (layout.AppendError: kind, byte offset, text). The layouts are those of
+// wasm/internal/layout; vc_layout_version returns layout.LayoutVersion.
 //
 // Memory: buffers the host fills (vc_alloc) and buffers the guest returns
 // are pinned in a table until vc_free: the guest's garbage collector never

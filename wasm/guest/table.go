@@ -11,6 +11,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/wasm/internal/layout"
 )
 
 // Encoding by reference and the transaction table, for arrays the host
@@ -58,7 +59,7 @@ func encodeRef(ptr, parcelLen, sourceLen uint32, maxDepth, refThreshold int64) (
 	if err != nil {
 		return nil, err
 	}
-	skel, slots, err := abi.ReadParcel(b[:parcelLen])
+	skel, slots, err := layout.ReadParcel(b[:parcelLen])
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +79,7 @@ func encodeRef(ptr, parcelLen, sourceLen uint32, maxDepth, refThreshold int64) (
 	if err != nil {
 		return nil, err
 	}
-	return abi.AppendEncoded(make([]byte, 0, m.Len()+128), m)
+	return layout.AppendEncoded(make([]byte, 0, m.Len()+128), m)
 }
 
 // table is a core.Table whose batches the host holds. Its clock is the
@@ -87,7 +88,7 @@ type table struct {
 	t     *core.Table
 	now   time.Time
 	open  map[uuid.UUID]*core.Transaction
-	ended []abi.TxOutcome // ended during the calls since the last answer
+	ended []layout.TxOutcome // ended during the calls since the last answer
 }
 
 // tableOut is the buffer of the table's answers, the guest's own: an
@@ -96,13 +97,13 @@ var tableOut []byte
 
 // answer packs a, with the transactions ended since the last answer, into
 // tableOut; after a failure the ended ones wait for the next answer.
-func (t *table) answer(a *abi.TableAnswer, err error) uint64 {
+func (t *table) answer(a *layout.TableAnswer, err error) uint64 {
 	if err != nil {
-		return abi.PackStatus(status(err))
+		return layout.PackStatus(status(err))
 	}
 	a.Ended, t.ended = t.ended, nil
-	tableOut = abi.AppendTableAnswer(tableOut[:0], a)
-	return abi.PackResult(addr(tableOut[:1]), uint32(len(tableOut)))
+	tableOut = layout.AppendTableAnswer(tableOut[:0], a)
+	return layout.PackResult(addr(tableOut[:1]), uint32(len(tableOut)))
 }
 
 // vc_table_new makes a table; its answer's first value is its handle.
@@ -114,10 +115,10 @@ func vcTableNew(keepFinished int64) uint64 {
 		Clock: func() time.Time { return t.now }, Rand: hostRand{}, KeepFinished: time.Duration(keepFinished),
 	})
 	if err != nil {
-		return abi.PackStatus(status(err))
+		return layout.PackStatus(status(err))
 	}
 	t.t = ct
-	return t.answer(&abi.TableAnswer{Values: [4]int64{handles.Add(t)}}, nil)
+	return t.answer(&layout.TableAnswer{Values: [4]int64{handles.Add(t)}}, nil)
 }
 
 // use returns table h with its clock set to now, and the end of the use.
@@ -130,17 +131,17 @@ func use(h, now int64) (*table, func(), error) {
 }
 
 // request runs op on table h with the request at [ptr, ptr+n).
-func request(h int64, ptr, n uint32, now int64, op func(*table, *abi.TableRequest) (*abi.TableAnswer, error)) uint64 {
+func request(h int64, ptr, n uint32, now int64, op func(*table, *layout.TableRequest) (*layout.TableAnswer, error)) uint64 {
 	t, done, err := use(h, now)
 	if err != nil {
-		return abi.PackStatus(status(err))
+		return layout.PackStatus(status(err))
 	}
 	defer done()
 	b, err := view(ptr, n, "request")
 	if err != nil {
 		return t.answer(nil, err)
 	}
-	q, err := abi.ReadTableRequest(b)
+	q, err := layout.ReadTableRequest(b)
 	if err != nil {
 		return t.answer(nil, err)
 	}
@@ -154,33 +155,33 @@ func request(h int64, ptr, n uint32, now int64, op func(*table, *abi.TableReques
 func vcTablePublish(h int64, ptr, n uint32, now int64) uint64 {
 	t, done, err := use(h, now)
 	if err != nil {
-		return abi.PackStatus(status(err))
+		return layout.PackStatus(status(err))
 	}
 	defer done()
 	a, err := t.publish(ptr, n)
 	return t.answer(a, err)
 }
 
-func (t *table) publish(ptr, n uint32) (*abi.TableAnswer, error) {
+func (t *table) publish(ptr, n uint32) (*layout.TableAnswer, error) {
 	b, err := view(ptr, n, "publish")
 	if err != nil {
 		return nil, err
 	}
-	batch, o, err := abi.ReadPublish(b)
+	batch, o, err := layout.ReadPublish(b)
 	if err != nil {
 		return nil, err
 	}
 	id := batch.Ref.RefID
 	o.OnDone = func(out core.Outcome) {
 		delete(t.open, id)
-		t.ended = append(t.ended, abi.TxOutcome{RefID: id, Outcome: out})
+		t.ended = append(t.ended, layout.TxOutcome{RefID: id, Outcome: out})
 	}
 	tx, err := t.t.Publish(batch, o)
 	if err != nil {
 		return nil, err
 	}
 	t.open[id] = tx
-	return &abi.TableAnswer{}, nil
+	return &layout.TableAnswer{}, nil
 }
 
 // vc_table_manifest grants a manifest request; the answer's text is the
@@ -188,9 +189,9 @@ func (t *table) publish(ptr, n uint32) (*abi.TableAnswer, error) {
 //
 //go:wasmexport vc_table_manifest
 func vcTableManifest(h int64, ptr, n uint32, now int64) uint64 {
-	return request(h, ptr, n, now, func(t *table, q *abi.TableRequest) (*abi.TableAnswer, error) {
+	return request(h, ptr, n, now, func(t *table, q *layout.TableRequest) (*layout.TableAnswer, error) {
 		nonce, err := t.t.GrantManifest(q.RefID, q.Token, q.Receiver)
-		return &abi.TableAnswer{Text: nonce}, err
+		return &layout.TableAnswer{Text: nonce}, err
 	})
 }
 
@@ -198,12 +199,12 @@ func vcTableManifest(h int64, ptr, n uint32, now int64) uint64 {
 //
 //go:wasmexport vc_table_serve
 func vcTableServe(h int64, ptr, n uint32, now int64) uint64 {
-	return request(h, ptr, n, now, func(t *table, q *abi.TableRequest) (*abi.TableAnswer, error) {
+	return request(h, ptr, n, now, func(t *table, q *layout.TableRequest) (*layout.TableAnswer, error) {
 		item := int(q.Item)
 		if int64(item) != q.Item {
 			item = -1
 		}
-		return &abi.TableAnswer{}, t.t.GrantServe(q.RefID, q.Token, q.Receiver, item, q.Off, q.N)
+		return &layout.TableAnswer{}, t.t.GrantServe(q.RefID, q.Token, q.Receiver, item, q.Off, q.N)
 	})
 }
 
@@ -211,8 +212,8 @@ func vcTableServe(h int64, ptr, n uint32, now int64) uint64 {
 //
 //go:wasmexport vc_table_confirm
 func vcTableConfirm(h int64, ptr, n uint32, now int64) uint64 {
-	return request(h, ptr, n, now, func(t *table, q *abi.TableRequest) (*abi.TableAnswer, error) {
-		return &abi.TableAnswer{}, t.t.Confirm(q.RefID, q.Token, q.Receiver, q.Nonce)
+	return request(h, ptr, n, now, func(t *table, q *layout.TableRequest) (*layout.TableAnswer, error) {
+		return &layout.TableAnswer{}, t.t.Confirm(q.RefID, q.Token, q.Receiver, q.Nonce)
 	})
 }
 
@@ -220,13 +221,13 @@ func vcTableConfirm(h int64, ptr, n uint32, now int64) uint64 {
 //
 //go:wasmexport vc_table_status
 func vcTableStatus(h int64, ptr, n uint32, now int64) uint64 {
-	return request(h, ptr, n, now, func(t *table, q *abi.TableRequest) (*abi.TableAnswer, error) {
+	return request(h, ptr, n, now, func(t *table, q *layout.TableRequest) (*layout.TableAnswer, error) {
 		tx := t.open[q.RefID]
 		if tx == nil {
 			return nil, abi.Errorf(core.KindUnknownRef, "no open transaction %s", q.RefID)
 		}
 		state, rs := tx.Status()
-		return &abi.TableAnswer{Status: &abi.TxOutcome{RefID: q.RefID, Outcome: core.Outcome{State: state, Receivers: rs}}}, nil
+		return &layout.TableAnswer{Status: &layout.TxOutcome{RefID: q.RefID, Outcome: core.Outcome{State: state, Receivers: rs}}}, nil
 	})
 }
 
@@ -234,11 +235,11 @@ func vcTableStatus(h int64, ptr, n uint32, now int64) uint64 {
 //
 //go:wasmexport vc_table_abort
 func vcTableAbort(h int64, ptr, n uint32, now int64) uint64 {
-	return request(h, ptr, n, now, func(t *table, q *abi.TableRequest) (*abi.TableAnswer, error) {
+	return request(h, ptr, n, now, func(t *table, q *layout.TableRequest) (*layout.TableAnswer, error) {
 		if tx := t.open[q.RefID]; tx != nil {
 			tx.Abort()
 		}
-		return &abi.TableAnswer{}, nil
+		return &layout.TableAnswer{}, nil
 	})
 }
 
@@ -246,8 +247,8 @@ func vcTableAbort(h int64, ptr, n uint32, now int64) uint64 {
 //
 //go:wasmexport vc_table_delete
 func vcTableDelete(h int64, ptr, n uint32, now int64) uint64 {
-	return request(h, ptr, n, now, func(t *table, q *abi.TableRequest) (*abi.TableAnswer, error) {
-		return &abi.TableAnswer{}, t.t.Delete(q.RefID)
+	return request(h, ptr, n, now, func(t *table, q *layout.TableRequest) (*layout.TableAnswer, error) {
+		return &layout.TableAnswer{}, t.t.Delete(q.RefID)
 	})
 }
 
@@ -258,11 +259,11 @@ func vcTableDelete(h int64, ptr, n uint32, now int64) uint64 {
 func vcTableSweep(h, now, at int64) uint64 {
 	t, done, err := use(h, now)
 	if err != nil {
-		return abi.PackStatus(status(err))
+		return layout.PackStatus(status(err))
 	}
 	defer done()
 	n := t.t.Sweep(time.Unix(0, at))
-	return t.answer(&abi.TableAnswer{Values: [4]int64{int64(n)}}, nil)
+	return t.answer(&layout.TableAnswer{Values: [4]int64{int64(n)}}, nil)
 }
 
 // vc_table_stats answers the counters: open, receivers active, bytes
@@ -272,11 +273,11 @@ func vcTableSweep(h, now, at int64) uint64 {
 func vcTableStats(h, now int64) uint64 {
 	t, done, err := use(h, now)
 	if err != nil {
-		return abi.PackStatus(status(err))
+		return layout.PackStatus(status(err))
 	}
 	defer done()
 	s := t.t.Stats()
-	return t.answer(&abi.TableAnswer{Values: [4]int64{int64(s.Open), int64(s.ReceiversActive), s.BytesServed, s.Serves}}, nil)
+	return t.answer(&layout.TableAnswer{Values: [4]int64{int64(s.Open), int64(s.ReceiversActive), s.BytesServed, s.Serves}}, nil)
 }
 
 // vc_table_close ends every open transaction (StateDeleted).
@@ -285,9 +286,9 @@ func vcTableStats(h, now int64) uint64 {
 func vcTableClose(h, now int64) uint64 {
 	t, done, err := use(h, now)
 	if err != nil {
-		return abi.PackStatus(status(err))
+		return layout.PackStatus(status(err))
 	}
 	defer done()
 	t.t.Close()
-	return t.answer(&abi.TableAnswer{}, nil)
+	return t.answer(&layout.TableAnswer{}, nil)
 }

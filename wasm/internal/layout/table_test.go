@@ -1,4 +1,4 @@
-package abi
+package layout
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/internal/abi/abitest"
 )
 
 // cutEverywhere checks that read refuses every proper prefix of b with
@@ -31,10 +33,10 @@ func cutEverywhere(t *testing.T, what string, b []byte, read func([]byte) error)
 // layout carries the message, the batch and the slots.
 func TestEncodeHeld(t *testing.T) {
 	small, _ := core.ArrayOf(nil, []int8{1, 2, 3})
-	skel := skeleton(t, map[string]any{"w": core.SlotIndex(0), "small": core.SlotIndex(1), "v": core.SlotIndex(2), "w2": core.SlotIndex(0)})
-	slots := []Slot{
+	skel := abitest.Skeleton(t, map[string]any{"w": core.SlotIndex(0), "small": core.SlotIndex(1), "v": core.SlotIndex(2), "w2": core.SlotIndex(0)})
+	slots := []abi.Slot{
 		{DType: int32(core.DTypeFloat32), Shape: []int64{4, 8}, Held: true},
-		slotOf(small),
+		abi.SlotOf(small),
 		{DType: int32(core.DTypeInt64), Order: int32(core.ColumnMajor), Shape: []int64{2, 3}, Held: true},
 	}
 	buf := make([]byte, ParcelSize(len(skel), slots))
@@ -50,7 +52,7 @@ func TestEncodeHeld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Encode(gotSkel, got, mode)
+	m, err := abi.Encode(gotSkel, got, mode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,7 @@ func TestEncodeHeld(t *testing.T) {
 	cutEverywhere(t, "encoded", layout, func(b []byte) error { _, err := ReadEncoded(b); return err })
 
 	// No reference: no batch.
-	m, err = Encode(skeleton(t, []any{core.SlotIndex(0)}), []Slot{slotOf(small)}, mode)
+	m, err = abi.Encode(abitest.Skeleton(t, []any{core.SlotIndex(0)}), []abi.Slot{abi.SlotOf(small)}, mode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func TestEncodeHeld(t *testing.T) {
 	}
 	// An array of this memory by reference has no slot to name.
 	big, _ := core.ArrayOf(nil, make([]float64, 4))
-	m, err = Encode(skeleton(t, []any{core.SlotIndex(0)}), []Slot{slotOf(big)}, mode)
+	m, err = abi.Encode(abitest.Skeleton(t, []any{core.SlotIndex(0)}), []abi.Slot{abi.SlotOf(big)}, mode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,26 +89,26 @@ func TestEncodeHeld(t *testing.T) {
 		t.Fatalf("an array in memory by reference: %v", err)
 	}
 
-	one := skeleton(t, []any{core.SlotIndex(0)})
+	one := abitest.Skeleton(t, []any{core.SlotIndex(0)})
 	for _, c := range []struct {
 		name string
-		slot Slot
+		slot abi.Slot
 		mode *core.EncMode
 		kind core.Kind
 	}{
-		{"held inline", slots[0], plainMode(t), core.KindInvalid},
-		{"held with data", Slot{Data: []byte{1}, DType: int32(core.DTypeInt8), Shape: []int64{1}, Held: true}, mode, core.KindInvalid},
-		{"held bytes", Slot{DType: SlotBytes, Held: true}, mode, core.KindInvalid},
-		{"held bad dtype", Slot{DType: 99, Held: true}, mode, core.KindMismatch},
-		{"held bad order", Slot{DType: int32(core.DTypeInt8), Order: 7, Held: true}, mode, core.KindMismatch},
-		{"held negative dimension", Slot{DType: int32(core.DTypeInt8), Shape: []int64{-1}, Held: true}, mode, core.KindMismatch},
+		{"held inline", slots[0], abitest.PlainMode(t), core.KindInvalid},
+		{"held with data", abi.Slot{Data: []byte{1}, DType: int32(core.DTypeInt8), Shape: []int64{1}, Held: true}, mode, core.KindInvalid},
+		{"held bytes", abi.Slot{DType: abi.SlotBytes, Held: true}, mode, core.KindInvalid},
+		{"held bad dtype", abi.Slot{DType: 99, Held: true}, mode, core.KindMismatch},
+		{"held bad order", abi.Slot{DType: int32(core.DTypeInt8), Order: 7, Held: true}, mode, core.KindMismatch},
+		{"held negative dimension", abi.Slot{DType: int32(core.DTypeInt8), Shape: []int64{-1}, Held: true}, mode, core.KindMismatch},
 	} {
-		_, err := Encode(one, []Slot{c.slot}, c.mode)
-		wantKind(t, c.name, err, c.kind)
+		_, err := abi.Encode(one, []abi.Slot{c.slot}, c.mode)
+		abitest.WantKind(t, c.name, err, c.kind)
 	}
 	// A parcel flag the reader does not know, or held data, is refused.
 	for _, flags := range []uint32{2, ParcelHeld} {
-		s := []Slot{{Data: []byte{1}, DType: int32(core.DTypeInt8), Shape: []int64{1}}}
+		s := []abi.Slot{{Data: []byte{1}, DType: int32(core.DTypeInt8), Shape: []int64{1}}}
 		p := make([]byte, ParcelSize(0, s))
 		PutParcel(p, nil, s)
 		p[24+28] = byte(flags)

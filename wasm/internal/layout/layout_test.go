@@ -1,4 +1,4 @@
-package abi
+package layout
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/internal/abi/abitest"
 )
 
 func TestPackResult(t *testing.T) {
@@ -34,15 +36,15 @@ func TestPackResult(t *testing.T) {
 // reads as the native error did.
 func TestErrorLayout(t *testing.T) {
 	_, syntax := core.Unmarshal([]byte{0xda, 0x56, 0x43, 0x00, 0x00, 0x83, 0x01})
-	_, layer := Decode([]byte{0xda}, DecOptions{MaxDepth: -1}, false, 0)
-	for _, err := range []error{syntax, layer, wrap(syntax, "skeleton"), errors.New("plain")} {
+	_, layer := abi.Decode([]byte{0xda}, abi.DecOptions{MaxDepth: -1}, false, 0)
+	for _, err := range []error{syntax, layer, abi.Wrap(syntax, "skeleton"), errors.New("plain")} {
 		got := ReadError(AppendError(nil, err))
 		var e *core.Error
 		if !errors.As(got, &e) {
 			t.Fatalf("%v: ReadError gave %T", err, got)
 		}
-		if e.Kind != core.KindOf(err) || e.Offset != OffsetOf(err) {
-			t.Errorf("%v: kind %v offset %d, want %v %d", err, e.Kind, e.Offset, core.KindOf(err), OffsetOf(err))
+		if e.Kind != core.KindOf(err) || e.Offset != abi.OffsetOf(err) {
+			t.Errorf("%v: kind %v offset %d, want %v %d", err, e.Kind, e.Offset, core.KindOf(err), abi.OffsetOf(err))
 		}
 		if !bytes.Contains([]byte(got.Error()), []byte(firstLine(err))) {
 			t.Errorf("text %q does not carry %q", got, firstLine(err))
@@ -69,11 +71,11 @@ func firstLine(err error) string {
 }
 
 func TestParcel(t *testing.T) {
-	skel := skeleton(t, []any{core.SlotIndex(0), core.SlotIndex(1), core.SlotIndex(2)})
-	slots := []Slot{
+	skel := abitest.Skeleton(t, []any{core.SlotIndex(0), core.SlotIndex(1), core.SlotIndex(2)})
+	slots := []abi.Slot{
 		{Data: []byte{1, 2, 3, 4, 5, 6}, DType: int32(core.DTypeUint8), Shape: []int64{2, 3}},
 		{Data: []byte{}, DType: int32(core.DTypeFloat64), Order: int32(core.ColumnMajor), Shape: []int64{0, 4}},
-		{Data: []byte("8 bytes!"), DType: SlotBytes}, // ends the parcel: no padding
+		{Data: []byte("8 bytes!"), DType: abi.SlotBytes}, // ends the parcel: no padding
 	}
 	n := ParcelSize(len(skel), slots)
 	buf := make([]byte, n)
@@ -95,7 +97,7 @@ func TestParcel(t *testing.T) {
 		}
 	}
 	// Every slot encodes: the parcel is what Encode takes.
-	m, err := Encode(gotSkel, got, plainMode(t))
+	m, err := abi.Encode(gotSkel, got, abitest.PlainMode(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +121,7 @@ func TestParcel(t *testing.T) {
 			t.Errorf("field at %d corrupted: %v", at, err)
 		}
 	}
-	if ParcelSize(0, []Slot{{Data: make([]byte, 0)}, {Shape: make([]int64, 1<<29)}}) != -1 {
+	if ParcelSize(0, []abi.Slot{{Data: make([]byte, 0)}, {Shape: make([]int64, 1<<29)}}) != -1 {
 		t.Error("a parcel beyond 4 GiB has a size")
 	}
 }
@@ -143,7 +145,7 @@ func planMessage(t *testing.T) ([]byte, [][]byte) {
 
 func TestPlanLayout(t *testing.T) {
 	msg, arrays := planMessage(t)
-	d, err := Decode(msg, DecOptions{BytesSlotMin: 16}, true, 0)
+	d, err := abi.Decode(msg, abi.DecOptions{BytesSlotMin: 16}, true, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +157,8 @@ func TestPlanLayout(t *testing.T) {
 	if p.Handle != 42 || !bytes.Equal(p.Skeleton, d.Skeleton.Bytes()) || len(p.Slots) != len(d.Specs) {
 		t.Fatalf("handle %d, skeleton %x, %d slots; want 42, %x, %d", p.Handle, p.Skeleton, len(p.Slots), d.Skeleton.Bytes(), len(d.Specs))
 	}
-	if len(p.Batches) != 1 || p.Batches[0] != d.plan.Batches[0] {
-		t.Fatalf("batches %+v, want %+v", p.Batches, d.plan.Batches)
+	if len(p.Batches) != 1 || p.Batches[0] != d.Plan().Batches[0] {
+		t.Fatalf("batches %+v, want %+v", p.Batches, d.Plan().Batches)
 	}
 	kinds := map[SlotKind]int{}
 	for i, s := range p.Slots {
@@ -204,7 +206,7 @@ func TestPlanLayoutSwap(t *testing.T) {
 	// 0x56430000([1, 40([[2], 74(h'0000000100000002')]), []])
 	msg := []byte{0xda, 0x56, 0x43, 0x00, 0x00, 0x83, 0x01,
 		0xd8, 0x28, 0x82, 0x81, 0x02, 0xd8, 0x4a, 0x48, 0, 0, 0, 1, 0, 0, 0, 2, 0x80}
-	d, err := Decode(msg, DecOptions{}, false, 0)
+	d, err := abi.Decode(msg, abi.DecOptions{}, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

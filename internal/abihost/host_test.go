@@ -1,4 +1,4 @@
-package abi
+package abihost
 
 // Tests of the by-reference half: real hosts on loopback, driven as the
 // shells drive them (every call through a handle table).
@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/internal/abi/abitest"
 )
 
 // addHost starts a host on loopback and puts it in tab; the test releases
 // it, or the cleanup does.
-func addHost(t *testing.T, tab *Table, o HostOptions) (int64, *Host) {
+func addHost(t *testing.T, tab *abi.Table, o HostOptions) (int64, *Host) {
 	t.Helper()
 	h, err := NewHost(o)
 	if err != nil {
@@ -32,9 +34,9 @@ func addHost(t *testing.T, tab *Table, o HostOptions) (int64, *Host) {
 
 // use returns the object behind h, failing the test if there is none; the
 // use ends with the test.
-func use[T any](t *testing.T, tab *Table, h int64) T {
+func use[T any](t *testing.T, tab *abi.Table, h int64) T {
 	t.Helper()
-	obj, done, err := Use[T](tab, h, "the test's object")
+	obj, done, err := abi.Use[T](tab, h, "the test's object")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func use[T any](t *testing.T, tab *Table, h int64) T {
 // refValue is a value with two arrays by reference ("w" twice) and one
 // inline, as a skeleton and slots, and the message core writes for it
 // inline.
-func refValue(t *testing.T) (skel []byte, slots []Slot, want []byte) {
+func refValue(t *testing.T) (skel []byte, slots []abi.Slot, want []byte) {
 	t.Helper()
 	big := make([]float32, 1<<18) // 1 MiB
 	for i := range big {
@@ -54,19 +56,19 @@ func refValue(t *testing.T) (skel []byte, slots []Slot, want []byte) {
 	w, _ := core.ArrayOf(nil, big)
 	f, _ := core.NewArray(core.DTypeInt16, []int{1024, 512}, core.ColumnMajor, bytes.Repeat([]byte{1, 2}, 1<<19))
 	small, _ := core.ArrayOf(nil, []int64{1, 2, 3})
-	skel = skeleton(t, map[string]any{"w": core.SlotIndex(0), "f": core.SlotIndex(1), "s": core.SlotIndex(2), "tied": core.SlotIndex(0)})
+	skel = abitest.Skeleton(t, map[string]any{"w": core.SlotIndex(0), "f": core.SlotIndex(1), "s": core.SlotIndex(2), "tied": core.SlotIndex(0)})
 	want, err := core.Marshal(map[string]any{"w": w, "f": f, "s": small, "tied": w})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return skel, []Slot{slotOf(w), slotOf(f), slotOf(small)}, want
+	return skel, []abi.Slot{abi.SlotOf(w), abi.SlotOf(f), abi.SlotOf(small)}, want
 }
 
 // publish encodes skel and slots by reference on the host behind hh and
 // puts the transaction in tab.
-func publish(t *testing.T, tab *Table, hh int64, skel []byte, slots []Slot, o PublishOptions) ([]byte, int64) {
+func publish(t *testing.T, tab *abi.Table, hh int64, skel []byte, slots []abi.Slot, o PublishOptions) ([]byte, int64) {
 	t.Helper()
-	h, done, err := Use[*Host](tab, hh, "a host")
+	h, done, err := abi.Use[*Host](tab, hh, "a host")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,23 +88,23 @@ func publish(t *testing.T, tab *Table, hh int64, skel []byte, slots []Slot, o Pu
 // receive decodes msg for the host behind hh and downloads every slot into
 // fresh memory, as vc_host_decode and vc_decode_fetch do; it returns the
 // value encoded inline.
-func receive(tab *Table, hh int64, msg []byte) ([]byte, error) {
+func receive(tab *abi.Table, hh int64, msg []byte) ([]byte, error) {
 	if err := CheckHost(tab, hh); err != nil {
 		return nil, err
 	}
-	d, err := Decode(msg, DecOptions{}, true, hh)
+	d, err := abi.Decode(msg, abi.DecOptions{}, true, hh)
 	if err != nil {
 		return nil, err
 	}
-	dsts := destinations(d.Specs)
+	dsts := abi.Destinations(d.Specs)
 	if err := FetchThrough(tab, d, dsts, int64(30*time.Second)); err != nil {
 		return nil, err
 	}
-	mode, err := EncOptions{}.EncMode()
+	mode, err := abi.EncOptions{}.EncMode()
 	if err != nil {
 		return nil, err
 	}
-	m, err := Encode(d.Skeleton.Bytes(), dsts, mode)
+	m, err := abi.Encode(d.Skeleton.Bytes(), dsts, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +112,7 @@ func receive(tab *Table, hh int64, msg []byte) ([]byte, error) {
 }
 
 // mustReceive is receive that fails the test unless it gives want.
-func mustReceive(t *testing.T, tab *Table, hh int64, msg, want []byte) {
+func mustReceive(t *testing.T, tab *abi.Table, hh int64, msg, want []byte) {
 	t.Helper()
 	got, err := receive(tab, hh, msg)
 	if err != nil {
@@ -122,7 +124,7 @@ func mustReceive(t *testing.T, tab *Table, hh int64, msg, want []byte) {
 }
 
 func TestHostByRefRoundTrip(t *testing.T) {
-	tab := NewTable()
+	tab := abi.NewTable()
 	src, _ := addHost(t, tab, HostOptions{Name: "source"})
 	agent, _ := addHost(t, tab, HostOptions{Name: "agent"})
 	skel, slots, want := refValue(t)
@@ -137,18 +139,18 @@ func TestHostByRefRoundTrip(t *testing.T) {
 
 	// A relay: pass-through keeps the refs as lazy refs in the skeleton,
 	// and encoding it again gives the same message.
-	d, err := Decode(msg, DecOptions{PassThrough: true}, false, 0)
+	d, err := abi.Decode(msg, abi.DecOptions{PassThrough: true}, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(d.Specs) != 1 || d.Specs[0].Ref {
 		t.Fatalf("pass-through: slots %+v, want the inline one", d.Specs)
 	}
-	dsts := destinations(d.Specs)
-	if err := Fill(d, dsts); err != nil {
+	dsts := abi.Destinations(d.Specs)
+	if err := abi.Fill(d, dsts); err != nil {
 		t.Fatal(err)
 	}
-	relayed, err := Encode(d.Skeleton.Bytes(), dsts, plainMode(t))
+	relayed, err := abi.Encode(d.Skeleton.Bytes(), dsts, abitest.PlainMode(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,21 +158,21 @@ func TestHostByRefRoundTrip(t *testing.T) {
 		t.Fatal("relayed message differs")
 	}
 
-	_, err = Decode(msg, DecOptions{}, false, 0)
-	wantKind(t, "refs without a host", err, core.KindInvalid)
-	for _, o := range []DecOptions{{MaxArrayBytes: 1 << 20}, {MaxArrayBytes: 1 << 20, PassThrough: true}} {
-		_, err = Decode(msg, o, true, agent)
-		wantKind(t, "MaxArrayBytes counts refs", err, core.KindLimit)
+	_, err = abi.Decode(msg, abi.DecOptions{}, false, 0)
+	abitest.WantKind(t, "refs without a host", err, core.KindInvalid)
+	for _, o := range []abi.DecOptions{{MaxArrayBytes: 1 << 20}, {MaxArrayBytes: 1 << 20, PassThrough: true}} {
+		_, err = abi.Decode(msg, o, true, agent)
+		abitest.WantKind(t, "MaxArrayBytes counts refs", err, core.KindLimit)
 	}
-	d, err = Decode(msg, DecOptions{}, true, agent)
+	d, err = abi.Decode(msg, abi.DecOptions{}, true, agent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.host != agent {
-		t.Fatalf("host %d, want %d", d.host, agent)
+	if d.Host() != agent {
+		t.Fatalf("host %d, want %d", d.Host(), agent)
 	}
-	err = Fill(d, destinations(d.Specs))
-	wantKind(t, "Fill of a referenced slot", err, core.KindInvalid)
+	err = abi.Fill(d, abi.Destinations(d.Specs))
+	abitest.WantKind(t, "Fill of a referenced slot", err, core.KindInvalid)
 
 	mustReceive(t, tab, agent, msg, want)
 	out, err := tx.Wait(int64(10 * time.Second))
@@ -188,7 +190,7 @@ func TestHostByRefRoundTrip(t *testing.T) {
 // TestFetchEachItemOnce: an item the message names twice, or that two
 // lazy refs name, is one slot and is downloaded once.
 func TestFetchEachItemOnce(t *testing.T) {
-	tab := NewTable()
+	tab := abi.NewTable()
 	src, _ := addHost(t, tab, HostOptions{Name: "source"})
 	skel, slots, _ := refValue(t)
 	msg, th := publish(t, tab, src, skel, slots, PublishOptions{})
@@ -206,7 +208,7 @@ func TestFetchEachItemOnce(t *testing.T) {
 
 	// "w" and "tied" are one item: three slots, two of them downloaded.
 	agent, _ := addHost(t, tab, HostOptions{Name: "agent"})
-	d, err := Decode(msg, DecOptions{}, true, agent)
+	d, err := abi.Decode(msg, abi.DecOptions{}, true, agent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +244,7 @@ func TestFetchEachItemOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	resolver, _ := addHost(t, tab, HostOptions{Name: "resolver"})
-	d, err = Decode(list, DecOptions{}, true, resolver)
+	d, err = abi.Decode(list, abi.DecOptions{}, true, resolver)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,16 +252,16 @@ func TestFetchEachItemOnce(t *testing.T) {
 		t.Fatalf("slots %+v, want the one item", d.Specs)
 	}
 	// Destinations are checked before anything is downloaded.
-	short := []Slot{{Data: make([]byte, len(w)-1), DType: d.Specs[0].DType}}
-	wantKind(t, "short destination", FetchThrough(tab, d, short, -1), core.KindMismatch)
+	short := []abi.Slot{{Data: make([]byte, len(w)-1), DType: d.Specs[0].DType}}
+	abitest.WantKind(t, "short destination", FetchThrough(tab, d, short, -1), core.KindMismatch)
 	if got := served("resolver"); got != 0 {
 		t.Fatalf("served %d bytes for a refused fetch", got)
 	}
 	// A destination without data is skipped: nothing to download.
-	if err := FetchThrough(tab, d, []Slot{{}}, -1); err != nil {
+	if err := FetchThrough(tab, d, []abi.Slot{{}}, -1); err != nil {
 		t.Fatal(err)
 	}
-	dsts := destinations(d.Specs)
+	dsts := abi.Destinations(d.Specs)
 	if err := FetchThrough(tab, d, dsts, -1); err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +276,7 @@ func TestFetchEachItemOnce(t *testing.T) {
 // TestFetchDefaultClient: host 0 downloads through the library's own
 // client.
 func TestFetchDefaultClient(t *testing.T) {
-	tab := NewTable()
+	tab := abi.NewTable()
 	src, _ := addHost(t, tab, HostOptions{Name: "source"})
 	skel, slots, want := refValue(t)
 	msg, _ := publish(t, tab, src, skel, slots, PublishOptions{})
@@ -282,7 +284,7 @@ func TestFetchDefaultClient(t *testing.T) {
 }
 
 func TestHostTransactions(t *testing.T) {
-	tab := NewTable()
+	tab := abi.NewTable()
 	src, _ := addHost(t, tab, HostOptions{Name: "source"})
 	agent, _ := addHost(t, tab, HostOptions{Name: "agent"})
 	skel, slots, _ := refValue(t)
@@ -292,9 +294,9 @@ func TestHostTransactions(t *testing.T) {
 		t.Fatal("no ref id")
 	}
 	_, err := tx.Wait(0)
-	wantKind(t, "wait 0 on an open transaction", err, core.KindTimeout)
+	abitest.WantKind(t, "wait 0 on an open transaction", err, core.KindTimeout)
 	_, err = tx.Wait(int64(time.Millisecond))
-	wantKind(t, "wait 1ms on an open transaction", err, core.KindTimeout)
+	abitest.WantKind(t, "wait 1ms on an open transaction", err, core.KindTimeout)
 	if out, ended := tx.Status(); ended || out.State != core.StateOpen {
 		t.Fatalf("status %+v ended %v", out, ended)
 	}
@@ -312,7 +314,7 @@ func TestHostTransactions(t *testing.T) {
 		t.Fatalf("after the wait: status %+v ended %v", out, ended)
 	}
 	_, err = receive(tab, agent, msg)
-	wantKind(t, "download of an aborted batch", err, core.KindExpired)
+	abitest.WantKind(t, "download of an aborted batch", err, core.KindExpired)
 
 	h := use[*Host](t, tab, src)
 	for _, o := range []PublishOptions{
@@ -320,7 +322,7 @@ func TestHostTransactions(t *testing.T) {
 		{TimeoutNs: -1}, {MaxDepth: -1}, {MaxDepth: 5000}, {RefThreshold: -1},
 	} {
 		_, _, err := h.Encode(skel, slots, o)
-		wantKind(t, "publish options", err, core.KindInvalid)
+		abitest.WantKind(t, "publish options", err, core.KindInvalid)
 	}
 	// Every array inline: no transaction.
 	m, tx2, err := h.Encode(skel, slots, PublishOptions{RefThreshold: 1 << 30})
@@ -336,7 +338,7 @@ func TestHostTransactions(t *testing.T) {
 // a waiter still blocked when the handle is released gets KindAborted,
 // exactly; a wait that starts after the release finds no handle.
 func TestTxWaiters(t *testing.T) {
-	tab := NewTable()
+	tab := abi.NewTable()
 	src, _ := addHost(t, tab, HostOptions{Name: "source"})
 	agent, _ := addHost(t, tab, HostOptions{Name: "agent"})
 	skel, slots, _ := refValue(t)
@@ -354,7 +356,7 @@ func TestTxWaiters(t *testing.T) {
 		entered := make(chan struct{}, n)
 		for range n {
 			go func() {
-				tx, done, err := Use[*Tx](tab, th, "a transaction handle")
+				tx, done, err := abi.Use[*Tx](tab, th, "a transaction handle")
 				if err != nil {
 					results <- result{err: err}
 					entered <- struct{}{}
@@ -371,7 +373,7 @@ func TestTxWaiters(t *testing.T) {
 		}
 		return results
 	}
-	within(t, 30*time.Second, "waiters", func() {
+	abitest.Within(t, 30*time.Second, "waiters", func() {
 		completed := wait(thDone, 3)
 		blocked := wait(thOpen, 4)
 		if _, err := receive(tab, agent, msgDone); err != nil {
@@ -399,7 +401,7 @@ func TestTxWaiters(t *testing.T) {
 		for range 4 {
 			select {
 			case r := <-blocked:
-				if KindOf(r.err) != core.KindAborted {
+				if abi.KindOf(r.err) != core.KindAborted {
 					t.Errorf("blocked waiter: got %+v, %v; want kind %v", r.out, r.err, core.KindAborted)
 				}
 			default:
@@ -408,12 +410,12 @@ func TestTxWaiters(t *testing.T) {
 		}
 	})
 	for _, th := range []int64{thDone, thOpen} {
-		_, _, err := Use[*Tx](tab, th, "a transaction handle")
-		wantKind(t, "wait after release", err, core.KindInvalid)
+		_, _, err := abi.Use[*Tx](tab, th, "a transaction handle")
+		abitest.WantKind(t, "wait after release", err, core.KindInvalid)
 	}
 	// The release aborted the open transaction.
 	_, err := receive(tab, agent, msgOpen)
-	wantKind(t, "download after release", err, core.KindExpired)
+	abitest.WantKind(t, "download after release", err, core.KindExpired)
 }
 
 // TestHostReleaseCancelsDownloads: releasing a host cancels its download
@@ -421,7 +423,7 @@ func TestTxWaiters(t *testing.T) {
 // host; the handle is gone. (That a release waits for the calls in
 // progress is TestUsesRunInParallel's and TestReleaseBetweenTwoUses'.)
 func TestHostReleaseCancelsDownloads(t *testing.T) {
-	tab := NewTable()
+	tab := abi.NewTable()
 	src, srcHost := addHost(t, tab, HostOptions{Name: "source"})
 	agent, err := NewHost(HostOptions{Name: "agent", Concurrency: 1, ChunkSize: 64 << 10})
 	if err != nil {
@@ -430,21 +432,21 @@ func TestHostReleaseCancelsDownloads(t *testing.T) {
 	ah := tab.Add(agent)
 	big := make([]byte, 64<<20)
 	a, _ := core.NewArray(core.DTypeUint8, []int{len(big)}, core.RowMajor, big)
-	msg, _ := publish(t, tab, src, skeleton(t, []any{core.SlotIndex(0)}), []Slot{slotOf(a)}, PublishOptions{})
-	d, err := Decode(msg, DecOptions{}, true, ah)
+	msg, _ := publish(t, tab, src, abitest.Skeleton(t, []any{core.SlotIndex(0)}), []abi.Slot{abi.SlotOf(a)}, PublishOptions{})
+	d, err := abi.Decode(msg, abi.DecOptions{}, true, ah)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fetched := make(chan error, 1)
-	go func() { fetched <- FetchThrough(tab, d, destinations(d.Specs), -1) }()
-	within(t, 30*time.Second, "a download cut by release", func() {
+	go func() { fetched <- FetchThrough(tab, d, abi.Destinations(d.Specs), -1) }()
+	abitest.Within(t, 30*time.Second, "a download cut by release", func() {
 		for srcHost.Stats().BytesServed == 0 {
 			time.Sleep(time.Millisecond)
 		}
 		if err := tab.Release(ah); err != nil {
 			t.Error(err)
 		}
-		if err := <-fetched; KindOf(err) != core.KindAborted {
+		if err := <-fetched; abi.KindOf(err) != core.KindAborted {
 			t.Errorf("download cut by release: got %v, want kind %v", err, core.KindAborted)
 		}
 	})
@@ -460,9 +462,9 @@ func TestHostReleaseCancelsDownloads(t *testing.T) {
 		c.Close()
 		t.Fatalf("the released host still listens on %s", u.Host)
 	}
-	err = FetchThrough(tab, d, destinations(d.Specs), -1)
-	wantKind(t, "fetch through a released host", err, core.KindInvalid)
-	wantKind(t, "decode for a released host", CheckHost(tab, ah), core.KindInvalid)
+	err = FetchThrough(tab, d, abi.Destinations(d.Specs), -1)
+	abitest.WantKind(t, "fetch through a released host", err, core.KindInvalid)
+	abitest.WantKind(t, "decode for a released host", CheckHost(tab, ah), core.KindInvalid)
 }
 
 // TestReleaseBetweenTwoUses replays the deadlock of the old C ABI: a call
@@ -472,29 +474,23 @@ func TestHostReleaseCancelsDownloads(t *testing.T) {
 // release, forever. Now the second use fails at once and the release
 // completes when the first use ends.
 func TestReleaseBetweenTwoUses(t *testing.T) {
-	tab := NewTable()
+	tab := abi.NewTable()
 	host, err := NewHost(HostOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := tab.Add(host)
-	tab.mu.Lock()
-	e := tab.entries[h]
-	tab.mu.Unlock()
-	within(t, 5*time.Second, "use, release, second use", func() {
-		hs, done, err := Use[*Host](tab, h, "a host handle")
+	abitest.Within(t, 5*time.Second, "use, release, second use", func() {
+		hs, done, err := abi.Use[*Host](tab, h, "a host handle")
 		if err != nil {
 			t.Error(err)
 			return
 		}
 		released := make(chan error, 1)
 		go func() { released <- tab.Release(h) }()
-		waitClosing(&e.gate) // the release waits for the first use
-		if hs.ctx.Err() == nil {
-			t.Error("the release waits without having cancelled the host's downloads")
-		}
-		_, _, err = Use[*Host](tab, h, "a host handle")
-		if KindOf(err) != core.KindInvalid {
+		<-hs.ctx.Done() // the release has removed the handle and cancelled the host's downloads
+		_, _, err = abi.Use[*Host](tab, h, "a host handle")
+		if abi.KindOf(err) != core.KindInvalid {
 			t.Errorf("second use during the release: got %v, want kind %v", err, core.KindInvalid)
 		}
 		select {
@@ -518,20 +514,20 @@ func TestReleaseBetweenTwoUses(t *testing.T) {
 // round is bounded; each fetch succeeds with the right bytes or fails with
 // KindInvalid (the host was gone) or KindAborted (the release cut it).
 func TestDecodeFetchRacesRelease(t *testing.T) {
-	tab := NewTable()
+	tab := abi.NewTable()
 	src, _ := addHost(t, tab, HostOptions{Name: "source"})
 	payload := bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7, 8}, 8<<10) // 64 KiB
 	a, _ := core.NewArray(core.DTypeUint8, []int{len(payload)}, core.RowMajor, payload)
-	msg, _ := publish(t, tab, src, skeleton(t, []any{core.SlotIndex(0)}), []Slot{slotOf(a)}, PublishOptions{RefThreshold: 1 << 10})
+	msg, _ := publish(t, tab, src, abitest.Skeleton(t, []any{core.SlotIndex(0)}), []abi.Slot{abi.SlotOf(a)}, PublishOptions{RefThreshold: 1 << 10})
 	// vc_decode_fetch, with a use of the host held around it as the old
 	// vc_host_fetch held one: FetchThrough takes a second.
-	fetch := func(dh int64, dst []Slot) error {
-		d, doneD, err := Use[*Decoded](tab, dh, "a decode handle")
+	fetch := func(dh int64, dst []abi.Slot) error {
+		d, doneD, err := abi.Use[*abi.Decoded](tab, dh, "a decode handle")
 		if err != nil {
 			return err
 		}
 		defer doneD()
-		_, doneH, err := Use[*Host](tab, d.host, "a host handle")
+		_, doneH, err := abi.Use[*Host](tab, d.Host(), "a host handle")
 		if err != nil {
 			return err
 		}
@@ -550,14 +546,14 @@ func TestDecodeFetchRacesRelease(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := Decode(msg, DecOptions{}, true, ah)
+		d, err := abi.Decode(msg, abi.DecOptions{}, true, ah)
 		if err != nil {
 			t.Fatal(err)
 		}
 		dh := tab.Add(d)
-		dst := destinations(d.Specs)
+		dst := abi.Destinations(d.Specs)
 		var fetchErr, releaseErr error
-		within(t, 5*time.Second, "round of fetch and release", func() {
+		abitest.Within(t, 5*time.Second, "round of fetch and release", func() {
 			var wg sync.WaitGroup
 			wg.Go(func() { fetchErr = fetch(dh, dst) })
 			wg.Go(func() {
@@ -569,7 +565,7 @@ func TestDecodeFetchRacesRelease(t *testing.T) {
 		if releaseErr != nil {
 			t.Fatalf("round %d: release: %v", i, releaseErr)
 		}
-		switch k := KindOf(fetchErr); k {
+		switch k := abi.KindOf(fetchErr); k {
 		case core.KindNone:
 			if !bytes.Equal(dst[0].Data, payload) {
 				t.Fatalf("round %d: fetched bytes differ", i)
@@ -578,7 +574,7 @@ func TestDecodeFetchRacesRelease(t *testing.T) {
 		default:
 			t.Fatalf("round %d: fetch: %v", i, fetchErr)
 		}
-		counts[KindOf(fetchErr)]++
+		counts[abi.KindOf(fetchErr)]++
 		if err := tab.Release(dh); err != nil {
 			t.Fatal(err)
 		}
@@ -625,18 +621,18 @@ func frozenSource(t *testing.T) string {
 // TestDecodeCancel: Cancel ends a download that would otherwise hang, at
 // once, and every later one; the host that downloaded stays usable.
 func TestDecodeCancel(t *testing.T) {
-	tab := NewTable()
+	tab := abi.NewTable()
 	frozen, _ := addHost(t, tab, HostOptions{Name: "frozen", Advertise: frozenSource(t)})
 	agent, _ := addHost(t, tab, HostOptions{Name: "agent"})
 	skel, slots, _ := refValue(t)
 	msg, _ := publish(t, tab, frozen, skel, slots, PublishOptions{})
-	d, err := Decode(msg, DecOptions{}, true, agent)
+	d, err := abi.Decode(msg, abi.DecOptions{}, true, agent)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fetched := make(chan error, 1)
-	go func() { fetched <- FetchThrough(tab, d, destinations(d.Specs), -1) }()
-	within(t, 10*time.Second, "a download cut by Cancel", func() {
+	go func() { fetched <- FetchThrough(tab, d, abi.Destinations(d.Specs), -1) }()
+	abitest.Within(t, 10*time.Second, "a download cut by Cancel", func() {
 		select {
 		case err := <-fetched:
 			t.Fatalf("the download from a frozen source ended by itself: %v", err)
@@ -645,13 +641,13 @@ func TestDecodeCancel(t *testing.T) {
 		start := time.Now()
 		d.Cancel()
 		err := <-fetched
-		wantKind(t, "download cut by Cancel", err, core.KindAborted)
+		abitest.WantKind(t, "download cut by Cancel", err, core.KindAborted)
 		if took := time.Since(start); took > 2*time.Second {
 			t.Errorf("Cancel took %v to end the download", took)
 		}
 	})
-	err = FetchThrough(tab, d, destinations(d.Specs), -1)
-	wantKind(t, "fetch after Cancel", err, core.KindAborted)
+	err = FetchThrough(tab, d, abi.Destinations(d.Specs), -1)
+	abitest.WantKind(t, "fetch after Cancel", err, core.KindAborted)
 	// The agent still downloads from a source that answers.
 	src, _ := addHost(t, tab, HostOptions{Name: "source"})
 	msg, _ = publish(t, tab, src, skel, slots, PublishOptions{})
@@ -664,12 +660,12 @@ func TestDecodeCancel(t *testing.T) {
 // go by reference; the batch does not view the skeleton, which the caller
 // frees when the call returns.
 func TestSkeletonArraysByReference(t *testing.T) {
-	tab := NewTable()
+	tab := abi.NewTable()
 	src, _ := addHost(t, tab, HostOptions{Name: "source"})
 	agent, _ := addHost(t, tab, HostOptions{Name: "agent"})
-	zero := mustArray(t, core.DTypeFloat64, []int{}, core.RowMajor, []byte{0, 0, 0, 0, 0, 0, 4, 0x40})
-	small := mustArray(t, core.DTypeInt8, []int{3}, core.RowMajor, []byte{1, 2, 3})
-	skel := skeleton(t, []any{zero, small})
+	zero := abitest.MustArray(t, core.DTypeFloat64, []int{}, core.RowMajor, []byte{0, 0, 0, 0, 0, 0, 4, 0x40})
+	small := abitest.MustArray(t, core.DTypeInt8, []int{3}, core.RowMajor, []byte{1, 2, 3})
+	skel := abitest.Skeleton(t, []any{zero, small})
 	want, err := core.Marshal([]any{zero, small})
 	if err != nil {
 		t.Fatal(err)
@@ -695,7 +691,7 @@ func receiverIDs(tx *Tx) []string {
 // other (KindAuth, the 403 of hostdl) and records nothing of it; the named
 // one completes it.
 func TestPublishNames(t *testing.T) {
-	tab := NewTable()
+	tab := abi.NewTable()
 	src, srcHost := addHost(t, tab, HostOptions{Name: "source"})
 	named, _ := addHost(t, tab, HostOptions{Name: "a"})
 	other, _ := addHost(t, tab, HostOptions{Name: "b"})
@@ -704,7 +700,7 @@ func TestPublishNames(t *testing.T) {
 	tx := use[*Tx](t, tab, th)
 
 	_, err := receive(tab, other, msg)
-	wantKind(t, "download by a receiver not named", err, core.KindAuth)
+	abitest.WantKind(t, "download by a receiver not named", err, core.KindAuth)
 	if out, ended := tx.Status(); ended || out.State != core.StateOpen || len(out.Receivers) != 0 {
 		t.Fatalf("after the refused receiver: %+v, ended %v", out, ended)
 	}
@@ -726,7 +722,7 @@ func TestPublishNames(t *testing.T) {
 // TestPublishMaxReceivers: a transaction records at most MaxReceivers
 // receivers; one more is refused (KindLimit) and recorded nowhere.
 func TestPublishMaxReceivers(t *testing.T) {
-	tab := NewTable()
+	tab := abi.NewTable()
 	src, _ := addHost(t, tab, HostOptions{Name: "source"})
 	first, _ := addHost(t, tab, HostOptions{Name: "first"})
 	second, _ := addHost(t, tab, HostOptions{Name: "second"})
@@ -736,7 +732,7 @@ func TestPublishMaxReceivers(t *testing.T) {
 
 	mustReceive(t, tab, first, msg, want)
 	_, err := receive(tab, second, msg)
-	wantKind(t, "a receiver beyond MaxReceivers", err, core.KindLimit)
+	abitest.WantKind(t, "a receiver beyond MaxReceivers", err, core.KindLimit)
 	// The first receiver may come back: it is recorded already.
 	if _, err := receive(tab, first, msg); err != nil {
 		t.Fatalf("the recorded receiver again: %v", err)
@@ -754,7 +750,7 @@ func TestPublishMaxReceivers(t *testing.T) {
 // TestPublishOptionsRefused: each bad option is KindInvalid with a text
 // that names it, and publishes nothing.
 func TestPublishOptionsRefused(t *testing.T) {
-	tab := NewTable()
+	tab := abi.NewTable()
 	src, _ := addHost(t, tab, HostOptions{Name: "source"})
 	h := use[*Host](t, tab, src)
 	skel, slots, _ := refValue(t)
@@ -775,8 +771,8 @@ func TestPublishOptionsRefused(t *testing.T) {
 		{PublishOptions{Receivers: 3, MaxReceivers: 2}, "PublishOptions.MaxReceivers 2 is negative or below Receivers 3"},
 	} {
 		_, _, err := h.Encode(skel, slots, c.o)
-		wantKind(t, fmt.Sprintf("publish options %+v", c.o), err, core.KindInvalid)
-		if text := Text(err); !strings.HasPrefix(text, "viacodec: "+c.text) {
+		abitest.WantKind(t, fmt.Sprintf("publish options %+v", c.o), err, core.KindInvalid)
+		if text := abi.Text(err); !strings.HasPrefix(text, "viacodec: "+c.text) {
 			t.Errorf("options %+v: text %q, want it to start with %q", c.o, text, "viacodec: "+c.text)
 		}
 	}
@@ -799,11 +795,11 @@ func TestPublishOptionsRefused(t *testing.T) {
 func TestHostAllowCleartext(t *testing.T) {
 	const lan = "http://192.0.2.7:8080"
 	_, err := NewHost(HostOptions{Advertise: lan})
-	wantKind(t, "cleartext advertised beyond loopback", err, core.KindInvalid)
-	if text := Text(err); !strings.Contains(text, "cleartext") || strings.Contains(text, "hostdl: ") {
+	abitest.WantKind(t, "cleartext advertised beyond loopback", err, core.KindInvalid)
+	if text := abi.Text(err); !strings.Contains(text, "cleartext") || strings.Contains(text, "hostdl: ") {
 		t.Fatalf("text %q", text)
 	}
-	tab := NewTable()
+	tab := abi.NewTable()
 	_, h := addHost(t, tab, HostOptions{Advertise: lan, AllowCleartext: true})
 	if h.Source() != lan {
 		t.Fatalf("source %q, want %q", h.Source(), lan)

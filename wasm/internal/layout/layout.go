@@ -1,4 +1,20 @@
-package abi
+// Package layout holds the byte forms in which values cross the memory of
+// a wasm guest, which has no structs and no Go pointers: the host (package
+// wasm) and the guest (wasm/guest) both write and read them here, so that
+// neither can disagree with the other.
+//
+// Each layout is little-endian. A reader checks every count
+// and offset against the bytes really there before it allocates: whoever
+// wrote the layout may be broken.
+//
+// Results of the guest's exports are integers: a buffer comes back as
+// ptr<<32 | len (PackResult), a failure as a status in the low bits with
+// ptr 0 (PackStatus), so that one call returns either.
+//
+// Files: layout.go (results, errors, parcels, plans), table.go (encoding
+// by reference from held slots, and the requests and answers of a table
+// in the guest).
+package layout
 
 import (
 	"encoding/binary"
@@ -8,19 +24,8 @@ import (
 	"strings"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi"
 )
-
-// Layouts are the byte forms in which values cross a boundary that has no
-// structs and no Go pointers: the memory of a wasm guest, which the host
-// reads and writes as bytes. Each is little-endian, written and read here
-// only, so that the guest (the writer of plans) and the host (their
-// reader), or the reverse, cannot disagree. A reader checks every count
-// and offset against the bytes really there before it allocates: whoever
-// wrote the layout may be broken.
-//
-// Results of the guest's exports are integers: a buffer comes back as
-// ptr<<32 | len (PackResult), a failure as a status in the low bits with
-// ptr 0 (PackStatus), so that one call returns either.
 
 // LayoutVersion changes whenever a layout, or an export of the wasm guest,
 // changes incompatibly; the host checks the guest's before it calls it.
@@ -47,7 +52,7 @@ func UnpackResult(r uint64) (ptr, n uint32, status core.Kind) {
 
 // layoutError reports a malformed layout: a bug on the other side.
 func layoutError(what string, off int) error {
-	return Errorf(core.KindInvalid, "malformed %s layout at byte %d", what, off)
+	return abi.Errorf(core.KindInvalid, "malformed %s layout at byte %d", what, off)
 }
 
 // reader reads a layout, remembering the first error.
@@ -127,11 +132,11 @@ func (r *reader) span(size int) (off, n int) {
 // The text is err's message without the clause " at offset N" that
 // names the offset, which travels as a number; ReadError puts it back.
 func AppendError(dst []byte, err error) []byte {
-	k := KindOf(err)
+	k := abi.KindOf(err)
 	if k == core.KindNone {
 		k = core.KindInvalid
 	}
-	off := OffsetOf(err)
+	off := abi.OffsetOf(err)
 	text := err.Error()
 	if off >= 0 {
 		text = strings.Replace(text, " at offset "+strconv.FormatInt(off, 10), "", 1)
@@ -175,12 +180,12 @@ func ReadError(b []byte) error {
 //	multiple of 8
 //
 // Offsets count from the start of the parcel. Flags: ParcelHeld for a
-// held slot (Slot.Held), whose data length is 0.
+// held slot (abi.Slot.Held), whose data length is 0.
 
 // ParcelSize returns the size of the parcel of a skeleton of skelLen bytes
 // and slots (their Data lengths and shapes), or -1 if it would not fit in
 // a 32-bit memory.
-func ParcelSize(skelLen int, slots []Slot) int64 {
+func ParcelSize(skelLen int, slots []abi.Slot) int64 {
 	n := uint64(24) + pad8(uint64(skelLen))
 	for _, s := range slots {
 		n += 32 + 8*uint64(len(s.Shape)) + pad8(uint64(len(s.Data)))
@@ -201,7 +206,7 @@ const ParcelHeld = 1
 
 // PutParcel writes the parcel of skel and slots into buf, which must hold
 // ParcelSize bytes, copying the skeleton and the slots' bytes.
-func PutParcel(buf []byte, skel []byte, slots []Slot) {
+func PutParcel(buf []byte, skel []byte, slots []abi.Slot) {
 	le := binary.LittleEndian
 	head := 24
 	for _, s := range slots {
@@ -238,7 +243,7 @@ func PutParcel(buf []byte, skel []byte, slots []Slot) {
 
 // ReadParcel returns the skeleton and slots of the parcel in buf, viewing
 // buf: a slot's Data is its bytes in the parcel.
-func ReadParcel(buf []byte) (skel []byte, slots []Slot, err error) {
+func ReadParcel(buf []byte) (skel []byte, slots []abi.Slot, err error) {
 	r := reader{b: buf, what: "parcel"}
 	so, sn := r.span(len(buf))
 	n := r.count(32)
@@ -246,13 +251,13 @@ func ReadParcel(buf []byte) (skel []byte, slots []Slot, err error) {
 	if r.err != nil {
 		return nil, nil, r.err
 	}
-	slots = make([]Slot, n)
+	slots = make([]abi.Slot, n)
 	for i := range slots {
 		do, dn := r.span(len(buf))
-		s := Slot{DType: int32(r.u32()), Order: int32(r.u32())}
+		s := abi.Slot{DType: int32(r.u32()), Order: int32(r.u32())}
 		ndim := int(r.u32())
 		flags := r.u32()
-		if r.err == nil && (ndim > MaxDims || flags&^ParcelHeld != 0 || (flags&ParcelHeld != 0 && dn != 0)) {
+		if r.err == nil && (ndim > abi.MaxDims || flags&^ParcelHeld != 0 || (flags&ParcelHeld != 0 && dn != 0)) {
 			r.fail()
 		}
 		if r.err != nil {
@@ -320,17 +325,17 @@ type PlanLayout struct {
 // Every slot of d is one of its plan's (core.DecMode.Skeleton), a byte
 // string among them with DType core.DTypeInvalid; msg is the message d
 // was decoded from, which the offsets point into.
-func AppendPlan(dst []byte, d *Decoded, msg []byte, handle int64) []byte {
+func AppendPlan(dst []byte, d *abi.Decoded, msg []byte, handle int64) []byte {
 	le := binary.LittleEndian
 	skel := d.Skeleton.Len()
 	dst = le.AppendUint64(dst, uint64(handle))
 	dst = le.AppendUint64(dst, uint64(skel))
 	dst = le.AppendUint32(dst, uint32(len(d.Specs)))
-	dst = le.AppendUint32(dst, uint32(len(d.plan.Batches)))
+	dst = le.AppendUint32(dst, uint32(len(d.Plan().Batches)))
 	dst = d.Skeleton.AppendTo(dst)
 	dst = append(dst, make([]byte, pad8(uint64(skel))-uint64(skel))...)
 	for i, s := range d.Specs {
-		ps := &d.plan.Slots[i]
+		ps := &d.Plan().Slots[i]
 		kind, offset, batch, item, swap := SlotInline, ps.Offset, int64(-1), int64(-1), ps.Swap
 		switch {
 		case ps.Ref():
@@ -351,7 +356,7 @@ func AppendPlan(dst []byte, d *Decoded, msg []byte, handle int64) []byte {
 			dst = le.AppendUint64(dst, uint64(n))
 		}
 	}
-	for _, b := range d.plan.Batches {
+	for _, b := range d.Plan().Batches {
 		dst = appendBatchRef(dst, b)
 	}
 	return dst
@@ -388,7 +393,7 @@ func ReadPlan(b []byte, msgLen int) (*PlanLayout, error) {
 		ndim := int(r.u32())
 		s.Bytes, s.Offset = r.i64(), r.i64()
 		batch, item := r.i64(), r.i64()
-		if r.err == nil && ndim > MaxDims {
+		if r.err == nil && ndim > abi.MaxDims {
 			r.fail()
 		}
 		if r.err != nil {
@@ -406,7 +411,7 @@ func ReadPlan(b []byte, msgLen int) (*PlanLayout, error) {
 			return nil, r.err
 		}
 		if !s.check(msgLen, batch, item, nbatches) {
-			return nil, Errorf(core.KindInvalid, "malformed plan layout: slot %d (%+v) is inconsistent", i, s)
+			return nil, abi.Errorf(core.KindInvalid, "malformed plan layout: slot %d (%+v) is inconsistent", i, s)
 		}
 		if s.Kind == SlotRef {
 			s.Batch, s.Item, s.Offset = int(batch), int(item), -1

@@ -1,9 +1,9 @@
-// The host (hostdl: the network) is for the C ABI only: the wasm guest,
-// which links this package without it, has no network.
-
-//go:build !wasip1
-
-package abi
+// Package abihost is the C ABI's host: a hostdl.Host behind the export
+// layer's handles (internal/abi), which encodes by reference, publishes,
+// serves and downloads, and the transactions it publishes. It is apart
+// from internal/abi because only capi needs the network: the wasm host
+// and guest, which use internal/abi, link no hostdl.
+package abihost
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
+	"github.com/viacodec/viacodec/internal/abi"
 )
 
 // HostOptions mirrors the shells' host options; zero fields mean the
@@ -51,7 +52,7 @@ type Host struct {
 // NewHost starts a host.
 func NewHost(o HostOptions) (*Host, error) {
 	if o.Concurrency < 0 || o.Concurrency > math.MaxInt32 {
-		return nil, Errorf(core.KindInvalid, "option concurrency %d is out of range", o.Concurrency)
+		return nil, abi.Errorf(core.KindInvalid, "option concurrency %d is out of range", o.Concurrency)
 	}
 	proto := hostdl.HTTP1
 	if o.HTTP2 {
@@ -66,7 +67,7 @@ func NewHost(o HostOptions) (*Host, error) {
 		Logger:       hostdl.LoggerFromEnv(),
 	})
 	if err != nil {
-		return nil, wrap(err, "host")
+		return nil, abi.Wrap(err, "host")
 	}
 	mode, err := h.EncMode(core.EncOptions{})
 	if err != nil {
@@ -122,20 +123,20 @@ type PublishOptions struct {
 // batch, if any: the Tx is nil when every array went inline. Unless
 // Snapshot is set, the batch views the slots' memory until the Tx is
 // closed.
-func (h *Host) Encode(skel []byte, slots []Slot, o PublishOptions) (*core.Message, *Tx, error) {
-	depth, err := intOption("max_depth", o.MaxDepth)
+func (h *Host) Encode(skel []byte, slots []abi.Slot, o PublishOptions) (*core.Message, *Tx, error) {
+	depth, err := abi.IntOption("max_depth", o.MaxDepth)
 	if err != nil {
 		return nil, nil, err
 	}
-	receivers, err := intOption("receivers", o.Receivers)
+	receivers, err := abi.IntOption("receivers", o.Receivers)
 	if err != nil {
 		return nil, nil, err
 	}
-	quorum, err := intOption("quorum", o.Quorum)
+	quorum, err := abi.IntOption("quorum", o.Quorum)
 	if err != nil {
 		return nil, nil, err
 	}
-	maxReceivers, err := intOption("max_receivers", o.MaxReceivers)
+	maxReceivers, err := abi.IntOption("max_receivers", o.MaxReceivers)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -143,7 +144,7 @@ func (h *Host) Encode(skel []byte, slots []Slot, o PublishOptions) (*core.Messag
 		return nil, nil, err
 	}
 	if o.TimeoutNs < 0 {
-		return nil, nil, Errorf(core.KindInvalid, "option timeout_ns %d is negative", o.TimeoutNs)
+		return nil, nil, abi.Errorf(core.KindInvalid, "option timeout_ns %d is negative", o.TimeoutNs)
 	}
 	threshold := o.RefThreshold
 	if threshold == 0 {
@@ -153,7 +154,7 @@ func (h *Host) Encode(skel []byte, slots []Slot, o PublishOptions) (*core.Messag
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := Encode(skel, slots, mode)
+	m, err := abi.Encode(skel, slots, mode)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -181,15 +182,15 @@ func (h *Host) Encode(skel []byte, slots []Slot, o PublishOptions) (*core.Messag
 // receiver".
 func checkNames(names []string) error {
 	if names != nil && len(names) == 0 {
-		return Errorf(core.KindInvalid, "option names is empty: no receiver could download (leave it unset to let any receiver in)")
+		return abi.Errorf(core.KindInvalid, "option names is empty: no receiver could download (leave it unset to let any receiver in)")
 	}
 	seen := make(map[string]int, len(names))
 	for i, n := range names {
 		if !core.ValidReceiverID(n) {
-			return Errorf(core.KindInvalid, "option names[%d] %q is not a receiver id (1 to %d printable ASCII characters)", i, n, core.MaxReceiverIDLen)
+			return abi.Errorf(core.KindInvalid, "option names[%d] %q is not a receiver id (1 to %d printable ASCII characters)", i, n, core.MaxReceiverIDLen)
 		}
 		if j, ok := seen[n]; ok {
-			return Errorf(core.KindInvalid, "option names[%d] %q repeats names[%d]", i, n, j)
+			return abi.Errorf(core.KindInvalid, "option names[%d] %q repeats names[%d]", i, n, j)
 		}
 		seen[n] = i
 	}
@@ -198,11 +199,11 @@ func checkNames(names []string) error {
 
 // CheckHost checks that h is a host handle of t, or 0: the library's own
 // client, which downloads with a random receiver id and no TLS files.
-func CheckHost(t *Table, h int64) error {
+func CheckHost(t *abi.Table, h int64) error {
 	if h == 0 {
 		return nil
 	}
-	_, done, err := Use[*Host](t, h, "a host handle")
+	_, done, err := abi.Use[*Host](t, h, "a host handle")
 	if err == nil {
 		done()
 	}
@@ -211,22 +212,22 @@ func CheckHost(t *Table, h int64) error {
 
 // FetchThrough is Fetch through the host that d was decoded with (a
 // handle of t), or the library's own client, made on first use.
-func FetchThrough(t *Table, d *Decoded, dsts []Slot, timeoutNs int64) error {
-	if d.host == 0 {
+func FetchThrough(t *abi.Table, d *abi.Decoded, dsts []abi.Slot, timeoutNs int64) error {
+	if d.Host() == 0 {
 		defaultClient.once.Do(func() {
 			defaultClient.c, defaultClient.err = hostdl.NewClient(hostdl.ClientOptions{Logger: hostdl.LoggerFromEnv()})
 		})
 		if defaultClient.err != nil {
-			return wrap(defaultClient.err, "default client")
+			return abi.Wrap(defaultClient.err, "default client")
 		}
-		return Fetch(context.Background(), defaultClient.c, d, dsts, timeoutNs)
+		return abi.Fetch(context.Background(), defaultClient.c, d, dsts, timeoutNs)
 	}
-	h, done, err := Use[*Host](t, d.host, "a host handle")
+	h, done, err := abi.Use[*Host](t, d.Host(), "a host handle")
 	if err != nil {
 		return err
 	}
 	defer done()
-	return Fetch(h.ctx, h.host.Client(), d, dsts, timeoutNs)
+	return abi.Fetch(h.ctx, h.host.Client(), d, dsts, timeoutNs)
 }
 
 var defaultClient struct {
@@ -307,7 +308,7 @@ func (t *Tx) Wait(timeoutNs int64) (core.Outcome, error) {
 			return out, nil
 		}
 		if t.ctx.Err() != nil {
-			return core.Outcome{}, Errorf(core.KindAborted, "the transaction handle was released while waiting")
+			return core.Outcome{}, abi.Errorf(core.KindAborted, "the transaction handle was released while waiting")
 		}
 		return core.Outcome{}, err
 	}

@@ -1,4 +1,4 @@
-package abi
+package layout
 
 import (
 	"encoding/binary"
@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi"
 )
 
 // The layouts of encoding by reference in a wasm guest and of the guest's
@@ -96,7 +97,7 @@ func AppendEncoded(dst []byte, m *core.Message) ([]byte, error) {
 	}
 	for i := range items {
 		if items[i].Extern == nil {
-			return nil, Errorf(core.KindInvalid, "item %d of the batch is an array in this memory, not a held slot: hold every array of RefThreshold bytes or more", i)
+			return nil, abi.Errorf(core.KindInvalid, "item %d of the batch is an array in this memory, not a held slot: hold every array of RefThreshold bytes or more", i)
 		}
 	}
 	le := binary.LittleEndian
@@ -249,7 +250,7 @@ func ReadPublish(b []byte) (*core.Batch, core.PublishOptions, error) {
 		r.u8()
 		r.u8()
 		ndim := int(r.u32())
-		if r.err == nil && ndim > MaxDims {
+		if r.err == nil && ndim > abi.MaxDims {
 			r.fail()
 		}
 		if r.err != nil {
@@ -261,7 +262,7 @@ func ReadPublish(b []byte) (*core.Batch, core.PublishOptions, error) {
 		}
 		x := &core.Extern{DType: dt, Shape: shape, Order: order, Handle: int64(i)}
 		if _, err := x.Size(); r.err == nil && err != nil {
-			return nil, o, wrap(err, "item %d", i)
+			return nil, o, core.NewError(core.KindOf(err), err, "item %d", i)
 		}
 		batch.Items[i] = core.Item{ID: i, DType: dt, Shape: shape, Order: order, Extern: x}
 	}
