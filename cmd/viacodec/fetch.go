@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/viacodec/viacodec/cmd/viacodec/internal/cli"
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
 	"github.com/viacodec/viacodec/internal/tensorfile"
@@ -24,15 +25,15 @@ func runFetch(args []string) error {
 	timeout := fs.Duration("timeout", 0, "give up after this long (default: no limit)")
 	dropMetadata := fs.Bool("drop-metadata", false, "leave out the message's "+tensorfile.MetadataKey+" (npz cannot carry it)")
 	tf := addTLSFlags(fs, "the client")
-	files, err := parseArgs(fs, args)
+	files, err := cli.ParseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	switch {
 	case len(files) != 1:
-		return usagef("expects one message FILE, or - for standard input")
+		return cli.Usagef("expects one message FILE, or - for standard input")
 	case *timeout < 0:
-		return usagef("-timeout %v is negative", *timeout)
+		return cli.Usagef("-timeout %v is negative", *timeout)
 	}
 	in := files[0]
 	ff, isMessage, err := contentFormat(*format, *out, "output")
@@ -52,14 +53,14 @@ func runFetch(args []string) error {
 	}
 
 	status := statusOutput(*out)
-	prog := newProgress(status)
-	defer prog.close()
+	prog := cli.NewProgress(status)
+	defer prog.Close()
 	label := func(ref uuid.UUID) string { return "from " + sources[ref] }
 	client, err := hostdl.NewClient(hostdl.ClientOptions{
 		Receiver: *receiver,
 		TLSFiles: tf.files(),
 		Logger:   slog.New(slog.DiscardHandler),
-		Progress: func(ref uuid.UUID, done, total int64) { prog.update(ref.String(), label(ref), done, total) },
+		Progress: func(ref uuid.UUID, done, total int64) { prog.Update(ref.String(), label(ref), done, total) },
 	})
 	if err != nil {
 		return err
@@ -69,21 +70,21 @@ func runFetch(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := interruptible(*timeout)
+	ctx, stop := cli.Interruptible(*timeout)
 	defer stop()
 	start := time.Now()
 	v, err := dec.DecodeContext(ctx, data)
 	took := time.Since(start)
 	for ref := range sources {
-		prog.end(ref.String())
+		prog.End(ref.String())
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", ended(ctx, *timeout), err)
+			return fmt.Errorf("%s: %w", cli.Ended(ctx, *timeout), err)
 		}
 		return fmt.Errorf("%s: %w", displayName(in), err)
 	}
-	held, _ := arrayBytes(v)
+	held, _ := cli.ArrayBytes(v)
 
 	var write func(io.Writer) error
 	if isMessage {
@@ -108,7 +109,7 @@ func runFetch(args []string) error {
 	if err := writeOutput(*out, write); err != nil {
 		return err
 	}
-	prog.printf("fetched %s from %s in %v (%.0f MiB/s); wrote %s\n", formatBytes(held), plural(len(sources), "source"),
+	prog.Printf("fetched %s from %s in %v (%.0f MiB/s); wrote %s\n", cli.FormatBytes(held), cli.Plural(len(sources), "source"),
 		took.Round(time.Millisecond), float64(held)/(1<<20)/took.Seconds(), outputName(*out))
 	return nil
 }

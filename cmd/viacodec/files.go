@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/viacodec/viacodec/cmd/viacodec/internal/cli"
 	"github.com/viacodec/viacodec/internal/tensorfile"
 )
 
@@ -69,16 +70,16 @@ func fileFormat(flagValue, path, role string) (tensorfile.Format, error) {
 	if flagValue != "" {
 		f, err := tensorfile.ParseFormat(flagValue)
 		if err != nil {
-			return 0, usagef("-format %q: want safetensors or npz", flagValue)
+			return 0, cli.Usagef("-format %q: want safetensors or npz", flagValue)
 		}
 		return f, nil
 	}
 	if path == "-" {
-		return 0, usagef("give -format for the %s on a standard stream", role)
+		return 0, cli.Usagef("give -format for the %s on a standard stream", role)
 	}
 	f, err := tensorfile.FormatOf(path)
 	if err != nil {
-		return 0, usagef("cannot tell the format of %s %q from its extension: give -format, or name it .safetensors or .npz", role, path)
+		return 0, cli.Usagef("cannot tell the format of %s %q from its extension: give -format, or name it .safetensors or .npz", role, path)
 	}
 	return f, nil
 }
@@ -101,17 +102,17 @@ func contentFormat(flagValue, path, role string) (f tensorfile.Format, message b
 	case flagValue != "":
 		f, err := tensorfile.ParseFormat(flagValue)
 		if err != nil {
-			return 0, false, usagef("-format %q: want safetensors, npz or message", flagValue)
+			return 0, false, cli.Usagef("-format %q: want safetensors, npz or message", flagValue)
 		}
 		return f, false, nil
 	case path == "-":
-		return 0, false, usagef("give -format for the %s on a standard stream", role)
+		return 0, false, cli.Usagef("give -format for the %s on a standard stream", role)
 	case strings.EqualFold(filepath.Ext(path), ".cbor"):
 		return 0, true, nil
 	}
 	f, err = tensorfile.FormatOf(path)
 	if err != nil {
-		return 0, false, usagef("cannot tell the format of %s %q from its extension: give -format, or name it .safetensors, .npz or .cbor (a message)", role, path)
+		return 0, false, cli.Usagef("cannot tell the format of %s %q from its extension: give -format, or name it .safetensors, .npz or .cbor (a message)", role, path)
 	}
 	return f, false, nil
 }

@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"unicode"
 
+	"github.com/viacodec/viacodec/cmd/viacodec/internal/cli"
 	"github.com/viacodec/viacodec/core"
 )
 
@@ -25,15 +26,15 @@ import (
 func runInspect(args []string) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	width := fs.Int("width", 100, "column past which lists and maps break over lines; 0 for one line")
-	files, err := parseArgs(fs, args)
+	files, err := cli.ParseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(files) != 1 {
-		return usagef("expects one message FILE, or - for standard input")
+		return cli.Usagef("expects one message FILE, or - for standard input")
 	}
 	if *width < 0 {
-		return usagef("-width %d is negative", *width)
+		return cli.Usagef("-width %d is negative", *width)
 	}
 	in := files[0]
 	data, err := readInput(in)
@@ -176,10 +177,10 @@ func writeSummary(w io.Writer, size int, s *summary) {
 	}
 	parts := []string{"no inline arrays"}
 	if len(inline) > 0 {
-		parts[0] = fmt.Sprintf("%s inline (%d bytes)", plural(len(inline), "array"), inlineBytes)
+		parts[0] = fmt.Sprintf("%s inline (%d bytes)", cli.Plural(len(inline), "array"), inlineBytes)
 	}
 	if len(lazy) > 0 {
-		parts = append(parts, fmt.Sprintf("%s (%d bytes) in %s", plural(len(lazy), "lazy ref"), lazyBytes, plural(len(s.batches), "batch")))
+		parts = append(parts, fmt.Sprintf("%s (%d bytes) in %s", cli.Plural(len(lazy), "lazy ref"), lazyBytes, cli.Plural(len(s.batches), "batch")))
 	} else {
 		parts = append(parts, "no lazy refs")
 	}
@@ -210,14 +211,4 @@ func writeSummary(w io.Writer, size int, s *summary) {
 		}
 		tw.Flush()
 	}
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	if strings.HasSuffix(noun, "ch") {
-		return strconv.Itoa(n) + " " + noun + "es"
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
 }

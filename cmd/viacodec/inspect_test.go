@@ -97,7 +97,7 @@ func TestInspectGolden(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "msg.cbor"), tt.data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			got := viacodec(t, dir, nil, append(append([]string{"inspect"}, tt.args...), "msg.cbor")...).ok(t).stdout
+			got := viacodec(t, dir, nil, append(append([]string{"inspect"}, tt.args...), "msg.cbor")...).OK(t).Stdout
 			golden := filepath.Join("testdata", "inspect-"+tt.name+".golden")
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -112,7 +112,7 @@ func TestInspectGolden(t *testing.T) {
 				t.Fatalf("output differs from %s:\n%s", golden, got)
 			}
 			// Standard input gives the same.
-			if stdin := viacodec(t, dir, tt.data, append(append([]string{"inspect"}, tt.args...), "-")...).ok(t).stdout; stdin != got {
+			if stdin := viacodec(t, dir, tt.data, append(append([]string{"inspect"}, tt.args...), "-")...).OK(t).Stdout; stdin != got {
 				t.Fatalf("inspect - differs from inspect FILE:\n%s", stdin)
 			}
 		})
@@ -121,7 +121,7 @@ func TestInspectGolden(t *testing.T) {
 
 // A token shows its first two bytes, nowhere all of them.
 func TestInspectHidesTokens(t *testing.T) {
-	out := viacodec(t, t.TempDir(), relayMessage(t), "inspect", "-").ok(t).stdout
+	out := viacodec(t, t.TempDir(), relayMessage(t), "inspect", "-").OK(t).Stdout
 	for _, first := range []byte{0xa0, 0xc0} {
 		token := make([]byte, core.TokenSize)
 		for i := range token {
@@ -146,10 +146,10 @@ func TestInspectBadInput(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "cut.cbor"), data[:cut], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		viacodec(t, dir, nil, "inspect", "cut.cbor").fails(t, 1, "viacodec inspect: cut.cbor: core: ")
-		viacodec(t, dir, data[:cut], "inspect", "-").fails(t, 1, "viacodec inspect: standard input: core: ")
+		viacodec(t, dir, nil, "inspect", "cut.cbor").Fails(t, 1, "viacodec inspect: cut.cbor: core: ")
+		viacodec(t, dir, data[:cut], "inspect", "-").Fails(t, 1, "viacodec inspect: standard input: core: ")
 	}
 	os.WriteFile(filepath.Join(dir, "text.cbor"), []byte("not a message\n"), 0o644)
-	viacodec(t, dir, nil, "inspect", "text.cbor").fails(t, 1, "viacodec inspect: text.cbor: core: ")
-	viacodec(t, dir, nil, "inspect", "missing.cbor").fails(t, 1, "viacodec inspect: open missing.cbor: no such file or directory")
+	viacodec(t, dir, nil, "inspect", "text.cbor").Fails(t, 1, "viacodec inspect: text.cbor: core: ")
+	viacodec(t, dir, nil, "inspect", "missing.cbor").Fails(t, 1, "viacodec inspect: open missing.cbor: no such file or directory")
 }

@@ -11,11 +11,11 @@
 // federated rounds on loopback: a server (the demo's process), a
 // pass-through relay and agents, each a process of its own: Go agents
 // (the hidden command "agent") and, with -python, a Python agent
-// (bindings/python/examples/fl_agent.py). inspect prints a message in CBOR
-// diagnostic notation and summarises its batches, arrays and lazy refs;
-// pack and unpack convert between a message and a safetensors or .npz
-// file; serve publishes a file's arrays by reference and fetch downloads
-// them from another process.
+// (bindings/python/examples/fl_agent.py); it lives in internal/demo.
+// inspect prints a message in CBOR diagnostic notation and summarises its
+// batches, arrays and lazy refs; pack and unpack convert between a message
+// and a safetensors or .npz file; serve publishes a file's arrays by
+// reference and fetch downloads them from another process.
 //
 // `viacodec -h` and `viacodec COMMAND -h` print usage on standard output.
 // An error is one line on standard error and exit status 1; a usage error
@@ -23,16 +23,15 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/viacodec/viacodec/cmd/viacodec/internal/cli"
+	"github.com/viacodec/viacodec/cmd/viacodec/internal/demo"
 )
 
 // command is one subcommand.
@@ -59,7 +58,7 @@ var commands = []command{
 			"checks the average against its own computation. Per hop it prints the bytes\n" +
 			"moved and held, time, throughput, SHA-256 at source and receiver and peak\n" +
 			"memory; any mismatch is an error.",
-		run: runDemo,
+		run: demo.Run,
 	},
 	{
 		name:     "inspect",
@@ -122,8 +121,8 @@ var commands = []command{
 		summary:  "a Go agent of the demo (started by demo)",
 		about: "A Go agent of the demo's federated rounds in a process of its own: it reads\n" +
 			"tasks in frames on standard input and answers on standard output\n" +
-			"(cmd/viacodec/proto.go). The demo starts it.",
-		run:    runAgent,
+			"(cmd/viacodec/internal/demo/proto.go). The demo starts it.",
+		run:    demo.RunAgent,
 		hidden: true,
 	},
 	{
@@ -132,8 +131,8 @@ var commands = []command{
 		summary:  "the relay of the demo (started by demo)",
 		about: "The demo's relay in a process of its own: it decodes each message in frames on\n" +
 			"standard input with pass-through on and forwards it on standard output, holding\n" +
-			"and downloading no array byte (cmd/viacodec/proto.go). The demo starts it.",
-		run:    runRelay,
+			"and downloading no array byte (cmd/viacodec/internal/demo/proto.go). The demo starts it.",
+		run:    demo.RunRelay,
 		hidden: true,
 	},
 }
@@ -179,40 +178,21 @@ func lookup(name string) (command, bool) {
 
 func runCommand(cmd command, args []string) int {
 	err := cmd.run(args)
-	var help *helpRequest
-	var bad *usageError
+	var help *cli.HelpRequest
+	var bad *cli.UsageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &help):
-		commandUsage(os.Stdout, cmd, help.flags)
+		commandUsage(os.Stdout, cmd, help.Flags)
 		return 0
 	case errors.As(err, &bad):
-		fmt.Fprintf(os.Stderr, "viacodec %s: %s (see 'viacodec %s -h')\n", cmd.name, oneLine(bad.msg), cmd.name)
+		fmt.Fprintf(os.Stderr, "viacodec %s: %s (see 'viacodec %s -h')\n", cmd.name, oneLine(bad.Msg), cmd.name)
 		return 2
 	default:
 		fmt.Fprintf(os.Stderr, "viacodec %s: %s\n", cmd.name, oneLine(err.Error()))
 		return 1
 	}
-}
-
-// interruptible returns a context that ends on Ctrl-C (SIGINT or SIGTERM)
-// or, if d > 0, after d.
-func interruptible(d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	if d <= 0 {
-		return ctx, stop
-	}
-	ctx, cancel := context.WithTimeout(ctx, d)
-	return ctx, func() { cancel(); stop() }
-}
-
-// ended says why ctx ended: a timeout, or an interrupt.
-func ended(ctx context.Context, d time.Duration) string {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Sprintf("timed out after %v", d)
-	}
-	return "interrupted"
 }
 
 // oneLine keeps an error to the one line the command promises.
@@ -239,55 +219,5 @@ func commandUsage(w io.Writer, cmd command, fs *flag.FlagSet) {
 		fmt.Fprintln(w, "\nflags:")
 		fs.SetOutput(w)
 		fs.PrintDefaults()
-	}
-}
-
-// helpRequest is what parseFlags returns for -h: main prints the
-// command's usage on standard output and exits 0.
-type helpRequest struct{ flags *flag.FlagSet }
-
-func (*helpRequest) Error() string { return "help requested" }
-
-// usageError is a bad flag or argument: main prints it with a pointer to
-// -h and exits 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error {
-	return &usageError{fmt.Sprintf(format, args...)}
-}
-
-// parseFlags parses a command's flags. Nothing is printed here: -h becomes
-// a *helpRequest and a bad flag a *usageError, which main reports.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	_, err := parseArgs(fs, args)
-	return err
-}
-
-// parseArgs is parseFlags for a command with arguments: flags may come
-// before and after them (pack m.safetensors -o m.cbor), and everything
-// after "--" is an argument. It returns the arguments.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	var positional []string
-	for {
-		err := fs.Parse(args)
-		switch {
-		case errors.Is(err, flag.ErrHelp):
-			return nil, &helpRequest{fs}
-		case err != nil:
-			return nil, &usageError{err.Error()}
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return positional, nil
-		}
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			return append(positional, rest...), nil
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/viacodec/viacodec/cmd/viacodec/internal/cli"
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/tensorfile"
 )
@@ -14,12 +15,12 @@ func runPack(args []string) error {
 	fs := flag.NewFlagSet("pack", flag.ContinueOnError)
 	format := fs.String("format", "", "format of the input, safetensors or npz (default: from its extension)")
 	out := fs.String("o", "-", "file to write the message to; - for standard output")
-	files, err := parseArgs(fs, args)
+	files, err := cli.ParseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(files) != 1 {
-		return usagef("expects one input FILE, or - for standard input")
+		return cli.Usagef("expects one input FILE, or - for standard input")
 	}
 	in := files[0]
 	ff, err := fileFormat(*format, in, "input")
@@ -56,12 +57,12 @@ func runUnpack(args []string) error {
 	format := fs.String("format", "", "format to write, safetensors or npz (default: from the extension of -o)")
 	out := fs.String("o", "-", "file to write; - for standard output (then -format is needed)")
 	dropMetadata := fs.Bool("drop-metadata", false, "leave out the message's "+tensorfile.MetadataKey+" (npz cannot carry it)")
-	files, err := parseArgs(fs, args)
+	files, err := cli.ParseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(files) != 1 {
-		return usagef("expects one message FILE, or - for standard input")
+		return cli.Usagef("expects one message FILE, or - for standard input")
 	}
 	in := files[0]
 	ff, err := fileFormat(*format, *out, "output")

@@ -129,14 +129,14 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 			file := modelFile(t, f)
 			orig := writeFile(t, filepath.Join(dir, "model"+ext), f, file)
 
-			viacodec(t, dir, nil, "pack", "model"+ext, "-o", "model.cbor").ok(t)
+			viacodec(t, dir, nil, "pack", "model"+ext, "-o", "model.cbor").OK(t)
 			msg, err := os.ReadFile(filepath.Join(dir, "model.cbor"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkBody(t, msg, file)
 
-			viacodec(t, dir, nil, "unpack", "-o", "back"+ext, "model.cbor").ok(t)
+			viacodec(t, dir, nil, "unpack", "-o", "back"+ext, "model.cbor").OK(t)
 			back, err := os.ReadFile(filepath.Join(dir, "back"+ext))
 			if err != nil {
 				t.Fatal(err)
@@ -146,11 +146,11 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 			}
 
 			// Through pipes, with -format.
-			packed := viacodec(t, dir, orig, "pack", "-format", f.String(), "-").ok(t).stdout
+			packed := viacodec(t, dir, orig, "pack", "-format", f.String(), "-").OK(t).Stdout
 			if packed != string(msg) {
 				t.Fatal("pack to standard output differs from pack -o")
 			}
-			if out := viacodec(t, dir, msg, "unpack", "-format", f.String(), "-o", "-", "-").ok(t).stdout; out != string(orig) {
+			if out := viacodec(t, dir, msg, "unpack", "-format", f.String(), "-o", "-", "-").OK(t).Stdout; out != string(orig) {
 				t.Fatal("unpack to standard output differs")
 			}
 		})
@@ -163,9 +163,9 @@ func TestSafetensorsToNPZ(t *testing.T) {
 	file := modelFile(t, tensorfile.NPZ)
 	file.Tensors = slices.DeleteFunc(file.Tensors, func(tt tensorfile.Tensor) bool { return !carries(tensorfile.Safetensors, tt.Array.DType) })
 	writeFile(t, filepath.Join(dir, "m.safetensors"), tensorfile.Safetensors, file)
-	viacodec(t, dir, nil, "pack", "m.safetensors", "-o", "m.cbor").ok(t)
-	viacodec(t, dir, nil, "unpack", "m.cbor", "-o", "m.npz").ok(t)
-	viacodec(t, dir, nil, "pack", "m.npz", "-o", "again.cbor").ok(t)
+	viacodec(t, dir, nil, "pack", "m.safetensors", "-o", "m.cbor").OK(t)
+	viacodec(t, dir, nil, "unpack", "m.cbor", "-o", "m.npz").OK(t)
+	viacodec(t, dir, nil, "pack", "m.npz", "-o", "again.cbor").OK(t)
 	msg, _ := os.ReadFile(filepath.Join(dir, "again.cbor"))
 	checkBody(t, msg, file)
 }
@@ -183,7 +183,7 @@ func TestUnpackCannotCarry(t *testing.T) {
 				t.Fatal(err)
 			}
 			os.WriteFile(filepath.Join(dir, "m.cbor"), data, 0o644)
-			viacodec(t, dir, nil, "unpack", "m.cbor", "-o", "out."+f.String()).fails(t, 1, "cannot carry "+dt.String()+` (tensor "x")`)
+			viacodec(t, dir, nil, "unpack", "m.cbor", "-o", "out."+f.String()).Fails(t, 1, "cannot carry "+dt.String()+` (tensor "x")`)
 			assertOnly(t, dir, "m.cbor")
 		}
 	}
@@ -193,11 +193,11 @@ func TestUnpackCannotCarry(t *testing.T) {
 	file := modelFile(t, tensorfile.Safetensors)
 	file.Tensors = slices.DeleteFunc(file.Tensors, func(tt tensorfile.Tensor) bool { return !carries(tensorfile.NPZ, tt.Array.DType) })
 	writeFile(t, filepath.Join(dir, "m.safetensors"), tensorfile.Safetensors, file)
-	viacodec(t, dir, nil, "pack", "m.safetensors", "-o", "m.cbor").ok(t)
-	viacodec(t, dir, nil, "unpack", "m.cbor", "-o", "m.npz").fails(t, 1, "npz cannot carry __metadata__")
+	viacodec(t, dir, nil, "pack", "m.safetensors", "-o", "m.cbor").OK(t)
+	viacodec(t, dir, nil, "unpack", "m.cbor", "-o", "m.npz").Fails(t, 1, "npz cannot carry __metadata__")
 	assertOnly(t, dir, "m.cbor", "m.safetensors")
-	viacodec(t, dir, nil, "unpack", "-drop-metadata", "m.cbor", "-o", "m.npz").ok(t)
-	viacodec(t, dir, nil, "pack", "m.npz", "-o", "n.cbor").ok(t)
+	viacodec(t, dir, nil, "unpack", "-drop-metadata", "m.cbor", "-o", "m.npz").OK(t)
+	viacodec(t, dir, nil, "pack", "m.npz", "-o", "n.cbor").OK(t)
 	msg, _ := os.ReadFile(filepath.Join(dir, "n.cbor"))
 	file.Metadata = nil
 	checkBody(t, msg, file)
@@ -225,16 +225,16 @@ func TestUnpackRejects(t *testing.T) {
 	dir := t.TempDir()
 	relay := relayMessage(t)
 	os.WriteFile(filepath.Join(dir, "relay.cbor"), relay, 0o644)
-	viacodec(t, dir, nil, "unpack", "relay.cbor", "-o", "x.safetensors").fails(t, 1, `"from" is a text string, not an array`)
+	viacodec(t, dir, nil, "unpack", "relay.cbor", "-o", "x.safetensors").Fails(t, 1, `"from" is a text string, not an array`)
 	lazy, err := core.Marshal(map[string]any{"w": &core.LazyRef{Batch: core.BatchRef{Source: "http://127.0.0.1:7001", Items: 1, Bytes: 8}, DType: core.DTypeFloat32, Shape: []int{2}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "lazy.cbor"), lazy, 0o644)
-	viacodec(t, dir, nil, "unpack", "lazy.cbor", "-o", "x.safetensors").fails(t, 1, `"w" is held by reference (float32 [2] from http://127.0.0.1:7001)`)
-	viacodec(t, dir, nil, "unpack", "lazy.cbor", "-o", "x.bin").fails(t, 2, `cannot tell the format of output "x.bin"`)
-	viacodec(t, dir, nil, "unpack", "lazy.cbor").fails(t, 2, "give -format for the output on a standard stream")
-	viacodec(t, dir, nil, "unpack", "-format", "pickle", "lazy.cbor").fails(t, 2, `-format "pickle": want safetensors or npz`)
+	viacodec(t, dir, nil, "unpack", "lazy.cbor", "-o", "x.safetensors").Fails(t, 1, `"w" is held by reference (float32 [2] from http://127.0.0.1:7001)`)
+	viacodec(t, dir, nil, "unpack", "lazy.cbor", "-o", "x.bin").Fails(t, 2, `cannot tell the format of output "x.bin"`)
+	viacodec(t, dir, nil, "unpack", "lazy.cbor").Fails(t, 2, "give -format for the output on a standard stream")
+	viacodec(t, dir, nil, "unpack", "-format", "pickle", "lazy.cbor").Fails(t, 2, `-format "pickle": want safetensors or npz`)
 	assertOnly(t, dir, "lazy.cbor", "relay.cbor")
 }
 
@@ -246,7 +246,7 @@ func TestBadOrTruncatedFiles(t *testing.T) {
 	for _, f := range []tensorfile.Format{tensorfile.Safetensors, tensorfile.NPZ} {
 		files["m."+f.String()] = writeFile(t, filepath.Join(dir, "m."+f.String()), f, modelFile(t, f))
 	}
-	viacodec(t, dir, nil, "pack", "m.safetensors", "-o", "m.cbor").ok(t)
+	viacodec(t, dir, nil, "pack", "m.safetensors", "-o", "m.cbor").OK(t)
 	files["m.cbor"], _ = os.ReadFile(filepath.Join(dir, "m.cbor"))
 
 	for name, data := range files {
@@ -261,16 +261,16 @@ func TestBadOrTruncatedFiles(t *testing.T) {
 			bad := "bad" + ext
 			os.WriteFile(filepath.Join(dir, bad), data[:cut], 0o644)
 			r := viacodec(t, dir, nil, args(bad)...)
-			r.fails(t, 1, "viacodec "+args(bad)[0]+": "+bad+": ")
-			if !strings.Contains(r.stderr, "core: ") && !strings.Contains(r.stderr, "tensorfile: ") {
-				t.Fatalf("%s cut at %d: %q names no package", name, cut, r.stderr)
+			r.Fails(t, 1, "viacodec "+args(bad)[0]+": "+bad+": ")
+			if !strings.Contains(r.Stderr, "core: ") && !strings.Contains(r.Stderr, "tensorfile: ") {
+				t.Fatalf("%s cut at %d: %q names no package", name, cut, r.Stderr)
 			}
 			assertNoOutput(t, dir)
 		}
 		garbage := "garbage" + ext
 		os.WriteFile(filepath.Join(dir, garbage), []byte(strings.Repeat("garbage\n", 20)), 0o644)
-		viacodec(t, dir, nil, args(garbage)...).fails(t, 1, garbage+": ")
-		viacodec(t, dir, nil, args("missing"+ext)...).fails(t, 1, "no such file or directory")
+		viacodec(t, dir, nil, args(garbage)...).Fails(t, 1, garbage+": ")
+		viacodec(t, dir, nil, args("missing"+ext)...).Fails(t, 1, "no such file or directory")
 		assertNoOutput(t, dir)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/viacodec/viacodec/cmd/viacodec/internal/cli"
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
 	"github.com/viacodec/viacodec/internal/tensorfile"
@@ -43,19 +44,19 @@ func runServe(args []string) error {
 	threshold := fs.Int64("ref-threshold", 1, "smallest array sent by reference, in bytes (smaller ones go inline)")
 	tf := addTLSFlags(fs, "the server")
 	clientAuth := fs.Bool("client-auth", false, "accept only clients with a certificate -tls-ca signed (mutual TLS)")
-	files, err := parseArgs(fs, args)
+	files, err := cli.ParseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	switch {
 	case len(files) != 1:
-		return usagef("expects one FILE to serve, or - for standard input")
+		return cli.Usagef("expects one FILE to serve, or - for standard input")
 	case *receivers < 1:
-		return usagef("-receivers %d: want 1 or more", *receivers)
+		return cli.Usagef("-receivers %d: want 1 or more", *receivers)
 	case *threshold < 1:
-		return usagef("-ref-threshold %d: want 1 or more", *threshold)
+		return cli.Usagef("-ref-threshold %d: want 1 or more", *threshold)
 	case *timeout < 0:
-		return usagef("-timeout %v is negative", *timeout)
+		return cli.Usagef("-timeout %v is negative", *timeout)
 	}
 	in := files[0]
 	ff, isMessage, err := contentFormat(*format, in, "input")
@@ -119,10 +120,10 @@ func runServe(args []string) error {
 		where = *out
 	}
 	fmt.Fprintf(status, "serving %s (%s) of %s at %s for %s; message (%s) on %s\n",
-		plural(batch.Ref.Items, "array"), formatBytes(batch.Ref.Bytes), displayName(in), host.Source(), plural(*receivers, "receiver"), formatBytes(int64(msg.Len())), where)
-	ctx, stop := interruptible(*timeout)
+		cli.Plural(batch.Ref.Items, "array"), cli.FormatBytes(batch.Ref.Bytes), displayName(in), host.Source(), cli.Plural(*receivers, "receiver"), cli.FormatBytes(int64(msg.Len())), where)
+	ctx, stop := cli.Interruptible(*timeout)
 	defer stop()
-	return watch(ctx, tx, *receivers, batch.Ref.Bytes, newProgress(status), *timeout)
+	return watch(ctx, tx, *receivers, batch.Ref.Bytes, cli.NewProgress(status), *timeout)
 }
 
 // readBody returns the value a file holds: a tensor file's map of name to
@@ -141,8 +142,8 @@ func readBody(data []byte, ff tensorfile.Format, isMessage bool) (any, error) {
 
 // watch shows the receivers of tx as they download and confirm, until it
 // ends or ctx does.
-func watch(ctx context.Context, tx *core.Transaction, receivers int, total int64, prog *progress, limit time.Duration) error {
-	defer prog.close()
+func watch(ctx context.Context, tx *core.Transaction, receivers int, total int64, prog *cli.Progress, limit time.Duration) error {
+	defer prog.Close()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	reported := map[string]bool{}
@@ -153,11 +154,11 @@ func watch(ctx context.Context, tx *core.Transaction, receivers int, total int64
 			}
 			if r.State == core.ReceiverConfirmed {
 				reported[r.ID] = true
-				prog.end(r.ID)
-				prog.printf("%s confirmed: %s\n", r.ID, formatBytes(r.Bytes))
+				prog.End(r.ID)
+				prog.Printf("%s confirmed: %s\n", r.ID, cli.FormatBytes(r.Bytes))
 				continue
 			}
-			prog.update(r.ID, r.ID, min(r.Bytes, total), total)
+			prog.Update(r.ID, r.ID, min(r.Bytes, total), total)
 		}
 	}
 	for {
@@ -168,7 +169,7 @@ func watch(ctx context.Context, tx *core.Transaction, receivers int, total int64
 			if out.State != core.StateCompleted {
 				return fmt.Errorf("the transfer ended %s: %d of %d receivers confirmed", out.State, len(out.Confirmed()), receivers)
 			}
-			prog.printf("done: %d of %d receivers confirmed\n", len(out.Confirmed()), receivers)
+			prog.Printf("done: %d of %d receivers confirmed\n", len(out.Confirmed()), receivers)
 			return nil
 		case <-ctx.Done():
 			_, rs := tx.Status()
@@ -178,7 +179,7 @@ func watch(ctx context.Context, tx *core.Transaction, receivers int, total int64
 					n++
 				}
 			}
-			return fmt.Errorf("%s: %d of %d receivers confirmed", ended(ctx, limit), n, receivers)
+			return fmt.Errorf("%s: %d of %d receivers confirmed", cli.Ended(ctx, limit), n, receivers)
 		case <-tick.C:
 			_, rs := tx.Status()
 			show(rs)

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/viacodec/viacodec/cmd/viacodec/internal/cmdtest"
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/tensorfile"
 )
@@ -34,7 +35,7 @@ type server struct {
 
 func startServe(t *testing.T, dir string, args ...string) *server {
 	t.Helper()
-	s := &server{cmd: exec.Command(commandPath, append([]string{"serve"}, args...)...), done: make(chan struct{})}
+	s := &server{cmd: exec.Command(cmdtest.Path, append([]string{"serve"}, args...)...), done: make(chan struct{})}
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, &s.stderr
 	if err := s.cmd.Start(); err != nil {
@@ -49,14 +50,14 @@ func startServe(t *testing.T, dir string, args ...string) *server {
 }
 
 // wait waits for serve to exit and returns its result.
-func (s *server) wait(t *testing.T) result {
+func (s *server) wait(t *testing.T) cmdtest.Result {
 	t.Helper()
 	select {
 	case <-s.done:
 	case <-time.After(time.Minute):
 		t.Fatal("serve did not end")
 	}
-	return result{s.stdout.String(), s.stderr.String(), s.cmd.ProcessState.ExitCode()}
+	return cmdtest.Result{Stdout: s.stdout.String(), Stderr: s.stderr.String(), Code: s.cmd.ProcessState.ExitCode()}
 }
 
 // waitFile waits until serve has written path.
@@ -85,7 +86,7 @@ func TestServeFetch(t *testing.T) {
 			ext := "." + in.String()
 			file := servedFile(t, in)
 			orig := writeFile(t, filepath.Join(dir, "m"+ext), in, file)
-			viacodec(t, dir, nil, "pack", "m"+ext, "-o", "packed.cbor").ok(t)
+			viacodec(t, dir, nil, "pack", "m"+ext, "-o", "packed.cbor").OK(t)
 			packed, _ := os.ReadFile(filepath.Join(dir, "packed.cbor"))
 
 			s := startServe(t, dir, "m"+ext, "-o", "msg.cbor", "-receivers", "2", "-timeout", "1m")
@@ -93,21 +94,21 @@ func TestServeFetch(t *testing.T) {
 			if len(msg) >= len(orig)/2 {
 				t.Fatalf("a message of %d bytes for a file of %d: the arrays went inline", len(msg), len(orig))
 			}
-			r := viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "out"+ext, "-receiver", "first").ok(t)
-			if !regexp.MustCompile(`^fetched \S+ \S+ from 1 source in \S+ \(\d+ MiB/s\); wrote out` + regexp.QuoteMeta(ext) + "\n$").MatchString(r.stdout) {
-				t.Errorf("fetch printed %q", r.stdout)
+			r := viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "out"+ext, "-receiver", "first").OK(t)
+			if !regexp.MustCompile(`^fetched \S+ \S+ from 1 source in \S+ \(\d+ MiB/s\); wrote out` + regexp.QuoteMeta(ext) + "\n$").MatchString(r.Stdout) {
+				t.Errorf("fetch printed %q", r.Stdout)
 			}
 			if got, _ := os.ReadFile(filepath.Join(dir, "out"+ext)); !bytes.Equal(got, orig) {
 				t.Error("the file fetched differs from the one served")
 			}
 			// The second receiver, as a message with the arrays inline:
 			// what pack makes of the file.
-			viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "out.cbor", "-receiver", "second").ok(t)
+			viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "out.cbor", "-receiver", "second").OK(t)
 			if got, _ := os.ReadFile(filepath.Join(dir, "out.cbor")); !bytes.Equal(got, packed) {
 				t.Error("the message fetched differs from the one pack makes")
 			}
 
-			out := s.wait(t).ok(t).stdout
+			out := s.wait(t).OK(t).Stdout
 			for _, want := range []string{
 				fmt.Sprintf("serving %d arrays (", len(file.Tensors)-1), " of m" + ext + " at http://127.0.0.1:", " for 2 receivers; message (", ") on msg.cbor\n",
 				"first confirmed: ", "second confirmed: ", "done: 2 of 2 receivers confirmed\n",
@@ -134,8 +135,8 @@ func servedFile(t *testing.T, f tensorfile.Format) *tensorfile.File {
 func TestServeFetchPipe(t *testing.T) {
 	dir := t.TempDir()
 	orig := writeFile(t, filepath.Join(dir, "m.safetensors"), tensorfile.Safetensors, servedFile(t, tensorfile.Safetensors))
-	serve := exec.Command(commandPath, "serve", "m.safetensors", "-timeout", "1m")
-	fetch := exec.Command(commandPath, "fetch", "-", "-o", "-", "-format", "safetensors")
+	serve := exec.Command(cmdtest.Path, "serve", "m.safetensors", "-timeout", "1m")
+	fetch := exec.Command(cmdtest.Path, "fetch", "-", "-o", "-", "-format", "safetensors")
 	serve.Dir, fetch.Dir = dir, dir
 	pipe, err := serve.StdoutPipe()
 	if err != nil {
@@ -171,11 +172,11 @@ func TestServeFetchMutualTLS(t *testing.T) {
 	s := startServe(t, dir, "m.npz", "-o", "msg.cbor", "-timeout", "1m",
 		"-tls-cert", "peer.pem", "-tls-key", "peer.key", "-tls-ca", "ca.pem", "-client-auth")
 	waitFile(t, s, filepath.Join(dir, "msg.cbor"))
-	viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "out.npz", "-tls-ca", "ca.pem", "-tls-cert", "peer.pem", "-tls-key", "peer.key").ok(t)
+	viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "out.npz", "-tls-ca", "ca.pem", "-tls-cert", "peer.pem", "-tls-key", "peer.key").OK(t)
 	if got, _ := os.ReadFile(filepath.Join(dir, "out.npz")); !bytes.Equal(got, orig) {
 		t.Error("the file fetched differs from the one served")
 	}
-	s.wait(t).ok(t)
+	s.wait(t).OK(t)
 	if !strings.Contains(s.stdout.String(), " at https://127.0.0.1:") {
 		t.Errorf("serve: %s", s.stdout.String())
 	}
@@ -184,12 +185,12 @@ func TestServeFetchMutualTLS(t *testing.T) {
 	s = startServe(t, dir, "m.npz", "-o", "msg2.cbor", "-timeout", "1m",
 		"-tls-cert", "peer.pem", "-tls-key", "peer.key", "-tls-ca", "ca.pem", "-client-auth")
 	waitFile(t, s, filepath.Join(dir, "msg2.cbor"))
-	viacodec(t, dir, nil, "fetch", "msg2.cbor", "-o", "no.npz", "-tls-ca", "ca.pem").fails(t, 1, "viacodec fetch: msg2.cbor: hostdl: ")
-	viacodec(t, dir, nil, "fetch", "msg2.cbor", "-o", "no.npz").fails(t, 1, "viacodec fetch: msg2.cbor: hostdl: ")
+	viacodec(t, dir, nil, "fetch", "msg2.cbor", "-o", "no.npz", "-tls-ca", "ca.pem").Fails(t, 1, "viacodec fetch: msg2.cbor: hostdl: ")
+	viacodec(t, dir, nil, "fetch", "msg2.cbor", "-o", "no.npz").Fails(t, 1, "viacodec fetch: msg2.cbor: hostdl: ")
 	s.cmd.Process.Signal(os.Interrupt)
 	r := s.wait(t)
-	if r.code != 1 || r.stderr != "viacodec serve: interrupted: 0 of 1 receivers confirmed\n" {
-		t.Fatalf("serve after Ctrl-C: exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != 1 || r.Stderr != "viacodec serve: interrupted: 0 of 1 receivers confirmed\n" {
+		t.Fatalf("serve after Ctrl-C: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "no.npz")); !errors.Is(err, os.ErrNotExist) {
 		t.Error("a failed fetch left its output")
@@ -254,29 +255,29 @@ func TestServeFetchErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "junk.cbor"), []byte("not a message at all"), 0o644)
 	writeFile(t, filepath.Join(dir, "empty.safetensors"), tensorfile.Safetensors, &tensorfile.File{})
 
-	viacodec(t, dir, nil, "serve", "cut.safetensors", "-o", "out.cbor").fails(t, 1, "viacodec serve: cut.safetensors: tensorfile: ")
-	viacodec(t, dir, nil, "serve", "junk.cbor", "-o", "out.cbor").fails(t, 1, "viacodec serve: junk.cbor: core: ")
-	viacodec(t, dir, nil, "serve", "missing.npz", "-o", "out.cbor").fails(t, 1, "no such file or directory")
-	viacodec(t, dir, nil, "serve", "empty.safetensors", "-o", "out.cbor").fails(t, 1, "viacodec serve: empty.safetensors has no array of -ref-threshold bytes or more to serve")
-	viacodec(t, dir, nil, "serve", "m.safetensors", "-receivers", "0").fails(t, 2, "-receivers 0: want 1 or more")
-	viacodec(t, dir, nil, "serve", "m.safetensors", "-listen", "256.0.0.1:0", "-o", "out.cbor").fails(t, 1, "viacodec serve: hostdl: ")
-	viacodec(t, dir, nil, "serve", "m.bin").fails(t, 2, `cannot tell the format of input "m.bin"`)
-	viacodec(t, dir, nil, "serve", "m.safetensors", "-tls-cert", "nope.pem", "-tls-key", "nope.key", "-o", "out.cbor").fails(t, 1, "viacodec serve: hostdl: ")
-	viacodec(t, dir, nil, "fetch", "junk.cbor", "-o", "out.npz").fails(t, 1, "viacodec fetch: junk.cbor: core: ")
-	viacodec(t, dir, nil, "fetch", "junk.cbor", "-o", "out.bin").fails(t, 2, `cannot tell the format of output "out.bin"`)
-	viacodec(t, dir, nil, "fetch", "junk.cbor").fails(t, 2, "give -format for the output on a standard stream")
+	viacodec(t, dir, nil, "serve", "cut.safetensors", "-o", "out.cbor").Fails(t, 1, "viacodec serve: cut.safetensors: tensorfile: ")
+	viacodec(t, dir, nil, "serve", "junk.cbor", "-o", "out.cbor").Fails(t, 1, "viacodec serve: junk.cbor: core: ")
+	viacodec(t, dir, nil, "serve", "missing.npz", "-o", "out.cbor").Fails(t, 1, "no such file or directory")
+	viacodec(t, dir, nil, "serve", "empty.safetensors", "-o", "out.cbor").Fails(t, 1, "viacodec serve: empty.safetensors has no array of -ref-threshold bytes or more to serve")
+	viacodec(t, dir, nil, "serve", "m.safetensors", "-receivers", "0").Fails(t, 2, "-receivers 0: want 1 or more")
+	viacodec(t, dir, nil, "serve", "m.safetensors", "-listen", "256.0.0.1:0", "-o", "out.cbor").Fails(t, 1, "viacodec serve: hostdl: ")
+	viacodec(t, dir, nil, "serve", "m.bin").Fails(t, 2, `cannot tell the format of input "m.bin"`)
+	viacodec(t, dir, nil, "serve", "m.safetensors", "-tls-cert", "nope.pem", "-tls-key", "nope.key", "-o", "out.cbor").Fails(t, 1, "viacodec serve: hostdl: ")
+	viacodec(t, dir, nil, "fetch", "junk.cbor", "-o", "out.npz").Fails(t, 1, "viacodec fetch: junk.cbor: core: ")
+	viacodec(t, dir, nil, "fetch", "junk.cbor", "-o", "out.bin").Fails(t, 2, `cannot tell the format of output "out.bin"`)
+	viacodec(t, dir, nil, "fetch", "junk.cbor").Fails(t, 2, "give -format for the output on a standard stream")
 	assertNoOutput(t, dir)
 
 	// Nobody fetches: serve gives up after -timeout.
 	r := viacodec(t, dir, nil, "serve", "m.safetensors", "-o", "msg.cbor", "-timeout", "300ms")
-	if r.code != 1 || r.stderr != "viacodec serve: timed out after 300ms: 0 of 1 receivers confirmed\n" {
-		t.Fatalf("serve -timeout: exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != 1 || r.Stderr != "viacodec serve: timed out after 300ms: 0 of 1 receivers confirmed\n" {
+		t.Fatalf("serve -timeout: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	// Its message now points to a source that is gone.
-	viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "out.npz", "-timeout", "20s").fails(t, 1, "viacodec fetch: msg.cbor: hostdl: ")
+	viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "out.npz", "-timeout", "20s").Fails(t, 1, "viacodec fetch: msg.cbor: hostdl: ")
 	// A message cut short.
 	msg, _ := os.ReadFile(filepath.Join(dir, "msg.cbor"))
 	os.WriteFile(filepath.Join(dir, "cut.cbor"), msg[:len(msg)-3], 0o644)
-	viacodec(t, dir, nil, "fetch", "cut.cbor", "-o", "out.npz").fails(t, 1, "viacodec fetch: cut.cbor: core: ")
+	viacodec(t, dir, nil, "fetch", "cut.cbor", "-o", "out.npz").Fails(t, 1, "viacodec fetch: cut.cbor: core: ")
 	assertNoOutput(t, dir)
 }

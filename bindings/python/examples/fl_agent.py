@@ -3,7 +3,7 @@
 ``viacodec demo -python "PYTHON fl_agent.py"`` starts it as a process of its
 own, with its name as the last argument, and talks to it in frames on its
 standard streams: an 8-byte big-endian length, then a viacodec message
-(cmd/viacodec/proto.go lists them). For each task it downloads the model
+(cmd/viacodec/internal/demo/proto.go lists them). For each task it downloads the model
 straight from the server, moves every weight toward its target
 (``w + lr * (t - w)``, each step in float32, as the Go agents do) and
 answers with its update by reference. Once the server has downloaded the

@@ -1,7 +1,7 @@
 """`viacodec demo` with every agent kind: Go agents and the Python agent of
 examples/fl_agent.py, each a process of its own, at a small size. The
 output is checked hop by hop, and the final model against one computed
-here with numpy from the formulas of cmd/viacodec/model.go.
+here with numpy from the formulas of cmd/viacodec/internal/demo/model.go.
 
 The command is built by `make test-python` into bin/viacodec (or named by
 the VIACODEC_CMD environment variable)."""

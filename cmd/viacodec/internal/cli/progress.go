@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -12,12 +12,12 @@ import (
 	"golang.org/x/term"
 )
 
-// progress shows downloads as they go. On a terminal each download is a
+// Progress shows downloads as they go. On a terminal each download is a
 // bar: mpb draws several at once (the demo's agents download together),
 // from any goroutine, and keeps the lines printed meanwhile above them.
 // Elsewhere a download gets a plain line every lineEvery while it runs,
 // so that a log of fast downloads stays short.
-type progress struct {
+type Progress struct {
 	out       io.Writer
 	terminal  bool
 	now       func() time.Time
@@ -38,17 +38,17 @@ type download struct {
 // barWidth is the width of a bar with its label and counters.
 const barWidth = 100
 
-// newProgress draws on f: bars when it is a terminal.
-func newProgress(f *os.File) *progress {
-	return newProgressTo(f, term.IsTerminal(int(f.Fd())))
+// NewProgress draws on f: bars when it is a terminal.
+func NewProgress(f *os.File) *Progress {
+	return NewProgressTo(f, term.IsTerminal(int(f.Fd())))
 }
 
-func newProgressTo(w io.Writer, terminal bool) *progress {
-	return &progress{out: w, terminal: terminal, now: time.Now, lineEvery: 2 * time.Second, items: map[string]*download{}}
+func NewProgressTo(w io.Writer, terminal bool) *Progress {
+	return &Progress{out: w, terminal: terminal, now: time.Now, lineEvery: 2 * time.Second, items: map[string]*download{}}
 }
 
-// update reports done of total bytes of the download key; label names it.
-func (p *progress) update(key, label string, done, total int64) {
+// Update reports done of total bytes of the download key; label names it.
+func (p *Progress) Update(key, label string, done, total int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d, ok := p.items[key]
@@ -76,18 +76,18 @@ func (p *progress) update(key, label string, done, total int64) {
 	}
 	if now := p.now(); now.Sub(d.last) >= p.lineEvery && done < total {
 		d.last = now
-		fmt.Fprintf(p.out, "  %s: %d%% of %s\n", label, percent(done, total), formatBytes(total))
+		fmt.Fprintf(p.out, "  %s: %d%% of %s\n", label, percent(done, total), FormatBytes(total))
 	}
 }
 
-// end ends the download key, complete or not: its bar goes away.
-func (p *progress) end(key string) {
+// End ends the download key, complete or not: its bar goes away.
+func (p *Progress) End(key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.endLocked(key)
 }
 
-func (p *progress) endLocked(key string) {
+func (p *Progress) endLocked(key string) {
 	d, ok := p.items[key]
 	if !ok {
 		return
@@ -98,8 +98,8 @@ func (p *progress) endLocked(key string) {
 	}
 }
 
-// printf prints a line (above the bars, if any are drawn).
-func (p *progress) printf(format string, args ...any) {
+// Printf prints a line (above the bars, if any are drawn).
+func (p *Progress) Printf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.settle()
@@ -111,15 +111,15 @@ func (p *progress) printf(format string, args ...any) {
 }
 
 // settle stops drawing once no download is left, after the last frame.
-func (p *progress) settle() {
+func (p *Progress) settle() {
 	if p.bars != nil && len(p.items) == 0 {
 		p.bars.Wait()
 		p.bars = nil
 	}
 }
 
-// close ends every download and stops drawing.
-func (p *progress) close() {
+// Close ends every download and stops drawing.
+func (p *Progress) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for key := range p.items {
@@ -135,8 +135,8 @@ func percent(done, total int64) int64 {
 	return done * 100 / total
 }
 
-// formatBytes writes n in B, KiB, MiB or GiB.
-func formatBytes(n int64) string {
+// FormatBytes writes n in B, KiB, MiB or GiB.
+func FormatBytes(n int64) string {
 	switch {
 	case n < 1<<10:
 		return fmt.Sprintf("%d B", n)

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"crypto/sha256"
@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/viacodec/viacodec/cmd/viacodec/internal/cmdtest"
 )
 
 // The demo at a small size: 8 MiB in 4 tensors, 2 rounds, 2 Go agents and
@@ -27,13 +29,28 @@ const (
 	demoAgents  = 2
 )
 
+// TestMain plays a faulty agent when faultEnv says so; otherwise it
+// builds the command, which the tests run as users do.
+func TestMain(m *testing.M) {
+	if fault := os.Getenv(faultEnv); fault != "" {
+		if err := faultyAgent(fault, os.Args[len(os.Args)-1]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	cmdtest.Main(m)
+}
+
+var viacodec = cmdtest.Run
+
 func demoArgs(extra ...string) []string {
 	return append([]string{"demo", "-size", strconv.Itoa(demoMiB), "-tensors", strconv.Itoa(demoTensors),
 		"-rounds", strconv.Itoa(demoRounds), "-agents", strconv.Itoa(demoAgents), "-timeout", "2m"}, extra...)
 }
 
 func TestDemo(t *testing.T) {
-	out := viacodec(t, t.TempDir(), nil, demoArgs()...).ok(t).stdout
+	out := viacodec(t, t.TempDir(), nil, demoArgs()...).OK(t).Stdout
 	t.Log("\n" + out)
 	checkDemoOutput(t, out, map[string]int{"go": demoAgents, "wasm": 1})
 	assertNoneLeft(t)
@@ -53,7 +70,7 @@ func assertNoneLeft(t *testing.T) {
 				continue
 			}
 			args := strings.Split(strings.TrimSuffix(string(data), "\x00"), "\x00")
-			if len(args) > 1 && (args[0] == commandPath && (args[1] == "agent" || args[1] == "relay") || args[0] == self) {
+			if len(args) > 1 && (args[0] == cmdtest.Path && (args[1] == "agent" || args[1] == "relay") || args[0] == self) {
 				left = append(left, strings.Join(args, " "))
 			}
 		}
@@ -235,7 +252,7 @@ func TestDemoFlags(t *testing.T) {
 		{[]string{"-agents", "65"}, "-agents 65: want 0 to 64"},
 		{[]string{"-timeout", "0s"}, "-timeout 0s: want a positive duration"},
 	} {
-		viacodec(t, dir, nil, append([]string{"demo"}, tt.args...)...).fails(t, 2, "viacodec demo: "+tt.want)
+		viacodec(t, dir, nil, append([]string{"demo"}, tt.args...)...).Fails(t, 2, "viacodec demo: "+tt.want)
 	}
 }
 
@@ -258,7 +275,7 @@ func TestDemoFailsLoudly(t *testing.T) {
 		{"crash", "viacodec demo: py-agent (python): exited: exit status 3: boom"},
 	} {
 		t.Run(tt.fault, func(t *testing.T) {
-			cmd := exec.Command(commandPath, "demo", "-size", "1", "-tensors", "2", "-rounds", "1", "-agents", "1", "-timeout", "1m", "-python", self)
+			cmd := exec.Command(cmdtest.Path, "demo", "-size", "1", "-tensors", "2", "-rounds", "1", "-agents", "1", "-timeout", "1m", "-python", self)
 			cmd.Env = append(os.Environ(), faultEnv+"="+tt.fault)
 			var stdout, stderr strings.Builder
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr

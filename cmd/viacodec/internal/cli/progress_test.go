@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -12,12 +12,12 @@ import (
 // lineEvery while it runs, and none once it is complete.
 func TestProgressLines(t *testing.T) {
 	var out bytes.Buffer
-	p := newProgressTo(&out, false)
+	p := NewProgressTo(&out, false)
 	now := time.Unix(1e9, 0)
 	p.now = func() time.Time { return now }
 	step := func(d time.Duration, done int64) {
 		now = now.Add(d)
-		p.update("a", "round 1: agent-1 <- server", done, 100<<20)
+		p.Update("a", "round 1: agent-1 <- server", done, 100<<20)
 	}
 	step(0, 0)
 	step(time.Second, 10<<20)
@@ -25,9 +25,9 @@ func TestProgressLines(t *testing.T) {
 	step(time.Second, 60<<20)
 	step(1500*time.Millisecond, 75<<20)
 	step(3*time.Second, 100<<20) // complete: its summary says the rest
-	p.end("a")
-	p.printf("after %d\n", 1)
-	p.close()
+	p.End("a")
+	p.Printf("after %d\n", 1)
+	p.Close()
 	want := "  round 1: agent-1 <- server: 50% of 100.0 MiB\n" +
 		"  round 1: agent-1 <- server: 75% of 100.0 MiB\n" +
 		"after 1\n"
@@ -40,7 +40,7 @@ func TestProgressLines(t *testing.T) {
 // them, downloads that end complete or not; close returns.
 func TestProgressBars(t *testing.T) {
 	var out syncBuffer
-	p := newProgressTo(&out, true)
+	p := NewProgressTo(&out, true)
 	for round := range 3 {
 		var wg sync.WaitGroup
 		for i := range 4 {
@@ -50,15 +50,15 @@ func TestProgressBars(t *testing.T) {
 					if i == 3 && done > 1<<19 {
 						break // a download that failed half way
 					}
-					p.update(key, key, done, 1<<20)
+					p.Update(key, key, done, 1<<20)
 				}
-				p.end(key)
+				p.End(key)
 			})
 		}
 		wg.Wait()
-		p.printf("round %d done\n", round)
+		p.Printf("round %d done\n", round)
 	}
-	p.close()
+	p.Close()
 	if got := out.String(); !strings.Contains(got, "round 0 done\n") || !strings.Contains(got, "round 2 done\n") {
 		t.Fatalf("output %q", got)
 	}
@@ -83,8 +83,8 @@ func (s *syncBuffer) String() string {
 
 func TestFormatBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 64 << 20: "64.0 MiB", 3 << 29: "1.50 GiB"} {
-		if got := formatBytes(n); got != want {
-			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
+		if got := FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
 }

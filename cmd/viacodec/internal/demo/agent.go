@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/viacodec/viacodec/cmd/viacodec/internal/cli"
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
 	"github.com/viacodec/viacodec/wasm"
@@ -209,16 +210,16 @@ func serveFrames(handle func(*fields) error) error {
 	}
 }
 
-// runAgent is `viacodec agent`, a Go agent. For each task it downloads the
+// RunAgent is `viacodec agent`, a Go agent. For each task it downloads the
 // model straight from the server, takes its training step and answers
 // with its update by reference; once the server has downloaded an update,
 // it reports the update's outcome. It ends when its input does and its
 // updates are delivered.
-func runAgent(args []string) error {
+func RunAgent(args []string) error {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	name := fs.String("name", "agent", "receiver id of the agent")
 	sandboxed := fs.Bool("wasm", false, "run the codec and the transaction table in a wasm guest")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	out := newFrameWriter(os.Stdout)
@@ -318,14 +319,14 @@ func outcomeFrame(round int64, o core.Outcome) map[string]any {
 	}
 }
 
-// runRelay is `viacodec relay`, a forwarding hop: it decodes each message
+// RunRelay is `viacodec relay`, a forwarding hop: it decodes each message
 // with pass-through on, so that every array stays a lazy ref and nothing
 // is downloaded, adds its name, and re-encodes the message, whose refs
 // still point at their sources.
-func runRelay(args []string) error {
+func RunRelay(args []string) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	name := fs.String("name", "relay", "name of the relay")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	out := newFrameWriter(os.Stdout)
@@ -356,7 +357,7 @@ func runRelay(args []string) error {
 		if err != nil {
 			return err
 		}
-		held, lazy := arrayBytes(v)
+		held, lazy := cli.ArrayBytes(v)
 		round := int64(0)
 		if m, ok := v.(map[string]any); ok {
 			round, _ = m["round"].(int64)
@@ -372,35 +373,6 @@ func runRelay(args []string) error {
 		}
 		return out.write(map[string]any{"op": "forwarded", "msg": fwd, "report": report})
 	})
-}
-
-// arrayBytes returns the bytes of the arrays in v and its count of lazy
-// refs.
-func arrayBytes(v any) (held int64, lazy int64) {
-	switch x := v.(type) {
-	case *core.Array:
-		return int64(len(x.Data)), 0
-	case *core.LazyRef:
-		return 0, 1
-	case map[string]any:
-		for _, e := range x {
-			h, l := arrayBytes(e)
-			held, lazy = held+h, lazy+l
-		}
-	case []any:
-		for _, e := range x {
-			h, l := arrayBytes(e)
-			held, lazy = held+h, lazy+l
-		}
-	case core.Map:
-		for _, e := range x {
-			h, l := arrayBytes(e.Value)
-			held, lazy = held+h, lazy+l
-		}
-	case core.Object:
-		return arrayBytes(x.Data)
-	}
-	return held, lazy
 }
 
 func anySlice[T any](s []T) []any {

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/viacodec/viacodec/cmd/viacodec/internal/cli"
 	"github.com/viacodec/viacodec/core"
 )
 
@@ -49,7 +50,7 @@ type agentSpec struct {
 // federation is the server's view of the running rounds.
 type federation struct {
 	cfg    fedConfig
-	out    *progress
+	out    *cli.Progress
 	server *peer
 	label  atomic.Pointer[string] // of the server's download in progress
 	relay  *proc
@@ -77,7 +78,7 @@ type hop struct {
 }
 
 // runRounds runs cfg's rounds and prints their hops on out.
-func runRounds(ctx context.Context, cfg fedConfig, out *progress) error {
+func runRounds(ctx context.Context, cfg fedConfig, out *cli.Progress) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	f := &federation{cfg: cfg, out: out, peakRSS: map[string]int64{}}
@@ -85,7 +86,7 @@ func runRounds(ctx context.Context, cfg fedConfig, out *progress) error {
 	var err error
 	f.server, err = newPeer("server", func(_ uuid.UUID, done, total int64) {
 		if l := f.label.Load(); l != nil {
-			out.update(*l, *l, done, total)
+			out.Update(*l, *l, done, total)
 		}
 	})
 	if err != nil {
@@ -143,12 +144,12 @@ func (f *federation) start(ctx context.Context) error {
 			return err
 		}
 	}
-	f.out.printf("server    this process (pid %d), serving at %s\n", os.Getpid(), f.server.Source())
-	f.out.printf("relay-1   relay (pid %d): decodes with pass-through, forwards, downloads nothing\n", f.relay.pid)
+	f.out.Printf("server    this process (pid %d), serving at %s\n", os.Getpid(), f.server.Source())
+	f.out.Printf("relay-1   relay (pid %d): decodes with pass-through, forwards, downloads nothing\n", f.relay.pid)
 	for i, a := range f.agents {
-		f.out.printf("%-9s %s agent (pid %d), training target %g\n", a.name, a.kind, a.pid, f.cfg.agents[i].target)
+		f.out.Printf("%-9s %s agent (pid %d), training target %g\n", a.name, a.kind, a.pid, f.cfg.agents[i].target)
 	}
-	f.out.printf("learning rate %g; each round: server -> relay-1 -> agents, then each update agent -> relay-1 -> server\n", f.cfg.lr)
+	f.out.Printf("learning rate %g; each round: server -> relay-1 -> agents, then each update agent -> relay-1 -> server\n", f.cfg.lr)
 	return nil
 }
 
@@ -233,7 +234,7 @@ type agentResult struct {
 
 // round runs round r on model m and returns the average of the updates.
 func (f *federation) round(ctx context.Context, r int, m model) (model, error) {
-	f.out.printf("\nround %d of %d: model %s in %d float32 tensors, mean %+.6f\n", r, f.cfg.rounds, formatBytes(m.bytes()), len(m), m.mean())
+	f.out.Printf("\nround %d of %d: model %s in %d float32 tensors, mean %+.6f\n", r, f.cfg.rounds, cli.FormatBytes(m.bytes()), len(m), m.mean())
 	var hops []hop
 	targets := map[string]any{}
 	var ts []float32
@@ -257,7 +258,7 @@ func (f *federation) round(ctx context.Context, r int, m model) (model, error) {
 	for i, a := range f.agents {
 		labels[i] = fmt.Sprintf("round %d: %s <- server", r, a.name)
 		l := labels[i]
-		fn := func(done, total int64) { f.out.update(l, l, done, total) }
+		fn := func(done, total int64) { f.out.Update(l, l, done, total) }
 		a.onProgress.Store(&fn)
 		if err := a.send(map[string]any{"op": "task", "msg": fwd}); err != nil {
 			return nil, err
@@ -266,7 +267,7 @@ func (f *federation) round(ctx context.Context, r int, m model) (model, error) {
 	results := make([]agentResult, len(f.agents))
 	for i, a := range f.agents {
 		fl, err := a.recv(ctx, "result")
-		f.out.end(labels[i])
+		f.out.End(labels[i])
 		if err != nil {
 			return nil, err
 		}
@@ -295,7 +296,7 @@ func (f *federation) round(ctx context.Context, r int, m model) (model, error) {
 		}
 		hops = append(hops, hop{
 			from: "relay-1", to: a.name, msg: len(fwd), moved: served[a.name], source: "server",
-			held: formatBytes(rep.held), took: rep.took, sha: sha, rss: rep.rss,
+			held: cli.FormatBytes(rep.held), took: rep.took, sha: sha, rss: rep.rss,
 		})
 		f.moved += served[a.name]
 		f.peakRSS[a.name] = max(f.peakRSS[a.name], rep.rss)
@@ -314,7 +315,7 @@ func (f *federation) round(ctx context.Context, r int, m model) (model, error) {
 		start := time.Now()
 		v, err := f.server.dec.DecodeContext(ctx, fwd)
 		took := time.Since(start)
-		f.out.end(label)
+		f.out.End(label)
 		if err != nil {
 			return nil, fmt.Errorf("%s's update: %w", a.name, err)
 		}
@@ -342,7 +343,7 @@ func (f *federation) round(ctx context.Context, r int, m model) (model, error) {
 		rss := peakRSS()
 		hops = append(hops, hop{
 			from: "relay-1", to: "server", msg: len(fwd), moved: served, source: a.name,
-			held: formatBytes(held), took: took, sha: sha, rss: rss,
+			held: cli.FormatBytes(held), took: took, sha: sha, rss: rss,
 		})
 		f.moved += served
 		f.peakRSS["server"] = max(f.peakRSS["server"], rss)
@@ -352,8 +353,8 @@ func (f *federation) round(ctx context.Context, r int, m model) (model, error) {
 		return nil, fmt.Errorf("the average of the updates differs from the one the server expects: %s", diff)
 	}
 	f.printHops(hops)
-	f.out.printf("  average of %d updates: bit-exact to the server's own computation; mean %+.6f -> %+.6f\n", len(f.agents), m.mean(), avgModel.mean())
-	f.out.printf("  task confirmed by %s (relay-1 never downloaded); each update confirmed by the server\n", strings.Join(f.agentNames(), ", "))
+	f.out.Printf("  average of %d updates: bit-exact to the server's own computation; mean %+.6f -> %+.6f\n", len(f.agents), m.mean(), avgModel.mean())
+	f.out.Printf("  task confirmed by %s (relay-1 never downloaded); each update confirmed by the server\n", strings.Join(f.agentNames(), ", "))
 	return avgModel, nil
 }
 
@@ -427,11 +428,11 @@ func (f *federation) printHops(hops []hop) {
 			rate = fmt.Sprintf("%.0f MiB/s", float64(h.moved)/(1<<20)/h.took.Seconds())
 			source = h.source
 		}
-		fmt.Fprintf(w, "  %s -> %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.from, h.to, formatBytes(int64(h.msg)),
-			formatBytes(h.moved), source, h.held, h.took.Round(10*time.Microsecond), rate, h.sha, formatBytes(h.rss))
+		fmt.Fprintf(w, "  %s -> %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.from, h.to, cli.FormatBytes(int64(h.msg)),
+			cli.FormatBytes(h.moved), source, h.held, h.took.Round(10*time.Microsecond), rate, h.sha, cli.FormatBytes(h.rss))
 	}
 	w.Flush()
-	f.out.printf("%s", b.String())
+	f.out.Printf("%s", b.String())
 }
 
 // summary prints what the rounds did.
@@ -449,15 +450,15 @@ func (f *federation) summary(took time.Duration, first float64, m model) {
 		ks = append(ks, fmt.Sprintf("%s %d", k, kinds[k]))
 	}
 	f.peakRSS["server"] = max(f.peakRSS["server"], peakRSS())
-	f.out.printf("\nsummary: %s in %s; %s (%s) took part in every round\n", plural(f.cfg.rounds, "round"), took.Round(time.Millisecond), plural(len(f.agents), "agent"), strings.Join(ks, ", "))
-	f.out.printf("  moved: %s by HTTP, straight from the process that held them; messages: %s through relay-1\n", formatBytes(f.moved), formatBytes(f.messages))
-	f.out.printf("  checksums: %d of %d arrays match (SHA-256 at source and receiver)\n", f.hashesChecked, f.hashesChecked)
-	f.out.printf("  relay-1: held 0 array bytes and downloaded 0 B in %d forwards; peak RSS %s, %+.1f MiB since it started\n",
-		f.forwards, formatBytes(f.relayRSS), float64(f.relayRSS-f.relay.startRSS)/(1<<20))
-	rss := []string{"server " + formatBytes(f.peakRSS["server"]), "relay-1 " + formatBytes(f.relayRSS)}
+	f.out.Printf("\nsummary: %s in %s; %s (%s) took part in every round\n", cli.Plural(f.cfg.rounds, "round"), took.Round(time.Millisecond), cli.Plural(len(f.agents), "agent"), strings.Join(ks, ", "))
+	f.out.Printf("  moved: %s by HTTP, straight from the process that held them; messages: %s through relay-1\n", cli.FormatBytes(f.moved), cli.FormatBytes(f.messages))
+	f.out.Printf("  checksums: %d of %d arrays match (SHA-256 at source and receiver)\n", f.hashesChecked, f.hashesChecked)
+	f.out.Printf("  relay-1: held 0 array bytes and downloaded 0 B in %d forwards; peak RSS %s, %+.1f MiB since it started\n",
+		f.forwards, cli.FormatBytes(f.relayRSS), float64(f.relayRSS-f.relay.startRSS)/(1<<20))
+	rss := []string{"server " + cli.FormatBytes(f.peakRSS["server"]), "relay-1 " + cli.FormatBytes(f.relayRSS)}
 	for _, a := range f.agents {
-		rss = append(rss, a.name+" "+formatBytes(f.peakRSS[a.name]))
+		rss = append(rss, a.name+" "+cli.FormatBytes(f.peakRSS[a.name]))
 	}
-	f.out.printf("  peak RSS: %s\n", strings.Join(rss, ", "))
-	f.out.printf("  model mean %+.6f -> %+.6f; final model sha256 %s\n", first, m.mean(), hex.EncodeToString(m.digest()))
+	f.out.Printf("  peak RSS: %s\n", strings.Join(rss, ", "))
+	f.out.Printf("  model mean %+.6f -> %+.6f; final model sha256 %s\n", first, m.mean(), hex.EncodeToString(m.digest()))
 }

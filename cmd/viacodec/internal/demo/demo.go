@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -10,13 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/viacodec/viacodec/cmd/viacodec/internal/cli"
 	"github.com/viacodec/viacodec/core"
 )
 
-// runDemo builds a synthetic model of float32 and bfloat16 tensors, encodes
+// Run builds a synthetic model of float32 and bfloat16 tensors, encodes
 // it with arrays inline, decodes it, checks every byte and prints sizes and
 // throughput; then it runs federated rounds on loopback (round.go).
-func runDemo(args []string) error {
+func Run(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	sizeMiB := fs.Int("size", 64, "model size in MiB")
 	tensors := fs.Int("tensors", 8, "float32 tensors in the federated model")
@@ -25,24 +26,24 @@ func runDemo(args []string) error {
 	wasmAgents := fs.Int("wasm-agents", 1, "Go agents whose codec and transaction table run in a wasm guest")
 	python := fs.String("python", "", "command (interpreter and script) of a Python agent to add, which is\nbindings/python/examples/fl_agent.py")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up on the rounds after this long")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
 	case *sizeMiB < 1 || *sizeMiB > 1<<16:
-		return usagef("-size %d: want 1 to 65536 MiB", *sizeMiB)
+		return cli.Usagef("-size %d: want 1 to 65536 MiB", *sizeMiB)
 	case *tensors < 1 || *tensors > (*sizeMiB<<20)/4:
-		return usagef("-tensors %d: want 1 to %d (a float32 each, at least)", *tensors, (*sizeMiB<<20)/4)
+		return cli.Usagef("-tensors %d: want 1 to %d (a float32 each, at least)", *tensors, (*sizeMiB<<20)/4)
 	case *rounds < 1 || *rounds > 1000:
-		return usagef("-rounds %d: want 1 to 1000", *rounds)
+		return cli.Usagef("-rounds %d: want 1 to 1000", *rounds)
 	case *agents < 0 || *agents > 64:
-		return usagef("-agents %d: want 0 to 64", *agents)
+		return cli.Usagef("-agents %d: want 0 to 64", *agents)
 	case *wasmAgents < 0 || *wasmAgents > 64:
-		return usagef("-wasm-agents %d: want 0 to 64", *wasmAgents)
+		return cli.Usagef("-wasm-agents %d: want 0 to 64", *wasmAgents)
 	case *agents == 0 && *wasmAgents == 0 && *python == "":
-		return usagef("no agents: give -agents N, -wasm-agents N or -python CMD")
+		return cli.Usagef("no agents: give -agents N, -wasm-agents N or -python CMD")
 	case *timeout <= 0:
-		return usagef("-timeout %v: want a positive duration", *timeout)
+		return cli.Usagef("-timeout %v: want a positive duration", *timeout)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -68,17 +69,17 @@ func runDemo(args []string) error {
 		cfg.agents = append(cfg.agents, agentSpec{name: names[i], kind: k, target: float32(i+1) / float32(len(kinds)+1)})
 	}
 
-	ctx, stop := interruptible(*timeout)
+	ctx, stop := cli.Interruptible(*timeout)
 	defer stop()
-	out := newProgress(os.Stdout)
-	defer out.close()
+	out := cli.NewProgress(os.Stdout)
+	defer out.Close()
 	if err := inlineRoundTrip(out, *sizeMiB<<20); err != nil {
 		return err
 	}
-	out.printf("\nfederated rounds on loopback (by reference, HTTP): %s, %s, each a process\n", plural(*rounds, "round"), plural(len(kinds), "agent"))
+	out.Printf("\nfederated rounds on loopback (by reference, HTTP): %s, %s, each a process\n", cli.Plural(*rounds, "round"), cli.Plural(len(kinds), "agent"))
 	if err := runRounds(ctx, cfg, out); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", ended(ctx, *timeout), err)
+			return fmt.Errorf("%s: %w", cli.Ended(ctx, *timeout), err)
 		}
 		return err
 	}
@@ -87,11 +88,11 @@ func runDemo(args []string) error {
 
 // inlineRoundTrip encodes and decodes a synthetic model with its arrays
 // inline, checks every byte, and prints sizes and the best speeds.
-func inlineRoundTrip(out *progress, size int) error {
+func inlineRoundTrip(out *cli.Progress, size int) error {
 	model, total := syntheticModel(size)
 	msg := map[string]any{"round": 3, "model": model}
-	out.printf("inline encode and decode:\n")
-	out.printf("model: %d tensors, %.1f MiB (float32 and bfloat16)\n", len(model), mib(total))
+	out.Printf("inline encode and decode:\n")
+	out.Printf("model: %d tensors, %.1f MiB (float32 and bfloat16)\n", len(model), mib(total))
 
 	// The first round also pays for the process's first touch of fresh
 	// memory; the best of a few rounds shows the codec's own speed.
@@ -117,10 +118,10 @@ func inlineRoundTrip(out *progress, size int) error {
 			return err
 		}
 	}
-	out.printf("message: %.1f MiB (%.4f%% framing overhead)\n", mib(len(data)), 100*float64(len(data)-total)/float64(total))
-	out.printf("best of %d rounds: encode %v (%.0f MiB/s), decode %v (%.0f MiB/s)\n", rounds,
+	out.Printf("message: %.1f MiB (%.4f%% framing overhead)\n", mib(len(data)), 100*float64(len(data)-total)/float64(total))
+	out.Printf("best of %d rounds: encode %v (%.0f MiB/s), decode %v (%.0f MiB/s)\n", rounds,
 		encTime.Round(time.Microsecond), mib(total)/encTime.Seconds(), decTime.Round(time.Microsecond), mib(total)/decTime.Seconds())
-	out.printf("verified: every tensor bit-exact\n")
+	out.Printf("verified: every tensor bit-exact\n")
 	return nil
 }
 
