@@ -22,6 +22,21 @@ func (o Order) String() string {
 	return "C"
 }
 
+// MaxDims is the most dimensions an array may have: numpy's limit, so that
+// every build can hold what another accepts. Encoding or decoding an array
+// or reference with more is a limit error (docs/wire-format.md §6.2).
+const MaxDims = 64
+
+// checkDims reports a shape of n dimensions, more than MaxDims, as a limit
+// error at off (-1 when encoding). Every shape read or written is checked
+// here, before anything is allocated from n.
+func checkDims(n uint64, off int) error {
+	if n > MaxDims {
+		return errorAt(KindLimit, off, "an array of %d dimensions exceeds the maximum of %d", n, MaxDims)
+	}
+	return nil
+}
+
 // Array is a dense n-dimensional array. Data holds the elements in Order,
 // little-endian, len(Data) == DType.Size() × product(Shape). A 0-d array
 // (empty Shape) holds one element.
@@ -56,6 +71,9 @@ func (a *Array) Validate() error {
 	}
 	if a.Order > ColumnMajor {
 		return errorf(KindMismatch, "invalid order %d", uint8(a.Order))
+	}
+	if err := checkDims(uint64(len(a.Shape)), -1); err != nil {
+		return err
 	}
 	n, ok := byteLen(a.DType, a.Shape)
 	if !ok {

@@ -720,10 +720,15 @@ func (d *decoder) ndarrayParts(tag uint64) (typedData, []int, Order, error) {
 	return data, shape, order, nil
 }
 
-// dims reads an array of dimensions.
+// dims reads an array of dimensions: every shape a message holds, inline,
+// referenced or in a skeleton, is read here.
 func (d *decoder) dims() ([]int, error) {
+	off := d.r.Off
 	n, err := d.arrayHead()
 	if err != nil {
+		return nil, err
+	}
+	if err := checkDims(n, off); err != nil {
 		return nil, err
 	}
 	if n > uint64(d.r.Remaining()) {

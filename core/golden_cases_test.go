@@ -859,6 +859,9 @@ func badCases(t testing.TB) []badCase {
 		{"max-byte-len", "a byte string of 4 with max_byte_len 3", "E(|44 00010203)", KindLimit, goldenOpts{maxByteLen: 3}},
 		{"max-message-size", "a 12-byte message with max_message_size 11: no offset", "E(83 01 02 03)", KindLimit, goldenOpts{maxMessageSize: 11}},
 		{"max-array-bytes", "two 4-byte arrays with max_array_bytes 7", "E(82 d840 44 00010203 |d840 44 00010203)", KindLimit, goldenOpts{maxArrayBytes: 7}},
+		{"shape-65-dims", "a float32 array of shape [1] × 65: one dimension more than MaxDims (64, numpy's limit)", "E(d828 82 |9841 " + strings.Repeat("01", 65) + " d855 44 00000000)", KindLimit, goldenOpts{}},
+		{"shape-100000-dims", "a shape list of 100,000 dimensions: refused from its head, before anything is allocated", "E(d828 82 |9a000186a0 " + strings.Repeat("01", 100000) + " d855 44 00000000)", KindLimit, goldenOpts{}},
+		{"ref-shape-65-dims", "a ref node of shape [1] × 65", "da56430000 83 01 " + node("00", "00", f32, "|9841"+strings.Repeat("01", 65), "00") + "81" + desc, KindLimit, goldenOpts{}},
 		{"ref-max-array-bytes", "a ref node declaring float32 [2^30, 2^30] (2^62 bytes) under the default 64 GiB, in pass-through too", "da56430000 83 01 |" + node("00", "00", f32, "82 1a40000000 1a40000000", "00") + "81" + desc, KindLimit, goldenOpts{}},
 
 		// unregistered

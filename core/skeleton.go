@@ -112,6 +112,9 @@ func checkLazyRef(l *LazyRef) error {
 	if l.Item < 0 || l.Item >= l.Batch.Items {
 		return errorf(KindInvalid, "lazy ref item %d is outside its batch of %d items", l.Item, l.Batch.Items)
 	}
+	if err := checkDims(uint64(len(l.Shape)), -1); err != nil {
+		return err
+	}
 	if _, ok := byteLen(l.DType, l.Shape); !ok || !l.DType.Valid() || l.Order > ColumnMajor {
 		return errorf(KindMismatch, "lazy ref %s %v is not a valid array", l.DType, l.Shape)
 	}

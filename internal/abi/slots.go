@@ -10,8 +10,8 @@ import (
 // than an array (core.DTypeInvalid, which no array has).
 const SlotBytes = int32(core.DTypeInvalid)
 
-// MaxDims bounds the dimensions of one slot, as numpy does.
-const MaxDims = 64
+// MaxDims bounds the dimensions of one slot: core's limit on every shape.
+const MaxDims = core.MaxDims
 
 // Slot is memory a foreign caller owns, holding one array or byte string:
 // what it sends (Encode) or where a decoded slot lands (Fill, Fetch). The
