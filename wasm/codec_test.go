@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"encoding/json"
 	"errors"
@@ -414,6 +415,28 @@ func TestInputBeyondLimit(t *testing.T) {
 		t.Errorf("error %q does not say the guest ran out of memory", err)
 	}
 	roundTrip(t, rt, map[string]any{"after": arrayOf(t, core.DTypeFloat32, core.RowMajor)})
+}
+
+// TestDecodeOutOfMemory: a valid message that needs more memory than the
+// limit to decode is a limit error, whatever text the guest's runtime
+// dies with when the host refuses it a grow, on a fresh instance and on a
+// reused one alike; and the next call works.
+func TestDecodeOutOfMemory(t *testing.T) {
+	rt := newRuntime(t, Options{MemoryLimit: 16 << 20, MaxIdle: 1})
+	dec, _ := rt.DecMode(core.DecOptions{})
+	for _, n := range []int{8 << 20, 4 << 20} {
+		a, _ := core.NewArray(core.DTypeUint8, []int{n}, core.RowMajor, make([]byte, n))
+		msg, err := core.Marshal(map[string]any{"a": a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 4 {
+			if _, err := dec.Decode(msg); err != nil {
+				wantKind(t, fmt.Sprintf("decode %d MiB, call %d", n>>20, i), err, core.KindLimit)
+			}
+			roundTrip(t, rt, map[string]any{"after": arrayOf(t, core.DTypeFloat32, core.RowMajor)})
+		}
+	}
 }
 
 // TestHammer: many goroutines encode and decode at once on one Runtime,

@@ -131,7 +131,8 @@ func (in *instance) callFrom(ctx, caller context.Context, name string, args ...u
 //
 //	KindTimeout   the caller's deadline passed during the call
 //	KindAborted   the caller's context was cancelled, or the Runtime closed
-//	KindLimit     the guest ran out of memory under MemoryLimit
+//	KindLimit     the guest ran out of memory under MemoryLimit: the host
+//	              refused it a grow (its runtime dies with texts of its own)
 //	KindInvalid   any other trap, Go panic, fatal error (a deadlock) or exit
 //
 // The guest's own report (its stderr: "panic: ...", "fatal error: ...")
@@ -153,7 +154,7 @@ func (in *instance) failure(ctx, caller context.Context, err error, what string)
 		return core.NewError(core.KindAborted, err, "wasm: %s: the runtime was closed", what)
 	case exitCode == sys.ExitCodeDeadlineExceeded:
 		return core.NewError(core.KindTimeout, err, "wasm: %s: the deadline passed", what)
-	case strings.Contains(report, "out of memory"):
+	case in.mem != nil && in.mem.refused(), strings.Contains(report, "out of memory"):
 		return core.NewError(core.KindLimit, err, "wasm: %s: the guest ran out of memory (its limit is %d bytes, Options.MemoryLimit)", what, in.limit)
 	case report != "":
 		return core.NewError(core.KindInvalid, err, "wasm: %s: the guest failed: %s", what, firstLines(report, 1))

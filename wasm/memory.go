@@ -17,6 +17,10 @@ type guestMemory interface {
 	exit()
 	// size returns the bytes in use.
 	size() uint64
+	// refused reports whether a grow was refused since the call in
+	// flight entered: the guest then ran out of memory, whatever its
+	// runtime reports.
+	refused() bool
 }
 
 // sliceMemory is guest memory in a Go slice: the fallback where address
@@ -26,13 +30,17 @@ type sliceMemory struct {
 	buf   []byte
 	max   uint64
 	freed bool
+	short bool // a grow was refused since the last enter
 }
 
 func (m *sliceMemory) Reallocate(size uint64) []byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
-	case m.freed || size > m.max:
+	case m.freed:
+		return nil
+	case size > m.max:
+		m.short = true
 		return nil
 	case size <= uint64(cap(m.buf)):
 		m.buf = m.buf[:size]
@@ -53,6 +61,7 @@ func (m *sliceMemory) Free() {
 func (m *sliceMemory) enter() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.short = false
 	return !m.freed
 }
 
@@ -62,4 +71,10 @@ func (m *sliceMemory) size() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return uint64(len(m.buf))
+}
+
+func (m *sliceMemory) refused() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.short
 }

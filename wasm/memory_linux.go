@@ -25,6 +25,7 @@ type reservedMemory struct {
 	freed     bool   // Free was called
 	deferred  bool   // Free came while a call was in flight
 	unmapped  bool
+	short     bool // a grow was refused since the last enter
 }
 
 // newGuestMemory reserves max bytes, or falls back to Go memory when the
@@ -42,11 +43,16 @@ func newGuestMemory(max uint64) guestMemory {
 func (m *reservedMemory) Reallocate(size uint64) []byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.freed || size > uint64(len(m.buf)) {
+	if m.freed {
+		return nil
+	}
+	if size > uint64(len(m.buf)) {
+		m.short = true
 		return nil
 	}
 	if n := int(size); n > m.committed {
 		if err := syscall.Mprotect(m.buf[m.committed:n], syscall.PROT_READ|syscall.PROT_WRITE); err != nil {
+			m.short = true
 			return nil
 		}
 		m.committed = n
@@ -86,6 +92,7 @@ func (m *reservedMemory) enter() bool {
 		return false
 	}
 	m.calls++
+	m.short = false
 	return true
 }
 
@@ -103,4 +110,10 @@ func (m *reservedMemory) size() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return uint64(m.committed)
+}
+
+func (m *reservedMemory) refused() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.short
 }
