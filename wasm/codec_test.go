@@ -434,7 +434,7 @@ func TestDecodeOutOfMemory(t *testing.T) {
 			if _, err := dec.Decode(msg); err != nil {
 				wantKind(t, fmt.Sprintf("decode %d MiB, call %d", n>>20, i), err, core.KindLimit)
 			}
-			roundTrip(t, rt, map[string]any{"after": arrayOf(t, core.DTypeFloat32, core.RowMajor)})
+			works(t, rt)
 		}
 	}
 }

@@ -145,11 +145,10 @@ func (in *instance) failure(ctx, caller context.Context, err error, what string)
 		exitCode = exit.ExitCode()
 	}
 	report := in.stderr.String()
+	if e := callerError(caller, err, what); e != nil {
+		return e
+	}
 	switch {
-	case errors.Is(caller.Err(), context.DeadlineExceeded):
-		return core.NewError(core.KindTimeout, err, "wasm: %s: the deadline passed", what)
-	case caller.Err() != nil:
-		return core.NewError(core.KindAborted, err, "wasm: %s: cancelled", what)
 	case ctx.Err() != nil || exitCode == sys.ExitCodeContextCanceled:
 		return core.NewError(core.KindAborted, err, "wasm: %s: the runtime was closed", what)
 	case exitCode == sys.ExitCodeDeadlineExceeded:
@@ -160,6 +159,19 @@ func (in *instance) failure(ctx, caller context.Context, err error, what string)
 		return core.NewError(core.KindInvalid, err, "wasm: %s: the guest failed: %s", what, firstLines(report, 1))
 	}
 	return core.NewError(core.KindInvalid, err, "wasm: %s: the guest failed", what)
+}
+
+// callerError returns the error of a call that caller's deadline or
+// cancellation ended (KindTimeout, KindAborted), or nil if caller has not
+// ended.
+func callerError(caller context.Context, err error, what string) error {
+	switch {
+	case errors.Is(caller.Err(), context.DeadlineExceeded):
+		return core.NewError(core.KindTimeout, err, "wasm: %s: the deadline passed", what)
+	case caller.Err() != nil:
+		return core.NewError(core.KindAborted, err, "wasm: %s: cancelled", what)
+	}
+	return nil
 }
 
 // firstLines returns the first n non-empty lines of s, joined by "; ".

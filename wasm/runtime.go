@@ -185,6 +185,9 @@ func (r *Runtime) removeTable(t *Table) {
 // a deadline from the Runtime's Close. A broken instance is closed, a
 // sound one goes back to the pool.
 func (r *Runtime) with(ctx context.Context, f func(ctx context.Context, in *instance) error) error {
+	if err := callerError(ctx, ctx.Err(), "call"); err != nil {
+		return err // before any instance is taken: none is broken for it
+	}
 	if err := r.enter(); err != nil {
 		return err
 	}

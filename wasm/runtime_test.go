@@ -36,6 +36,24 @@ func TestIdleMemory(t *testing.T) {
 	works(t, rt)
 }
 
+// TestCancelledBeforeCall: a call whose context is already cancelled
+// fails with KindAborted before the guest runs, and its instance, which
+// ran nothing, goes back to the pool.
+func TestCancelledBeforeCall(t *testing.T) {
+	rt := newRuntime(t, Options{MaxIdle: 1})
+	works(t, rt)
+	warm := idle(rt)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	dec, _ := rt.DecMode(core.DecOptions{})
+	msg, _ := core.Marshal(int64(1))
+	_, err := dec.DecodeContext(ctx, msg)
+	wantKind(t, "decode under a cancelled context", err, core.KindAborted)
+	if now := idle(rt); len(warm) != 1 || len(now) != 1 || now[0] != warm[0] {
+		t.Fatalf("idle instances %v, then %v: the cancelled call broke its instance", warm, now)
+	}
+}
+
 // TestCacheDir: a cache directory that cannot be made is an error; the
 // default lies under the user's cache directory. Without -short (make
 // test runs it so, without the race detector, which makes compiling
