@@ -16,6 +16,7 @@ import (
 const (
 	DefaultTimeout      = 5 * time.Minute  // inactivity before a transaction times out
 	DefaultKeepFinished = 10 * time.Minute // how long a finished ref still answers "expired"
+	DefaultMaxFinished  = 1 << 16          // finished refs remembered at most
 	DefaultMaxReceivers = 1024             // receivers one transaction records, unless it names them
 )
 
@@ -97,6 +98,12 @@ type TableOptions struct {
 	// KeepFinished is how long a finished transaction's ref id answers
 	// KindExpired instead of KindUnknownRef: default 10 minutes.
 	KeepFinished time.Duration
+	// MaxFinished bounds the finished transactions remembered for
+	// KeepFinished: past it the oldest are forgotten first (their ref ids
+	// answer KindUnknownRef), so that a burst of short transactions costs
+	// bounded memory and never the open ones. Default DefaultMaxFinished;
+	// negative is an error.
+	MaxFinished int
 }
 
 // MaxReceiverIDLen is the longest receiver id, in bytes.
@@ -164,10 +171,13 @@ type Table struct {
 	clock        func() time.Time
 	rand         io.Reader
 	keepFinished time.Duration
+	maxFinished  int
 
 	mu       sync.Mutex
 	open     map[uuid.UUID]*Transaction
 	finished map[uuid.UUID]finishedRef
+	order    []finishedID // the finished refs, oldest first (some forgotten already)
+	seq      uint64       // the last finishedRef.seq
 	served   int64
 	serves   int64
 }
@@ -175,6 +185,14 @@ type Table struct {
 type finishedRef struct {
 	state State
 	at    time.Time
+	seq   uint64 // its place in Table.order
+}
+
+// finishedID is an entry of Table.order: the ref id and seq of a
+// finished ref, stale once the ref is forgotten.
+type finishedID struct {
+	id  uuid.UUID
+	seq uint64
 }
 
 // NewTable returns an empty table.
@@ -188,8 +206,14 @@ func NewTable(o TableOptions) (*Table, error) {
 	case o.KeepFinished < 0:
 		return nil, errorf(KindInvalid, "TableOptions.KeepFinished %v is negative", o.KeepFinished)
 	}
+	switch {
+	case o.MaxFinished == 0:
+		o.MaxFinished = DefaultMaxFinished
+	case o.MaxFinished < 0:
+		return nil, errorf(KindInvalid, "TableOptions.MaxFinished %d is negative", o.MaxFinished)
+	}
 	return &Table{
-		clock: o.Clock, rand: randOrDefault(o.Rand), keepFinished: o.KeepFinished,
+		clock: o.Clock, rand: randOrDefault(o.Rand), keepFinished: o.KeepFinished, maxFinished: o.MaxFinished,
 		open: map[uuid.UUID]*Transaction{}, finished: map[uuid.UUID]finishedRef{},
 	}, nil
 }
@@ -393,6 +417,7 @@ func (t *Table) Sweep(now time.Time) int {
 			delete(t.finished, id)
 		}
 	}
+	t.forgetLocked()
 	t.mu.Unlock()
 	for _, tx := range idle {
 		t.end(tx, StateTimedOut)
@@ -452,11 +477,32 @@ func (t *Table) end(tx *Transaction, state State) {
 	tx.outcome = Outcome{State: state, Receivers: tx.statusLocked()}
 	id := tx.batch.Ref.RefID
 	delete(t.open, id)
-	t.finished[id] = finishedRef{state: state, at: t.clock()}
+	t.seq++
+	t.finished[id] = finishedRef{state: state, at: t.clock(), seq: t.seq}
+	t.order = append(t.order, finishedID{id, t.seq})
+	t.forgetLocked()
 	finalize := tx.inflight == 0
 	t.mu.Unlock()
 	if finalize {
 		tx.finalize()
+	}
+}
+
+// forgetLocked forgets the oldest finished refs beyond maxFinished, and
+// drops the entries of order that Sweep left stale at its front.
+func (t *Table) forgetLocked() {
+	for len(t.order) > 0 {
+		e := t.order[0]
+		f, ok := t.finished[e.id]
+		live := ok && f.seq == e.seq
+		if live && len(t.finished) <= t.maxFinished {
+			return
+		}
+		if live {
+			delete(t.finished, e.id)
+		}
+		t.order[0] = finishedID{}
+		t.order = t.order[1:]
 	}
 }
 

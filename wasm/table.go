@@ -85,8 +85,16 @@ type Transaction struct {
 	finalized bool
 }
 
+// finishedCost is the guest memory a table allows for each finished ref it
+// remembers: the default MaxFinished of a table in a guest is its memory
+// limit over this (16,384 in 16 MiB, 65,536 from 64 MiB), well within
+// what its heap holds beside the open transactions.
+const finishedCost = 1 << 10
+
 // NewTable starts a table in a guest instance of its own, with o's clock,
-// randomness and KeepFinished (as core.NewTable). Close it when done; the
+// randomness, KeepFinished and MaxFinished (as core.NewTable; MaxFinished
+// defaults to the memory limit over 1 KiB, at most
+// core.DefaultMaxFinished). Close it when done; the
 // Runtime's Close closes it too.
 func (r *Runtime) NewTable(o core.TableOptions) (*Table, error) {
 	t := &Table{rt: r, clock: o.Clock, rand: o.Rand, txs: map[uuid.UUID]*Transaction{}}
@@ -99,6 +107,12 @@ func (r *Runtime) NewTable(o core.TableOptions) (*Table, error) {
 	if o.KeepFinished < 0 {
 		return nil, core.NewError(core.KindInvalid, nil, "wasm: TableOptions.KeepFinished %v is negative", o.KeepFinished)
 	}
+	switch {
+	case o.MaxFinished < 0:
+		return nil, core.NewError(core.KindInvalid, nil, "wasm: TableOptions.MaxFinished %d is negative", o.MaxFinished)
+	case o.MaxFinished == 0:
+		o.MaxFinished = min(core.DefaultMaxFinished, int(r.limit/finishedCost))
+	}
 	if err := r.addTable(t); err != nil {
 		return nil, err
 	}
@@ -110,7 +124,7 @@ func (r *Runtime) NewTable(o core.TableOptions) (*Table, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.in = in
-	a, err := t.call("vc_table_new", uint64(o.KeepFinished))
+	a, err := t.call("vc_table_new", uint64(o.KeepFinished), uint64(o.MaxFinished))
 	if err == nil {
 		t.handle = a.Values[0]
 		var p []byte

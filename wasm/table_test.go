@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
 	"github.com/viacodec/viacodec/internal/tabletest"
@@ -246,4 +248,73 @@ func batchOf(t testing.TB, rt *Runtime, n int) *core.Batch {
 		t.Fatal(err)
 	}
 	return msg.Batch()
+}
+
+// TestTableSurvivesTraffic: a table in a small guest that sees many short
+// transactions within KeepFinished forgets the oldest finished ones
+// (their ref ids answer KindUnknownRef instead of KindExpired) instead of
+// running out of memory and losing the open ones.
+func TestTableSurvivesTraffic(t *testing.T) {
+	rt := newRuntime(t, Options{MemoryLimit: 16 << 20})
+	table, err := rt.NewTable(core.TableOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer table.Close()
+	batch := func() *core.Batch {
+		a, _ := core.ArrayOf([]int{2}, []float32{1, 2})
+		b := &core.Batch{Ref: core.BatchRef{Source: "http://127.0.0.1:1", RefID: uuid.New(), Items: 1, Bytes: 8},
+			Items: []core.Item{{DType: a.DType, Shape: a.Shape, Data: a.Data}}}
+		rand.Read(b.Ref.Token[:])
+		return b
+	}
+	long, err := table.Publish(batch(), core.PublishOptions{Receivers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 70_000 // a 16 MiB guest kept about 57,000 finished ones, then died
+	var first uuid.UUID
+	start := time.Now()
+	for i := range n {
+		b := batch()
+		tx, err := table.Publish(b, core.PublishOptions{Receivers: 1})
+		if err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		tx.Abort()
+		if i == 0 {
+			first = b.Ref.RefID
+		}
+	}
+	t.Logf("%d transactions in %v", n, time.Since(start))
+	if state, _ := long.Status(); state != core.StateOpen {
+		t.Fatalf("the open transaction is %v after %d short ones", state, n)
+	}
+	_, _, err = table.Manifest(first, nil, "r")
+	wantKind(t, "manifest of the oldest finished ref", err, core.KindUnknownRef)
+}
+
+// TestTablePublishesLargeDimensions: a dimension of 2^31 or more crosses
+// into the guest's table, as core.Table takes it.
+func TestTablePublishesLargeDimensions(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	native, err := core.NewTable(core.TableOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer native.Close()
+	guest, err := rt.NewTable(core.TableOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer guest.Close()
+	for _, shape := range [][]int{{0, 1 << 31}, {1 << 40, 0, 7}} {
+		b := &core.Batch{Ref: core.BatchRef{Source: "http://127.0.0.1:1", RefID: uuid.New(), Items: 1},
+			Items: []core.Item{{DType: core.DTypeFloat64, Shape: shape, Data: []byte{}}}}
+		_, nerr := native.Publish(b, core.PublishOptions{})
+		_, gerr := guest.Publish(b, core.PublishOptions{})
+		if nerr != nil || gerr != nil {
+			t.Errorf("shape %v: core.Table %v, guest %v", shape, nerr, gerr)
+		}
+	}
 }

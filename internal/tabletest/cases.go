@@ -23,6 +23,7 @@ var Cases = []Case{
 	{"quorum", caseQuorum},
 	{"unknown receivers", caseUnknownReceivers},
 	{"late receiver", caseLateReceiver},
+	{"max finished", caseMaxFinished},
 	{"abort", caseAbort},
 	{"delete", caseDelete},
 	{"wait", caseWait},
@@ -200,6 +201,27 @@ func caseLateReceiver(e *Env) {
 	e.Expect("within KeepFinished", e.Fetch(ref, "later", 0), core.KindExpired)
 	e.Table.Sweep(e.Clock.Advance(time.Second))
 	e.Expect("after KeepFinished", e.Fetch(ref, "much later", 0), core.KindUnknownRef)
+}
+
+// caseMaxFinished: past MaxFinished finished refs, the oldest are
+// forgotten first (KindUnknownRef before KeepFinished); an open
+// transaction stays open.
+func caseMaxFinished(e *Env) {
+	open := e.Publish(core.PublishOptions{Receivers: 1}, 100)
+	var refs []core.BatchRef
+	for range MaxFinished + 2 {
+		tx := e.Publish(core.PublishOptions{Receivers: 1}, 100)
+		tx.Abort()
+		e.Ended("aborted", tx, core.StateAborted)
+		refs = append(refs, tx.Ref())
+	}
+	for i, ref := range refs {
+		e.Note("finished ref %d: %v", i, core.KindOf(e.Fetch(ref, "late", 0)))
+	}
+	e.Expect("oldest", e.Fetch(refs[0], "late", 0), core.KindUnknownRef)
+	e.Expect("newest", e.Fetch(refs[len(refs)-1], "late", 0), core.KindExpired)
+	e.Expect("open", e.Fetch(open.Ref(), "a", 0), core.KindNone)
+	e.Ended("fetched", open, core.StateCompleted)
 }
 
 // caseAbort: Abort ends an open transaction, and nothing else.

@@ -50,7 +50,8 @@ type Tx interface {
 	Status() (core.State, []core.ReceiverStatus)
 }
 
-// Maker makes an empty table of o (its Clock, Rand and KeepFinished set).
+// Maker makes an empty table of o (its Clock, Rand, KeepFinished and
+// MaxFinished set).
 type Maker func(t testing.TB, o core.TableOptions) Table
 
 // Native adapts a *core.Table.
@@ -117,6 +118,9 @@ type Env struct {
 
 // KeepFinished is the cases' TableOptions.KeepFinished.
 const KeepFinished = 10 * time.Minute
+
+// MaxFinished is the cases' TableOptions.MaxFinished.
+const MaxFinished = 8
 
 // Note adds a line to the transcript.
 func (e *Env) Note(format string, args ...any) {
@@ -297,7 +301,7 @@ func Run(t *testing.T, mk Maker) map[string][]string {
 
 func runCase(t *testing.T, mk Maker, c Case) []string {
 	clock := newClock()
-	tbl := mk(t, core.TableOptions{Clock: clock.Now, Rand: seeded(c.Name, "table"), KeepFinished: KeepFinished})
+	tbl := mk(t, core.TableOptions{Clock: clock.Now, Rand: seeded(c.Name, "table"), KeepFinished: KeepFinished, MaxFinished: MaxFinished})
 	e := &Env{T: t, Table: tbl, Clock: clock, refs: seeded(c.Name, "refs"), items: map[uuid.UUID][][]byte{}}
 	defer tbl.Close()
 	c.Run(e)

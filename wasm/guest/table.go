@@ -109,10 +109,15 @@ func (t *table) answer(a *layout.TableAnswer, err error) uint64 {
 // vc_table_new makes a table; its answer's first value is its handle.
 //
 //go:wasmexport vc_table_new
-func vcTableNew(keepFinished int64) uint64 {
+func vcTableNew(keepFinished, maxFinished int64) uint64 {
 	t := &table{open: map[uuid.UUID]*core.Transaction{}}
+	maxF := int(maxFinished)
+	if int64(maxF) != maxFinished {
+		maxF = -1
+	}
 	ct, err := core.NewTable(core.TableOptions{
 		Clock: func() time.Time { return t.now }, Rand: hostRand{}, KeepFinished: time.Duration(keepFinished),
+		MaxFinished: maxF,
 	})
 	if err != nil {
 		return layout.PackStatus(status(err))

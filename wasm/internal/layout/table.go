@@ -258,7 +258,7 @@ func ReadPublish(b []byte) (*core.Batch, core.PublishOptions, error) {
 		}
 		shape := make([]int, ndim)
 		for j := range shape {
-			shape[j] = r.int()
+			shape[j] = int(r.i64()) // any int64: core refuses what is negative or too large
 		}
 		x := &core.Extern{DType: dt, Shape: shape, Order: order, Handle: int64(i)}
 		if _, err := x.Size(); r.err == nil && err != nil {

@@ -136,7 +136,9 @@ func TestPublishLayout(t *testing.T) {
 	b := &core.Batch{Ref: core.BatchRef{Source: "http://127.0.0.1:9", RefID: uuid.New(), Items: 2, Bytes: 56}, Items: []core.Item{
 		{ID: 0, DType: core.DTypeFloat32, Shape: []int{2, 3}, Order: core.ColumnMajor, Data: make([]byte, 24)},
 		{ID: 1, DType: core.DTypeInt64, Shape: []int{4}, Data: make([]byte, 32)},
+		{ID: 2, DType: core.DTypeUint8, Shape: []int{0, 1 << 31, 3}, Data: []byte{}}, // a dimension past int32
 	}}
+	b.Ref.Items = 3
 	b.Ref.Token[5] = 1
 	o := core.PublishOptions{Names: []string{"a", "receiver-b"}, Receivers: 1, MaxReceivers: 9, Quorum: 1, Timeout: time.Minute}
 	layout := AppendPublish(nil, b, &o)
@@ -144,7 +146,7 @@ func TestPublishLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Ref != b.Ref || !reflect.DeepEqual(gotOpts, o) || len(got.Items) != 2 {
+	if got.Ref != b.Ref || !reflect.DeepEqual(gotOpts, o) || len(got.Items) != 3 {
 		t.Fatalf("%+v %+v", got.Ref, gotOpts)
 	}
 	for i, it := range got.Items {
