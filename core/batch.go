@@ -30,11 +30,28 @@ type BatchRef struct {
 	Token  [TokenSize]byte // capability token; whoever holds it may read the batch
 	Items  int             // number of items
 	Bytes  int64           // total bytes of all items
+	// Holder, when not empty, is the base URL of a Host that holds the
+	// batch's bytes for its origin, Source: a caching relay, or the Host
+	// an unreachable source uploaded the batch to. Receivers send their
+	// requests there; the transaction stays the origin's.
+	Holder string
 }
 
 // String describes the batch without its token.
 func (r BatchRef) String() string {
+	if r.Holder != "" {
+		return fmt.Sprintf("batch %s of %s held at %s (%d items, %d bytes)", r.RefID, r.Source, r.Holder, r.Items, r.Bytes)
+	}
 	return fmt.Sprintf("batch %s at %s (%d items, %d bytes)", r.RefID, r.Source, r.Items, r.Bytes)
+}
+
+// Where returns the base URL a receiver sends the batch's requests to:
+// Holder when there is one, else Source.
+func (r BatchRef) Where() string {
+	if r.Holder != "" {
+		return r.Holder
+	}
+	return r.Source
 }
 
 // TokenEqual reports, in constant time, whether token is the batch's token.

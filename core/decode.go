@@ -263,13 +263,17 @@ func (d *decoder) batchTable() error {
 	return nil
 }
 
-// batchRef reads [source, ref_id, token, items, bytes].
+// batchRef reads [source, ref_id, token, items, bytes] or, for a batch
+// held elsewhere, [source, ref_id, token, items, bytes, holder].
 func (d *decoder) batchRef() (BatchRef, error) {
 	var b BatchRef
-	if err := d.expectArray(5); err != nil {
+	h, hoff, err := d.head()
+	if err != nil {
 		return b, err
 	}
-	var err error
+	if h.Major != cbor.MajorArray || (h.Arg != 5 && h.Arg != 6) {
+		return b, errorAt(KindProtocol, hoff, "expected a batch descriptor of 5 or 6 items")
+	}
 	if b.Source, err = d.text(); err != nil {
 		return b, err
 	}
@@ -296,6 +300,15 @@ func (d *decoder) batchRef() (BatchRef, error) {
 		return b, errorAt(KindProtocol, off, "batch descriptor counts %d items, %d bytes", items, nbytes)
 	}
 	b.Items, b.Bytes = int(items), int64(nbytes)
+	if h.Arg == 6 {
+		off = d.r.Off
+		if b.Holder, err = d.text(); err != nil {
+			return b, err
+		}
+		if b.Holder == "" {
+			return b, errorAt(KindProtocol, off, "a batch descriptor's holder is empty (leave it out instead)")
+		}
+	}
 	return b, nil
 }
 

@@ -544,9 +544,14 @@ func (e *encoder) appendRefNode(batch, item int, dt DType, shape []int, order Or
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(wireOrder(shape, order)))
 }
 
-// appendBatchRef writes a batch descriptor [source, ref_id, token, items, bytes].
+// appendBatchRef writes a batch descriptor [source, ref_id, token, items,
+// bytes], followed by holder when the batch has one.
 func appendBatchRef(dst []byte, b BatchRef) []byte {
-	dst = cbor.AppendHead(dst, cbor.MajorArray, 5)
+	n := uint64(5)
+	if b.Holder != "" {
+		n = 6
+	}
+	dst = cbor.AppendHead(dst, cbor.MajorArray, n)
 	dst = cbor.AppendHead(dst, cbor.MajorText, uint64(len(b.Source)))
 	dst = append(dst, b.Source...)
 	dst = cbor.AppendHead(dst, cbor.MajorBytes, 16)
@@ -554,7 +559,12 @@ func appendBatchRef(dst []byte, b BatchRef) []byte {
 	dst = cbor.AppendHead(dst, cbor.MajorBytes, TokenSize)
 	dst = append(dst, b.Token[:]...)
 	dst = cbor.AppendHead(dst, cbor.MajorUint, uint64(b.Items))
-	return cbor.AppendHead(dst, cbor.MajorUint, uint64(b.Bytes))
+	dst = cbor.AppendHead(dst, cbor.MajorUint, uint64(b.Bytes))
+	if b.Holder != "" {
+		dst = cbor.AppendHead(dst, cbor.MajorText, uint64(len(b.Holder)))
+		dst = append(dst, b.Holder...)
+	}
+	return dst
 }
 
 func appendInt(dst []byte, v int64) []byte {

@@ -226,6 +226,7 @@ func goldenCases(t testing.TB) []goldenCase {
 		{"ref-reemitted", "the lazy refs of refs.cbor re-emitted by a relay: same descriptors, new batch indices", refReemitted(t)},
 		{"ref-mixed-inline", "arrays inline and by reference in one message, and a ref inside a typed object", refMixedInline(t)},
 		{"ref-in-pairs", "ref nodes in a map with non-text keys and in a typed object", refInPairs(t)},
+		{"ref-held", "a batch held by a relay for its origin: the descriptor's sixth item, holder", refHeld()},
 	}
 }
 
@@ -387,6 +388,14 @@ func zeroDArrays(t testing.TB) map[string]any {
 
 // goldenBatch returns a batch descriptor with a fixed ref id (a valid
 // UUID version 4) and token derived from seed.
+func refHeld() map[string]any {
+	b := goldenBatch("https://origin.example:8470", 5, 2, 8)
+	b.Holder = "https://relay.site-a.example:8471"
+	return map[string]any{
+		"w": &LazyRef{Batch: b, Item: 1, DType: DTypeFloat32, Shape: []int{2}},
+	}
+}
+
 func goldenBatch(source string, seed byte, items int, nbytes int64) BatchRef {
 	b := BatchRef{Source: source, Items: items, Bytes: nbytes}
 	for i := range b.RefID {
@@ -829,6 +838,9 @@ func badCases(t testing.TB) []badCase {
 		{"descriptor-ref-id-15-bytes", "a ref id of 15 bytes", "da56430000 83 01 00 81 85 6173 |4f" + id[2:] + "5820" + tok + "01 01", KindProtocol, goldenOpts{}},
 		{"descriptor-token-31-bytes", "a token of 31 bytes", "da56430000 83 01 00 81 85 6173 50" + id + "|581f" + tok[2:] + "01 01", KindProtocol, goldenOpts{}},
 		{"descriptor-items-beyond-int32", "a batch of 2^40 items", "da56430000 83 01 00 81 85 6173 50" + id + "5820" + tok + "|1b 0000010000000000 01", KindProtocol, goldenOpts{}},
+		{"descriptor-of-7", "a batch descriptor of 7 items", "da56430000 83 01 00 81 |87 6173 50" + id + "5820" + tok + "01 01 6173 6173", KindProtocol, goldenOpts{}},
+		{"descriptor-holder-empty", "a batch descriptor whose holder is empty", "da56430000 83 01 00 81 86 6173 50" + id + "5820" + tok + "01 01 |60", KindProtocol, goldenOpts{}},
+		{"descriptor-holder-not-text", "a batch descriptor whose holder is bytes", "da56430000 83 01 00 81 86 6173 50" + id + "5820" + tok + "01 01 |4173", KindProtocol, goldenOpts{}},
 		{"descriptor-duplicate-ref-id", "two descriptors with one ref id", "da56430000 83 01 00 82" + desc + "|" + desc, KindProtocol, goldenOpts{}},
 		{"ref-nodes-disagree", "two ref nodes for one item with different shapes", "da56430000 83 01 82" + node("00", "00", f32, "8102", "00") + "|" + node("00", "00", f32, "8103", "00") + "82" + desc + other, KindMismatch, goldenOpts{}},
 

@@ -364,10 +364,14 @@ func describeMessage(desc string, body any) ([]byte, error) {
 	}
 	batches := make([]any, len(d.batches))
 	for i, b := range d.batches {
-		batches[i] = jobj{
+		o := jobj{
 			{"source", b.Source}, {"ref_id", hex.EncodeToString(b.RefID[:])}, {"token", hex.EncodeToString(b.Token[:])},
 			{"items", b.Items}, {"bytes", b.Bytes},
 		}
+		if b.Holder != "" {
+			o = append(o, jmember{"holder", b.Holder})
+		}
+		batches[i] = o
 	}
 	return writeJSON(jobj{{"description", desc}, {"value", v}, {"batches", batches}})
 }

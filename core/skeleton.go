@@ -86,7 +86,11 @@ func (e *encoder) encodeSkelLazyRef(l *LazyRef) error {
 		return errorf(KindInvalid, "lazy ref source %q is not valid UTF-8", b.Source)
 	}
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelLazyRef)
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 9)
+	n := uint64(9)
+	if b.Holder != "" {
+		n = 10
+	}
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, n)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(b.Source)))
 	e.buf = append(e.buf, b.Source...)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(len(b.RefID)))
@@ -101,6 +105,10 @@ func (e *encoder) encodeSkelLazyRef(l *LazyRef) error {
 	e.buf = append(e.buf, name...)
 	e.appendShape(l.Shape)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(wireOrder(l.Shape, l.Order)))
+	if b.Holder != "" {
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(b.Holder)))
+		e.buf = append(e.buf, b.Holder...)
+	}
 	return nil
 }
 
@@ -117,6 +125,9 @@ func checkLazyRef(l *LazyRef) error {
 	}
 	if _, ok := byteLen(l.DType, l.Shape); !ok || !l.DType.Valid() || l.Order > ColumnMajor {
 		return errorf(KindMismatch, "lazy ref %s %v is not a valid array", l.DType, l.Shape)
+	}
+	if !utf8.ValidString(l.Batch.Holder) {
+		return errorf(KindInvalid, "lazy ref holder %q is not valid UTF-8", l.Batch.Holder)
 	}
 	return nil
 }
@@ -293,13 +304,17 @@ func (d *decoder) skelArray(off int) (*Array, error) {
 	return a, nil
 }
 
-// skelLazyRef reads a lazy ref with its batch descriptor inline.
+// skelLazyRef reads a lazy ref with its batch descriptor inline, and the
+// batch's holder last when it has one.
 func (d *decoder) skelLazyRef(off int) (*LazyRef, error) {
-	if err := d.expectArray(9); err != nil {
+	h, hoff, err := d.head()
+	if err != nil {
 		return nil, err
 	}
+	if h.Major != cbor.MajorArray || (h.Arg != 9 && h.Arg != 10) {
+		return nil, errorAt(KindProtocol, hoff, "expected a lazy ref of 9 or 10 items")
+	}
 	var l LazyRef
-	var err error
 	if l.Batch.Source, err = d.text(); err != nil {
 		return nil, err
 	}
@@ -333,6 +348,15 @@ func (d *decoder) skelLazyRef(off int) (*LazyRef, error) {
 	}
 	if l.Order, err = d.order(); err != nil {
 		return nil, err
+	}
+	if h.Arg == 10 {
+		hoff = d.r.Off
+		if l.Batch.Holder, err = d.text(); err != nil {
+			return nil, err
+		}
+		if l.Batch.Holder == "" {
+			return nil, errorAt(KindProtocol, hoff, "a lazy ref's holder is empty (leave it out instead)")
+		}
 	}
 	if item >= items {
 		return nil, errorAt(KindProtocol, off, "lazy ref names item %d of a batch of %d", item, items)

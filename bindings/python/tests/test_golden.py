@@ -111,6 +111,7 @@ def describe(v: Any, batches: List[Dict[str, Any]]) -> Dict[str, Any]:
         index = [i for i, b in enumerate(batches) if b["ref_id"] == v.ref_id.replace("-", "")]
         assert len(index) == 1, f"no batch descriptor for {v!r}"
         assert batches[index[0]]["source"] == v.source
+        assert batches[index[0]].get("holder", "") == v.holder
         return {
             "type": "ref",
             "batch": index[0],
@@ -357,8 +358,8 @@ def check_generic(data: bytes, expected: Dict[str, Any]) -> None:
     assert version == 1
     match_generic(body, expected["value"], expected["batches"])
     got = [
-        {"source": s, "ref_id": r.hex(), "token": tok.hex(), "items": n, "bytes": nb}
-        for s, r, tok, n, nb in batches
+        {"source": s, "ref_id": r.hex(), "token": tok.hex(), "items": n, "bytes": nb, **({"holder": h[0]} if h else {})}
+        for s, r, tok, n, nb, *h in batches
     ]
     assert got == expected["batches"]
 

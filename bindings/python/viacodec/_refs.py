@@ -29,6 +29,7 @@ class BatchDescriptor(NamedTuple):
     token: bytes  # 32 bytes
     items: int
     nbytes: int
+    holder: str = ""  # base URL of a Host holding the bytes for source, if any
 
 
 _CODE_OF_NAME = {name: code for code, name in _dtypes.NAMES.items()}
@@ -105,8 +106,15 @@ class LazyRef:
 
     @property
     def source(self) -> str:
-        """The base URL of the server the bytes are downloaded from."""
+        """The base URL of the origin: the server the batch was published on."""
         return self._batch.source
+
+    @property
+    def holder(self) -> str:
+        """The base URL of the Host that holds the bytes for the origin (a
+        caching relay, or the Host a source uploaded to), or "" when the
+        bytes are downloaded from source."""
+        return self._batch.holder
 
     @property
     def ref_id(self) -> str:

@@ -43,7 +43,7 @@ TAG_FLOAT16 = 0x56430100  # bits
 TAG_FLOAT32 = 0x56430101  # bits
 TAG_PAIRS = 0x56430102  # [key, value, key, value, ...]
 TAG_ARRAY = 0x56430103  # [dtype code, shape, order, data]
-TAG_LAZYREF = 0x56430104  # [source, ref_id, token, items, bytes, item, dtype, shape, order]
+TAG_LAZYREF = 0x56430104  # [source, ref_id, token, items, bytes, item, dtype, shape, order, ?holder]
 TAG_ARRAY0 = 0x56430180  # plus the dtype code: a 0-d array's element bytes
 
 #: cbor2's decoder nests containers no deeper than this: a skeleton nests
@@ -246,7 +246,8 @@ class Writer:
         b = r._batch
         if not isinstance(b, BatchDescriptor):
             raise InvalidError("viacodec: a LazyRef without a batch descriptor")
-        enc.encode_semantic(TAG_LAZYREF, [b.source, b.ref_id, b.token, b.items, b.nbytes, r._item, r._dtype, list(r._shape), r._order])
+        v = [b.source, b.ref_id, b.token, b.items, b.nbytes, r._item, r._dtype, list(r._shape), r._order]
+        enc.encode_semantic(TAG_LAZYREF, v + [b.holder] if b.holder else v)
 
     def _complex(self, enc: Any, c: complex) -> None:
         self._array(enc, np.array(c, dtype=np.complex128))
@@ -384,10 +385,11 @@ def hooks(slots: Sequence[Any], registry: Registry, unknown_error: bool, host: A
             raise MismatchError(f"viacodec: recompose {name!r}: {e}") from e
 
     def lazyref(v: Any, immutable: bool) -> LazyRef:
-        source, ref_id, token, items, nbytes, item, dtype, shape, order = v
+        source, ref_id, token, items, nbytes, item, dtype, shape, order, *held = v
+        holder = held[0] if held else ""
         b = batches.get(ref_id)
-        if b is None or b.source != source or b.token != token:
-            b = batches[ref_id] = BatchDescriptor(source, ref_id, token, items, nbytes)
+        if b is None or b.source != source or b.token != token or b.holder != holder:
+            b = batches[ref_id] = BatchDescriptor(source, ref_id, token, items, nbytes, holder)
         return LazyRef(b, item, dtype, tuple(shape), order, host)
 
     return tag_hook, {TAG_PAIRS: _pairs, TAG_ARRAY: _inline_array, TAG_OBJECT: obj, TAG_LAZYREF: lazyref}
