@@ -140,7 +140,22 @@ func (c *Client) Fetch(ctx context.Context, batch core.BatchRef, items []core.Fe
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	defer context.AfterFunc(c.life, func() { cancel(ErrClosed) })()
-	base, err := c.resolve(batch.Source)
+	err := c.fetchFrom(ctx, batch.Where(), batch, items)
+	if batch.Holder != "" && core.KindOf(err) == core.KindUnavailable && ctx.Err() == nil {
+		// The holder is gone (a relay that died): the origin may still
+		// serve the batch. Every byte is fetched and checked again.
+		c.log.LogAttrs(ctx, slog.LevelInfo, "hostdl: holder unavailable, fetching from the origin",
+			slog.String("ref", batch.RefID.String()), slog.String("holder", batch.Holder), slog.String("err", err.Error()))
+		if err2 := c.fetchFrom(ctx, batch.Source, batch, items); err2 == nil || core.KindOf(err2) != core.KindUnavailable {
+			return err2
+		}
+	}
+	return err
+}
+
+// fetchFrom fetches items of batch from the base URL (or name) where.
+func (c *Client) fetchFrom(ctx context.Context, where string, batch core.BatchRef, items []core.FetchItem) error {
+	base, err := c.resolve(where)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ type fetch struct {
 	batch core.BatchRef
 	base  *url.URL
 	auth  string // "Bearer <hex token>": sent, never logged
+	who   string // the receiver id sent, when not the client's (a relay forwarding)
 
 	m     *core.Manifest
 	nonce string
@@ -32,10 +33,11 @@ type fetch struct {
 
 // chunk is one range of one item.
 type chunk struct {
-	mi  *core.ManifestItem
-	dst []byte // the item's whole destination
-	off int64
-	n   int64
+	mi   *core.ManifestItem
+	dst  []byte // the item's destination from item offset base on
+	base int64  // 0 when dst is the whole item (a relay's piece: the piece's offset)
+	off  int64
+	n    int64
 }
 
 func (f *fetch) run(ctx context.Context, items []core.FetchItem) error {
@@ -180,12 +182,13 @@ func (f *fetch) readRange(ctx context.Context, ch chunk, got *int64, what string
 	for *got < ch.n {
 		blk := *got / bs * bs // chunks start on block boundaries
 		end := min(blk+bs, ch.n)
-		k, err := io.ReadFull(body, ch.dst[ch.off+*got:ch.off+end])
+		at := ch.off - ch.base
+		k, err := io.ReadFull(body, ch.dst[at+*got:at+end])
 		*got += int64(k)
 		if err != nil {
 			return requestError(ctx, a, err, what)
 		}
-		if err := f.m.VerifyBlocks(ch.mi, ch.off+blk, ch.dst[ch.off+blk:ch.off+end]); err != nil {
+		if err := f.m.VerifyBlocks(ch.mi, ch.off+blk, ch.dst[at+blk:at+end]); err != nil {
 			*got = blk
 			return err
 		}
@@ -207,7 +210,11 @@ func (f *fetch) request(ctx context.Context, method, path string) (*http.Request
 		return nil, core.NewError(core.KindInvalid, err, "hostdl: %s %s", method, path)
 	}
 	req.Header.Set("Authorization", f.auth)
-	req.Header.Set(headerReceiver, f.c.opts.Receiver)
+	if f.who != "" {
+		req.Header.Set(headerReceiver, f.who)
+	} else {
+		req.Header.Set(headerReceiver, f.c.opts.Receiver)
+	}
 	return req, nil
 }
 
