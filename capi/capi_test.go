@@ -189,4 +189,11 @@ func TestHostOptions(t *testing.T) {
 	if o := hostOptions(opts); o.AllowCleartext {
 		t.Fatalf("allow_cleartext 0: %+v", o)
 	}
+	name := "cell-1"
+	strs, free := cStrings(t, &name)
+	defer free()
+	setPointer(&opts.default_name, *(*unsafe.Pointer)(strs))
+	if o := hostOptions(opts); o.DefaultName != "cell-1" || o.Name != "" {
+		t.Fatalf("default_name: %+v", o)
+	}
 }

@@ -36,13 +36,25 @@ func vc_host_new(opts *C.vc_host_options, handle *C.int64_t, err *C.vc_error) C.
 	})
 }
 
+// vc_host_check checks opts (NULL: the defaults) as vc_host_new does,
+// without listening or making anything: status 0 when a host could start
+// with them (listening may still fail: a port taken). A shell that starts
+// its hosts later refuses bad options at once with it.
+// Ownership: opts and its strings are read during the call only.
+//
+//export vc_host_check
+func vc_host_check(opts *C.vc_host_options, err *C.vc_error) C.int32_t {
+	return call(err, func() error { return abihost.CheckHostOptions(hostOptions(opts)) })
+}
+
 // hostOptions copies *opts (NULL: the defaults) into Go memory.
 func hostOptions(opts *C.vc_host_options) abihost.HostOptions {
 	if opts == nil {
 		return abihost.HostOptions{}
 	}
 	return abihost.HostOptions{
-		Listen: goString(opts.listen), Name: goString(opts.name), Advertise: goString(opts.advertise),
+		Listen: goString(opts.listen), Advertise: goString(opts.advertise),
+		Name: goString(opts.name), DefaultName: goString(opts.default_name),
 		TLSCert: goString(opts.tls_cert_file), TLSKey: goString(opts.tls_key_file), TLSCA: goString(opts.tls_ca_file),
 		ClientAuth: opts.tls_client_auth != 0, AllowCleartext: opts.allow_cleartext != 0, HTTP2: opts.http2 != 0,
 		RefThreshold: int64(opts.ref_threshold), Concurrency: int64(opts.concurrency), ChunkSize: int64(opts.chunk_size),

@@ -41,6 +41,8 @@
 // By reference (a host: a table of published batches, the HTTP server that
 // serves them, a client that downloads; capi/host.go):
 //   vc_host_new(opts, &host, err): starts a host; vc_release(host) stops it.
+//   vc_host_check(opts, err): checks opts as vc_host_new does, without
+//     listening: status 0 if a host could start with them.
 //   vc_host_encode(host, skel, skel_len, slots, nslots, opts, &msg, &size,
 //     &tx, err): encodes by reference and publishes; as vc_encode, and the
 //     transaction handle tx (0 when every array went inline) views the
@@ -53,7 +55,7 @@
 //   vc_tx_wait(tx, timeout_ns, &outcome, err), vc_tx_status(tx, &outcome,
 //     err): *outcome is malloc'd: vc_free it. vc_tx_abort(tx, err).
 
-#define VC_ABI_VERSION 5
+#define VC_ABI_VERSION 6
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the
@@ -116,10 +118,17 @@ typedef struct vc_dec_options {
 // vc_host_options: how vc_host_new starts a host. NULL strings and zero
 // numbers mean the defaults.
 typedef struct vc_host_options {
-	const char* listen;        // address to listen on: default "127.0.0.1:0"
+	const char* listen;        // address to listen on, host:port: default
+	                           // "127.0.0.1:0"; the port may be a range,
+	                           // first-last, of which the first free one
+	                           // is taken
 	const char* name;          // receiver id, 1 to 256 printable ASCII
-	                           // characters: default a random UUID
-	const char* advertise;     // base URL receivers download from: default
+	                           // characters: default the client
+	                           // certificate's CN, else default_name, else
+	                           // a random UUID
+	const char* advertise;     // base URL receivers download from, with its
+	                           // port, or a host name or IP alone, which is
+	                           // advertised with the port bound: default
 	                           // http(s)://<the listener's address>
 	const char* tls_cert_file; // PEM certificate: the server speaks HTTPS,
 	                           // and the client presents it when asked
@@ -138,6 +147,8 @@ typedef struct vc_host_options {
 	                           // reference: 1..2^48, default 1 MiB
 	int64_t concurrency;       // parallel ranges per batch download: default 4
 	int64_t chunk_size;        // bytes per range: default 4 MiB
+	const char* default_name;  // the receiver id when name is NULL and no
+	                           // client certificate names one
 } vc_host_options;
 
 // vc_publish_options: how vc_host_encode encodes and publishes. Zero

@@ -28,10 +28,17 @@ type HostOptions struct {
 	// host's Clock and Logger go there), and its TLS fields when TLSFiles
 	// is set.
 	Server ServerOptions
-	// Client configures the client: receiver id (default a UUID drawn
-	// from Rand), protocol, parallel ranges, retries, progress. Leave its
-	// Logger unset, and its TLS fields when TLSFiles is set.
+	// Client configures the client: receiver id, protocol, parallel
+	// ranges, retries, progress. Leave its Logger unset, and its TLS
+	// fields when TLSFiles is set. Without Client.Receiver, the host's
+	// receiver id is its client certificate's Subject CN when that is a
+	// receiver id (what a source under mutual TLS checks), else
+	// DefaultReceiver, else a UUID drawn from Rand.
 	Client ClientOptions
+	// DefaultReceiver is the receiver id of a host whose Client.Receiver
+	// is unset and whose client certificate, if any, names none: 1 to 256
+	// printable ASCII characters.
+	DefaultReceiver string
 
 	// TLSFiles gives the host one identity for both of its roles: CertFile
 	// and KeyFile are its server certificate and the client certificate it
@@ -141,6 +148,12 @@ func (o HostOptions) validate() (HostOptions, ServerOptions, ClientOptions, erro
 		}
 		co.Receiver = certReceiver(tc)
 	}
+	if co.Receiver == "" && o.DefaultReceiver != "" {
+		if !core.ValidReceiverID(o.DefaultReceiver) {
+			return o, so, co, fmt.Errorf("hostdl: default receiver id %q is not 1 to %d printable ASCII characters", o.DefaultReceiver, core.MaxReceiverIDLen)
+		}
+		co.Receiver = o.DefaultReceiver
+	}
 	if co.Receiver == "" {
 		id, err := uuid.NewRandomFromReader(o.Rand)
 		if err != nil {
@@ -157,6 +170,15 @@ func (o HostOptions) validate() (HostOptions, ServerOptions, ClientOptions, erro
 		return o, so, co, err
 	}
 	return o, so, co, nil
+}
+
+// Check validates o as NewHost does, without listening or making
+// anything, so that options a host is made with later can be refused at
+// once. NewHost may still fail where only listening tells: a port taken,
+// or a host name that is not loopback without TLS.
+func (o HostOptions) Check() error {
+	_, _, _, err := o.validate()
+	return err
 }
 
 // makeTable makes the table the host serves.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -462,7 +463,8 @@ func TestHostOptions(t *testing.T) {
 	}
 	// ...and a table made before the server failed to listen is closed.
 	var g *guestTable
-	_, err = NewHost(HostOptions{Logger: quiet, Server: ServerOptions{Addr: "127.0.0.1:-5"},
+	taken := takenPorts(t, 1)
+	_, err = NewHost(HostOptions{Logger: quiet, Server: ServerOptions{Addr: "127.0.0.1:" + strconv.Itoa(taken)},
 		NewTable: func(o core.TableOptions) (Table, error) {
 			t, _ := core.NewTable(o)
 			g = &guestTable{t: t}

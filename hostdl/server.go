@@ -3,12 +3,10 @@ package hostdl
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -59,34 +57,27 @@ func newServer(t Table, o ServerOptions, wrap func(http.Handler) http.Handler) (
 	}
 	ln := o.Listener
 	if ln == nil {
-		if ln, err = net.Listen("tcp", o.Addr); err != nil {
-			return nil, fmt.Errorf("hostdl: listen: %w", err)
+		if ln, err = o.listen.listen(); err != nil {
+			return nil, err
 		}
 	}
-	cleartextBeyondLoopback := tlsConf == nil && !(isLocal(ln.Addr()) && advertisesLocal(o.Advertise))
-	if cleartextBeyondLoopback && !o.AllowCleartext {
+	source, err := o.adv.source(tlsConf != nil, ln.Addr())
+	cleartextBeyondLoopback := tlsConf == nil && !(isLocal(ln.Addr()) && o.adv.local())
+	if err == nil && cleartextBeyondLoopback && !o.AllowCleartext {
+		err = errCleartext(ln.Addr().String(), o.Advertise)
+	}
+	if err != nil {
 		if o.Listener == nil {
 			ln.Close()
 		}
-		// The text names no API: a binding's caller sets the option by
-		// another name (allow_cleartext).
-		return nil, core.NewError(core.KindInvalid, nil, "hostdl: refusing to serve bearer tokens in cleartext on %s (advertised %q): "+
-			"configure TLS, or allow cleartext", ln.Addr(), o.Advertise)
+		return nil, err
 	}
 	s := &Server{
-		table: t, opts: o, log: o.Logger, sem: newByteSem(o.MaxInFlightBytes),
+		table: t, opts: o, log: o.Logger, sem: newByteSem(o.MaxInFlightBytes), source: source,
 		stopSweep: make(chan struct{}), sweepDone: make(chan struct{}), serveDone: make(chan struct{}),
 	}
 	s.ln = newLimitListener(ln, o.MaxConns, o.MaxConnsPerClient, &s.m.connsOpen, &s.m.connsShed)
-	s.source = o.Advertise
-	if s.source == "" {
-		scheme := "http://"
-		if tlsConf != nil {
-			scheme = "https://"
-		}
-		s.source = scheme + ln.Addr().String()
-	}
-	s.hosts = newHostSet(ln.Addr(), o.Advertise, o.Hosts)
+	s.hosts = newHostSet(ln.Addr(), o.adv.host, o.Hosts)
 
 	// Patterns without methods, so that every error, 405 included, is
 	// answered with an error body.
@@ -157,51 +148,28 @@ func (c cutLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// isLocal reports whether a listening address cannot be reached from
-// another machine: a loopback IP, or not TCP at all (a Unix socket).
-func isLocal(a net.Addr) bool {
-	t, ok := a.(*net.TCPAddr)
-	return !ok || t.IP.IsLoopback()
-}
-
-// advertisesLocal reports whether an Advertise URL sends receivers to this
-// machine, or over TLS: empty, https://, or http:// to localhost or a
-// loopback IP.
-func advertisesLocal(advertise string) bool {
-	u, err := url.Parse(advertise)
-	if advertise == "" || (err == nil && u.Scheme == "https") {
-		return true
-	}
-	if err != nil {
-		return false
-	}
-	h := u.Hostname()
-	ip := net.ParseIP(h)
-	return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
-}
-
 // hostSet is the hosts a server answers for; any answers all.
 type hostSet struct {
 	any   bool
 	names map[string]bool
 }
 
-// newHostSet returns the listening IP, the host of advertise and the
-// extra hosts, plus "localhost" on loopback; any for a listener on an
-// unspecified address or not on TCP, when neither advertise nor extra
-// names a host.
-func newHostSet(a net.Addr, advertise string, extra []string) hostSet {
+// newHostSet returns the listening IP, the advertised host and the extra
+// hosts, plus "localhost" on loopback; any for a listener not on TCP, or
+// on an unspecified address, when neither advertised nor extra names a
+// host.
+func newHostSet(a net.Addr, advertised string, extra []string) hostSet {
 	hs := hostSet{names: map[string]bool{}}
 	if t, ok := a.(*net.TCPAddr); ok && !t.IP.IsUnspecified() {
 		hs.names[t.IP.String()] = true
 		if t.IP.IsLoopback() {
 			hs.names["localhost"] = true
 		}
-	} else if advertise == "" && len(extra) == 0 {
+	} else if advertised == "" && len(extra) == 0 {
 		hs.any = true
 	}
-	if u, err := url.Parse(advertise); advertise != "" && err == nil {
-		hs.names[normalHost(u.Hostname())] = true
+	if advertised != "" {
+		hs.names[normalHost(advertised)] = true
 	}
 	for _, h := range extra {
 		hs.names[normalHost(h)] = true

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -30,23 +29,31 @@ const (
 // ServerOptions configures a Server. The zero value is a safe default: a
 // cleartext server on a free loopback port.
 type ServerOptions struct {
-	// Addr is the address to listen on: default "127.0.0.1:0" (loopback,
-	// a free port). Ignored when Listener is set.
+	// Addr is the address to listen on, host:port: default "127.0.0.1:0"
+	// (loopback, a free port). The port may be a range, first-last
+	// ("0.0.0.0:9000-9010", at most 1024 ports): the server takes the
+	// first that is free. Ignored when Listener is set.
 	Addr string
 	// Listener, if set, is used instead of listening on Addr; the server
 	// closes it on shutdown.
 	Listener net.Listener
-	// Advertise is the base URL Source returns, for a server reached
-	// through another name (a bind to 0.0.0.0, a proxy): default
-	// "http://" or "https://" and the listener's address.
+	// Advertise is what Source returns, for a server reached through
+	// another name (a bind to 0.0.0.0, a proxy, a port mapping): a base
+	// URL with its port ("https://site-a.example:8443"), or a host name
+	// or IP alone, with or without a port: "site-a.example" advertises
+	// "https://site-a.example:<the port bound>" (http:// without TLS).
+	// Default: "http://" or "https://" and the listener's address; a
+	// server listening on every interface (0.0.0.0, [::]) needs it. A URL
+	// without a port or with port 0, and an unspecified IP, are errors:
+	// no receiver could use them.
 	Advertise string
 
 	// Hosts are more names (or IPs) that requests may give as their host
 	// (the Host header, or the host of an absolute URL), besides the
 	// listening IP, the host of Advertise and, on loopback, "localhost".
 	// The port is not compared. A request for another host is answered
-	// 421. A server on an unspecified address (0.0.0.0, [::]) or a
-	// non-TCP listener, with neither Advertise nor Hosts, answers any host.
+	// 421. A server on a non-TCP listener, with neither Advertise nor
+	// Hosts, answers any host.
 	Hosts []string
 	// AllowCleartext lets a server without TLS listen on, or advertise
 	// with http://, an address that is not loopback. Bearer tokens then
@@ -113,6 +120,9 @@ type ServerOptions struct {
 	// DisableMetrics turns the endpoint off.
 	MetricsPath    string
 	DisableMetrics bool
+
+	listen listenAddr // Addr, parsed by validate
+	adv    advertised // Advertise, parsed by validate
 }
 
 // validate fills in defaults and checks ranges.
@@ -143,11 +153,27 @@ func (o ServerOptions) validate() (ServerOptions, error) {
 	if o.Addr == "" {
 		o.Addr = DefaultAddr
 	}
-	if o.Advertise != "" {
-		u, err := url.Parse(o.Advertise)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			return o, fmt.Errorf("hostdl: ServerOptions.Advertise %q is not an http:// or https:// base URL", o.Advertise)
+	var err error
+	if o.Listener == nil {
+		if o.listen, err = parseListen(o.Addr); err != nil {
+			return o, err
 		}
+	}
+	if o.adv, err = parseAdvertise(o.Advertise); err != nil {
+		return o, err
+	}
+	// Known before listening, so that a host refuses at once; a name that
+	// may be loopback is checked once listening (newServer).
+	useTLS := o.TLS != nil || o.TLSFiles.CertFile != ""
+	if !useTLS && !o.AllowCleartext && (!o.adv.local() || (o.Listener == nil && o.listen.beyondLoopback())) {
+		where := o.Addr
+		if o.Listener != nil {
+			where = o.Listener.Addr().String()
+		}
+		return o, errCleartext(where, o.Advertise)
+	}
+	if o.Listener == nil && o.adv.host == "" && o.listen.everyInterface() {
+		return o, errNoAdvertise(o.Addr)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now

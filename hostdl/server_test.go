@@ -430,7 +430,7 @@ func TestOptions(t *testing.T) {
 		{MetricsPath: "metrics"},
 		{MetricsPath: "/v1/batches"},
 		{Addr: "256.0.0.1:0"},
-		{Advertise: "10.0.0.1:8470"},
+		{Advertise: "ftp://10.0.0.1:8470"},
 		{TLSFiles: TLSFiles{CertFile: "/nonexistent"}},
 		{MaxConns: 8, MaxConnsPerClient: 9},
 		{MaxConnsPerClient: -1},

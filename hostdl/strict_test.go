@@ -115,7 +115,7 @@ func TestCleartextBeyondLoopback(t *testing.T) {
 		}
 	}
 	var sink syncBuffer
-	s, err := NewServer(table, ServerOptions{Addr: "0.0.0.0:0", AllowCleartext: true,
+	s, err := NewServer(table, ServerOptions{Addr: "0.0.0.0:0", Advertise: "127.0.0.1", AllowCleartext: true,
 		Logger: slog.New(slog.NewTextHandler(&sink, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestCleartextBeyondLoopback(t *testing.T) {
 	// On loopback, or with TLS, no option is needed.
 	pki := newPKI(t, "clear")
 	for _, o := range []ServerOptions{{}, {Addr: "127.0.0.1:0", Advertise: "http://localhost:1"},
-		{Addr: "0.0.0.0:0", TLS: &tls.Config{Certificates: []tls.Certificate{pki.server}}}} {
+		{Addr: "0.0.0.0:0", Advertise: "site.example", TLS: &tls.Config{Certificates: []tls.Certificate{pki.server}}}} {
 		o.Logger = quiet
 		s, err := NewServer(table, o)
 		if err != nil {

@@ -19,9 +19,10 @@ import (
 // HostOptions mirrors the shells' host options; zero fields mean the
 // defaults.
 type HostOptions struct {
-	Listen       string // default "127.0.0.1:0"
-	Name         string // receiver id; default a random UUID
-	Advertise    string // base URL receivers are told; default from the listener
+	Listen       string // default "127.0.0.1:0"; the port may be a range, first-last
+	Name         string // receiver id; default the certificate's CN, else DefaultName, else a random UUID
+	DefaultName  string // receiver id when Name is unset and no client certificate names one
+	Advertise    string // base URL, or a host alone (with the port bound); default from the listener
 	TLSCert      string // this host's certificate (server, and client certificate)
 	TLSKey       string
 	TLSCA        string // CA of the peers: verifies servers, and clients with ClientAuth
@@ -49,23 +50,46 @@ type Host struct {
 	cancel context.CancelFunc
 }
 
-// NewHost starts a host.
-func NewHost(o HostOptions) (*Host, error) {
+// hostOptions are hostdl's options for o.
+func (o HostOptions) hostOptions() (hostdl.HostOptions, error) {
 	if o.Concurrency < 0 || o.Concurrency > math.MaxInt32 {
-		return nil, abi.Errorf(core.KindInvalid, "option concurrency %d is out of range", o.Concurrency)
+		return hostdl.HostOptions{}, abi.Errorf(core.KindInvalid, "option concurrency %d is out of range", o.Concurrency)
 	}
 	proto := hostdl.HTTP1
 	if o.HTTP2 {
 		proto = hostdl.HTTP2
 	}
-	h, err := hostdl.NewHost(hostdl.HostOptions{
-		Server:       hostdl.ServerOptions{Addr: o.Listen, Advertise: o.Advertise, AllowCleartext: o.AllowCleartext},
-		Client:       hostdl.ClientOptions{Receiver: o.Name, Protocol: proto, Concurrency: int(o.Concurrency), ChunkSize: o.ChunkSize},
-		TLSFiles:     hostdl.TLSFiles{CertFile: o.TLSCert, KeyFile: o.TLSKey, CAFile: o.TLSCA},
-		ClientAuth:   o.ClientAuth,
-		RefThreshold: o.RefThreshold,
-		Logger:       hostdl.LoggerFromEnv(),
-	})
+	return hostdl.HostOptions{
+		Server:          hostdl.ServerOptions{Addr: o.Listen, Advertise: o.Advertise, AllowCleartext: o.AllowCleartext},
+		Client:          hostdl.ClientOptions{Receiver: o.Name, Protocol: proto, Concurrency: int(o.Concurrency), ChunkSize: o.ChunkSize},
+		DefaultReceiver: o.DefaultName,
+		TLSFiles:        hostdl.TLSFiles{CertFile: o.TLSCert, KeyFile: o.TLSKey, CAFile: o.TLSCA},
+		ClientAuth:      o.ClientAuth,
+		RefThreshold:    o.RefThreshold,
+		Logger:          hostdl.LoggerFromEnv(),
+	}, nil
+}
+
+// CheckHostOptions checks o as NewHost does, without listening: a shell
+// that makes its host later refuses options at once.
+func CheckHostOptions(o HostOptions) error {
+	ho, err := o.hostOptions()
+	if err != nil {
+		return err
+	}
+	if err := ho.Check(); err != nil {
+		return abi.Wrap(err, "host")
+	}
+	return nil
+}
+
+// NewHost starts a host.
+func NewHost(o HostOptions) (*Host, error) {
+	ho, err := o.hostOptions()
+	if err != nil {
+		return nil, err
+	}
+	h, err := hostdl.NewHost(ho)
 	if err != nil {
 		return nil, abi.Wrap(err, "host")
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -803,5 +804,37 @@ func TestHostAllowCleartext(t *testing.T) {
 	_, h := addHost(t, tab, HostOptions{Advertise: lan, AllowCleartext: true})
 	if h.Source() != lan {
 		t.Fatalf("source %q, want %q", h.Source(), lan)
+	}
+}
+
+// TestCheckHostOptions: the options a shell checks before it makes its
+// host are refused as NewHost refuses them, without listening; a host
+// advertises a name with the port it bound and takes its default name
+// when it has neither a name nor a certificate.
+func TestCheckHostOptions(t *testing.T) {
+	for _, c := range []struct {
+		o    HostOptions
+		want string
+	}{
+		{HostOptions{Listen: "0.0.0.0:0"}, "cleartext"},
+		{HostOptions{Listen: "0.0.0.0:0", AllowCleartext: true}, "an address to advertise"},
+		{HostOptions{Advertise: "https://site.example"}, "names no port"},
+		{HostOptions{Listen: "127.0.0.1:9-1"}, "ends before it starts"},
+		{HostOptions{DefaultName: "a b\n"}, "default receiver id"},
+		{HostOptions{Concurrency: -1}, "concurrency"},
+	} {
+		err := CheckHostOptions(c.o)
+		abitest.WantKind(t, c.want, err, core.KindInvalid)
+		if text := abi.Text(err); !strings.Contains(text, c.want) || strings.Contains(text, "hostdl: ") {
+			t.Errorf("%+v: %q", c.o, text)
+		}
+	}
+	if err := CheckHostOptions(HostOptions{Listen: "0.0.0.0:0", Advertise: "site.example", AllowCleartext: true}); err != nil {
+		t.Fatal(err)
+	}
+	tab := abi.NewTable()
+	_, h := addHost(t, tab, HostOptions{Listen: "127.0.0.1:0", Advertise: "localhost", DefaultName: "cell-1"})
+	if !regexp.MustCompile(`^http://localhost:[1-9][0-9]*$`).MatchString(h.Source()) || h.Name() != "cell-1" {
+		t.Fatalf("source %q name %q", h.Source(), h.Name())
 	}
 }
