@@ -171,14 +171,18 @@ def test_advertise_host_and_listen():
 
 
 def test_allow_cleartext():
-    """Without TLS, a cell's Host beyond loopback needs allow_cleartext."""
+    """Without TLS, a cell's Host beyond loopback needs allow_cleartext:
+    register() refuses at once, not the first send."""
     from nvflare.fuel.f3.cellnet.cell import Cell
 
     vf.unregister()
-    vf.register(listen="127.0.0.1:0", advertise_host="192.0.2.7")  # never contacted
-    with pytest.raises(viacodec.InvalidError, match="configure TLS, or allow cleartext"):
-        vf.host(Cell("clear_cell_a", "tcp://127.0.0.1:1", secure=False, credentials={}))
-    vf.unregister()
+    for kw in ({"listen": "127.0.0.1:0", "advertise_host": "192.0.2.7"}, {"listen": "0.0.0.0:0"}):  # never contacted
+        with pytest.raises(viacodec.InvalidError, match="configure TLS, or allow cleartext"):
+            vf.register(**kw)
+        assert not vf.registered()
+    with pytest.raises(viacodec.InvalidError, match="needs an address to advertise"):
+        vf.register(listen="0.0.0.0:0", allow_cleartext=True)
+    assert not vf.registered()
     vf.register(listen="127.0.0.1:0", advertise_host="192.0.2.7", allow_cleartext=True)
     h = vf.host(Cell("clear_cell_b", "tcp://127.0.0.1:1", secure=False, credentials={}))
     assert h.source.startswith("http://192.0.2.7:")

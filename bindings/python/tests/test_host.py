@@ -9,6 +9,7 @@ import ctypes
 import os
 import pickle
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 
 import viacodec
-from viacodec import _ffi
+from viacodec import _ffi, _host
 
 from conftest import PKG_DIR, same
 from test_roundtrip import ALL_DTYPES, random_array
@@ -479,27 +480,15 @@ def test_bad_names_and_max_receivers():
         assert tx.abort().state == viacodec.TxState.ABORTED
 
 
-def _free_loopback_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_cleartext_beyond_loopback_needs_allow_cleartext():
     for kw in ({"listen": "0.0.0.0:0"}, {"advertise": "http://192.0.2.7:8080"}):  # the latter never contacted
         with pytest.raises(viacodec.InvalidError, match="refusing to serve bearer tokens in cleartext .*: configure TLS, or allow cleartext$"):
             viacodec.Host(**kw)
     # Allowed: it listens on every interface, and tells receivers a
-    # loopback address, over which the download goes.
+    # loopback address with the port it bound, over which the download goes.
     w = np.arange(MiB // 4, dtype=np.float32)
-    for attempt in range(5):  # the port may be taken between the probe and the listen
-        port = _free_loopback_port()
-        try:
-            lan = viacodec.Host(name="lan", listen=f"0.0.0.0:{port}", advertise=f"http://127.0.0.1:{port}", allow_cleartext=True)
-            break
-        except viacodec.InvalidError as e:
-            if "listen" not in str(e) or attempt == 4:
-                raise
+    lan = viacodec.Host(name="lan", listen="0.0.0.0:0", advertise="127.0.0.1", allow_cleartext=True)
+    port = int(lan.source.rsplit(":", 1)[1])
     with lan, viacodec.Host(name="agent") as agent:
         assert lan.source == f"http://127.0.0.1:{port}"
         msg, tx = lan.dumps({"w": w}, receivers=1)
@@ -507,6 +496,39 @@ def test_cleartext_beyond_loopback_needs_allow_cleartext():
         assert tx.wait(timeout=30).confirmed == ["agent"]
     with pytest.raises(TypeError):  # keywords only
         viacodec.Host("127.0.0.1:0", None, None, None, None, None, False, None, None, None, False, True)
+
+
+def test_listen_range_and_advertised_name():
+    """A Host takes the first free port of a range and advertises a name
+    with the port it bound; an address no receiver could use is refused."""
+    with viacodec.Host(name="a", advertise="localhost") as a:
+        m = re.fullmatch(r"http://localhost:(\d+)", a.source)
+        assert m, a.source
+        port = int(m.group(1))
+        # a range that starts at a's port: the next free one
+        with viacodec.Host(name="b", listen=f"127.0.0.1:{port}-{port + 20}") as b, viacodec.Host(name="agent") as agent:
+            assert port < int(b.source.rsplit(":", 1)[1]) <= port + 20
+            w = np.arange(MiB // 4, dtype=np.float32)
+            msg, tx = a.dumps({"w": w}, receivers=1)
+            assert np.array_equal(agent.loads(msg, timeout=30)["w"], w)
+            assert tx.wait(timeout=30).confirmed == ["agent"]
+    for kw, text in (
+        ({"advertise": "https://site.example"}, "names no port"),
+        ({"advertise": "http://localhost:0"}, "has port 0"),
+        ({"listen": "0.0.0.0:0", "allow_cleartext": True}, "needs an address to advertise"),
+        ({"listen": "127.0.0.1:9010-9000"}, "ends before it starts"),
+    ):
+        with pytest.raises(viacodec.InvalidError, match=text):
+            viacodec.Host(**kw)
+        with pytest.raises(viacodec.InvalidError, match=text):
+            _host.check_host_options(**kw)
+
+
+def test_default_name():
+    """default_name is the receiver id when name is not given (and no
+    certificate names one)."""
+    with viacodec.Host(default_name="cell-1") as h, viacodec.Host(name="n", default_name="cell-1") as n:
+        assert (h.name, n.name) == ("cell-1", "n")
 
 
 # ---- the C ABI, driven directly ----

@@ -32,7 +32,7 @@ from ._errors import ForkedProcessError, error_for, python_text
 LIBRARY_ENV = "VIACODEC_LIBRARY"
 
 #: The VC_ABI_VERSION this module was written for.
-ABI_VERSION = 5
+ABI_VERSION = 6
 
 
 class VcError(Structure):
@@ -101,7 +101,7 @@ class VcHostOptions(Structure):
     """typedef struct vc_host_options { const char* listen, *name, *advertise,
     *tls_cert_file, *tls_key_file, *tls_ca_file; int32_t tls_client_auth,
     allow_cleartext, http2; int64_t ref_threshold, concurrency, chunk_size;
-    } vc_host_options;"""
+    const char* default_name; } vc_host_options;"""
 
     _fields_ = [
         ("listen", c_char_p),
@@ -116,6 +116,7 @@ class VcHostOptions(Structure):
         ("ref_threshold", c_int64),
         ("concurrency", c_int64),
         ("chunk_size", c_int64),
+        ("default_name", c_char_p),
     ]
 
 
@@ -272,6 +273,8 @@ class Library:
         # ---- by reference ----
         # int32_t vc_host_new(const vc_host_options* opts, int64_t* handle, vc_error* err);
         declare("vc_host_new", c_int32, [POINTER(VcHostOptions), POINTER(c_int64), POINTER(VcError)], status=True)
+        # int32_t vc_host_check(const vc_host_options* opts, vc_error* err);
+        declare("vc_host_check", c_int32, [POINTER(VcHostOptions), POINTER(VcError)], status=True)
         # int32_t vc_host_source(int64_t h, char** out, vc_error* err);  -- *out: vc_free
         declare("vc_host_source", c_int32, [c_int64, POINTER(c_void_p), POINTER(VcError)], status=True)
         # int32_t vc_host_name(int64_t h, char** out, vc_error* err);  -- *out: vc_free

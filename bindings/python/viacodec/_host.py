@@ -313,13 +313,72 @@ def _close_hosts() -> None:
             pass
 
 
+def host_options(
+    listen: Optional[str] = None,
+    name: Optional[str] = None,
+    *,
+    advertise: Optional[str] = None,
+    default_name: Optional[str] = None,
+    tls_cert: Optional[str] = None,
+    tls_key: Optional[str] = None,
+    tls_ca: Optional[str] = None,
+    tls_client_auth: bool = False,
+    ref_threshold: Optional[int] = None,
+    concurrency: Optional[int] = None,
+    chunk_size: Optional[int] = None,
+    http2: bool = False,
+    allow_cleartext: bool = False,
+) -> _ffi.VcHostOptions:
+    """Host's options as the library takes them (vc_host_options); the
+    library checks them (vc_host_new, vc_host_check)."""
+
+    def text(v: Any, what: str) -> Optional[bytes]:
+        if v is None:
+            return None
+        if not isinstance(v, str) or "\0" in v or not v:
+            raise InvalidError(f"viacodec: {what} {v!r} is not a non-empty string")
+        return v.encode("utf-8")
+
+    def count(v: Any, what: str) -> int:
+        if v is None:
+            return 0
+        if type(v) is not int or v <= 0:
+            raise InvalidError(f"viacodec: {what} {v!r} is not a positive int")
+        return v
+
+    return _ffi.VcHostOptions(
+        listen=text(listen, "listen"),
+        name=text(name, "name"),
+        advertise=text(advertise, "advertise"),
+        tls_cert_file=text(tls_cert, "tls_cert"),
+        tls_key_file=text(tls_key, "tls_key"),
+        tls_ca_file=text(tls_ca, "tls_ca"),
+        tls_client_auth=1 if tls_client_auth else 0,
+        allow_cleartext=1 if allow_cleartext else 0,
+        http2=1 if http2 else 0,
+        ref_threshold=_threshold(ref_threshold),
+        concurrency=count(concurrency, "concurrency"),
+        chunk_size=count(chunk_size, "chunk_size"),
+        default_name=text(default_name, "default_name"),
+    )
+
+
+def check_host_options(**kw: Any) -> None:
+    """Raises what Host(**kw) would for its options, without listening
+    (vc_host_check): for a caller that makes its Hosts later."""
+    _ffi.lib().vc_host_check(ctypes.byref(host_options(**kw)), ctypes.byref(_ffi.VcError()))
+
+
 class Host:
     """A source and receiver of arrays by reference, in this process.
 
-    It listens on ``listen`` (default a free loopback port) and serves the
-    batches its ``dumps`` publishes; its ``loads`` downloads referenced
-    arrays from their sources, reporting ``name`` as the receiver id
-    (default a random UUID). Use it as a context manager, or call close().
+    It listens on ``listen`` (default a free loopback port; a port range
+    such as ``"0.0.0.0:9000-9010"`` takes the first free port) and serves
+    the batches its ``dumps`` publishes; its ``loads`` downloads
+    referenced arrays from their sources, reporting ``name`` as the
+    receiver id (default: its certificate's common name under TLS, else
+    ``default_name``, else a random UUID). Use it as a context manager,
+    or call close().
 
     >>> import numpy as np, viacodec
     >>> model = {"w": np.arange(1 << 20, dtype=np.float32)}
@@ -332,8 +391,12 @@ class Host:
     >>> outcome.state.value, outcome.confirmed
     ('completed', ['agent-1'])
 
-    Options: ``advertise`` is the base URL receivers are told, for a
-    server reached by another name; ``tls_cert``/``tls_key`` (PEM files)
+    Options: ``advertise`` is what receivers are told, for a server
+    reached by another name: a base URL with its port
+    (``"https://site-a.example:8443"``), or a host name or IP alone,
+    advertised with the port the Host bound (``"site-a.example"``, the
+    way to listen on port 0 or a range and still be reached by name; a
+    Host listening on every interface needs it); ``tls_cert``/``tls_key`` (PEM files)
     make the server speak HTTPS and are presented as the client
     certificate; ``tls_ca`` is the CA that signs the peers (verifying
     their servers, and with ``tls_client_auth=True`` the clients this
@@ -368,6 +431,7 @@ class Host:
         chunk_size: Optional[int] = None,
         http2: bool = False,
         allow_cleartext: bool = False,
+        default_name: Optional[str] = None,
     ) -> None:
         self._handle = 0
         self._closed = True
@@ -375,33 +439,20 @@ class Host:
         self._txs: Dict[int, Transaction] = {}
         self._prune_at = _PRUNE_MIN  # prune when this many are tracked
 
-        def text(v: Any, what: str) -> Optional[bytes]:
-            if v is None:
-                return None
-            if not isinstance(v, str) or "\0" in v or not v:
-                raise InvalidError(f"viacodec: {what} {v!r} is not a non-empty string")
-            return v.encode("utf-8")
-
-        def count(v: Any, what: str) -> int:
-            if v is None:
-                return 0
-            if type(v) is not int or v <= 0:
-                raise InvalidError(f"viacodec: {what} {v!r} is not a positive int")
-            return v
-
-        opts = _ffi.VcHostOptions(
-            text(listen, "listen"),
-            text(name, "name"),
-            text(advertise, "advertise"),
-            text(tls_cert, "tls_cert"),
-            text(tls_key, "tls_key"),
-            text(tls_ca, "tls_ca"),
-            1 if tls_client_auth else 0,
-            1 if allow_cleartext else 0,
-            1 if http2 else 0,
-            _threshold(ref_threshold),
-            count(concurrency, "concurrency"),
-            count(chunk_size, "chunk_size"),
+        opts = host_options(
+            listen,
+            name,
+            advertise=advertise,
+            default_name=default_name,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_ca=tls_ca,
+            tls_client_auth=tls_client_auth,
+            ref_threshold=ref_threshold,
+            concurrency=concurrency,
+            chunk_size=chunk_size,
+            http2=http2,
+            allow_cleartext=allow_cleartext,
         )
         lib = _ffi.lib()
         self._handle = lib.host_new(opts)

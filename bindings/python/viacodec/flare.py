@@ -58,7 +58,6 @@ import dataclasses
 import functools
 import importlib
 import logging
-import socket
 import threading
 import time
 import warnings
@@ -133,10 +132,12 @@ class _Options:
     snapshot: bool
     exit_wait: float
 
-    def host_kwargs(self, core: CoreCell) -> Dict[str, Any]:
-        """viacodec.Host's options for the Host of a cell."""
+    def host_kwargs(self, core: Optional[CoreCell]) -> Dict[str, Any]:
+        """viacodec.Host's options for the Host of a cell (core None:
+        those that do not depend on the cell)."""
         kw: Dict[str, Any] = {
             "listen": self.listen,
+            "advertise": self.advertise_host,
             "tls_cert": self.tls_cert,
             "tls_key": self.tls_key,
             "tls_ca": self.tls_ca,
@@ -147,34 +148,17 @@ class _Options:
             "http2": self.http2,
             "allow_cleartext": self.allow_cleartext,
         }
-        if self.tls_from_cell:
+        if self.tls_from_cell and core is not None:
             kw.update(_cell_tls(core))
-        if self.advertise_host:
-            # the advertised URL names the port: choose it now
-            ip, port = _split_listen(self.listen)
-            if port == 0:
-                port = _free_port(ip)
-            kw["listen"] = f"{_bracket(ip)}:{port}"
-            scheme = "https" if kw["tls_cert"] else "http"
-            kw["advertise"] = f"{scheme}://{_bracket(self.advertise_host)}:{port}"
         return kw
 
-
-def _split_listen(listen: str) -> Tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise InvalidError(f"viacodec.flare: listen {listen!r} is not host:port")
-    return host.strip("[]"), int(port)
-
-
-def _bracket(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-def _free_port(ip: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
-        s.bind((ip, 0))
-        return s.getsockname()[1]
+    def check(self) -> None:
+        """Refuses, now, the Host options no cell's Host could start with
+        (the library's own check; no port is taken). With
+        tls_from_cell, each cell's credentials come later: the check
+        assumes TLS then."""
+        kw = self.host_kwargs(None) if not self.tls_from_cell else {**self.host_kwargs(None), "allow_cleartext": True}
+        viacodec._host.check_host_options(**kw)
 
 
 def _cell_tls(core: CoreCell) -> Dict[str, Any]:
@@ -322,10 +306,9 @@ class _Adapter:
                     stale.append(got[1])
                 if _stopped(core):
                     raise InvalidError(f"viacodec.flare: cell {fqcn} has stopped")
-                kw = self.opts.host_kwargs(core)
-                # with a certificate, the Host's receiver id is its common
-                # name (what a mutual-TLS source checks); else the FQCN
-                h = Host(name=None if kw["tls_cert"] else fqcn, **kw)
+                # the receiver id: the certificate's common name if it has
+                # one (the library decides), else the FQCN
+                h = Host(default_name=fqcn, **self.opts.host_kwargs(core))
                 self._hosts[fqcn] = (weakref.ref(core), h)
                 return h
         finally:
@@ -505,9 +488,12 @@ def register(
     default 1 MiB; ``concurrency``, ``chunk_size``, ``http2``;
     ``allow_cleartext``, which lets a Host without TLS listen on or
     advertise an address beyond loopback) are viacodec.Host's, for the
-    Host of every cell. ``advertise_host`` is the
-    name or address peers reach this process by (default: the address
-    listened on); the port is chosen when a Host opens.
+    Host of every cell; ``listen`` may give a port range
+    (``"0.0.0.0:9000-9010"``: each Host takes a free port of it).
+    ``advertise_host`` is the name or address peers reach this process by
+    (default: the address listened on), advertised with the port the
+    Host bound. Options no Host could start with are refused here, at
+    once.
     ``tls_from_cell=True`` serves mutual TLS with each cell's own FLARE
     credentials (its CA, and its server certificate and key, else its
     client ones): peers then verify the certificate against the address
@@ -545,7 +531,6 @@ def register(
     for v, what in ((listen, "listen"), (advertise_host, "advertise_host"), (tls_cert, "tls_cert"), (tls_key, "tls_key"), (tls_ca, "tls_ca")):
         if v is not None and (not isinstance(v, str) or not v):
             raise InvalidError(f"viacodec.flare: {what} {v!r} is not a non-empty string")
-    _split_listen(listen)
     if tls_from_cell and (tls_cert or tls_key or tls_ca or tls_client_auth):
         raise InvalidError("viacodec.flare: tls_from_cell takes the cell's credentials: give no tls_* options with it")
     opts = _Options(
@@ -566,6 +551,7 @@ def register(
         bool(snapshot),
         float(exit_wait),
     )
+    opts.check()
     with _lock:
         if _installed is not None:
             if _installed[0].opts == opts:
