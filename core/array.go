@@ -72,14 +72,11 @@ func (a *Array) Validate() error {
 	if a.Order > ColumnMajor {
 		return errorf(KindMismatch, "invalid order %d", uint8(a.Order))
 	}
-	if err := checkDims(uint64(len(a.Shape)), -1); err != nil {
+	n, err := ByteLen(a.DType, a.Shape)
+	if err != nil {
 		return err
 	}
-	n, ok := byteLen(a.DType, a.Shape)
-	if !ok {
-		return errorf(KindMismatch, "shape %v of %s overflows", a.Shape, a.DType)
-	}
-	if uint64(len(a.Data)) != n {
+	if int64(len(a.Data)) != n {
 		return errorf(KindMismatch, "%s shape %v needs %d bytes, data has %d", a.DType, a.Shape, n, len(a.Data))
 	}
 	if a.DType == DTypeBool {
@@ -94,6 +91,26 @@ func (a *Array) Validate() error {
 
 // Len returns the number of elements.
 func (a *Array) Len() int { return len(a.Data) / a.DType.Size() }
+
+// ByteLen returns the byte length of an array of dtype dt and shape:
+// dt.Size() × the product of the dimensions. It fails on an invalid dtype
+// or a negative dimension (kind mismatch), more than MaxDims dimensions
+// (kind limit), or a length beyond the rule of docs/wire-format.md §6.3:
+// the size times the product of the non-zero dimensions at most 2^62 bytes,
+// even when another dimension is 0 (numpy's rule, kind mismatch).
+func ByteLen(dt DType, shape []int) (int64, error) {
+	if !dt.Valid() {
+		return 0, errorf(KindMismatch, "invalid dtype %d", uint8(dt))
+	}
+	if err := checkDims(uint64(len(shape)), -1); err != nil {
+		return 0, err
+	}
+	n, ok := byteLen(dt, shape)
+	if !ok {
+		return 0, errorf(KindMismatch, "shape %v of %s overflows", shape, dt)
+	}
+	return int64(n), nil
+}
 
 // byteLen returns size(dtype) × product(shape); ok is false on a negative
 // dimension or when the product overflows int64.

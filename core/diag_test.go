@@ -101,8 +101,8 @@ func TestDiagnoseFullMatchesFxamacker(t *testing.T) {
 }
 
 var (
-	fxDiag = mustMode(cbor.DiagOptions{FloatPrecisionIndicator: true, MaxNestedLevels: 1024}.DiagMode())
-	fxDec  = mustMode(cbor.DecOptions{MaxNestedLevels: 1024}.DecMode())
+	fxDiag = MustMode(cbor.DiagOptions{FloatPrecisionIndicator: true, MaxNestedLevels: 1024}.DiagMode())
+	fxDec  = MustMode(cbor.DecOptions{MaxNestedLevels: 1024}.DecMode())
 )
 
 // fxDiagnose returns fxamacker's notation, and false where it differs from

@@ -21,9 +21,9 @@ func ones(n int) []int {
 // MaxDims dimensions with a limit error, and MaxDims itself round-trips.
 func TestMaxDimsEncode(t *testing.T) {
 	one := []byte{0, 0, 0, 0}
-	byRef := mustMode(EncOptions{ByRef: true, RefThreshold: 1, Source: "s"}.EncMode())
-	inline := mustMode(EncOptions{}.EncMode())
-	skel := mustMode(EncOptions{Slots: true}.EncMode())
+	byRef := MustMode(EncOptions{ByRef: true, RefThreshold: 1, Source: "s"}.EncMode())
+	inline := MustMode(EncOptions{}.EncMode())
+	skel := MustMode(EncOptions{Slots: true}.EncMode())
 	over := ones(MaxDims + 1)
 	lazy := &LazyRef{Batch: goldenBatch("s", 1, 1, 4), DType: DTypeFloat32, Shape: over}
 	for _, c := range []struct {
@@ -71,7 +71,7 @@ func TestMaxDimsSkeleton(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	skel := mustMode(DecOptions{Slots: true}.DecMode())
+	skel := MustMode(DecOptions{Slots: true}.DecMode())
 	for _, c := range []struct {
 		name   string
 		decode func() (bool, error) // whether a value came back
@@ -103,5 +103,32 @@ func TestMaxDimsNoAllocation(t *testing.T) {
 	// 100,000 ints would take 800,000 bytes.
 	if n := after.TotalAlloc - before.TotalAlloc; n > 100_000 {
 		t.Fatalf("decoding allocated %d bytes", n)
+	}
+}
+
+// TestByteLen: the one rule for an array's byte length, which the wasm
+// host's layouts and table use too.
+func TestByteLen(t *testing.T) {
+	for _, c := range []struct {
+		dt    DType
+		shape []int
+		n     int64
+		kind  Kind
+	}{
+		{DTypeFloat32, nil, 4, KindNone},
+		{DTypeFloat32, []int{2, 3}, 24, KindNone},
+		{DTypeComplex128, []int{0, 5}, 0, KindNone},
+		{DTypeInt8, []int{1 << 62}, 1 << 62, KindNone},
+		{DTypeInt16, []int{1 << 62}, 0, KindMismatch},
+		{DTypeFloat64, []int{0, 1 << 62}, 0, KindMismatch}, // empty, but numpy's rule counts the other dimensions
+		{DTypeInt8, []int{-1}, 0, KindMismatch},
+		{DTypeInvalid, []int{1}, 0, KindMismatch},
+		{DTypeInt8, ones(MaxDims), 1, KindNone},
+		{DTypeInt8, ones(MaxDims + 1), 0, KindLimit},
+	} {
+		n, err := ByteLen(c.dt, c.shape)
+		if KindOf(err) != c.kind || n != c.n {
+			t.Errorf("ByteLen(%v, %v) = %d, %v; want %d, kind %v", c.dt, c.shape, n, err, c.n, c.kind)
+		}
 	}
 }

@@ -30,14 +30,7 @@ func (x *Extern) Size() (int64, error) {
 	if !x.DType.Valid() || x.Order > ColumnMajor {
 		return 0, errorf(KindMismatch, "extern array of dtype %d, order %d", uint8(x.DType), uint8(x.Order))
 	}
-	if err := checkDims(uint64(len(x.Shape)), -1); err != nil {
-		return 0, err
-	}
-	n, ok := byteLen(x.DType, x.Shape)
-	if !ok {
-		return 0, errorf(KindMismatch, "shape %v of %s overflows", x.Shape, x.DType)
-	}
-	return int64(n), nil
+	return ByteLen(x.DType, x.Shape)
 }
 
 // Size returns the item's byte length: that of its Data, or of its Extern

@@ -81,4 +81,4 @@ func checkSkeletonAgrees(t *testing.T, data []byte, v any, derr error) {
 	}
 }
 
-var zcSkeleton = mustMode(DecOptions{ZeroCopy: true, PassThrough: true, MaxByteLen: 1 << 20, MaxArrayBytes: 1 << 20}.DecMode())
+var zcSkeleton = MustMode(DecOptions{ZeroCopy: true, PassThrough: true, MaxByteLen: 1 << 20, MaxArrayBytes: 1 << 20}.DecMode())

@@ -14,8 +14,11 @@ const (
 	DefaultMaxMessageSize = 1 << 34 // 16 GiB per message
 	DefaultMaxArrayBytes  = 1 << 36 // 64 GiB of array data per message, inline and downloaded
 
-	maxMaxDepth  = 4096
-	maxMaxLength = 1 << 48
+	// MaxDepthLimit is the largest MaxDepth, of decoding and encoding.
+	MaxDepthLimit = 4096
+	// MaxLengthLimit is the largest value of the other limits and of
+	// EncOptions.RefThreshold: 2^48.
+	MaxLengthLimit = 1 << 48
 )
 
 // UnknownTypes says what Decode does with a typed object whose name is not
@@ -94,11 +97,11 @@ func (o DecOptions) DecMode() (*DecMode, error) {
 		}
 	}
 	depth, elems := int64(o.MaxDepth), int64(o.MaxElements)
-	fill("MaxDepth", &depth, DefaultMaxDepth, maxMaxDepth)
-	fill("MaxElements", &elems, DefaultMaxElements, maxMaxLength)
-	fill("MaxByteLen", &o.MaxByteLen, DefaultMaxByteLen, maxMaxLength)
-	fill("MaxMessageSize", &o.MaxMessageSize, DefaultMaxMessageSize, maxMaxLength)
-	fill("MaxArrayBytes", &o.MaxArrayBytes, DefaultMaxArrayBytes, maxMaxLength)
+	fill("MaxDepth", &depth, DefaultMaxDepth, MaxDepthLimit)
+	fill("MaxElements", &elems, DefaultMaxElements, MaxLengthLimit)
+	fill("MaxByteLen", &o.MaxByteLen, DefaultMaxByteLen, MaxLengthLimit)
+	fill("MaxMessageSize", &o.MaxMessageSize, DefaultMaxMessageSize, MaxLengthLimit)
+	fill("MaxArrayBytes", &o.MaxArrayBytes, DefaultMaxArrayBytes, MaxLengthLimit)
 	if o.Slots {
 		o.PassThrough = true
 	}
@@ -164,14 +167,14 @@ func (o EncOptions) EncMode() (*EncMode, error) {
 	switch {
 	case o.MaxDepth == 0:
 		o.MaxDepth = DefaultMaxDepth
-	case o.MaxDepth < 1 || o.MaxDepth > maxMaxDepth:
-		return nil, errorf(KindInvalid, "EncOptions.MaxDepth %d is outside 1..%d", o.MaxDepth, maxMaxDepth)
+	case o.MaxDepth < 1 || o.MaxDepth > MaxDepthLimit:
+		return nil, errorf(KindInvalid, "EncOptions.MaxDepth %d is outside 1..%d", o.MaxDepth, MaxDepthLimit)
 	}
 	switch {
 	case o.RefThreshold == 0:
 		o.RefThreshold = DefaultRefThreshold
-	case o.RefThreshold < 1 || o.RefThreshold > maxMaxLength:
-		return nil, errorf(KindInvalid, "EncOptions.RefThreshold %d is outside 1..%d", o.RefThreshold, int64(maxMaxLength))
+	case o.RefThreshold < 1 || o.RefThreshold > MaxLengthLimit:
+		return nil, errorf(KindInvalid, "EncOptions.RefThreshold %d is outside 1..%d", o.RefThreshold, int64(MaxLengthLimit))
 	}
 	o.Rand = randOrDefault(o.Rand)
 	if o.ByRef && o.Source == "" {
@@ -187,13 +190,17 @@ func (o EncOptions) EncMode() (*EncMode, error) {
 func (m *EncMode) Options() EncOptions { return m.opts }
 
 var (
-	defaultEncMode = mustMode(EncOptions{}.EncMode())
-	defaultDecMode = mustMode(DecOptions{}.DecMode())
+	defaultEncMode = MustMode(EncOptions{}.EncMode())
+	defaultDecMode = MustMode(DecOptions{}.DecMode())
 )
 
-func mustMode[M any](m M, err error) M {
+// MustMode returns m, and panics if err is not nil. It is for modes made
+// from options fixed in the program, as package variables:
+//
+//	var enc = core.MustMode(core.EncOptions{MaxDepth: 64}.EncMode())
+func MustMode[M any](m M, err error) M {
 	if err != nil {
-		panic(fmt.Sprintf("core: default options are invalid: %v", err))
+		panic(fmt.Sprintf("core: options fixed in the program are invalid: %v", err))
 	}
 	return m
 }

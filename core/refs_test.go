@@ -67,7 +67,7 @@ func receiverMode(t testing.TB, id string, nodes ...*node) *DecMode {
 	return m
 }
 
-var passThrough = mustMode(DecOptions{PassThrough: true}.DecMode())
+var passThrough = MustMode(DecOptions{PassThrough: true}.DecMode())
 
 func f32Array(t testing.TB, n int, seed float32) *Array {
 	v := make([]float32, n)

@@ -331,7 +331,7 @@ func TestEncodeAndDecodeAgreeOnDepth(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			// Wrap the leaf in ever more lists: the first depth Marshal
 			// refuses must be the first depth Unmarshal would refuse.
-			deep, _ := EncOptions{MaxDepth: maxMaxDepth}.EncMode()
+			deep, _ := EncOptions{MaxDepth: MaxDepthLimit}.EncMode()
 			v := leaf
 			for range DefaultMaxDepth + 4 {
 				encErr := func() error { _, err := Marshal(v); return err }()

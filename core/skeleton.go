@@ -407,7 +407,7 @@ func (m *DecMode) Skeleton(data []byte, arraySlotMin, bytesSlotMin int64) (*Plan
 	return d.plan, nil
 }
 
-var skeletonEncMode = mustMode(EncOptions{Slots: true, MaxDepth: maxMaxDepth}.EncMode())
+var skeletonEncMode = MustMode(EncOptions{Slots: true, MaxDepth: MaxDepthLimit}.EncMode())
 
 // emit writes one item of a message's body into the skeleton d.skel: the
 // checks and errors of value, without the Go value.

@@ -14,8 +14,8 @@ import (
 )
 
 var (
-	skelEnc = mustMode(EncOptions{Slots: true, MaxDepth: 4096}.EncMode())
-	skelDec = mustMode(DecOptions{Slots: true, MaxDepth: 4096}.DecMode())
+	skelEnc = MustMode(EncOptions{Slots: true, MaxDepth: 4096}.EncMode())
+	skelDec = MustMode(DecOptions{Slots: true, MaxDepth: 4096}.DecMode())
 )
 
 func unhex(t testing.TB, s string) []byte {
@@ -231,14 +231,14 @@ func TestSkeletonDepth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := mustMode(EncOptions{MaxDepth: 4096}.EncMode()).Marshal(back)
+	msg, err := MustMode(EncOptions{MaxDepth: 4096}.EncMode()).Marshal(back)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mustMode(DecOptions{MaxDepth: 4096}.DecMode()).Decode(msg); err != nil {
+	if _, err := MustMode(DecOptions{MaxDepth: 4096}.DecMode()).Decode(msg); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mustMode(EncOptions{Slots: true, MaxDepth: 4095}.EncMode()).Marshal(v); !errors.Is(err, ErrLimit) {
+	if _, err := MustMode(EncOptions{Slots: true, MaxDepth: 4095}.EncMode()).Marshal(v); !errors.Is(err, ErrLimit) {
 		t.Fatalf("4096 Maps with MaxDepth 4095: %v, want KindLimit", err)
 	}
 	deep := bytes.Repeat([]byte{0x81}, 2*4096+2)
@@ -334,7 +334,7 @@ func TestSkeletonOfGoldenFiles(t *testing.T) {
 	if len(files) < 40 || len(lenient) < 10 {
 		t.Fatalf("%d golden and %d lenient files", len(files), len(lenient))
 	}
-	fetching := mustMode(DecOptions{}.DecMode()) // refs become slots to download
+	fetching := MustMode(DecOptions{}.DecMode()) // refs become slots to download
 	for _, path := range append(files, lenient...) {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -460,7 +460,7 @@ func TestSkeletonOfManySmallArrays(t *testing.T) {
 // TestSkeletonArraysAreCopies: an array inside a skeleton does not alias
 // it, even with ZeroCopy: encoded by reference, it outlives the skeleton.
 func TestSkeletonArraysAreCopies(t *testing.T) {
-	zc := mustMode(DecOptions{Slots: true, ZeroCopy: true}.DecMode())
+	zc := MustMode(DecOptions{Slots: true, ZeroCopy: true}.DecMode())
 	for _, h := range []string{"da56430186 4107", "da56430103 84 06 8101 00 4107"} {
 		skel := unhex(t, h)
 		v, err := zc.Decode(skel)

@@ -11,10 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/gate"
 )
 
 // Client downloads referenced arrays from hostdl servers: it implements
@@ -31,9 +31,7 @@ type Client struct {
 	life context.Context // ends when the client closes, cancelling its fetches
 	end  context.CancelCauseFunc
 
-	mu      sync.RWMutex // read-held to register a fetch, write-held by Close
-	closed  bool
-	fetches sync.WaitGroup
+	fetches gate.Gate // the fetches in flight, which Close waits for
 }
 
 // ErrClosed is the cause of the errors of a closed Client or Host: work in
@@ -100,11 +98,7 @@ func (c *Client) Receiver() string { return c.opts.Receiver }
 // connections. Later fetches fail at once with KindInvalid and ErrClosed.
 // Closing again does nothing. Do not call it from a Progress callback.
 func (c *Client) Close() {
-	c.mu.Lock()
-	was := c.closed
-	c.closed = true
-	c.mu.Unlock()
-	if was {
+	if !c.fetches.Close(nil) {
 		return
 	}
 	c.end(ErrClosed)
@@ -116,27 +110,16 @@ func (c *Client) Close() {
 // client stays usable.
 func (c *Client) CloseIdleConnections() { c.tr.CloseIdleConnections() }
 
-// enter registers a fetch, unless the client is closed.
-func (c *Client) enter() bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
-		return false
-	}
-	c.fetches.Add(1)
-	return true
-}
-
 // Fetch implements core.Fetcher: it reads the batch's manifest, checks
 // every item against it, downloads the items' bytes in parallel ranges
 // straight into their Dst buffers, verifies every block, and sends the
 // receipt. Failed requests are retried with backoff, resuming where they
 // broke. Errors are *core.Error; on error the Dst contents are undefined.
 func (c *Client) Fetch(ctx context.Context, batch core.BatchRef, items []core.FetchItem) error {
-	if !c.enter() {
+	if !c.fetches.Enter() {
 		return core.NewError(core.KindInvalid, ErrClosed, "hostdl: fetch of %s: the client is closed", batch)
 	}
-	defer c.fetches.Done()
+	defer c.fetches.Exit()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	defer context.AfterFunc(c.life, func() { cancel(ErrClosed) })()

@@ -122,7 +122,7 @@ type splitter struct {
 }
 
 func (s *splitter) split(v any, depth int) any {
-	if depth > 4096 {
+	if depth > core.MaxDepthLimit {
 		return v
 	}
 	switch x := v.(type) {
@@ -323,7 +323,7 @@ func (m *DecMode) place(ctx context.Context, p *layout.PlanLayout, data []byte) 
 
 // findObject returns the name of an unregistered typed object in v.
 func findObject(v any, depth int) (string, bool) {
-	if depth > 4096 {
+	if depth > core.MaxDepthLimit {
 		return "", false
 	}
 	switch x := v.(type) {

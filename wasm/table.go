@@ -290,8 +290,8 @@ func (t *Table) Publish(b *core.Batch, o core.PublishOptions) (*Transaction, err
 	}
 	for i := range b.Items {
 		it := &b.Items[i]
-		n, ok := byteLen(it.DType, it.Shape)
-		if it.ID != i || it.Extern != nil || !ok || it.Order > core.ColumnMajor || n != int64(len(it.Data)) {
+		n, err := core.ByteLen(it.DType, it.Shape)
+		if it.ID != i || it.Extern != nil || err != nil || it.Order > core.ColumnMajor || n != int64(len(it.Data)) {
 			return nil, core.NewError(core.KindMismatch, nil, "wasm: item %d of batch %s is not id %d with the bytes of its %s %v", i, b.Ref.RefID, i, it.DType, it.Shape)
 		}
 	}
@@ -318,13 +318,6 @@ func (t *Table) Publish(b *core.Batch, o core.PublishOptions) (*Transaction, err
 	tx := &Transaction{table: t, ref: b.Ref, onDone: o.OnDone, done: make(chan struct{}), batch: b}
 	t.txs[b.Ref.RefID] = tx
 	return tx, nil
-}
-
-// byteLen returns the byte length of an array of dt and shape, and false
-// for an invalid one.
-func byteLen(dt core.DType, shape []int) (int64, bool) {
-	n, err := (&core.Extern{DType: dt, Shape: shape}).Size()
-	return n, err == nil
 }
 
 // Manifest returns the manifest of refID for receiver and the nonce its

@@ -88,15 +88,8 @@ func runUnpack(args []string) error {
 }
 
 var (
-	defaultEnc = mustMode(core.EncOptions{}.EncMode())
+	defaultEnc = core.MustMode(core.EncOptions{}.EncMode())
 	// passThrough decodes without downloading: references stay
 	// *core.LazyRef values, and arrays alias the message's bytes.
-	passThrough = mustMode(core.DecOptions{PassThrough: true, ZeroCopy: true}.DecMode())
+	passThrough = core.MustMode(core.DecOptions{PassThrough: true, ZeroCopy: true}.DecMode())
 )
-
-func mustMode[M any](m M, err error) M {
-	if err != nil {
-		panic(err)
-	}
-	return m
-}

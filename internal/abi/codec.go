@@ -9,8 +9,8 @@ import (
 	"github.com/viacodec/viacodec/core"
 )
 
-// maxLimit is the largest length limit core accepts (2^48).
-const maxLimit = 1 << 48
+// maxLimit is the largest length limit core accepts.
+const maxLimit = core.MaxLengthLimit
 
 var (
 	// skelDecMode reads a caller's skeleton (docs/wire-format.md §4.1).
@@ -19,21 +19,14 @@ var (
 	// Byte strings and inline arrays alias the skeleton, which the caller
 	// keeps until the message is copied out. Lazy refs are the caller's to
 	// forward: encoding writes them as they came.
-	skelDecMode = mustMode(core.DecOptions{
-		MaxDepth: 4096, MaxElements: maxLimit, MaxByteLen: maxLimit,
+	skelDecMode = core.MustMode(core.DecOptions{
+		MaxDepth: core.MaxDepthLimit, MaxElements: maxLimit, MaxByteLen: maxLimit,
 		MaxMessageSize: maxLimit, MaxArrayBytes: maxLimit, ZeroCopy: true, Slots: true,
 	}.DecMode())
 )
 
 // skelEncMode writes a skeleton from a value whose arrays are slots.
-var skelEncMode = mustMode(core.EncOptions{MaxDepth: 4096, Slots: true}.EncMode())
-
-func mustMode[M any](m M, err error) M {
-	if err != nil {
-		panic("abi: built-in options are invalid: " + err.Error())
-	}
-	return m
-}
+var skelEncMode = core.MustMode(core.EncOptions{MaxDepth: core.MaxDepthLimit, Slots: true}.EncMode())
 
 // DecodeSkeleton reads a skeleton (docs/wire-format.md §4.1) under the
 // widest limits core allows: it is the caller's own value, or one that a

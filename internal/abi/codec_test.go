@@ -344,7 +344,7 @@ func TestArraySlotMin(t *testing.T) {
 	if len(d.Specs) != 2 || d.Specs[0].Bytes != 16 || d.Specs[1].Bytes != 16 {
 		t.Fatalf("specs %+v, want the two 16-byte arrays", d.Specs)
 	}
-	v, err := mustMode(core.DecOptions{Slots: true}.DecMode()).Decode(d.Skeleton.Bytes())
+	v, err := core.MustMode(core.DecOptions{Slots: true}.DecMode()).Decode(d.Skeleton.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func TestArraySlotMin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err = mustMode(core.DecOptions{Slots: true}.DecMode()).Decode(d.Skeleton.Bytes())
+	v, err = core.MustMode(core.DecOptions{Slots: true}.DecMode()).Decode(d.Skeleton.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}

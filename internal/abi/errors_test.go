@@ -138,7 +138,7 @@ func TestTextNamesNoGoPackageInside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Encode(skel, nil, mustMode(core.EncOptions{}.EncMode()))
+	_, err = Encode(skel, nil, core.MustMode(core.EncOptions{}.EncMode()))
 	if err == nil {
 		t.Fatal("a message encoded as a skeleton")
 	}

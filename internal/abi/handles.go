@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/gate"
 )
 
 // A handle is how a foreign caller refers to a Go object: a positive int64
@@ -11,11 +12,11 @@ import (
 // is answered with a KindInvalid error instead of reaching another object.
 //
 // Every object behind a handle is safe for concurrent use, and every use
-// goes through Use, which registers it with the handle's gate: uses run in
-// parallel, a release waits for the uses in progress (after cancelling
-// those that block, see Canceler), and a use that starts after the release
-// began fails. A gate is a count, not a reader-writer lock, so a call that
-// uses two handles, or one handle twice, cannot deadlock against a release.
+// goes through Use, which registers it with the handle's gate.Gate: uses
+// run in parallel, a release waits for the uses in progress (after
+// cancelling those that block, see Canceler), and a use that starts after
+// the release began fails. A call that uses two handles, or one handle
+// twice, cannot deadlock against a release.
 type Table struct {
 	mu      sync.Mutex
 	next    int64
@@ -24,47 +25,7 @@ type Table struct {
 
 type entry struct {
 	obj  any
-	gate gate
-}
-
-// gate counts the uses of one object and lets close wait for them.
-type gate struct {
-	mu     sync.Mutex
-	uses   int
-	closed bool
-	idle   *sync.Cond
-}
-
-func (g *gate) enter() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return false
-	}
-	g.uses++
-	return true
-}
-
-func (g *gate) exit() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.uses--
-	if g.uses == 0 && g.idle != nil {
-		g.idle.Broadcast()
-	}
-}
-
-// close refuses new uses and waits for those in progress.
-func (g *gate) close() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.closed = true
-	if g.idle == nil {
-		g.idle = sync.NewCond(&g.mu)
-	}
-	for g.uses > 0 {
-		g.idle.Wait()
-	}
+	gate gate.Gate
 }
 
 // Closer is implemented by objects that give back resources on release,
@@ -103,15 +64,15 @@ func Use[T any](t *Table, h int64, what string) (T, func(), error) {
 	t.mu.Lock()
 	e := t.entries[h]
 	t.mu.Unlock()
-	if e == nil || !e.gate.enter() {
+	if e == nil || !e.gate.Enter() {
 		return zero, nil, Errorf(core.KindInvalid, "handle %d is unknown or released", h)
 	}
 	obj, ok := e.obj.(T)
 	if !ok {
-		e.gate.exit()
+		e.gate.Exit()
 		return zero, nil, Errorf(core.KindInvalid, "handle %d is not %s", h, what)
 	}
-	return obj, e.gate.exit, nil
+	return obj, e.gate.Exit, nil
 }
 
 // Release removes h, cancels the object's blocking uses, waits for the
@@ -127,7 +88,8 @@ func (t *Table) Release(h int64) error {
 	if c, ok := e.obj.(Canceler); ok {
 		c.Cancel()
 	}
-	e.gate.close()
+	e.gate.Close(nil)
+	e.gate.Wait()
 	if c, ok := e.obj.(Closer); ok {
 		c.Close()
 	}

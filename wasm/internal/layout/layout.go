@@ -19,7 +19,6 @@ package layout
 import (
 	"encoding/binary"
 	"math"
-	"math/bits"
 	"strconv"
 	"strings"
 
@@ -446,27 +445,12 @@ func (s *PlanSlot) check(msgLen int, batch, item int64, nbatches int) bool {
 	case SlotString:
 		return s.DType == core.DTypeInvalid && len(s.Shape) == 0 && !s.Swap && (inMessage || s.Offset == -1)
 	case SlotInline:
-		return arrayBytes(s.DType, s.Shape) == s.Bytes && inMessage
+		n, err := core.ByteLen(s.DType, s.Shape)
+		return err == nil && n == s.Bytes && inMessage
 	case SlotRef:
-		return arrayBytes(s.DType, s.Shape) == s.Bytes && !s.Swap &&
+		n, err := core.ByteLen(s.DType, s.Shape)
+		return err == nil && n == s.Bytes && !s.Swap &&
 			batch >= 0 && batch < int64(nbatches) && item >= 0 && item <= math.MaxInt32
 	}
 	return false
-}
-
-// arrayBytes returns the byte length of an array of dt and shape, or -1
-// for an invalid dtype or a length beyond int64.
-func arrayBytes(dt core.DType, shape []int) int64 {
-	if !dt.Valid() {
-		return -1
-	}
-	n := uint64(dt.Size())
-	for _, d := range shape {
-		hi, lo := bits.Mul64(n, uint64(d))
-		if hi != 0 || lo > math.MaxInt64 {
-			return -1
-		}
-		n = lo
-	}
-	return int64(n)
 }

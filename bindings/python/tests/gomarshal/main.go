@@ -174,7 +174,7 @@ func main() {
 	in.Buffer(make([]byte, 1<<20), 1<<30)
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
-	mode, err := core.EncOptions{MaxDepth: 4096}.EncMode()
+	mode, err := core.EncOptions{MaxDepth: core.MaxDepthLimit}.EncMode()
 	if err != nil {
 		panic(err)
 	}
