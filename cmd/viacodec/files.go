@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+
+	"golang.org/x/term"
 
 	"github.com/viacodec/viacodec/cmd/viacodec/internal/cli"
 	"github.com/viacodec/viacodec/internal/tensorfile"
@@ -26,42 +30,104 @@ func readInput(path string) ([]byte, error) {
 }
 
 // writeOutput calls write with a writer to path, or to standard output
-// for "-". A file appears only once it is complete: write goes to a
-// temporary file beside it, renamed over path on success and removed on
-// error.
+// for "-", which must not be a terminal. A regular file, or a new one,
+// appears only once it is complete: write goes to a temporary file beside
+// it (beside the target of a symlink, which stays a link), renamed over
+// it on success, and removed on error; an existing file keeps its mode.
+// Anything else at path, a device or a FIFO, is written in place, as the
+// shell's > would.
 func writeOutput(path string, write func(io.Writer) error) error {
 	if path == "-" {
-		if fi, err := os.Stdout.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		if term.IsTerminal(int(os.Stdout.Fd())) {
 			return errors.New("will not write binary data to a terminal: give -o FILE or redirect standard output")
 		}
-		w := bufio.NewWriterSize(os.Stdout, 1<<20)
-		if err := write(w); err != nil {
+		return writeBuffered(os.Stdout, write)
+	}
+	target := path
+	mode := os.FileMode(0o644)
+	switch fi, err := os.Stat(path); {
+	case err == nil && !fi.Mode().IsRegular():
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return outputError(path, err)
+		}
+		if err := writeBuffered(f, write); err != nil {
+			f.Close()
 			return err
 		}
-		return w.Flush()
+		return outputError(path, f.Close())
+	case err == nil:
+		mode = fi.Mode().Perm()
+		if target, err = filepath.EvalSymlinks(path); err != nil {
+			return outputError(path, err)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		if target, err = danglingTarget(path); err != nil {
+			return outputError(path, err)
+		}
+	default:
+		return outputError(path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".*.tmp")
 	if err != nil {
-		return err
+		return outputError(path, err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	if err := write(w); err != nil {
+	if err := writeBuffered(tmp, write); err != nil {
 		tmp.Close()
 		return err
 	}
-	if err := w.Flush(); err != nil {
+	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
+		return outputError(path, err)
 	}
 	if err := tmp.Close(); err != nil {
+		return outputError(path, err)
+	}
+	return outputError(path, os.Rename(tmp.Name(), target))
+}
+
+// writeBuffered calls write with a buffer over w and flushes it.
+func writeBuffered(w io.Writer, write func(io.Writer) error) error {
+	b := bufio.NewWriterSize(w, 1<<20)
+	if err := write(b); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	return b.Flush()
+}
+
+// danglingTarget follows path, which does not exist, through symlinks to
+// the file they name, to be created.
+func danglingTarget(path string) (string, error) {
+	for range 40 { // as many links as Linux follows
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			return path, nil
+		}
+		link, err := os.Readlink(path)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(filepath.Dir(path), link)
+		}
+		path = link
+	}
+	return "", syscall.ELOOP
+}
+
+// outputError names the output by the path the user gave, whatever file
+// the failed call worked on (a temporary file, a link's target).
+func outputError(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		err = pe.Err
+	} else if le, ok := errors.AsType[*os.LinkError](err); ok {
+		err = le.Err
+	}
+	return fmt.Errorf("cannot write %s: %w", path, err)
 }
 
 // fileFormat returns the format that -format names, or else the one that
