@@ -27,7 +27,8 @@ func TestSafetensorsMalformed(t *testing.T) {
 		{"empty", nil, core.KindSyntax},
 		{"short length", []byte{1, 0, 0}, core.KindSyntax},
 		{"header past the end", safetensorsFile("{}", nil)[:9], core.KindSyntax},
-		{"header over the limit", binary.LittleEndian.AppendUint64(nil, maxSafetensorsHeader+1), core.KindLimit},
+		{"header over the limit", overLimit(), core.KindLimit},
+		{"header past the end of the file", binary.LittleEndian.AppendUint64(nil, maxSafetensorsHeader+1), core.KindSyntax},
 		{"not JSON", safetensorsFile("{x", nil), core.KindSyntax},
 		{"not an object", safetensorsFile("[]", nil), core.KindSyntax},
 		{"trailing after the object", safetensorsFile("{} {}", nil), core.KindSyntax},
@@ -58,6 +59,14 @@ func TestSafetensorsMalformed(t *testing.T) {
 			checkError(t, f, err, tt.kind)
 		})
 	}
+}
+
+// overLimit is a file whose header length is over the limit, with the
+// bytes of that header there (untouched memory: no page is written).
+func overLimit() []byte {
+	data := make([]byte, 8+maxSafetensorsHeader+1)
+	binary.LittleEndian.PutUint64(data, maxSafetensorsHeader+1)
+	return data
 }
 
 func checkError(t *testing.T, f *File, err error, kind core.Kind) {
@@ -193,4 +202,51 @@ func TestNPZMalformed(t *testing.T) {
 	deflated[crc] ^= 1
 	f, err = Read(NPZ, deflated)
 	checkError(t, f, err, core.KindSyntax)
+}
+
+// A file that is not of the format at all says so, rather than what its
+// first bytes would mean in it; and Detect tells the two formats from
+// anything else.
+func TestNotATensorFile(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	junk := make([]byte, 300)
+	for i := range junk {
+		junk[i] = byte(rng.Uint32())
+	}
+	junk[7] = 0xff // a header length far past the end
+	msg, err := core.Marshal(map[string]any{"w": int64(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"random bytes": junk,
+		"text":         []byte(strings.Repeat("garbage\n", 20)),
+		"six bytes":    []byte("hello\n"),
+		"a message":    msg,
+		"empty":        nil,
+		"an npz":       npzFile(t, "w.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", "\x00\x00\x80\x3f")),
+		"no object":    safetensorsFile("[1, 2]", nil),
+	} {
+		if _, err := Read(Safetensors, data); err == nil || !strings.HasPrefix(err.Error(), "tensorfile: not a safetensors file (") {
+			t.Errorf("%s as safetensors: %v", name, err)
+		}
+		if name == "an npz" {
+			continue
+		}
+		if _, err := Read(NPZ, data); err == nil || !strings.HasPrefix(err.Error(), "tensorfile: not an .npz file (") {
+			t.Errorf("%s as npz: %v", name, err)
+		}
+		if f, ok := Detect(data); ok {
+			t.Errorf("Detect(%s) = %v", name, f)
+		}
+	}
+	for _, format := range []Format{Safetensors, NPZ} {
+		var buf bytes.Buffer
+		if err := Write(&buf, format, smallFile(t)); err != nil {
+			t.Fatal(err)
+		}
+		if f, ok := Detect(buf.Bytes()); !ok || f != format {
+			t.Errorf("Detect(a %v file) = %v, %v", format, f, ok)
+		}
+	}
 }

@@ -18,7 +18,7 @@ import (
 func readNPZ(data []byte) (*File, error) {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
-		return nil, wrap(core.KindSyntax, err, "npz")
+		return nil, errorf(core.KindSyntax, "not an .npz file (%v)", err)
 	}
 	f := &File{}
 	seen := map[string]bool{}

@@ -70,17 +70,22 @@ type safetensorsInfo struct {
 }
 
 func readSafetensors(data []byte) (*File, error) {
+	// Data whose first bytes cannot begin a safetensors file is "not a
+	// safetensors file", rather than what those bytes would mean in one.
 	if len(data) < 8 {
-		return nil, errorf(core.KindSyntax, "safetensors: file of %d bytes ends before the 8-byte header length", len(data))
+		return nil, errorf(core.KindSyntax, "not a safetensors file (%d bytes, fewer than the 8 of its header length)", len(data))
 	}
 	n := binary.LittleEndian.Uint64(data)
+	if n > uint64(len(data)-8) {
+		return nil, errorf(core.KindSyntax, "not a safetensors file (its first 8 bytes give a header of %d bytes, and %d bytes follow)", n, len(data)-8)
+	}
 	if n > maxSafetensorsHeader {
 		return nil, errorf(core.KindLimit, "safetensors: header of %d bytes exceeds the limit of %d", n, maxSafetensorsHeader)
 	}
-	if n > uint64(len(data)-8) {
-		return nil, errorf(core.KindSyntax, "safetensors: header of %d bytes but only %d bytes follow", n, len(data)-8)
-	}
 	header, buf := data[8:8+n], data[8+n:]
+	if !isJSONObject(header) {
+		return nil, errorf(core.KindSyntax, "not a safetensors file (its header is not a JSON object)")
+	}
 	if !utf8.Valid(header) {
 		return nil, errorf(core.KindSyntax, "safetensors: header is not valid UTF-8")
 	}
@@ -169,6 +174,13 @@ func safetensorsDType(name string) (core.DType, bool) {
 		}
 	}
 	return core.DTypeInvalid, false
+}
+
+// isJSONObject reports whether a header starts as a JSON object does:
+// "{" after any white space.
+func isJSONObject(header []byte) bool {
+	header = bytes.TrimLeft(header, " \t\r\n")
+	return len(header) > 0 && header[0] == '{'
 }
 
 func headerError(err error, what string) error {

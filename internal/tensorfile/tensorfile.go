@@ -27,6 +27,8 @@
 package tensorfile
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -106,6 +108,21 @@ func Read(format Format, data []byte) (*File, error) {
 		return readNPZ(data)
 	}
 	return nil, core.NewError(core.KindInvalid, nil, "tensorfile: unknown format %d", format)
+}
+
+// Detect tells the format of a file from its first bytes: a safetensors
+// header length that the file holds, then a JSON object; or the signature
+// of a zip archive, as an .npz file is. It checks no more: Read does.
+func Detect(data []byte) (Format, bool) {
+	if len(data) >= 8 {
+		if n := binary.LittleEndian.Uint64(data); n <= uint64(len(data)-8) && isJSONObject(data[8:8+n]) {
+			return Safetensors, true
+		}
+	}
+	if bytes.HasPrefix(data, []byte("PK\x03\x04")) || bytes.HasPrefix(data, []byte("PK\x05\x06")) {
+		return NPZ, true
+	}
+	return 0, false
 }
 
 // Write writes f in the given format. It checks that the format can carry
