@@ -19,10 +19,10 @@ import (
 // message's content to a file.
 func runFetch(args []string) error {
 	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
-	out := fs.String("o", "-", "file to write: .safetensors, .npz or .cbor (a message, arrays inline); - for standard output (then -format)")
-	format := fs.String("format", "", "format to write, safetensors, npz or message (default: from the extension of -o)")
-	receiver := fs.String("receiver", "", "receiver id the source records (default: a random UUID)")
-	timeout := fs.Duration("timeout", 0, "give up after this long (default: no limit)")
+	out := fs.String("o", "-", "write to `OUT`: .safetensors, .npz or .cbor (a message, arrays inline); - for standard output (then -format)")
+	format := fs.String("format", "", "format to write, `safetensors|npz|message` (default: from the extension of -o)")
+	receiver := fs.String("receiver", "", "receiver id `NAME` the source records (default: a random UUID)")
+	timeout := fs.Duration("timeout", 0, "give up after `D` (default: no limit)")
 	dropMetadata := fs.Bool("drop-metadata", false, "leave out the message's "+tensorfile.MetadataKey+" (npz cannot carry it)")
 	tf := addTLSFlags(fs, "the client")
 	files, err := cli.ParseArgs(fs, args)
@@ -82,7 +82,7 @@ func runFetch(args []string) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", cli.Ended(ctx, *timeout), err)
 		}
-		return fmt.Errorf("%s: %w", displayName(in), err)
+		return decodeError(in, data, err)
 	}
 	held, _ := cli.ArrayBytes(v)
 
@@ -109,8 +109,8 @@ func runFetch(args []string) error {
 	if err := writeOutput(*out, write); err != nil {
 		return err
 	}
-	prog.Printf("fetched %s from %s in %v (%.0f MiB/s); wrote %s\n", cli.FormatBytes(held), cli.Plural(len(sources), "source"),
-		took.Round(time.Millisecond), float64(held)/(1<<20)/took.Seconds(), outputName(*out))
+	prog.Printf("fetched %s from %s in %v (%s); wrote %s\n", cli.FormatBytes(held), cli.Plural(len(sources), "source"),
+		took.Round(time.Millisecond), cli.FormatRate(held, took), outputName(*out))
 	return nil
 }
 

@@ -191,3 +191,16 @@ func statusOutput(path string) *os.File {
 	}
 	return os.Stdout
 }
+
+// decodeError is the error of data from in that did not decode as a
+// message: a safetensors or .npz file says so, and what reads it.
+func decodeError(in string, data []byte, err error) error {
+	if f, ok := tensorfile.Detect(data); ok {
+		what := "a safetensors file"
+		if f == tensorfile.NPZ {
+			what = "an .npz file"
+		}
+		return fmt.Errorf("%s: not a viacodec message (%s? try viacodec pack)", displayName(in), what)
+	}
+	return fmt.Errorf("%s: %w", displayName(in), err)
+}

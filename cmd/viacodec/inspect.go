@@ -25,7 +25,7 @@ import (
 // mode, so nothing is downloaded.
 func runInspect(args []string) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	width := fs.Int("width", 100, "column past which lists and maps break over lines; 0 for one line")
+	width := fs.Int("width", 100, "break lists and maps over lines past column `N`; 0 for one line")
 	files, err := cli.ParseArgs(fs, args)
 	if err != nil {
 		return err
@@ -43,7 +43,7 @@ func runInspect(args []string) error {
 	}
 	body, err := passThrough.Decode(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", displayName(in), err)
+		return decodeError(in, data, err)
 	}
 	diag, err := core.Diagnose(data, core.DiagOptions{Width: *width})
 	if err != nil {

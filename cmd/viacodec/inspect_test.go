@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/tensorfile"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -146,10 +147,30 @@ func TestInspectBadInput(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "cut.cbor"), data[:cut], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		viacodec(t, dir, nil, "inspect", "cut.cbor").Fails(t, 1, "viacodec inspect: cut.cbor: core: ")
-		viacodec(t, dir, data[:cut], "inspect", "-").Fails(t, 1, "viacodec inspect: standard input: core: ")
+		viacodec(t, dir, nil, "inspect", "cut.cbor").Fails(t, 1, "viacodec inspect: cut.cbor: ")
+		viacodec(t, dir, data[:cut], "inspect", "-").Fails(t, 1, "viacodec inspect: standard input: ")
 	}
 	os.WriteFile(filepath.Join(dir, "text.cbor"), []byte("not a message\n"), 0o644)
-	viacodec(t, dir, nil, "inspect", "text.cbor").Fails(t, 1, "viacodec inspect: text.cbor: core: ")
+	viacodec(t, dir, nil, "inspect", "text.cbor").Fails(t, 1, "viacodec inspect: text.cbor: ")
 	viacodec(t, dir, nil, "inspect", "missing.cbor").Fails(t, 1, "viacodec inspect: open missing.cbor: no such file or directory")
+}
+
+// A safetensors or .npz file where a message belongs says what it is,
+// and what reads it.
+func TestNotAMessage(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []tensorfile.Format{tensorfile.Safetensors, tensorfile.NPZ} {
+		name := "m." + f.String()
+		writeFile(t, filepath.Join(dir, name), f, modelFile(t, f))
+		what := map[tensorfile.Format]string{tensorfile.Safetensors: "a safetensors file", tensorfile.NPZ: "an .npz file"}[f]
+		want := name + ": not a viacodec message (" + what + "? try viacodec pack)"
+		viacodec(t, dir, nil, "inspect", name).Fails(t, 1, "viacodec inspect: "+want)
+		viacodec(t, dir, nil, "unpack", name, "-o", "out.safetensors").Fails(t, 1, "viacodec unpack: "+want)
+		viacodec(t, dir, nil, "fetch", name, "-o", "out.npz").Fails(t, 1, "viacodec fetch: "+want)
+		viacodec(t, dir, nil, "serve", name, "-format", "message", "-o", "out.cbor").Fails(t, 1, "viacodec serve: "+want)
+	}
+	// Junk given to pack is not a safetensors file.
+	os.WriteFile(filepath.Join(dir, "junk.safetensors"), []byte(strings.Repeat("garbage\n", 20)), 0o644)
+	viacodec(t, dir, nil, "pack", "junk.safetensors").Fails(t, 1, "viacodec pack: junk.safetensors: not a safetensors file (its first 8 bytes give a header of ")
+	assertOnly(t, dir, "m.safetensors", "m.npz", "junk.safetensors")
 }

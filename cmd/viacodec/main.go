@@ -1,11 +1,12 @@
 // Command viacodec runs viacodec's demo and tools.
 //
-//	viacodec demo [-size MiB] [-tensors N] [-rounds N] [-agents N] [-python CMD]
-//	viacodec inspect [-width N] FILE|-
-//	viacodec pack [-format safetensors|npz] [-o OUT] FILE|-
-//	viacodec unpack [-format safetensors|npz] [-o OUT] [-drop-metadata] FILE|-
-//	viacodec serve [-o MSGFILE] [-receivers N] [flags] FILE|-
-//	viacodec fetch [-o OUT] [-receiver NAME] [flags] MSGFILE|-
+//	viacodec demo [flags]
+//	viacodec inspect [flags] FILE|-
+//	viacodec pack [flags] FILE|-
+//	viacodec unpack [flags] FILE|-
+//	viacodec serve [flags] FILE|-
+//	viacodec fetch [flags] MSGFILE|-
+//	viacodec version
 //
 // The demo encodes and decodes a synthetic model inline, then runs
 // federated rounds on loopback: a server (the demo's process), a
@@ -17,7 +18,8 @@
 // and a safetensors or .npz file; serve publishes a file's arrays by
 // reference and fetch downloads them from another process.
 //
-// `viacodec -h` and `viacodec COMMAND -h` print usage on standard output.
+// `viacodec -h` and `viacodec COMMAND -h` print usage on standard output;
+// a command's usage line is made from its flag set, so it lists every flag.
 // An error is one line on standard error and exit status 1; a usage error
 // (unknown command, bad flag or arguments) exits with status 2.
 package main
@@ -36,19 +38,18 @@ import (
 
 // command is one subcommand.
 type command struct {
-	name     string
-	synopsis string // what follows the name: flags and arguments
-	summary  string // one line for the command list
-	about    string // a paragraph for the command's own usage
-	run      func(args []string) error
-	hidden   bool // not listed: a process the demo starts
+	name    string
+	args    string // the arguments, after the flags the usage line lists
+	summary string // one line for the command list
+	about   string // a paragraph for the command's own usage
+	run     func(args []string) error
+	hidden  bool // not listed: a process the demo starts
 }
 
 var commands = []command{
 	{
-		name:     "demo",
-		synopsis: "[-size MiB] [-tensors N] [-rounds N] [-agents N] [-python CMD] [-timeout D]",
-		summary:  "encode a synthetic model inline, then run federated rounds on loopback",
+		name:    "demo",
+		summary: "encode a synthetic model inline, then run federated rounds on loopback",
 		about: "Encodes and decodes a synthetic model inline, checks every byte and prints sizes\n" +
 			"and throughput. Then runs federated rounds on loopback: this process is the\n" +
 			"server, a pass-through relay and the agents are processes of their own (-agents\n" +
@@ -61,9 +62,9 @@ var commands = []command{
 		run: demo.Run,
 	},
 	{
-		name:     "inspect",
-		synopsis: "[-width N] FILE|-",
-		summary:  "print a message in CBOR diagnostic notation and summarise its arrays",
+		name:    "inspect",
+		args:    "FILE|-",
+		summary: "print a message in CBOR diagnostic notation and summarise its arrays",
 		about: "Prints the message in FILE (- for standard input) in CBOR diagnostic notation\n" +
 			"(RFC 8949 §8): array payloads elided, with a comment giving dtype and bytes;\n" +
 			"tokens shortened to their first two bytes. Then a summary: the batches and their\n" +
@@ -72,18 +73,18 @@ var commands = []command{
 		run: runInspect,
 	},
 	{
-		name:     "pack",
-		synopsis: "[-format safetensors|npz] [-o OUT] FILE|-",
-		summary:  "convert a safetensors or .npz file into a message",
+		name:    "pack",
+		args:    "FILE|-",
+		summary: "convert a safetensors or .npz file into a message",
 		about: "Reads a safetensors or .npz file (- for standard input, with -format) and writes\n" +
 			"a message whose body maps each tensor name to its array, inline. Safetensors\n" +
 			"metadata travels under the key \"__metadata__\" as a map of text to text.",
 		run: runPack,
 	},
 	{
-		name:     "unpack",
-		synopsis: "[-format safetensors|npz] [-o OUT] [-drop-metadata] FILE|-",
-		summary:  "convert a message into a safetensors or .npz file",
+		name:    "unpack",
+		args:    "FILE|-",
+		summary: "convert a message into a safetensors or .npz file",
 		about: "Reads a message whose body maps tensor names to inline arrays (as pack writes\n" +
 			"it) and writes a safetensors or .npz file, in the format -format names or the\n" +
 			"extension of OUT tells. A dtype the format cannot carry is an error: safetensors\n" +
@@ -92,21 +93,26 @@ var commands = []command{
 		run: runUnpack,
 	},
 	{
-		name:     "serve",
-		synopsis: "[-o MSGFILE] [-receivers N] [-timeout D] [-listen ADDR] [-advertise URL] [-tls-cert F -tls-key F] [-tls-ca F] [-client-auth] [-format F] FILE|-",
-		summary:  "publish a file's arrays by reference and serve them until they are fetched",
+		name:    "serve",
+		args:    "FILE|-",
+		summary: "publish a file's arrays by reference and serve them until they are fetched",
 		about: "Reads a safetensors, .npz or message file (.cbor) and publishes its arrays by\n" +
 			"reference: the message it writes (to standard output, or -o MSGFILE) is small,\n" +
 			"and receivers download the arrays straight from this process, which serves\n" +
 			"them until -receivers receivers have confirmed, -timeout passes or Ctrl-C.\n" +
 			"It shows each receiver's progress, on standard error when the message goes to\n" +
-			"standard output. Exit status 0 once every receiver confirmed.",
+			"standard output. Exit status 0 once every receiver confirmed.\n\n" +
+			"Across sites, serve needs TLS (-tls-cert and -tls-key; receivers trust it with\n" +
+			"fetch -tls-ca): a message carries bearer tokens, and serve will not send them\n" +
+			"in the clear. Without TLS it serves on loopback only, -listen and -advertise\n" +
+			"included. -allow-cleartext serves plain HTTP beyond loopback anyway, on a\n" +
+			"network you trust.",
 		run: runServe,
 	},
 	{
-		name:     "fetch",
-		synopsis: "[-o OUT] [-format F] [-receiver NAME] [-timeout D] [-tls-ca F] [-tls-cert F -tls-key F] [-drop-metadata] MSGFILE|-",
-		summary:  "download the arrays a message refers to into a safetensors, .npz or message file",
+		name:    "fetch",
+		args:    "MSGFILE|-",
+		summary: "download the arrays a message refers to into a safetensors, .npz or message file",
 		about: "Reads a message (as serve writes it) from MSGFILE or standard input, downloads\n" +
 			"the arrays it refers to straight from their sources, with progress, and writes\n" +
 			"them to OUT: a safetensors or .npz file, or a message with the arrays inline\n" +
@@ -116,9 +122,15 @@ var commands = []command{
 		run: runFetch,
 	},
 	{
-		name:     "agent",
-		synopsis: "[-name NAME]",
-		summary:  "a Go agent of the demo (started by demo)",
+		name:    "version",
+		summary: "print the command's version, the wire format it speaks and its Go release",
+		about: "Prints the version of viacodec, the wire format version it writes and reads,\n" +
+			"the Go release that built it and, when built from a git checkout, the commit.",
+		run: runVersion,
+	},
+	{
+		name:    "agent",
+		summary: "a Go agent of the demo (started by demo)",
 		about: "A Go agent of the demo's federated rounds in a process of its own: it reads\n" +
 			"tasks in frames on standard input and answers on standard output\n" +
 			"(cmd/viacodec/internal/demo/proto.go). The demo starts it.",
@@ -126,9 +138,8 @@ var commands = []command{
 		hidden: true,
 	},
 	{
-		name:     "relay",
-		synopsis: "[-name NAME]",
-		summary:  "the relay of the demo (started by demo)",
+		name:    "relay",
+		summary: "the relay of the demo (started by demo)",
 		about: "The demo's relay in a process of its own: it decodes each message in frames on\n" +
 			"standard input with pass-through on and forwards it on standard output, holding\n" +
 			"and downloading no array byte (cmd/viacodec/internal/demo/proto.go). The demo starts it.",
@@ -149,6 +160,8 @@ func run(args []string) int {
 	}
 	name := args[0]
 	switch name {
+	case "-version", "--version":
+		name = "version"
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 && name == "help" {
 			if cmd, ok := lookup(args[1]); ok {
@@ -187,17 +200,12 @@ func runCommand(cmd command, args []string) int {
 		commandUsage(os.Stdout, cmd, help.Flags)
 		return 0
 	case errors.As(err, &bad):
-		fmt.Fprintf(os.Stderr, "viacodec %s: %s (see 'viacodec %s -h')\n", cmd.name, oneLine(bad.Msg), cmd.name)
+		fmt.Fprintf(os.Stderr, "viacodec %s: %s (see 'viacodec %s -h')\n", cmd.name, cli.Message(bad, nil), cmd.name)
 		return 2
 	default:
-		fmt.Fprintf(os.Stderr, "viacodec %s: %s\n", cmd.name, oneLine(err.Error()))
+		fmt.Fprintf(os.Stderr, "viacodec %s: %s\n", cmd.name, cli.Message(err, optionFlags))
 		return 1
 	}
-}
-
-// oneLine keeps an error to the one line the command promises.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }
 
 func usage(w io.Writer) {
@@ -212,7 +220,7 @@ func usage(w io.Writer) {
 }
 
 func commandUsage(w io.Writer, cmd command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "usage: viacodec %s %s\n\n%s\n", cmd.name, cmd.synopsis, cmd.about)
+	fmt.Fprintf(w, "%s\n\n%s\n", usageLine(cmd, fs), cmd.about)
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
 	if n > 0 {
@@ -220,4 +228,34 @@ func commandUsage(w io.Writer, cmd command, fs *flag.FlagSet) {
 		fs.SetOutput(w)
 		fs.PrintDefaults()
 	}
+}
+
+// usageLine lists a command's flags, from its flag set so that it cannot
+// miss one, and its arguments, wrapped to 80 columns.
+func usageLine(cmd command, fs *flag.FlagSet) string {
+	var words []string
+	fs.VisitAll(func(f *flag.Flag) {
+		value, _ := flag.UnquoteUsage(f)
+		if value == "" {
+			words = append(words, "[-"+f.Name+"]")
+		} else {
+			words = append(words, "[-"+f.Name+" "+value+"]")
+		}
+	})
+	if cmd.args != "" {
+		words = append(words, cmd.args)
+	}
+	line := "usage: viacodec " + cmd.name
+	indent := strings.Repeat(" ", len(line)+1)
+	var b strings.Builder
+	for _, word := range words {
+		if len(line)+1+len(word) > 80 {
+			b.WriteString(line + "\n")
+			line = indent + word
+			continue
+		}
+		line += " " + word
+	}
+	b.WriteString(line)
+	return b.String()
 }

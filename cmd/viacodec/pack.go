@@ -13,8 +13,8 @@ import (
 // runPack converts a safetensors or .npz file into a message.
 func runPack(args []string) error {
 	fs := flag.NewFlagSet("pack", flag.ContinueOnError)
-	format := fs.String("format", "", "format of the input, safetensors or npz (default: from its extension)")
-	out := fs.String("o", "-", "file to write the message to; - for standard output")
+	format := fs.String("format", "", "format of the input, `safetensors|npz` (default: from its extension)")
+	out := fs.String("o", "-", "write the message to `OUT`; - for standard output")
 	files, err := cli.ParseArgs(fs, args)
 	if err != nil {
 		return err
@@ -54,8 +54,8 @@ func runPack(args []string) error {
 // runUnpack converts a message into a safetensors or .npz file.
 func runUnpack(args []string) error {
 	fs := flag.NewFlagSet("unpack", flag.ContinueOnError)
-	format := fs.String("format", "", "format to write, safetensors or npz (default: from the extension of -o)")
-	out := fs.String("o", "-", "file to write; - for standard output (then -format is needed)")
+	format := fs.String("format", "", "format to write, `safetensors|npz` (default: from the extension of -o)")
+	out := fs.String("o", "-", "write to `OUT`; - for standard output (then -format is needed)")
 	dropMetadata := fs.Bool("drop-metadata", false, "leave out the message's "+tensorfile.MetadataKey+" (npz cannot carry it)")
 	files, err := cli.ParseArgs(fs, args)
 	if err != nil {
@@ -75,7 +75,7 @@ func runUnpack(args []string) error {
 	}
 	body, err := passThrough.Decode(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", displayName(in), err)
+		return decodeError(in, data, err)
 	}
 	file, err := tensorfile.FromBody(body)
 	if err != nil {

@@ -262,9 +262,6 @@ func TestBadOrTruncatedFiles(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, bad), data[:cut], 0o644)
 			r := viacodec(t, dir, nil, args(bad)...)
 			r.Fails(t, 1, "viacodec "+args(bad)[0]+": "+bad+": ")
-			if !strings.Contains(r.Stderr, "core: ") && !strings.Contains(r.Stderr, "tensorfile: ") {
-				t.Fatalf("%s cut at %d: %q names no package", name, cut, r.Stderr)
-			}
 			assertNoOutput(t, dir)
 		}
 		garbage := "garbage" + ext

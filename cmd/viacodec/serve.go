@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/viacodec/viacodec/cmd/viacodec/internal/cli"
@@ -21,11 +22,29 @@ type tlsFlags struct{ cert, key, ca *string }
 
 func addTLSFlags(fs *flag.FlagSet, role string) tlsFlags {
 	return tlsFlags{
-		cert: fs.String("tls-cert", "", "PEM certificate "+role+" presents (with -tls-key)"),
-		key:  fs.String("tls-key", "", "PEM key of -tls-cert"),
-		ca:   fs.String("tls-ca", "", "PEM CA that signs the peers (default for a client: the system roots)"),
+		cert: fs.String("tls-cert", "", "PEM certificate `FILE` "+role+" presents (with -tls-key)"),
+		key:  fs.String("tls-key", "", "PEM key `FILE` of -tls-cert"),
+		ca:   fs.String("tls-ca", "", "PEM `FILE` of the CA that signs the peers (default for a client: the system roots)"),
 	}
 }
+
+// optionFlags names the hostdl options that serve and fetch set from
+// their flags by those flags, in the errors the command prints.
+var optionFlags = strings.NewReplacer(
+	"configure TLS, or allow cleartext", "give -tls-cert and -tls-key, or -allow-cleartext",
+	"ServerOptions.Addr", "-listen",
+	"ServerOptions.Advertise", "-advertise",
+	"HostOptions.ClientAuth", "-client-auth",
+	"HostOptions.RefThreshold", "-ref-threshold",
+	"ClientOptions.Receiver", "-receiver",
+	"HostOptions.TLSFiles", "TLS",
+	"ServerOptions.TLSFiles", "TLS",
+	"ClientOptions.TLSFiles", "TLS",
+	"TLSFiles", "TLS",
+	"CertFile", "-tls-cert",
+	"KeyFile", "-tls-key",
+	"CAFile", "-tls-ca",
+)
 
 func (t tlsFlags) files() hostdl.TLSFiles {
 	return hostdl.TLSFiles{CertFile: *t.cert, KeyFile: *t.key, CAFile: *t.ca}
@@ -35,15 +54,16 @@ func (t tlsFlags) files() hostdl.TLSFiles {
 // until its receivers have them.
 func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	format := fs.String("format", "", "format of FILE: safetensors, npz or message (default: from its extension)")
-	out := fs.String("o", "-", "file to write the message to; - for standard output, which is closed once written")
-	listen := fs.String("listen", "127.0.0.1:0", "address to serve on")
-	advertise := fs.String("advertise", "", "base URL the message tells receivers (default: http:// or https:// and the address)")
-	receivers := fs.Int("receivers", 1, "receivers to wait for: serving ends when they all confirmed")
-	timeout := fs.Duration("timeout", 0, "give up after this long (default: wait until the receivers are done or Ctrl-C)")
-	threshold := fs.Int64("ref-threshold", 1, "smallest array sent by reference, in bytes (smaller ones go inline)")
+	format := fs.String("format", "", "format of FILE, `safetensors|npz|message` (default: from its extension)")
+	out := fs.String("o", "-", "write the message to `MSGFILE`; - for standard output, which is closed once written")
+	listen := fs.String("listen", "127.0.0.1:0", "address to serve on, `HOST:PORT`")
+	advertise := fs.String("advertise", "", "base `URL` the message tells receivers (default: http:// or https:// and the address)")
+	receivers := fs.Int("receivers", 1, "`N` receivers to wait for: serving ends when they all confirmed")
+	timeout := fs.Duration("timeout", 0, "give up after `D` (default: wait until the receivers are done or Ctrl-C)")
+	threshold := fs.Int64("ref-threshold", 1, "arrays of `BYTES` or more go by reference, smaller ones inline")
 	tf := addTLSFlags(fs, "the server")
 	clientAuth := fs.Bool("client-auth", false, "accept only clients with a certificate -tls-ca signed (mutual TLS)")
+	allowCleartext := fs.Bool("allow-cleartext", false, "serve plain HTTP beyond loopback too: the message's tokens cross the network in the clear")
 	files, err := cli.ParseArgs(fs, args)
 	if err != nil {
 		return err
@@ -68,13 +88,15 @@ func runServe(args []string) error {
 		return err
 	}
 	body, err := readBody(data, ff, isMessage)
-	if err != nil {
+	if err != nil && isMessage {
+		return decodeError(in, data, err)
+	} else if err != nil {
 		return fmt.Errorf("%s: %w", displayName(in), err)
 	}
 
 	host, err := hostdl.NewHost(hostdl.HostOptions{
 		Logger:       slog.New(slog.DiscardHandler),
-		Server:       hostdl.ServerOptions{Addr: *listen, Advertise: *advertise},
+		Server:       hostdl.ServerOptions{Addr: *listen, Advertise: *advertise, AllowCleartext: *allowCleartext},
 		TLSFiles:     tf.files(),
 		ClientAuth:   *clientAuth,
 		RefThreshold: *threshold,
@@ -166,8 +188,8 @@ func watch(ctx context.Context, tx *core.Transaction, receivers int, total int64
 		case <-tx.Done():
 			out, _ := tx.Outcome()
 			show(out.Receivers)
-			if out.State != core.StateCompleted {
-				return fmt.Errorf("the transfer ended %s: %d of %d receivers confirmed", out.State, len(out.Confirmed()), receivers)
+			if err := outcomeError(out, receivers, limit); err != nil {
+				return err
 			}
 			prog.Printf("done: %d of %d receivers confirmed\n", len(out.Confirmed()), receivers)
 			return nil
@@ -185,4 +207,22 @@ func watch(ctx context.Context, tx *core.Transaction, receivers int, total int64
 			show(rs)
 		}
 	}
+}
+
+// outcomeError says why a transaction ended short of its receivers, or
+// returns nil if they all confirmed. limit is serve's -timeout, the
+// transaction's inactivity timeout.
+func outcomeError(out core.Outcome, receivers int, limit time.Duration) error {
+	var how string
+	switch out.State {
+	case core.StateCompleted:
+		return nil
+	case core.StateTimedOut:
+		how = fmt.Sprintf("timed out after %v without a download", limit)
+	case core.StateAborted, core.StateDeleted:
+		how = "the transfer was " + out.State.String()
+	default:
+		how = "the transfer ended: " + out.State.String()
+	}
+	return fmt.Errorf("%s: %d of %d receivers confirmed", how, len(out.Confirmed()), receivers)
 }

@@ -95,7 +95,7 @@ func TestServeFetch(t *testing.T) {
 				t.Fatalf("a message of %d bytes for a file of %d: the arrays went inline", len(msg), len(orig))
 			}
 			r := viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "out"+ext, "-receiver", "first").OK(t)
-			if !regexp.MustCompile(`^fetched \S+ \S+ from 1 source in \S+ \(\d+ MiB/s\); wrote out` + regexp.QuoteMeta(ext) + "\n$").MatchString(r.Stdout) {
+			if !regexp.MustCompile(`^fetched \S+ \S+ from 1 source in \S+ \([0-9.]+ (?:B|KiB|MiB|GiB)/s\); wrote out` + regexp.QuoteMeta(ext) + "\n$").MatchString(r.Stdout) {
 				t.Errorf("fetch printed %q", r.Stdout)
 			}
 			if got, _ := os.ReadFile(filepath.Join(dir, "out"+ext)); !bytes.Equal(got, orig) {
@@ -185,8 +185,8 @@ func TestServeFetchMutualTLS(t *testing.T) {
 	s = startServe(t, dir, "m.npz", "-o", "msg2.cbor", "-timeout", "1m",
 		"-tls-cert", "peer.pem", "-tls-key", "peer.key", "-tls-ca", "ca.pem", "-client-auth")
 	waitFile(t, s, filepath.Join(dir, "msg2.cbor"))
-	viacodec(t, dir, nil, "fetch", "msg2.cbor", "-o", "no.npz", "-tls-ca", "ca.pem").Fails(t, 1, "viacodec fetch: msg2.cbor: hostdl: ")
-	viacodec(t, dir, nil, "fetch", "msg2.cbor", "-o", "no.npz").Fails(t, 1, "viacodec fetch: msg2.cbor: hostdl: ")
+	viacodec(t, dir, nil, "fetch", "msg2.cbor", "-o", "no.npz", "-tls-ca", "ca.pem").Fails(t, 1, "viacodec fetch: msg2.cbor: ")
+	viacodec(t, dir, nil, "fetch", "msg2.cbor", "-o", "no.npz").Fails(t, 1, "viacodec fetch: msg2.cbor: ")
 	s.cmd.Process.Signal(os.Interrupt)
 	r := s.wait(t)
 	if r.Code != 1 || r.Stderr != "viacodec serve: interrupted: 0 of 1 receivers confirmed\n" {
@@ -255,15 +255,15 @@ func TestServeFetchErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "junk.cbor"), []byte("not a message at all"), 0o644)
 	writeFile(t, filepath.Join(dir, "empty.safetensors"), tensorfile.Safetensors, &tensorfile.File{})
 
-	viacodec(t, dir, nil, "serve", "cut.safetensors", "-o", "out.cbor").Fails(t, 1, "viacodec serve: cut.safetensors: tensorfile: ")
-	viacodec(t, dir, nil, "serve", "junk.cbor", "-o", "out.cbor").Fails(t, 1, "viacodec serve: junk.cbor: core: ")
+	viacodec(t, dir, nil, "serve", "cut.safetensors", "-o", "out.cbor").Fails(t, 1, "viacodec serve: cut.safetensors: ")
+	viacodec(t, dir, nil, "serve", "junk.cbor", "-o", "out.cbor").Fails(t, 1, "viacodec serve: junk.cbor: ")
 	viacodec(t, dir, nil, "serve", "missing.npz", "-o", "out.cbor").Fails(t, 1, "no such file or directory")
 	viacodec(t, dir, nil, "serve", "empty.safetensors", "-o", "out.cbor").Fails(t, 1, "viacodec serve: empty.safetensors has no array of -ref-threshold bytes or more to serve")
 	viacodec(t, dir, nil, "serve", "m.safetensors", "-receivers", "0").Fails(t, 2, "-receivers 0: want 1 or more")
-	viacodec(t, dir, nil, "serve", "m.safetensors", "-listen", "256.0.0.1:0", "-o", "out.cbor").Fails(t, 1, "viacodec serve: hostdl: ")
+	viacodec(t, dir, nil, "serve", "m.safetensors", "-listen", "256.0.0.1:0", "-o", "out.cbor").Fails(t, 1, "viacodec serve: ")
 	viacodec(t, dir, nil, "serve", "m.bin").Fails(t, 2, `cannot tell the format of input "m.bin"`)
-	viacodec(t, dir, nil, "serve", "m.safetensors", "-tls-cert", "nope.pem", "-tls-key", "nope.key", "-o", "out.cbor").Fails(t, 1, "viacodec serve: hostdl: ")
-	viacodec(t, dir, nil, "fetch", "junk.cbor", "-o", "out.npz").Fails(t, 1, "viacodec fetch: junk.cbor: core: ")
+	viacodec(t, dir, nil, "serve", "m.safetensors", "-tls-cert", "nope.pem", "-tls-key", "nope.key", "-o", "out.cbor").Fails(t, 1, "viacodec serve: ")
+	viacodec(t, dir, nil, "fetch", "junk.cbor", "-o", "out.npz").Fails(t, 1, "viacodec fetch: junk.cbor: ")
 	viacodec(t, dir, nil, "fetch", "junk.cbor", "-o", "out.bin").Fails(t, 2, `cannot tell the format of output "out.bin"`)
 	viacodec(t, dir, nil, "fetch", "junk.cbor").Fails(t, 2, "give -format for the output on a standard stream")
 	assertNoOutput(t, dir)
@@ -274,10 +274,55 @@ func TestServeFetchErrors(t *testing.T) {
 		t.Fatalf("serve -timeout: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	// Its message now points to a source that is gone.
-	viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "out.npz", "-timeout", "20s").Fails(t, 1, "viacodec fetch: msg.cbor: hostdl: ")
+	viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "out.npz", "-timeout", "20s").Fails(t, 1, "viacodec fetch: msg.cbor: ")
 	// A message cut short.
 	msg, _ := os.ReadFile(filepath.Join(dir, "msg.cbor"))
 	os.WriteFile(filepath.Join(dir, "cut.cbor"), msg[:len(msg)-3], 0o644)
-	viacodec(t, dir, nil, "fetch", "cut.cbor", "-o", "out.npz").Fails(t, 1, "viacodec fetch: cut.cbor: core: ")
+	viacodec(t, dir, nil, "fetch", "cut.cbor", "-o", "out.npz").Fails(t, 1, "viacodec fetch: cut.cbor: ")
 	assertNoOutput(t, dir)
+}
+
+// Beyond loopback serve needs TLS, and says so in its help; a listener
+// or advertised name beyond loopback without it is refused, unless
+// -allow-cleartext says otherwise. (The test binds loopback only: an
+// advertised name elsewhere is enough.)
+func TestServeCleartextBeyondLoopback(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "m.safetensors"), tensorfile.Safetensors, modelFile(t, tensorfile.Safetensors))
+	help := strings.Join(strings.Fields(viacodec(t, dir, nil, "serve", "-h").OK(t).Stdout), " ")
+	for _, want := range []string{"[-allow-cleartext]", "Across sites, serve needs TLS", "-allow-cleartext serves plain HTTP"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("serve -h lacks %q:\n%s", want, help)
+		}
+	}
+	far := "http://viacodec.invalid:9"
+	viacodec(t, dir, nil, "serve", "m.safetensors", "-advertise", far, "-o", "msg.cbor").
+		Fails(t, 1, `(advertised "`+far+`"): give -tls-cert and -tls-key, or -allow-cleartext`)
+	assertOnly(t, dir, "m.safetensors")
+	r := viacodec(t, dir, nil, "serve", "m.safetensors", "-advertise", far, "-allow-cleartext", "-o", "msg.cbor", "-timeout", "300ms")
+	if r.Code != 1 || r.Stderr != "viacodec serve: timed out after 300ms: 0 of 1 receivers confirmed\n" {
+		t.Fatalf("serve -allow-cleartext: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if out := viacodec(t, dir, nil, "inspect", "msg.cbor").OK(t).Stdout; !strings.Contains(out, `"`+far+`"`) {
+		t.Fatalf("the message does not name %s:\n%s", far, out)
+	}
+}
+
+// A transaction that ends before serve gives up says how, in words.
+func TestOutcomeError(t *testing.T) {
+	for _, tt := range []struct {
+		state core.State
+		want  string
+	}{
+		{core.StateTimedOut, "timed out after 2s without a download: 0 of 2 receivers confirmed"},
+		{core.StateAborted, "the transfer was aborted: 0 of 2 receivers confirmed"},
+		{core.StateDeleted, "the transfer was deleted: 0 of 2 receivers confirmed"},
+	} {
+		if err := outcomeError(core.Outcome{State: tt.state}, 2, 2*time.Second); err == nil || err.Error() != tt.want {
+			t.Errorf("%v: %v, want %q", tt.state, err, tt.want)
+		}
+	}
+	if err := outcomeError(core.Outcome{State: core.StateCompleted}, 2, 0); err != nil {
+		t.Errorf("completed: %v", err)
+	}
 }

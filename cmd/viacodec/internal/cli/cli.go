@@ -100,3 +100,30 @@ func Plural(n int, noun string) string {
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
 }
+
+// Message is the one line a command prints for err: without the package
+// prefixes of viacodec's Go errors ("core: ", "hostdl: ", "tensorfile: "),
+// which name code, not a fault, and with the names of the Go options a
+// command sets from its flags replaced by flags (nil for none).
+func Message(err error, flags *strings.Replacer) string {
+	parts := strings.Split(oneLine(err.Error()), ": ")
+	kept := parts[:0]
+	for _, p := range parts {
+		if !goPackages[p] {
+			kept = append(kept, p)
+		}
+	}
+	s := strings.Join(kept, ": ")
+	if flags != nil {
+		s = flags.Replace(s)
+	}
+	return s
+}
+
+// goPackages are the packages whose errors a command may print.
+var goPackages = map[string]bool{"core": true, "hostdl": true, "tensorfile": true}
+
+// oneLine keeps a text to one line, its spaces single.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}

@@ -147,3 +147,12 @@ func FormatBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
 }
+
+// FormatRate writes n bytes in d as a rate, in the unit FormatBytes
+// picks; "-" when d is not positive.
+func FormatRate(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return FormatBytes(int64(float64(n)/d.Seconds())) + "/s"
+}

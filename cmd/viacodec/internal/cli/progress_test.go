@@ -88,3 +88,23 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+// A rate is in the unit that fits: a small download is not "0 MiB/s".
+func TestFormatRate(t *testing.T) {
+	for _, tt := range []struct {
+		n    int64
+		d    time.Duration
+		want string
+	}{
+		{400 << 10, 10 * time.Millisecond, "39.1 MiB/s"},
+		{100 << 10, time.Second, "100.0 KiB/s"},
+		{300, time.Second, "300 B/s"},
+		{3 << 30, time.Second, "3.00 GiB/s"},
+		{0, time.Second, "0 B/s"},
+		{1 << 20, 0, "-"},
+	} {
+		if got := FormatRate(tt.n, tt.d); got != tt.want {
+			t.Errorf("FormatRate(%d, %v) = %q, want %q", tt.n, tt.d, got, tt.want)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -41,6 +42,10 @@ func Main(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// goPackage is the prefix of an error of one of viacodec's packages,
+// which the command's errors never show.
+var goPackage = regexp.MustCompile(`(^|: )(core|hostdl|tensorfile|abi|wasm): `)
 
 // Result is what a run printed and its exit status.
 type Result struct {
@@ -76,7 +81,7 @@ func (r Result) OK(t *testing.T) Result {
 }
 
 // Fails checks that a run failed with code and one line on stderr that
-// holds want, and nothing on stdout.
+// holds want and names no Go package, and nothing on stdout.
 func (r Result) Fails(t *testing.T, code int, want string) {
 	t.Helper()
 	if r.Code != code || r.Stdout != "" {
@@ -84,5 +89,8 @@ func (r Result) Fails(t *testing.T, code int, want string) {
 	}
 	if strings.Count(r.Stderr, "\n") != 1 || !strings.HasSuffix(r.Stderr, "\n") || !strings.Contains(r.Stderr, want) {
 		t.Fatalf("stderr %q: want one line holding %q", r.Stderr, want)
+	}
+	if m := goPackage.FindString(r.Stderr); m != "" {
+		t.Fatalf("stderr %q names the Go package %q", r.Stderr, m)
 	}
 }

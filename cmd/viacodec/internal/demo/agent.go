@@ -217,7 +217,7 @@ func serveFrames(handle func(*fields) error) error {
 // updates are delivered.
 func RunAgent(args []string) error {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	name := fs.String("name", "agent", "receiver id of the agent")
+	name := fs.String("name", "agent", "receiver id `NAME` of the agent")
 	sandboxed := fs.Bool("wasm", false, "run the codec and the transaction table in a wasm guest")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
@@ -325,7 +325,7 @@ func outcomeFrame(round int64, o core.Outcome) map[string]any {
 // still point at their sources.
 func RunRelay(args []string) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
-	name := fs.String("name", "relay", "name of the relay")
+	name := fs.String("name", "relay", "`NAME` of the relay")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}

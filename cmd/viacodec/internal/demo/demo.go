@@ -19,13 +19,13 @@ import (
 // throughput; then it runs federated rounds on loopback (round.go).
 func Run(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	sizeMiB := fs.Int("size", 64, "model size in MiB")
-	tensors := fs.Int("tensors", 8, "float32 tensors in the federated model")
-	rounds := fs.Int("rounds", 3, "federated rounds")
-	agents := fs.Int("agents", 3, "Go agents, each a process of its own")
-	wasmAgents := fs.Int("wasm-agents", 1, "Go agents whose codec and transaction table run in a wasm guest")
-	python := fs.String("python", "", "command (interpreter and script) of a Python agent to add, which is\nbindings/python/examples/fl_agent.py")
-	timeout := fs.Duration("timeout", 10*time.Minute, "give up on the rounds after this long")
+	sizeMiB := fs.Int("size", 64, "model size in `MiB`")
+	tensors := fs.Int("tensors", 8, "`N` float32 tensors in the federated model")
+	rounds := fs.Int("rounds", 3, "`N` federated rounds")
+	agents := fs.Int("agents", 3, "`N` Go agents, each a process of its own")
+	wasmAgents := fs.Int("wasm-agents", 1, "`N` Go agents whose codec and transaction table run in a wasm guest")
+	python := fs.String("python", "", "`CMD` (interpreter and script) of a Python agent to add, which is\nbindings/python/examples/fl_agent.py")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up on the rounds after `D` (90s, 10m, 1h)")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
