@@ -124,7 +124,7 @@ func TestErrorsInTheCommandsTerms(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"serve", "m.safetensors", "-advertise", "ftp://x"}, `viacodec serve: -advertise "ftp://x" is not an http:// or https:// base URL`},
+		{[]string{"serve", "m.safetensors", "-advertise", "ftp://x"}, `"ftp://x" is not an http:// or https:// base URL`},
 		{[]string{"serve", "m.safetensors", "-tls-cert", "c.pem"}, "viacodec serve: TLS needs both -tls-cert and -tls-key, or neither"},
 		{[]string{"serve", "m.safetensors", "-client-auth"}, "viacodec serve: -client-auth needs TLS with -tls-cert, -tls-key and -tls-ca"},
 		{[]string{"fetch", "junk.cbor", "-o", "x.npz", "-tls-key", "k.pem"}, "viacodec fetch: TLS needs both -tls-cert and -tls-key, or neither"},
