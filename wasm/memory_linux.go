@@ -5,6 +5,8 @@ package wasm
 import (
 	"sync"
 	"syscall"
+
+	"github.com/viacodec/viacodec/internal/gate"
 )
 
 // reservedMemory is a guest's linear memory in address space reserved
@@ -18,10 +20,11 @@ import (
 // process. So Free releases the pages at once but unmaps only when no call
 // is in flight (enter, exit); the call in flight is ending anyway.
 type reservedMemory struct {
+	calls gate.Gate // calls in flight; after Free, the last one out unmaps
+
 	mu        sync.Mutex
 	buf       []byte // the whole reservation
 	committed int    // bytes made readable and writable
-	calls     int    // calls in flight
 	freed     bool   // Free was called
 	deferred  bool   // Free came while a call was in flight
 	unmapped  bool
@@ -64,46 +67,40 @@ func (m *reservedMemory) Reallocate(size uint64) []byte {
 // unmaps the reservation once no call is in flight.
 func (m *reservedMemory) Free() {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.freed {
+	first := !m.freed
+	m.freed = true
+	m.mu.Unlock()
+	if !first {
 		return
 	}
-	m.freed = true
-	if m.calls > 0 {
+	m.calls.Close(m.unmap) // at once when no call is in flight
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.unmapped {
 		// The guest still runs: let it find zeroed pages, not a hole.
 		m.deferred = true
 		_ = syscall.Madvise(m.buf[:m.committed], syscall.MADV_DONTNEED)
-		return
 	}
-	m.unmap()
 }
 
 func (m *reservedMemory) unmap() {
-	if !m.unmapped {
-		_ = syscall.Munmap(m.buf)
-		m.unmapped = true
-	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_ = syscall.Munmap(m.buf)
+	m.unmapped = true
 }
 
 func (m *reservedMemory) enter() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.freed {
+	if !m.calls.Enter() {
 		return false
 	}
-	m.calls++
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.short = false
 	return true
 }
 
-func (m *reservedMemory) exit() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.calls--
-	if m.freed && m.calls == 0 {
-		m.unmap()
-	}
-}
+func (m *reservedMemory) exit() { m.calls.Exit() }
 
 // size returns the bytes committed.
 func (m *reservedMemory) size() uint64 {

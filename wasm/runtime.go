@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/gate"
 	"github.com/viacodec/viacodec/wasm/internal/guestwasm"
 )
 
@@ -67,7 +68,7 @@ type Runtime struct {
 	idle   []*instance
 	tables map[*Table]struct{} // the tables in guests of their own
 	closed bool
-	calls  sync.WaitGroup
+	calls  gate.Gate // the calls in flight, which Close waits for
 }
 
 // NewRuntime validates o and prepares a Runtime, compiling the guest if
@@ -128,6 +129,7 @@ func (r *Runtime) Close() error {
 		return nil
 	}
 	r.closed = true
+	r.calls.Close(nil)
 	idle := r.idle
 	r.idle = nil
 	tables := make([]*Table, 0, len(r.tables))
@@ -151,12 +153,9 @@ func (r *Runtime) Close() error {
 // enter registers a call that Close must wait for, or fails once the
 // Runtime is closed.
 func (r *Runtime) enter() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
+	if !r.calls.Enter() {
 		return core.NewError(core.KindAborted, nil, "wasm: the runtime is closed")
 	}
-	r.calls.Add(1)
 	return nil
 }
 
@@ -191,7 +190,7 @@ func (r *Runtime) with(ctx context.Context, f func(ctx context.Context, in *inst
 	if err := r.enter(); err != nil {
 		return err
 	}
-	defer r.calls.Done()
+	defer r.calls.Exit()
 
 	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

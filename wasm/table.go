@@ -158,7 +158,7 @@ func (t *Table) call(name string, args ...uint64) (*layout.TableAnswer, error) {
 		t.loseLocked(err)
 		return nil, t.lost
 	}
-	defer t.rt.calls.Done()
+	defer t.rt.calls.Exit()
 	ctx, cancel := context.WithTimeout(t.rt.life, tableCallTimeout)
 	defer cancel()
 	r, err := in.call(withRand(ctx, t.rand), name, args...)
