@@ -6,6 +6,13 @@
 // logging, one clock, one source of randomness and a graceful Close. Use a
 // Host unless you need the parts alone.
 //
+// Across sites, a batch may be held by a Host other than its origin (the
+// descriptor's Holder): a Relay forwards messages re-pointed at itself
+// and serves their batches to many receivers, fetching each piece
+// upstream once (relay.go, relay_table.go); a source that cannot be
+// reached uploads its batch to a Host that granted it (Host.GrantUpload,
+// Client.Upload: upload.go, upload_client.go). Receipts stay end to end.
+//
 // The protocol (endpoints, headers, status codes, error bodies, retry rules)
 // is specified in docs/download-protocol.md. In short, for a batch with
 // ref id R at base URL B, every request carrying the batch's capability

@@ -133,7 +133,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			s.fail(w, r, http.StatusNotFound, core.NewError(core.KindProtocol, nil, "hostdl: no such endpoint (paths are canonical)"))
 		case !s.hosts.allows(r.Host):
 			s.fail(w, r, http.StatusMisdirectedRequest, core.NewError(core.KindProtocol, nil, "hostdl: this server does not answer for host %q", cut(r.Host, 64)))
-		case r.ContentLength > 0 || (r.ContentLength < 0 && r.ProtoMajor == 1):
+		case (r.ContentLength > 0 || (r.ContentLength < 0 && r.ProtoMajor == 1)) && !strings.HasPrefix(p, uploadPrefix):
 			if r.ProtoMajor == 1 {
 				w.Header().Set("Connection", "close")
 				http.NewResponseController(w).SetReadDeadline(time.Now()) // do not wait for the body

@@ -27,6 +27,8 @@ type Host struct {
 	rand         io.Reader
 	refThreshold int64
 	grace        time.Duration
+	clock        func() time.Time
+	uploads      *uploads // grants and uploads held for sources that cannot be reached
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelCauseFunc
@@ -63,11 +65,13 @@ func NewHost(o HostOptions) (*Host, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &Host{
+	h := &Host{
 		table: table, server: server, client: client, rand: o.Rand,
-		refThreshold: o.RefThreshold, grace: o.CloseGrace,
+		refThreshold: o.RefThreshold, grace: o.CloseGrace, clock: o.Clock,
 		ctx: ctx, cancel: cancel,
-	}, nil
+	}
+	h.uploads = newUploads(h, o.UploadBudget)
+	return h, nil
 }
 
 // Source returns the base URL receivers download this host's batches from.
@@ -108,11 +112,14 @@ func (h *Host) EncMode(o core.EncOptions) (*core.EncMode, error) {
 // DecMode returns a decode mode that downloads referenced arrays with the
 // host's client: o with Fetcher set. Leave o.Fetcher unset. Downloads in
 // progress when the host closes fail with KindAborted (errors.Is ErrClosed).
+// A batch held in the host's own table (one a source uploaded to it) is
+// read from the table, without the network, with the same checks and
+// receipt.
 func (h *Host) DecMode(o core.DecOptions) (*core.DecMode, error) {
 	if o.Fetcher != nil {
 		return nil, core.NewError(core.KindInvalid, nil, "hostdl: Host.DecMode sets DecOptions.Fetcher; leave it unset")
 	}
-	o.Fetcher = h.client
+	o.Fetcher = localFetcher{h}
 	return o.DecMode()
 }
 
@@ -198,6 +205,7 @@ func (h *Host) Close() error {
 		h.closed = true
 		h.mu.Unlock()
 		h.client.Close()
+		h.uploads.close()
 		err := closeTable(h.table)
 		h.prepares.Wait() // a manifest computed ahead ends with its checksums
 		ctx, cancel := context.WithTimeout(context.Background(), h.grace)

@@ -81,6 +81,12 @@ type HostOptions struct {
 	// CloseGrace is how long Close lets responses in progress finish
 	// (see Host.Close): 1ms to 1h, default 2s.
 	CloseGrace time.Duration
+
+	// UploadBudget bounds the bytes of the uploads the host holds for
+	// sources that cannot be reached (Host.GrantUpload): every grant's
+	// MaxBytes counts until its upload expires or its transaction ends.
+	// 1 MiB to 1 TiB, default 1 GiB.
+	UploadBudget int64
 }
 
 // maxRefThreshold is core's upper bound of EncOptions.RefThreshold.
@@ -124,6 +130,7 @@ func (o HostOptions) validate() (HostOptions, ServerOptions, ClientOptions, erro
 	fl := fields{typ: "HostOptions"}
 	bound(&fl, "CloseGrace", &o.CloseGrace, DefaultCloseGrace, time.Millisecond, time.Hour)
 	bound(&fl, "RefThreshold", &o.RefThreshold, core.DefaultRefThreshold, 1, maxRefThreshold)
+	bound(&fl, "UploadBudget", &o.UploadBudget, DefaultUploadBudget, 1<<20, 1<<40)
 	if fl.err != nil {
 		return o, so, co, fl.err
 	}

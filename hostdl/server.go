@@ -28,6 +28,7 @@ type Server struct {
 	hosts  hostSet
 	sem    *byteSem
 	m      metrics
+	mux    *http.ServeMux // more endpoints may join it (Host.GrantUpload)
 
 	stopSweep chan struct{}
 	sweepDone chan struct{}
@@ -91,6 +92,7 @@ func newServer(t Table, o ServerOptions, wrap func(http.Handler) http.Handler) (
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, core.NewError(core.KindProtocol, nil, "hostdl: no such endpoint"))
 	})
+	s.mux = mux
 	var h http.Handler = s.instrument(s.guard(mux))
 	if wrap != nil {
 		h = wrap(h)
