@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import pickle
 import random
 import subprocess
 import sys
@@ -55,6 +56,47 @@ def test_exception_hierarchy():
     # No builtin is shadowed.
     assert viacodec.ViacodecTimeoutError is not TimeoutError
     assert viacodec.DecodeSyntaxError is not SyntaxError
+
+
+def test_errors_are_builtins_too():
+    """Each error is also the builtin a Python caller expects (a timeout is
+    a TimeoutError, a value of a type viacodec cannot encode a TypeError),
+    .kind is an ErrorKind that still compares equal to its number, and
+    ``except ViacodecError`` catches them all."""
+    builtin = {
+        viacodec.InvalidError: ValueError,
+        viacodec.DecodeSyntaxError: ValueError,
+        viacodec.LimitError: ValueError,
+        viacodec.UnknownTagError: ValueError,
+        viacodec.MismatchError: ValueError,
+        viacodec.UnregisteredError: ValueError,
+        viacodec.ProtocolError: ValueError,
+        viacodec.UnknownRefError: LookupError,
+        viacodec.ExpiredError: LookupError,
+        viacodec.AuthError: PermissionError,
+        viacodec.ViacodecTimeoutError: TimeoutError,
+        viacodec.SourceUnavailableError: ConnectionError,
+        viacodec.UnsupportedTypeError: TypeError,
+    }
+    for cls, base in builtin.items():
+        assert issubclass(cls, base) and issubclass(cls, viacodec.ViacodecError), cls
+        e = cls("viacodec: m", 3)
+        assert str(e) == "viacodec: m" and e.args == ("viacodec: m",) and e.offset == 3, cls
+        assert isinstance(e.kind, viacodec.ErrorKind)
+        copy = pickle.loads(pickle.dumps(e))
+        assert type(copy) is cls and str(copy) == "viacodec: m" and copy.offset == 3
+    assert viacodec.ViacodecTimeoutError.kind == 11 == viacodec.ErrorKind.TIMEOUT
+    assert viacodec.InvalidError.kind.name == "INVALID"
+    for v in ({1, 2}, frozenset(), object(), np.array(["a"]), np.ma.masked_array([1])):
+        with pytest.raises(TypeError) as info:
+            viacodec.dumps(v)
+        assert isinstance(info.value, viacodec.InvalidError) and info.value.kind == 1
+    with pytest.raises(TypeError):
+        viacodec.loads("not bytes")
+    with pytest.raises(ValueError):
+        viacodec.loads(b"\xff")
+    with pytest.raises(viacodec.ViacodecError):
+        viacodec.dumps({1, 2})
 
 
 def test_every_truncation_is_a_syntax_error():

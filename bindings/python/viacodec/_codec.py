@@ -27,7 +27,7 @@ from typing import Any, List, Optional, Tuple
 import numpy as np
 
 from . import _dtypes, _ffi, _skeleton
-from ._errors import InvalidError, MismatchError
+from ._errors import InvalidError, MismatchError, UnsupportedTypeError
 from ._types import Registry, default_registry
 
 #: Byte strings at least this long travel as slots, not inside the
@@ -229,8 +229,9 @@ def alloc_slots(specs: Any, n: int) -> Tuple[List[Any], Any, int]:
             else:
                 values[i] = b""
             continue
+        dt = _dtypes.dtype_of(dtypes[i])  # its errors are ValueErrors too: not in the try
         try:
-            a = np.empty(shapes[i], _dtypes.dtype_of(dtypes[i]), order="F" if orders[i] == 1 else "C")
+            a = np.empty(shapes[i], dt, order="F" if orders[i] == 1 else "C")
         except ValueError as e:  # e.g. more dimensions than numpy has
             raise MismatchError(f"viacodec: cannot allocate a {shapes[i]} array: {e}") from e
         values[i] = a
@@ -274,7 +275,7 @@ def _input_view(data: Any) -> np.ndarray:
     non-contiguous buffer). The view keeps data alive and, for a
     bytearray, unresizable while the library reads it."""
     if isinstance(data, str) or data is None:
-        raise InvalidError(f"viacodec: loads needs a bytes-like object, not {type(data).__qualname__}")
+        raise UnsupportedTypeError(f"viacodec: loads needs a bytes-like object, not {type(data).__qualname__}")
     try:
         return np.frombuffer(data, dtype=np.uint8)
     except (TypeError, ValueError, BufferError):
@@ -282,5 +283,5 @@ def _input_view(data: Any) -> np.ndarray:
     try:
         mv = memoryview(data)
     except TypeError:
-        raise InvalidError(f"viacodec: loads needs a bytes-like object, not {type(data).__qualname__}") from None
+        raise UnsupportedTypeError(f"viacodec: loads needs a bytes-like object, not {type(data).__qualname__}") from None
     return np.frombuffer(mv.tobytes(), dtype=np.uint8)

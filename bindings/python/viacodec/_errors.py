@@ -6,109 +6,151 @@ here. The numbers are stable (core/errors.go never renumbers them).
 
 from __future__ import annotations
 
+import enum
 import re
-from typing import Optional
+from typing import Any, Optional
+
+
+class ErrorKind(enum.IntEnum):
+    """What went wrong: core.Kind, the C ABI's status code. An IntEnum, so
+    ``err.kind == 11`` still holds for ``ErrorKind.TIMEOUT``."""
+
+    NONE = 0
+    INVALID = 1
+    SYNTAX = 2
+    LIMIT = 3
+    UNKNOWN_TAG = 4
+    MISMATCH = 5
+    UNREGISTERED = 6
+    PROTOCOL = 7
+    UNKNOWN_REF = 8
+    EXPIRED = 9
+    AUTH = 10
+    TIMEOUT = 11
+    ABORTED = 12
+    CHECKSUM = 13
+    UNAVAILABLE = 14
 
 
 class ViacodecError(Exception):
-    """Base class of every viacodec error.
+    """Base class of every viacodec error. Each class is also the builtin
+    exception that fits it (ValueError, TypeError, TimeoutError, ...), so
+    ``except TimeoutError`` catches a timeout and ``except
+    ViacodecError`` catches everything viacodec raises.
 
     Attributes:
-        kind: the core.Kind number (the C ABI status code).
+        kind: the ErrorKind (an int: the C ABI status code).
         message: the error text.
         offset: byte offset in the input the error points at, or None.
     """
 
-    kind: int = 0
+    kind: int = ErrorKind.NONE
 
-    def __init__(self, message: str, offset: Optional[int] = None) -> None:
+    def __new__(cls, message: str = "", offset: Optional[int] = None) -> "ViacodecError":
+        # One argument for the builtin: OSError's subclasses would read two
+        # as (errno, strerror).
+        return super().__new__(cls, message)  # type: ignore[call-arg]
+
+    def __init__(self, message: str = "", offset: Optional[int] = None) -> None:
         super().__init__(message)
         self.message = message
         self.offset = offset
 
+    def __reduce__(self) -> Any:
+        return (type(self), (self.message, self.offset), self.__dict__)
 
-class InvalidError(ViacodecError):
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidError(ViacodecError, ValueError):
     """Bad argument, or a value viacodec cannot encode (kind 1)."""
 
-    kind = 1
+    kind = ErrorKind.INVALID
 
 
-class DecodeSyntaxError(ViacodecError):
+class UnsupportedTypeError(InvalidError, TypeError):
+    """A value of a type viacodec does not encode (a set, an object not in
+    the value model nor registered, a numpy dtype it lacks), or an argument
+    of the wrong type (kind 1, invalid): a TypeError too."""
+
+
+class DecodeSyntaxError(ViacodecError, ValueError):
     """Input that is not well-formed or not valid CBOR (kind 2); has an offset."""
 
-    kind = 2
+    kind = ErrorKind.SYNTAX
 
 
-class LimitError(ViacodecError):
+class LimitError(ViacodecError, ValueError):
     """A decode (or nesting) limit was exceeded (kind 3)."""
 
-    kind = 3
+    kind = ErrorKind.LIMIT
 
 
-class UnknownTagError(ViacodecError):
+class UnknownTagError(ViacodecError, ValueError):
     """A CBOR tag the format does not define (kind 4)."""
 
-    kind = 4
+    kind = ErrorKind.UNKNOWN_TAG
 
 
-class MismatchError(ViacodecError):
+class MismatchError(ViacodecError, ValueError):
     """dtype, shape or data length disagree (kind 5)."""
 
-    kind = 5
+    kind = ErrorKind.MISMATCH
 
 
-class UnregisteredError(ViacodecError):
+class UnregisteredError(ViacodecError, ValueError):
     """A typed object whose name is not registered, in strict mode (kind 6)."""
 
-    kind = 6
+    kind = ErrorKind.UNREGISTERED
 
 
-class ProtocolError(ViacodecError):
+class ProtocolError(ViacodecError, ValueError):
     """Well-formed CBOR that breaks the viacodec format (kind 7)."""
 
-    kind = 7
+    kind = ErrorKind.PROTOCOL
 
 
-class UnknownRefError(ViacodecError):
+class UnknownRefError(ViacodecError, LookupError):
     """A reference, batch or item nobody knows (kind 8)."""
 
-    kind = 8
+    kind = ErrorKind.UNKNOWN_REF
 
 
-class ExpiredError(ViacodecError):
+class ExpiredError(ViacodecError, LookupError):
     """A reference whose transaction has finished (kind 9)."""
 
-    kind = 9
+    kind = ErrorKind.EXPIRED
 
 
-class AuthError(ViacodecError):
+class AuthError(ViacodecError, PermissionError):
     """A missing or wrong capability token (kind 10)."""
 
-    kind = 10
+    kind = ErrorKind.AUTH
 
 
-class ViacodecTimeoutError(ViacodecError):
-    """A deadline passed (kind 11). Named so as not to shadow TimeoutError."""
+class ViacodecTimeoutError(ViacodecError, TimeoutError):
+    """A deadline passed (kind 11): a TimeoutError too."""
 
-    kind = 11
+    kind = ErrorKind.TIMEOUT
 
 
 class AbortedError(ViacodecError):
     """Cancelled by the caller or the source (kind 12)."""
 
-    kind = 12
+    kind = ErrorKind.ABORTED
 
 
 class ChecksumError(ViacodecError):
     """Downloaded bytes do not match their checksum (kind 13)."""
 
-    kind = 13
+    kind = ErrorKind.CHECKSUM
 
 
-class SourceUnavailableError(ViacodecError):
-    """The source cannot be reached (kind 14)."""
+class SourceUnavailableError(ViacodecError, ConnectionError):
+    """The source cannot be reached (kind 14): a ConnectionError too."""
 
-    kind = 14
+    kind = ErrorKind.UNAVAILABLE
 
 
 class ForkedProcessError(InvalidError):
@@ -139,23 +181,7 @@ _BY_KIND = {
 
 # The names core gives the kinds (core.Kind.String), checked against the
 # library's vc_kind_name by the tests.
-KIND_NAMES = {
-    0: "none",
-    1: "invalid",
-    2: "syntax",
-    3: "limit",
-    4: "unknown tag",
-    5: "mismatch",
-    6: "unregistered",
-    7: "protocol",
-    8: "unknown ref",
-    9: "expired",
-    10: "auth",
-    11: "timeout",
-    12: "aborted",
-    13: "checksum",
-    14: "unavailable",
-}
+KIND_NAMES = {int(k): k.name.lower().replace("_", " ") for k in ErrorKind}
 
 
 def error_for(kind: int, message: str, offset: Optional[int] = None) -> ViacodecError:

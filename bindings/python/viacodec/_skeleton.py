@@ -33,7 +33,7 @@ import numpy as np
 from cbor2 import _cbor2  # the C extension: import fails without it
 
 from . import _dtypes
-from ._errors import InvalidError, LimitError, MismatchError, UnregisteredError, ViacodecError
+from ._errors import InvalidError, LimitError, MismatchError, UnregisteredError, UnsupportedTypeError, ViacodecError
 from ._refs import BatchDescriptor, LazyRef
 from ._types import MAP_CLASSES, Map, Object, Registry
 
@@ -192,7 +192,7 @@ class Writer:
         if code is None:
             code = _dtypes.code_of(a.dtype)
             if code is None:
-                raise InvalidError(f"viacodec: cannot encode a numpy array of dtype {a.dtype}")
+                raise UnsupportedTypeError(f"viacodec: cannot encode a numpy array of dtype {a.dtype}")
             a = a.astype(a.dtype.newbyteorder("<"))  # big-endian: swap into a copy
         if not a.ndim:  # 0-d: the element itself, no slot
             enc.encode_semantic(TAG_ARRAY0 + code, a.tobytes())
@@ -269,7 +269,7 @@ class Writer:
             self._scalar(enc, v)
         elif isinstance(v, np.ndarray):
             if isinstance(v, np.ma.MaskedArray):
-                raise InvalidError("viacodec: cannot encode a masked array (send .data and .mask)")
+                raise UnsupportedTypeError("viacodec: cannot encode a masked array (send .data and .mask)")
             self._array(enc, v)
         elif isinstance(v, Map):
             self._pairs(enc, v)
@@ -278,7 +278,7 @@ class Writer:
         elif isinstance(v, LazyRef):
             self._lazyref(enc, v)
         else:
-            raise InvalidError(f"viacodec: cannot encode {t.__module__}.{t.__qualname__}: not in the value model and not registered")
+            raise UnsupportedTypeError(f"viacodec: cannot encode {t.__module__}.{t.__qualname__}: not in the value model and not registered")
 
     def _scalar(self, enc: Any, v: np.generic) -> None:
         if isinstance(v, np.bool_):
@@ -293,7 +293,7 @@ class Writer:
             # complex64/128, bfloat16, float8: no CBOR scalar; a 0-d array.
             self._array(enc, np.asarray(v))
         else:
-            raise InvalidError(f"viacodec: cannot encode a numpy {v.dtype} scalar")
+            raise UnsupportedTypeError(f"viacodec: cannot encode a numpy {v.dtype} scalar")
 
 
 _SLOT_HEAD = cbor2.dumps(cbor2.CBORTag(TAG_SLOT, 0))[:-1]
