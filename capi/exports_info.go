@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi"
 )
 
 // abiVersion changes whenever an export or a struct changes incompatibly.
@@ -61,6 +62,63 @@ func vc_dtype_name(dtype C.int32_t) (s *C.char) {
 		return nil
 	}
 	return static(core.DType(dtype).String())
+}
+
+// vc_dtype_size returns the bytes per element of dtype (4 for float32), or
+// 0 for a code that is not a dtype.
+//
+//export vc_dtype_size
+func vc_dtype_size(dtype C.int32_t) (n C.int32_t) {
+	defer recoverNil()
+	if dtype < 0 || dtype > math.MaxUint8 || !core.DType(dtype).Valid() {
+		return 0
+	}
+	return C.int32_t(core.DType(dtype).Size())
+}
+
+// vc_get_limits writes the core's fixed limits into *out.
+// Ownership: out is the caller's, written during the call only.
+//
+//export vc_get_limits
+func vc_get_limits(out *C.vc_limits, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		if out == nil {
+			return abi.Errorf(core.KindInvalid, "vc_get_limits: out must not be NULL")
+		}
+		*out = C.vc_limits{max_depth_default: core.DefaultMaxDepth, max_depth_limit: core.MaxDepthLimit, max_dims: core.MaxDims}
+		return nil
+	})
+}
+
+// vc_diagnose writes the message msg in CBOR diagnostic notation (core's
+// Diagnose, what `viacodec inspect` prints): lines of at most width
+// columns (0: one line); full nonzero writes every byte string whole,
+// tokens and array payloads included. A message that is not well-formed
+// fails with status 2 and the offset.
+// Ownership: msg is read during the call only; *out is malloc'd,
+// NUL-terminated UTF-8: vc_free it.
+//
+//export vc_diagnose
+func vc_diagnose(msg *C.uint8_t, msgLen C.uint64_t, width C.int64_t, full C.int32_t, out **C.char, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		if out == nil {
+			return abi.Errorf(core.KindInvalid, "vc_diagnose: out must not be NULL")
+		}
+		*out = nil
+		if width < 0 || width > math.MaxInt32 {
+			return abi.Errorf(core.KindInvalid, "vc_diagnose: width %d is out of range", int64(width))
+		}
+		data, err := goBytes(msg, msgLen, "msg")
+		if err != nil {
+			return err
+		}
+		text, err := core.Diagnose(data, core.DiagOptions{Width: int(width), Full: full != 0})
+		if err != nil {
+			return err
+		}
+		*out, err = cString(text)
+		return err
+	})
 }
 
 // vc_free frees a buffer the library allocated and handed over to the

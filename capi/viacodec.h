@@ -20,6 +20,11 @@
 //
 // Exports and who owns what (capi/exports.go has the full comments):
 //   vc_version, vc_kind_name, vc_dtype_name: static strings, never freed.
+//   vc_dtype_size(dtype): bytes per element; vc_get_limits(&limits): the
+//     core's limits (default and largest max_depth, most dimensions).
+//   vc_diagnose(msg, msg_len, width, full, &out, err): the message in CBOR
+//     diagnostic notation, as `viacodec inspect` prints it; *out is
+//     malloc'd: vc_free it.
 //   vc_encode(skel, skel_len, slots, nslots, opts, &handle, &size, err):
 //     the message handle views skel and the slots' data: keep them alive
 //     and unchanged until vc_release(handle).
@@ -55,7 +60,7 @@
 //   vc_tx_wait(tx, timeout_ns, &outcome, err), vc_tx_status(tx, &outcome,
 //     err): *outcome is malloc'd: vc_free it. vc_tx_abort(tx, err).
 
-#define VC_ABI_VERSION 6
+#define VC_ABI_VERSION 7
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the
@@ -212,5 +217,12 @@ typedef struct vc_host_counters {
 	int64_t receivers_active;  // receivers started and not confirmed, over those
 	int64_t conns_open;        // connections open to its server now
 } vc_host_counters;
+
+// vc_limits: the core's fixed limits (vc_get_limits).
+typedef struct vc_limits {
+	int64_t max_depth_default; // max_depth when an option leaves it 0
+	int64_t max_depth_limit;   // the largest max_depth
+	int64_t max_dims;          // the most dimensions an array may have
+} vc_limits;
 
 #endif // VIACODEC_H

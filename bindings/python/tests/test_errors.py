@@ -208,9 +208,18 @@ def test_encode_limits_and_cycles():
     assert viacodec.dumps([np.zeros(1)], max_depth=4)
     with pytest.raises(viacodec.LimitError):
         viacodec.dumps([np.zeros(1)], max_depth=3)
-    for bad in (0, 4097, "3", 1.5):
-        with pytest.raises(viacodec.InvalidError):
+    for bad in (-1, 4097, "3", 1.5):
+        with pytest.raises(viacodec.InvalidError, match="outside 1..4096"):
             viacodec.dumps(1, max_depth=bad)
+    # 0 is the core's default, read from the library (vc_get_limits)
+    limits = viacodec._ffi.lib().limits()
+    assert (limits.max_depth_default, limits.max_depth_limit, limits.max_dims) == (128, 4096, 64)
+    deep = 1
+    for _ in range(128):
+        deep = [deep]
+    assert viacodec.dumps(deep) == viacodec.dumps(deep, max_depth=0) == viacodec.dumps(deep, max_depth=128)
+    with pytest.raises(viacodec.LimitError, match="max_depth 128"):
+        viacodec.dumps([deep])
 
 
 def _down(v):

@@ -51,6 +51,7 @@ STRUCTS = [
     ("vc_enc_options", _ffi.VcEncOptions),
     ("vc_dec_options", _ffi.VcDecOptions),
     ("vc_host_options", _ffi.VcHostOptions),
+    ("vc_limits", _ffi.VcLimits),
     ("vc_publish_options", _ffi.VcPublishOptions),
     ("vc_receiver_status", _ffi.VcReceiverStatus),
     ("vc_outcome", _ffi.VcOutcome),

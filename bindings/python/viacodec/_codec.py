@@ -39,10 +39,7 @@ BYTES_SLOT_MIN = 64 * 1024
 #: a slot's descriptor and allocation.
 ARRAY_SLOT_MIN = 4 * 1024
 
-_DEFAULT_MAX_DEPTH = 128
-
-
-def dumps(obj: Any, *, registry: Optional[Registry] = None, max_depth: int = _DEFAULT_MAX_DEPTH) -> bytes:
+def dumps(obj: Any, *, registry: Optional[Registry] = None, max_depth: int = 0) -> bytes:
     """Encodes obj as a viacodec message, arrays inline.
 
     A LazyRef (from loads(pass_through=True)) is written again as the
@@ -59,7 +56,8 @@ def dumps(obj: Any, *, registry: Optional[Registry] = None, max_depth: int = _DE
     copied to C order first; Fortran-ordered arrays are sent column-major
     without a copy; big-endian arrays are converted to little-endian.
 
-    max_depth bounds nesting as the core counts it (1 to 4096); deeper
+    max_depth bounds nesting as the core counts it (1 to 4096; 0, the
+    default, is the core's default, 128); deeper
     values, and cycles, raise LimitError. Map, Object and registered
     classes are written by Python code, so Python's recursion limit also
     bounds how deeply they nest in one another (about 480 levels with the
@@ -71,7 +69,7 @@ def dumps(obj: Any, *, registry: Optional[Registry] = None, max_depth: int = _DE
     >>> len(msg)
     42
     """
-    check_max_depth(max_depth)
+    max_depth = check_max_depth(max_depth)
     lib = _ffi.lib()
     skel, w = _skeleton.write(obj, registry if registry is not None else default_registry, max_depth, BYTES_SLOT_MIN)
     cslots, keep = slot_table(w)
@@ -81,9 +79,13 @@ def dumps(obj: Any, *, registry: Optional[Registry] = None, max_depth: int = _DE
     return out
 
 
-def check_max_depth(max_depth: Any) -> None:
-    if type(max_depth) is not int or not 1 <= max_depth <= 4096:
-        raise InvalidError(f"viacodec: max_depth {max_depth!r} is outside 1..4096")
+def check_max_depth(max_depth: Any) -> int:
+    """Checks max_depth against the core's range and returns it, 0 being
+    the core's default."""
+    lim = _ffi.lib().limits()
+    if type(max_depth) is not int or not 0 <= max_depth <= lim.max_depth_limit:
+        raise InvalidError(f"viacodec: max_depth {max_depth!r} is outside 1..{lim.max_depth_limit} (0: the default)")
+    return max_depth or lim.max_depth_default
 
 
 def copy_message(lib: _ffi.Library, handle: int, size: int) -> bytes:
@@ -188,8 +190,7 @@ def dec_options(unknown: str, pass_through: bool, limits: tuple) -> _ffi.VcDecOp
     """Checks loads' options and returns them as a vc_dec_options."""
     if unknown not in ("object", "error"):
         raise InvalidError(f'viacodec: unknown={unknown!r}: use "object" or "error"')
-    if limits[0] != 0:
-        check_max_depth(limits[0])
+    check_max_depth(limits[0])
     for v in limits:
         if type(v) is not int or v < 0:
             raise InvalidError(f"viacodec: limit {v!r} is not a non-negative int")

@@ -32,7 +32,7 @@ from ._errors import ForkedProcessError, error_for, python_text
 LIBRARY_ENV = "VIACODEC_LIBRARY"
 
 #: The VC_ABI_VERSION this module was written for.
-ABI_VERSION = 6
+ABI_VERSION = 7
 
 
 class VcError(Structure):
@@ -117,6 +117,17 @@ class VcHostOptions(Structure):
         ("concurrency", c_int64),
         ("chunk_size", c_int64),
         ("default_name", c_char_p),
+    ]
+
+
+class VcLimits(Structure):
+    """typedef struct vc_limits { int64_t max_depth_default, max_depth_limit,
+    max_dims; } vc_limits;"""
+
+    _fields_ = [
+        ("max_depth_default", c_int64),
+        ("max_depth_limit", c_int64),
+        ("max_dims", c_int64),
     ]
 
 
@@ -220,6 +231,13 @@ class Library:
         declare("vc_kind_name", c_char_p, [c_int32])
         # const char* vc_dtype_name(int32_t dtype);  -- static string or NULL
         declare("vc_dtype_name", c_char_p, [c_int32])
+        # int32_t vc_dtype_size(int32_t dtype);  -- 0 for a code that is not a dtype
+        declare("vc_dtype_size", c_int32, [c_int32])
+        # int32_t vc_get_limits(vc_limits* out, vc_error* err);
+        declare("vc_get_limits", c_int32, [POINTER(VcLimits), POINTER(VcError)], status=True)
+        # int32_t vc_diagnose(const uint8_t* msg, uint64_t msg_len, int64_t width, int32_t full,
+        #                     char** out, vc_error* err);  -- *out: vc_free
+        declare("vc_diagnose", c_int32, [c_void_p, c_uint64, c_int64, c_int32, POINTER(c_void_p), POINTER(VcError)], status=True)
         # void vc_free(void* p);
         declare("vc_free", None, [c_void_p])
         # int32_t vc_release(int64_t h, vc_error* err);
@@ -358,6 +376,24 @@ class Library:
 
     def version(self) -> str:
         return self.vc_version().decode()
+
+    def limits(self) -> VcLimits:
+        """vc_get_limits: the core's fixed limits (read once)."""
+        got = self.__dict__.get("_limits")
+        if got is None:
+            got = VcLimits()
+            self.vc_get_limits(byref(got), byref(VcError()))
+            self._limits = got
+        return got
+
+    def diagnose(self, msg: bytes, width: int, full: bool) -> str:
+        """vc_diagnose: the message in CBOR diagnostic notation."""
+        out = c_void_p()
+        self.vc_diagnose(msg, len(msg), width, 1 if full else 0, byref(out), byref(VcError()))
+        try:
+            return ctypes.string_at(out.value).decode("utf-8")
+        finally:
+            self.vc_free(out)
 
     def release(self, handle: int) -> None:
         self.vc_release(handle, byref(VcError()))

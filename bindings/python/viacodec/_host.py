@@ -566,7 +566,7 @@ class Host:
         names: Optional[Sequence[str]] = None,
         max_receivers: int = 0,
         registry: Optional[Registry] = None,
-        max_depth: int = 128,
+        max_depth: int = 0,
     ) -> Tuple[bytes, Optional[Transaction]]:
         """Encodes obj with its large arrays by reference and publishes
         them: returns the message and its Transaction, or None when every
@@ -606,7 +606,7 @@ class Host:
         (when its open transactions have doubled, on transactions(), or
         on close).
         """
-        check_max_depth(max_depth)
+        max_depth = check_max_depth(max_depth)
         if receivers is None:
             receivers = 1 if names is None else 0  # with names: all of them
         for v, what in ((receivers, "receivers"), (quorum, "quorum")):
@@ -841,7 +841,7 @@ def _walk(value: Any, f: Any) -> Any:
         if isinstance(x, LazyRef):
             fr.put(p, f(x))
         elif isinstance(x, _CONTAINERS):
-            if len(stack) > 4096:
+            if len(stack) > _ffi.lib().limits().max_depth_limit:
                 raise InvalidError("viacodec: value nests too deeply to resolve (a cycle?)")
             stack.append(_Frame(x))
     return holder[0]

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from . import _dtypes
+from . import _dtypes, _ffi
 from ._errors import InvalidError
 
 
@@ -99,7 +99,7 @@ class LazyRef:
 
     @property
     def nbytes(self) -> int:
-        n = _ITEMSIZE[self._dtype]
+        n = _ffi.lib().vc_dtype_size(_CODE_OF_NAME[self._dtype])
         for d in self._shape:
             n *= d
         return n
@@ -163,25 +163,3 @@ class LazyRef:
 
 def _rebuild(batch: tuple, item: int, dtype: str, shape: tuple, order: int) -> LazyRef:
     return LazyRef(BatchDescriptor(*batch), item, dtype, shape, order)
-
-
-#: bytes per element of each dtype, by name
-_ITEMSIZE = {
-    "bool": 1,
-    "int8": 1,
-    "uint8": 1,
-    "float8_e4m3fn": 1,
-    "float8_e5m2": 1,
-    "int16": 2,
-    "uint16": 2,
-    "float16": 2,
-    "bfloat16": 2,
-    "int32": 4,
-    "uint32": 4,
-    "float32": 4,
-    "int64": 8,
-    "uint64": 8,
-    "float64": 8,
-    "complex64": 8,
-    "complex128": 16,
-}

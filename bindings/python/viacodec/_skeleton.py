@@ -32,7 +32,7 @@ import cbor2
 import numpy as np
 from cbor2 import _cbor2  # the C extension: import fails without it
 
-from . import _dtypes
+from . import _dtypes, _ffi
 from ._errors import InvalidError, LimitError, MismatchError, UnregisteredError, UnsupportedTypeError, ViacodecError
 from ._refs import BatchDescriptor, LazyRef
 from ._types import MAP_CLASSES, Map, Object, Registry
@@ -46,10 +46,6 @@ TAG_ARRAY = 0x56430103  # [dtype code, shape, order, data]
 TAG_LAZYREF = 0x56430104  # [source, ref_id, token, items, bytes, item, dtype, shape, order, ?holder]
 TAG_ARRAY0 = 0x56430180  # plus the dtype code: a 0-d array's element bytes
 
-#: cbor2's decoder nests containers no deeper than this: a skeleton nests
-#: at most twice as deep as the value's 4096 levels (a Map is a tag
-#: around a list).
-MAX_SKELETON_DEPTH = 2 * 4096 + 2
 
 _CBOR2_C = _cbor2  # kept for the test that cbor2's C extension is in use
 _pack_double = struct.Struct(">Bd").pack
@@ -179,7 +175,7 @@ class Writer:
                 slow(enc, a)
                 return
             n = len(keep)
-            enc.write(tags[n] if n < 4096 else _slot_tag(n))
+            enc.write(tags[n] if n < _CACHED_SLOT_TAGS else _slot_tag(n))
             keep.append(a)
             codes.append(code)
             orders.append(0)
@@ -297,12 +293,13 @@ class Writer:
 
 
 _SLOT_HEAD = cbor2.dumps(cbor2.CBORTag(TAG_SLOT, 0))[:-1]
-_SLOT_TAGS = tuple(_SLOT_HEAD + cbor2.dumps(i) for i in range(4096))  # written often
+_CACHED_SLOT_TAGS = 1 << 12  # the slot tags of the first arrays of a message, written often
+_SLOT_TAGS = tuple(_SLOT_HEAD + cbor2.dumps(i) for i in range(_CACHED_SLOT_TAGS))
 
 
 def _slot_tag(i: int) -> bytes:
     """The slot tag around i, as bytes."""
-    return _SLOT_TAGS[i] if i < 4096 else _SLOT_HEAD + cbor2.dumps(i)
+    return _SLOT_TAGS[i] if i < _CACHED_SLOT_TAGS else _SLOT_HEAD + cbor2.dumps(i)
 
 
 _addressof = ctypes.addressof
@@ -436,7 +433,10 @@ def read(data: Any, slots: Sequence[Any], registry: Registry, unknown_error: boo
     """Decodes a skeleton (any buffer), slot i standing for slots[i]."""
     try:
         tag_hook, semantic = hooks(slots, registry, unknown_error, host)
-        return cbor2.loads(data, tag_hook=tag_hook, semantic_decoders=semantic, max_depth=MAX_SKELETON_DEPTH)
+        # a skeleton nests at most twice as deep as the value's deepest
+        # (a Map is a tag around a list)
+        depth = 2 * _ffi.lib().limits().max_depth_limit + 2
+        return cbor2.loads(data, tag_hook=tag_hook, semantic_decoders=semantic, max_depth=depth)
     except cbor2.CBORDecodeError as e:
         if isinstance(e.__cause__, ViacodecError):
             raise e.__cause__ from None
