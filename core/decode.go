@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"math/big"
@@ -48,6 +49,12 @@ func (m *DecMode) Plan(data []byte) (*Plan, error) {
 // planWith is Plan; with recompose, registered typed objects become
 // deferred objects that place recomposes.
 func (m *DecMode) planWith(data []byte, recompose bool) (*Plan, error) {
+	return m.walk(data, &decoder{recompose: recompose})
+}
+
+// walk checks data and walks it once through d, whose output is chosen:
+// Go values (Plan, Decode) or a skeleton (Skeleton).
+func (m *DecMode) walk(data []byte, d *decoder) (*Plan, error) {
 	if int64(len(data)) > m.opts.MaxMessageSize {
 		return nil, errorf(KindLimit, "message of %d bytes exceeds MaxMessageSize %d", len(data), m.opts.MaxMessageSize)
 	}
@@ -56,18 +63,27 @@ func (m *DecMode) planWith(data []byte, recompose bool) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &decoder{mode: m, r: cbor.Reader{Data: data}, plan: &Plan{Slots: make([]Slot, 0, arrays)}, recompose: recompose}
+	d.mode, d.r, d.plan = m, cbor.Reader{Data: data}, &Plan{}
+	if d.skel != nil {
+		// The skeleton is about the message's size, less the arrays and
+		// byte strings that become slots: start there, within reason.
+		d.skel.buf = make([]byte, 0, min(len(data)+len(data)/4, 4<<20))
+	} else {
+		d.plan.Slots = make([]Slot, 0, arrays)
+	}
 	var body any
 	if m.opts.Slots {
-		body, err = d.value(0) // a skeleton: the value alone
+		body, err = d.value() // a skeleton: the value alone
 	} else {
 		body, err = d.envelope()
 	}
 	if err != nil {
 		return nil, err
 	}
-	d.plan.Body = body
-	d.plan.Batches = d.batches
+	d.plan.Body, d.plan.Batches = body, d.batches
+	if d.skel != nil {
+		d.plan.Skeleton = d.skel.message()
+	}
 	return d.plan, nil
 }
 
@@ -149,8 +165,38 @@ func (m *DecMode) scanItem(r *cbor.Reader, depth int, arrays *int) error {
 	return nil
 }
 
-// decoder builds values from a message that scan has accepted. It still
-// checks every read, so that a scan bug cannot turn into a panic.
+// skip moves r past one item that scan has accepted, without checking
+// it again.
+func skip(r *cbor.Reader) error {
+	for n := uint64(1); n > 0; n-- {
+		off := r.Off
+		h, err := r.ReadHead()
+		if err != nil {
+			return errorAt(KindSyntax, off, "%v", err)
+		}
+		switch h.Major {
+		case cbor.MajorBytes, cbor.MajorText:
+			if _, err := r.ReadN(h.Arg); err != nil {
+				return errorAt(KindSyntax, off, "%v", err)
+			}
+		case cbor.MajorArray:
+			n += h.Arg
+		case cbor.MajorMap:
+			n += 2 * h.Arg
+		case cbor.MajorTag:
+			n++
+		}
+	}
+	return nil
+}
+
+// decoder walks a message that scan has accepted, once, with one of two
+// outputs: Go values, or, with skel set, the body written as a binding's
+// skeleton (DecMode.Skeleton). Every rule of a body (tags, map keys,
+// arrays, ref nodes, typed objects, limits) is read and checked in one
+// place whichever the output; the outputs differ only in what they make
+// of an item once it is checked. It still checks every read, so that a
+// scan bug cannot turn into a panic.
 type decoder struct {
 	mode       *DecMode
 	r          cbor.Reader
@@ -213,8 +259,7 @@ func (d *decoder) envelope() (any, error) {
 	// The side table follows the body, and ref nodes index it: read it
 	// first, then come back for the body.
 	bodyOff := d.r.Off
-	var arrays int
-	if err := d.mode.scanItem(&d.r, 0, &arrays); err != nil {
+	if err := skip(&d.r); err != nil {
 		return nil, err
 	}
 	if err := d.batchTable(); err != nil {
@@ -222,14 +267,7 @@ func (d *decoder) envelope() (any, error) {
 	}
 	end := d.r.Off
 	d.r.Off = bodyOff
-	if d.skel != nil {
-		if err := d.emit(0); err != nil {
-			return nil, err
-		}
-		d.r.Off = end
-		return nil, nil
-	}
-	body, err := d.value(0)
+	body, err := d.value()
 	if err != nil {
 		return nil, err
 	}
@@ -450,57 +488,88 @@ func (d *decoder) typeName() (string, error) {
 	return name, nil
 }
 
-// value decodes one item of the body.
-func (d *decoder) value(depth int) (any, error) {
+// value reads one item of the body: its Go value, or nil once it is
+// written into the skeleton.
+func (d *decoder) value() (any, error) {
 	h, off, err := d.head()
 	if err != nil {
 		return nil, err
 	}
 	switch h.Major {
-	case cbor.MajorUint:
-		if h.Arg <= math.MaxInt64 {
-			return int64(h.Arg), nil
+	case cbor.MajorUint, cbor.MajorNeg:
+		if d.skel != nil {
+			d.skel.buf = cbor.AppendHead(d.skel.buf, h.Major, h.Arg)
+			return nil, nil
 		}
-		return h.Arg, nil
-	case cbor.MajorNeg:
-		if h.Arg <= math.MaxInt64 {
-			return ^int64(h.Arg), nil
-		}
-		n := new(big.Int).SetUint64(h.Arg)
-		return n.Neg(n.Add(n, bigOne)), nil
-	case cbor.MajorBytes:
+		return intValue(h), nil
+	case cbor.MajorBytes, cbor.MajorText:
 		b, err := d.r.ReadN(h.Arg)
 		if err != nil {
 			return nil, d.syntax(off, err)
 		}
-		if d.mode.opts.ZeroCopy {
+		switch {
+		case d.skel != nil:
+			d.emitString(h.Major, b, off)
+			return nil, nil
+		case h.Major == cbor.MajorText:
+			return string(b), nil
+		case d.mode.opts.ZeroCopy:
 			return b, nil
 		}
 		return append([]byte{}, b...), nil
-	case cbor.MajorText:
-		b, err := d.r.ReadN(h.Arg)
-		if err != nil {
-			return nil, d.syntax(off, err)
-		}
-		return string(b), nil
 	case cbor.MajorArray:
 		if h.Arg > uint64(d.r.Remaining()) {
 			return nil, d.syntax(off, cbor.ErrTruncated)
 		}
+		if d.skel != nil {
+			d.skel.buf = cbor.AppendHead(d.skel.buf, cbor.MajorArray, h.Arg)
+			for range h.Arg {
+				if _, err := d.value(); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
+		}
 		list := make([]any, h.Arg)
 		for i := range list {
-			if list[i], err = d.value(depth + 1); err != nil {
+			if list[i], err = d.value(); err != nil {
 				return nil, err
 			}
 		}
 		return list, nil
 	case cbor.MajorMap:
-		return d.mapValue(h.Arg, off, depth+1)
+		return d.mapValue(h.Arg, off)
 	case cbor.MajorTag:
-		return d.tagged(h.Arg, off, depth+1)
-	default:
-		return d.simple(h, off)
+		return d.tagged(h.Arg, off)
 	}
+	if d.skel != nil && h.AI == cbor.AIFloat64 { // the common float: no Go value needed
+		d.skel.buf = cbor.AppendFloat64(d.skel.buf, math.Float64frombits(h.Arg))
+		return nil, nil
+	}
+	return d.out(d.simple(h, off))
+}
+
+// out is the output of an item read as Go value v: v itself, or v
+// written into the skeleton.
+func (d *decoder) out(v any, err error) (any, error) {
+	if err != nil || d.skel == nil {
+		return v, err
+	}
+	return nil, d.skel.encode(v, 0)
+}
+
+// intValue is the value of an integer head: an int64 when it fits.
+func intValue(h cbor.Head) any {
+	switch {
+	case h.Arg <= math.MaxInt64 && h.Major == cbor.MajorUint:
+		return int64(h.Arg)
+	case h.Arg <= math.MaxInt64:
+		return ^int64(h.Arg)
+	case h.Major == cbor.MajorUint:
+		return h.Arg
+	}
+	n := new(big.Int).SetUint64(h.Arg)
+	return n.Neg(n.Add(n, bigOne))
 }
 
 func (d *decoder) simple(h cbor.Head, off int) (any, error) {
@@ -527,73 +596,219 @@ func (d *decoder) simple(h cbor.Head, off int) (any, error) {
 	return nil, errorAt(KindProtocol, off, "simple value %d is not in the value model", h.Arg)
 }
 
-func (d *decoder) mapValue(n uint64, off int, depth int) (any, error) {
+// mapValue reads a map of n pairs (its head at off). A map whose keys
+// are all text is a map[string]any (in a skeleton, a map); any other is
+// a Map of its pairs in message order (tag tagSkelPairs). mapKeys holds
+// the key rules.
+func (d *decoder) mapValue(n uint64, off int) (any, error) {
 	if 2*n > uint64(d.r.Remaining()) {
 		return nil, d.syntax(off, cbor.ErrTruncated)
 	}
-	strs := make(map[string]any, n)
-	var keys []string // text keys in message order, until the map turns into a Map
+	keys := mapKeys{first: d.r.Off}
+	var strs map[string]any
 	var pairs Map
-	var seen map[string]struct{} // encoded keys, once the map is a Map
+	var start, parts int // where the skeleton's map head is
+	if e := d.skel; e != nil {
+		start, parts = len(e.buf), len(e.parts)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorMap, n)
+	} else {
+		strs = make(map[string]any, n)
+	}
 	for i := uint64(0); i < n; i++ {
 		koff := d.r.Off
-		k, err := d.value(depth)
-		if err != nil {
-			return nil, err
-		}
-		v, err := d.value(depth)
-		if err != nil {
-			return nil, err
-		}
-		if s, ok := k.(string); ok && pairs == nil {
-			if _, dup := strs[s]; dup {
-				return nil, errorAt(KindSyntax, koff, "duplicate map key %q", s)
+		if !keys.mixed && d.r.Remaining() > 0 && d.r.Data[koff]>>5 == cbor.MajorText {
+			k, err := d.textKey()
+			if err != nil {
+				return nil, err
 			}
-			strs[s] = v
-			keys = append(keys, s)
+			v, err := d.value()
+			if err != nil {
+				return nil, err
+			}
+			if err := keys.text(d, i, k, koff); err != nil {
+				return nil, err
+			}
+			if strs != nil {
+				strs[string(k)] = v
+			}
 			continue
 		}
-		if pairs == nil { // first key that is not text: switch to a Map
-			pairs = make(Map, 0, n)
-			seen = make(map[string]struct{}, n)
-			for _, s := range keys {
-				pairs = append(pairs, Pair{s, strs[s]})
-				enc, _ := appendKey(nil, s)
-				seen[string(enc)] = struct{}{}
+		if !keys.mixed { // the first key that is not text: a Map
+			keys.mix(d, i)
+			if d.skel != nil {
+				d.skel.reheadPairs(start, parts, n)
+			} else {
+				pairs = make(Map, 0, n)
+				d.eachTextKey(keys.first, i, func(k []byte) { pairs = append(pairs, Pair{string(k), strs[string(k)]}) })
+				strs = nil
 			}
-			strs, keys = nil, nil
 		}
-		enc, err := appendKey(nil, k)
+		k, v, err := d.pair(&keys)
 		if err != nil {
-			return nil, errorAt(KindProtocol, koff, "map key of type %T is not an integer, string, byte string, bool or nil", k)
+			return nil, err
 		}
-		if _, dup := seen[string(enc)]; dup {
-			return nil, errorAt(KindSyntax, koff, "duplicate map key %x", enc)
+		if d.skel == nil {
+			pairs = append(pairs, Pair{k, v})
 		}
-		seen[string(enc)] = struct{}{}
-		pairs = append(pairs, Pair{k, v})
 	}
-	if pairs != nil {
+	switch {
+	case d.skel != nil:
+		return nil, nil
+	case pairs != nil:
 		return pairs, nil
 	}
 	return strs, nil
 }
 
-func (d *decoder) tagged(tag uint64, off int, depth int) (any, error) {
-	if d.mode.opts.Slots {
+// textKey reads a map key that is text (the next item is) and writes it
+// into the skeleton.
+func (d *decoder) textKey() ([]byte, error) {
+	h, off, err := d.head()
+	if err != nil {
+		return nil, err
+	}
+	k, err := d.r.ReadN(h.Arg)
+	if err != nil {
+		return nil, d.syntax(off, err)
+	}
+	if e := d.skel; e != nil {
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(k)))
+		e.buf = append(e.buf, k...)
+	}
+	return k, nil
+}
+
+// pair reads a map key of any kind and its value, and checks the key.
+// The key is a Go value whatever the output, written into a skeleton as
+// its encoding.
+func (d *decoder) pair(keys *mapKeys) (k, v any, err error) {
+	koff := d.r.Off
+	skel := d.skel
+	d.skel = nil
+	k, err = d.value()
+	d.skel = skel
+	if err != nil {
+		return nil, nil, err
+	}
+	enc, kerr := appendKey(nil, k)
+	if skel != nil {
+		skel.buf = append(skel.buf, enc...)
+	}
+	if v, err = d.value(); err != nil {
+		return nil, nil, err
+	}
+	if err := keys.add(k, enc, kerr, koff); err != nil {
+		return nil, nil, err
+	}
+	return k, v, nil
+}
+
+// mapKeys are the key rules of a map, applied as its keys come, each
+// after its value: a key is an integer, string, byte string, bool or nil
+// (appendKey), and no two keys encode alike. Text keys in canonical
+// order, as every encoder here writes them, need no set to tell that
+// none repeats.
+type mapKeys struct {
+	first int                 // the offset of the map's first key
+	prev  []byte              // the last text key, while they come in canonical order
+	seen  map[string]struct{} // encoded keys, once order alone cannot tell
+	mixed bool                // a key that is not text came: the map is a Map
+}
+
+// text checks text key k, the map's i-th, at koff.
+func (mk *mapKeys) text(d *decoder, i uint64, k []byte, koff int) error {
+	if mk.seen == nil && (i == 0 || textLess(mk.prev, k)) {
+		mk.prev = k
+		return nil
+	}
+	if mk.seen == nil {
+		mk.seen = d.textKeySet(mk.first, i)
+	}
+	enc := string(cbor.AppendHead(nil, cbor.MajorText, uint64(len(k)))) + string(k)
+	if _, dup := mk.seen[enc]; dup {
+		return errorAt(KindSyntax, koff, "duplicate map key %q", k)
+	}
+	mk.seen[enc] = struct{}{}
+	return nil
+}
+
+// mix turns to keys of any kind after i text keys.
+func (mk *mapKeys) mix(d *decoder, i uint64) {
+	mk.mixed = true
+	if mk.seen == nil {
+		mk.seen = d.textKeySet(mk.first, i)
+	}
+}
+
+// add checks key k of any kind, at koff: enc is its encoding, kerr
+// appendKey's error.
+func (mk *mapKeys) add(k any, enc []byte, kerr error, koff int) error {
+	if kerr != nil {
+		return errorAt(KindProtocol, koff, "map key of type %T is not an integer, string, byte string, bool or nil", k)
+	}
+	if _, dup := mk.seen[string(enc)]; dup {
+		return errorAt(KindSyntax, koff, "duplicate map key %x", enc)
+	}
+	mk.seen[string(enc)] = struct{}{}
+	return nil
+}
+
+// textLess reports whether text key a sorts before b as encoded keys do:
+// shorter first, then bytewise.
+func textLess(a, b []byte) bool {
+	return len(a) < len(b) || len(a) == len(b) && bytes.Compare(a, b) < 0
+}
+
+// textKeySet returns the encodings of the n text keys of the map whose
+// first key is at off.
+func (d *decoder) textKeySet(off int, n uint64) map[string]struct{} {
+	seen := make(map[string]struct{}, n)
+	d.eachTextKey(off, n, func(k []byte) {
+		seen[string(cbor.AppendHead(nil, cbor.MajorText, uint64(len(k))))+string(k)] = struct{}{}
+	})
+	return seen
+}
+
+// eachTextKey calls f with each of the n text keys, already read, of the
+// map whose first key is at off.
+func (d *decoder) eachTextKey(off int, n uint64, f func(k []byte)) {
+	r := cbor.Reader{Data: d.r.Data, Off: off}
+	for range n {
+		h, _ := r.ReadHead()
+		k, _ := r.ReadN(h.Arg)
+		f(k)
+		_ = skip(&r) // the value
+	}
+}
+
+// tagged reads the content of tag (its head at off).
+func (d *decoder) tagged(tag uint64, off int) (any, error) {
+	if d.mode.opts.Slots { // a skeleton's own tags first
 		if v, ok, err := d.skelTagged(tag, off); ok {
 			return v, err
 		}
 	}
 	switch tag {
 	case tagBignumPos, tagBignumNeg:
-		return d.bignum(tag, off)
+		return d.out(d.bignum(tag, off))
 	case tagArrayRow, tagArrayColumn:
-		return d.ndarray(tag, off)
+		data, shape, order, err := d.ndarrayParts(tag)
+		if err != nil {
+			return nil, err
+		}
+		return d.array(data, shape, order, off)
 	case TagObject:
-		return d.object(off, depth)
+		return d.object(off)
 	case TagRef:
-		return d.refNode(off)
+		v, err := d.refNode(off)
+		if err != nil || d.skel == nil {
+			return v, err
+		}
+		if l, ok := v.(*LazyRef); ok {
+			return nil, d.skel.encodeSkelLazyRef(l)
+		}
+		d.skel.appendSlot(v.(SlotIndex))
+		return nil, nil
 	case TagEnvelope:
 		return nil, errorAt(KindProtocol, off, "envelope nested inside a message")
 	}
@@ -602,7 +817,7 @@ func (d *decoder) tagged(tag uint64, off int, depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.newArray(data, []int{len(data.bytes) / data.dtype.Size()}, RowMajor, off)
+		return d.array(data, []int{len(data.bytes) / data.dtype.Size()}, RowMajor, off)
 	}
 	return nil, unknownTag(tag, off)
 }
@@ -632,7 +847,8 @@ func (d *decoder) bignum(tag uint64, off int) (any, error) {
 	return n, nil
 }
 
-func (d *decoder) object(off int, depth int) (any, error) {
+// object reads the content of tag TagObject: [name, data].
+func (d *decoder) object(off int) (any, error) {
 	if err := d.expectArray(2); err != nil {
 		return nil, err
 	}
@@ -640,8 +856,14 @@ func (d *decoder) object(off int, depth int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := d.value(depth)
-	if err != nil {
+	if e := d.skel; e != nil {
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagObject)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 2)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(name)))
+		e.buf = append(e.buf, name...)
+	}
+	data, err := d.value()
+	if err != nil || d.skel != nil {
 		return nil, err
 	}
 	if !d.recompose {
@@ -694,15 +916,6 @@ func (d *decoder) typedArray(tag uint64, off int) (typedData, error) {
 		return typedData{}, errorAt(KindMismatch, boff, "%d bytes are not a whole number of %s elements", len(b), t.dtype)
 	}
 	return typedData{t.dtype, t.bigEndian, b, d.r.Off - len(b)}, nil
-}
-
-// ndarray reads the content of tag 40 or 1040: [shape, typed array].
-func (d *decoder) ndarray(tag uint64, off int) (any, error) {
-	data, shape, order, err := d.ndarrayParts(tag)
-	if err != nil {
-		return nil, err
-	}
-	return d.newArray(data, shape, order, off)
 }
 
 // ndarrayParts reads the content of tag 40 or 1040 without checking the
@@ -822,17 +1035,28 @@ func (d *decoder) bytesN(n uint64) ([]byte, error) {
 	return b, nil
 }
 
-// newArray checks data against shape and the limits and adds its slot.
-func (d *decoder) newArray(data typedData, dims []int, order Order, off int) (SlotIndex, error) {
+// array checks inline array data against its shape and the limits, and
+// makes it a slot; a skeleton keeps one of fewer than arraySlotMin bytes
+// inside.
+func (d *decoder) array(data typedData, dims []int, order Order, off int) (any, error) {
 	if d.mode.opts.Slots {
-		return 0, errorAt(KindProtocol, off, "an RFC 8746 array in a skeleton: arrays cross as slots or with the skeleton's own tag")
+		return nil, errorAt(KindProtocol, off, "an RFC 8746 array in a skeleton: arrays cross as slots or with the skeleton's own tag")
 	}
 	n, err := d.checkArray(data, dims, off)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return d.plan.add(Slot{DType: data.dtype, Shape: dims, Order: order, Bytes: int64(n),
-		Inline: data.bytes, Offset: int64(data.off), Swap: data.bigEndian, Batch: -1, off: int64(off)}), nil
+	if d.skel != nil && int64(n) < d.arraySlotMin {
+		d.skel.appendInlineArray(data, dims, order)
+		return nil, nil
+	}
+	i := d.plan.add(Slot{DType: data.dtype, Shape: dims, Order: order, Bytes: int64(n),
+		Inline: data.bytes, Offset: int64(data.off), Swap: data.bigEndian, Batch: -1, off: int64(off)})
+	if d.skel != nil {
+		d.skel.appendSlot(i)
+		return nil, nil
+	}
+	return i, nil
 }
 
 // checkArray checks data against shape and the limits and returns its

@@ -290,8 +290,7 @@ func (e *encoder) encode(v any, depth int) error {
 		if err := e.nest(depth, 1); err != nil {
 			return err
 		}
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagSlot)
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(v))
+		e.appendSlot(v)
 	default:
 		return e.encodeContainer(v, depth)
 	}

@@ -57,7 +57,9 @@ func FuzzDecode(f *testing.F) {
 
 // checkSkeletonAgrees checks that a binding's path, DecMode.Skeleton,
 // agrees with Decode: the same error kind and offset, or a skeleton and
-// slots that stand for the same value.
+// slots that stand for the same value. Both are one walk of the message
+// (decoder), which reads and checks every item once; this holds its two
+// outputs, Go values and skeleton bytes, to each other.
 func checkSkeletonAgrees(t *testing.T, data []byte, v any, derr error) {
 	p, err := zcSkeleton.Skeleton(data, 8, 8)
 	if derr != nil {

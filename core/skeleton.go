@@ -1,7 +1,6 @@
 package core
 
 import (
-	"bytes"
 	"math"
 	"slices"
 	"unicode/utf8"
@@ -243,25 +242,12 @@ func (d *decoder) skelPairs(off int) (Map, error) {
 		return nil, d.syntax(loff, cbor.ErrTruncated)
 	}
 	pairs := make(Map, 0, n/2)
-	seen := make(map[string]struct{}, n/2)
+	keys := mapKeys{seen: make(map[string]struct{}, n/2), mixed: true}
 	for range n / 2 {
-		koff := d.r.Off
-		k, err := d.value(0)
+		k, v, err := d.pair(&keys)
 		if err != nil {
 			return nil, err
 		}
-		v, err := d.value(0)
-		if err != nil {
-			return nil, err
-		}
-		enc, err := appendKey(nil, k)
-		if err != nil {
-			return nil, errorAt(KindProtocol, koff, "map key of type %T is not an integer, string, byte string, bool or nil", k)
-		}
-		if _, dup := seen[string(enc)]; dup {
-			return nil, errorAt(KindSyntax, koff, "duplicate map key %x", enc)
-		}
-		seen[string(enc)] = struct{}{}
 		pairs = append(pairs, Pair{k, v})
 	}
 	return pairs, nil
@@ -384,176 +370,35 @@ func (d *decoder) skelLazyRef(off int) (*LazyRef, error) {
 // PassThrough, references are lazy refs in the skeleton; otherwise they
 // are slots to download. Slots are numbered in the order the skeleton
 // names them.
+//
+// It is the walk of Plan with the skeleton as its output (decoder): the
+// rest of this section is only how that output writes what the walk has
+// read and checked.
 func (m *DecMode) Skeleton(data []byte, arraySlotMin, bytesSlotMin int64) (*Plan, error) {
 	if m.opts.Slots {
 		return nil, errorf(KindInvalid, "DecMode.Skeleton reads messages; this mode reads skeletons")
 	}
-	if int64(len(data)) > m.opts.MaxMessageSize {
-		return nil, errorf(KindLimit, "message of %d bytes exceeds MaxMessageSize %d", len(data), m.opts.MaxMessageSize)
-	}
-	if _, err := m.scan(data); err != nil {
-		return nil, err
-	}
-	// The skeleton is about the message's size, less the arrays and byte
-	// strings that become slots: start there, within reason.
-	buf := make([]byte, 0, min(len(data)+len(data)/4, 4<<20))
-	d := &decoder{mode: m, r: cbor.Reader{Data: data}, plan: &Plan{},
-		skel: &encoder{mode: skeletonEncMode, buf: buf}, arraySlotMin: arraySlotMin, bytesSlotMin: bytesSlotMin}
-	if _, err := d.envelope(); err != nil {
-		return nil, err
-	}
-	d.plan.Batches = d.batches
-	d.plan.Skeleton = d.skel.message()
-	return d.plan, nil
+	return m.walk(data, &decoder{skel: &encoder{mode: skeletonEncMode}, arraySlotMin: arraySlotMin, bytesSlotMin: bytesSlotMin})
 }
 
 var skeletonEncMode = MustMode(EncOptions{Slots: true, MaxDepth: MaxDepthLimit}.EncMode())
 
-// emit writes one item of a message's body into the skeleton d.skel: the
-// checks and errors of value, without the Go value.
-func (d *decoder) emit(depth int) error {
-	e := d.skel
-	h, off, err := d.head()
-	if err != nil {
-		return err
-	}
-	switch h.Major {
-	case cbor.MajorUint, cbor.MajorNeg:
-		e.buf = cbor.AppendHead(e.buf, h.Major, h.Arg)
-	case cbor.MajorBytes, cbor.MajorText:
-		b, err := d.r.ReadN(h.Arg)
-		if err != nil {
-			return d.syntax(off, err)
-		}
-		if h.Major == cbor.MajorBytes && d.bytesSlotMin > 0 && int64(len(b)) >= d.bytesSlotMin {
-			d.emitSlot(d.plan.add(Slot{Bytes: int64(len(b)), Inline: b, Offset: int64(d.r.Off - len(b)), Batch: -1, off: int64(off)}))
-			return nil
-		}
-		e.buf = cbor.AppendHead(e.buf, h.Major, uint64(len(b)))
-		e.appendPayload(b)
-	case cbor.MajorArray:
-		if h.Arg > uint64(d.r.Remaining()) {
-			return d.syntax(off, cbor.ErrTruncated)
-		}
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, h.Arg)
-		for range h.Arg {
-			if err := d.emit(depth + 1); err != nil {
-				return err
-			}
-		}
-	case cbor.MajorMap:
-		return d.emitMap(h.Arg, off, depth+1)
-	case cbor.MajorTag:
-		return d.emitTagged(h.Arg, off, depth+1)
-	default:
-		if h.AI == cbor.AIFloat64 { // the common float: no Go value needed
-			e.buf = cbor.AppendFloat64(e.buf, math.Float64frombits(h.Arg))
-			return nil
-		}
-		v, err := d.simple(h, off)
-		if err != nil {
-			return err
-		}
-		return e.encode(v, 0)
-	}
-	return nil
-}
-
-func (d *decoder) emitSlot(i SlotIndex) {
-	e := d.skel
+// appendSlot writes slot i.
+func (e *encoder) appendSlot(i SlotIndex) {
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagSlot)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(i))
 }
 
-// emitMap writes a map of n pairs: as a map while its keys are text, and
-// as tag tagSkelPairs once a key is not. Keys are checked as mapValue
-// checks them, in the same order; text keys in canonical order need no
-// set to tell that none repeats.
-func (d *decoder) emitMap(n uint64, off int, depth int) error {
-	if 2*n > uint64(d.r.Remaining()) {
-		return d.syntax(off, cbor.ErrTruncated)
-	}
+// emitString writes a byte or text string b (its head at off) into the
+// skeleton: a byte string of bytesSlotMin bytes or more as a slot.
+func (d *decoder) emitString(major byte, b []byte, off int) {
 	e := d.skel
-	start, parts, first := len(e.buf), len(e.parts), d.r.Off
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorMap, n)
-	var prev []byte
-	var seen map[string]struct{} // encoded keys, once order alone cannot tell
-	pairs := false
-	for i := uint64(0); i < n; i++ {
-		koff := d.r.Off
-		if !pairs && d.r.Remaining() > 0 && d.r.Data[koff]>>5 == cbor.MajorText {
-			h, _, err := d.head()
-			if err != nil {
-				return err
-			}
-			k, err := d.r.ReadN(h.Arg)
-			if err != nil {
-				return d.syntax(koff, err)
-			}
-			e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(k)))
-			e.buf = append(e.buf, k...)
-			if err := d.emit(depth); err != nil {
-				return err
-			}
-			if seen == nil && (i == 0 || textLess(prev, k)) {
-				prev = k
-				continue
-			}
-			if seen == nil {
-				seen = d.textKeysAt(first, i)
-			}
-			enc := string(cbor.AppendHead(nil, cbor.MajorText, uint64(len(k)))) + string(k)
-			if _, dup := seen[enc]; dup {
-				return errorAt(KindSyntax, koff, "duplicate map key %q", k)
-			}
-			seen[enc] = struct{}{}
-			continue
-		}
-		if !pairs { // the first key that is not text: a Map
-			pairs = true
-			if seen == nil {
-				seen = d.textKeysAt(first, i)
-			}
-			e.reheadPairs(start, parts, n)
-		}
-		k, err := d.value(depth)
-		if err != nil {
-			return err
-		}
-		enc, kerr := appendKey(nil, k)
-		e.buf = append(e.buf, enc...)
-		if err := d.emit(depth); err != nil {
-			return err
-		}
-		if kerr != nil {
-			return errorAt(KindProtocol, koff, "map key of type %T is not an integer, string, byte string, bool or nil", k)
-		}
-		if _, dup := seen[string(enc)]; dup {
-			return errorAt(KindSyntax, koff, "duplicate map key %x", enc)
-		}
-		seen[string(enc)] = struct{}{}
+	if major == cbor.MajorBytes && d.bytesSlotMin > 0 && int64(len(b)) >= d.bytesSlotMin {
+		e.appendSlot(d.plan.add(Slot{Bytes: int64(len(b)), Inline: b, Offset: int64(d.r.Off - len(b)), Batch: -1, off: int64(off)}))
+		return
 	}
-	return nil
-}
-
-// textLess reports whether text key a sorts before b as encoded keys do:
-// shorter first, then bytewise.
-func textLess(a, b []byte) bool {
-	return len(a) < len(b) || len(a) == len(b) && bytes.Compare(a, b) < 0
-}
-
-// textKeysAt returns the encodings of the n text keys of the map whose
-// first key is at off (already checked: they are text).
-func (d *decoder) textKeysAt(off int, n uint64) map[string]struct{} {
-	r := cbor.Reader{Data: d.r.Data, Off: off}
-	seen := make(map[string]struct{}, n)
-	for range n {
-		h, _ := r.ReadHead()
-		k, _ := r.ReadN(h.Arg)
-		seen[string(cbor.AppendHead(nil, cbor.MajorText, uint64(len(k))))+string(k)] = struct{}{}
-		_ = d.mode.scanItem(&r, 0, new(int)) // the value
-	}
-	return seen
+	e.buf = cbor.AppendHead(e.buf, major, uint64(len(b)))
+	e.appendPayload(b)
 }
 
 // reheadPairs turns the map head written at start into the head of tag
@@ -569,94 +414,32 @@ func (e *encoder) reheadPairs(start, parts int, n uint64) {
 	}
 }
 
-// emitTagged writes the content of tag (already read at off): the checks
-// of tagged.
-func (d *decoder) emitTagged(tag uint64, off int, depth int) error {
-	e := d.skel
-	switch tag {
-	case tagBignumPos, tagBignumNeg:
-		v, err := d.bignum(tag, off)
-		if err != nil {
-			return err
-		}
-		return e.encode(v, 0)
-	case tagArrayRow, tagArrayColumn:
-		data, shape, order, err := d.ndarrayParts(tag)
-		if err != nil {
-			return err
-		}
-		return d.emitArray(data, shape, order, off)
-	case TagObject:
-		if err := d.expectArray(2); err != nil {
-			return err
-		}
-		name, err := d.typeName()
-		if err != nil {
-			return err
-		}
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagObject)
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 2)
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(name)))
-		e.buf = append(e.buf, name...)
-		return d.emit(depth)
-	case TagRef:
-		v, err := d.refNode(off)
-		if err != nil {
-			return err
-		}
-		if l, ok := v.(*LazyRef); ok {
-			return e.encodeSkelLazyRef(l)
-		}
-		d.emitSlot(v.(SlotIndex))
-		return nil
-	case TagEnvelope:
-		return errorAt(KindProtocol, off, "envelope nested inside a message")
-	}
-	if _, ok := lookupTypedArrayTag(tag); ok || isTypedArrayTag(tag) {
-		data, err := d.typedArray(tag, off)
-		if err != nil {
-			return err
-		}
-		return d.emitArray(data, []int{len(data.bytes) / data.dtype.Size()}, RowMajor, off)
-	}
-	return unknownTag(tag, off)
-}
-
-// emitArray checks an inline array and writes it as a slot, or inside
-// the skeleton when it is shorter than arraySlotMin.
-func (d *decoder) emitArray(data typedData, dims []int, order Order, off int) error {
-	n, err := d.checkArray(data, dims, off)
-	if err != nil {
-		return err
-	}
-	if int64(n) >= d.arraySlotMin {
-		d.emitSlot(d.plan.add(Slot{DType: data.dtype, Shape: dims, Order: order, Bytes: int64(n),
-			Inline: data.bytes, Offset: int64(data.off), Swap: data.bigEndian, Batch: -1, off: int64(off)}))
-		return nil
-	}
-	e := d.skel
+// appendInlineArray writes inline array data, already checked against
+// dims, as tag tagSkelArray [dtype, shape, order, data] in little-endian
+// order, or a 0-d array as tag tagSkelArray0+dtype around its element.
+func (e *encoder) appendInlineArray(data typedData, dims []int, order Order) {
+	n := len(data.bytes)
 	if len(dims) == 0 && !data.bigEndian {
 		e.appendSkelArray0(data.dtype, data.bytes)
-		return nil
+		return
 	}
 	if len(dims) == 0 {
 		b := make([]byte, n)
 		swapInto(b, data.bytes, data.dtype.Size())
 		e.appendSkelArray0(data.dtype, b)
-		return nil
+		return
 	}
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelArray)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 4)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(data.dtype))
 	e.appendShape(dims)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(wireOrder(dims, order)))
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, n)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(n))
 	if data.bigEndian {
-		e.buf = slices.Grow(e.buf, int(n))
-		swapInto(e.buf[len(e.buf):len(e.buf)+int(n)], data.bytes, data.dtype.Size())
-		e.buf = e.buf[:len(e.buf)+int(n)]
+		e.buf = slices.Grow(e.buf, n)
+		swapInto(e.buf[len(e.buf):len(e.buf)+n], data.bytes, data.dtype.Size())
+		e.buf = e.buf[:len(e.buf)+n]
 	} else {
 		e.appendPayload(data.bytes)
 	}
-	return nil
 }
