@@ -1,7 +1,6 @@
 package core
 
 import (
-	"bytes"
 	"context"
 	"math"
 	"math/big"
@@ -617,16 +616,26 @@ func (d *decoder) mapValue(n uint64, off int) (any, error) {
 	for i := uint64(0); i < n; i++ {
 		koff := d.r.Off
 		if !keys.mixed && d.r.Remaining() > 0 && d.r.Data[koff]>>5 == cbor.MajorText {
-			k, err := d.textKey()
+			h, _, err := d.head()
 			if err != nil {
 				return nil, err
+			}
+			k, err := d.r.ReadN(h.Arg)
+			if err != nil {
+				return nil, d.syntax(koff, err)
+			}
+			if e := d.skel; e != nil {
+				e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(k)))
+				e.buf = append(e.buf, k...)
 			}
 			v, err := d.value()
 			if err != nil {
 				return nil, err
 			}
-			if err := keys.text(d, i, k, koff); err != nil {
-				return nil, err
+			if !keys.ordered(k) {
+				if err := keys.text(d, i, k, koff); err != nil {
+					return nil, err
+				}
 			}
 			if strs != nil {
 				strs[string(k)] = v
@@ -658,24 +667,6 @@ func (d *decoder) mapValue(n uint64, off int) (any, error) {
 		return pairs, nil
 	}
 	return strs, nil
-}
-
-// textKey reads a map key that is text (the next item is) and writes it
-// into the skeleton.
-func (d *decoder) textKey() ([]byte, error) {
-	h, off, err := d.head()
-	if err != nil {
-		return nil, err
-	}
-	k, err := d.r.ReadN(h.Arg)
-	if err != nil {
-		return nil, d.syntax(off, err)
-	}
-	if e := d.skel; e != nil {
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(k)))
-		e.buf = append(e.buf, k...)
-	}
-	return k, nil
 }
 
 // pair reads a map key of any kind and its value, and checks the key.
@@ -715,12 +706,20 @@ type mapKeys struct {
 	mixed bool                // a key that is not text came: the map is a Map
 }
 
-// text checks text key k, the map's i-th, at koff.
-func (mk *mapKeys) text(d *decoder, i uint64, k []byte, koff int) error {
-	if mk.seen == nil && (i == 0 || textLess(mk.prev, k)) {
+// ordered reports whether text key k comes after the one before it in
+// canonical order (the first key: if it is not empty), so that it
+// repeats none; it is then the one before the next.
+func (mk *mapKeys) ordered(k []byte) bool {
+	if mk.seen == nil && textLess(mk.prev, k) {
 		mk.prev = k
-		return nil
+		return true
 	}
+	return false
+}
+
+// text checks text key k, the map's i-th, at koff, when ordered cannot
+// tell: against the set of the keys before it.
+func (mk *mapKeys) text(d *decoder, i uint64, k []byte, koff int) error {
 	if mk.seen == nil {
 		mk.seen = d.textKeySet(mk.first, i)
 	}
@@ -756,7 +755,7 @@ func (mk *mapKeys) add(k any, enc []byte, kerr error, koff int) error {
 // textLess reports whether text key a sorts before b as encoded keys do:
 // shorter first, then bytewise.
 func textLess(a, b []byte) bool {
-	return len(a) < len(b) || len(a) == len(b) && bytes.Compare(a, b) < 0
+	return len(a) < len(b) || len(a) == len(b) && string(a) < string(b)
 }
 
 // textKeySet returns the encodings of the n text keys of the map whose
