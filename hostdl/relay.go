@@ -204,7 +204,7 @@ func (r *Relay) Hold(b core.BatchRef) error {
 	}
 	r.batches[b.RefID] = &heldBatch{
 		ref: b, upstream: up.String(), auth: "Bearer " + hex.EncodeToString(b.Token[:]),
-		pieces: map[pieceKey]*piece{}, spilledAt: map[pieceKey]int64{},
+		pieces: map[pieceKey]*piece{}, spilledAt: map[pieceKey]spilled{},
 		receivers: map[string]bool{}, last: time.Now(),
 	}
 	r.log.LogAttrs(r.ctx, slog.LevelDebug, "hostdl: relay holds a batch",

@@ -1,6 +1,7 @@
 package hostdl
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"time"
@@ -19,13 +20,20 @@ type heldBatch struct {
 
 	m         *core.Manifest // the origin's, from the first manifest forwarded
 	pieces    map[pieceKey]*piece
-	spilledAt map[pieceKey]int64 // pieces in the spill file, by offset
+	spilledAt map[pieceKey]spilled // pieces in the spill file
 	spill     *os.File
 	spillEnd  int64
 
 	receivers map[string]bool // downstream receivers: true once confirmed
 	last      time.Time       // the last request of a receiver
 	gone      bool            // forgotten: pieces are freed as their last reader leaves
+}
+
+// spilled is where a piece is in its batch's spill file, and the CRC-32C
+// it had when it was written there.
+type spilled struct {
+	off int64
+	crc uint32
 }
 
 type pieceKey struct {
@@ -273,9 +281,9 @@ func (r *Relay) piece(b *heldBatch, m *core.Manifest, mi *core.ManifestItem, k i
 		p = &piece{b: b, key: key, off: off, ready: make(chan struct{})}
 		b.pieces[key] = p
 		p.pins++ // the load's
-		spillAt, spilled := b.spilledAt[key]
+		at, inSpill := b.spilledAt[key]
 		spill := b.spill
-		r.loads.Go(func() { r.load(p, m, mi, n, spill, spillAt, spilled, receiver) })
+		r.loads.Go(func() { r.load(p, m, mi, n, spill, at, inSpill, receiver) })
 	}
 	p.pins++
 	r.tick++
@@ -290,13 +298,13 @@ func (r *Relay) piece(b *heldBatch, m *core.Manifest, mi *core.ManifestItem, k i
 }
 
 // load fills piece p, of n bytes, from the spill file or upstream.
-func (r *Relay) load(p *piece, m *core.Manifest, mi *core.ManifestItem, n int64, spill *os.File, spillAt int64, spilled bool, receiver string) {
+func (r *Relay) load(p *piece, m *core.Manifest, mi *core.ManifestItem, n int64, spill *os.File, at spilled, inSpill bool, receiver string) {
 	buf := make([]byte, n)
 	var err error
-	if spilled {
-		_, err = spill.ReadAt(buf, spillAt)
-		if err == nil {
-			err = m.VerifyBlocks(mi, p.off, buf) // the disk is checked too
+	if inSpill {
+		_, err = spill.ReadAt(buf, at.off)
+		if err == nil && core.Checksum(buf) != at.crc {
+			err = errors.New("the piece changed on disk") // the disk is checked too
 		}
 		if err != nil {
 			err = core.NewError(core.KindUnavailable, err, "hostdl: relay: read back piece %d of item %d of %s", p.key.k, mi.ID, p.b.ref)
@@ -391,7 +399,7 @@ func (r *Relay) spillLocked(b *heldBatch, p *piece) error {
 	if _, err := b.spill.WriteAt(p.data, b.spillEnd); err != nil {
 		return err
 	}
-	b.spilledAt[p.key] = b.spillEnd
+	b.spilledAt[p.key] = spilled{b.spillEnd, core.Checksum(p.data)}
 	b.spillEnd += int64(len(p.data))
 	r.spilled.Add(int64(len(p.data)))
 	return nil
