@@ -184,7 +184,7 @@ func TestOutputStdoutNotTerminal(t *testing.T) {
 	}
 
 	// A terminal: the pseudo-terminal of the test's own.
-	tty := cmdtest.OpenPTY(t, 80)
+	tty := cmdtest.OpenPTY(t, 80, nil)
 	cmd := exec.Command(cmdtest.Path, "pack", "m.safetensors")
 	cmd.Dir, cmd.Stdout = dir, tty
 	var stderr bytes.Buffer

@@ -38,9 +38,17 @@ type download struct {
 // barWidth is the width of a bar with its label and counters.
 const barWidth = 100
 
-// NewProgress draws on f: bars when it is a terminal.
+// NewProgress draws on f: bars when it is a terminal that reports its
+// width, plain lines elsewhere (a terminal of 0 columns, as a serial
+// console or a bare pseudo-terminal may be, has no room for bars).
 func NewProgress(f *os.File) *Progress {
-	return NewProgressTo(f, term.IsTerminal(int(f.Fd())))
+	fd := int(f.Fd())
+	bars := term.IsTerminal(fd)
+	if bars {
+		cols, _, err := term.GetSize(fd)
+		bars = err == nil && cols > 0
+	}
+	return NewProgressTo(f, bars)
 }
 
 func NewProgressTo(w io.Writer, terminal bool) *Progress {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/viacodec/viacodec/cmd/viacodec/internal/cmdtest"
 )
 
 // Elsewhere than on a terminal, a download gets a plain line every
@@ -105,6 +107,35 @@ func TestFormatRate(t *testing.T) {
 	} {
 		if got := FormatRate(tt.n, tt.d); got != tt.want {
 			t.Errorf("FormatRate(%d, %v) = %q, want %q", tt.n, tt.d, got, tt.want)
+		}
+	}
+}
+
+// On a terminal that reports no width (0 columns) bars cannot be drawn:
+// progress falls back to plain lines, rather than to nothing. A terminal
+// of 80 columns gets bars.
+func TestProgressOnTerminals(t *testing.T) {
+	for _, tt := range []struct {
+		cols int
+		want string // what the terminal shows
+	}{
+		{0, "  download: 50% of 1.0 MiB"},
+		{80, "]  1.0 MiB / 1.0 MiB 100 %"},
+	} {
+		var drawn syncBuffer
+		tty := cmdtest.OpenPTY(t, tt.cols, &drawn)
+		p := NewProgress(tty)
+		p.lineEvery = 0
+		p.Update("a", "download", 512<<10, 1<<20)
+		p.Update("a", "download", 1<<20, 1<<20)
+		p.End("a")
+		p.Printf("done\n")
+		p.Close()
+		for i := 0; !strings.Contains(drawn.String(), tt.want) || !strings.Contains(drawn.String(), "done"); i++ {
+			if i == 200 {
+				t.Fatalf("%d columns: the terminal shows %q, want %q and done", tt.cols, drawn.String(), tt.want)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 }

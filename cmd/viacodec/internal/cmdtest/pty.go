@@ -11,9 +11,9 @@ import (
 
 // OpenPTY opens the terminal end of a new pseudo-terminal of cols columns
 // (0 for a terminal that reports no width); what is written to it is
-// read and dropped. The test's cleanup closes both ends. A machine
-// without pseudo-terminals skips the test.
-func OpenPTY(t *testing.T, cols int) *os.File {
+// copied to drawn (nil to drop it). The test's cleanup closes both ends.
+// A machine without pseudo-terminals skips the test.
+func OpenPTY(t *testing.T, cols int, drawn io.Writer) *os.File {
 	t.Helper()
 	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
@@ -38,7 +38,10 @@ func OpenPTY(t *testing.T, cols int) *os.File {
 		t.Skipf("set the window size: %v", err)
 	}
 	// Drain what is drawn, so that a writer never blocks on a full terminal.
-	go io.Copy(io.Discard, ptm)
+	if drawn == nil {
+		drawn = io.Discard
+	}
+	go io.Copy(drawn, ptm)
 	return tty
 }
 
