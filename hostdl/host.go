@@ -146,26 +146,29 @@ const prepareMin = 8 << 20
 // at the lowest CPU priority, so that the first receiver does not wait for
 // them; a receiver that asks sooner finishes them at full speed, and a
 // transaction that ends stops them. A smaller batch is checksummed when
-// its manifest is first asked for, in about a millisecond. A nil b (a
-// message with every array inline has no batch) is KindInvalid. After
-// Close, Publish fails with KindInvalid (errors.Is ErrClosed); a table
-// from HostOptions.NewTable that does not publish core batches, with
-// KindInvalid.
+// its manifest is first asked for, in about a millisecond.
+//
+// A nil b, what Message.Batch gives for a message with every array
+// inline, has nothing to serve: Publish opens no transaction and returns
+// nil and no error (Python's Host.dumps returns None), so check the
+// transaction before waiting on it. After Close, Publish fails with
+// KindInvalid (errors.Is ErrClosed); a table from HostOptions.NewTable
+// that does not publish core batches, with KindInvalid.
 func (h *Host) Publish(b *core.Batch, o core.PublishOptions) (*core.Transaction, error) {
 	p, ok := h.table.(publisher)
 	if !ok {
 		return nil, core.NewError(core.KindInvalid, nil, "hostdl: the host's table (%T) does not publish core batches", h.table)
 	}
-	if b == nil {
-		return nil, core.NewError(core.KindInvalid, nil, "hostdl: Publish needs a batch; a message with every array inline has none")
-	}
-	if b.Ref.Source != h.Source() {
+	if b != nil && b.Ref.Source != h.Source() {
 		return nil, core.NewError(core.KindInvalid, nil, "hostdl: batch %s points to another source; encode it with Host.EncMode", b.Ref)
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if h.closed {
-		return nil, core.NewError(core.KindInvalid, ErrClosed, "hostdl: publish %s: the host is closed", b.Ref)
+		return nil, core.NewError(core.KindInvalid, ErrClosed, "hostdl: publish: the host is closed")
+	}
+	if b == nil {
+		return nil, nil
 	}
 	tx, err := p.Publish(b, o)
 	if err != nil {

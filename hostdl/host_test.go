@@ -488,9 +488,6 @@ func TestHostOptions(t *testing.T) {
 	if _, err := h.DecMode(core.DecOptions{Fetcher: h.Client()}); core.KindOf(err) != core.KindInvalid {
 		t.Errorf("DecMode with a Fetcher: %v", err)
 	}
-	if _, err := h.Publish(nil, core.PublishOptions{}); !errors.Is(err, core.ErrInvalid) {
-		t.Errorf("Publish(nil): %v", err)
-	}
 	other, _ := core.EncOptions{ByRef: true, Source: "http://elsewhere", RefThreshold: 1}.EncMode()
 	a, _ := core.ArrayOf(nil, []float32{1, 2})
 	m, _ := other.Encode(a)
@@ -582,5 +579,35 @@ func TestHostPreparesLargeBatches(t *testing.T) {
 	}
 	if want := []uuid.UUID{large.Ref().RefID}; !slices.Equal(got, want) {
 		t.Fatalf("prepared %v, want only the large batch %v (the small one was %v)", got, want, small.Ref().RefID)
+	}
+}
+
+// A message with every array inline has no batch, and publishing it opens
+// no transaction: Publish returns nil and no error, as Python's
+// Host.dumps returns None. A closed host still says it is closed.
+func TestPublishAllInline(t *testing.T) {
+	h := newTestHost(t, HostOptions{})
+	enc, err := h.EncMode(core.EncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := core.ArrayOf(nil, []float32{1, 2}) // under the host's ref threshold
+	msg, err := enc.Encode(map[string]any{"round": int64(3), "w": a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Batch() != nil {
+		t.Fatal("a batch for an array under the threshold")
+	}
+	tx, err := h.Publish(msg.Batch(), core.PublishOptions{Receivers: 1})
+	if tx != nil || err != nil {
+		t.Fatalf("Publish(nil) = %v, %v; want nil, nil", tx, err)
+	}
+	if s := h.Table().Stats(); s.Open != 0 {
+		t.Fatalf("%d transactions open", s.Open)
+	}
+	h.Close()
+	if _, err := h.Publish(nil, core.PublishOptions{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Publish(nil) after Close: %v", err)
 	}
 }

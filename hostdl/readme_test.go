@@ -2,6 +2,7 @@ package hostdl
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -27,6 +28,26 @@ func TestReadmeShowsExamples(t *testing.T) {
 		}
 		if !strings.Contains(string(readme), "```go\n"+body+"```\n") {
 			t.Errorf("README.md does not show %s of %s as it is:\n%s", c.name, c.file, body)
+		}
+	}
+}
+
+// TestReadmeDropsNoError: a reader copies README.md's Go snippets, so
+// none of them drops an error with _.
+func TestReadmeDropsNoError(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := regexp.MustCompile(`(?m)^.*(?:, _|^\s*_) :?= .*$`)
+	blocks := strings.Split(string(readme), "```go\n")[1:]
+	if len(blocks) == 0 {
+		t.Fatal("README.md has no Go snippet")
+	}
+	for _, b := range blocks {
+		code, _, _ := strings.Cut(b, "```")
+		for _, line := range dropped.FindAllString(code, -1) {
+			t.Errorf("README.md drops an error: %s", strings.TrimSpace(line))
 		}
 	}
 }

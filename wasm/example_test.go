@@ -70,8 +70,14 @@ func ExampleRuntime_NewTable() {
 	}
 	defer src.Close()
 
-	w, _ := core.ArrayOf(nil, make([]float32, 1<<20)) // 4 MiB: by reference
-	enc, _ := rt.EncMode(core.EncOptions{ByRef: true, Source: src.Source()})
+	w, err := core.ArrayOf(nil, make([]float32, 1<<20)) // 4 MiB: by reference
+	if err != nil {
+		panic(err)
+	}
+	enc, err := rt.EncMode(core.EncOptions{ByRef: true, Source: src.Source()})
+	if err != nil {
+		panic(err)
+	}
 	msg, err := enc.Encode(map[string]any{"round": int64(3), "w": w})
 	if err != nil {
 		panic(err)
@@ -81,16 +87,25 @@ func ExampleRuntime_NewTable() {
 		panic(err)
 	}
 
-	rcv, _ := hostdl.NewHost(hostdl.HostOptions{Logger: quiet, Client: hostdl.ClientOptions{Receiver: "agent-1"}})
+	rcv, err := hostdl.NewHost(hostdl.HostOptions{Logger: quiet, Client: hostdl.ClientOptions{Receiver: "agent-1"}})
+	if err != nil {
+		panic(err)
+	}
 	defer rcv.Close()
-	dec, _ := rcv.DecMode(core.DecOptions{})
+	dec, err := rcv.DecMode(core.DecOptions{})
+	if err != nil {
+		panic(err)
+	}
 	v, err := dec.Decode(msg.Bytes())
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(v.(map[string]any)["w"].(*core.Array).Shape)
 
-	out, _ := tx.Wait(context.Background())
+	out, err := tx.Wait(context.Background())
+	if err != nil {
+		panic(err)
+	}
 	fmt.Println(out.State, out.Confirmed())
 	// Output:
 	// [1048576]
