@@ -118,6 +118,25 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
+// A map key the format does not allow is named in CBOR's terms, not as
+// the Go type a decoder would have made of it: a Python or command-line
+// user reads these errors too.
+func TestBadMapKeyInCBORTerms(t *testing.T) {
+	for _, tt := range []struct{ hex, what string }{
+		{"E(a1 fb3ff0000000000000 00)", "a float"},
+		{"E(a1 f93c00 00)", "a float"},
+		{"E(a1 80 01)", "a list"},
+		{"E(a1 a0 01)", "a map"},
+		{"E(a1 d828 82 81 01 d855 44 0000803f 01)", "an array"},
+	} {
+		_, err := Unmarshal(malformedHex(t, tt.hex))
+		want := "core: map key is " + tt.what + ", not an integer, text, byte string, boolean or null at offset 8"
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", tt.hex, err, want)
+		}
+	}
+}
+
 // malformedHex decodes hex with spaces; E(body) becomes an envelope.
 func malformedHex(t testing.TB, s string) []byte {
 	t.Helper()

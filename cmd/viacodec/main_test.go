@@ -119,6 +119,8 @@ func TestErrorsInTheCommandsTerms(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "m.safetensors"), tensorfile.Safetensors, modelFile(t, tensorfile.Safetensors))
 	os.WriteFile(filepath.Join(dir, "junk.cbor"), []byte("not a message at all"), 0o644)
+	// A message whose map has a float key: [1, {1.5: 2}, []] in the envelope.
+	os.WriteFile(filepath.Join(dir, "floatkey.cbor"), []byte("\xda\x56\x43\x00\x00\x83\x01\xa1\xfb\x3f\xf8\x00\x00\x00\x00\x00\x00\x02\x80"), 0o644)
 	goText := regexp.MustCompile(`\b(core|hostdl|tensorfile): |Options\.|TLSFiles|CertFile|KeyFile|CAFile| of type |float64|\*core\.`)
 	for _, tt := range []struct {
 		args []string
@@ -128,6 +130,8 @@ func TestErrorsInTheCommandsTerms(t *testing.T) {
 		{[]string{"serve", "m.safetensors", "-tls-cert", "c.pem"}, "viacodec serve: TLS needs both -tls-cert and -tls-key, or neither"},
 		{[]string{"serve", "m.safetensors", "-client-auth"}, "viacodec serve: -client-auth needs TLS with -tls-cert, -tls-key and -tls-ca"},
 		{[]string{"fetch", "junk.cbor", "-o", "x.npz", "-tls-key", "k.pem"}, "viacodec fetch: TLS needs both -tls-cert and -tls-key, or neither"},
+		{[]string{"inspect", "floatkey.cbor"}, "viacodec inspect: floatkey.cbor: map key is a float, not an integer, text, byte string, boolean or null at offset 8"},
+		{[]string{"unpack", "floatkey.cbor", "-o", "x.npz"}, "viacodec unpack: floatkey.cbor: map key is a float, not an integer"},
 	} {
 		r := viacodec(t, dir, nil, tt.args...)
 		r.Fails(t, 1, tt.want)
