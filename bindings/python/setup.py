@@ -10,9 +10,11 @@ The wheel is tagged for this platform but any Python 3 (py3-none-<platform>),
 as no Python extension is compiled.
 """
 
+import atexit
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from setuptools import setup
@@ -51,7 +53,12 @@ class BuildWithLibrary(build_py):
                 f"viacodec: {REPO} is not the viacodec repository (no go.mod and capi/): build the package "
                 "from a checkout, where bindings/python lies two levels below go.mod"
             )
-        out = Path(self.build_lib).resolve() / "viacodec"
+        if getattr(self, "editable_mode", False):
+            # An editable install imports the package from the source
+            # tree: the library goes there, as `make python` puts it.
+            out = HERE / "viacodec"
+        else:
+            out = Path(self.build_lib).resolve() / "viacodec"
         out.mkdir(parents=True, exist_ok=True)
         lib = out / "libviacodec.so"  # go build writes libviacodec.h beside it
         cmd = [find_go(), "build", "-buildmode=c-shared", "-o", str(lib), "./capi"]
@@ -75,4 +82,13 @@ class BinaryDistribution(Distribution):
         return True
 
 
-setup(distclass=BinaryDistribution, cmdclass={"build_py": BuildWithLibrary, "bdist_wheel": PlatformWheel})
+#: Where the build and its metadata go: outside the checkout, so that
+#: `pip install ./bindings/python` leaves no build/ or *.egg-info there.
+SCRATCH = tempfile.mkdtemp(prefix="viacodec-build-")
+atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
+
+setup(
+    distclass=BinaryDistribution,
+    cmdclass={"build_py": BuildWithLibrary, "bdist_wheel": PlatformWheel},
+    options={"build": {"build_base": str(Path(SCRATCH) / "build")}, "egg_info": {"egg_base": SCRATCH}},
+)

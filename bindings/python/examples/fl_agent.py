@@ -79,6 +79,14 @@ def train_in_place(w: np.ndarray, lr: np.float32, target: np.float32) -> np.ndar
 
 
 def main() -> int:
+    if sys.stdout.isatty():
+        print(
+            "fl_agent.py speaks binary frames on its standard streams, not to a terminal: "
+            "the demo runs it (make demo, or viacodec demo -python \"PYTHON fl_agent.py\"); "
+            "examples/two_processes.py is an example to run by hand",
+            file=sys.stderr,
+        )
+        return 2
     name = sys.argv[1] if len(sys.argv) > 1 else "py-agent"
     out = FrameWriter(sys.stdout.buffer)
     waiters = []
