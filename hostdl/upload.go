@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,6 +26,7 @@ const (
 	DefaultUploadTimeout = 5 * time.Minute // from the grant to the commit
 	uploadPrefix         = "/v1/uploads/"
 	headerBatchToken     = "Viacodec-Batch-Token" // the batch's read token, with an upload's manifest
+	headerCRC            = "Viacodec-Crc32c"      // an uploaded range's CRC-32C per block, 8 hex digits each
 	outcomeWait          = 20 * time.Second       // longest wait of one outcome request, under the client's RequestTimeout
 )
 
@@ -253,6 +255,31 @@ func (us *uploads) handleManifest(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// verifyCRCs checks data, block by block of bs bytes, against crcs: the
+// CRC-32C of each block as 8 hex digits, concatenated.
+func verifyCRCs(data []byte, bs int64, crcs string) error {
+	for p, k := int64(0), 0; p < int64(len(data)); p, k = p+bs, k+8 {
+		want, err := strconv.ParseUint(crcs[k:k+8], 16, 32)
+		if err != nil {
+			return core.NewError(core.KindProtocol, err, "hostdl: %s is not hex", headerCRC)
+		}
+		if got := core.Checksum(data[p:min(p+bs, int64(len(data)))]); got != uint32(want) {
+			return core.NewError(core.KindChecksum, nil, "hostdl: uploaded block at +%d: crc32c %08x, the source says %08x", p, got, want)
+		}
+	}
+	return nil
+}
+
+// rangeCRCs returns the CRC-32C of each block of bs bytes of data as
+// verifyCRCs reads them.
+func rangeCRCs(data []byte, bs int64) string {
+	b := make([]byte, 0, 8*((int64(len(data))+bs-1)/bs))
+	for p := int64(0); p < int64(len(data)); p += bs {
+		b = fmt.Appendf(b, "%08x", core.Checksum(data[p:min(p+bs, int64(len(data)))]))
+	}
+	return string(b)
+}
+
 func bytesEqualManifest(a, b *core.Manifest) bool {
 	return string(core.MarshalManifest(a)) == string(core.MarshalManifest(b))
 }
@@ -288,9 +315,10 @@ func (us *uploads) handleItem(w http.ResponseWriter, r *http.Request) {
 	cr, _ := strings.CutSuffix(r.Header.Get("Content-Range"), "/*")
 	off, n, err := parseRange(strings.Replace(cr, "bytes ", "bytes=", 1))
 	bs := int64(m.BlockSize)
-	if err != nil || off%bs != 0 || off+n > mi.Bytes || ((off+n)%bs != 0 && off+n != mi.Bytes) || r.ContentLength != n {
+	if err != nil || off%bs != 0 || off+n > mi.Bytes || ((off+n)%bs != 0 && off+n != mi.Bytes) || r.ContentLength != n ||
+		int64(len(r.Header.Get(headerCRC))) != 8*((n+bs-1)/bs) {
 		s.fail(w, r, http.StatusRequestedRangeNotSatisfiable, core.NewError(core.KindInvalid, err,
-			"hostdl: an upload's range is Content-Range: bytes a-b/* within the item, on block boundaries, with a Content-Length of its size"))
+			"hostdl: an upload's range is Content-Range: bytes a-b/* within the item, on block boundaries, with a Content-Length of its size and a CRC-32C per block"))
 		return
 	}
 	us.mu.Lock()
@@ -305,7 +333,7 @@ func (us *uploads) handleItem(w http.ResponseWriter, r *http.Request) {
 	http.NewResponseController(w).SetReadDeadline(u.g.Expires)
 	_, err = io.ReadFull(r.Body, dst)
 	if err == nil {
-		err = m.VerifyBlocks(mi, off, dst)
+		err = verifyCRCs(dst, bs, r.Header.Get(headerCRC))
 	}
 	us.mu.Lock()
 	u.writing--

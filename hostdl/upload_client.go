@@ -108,9 +108,11 @@ func (u *Upload) items(parent context.Context, b *core.Batch, m *core.Manifest) 
 					return
 				}
 				r := ranges[i]
-				err := u.send(ctx, http.MethodPut, "items/"+strconv.Itoa(r.id), r.data[r.off:r.end], map[string]string{
+				data := r.data[r.off:r.end]
+				err := u.send(ctx, http.MethodPut, "items/"+strconv.Itoa(r.id), data, map[string]string{
 					"Content-Type":  contentBytes,
 					"Content-Range": fmt.Sprintf("bytes %d-%d/*", r.off, r.end-1),
+					headerCRC:       rangeCRCs(data, int64(m.BlockSize)),
 				})
 				if err != nil {
 					once.Do(func() { firstErr = err; cancel() })
