@@ -81,24 +81,9 @@ func (m *EncMode) encodeInline(ctx context.Context, v any) ([]byte, error) {
 	}
 	var out []byte
 	err = m.rt.with(ctx, func(ctx context.Context, in *instance) error {
-		p, buf, err := in.alloc(ctx, uint64(size))
-		if err != nil {
-			return err
-		}
-		layout.PutParcel(buf, skel, slots)
-		r, err := in.call(ctx, "vc_encode", uint64(p), uint64(size), uint64(m.opts.MaxDepth))
-		if err != nil {
-			return err
-		}
-		msg, b, err := in.result(ctx, r)
-		if err == nil {
-			out = slices.Clone(b)
-			err = in.free(ctx, msg)
-		}
-		if ferr := in.free(ctx, p); err == nil {
-			err = ferr
-		}
-		return err
+		return in.exchange(ctx, uint64(size), func(buf []byte) { layout.PutParcel(buf, skel, slots) },
+			"vc_encode", []uint64{uint64(size), uint64(m.opts.MaxDepth)},
+			func(b []byte) error { out = slices.Clone(b); return nil })
 	})
 	if err != nil {
 		return nil, err
@@ -221,26 +206,11 @@ func (m *DecMode) plan(ctx context.Context, data []byte) (*layout.PlanLayout, er
 	}
 	var plan []byte
 	err := m.rt.with(ctx, func(ctx context.Context, in *instance) error {
-		p, buf, err := in.alloc(ctx, uint64(len(data)))
-		if err != nil {
-			return err
-		}
-		copy(buf, data)
-		r, err := in.call(ctx, "vc_decode", uint64(p), uint64(len(data)),
-			uint64(o.MaxDepth), uint64(o.MaxElements), uint64(o.MaxByteLen),
-			uint64(o.MaxMessageSize), uint64(o.MaxArrayBytes), 0, flags)
-		if err != nil {
-			return err
-		}
-		res, b, err := in.result(ctx, r)
-		if err == nil {
-			plan = slices.Clone(b)
-			err = in.free(ctx, res)
-		}
-		if ferr := in.free(ctx, p); err == nil {
-			err = ferr
-		}
-		return err
+		return in.exchange(ctx, uint64(len(data)), func(buf []byte) { copy(buf, data) },
+			"vc_decode", []uint64{uint64(len(data)),
+				uint64(o.MaxDepth), uint64(o.MaxElements), uint64(o.MaxByteLen),
+				uint64(o.MaxMessageSize), uint64(o.MaxArrayBytes), 0, flags},
+			func(b []byte) error { plan = slices.Clone(b); return nil })
 	})
 	if err != nil {
 		return nil, err

@@ -69,31 +69,20 @@ func (m *EncMode) EncodeContext(ctx context.Context, v any) (*Message, error) {
 		return nil, core.NewError(core.KindLimit, nil, "wasm: a value whose inline part is %d bytes does not fit in the guest's memory limit of %d bytes (Options.MemoryLimit)", size, m.rt.limit)
 	}
 	var e *layout.Encoded
-	err = m.rt.with(ctx, func(ctx context.Context, in *instance) error {
-		p, buf, err := in.alloc(ctx, uint64(size))
-		if err != nil {
-			return err
+	err = m.rt.with(withRand(ctx, m.opts.Rand), func(ctx context.Context, in *instance) error {
+		put := func(buf []byte) {
+			layout.PutParcel(buf[:parcel], skel, slots)
+			copy(buf[parcel:], m.opts.Source)
 		}
-		layout.PutParcel(buf[:parcel], skel, slots)
-		copy(buf[parcel:], m.opts.Source)
-		r, err := in.call(withRand(ctx, m.opts.Rand), "vc_encode_ref", uint64(p), uint64(parcel), uint64(len(m.opts.Source)),
-			uint64(m.opts.MaxDepth), uint64(m.opts.RefThreshold))
-		if err != nil {
-			return err
-		}
-		res, b, err := in.result(ctx, r)
-		if err == nil {
-			if e, err = layout.ReadEncoded(b); err == nil {
-				e.Message = slices.Clone(e.Message)
-			}
-			if ferr := in.free(ctx, res); err == nil {
-				err = ferr
-			}
-		}
-		if ferr := in.free(ctx, p); err == nil {
-			err = ferr
-		}
-		return err
+		return in.exchange(ctx, uint64(size), put, "vc_encode_ref",
+			[]uint64{uint64(parcel), uint64(len(m.opts.Source)), uint64(m.opts.MaxDepth), uint64(m.opts.RefThreshold)},
+			func(b []byte) error {
+				var err error
+				if e, err = layout.ReadEncoded(b); err == nil {
+					e.Message = slices.Clone(e.Message)
+				}
+				return err
+			})
 	})
 	if err != nil {
 		return nil, err

@@ -246,6 +246,34 @@ func (in *instance) alloc(ctx context.Context, n uint64) (uint32, []byte, error)
 	return ptr, b, err
 }
 
+// exchange is one round trip through the guest: it copies n bytes, which
+// put writes, into a fresh guest buffer, calls name with that buffer's
+// address followed by args, and hands the buffer the call returns to
+// take, which copies what it keeps (the view is valid until the next
+// call). Both buffers are freed; the first error is returned.
+func (in *instance) exchange(ctx context.Context, n uint64, put func([]byte), name string, args []uint64, take func([]byte) error) error {
+	p, buf, err := in.alloc(ctx, n)
+	if err != nil {
+		return err
+	}
+	put(buf)
+	r, err := in.call(ctx, name, append([]uint64{uint64(p)}, args...)...)
+	if err == nil {
+		var res uint32
+		var b []byte
+		if res, b, err = in.result(ctx, r); err == nil {
+			err = take(b)
+			if ferr := in.free(ctx, res); err == nil {
+				err = ferr
+			}
+		}
+	}
+	if ferr := in.free(ctx, p); err == nil {
+		err = ferr
+	}
+	return err
+}
+
 // free unpins a guest buffer.
 func (in *instance) free(ctx context.Context, ptr uint32) error {
 	r, err := in.call(ctx, "vc_free", uint64(ptr))
