@@ -858,6 +858,9 @@ func (d *decoder) bignum(tag uint64, off int) (any, error) {
 	if tag == tagBignumNeg {
 		n.Neg(n.Add(n, bigOne))
 	}
+	if d.mode.opts.Slots {
+		return n, nil // a skeleton's *big.Int stays one (docs/wire-format.md §4.1)
+	}
 	switch {
 	case n.IsInt64():
 		return n.Int64(), nil

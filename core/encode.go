@@ -232,7 +232,11 @@ func (e *encoder) encode(v any, depth int) error {
 		if err := e.nest(depth, 1); err != nil {
 			return err
 		}
-		e.buf = appendBigInt(e.buf, v)
+		if e.mode.opts.Slots { // a skeleton keeps it a *big.Int (docs/wire-format.md §4.1)
+			e.buf = appendBignum(e.buf, v)
+		} else {
+			e.buf = appendBigInt(e.buf, v)
+		}
 	case Float16:
 		if e.mode.opts.Slots {
 			e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelFloat16)
@@ -578,15 +582,31 @@ var bigOne = big.NewInt(1)
 // appendBigInt writes v as a plain integer when it fits major type 0 or 1,
 // and as a bignum (tag 2 or 3, no leading zero bytes) otherwise.
 func appendBigInt(dst []byte, v *big.Int) []byte {
-	major, tag, n := byte(cbor.MajorUint), uint64(tagBignumPos), v
-	if v.Sign() < 0 {
-		major, tag = cbor.MajorNeg, tagBignumNeg
-		n = new(big.Int).Neg(v) // CBOR stores -1 - v
-		n.Sub(n, bigOne)
-	}
+	major, tag, n := bigIntParts(v)
 	if n.IsUint64() {
 		return cbor.AppendHead(dst, major, n.Uint64())
 	}
+	return appendBignumParts(dst, tag, n)
+}
+
+// appendBignum writes v as a bignum (tag 2 or 3) whatever its size: the
+// form of a *big.Int in a skeleton.
+func appendBignum(dst []byte, v *big.Int) []byte {
+	_, tag, n := bigIntParts(v)
+	return appendBignumParts(dst, tag, n)
+}
+
+// bigIntParts returns the major type, bignum tag and CBOR magnitude of v
+// (-1 - v for a negative v).
+func bigIntParts(v *big.Int) (major byte, tag uint64, n *big.Int) {
+	if v.Sign() < 0 {
+		n = new(big.Int).Neg(v) // CBOR stores -1 - v
+		return cbor.MajorNeg, tagBignumNeg, n.Sub(n, bigOne)
+	}
+	return cbor.MajorUint, tagBignumPos, v
+}
+
+func appendBignumParts(dst []byte, tag uint64, n *big.Int) []byte {
 	b := n.Bytes()
 	dst = cbor.AppendHead(dst, cbor.MajorTag, tag)
 	dst = cbor.AppendHead(dst, cbor.MajorBytes, uint64(len(b)))

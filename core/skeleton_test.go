@@ -473,3 +473,24 @@ func TestSkeletonArraysAreCopies(t *testing.T) {
 		}
 	}
 }
+
+// TestSkeletonKeepsBigInt: a *big.Int crosses a skeleton as a bignum,
+// whatever its size, and comes back a *big.Int: a host that encodes
+// through a skeleton sees the nesting depth a native encode counts for
+// it.
+func TestSkeletonKeepsBigInt(t *testing.T) {
+	for _, n := range []*big.Int{big.NewInt(5), big.NewInt(-1), new(big.Int).Lsh(big.NewInt(1), 70)} {
+		b, err := skelEnc.Marshal([]any{n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := skelDec.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := v.([]any)[0].(*big.Int)
+		if !ok || got.Cmp(n) != 0 {
+			t.Errorf("%v crossed a skeleton as %T %v", n, v.([]any)[0], v.([]any)[0])
+		}
+	}
+}

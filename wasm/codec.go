@@ -130,6 +130,12 @@ func (s *splitter) split(v any, depth int) any {
 			out[k] = s.split(e, depth+1)
 		}
 		return out
+	case map[any]any:
+		out := make(map[any]any, len(x))
+		for k, e := range x {
+			out[k] = s.split(e, depth+1)
+		}
+		return out
 	case core.Map:
 		out := make(core.Map, len(x))
 		for i, p := range x {
