@@ -32,7 +32,7 @@ func (m *DecMode) DecodeContext(ctx context.Context, data []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.place(ctx, p)
+	return m.Place(ctx, p)
 }
 
 // Plan decodes a message up to its arrays: every limit is checked from
@@ -404,7 +404,7 @@ func (d *decoder) refNode(off int) (any, error) {
 	if d.mode.opts.PassThrough {
 		v = &LazyRef{Batch: batch, Item: int(item), DType: dt, Shape: shape, Order: order}
 	} else {
-		v = d.plan.add(Slot{DType: dt, Shape: shape, Order: order, Bytes: int64(n), Offset: -1, Batch: int(bi), Item: int(item), off: int64(off)})
+		v = d.plan.add(Slot{DType: dt, Shape: shape, Order: order, Bytes: int64(n), Offset: -1, Batch: int(bi), Item: int(item), Node: int64(off)})
 	}
 	d.refs[key] = v
 	return v, nil
@@ -886,17 +886,19 @@ func (d *decoder) object(off int) (any, error) {
 		e.buf = append(e.buf, name...)
 	}
 	data, err := d.value()
-	if err != nil || d.skel != nil {
+	if err != nil {
 		return nil, err
 	}
-	if !d.recompose {
-		return Object{Name: name, Data: data}, nil
-	}
 	t := d.mode.opts.Registry.lookupName(name)
-	if t == nil {
-		if d.mode.opts.UnknownTypes == UnknownAsError {
-			return nil, &Error{Kind: KindUnregistered, Offset: int64(off), Msg: "typed object " + strconv.Quote(name) + " is not registered"}
-		}
+	if t == nil && d.mode.opts.UnknownTypes == UnknownAsError {
+		// Refused while planning, whatever the output: before anything
+		// is placed or downloaded.
+		return nil, &Error{Kind: KindUnregistered, Offset: int64(off), Msg: "typed object " + strconv.Quote(name) + " is not registered"}
+	}
+	switch {
+	case d.skel != nil:
+		return nil, nil
+	case !d.recompose || t == nil:
 		return Object{Name: name, Data: data}, nil
 	}
 	// Its data may hold arrays not yet placed: recompose it after.
@@ -1074,7 +1076,7 @@ func (d *decoder) array(data typedData, dims []int, order Order, off int) (any, 
 		return nil, nil
 	}
 	i := d.plan.add(Slot{DType: data.dtype, Shape: dims, Order: order, Bytes: int64(n),
-		Inline: data.bytes, Offset: int64(data.off), Swap: data.bigEndian, Batch: -1, off: int64(off)})
+		Inline: data.bytes, Offset: int64(data.off), Swap: data.bigEndian, Batch: -1, Node: int64(off)})
 	if d.skel != nil {
 		d.skel.appendSlot(i)
 		return nil, nil

@@ -50,7 +50,9 @@ type Slot struct {
 	Batch int
 	Item  int
 
-	off int64 // the array's offset in the message, for errors
+	// Node is where the slot's node (its array, ref node or byte string)
+	// starts in the message: the offset of the errors about it.
+	Node int64
 }
 
 // Ref reports whether the slot's bytes are downloaded rather than inline.
@@ -99,14 +101,20 @@ type deferred struct {
 	off  int64
 }
 
-// place puts p's arrays in Go memory (or the Allocator's), downloads the
-// referenced ones and returns the body with *Array values in place of the
-// slots, registered typed objects recomposed.
-func (m *DecMode) place(ctx context.Context, p *Plan) (any, error) {
+// Place puts p's arrays in Go memory (or the Allocator's), downloads the
+// referenced ones through the Fetcher and returns the body with *Array
+// values in place of the slots, registered typed objects recomposed: the
+// second half of Decode, after Plan. Inline arrays are copied (or, with
+// ZeroCopy, viewed) from their Slot.Inline: a host that planned the
+// message elsewhere (a wasm guest) places it from its own copy by making
+// each Inline a view of that copy. Every limit was checked by the plan;
+// Place checks only what it relies on: each slot index of the body names
+// a slot.
+func (m *DecMode) Place(ctx context.Context, p *Plan) (any, error) {
 	if m.opts.Fetcher == nil {
 		for _, s := range p.Slots {
 			if s.Ref() {
-				return nil, errorAt(KindInvalid, int(s.off), "message holds references: set DecOptions.Fetcher, or PassThrough")
+				return nil, errorAt(KindInvalid, int(s.Node), "message holds references: set DecOptions.Fetcher, or PassThrough")
 			}
 		}
 	}
@@ -120,11 +128,11 @@ func (m *DecMode) place(ctx context.Context, p *Plan) (any, error) {
 		case s.Ref():
 			dst, err := m.opts.Allocator(s.DType, s.Shape, s.Order, s.Bytes)
 			if err != nil {
-				return nil, &Error{Kind: KindInvalid, Offset: s.off, Msg: "allocate destination", Err: err}
+				return nil, &Error{Kind: KindInvalid, Offset: s.Node, Msg: "allocate destination", Err: err}
 			}
 			d, err := p.Download(i, dst)
 			if err != nil {
-				return nil, errorAt(KindInvalid, int(s.off), "allocator returned %d bytes for %d", len(dst), s.Bytes)
+				return nil, errorAt(KindInvalid, int(s.Node), "allocator returned %d bytes for %d", len(dst), s.Bytes)
 			}
 			a.Data = dst
 			downloads = append(downloads, d)
@@ -143,7 +151,12 @@ func (m *DecMode) place(ctx context.Context, p *Plan) (any, error) {
 	if err := FetchAll(ctx, m.opts.Fetcher, downloads); err != nil {
 		return nil, err
 	}
-	return ReplaceSlots(p.Body, func(i SlotIndex) (any, error) { return &arrays[i], nil })
+	return ReplaceSlots(p.Body, func(i SlotIndex) (any, error) {
+		if i < 0 || int(i) >= len(arrays) {
+			return nil, errorf(KindInvalid, "the plan's body names slot %d of %d", i, len(arrays))
+		}
+		return &arrays[i], nil
+	})
 }
 
 // ReplaceSlots returns v with every SlotIndex replaced by f's value for

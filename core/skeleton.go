@@ -394,7 +394,7 @@ func (e *encoder) appendSlot(i SlotIndex) {
 func (d *decoder) emitString(major byte, b []byte, off int) {
 	e := d.skel
 	if major == cbor.MajorBytes && d.bytesSlotMin > 0 && int64(len(b)) >= d.bytesSlotMin {
-		e.appendSlot(d.plan.add(Slot{Bytes: int64(len(b)), Inline: b, Offset: int64(d.r.Off - len(b)), Batch: -1, off: int64(off)}))
+		e.appendSlot(d.plan.add(Slot{Bytes: int64(len(b)), Inline: b, Offset: int64(d.r.Off - len(b)), Batch: -1, Node: int64(off)}))
 		return
 	}
 	e.buf = cbor.AppendHead(e.buf, major, uint64(len(b)))

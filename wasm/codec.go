@@ -149,14 +149,16 @@ func (s *splitter) split(v any, depth int) any {
 }
 
 // DecMode decodes in the guest, as core's DecMode with the same options
-// would: the same values and errors of the same kinds. The guest parses
-// and checks the message and returns its plan; the host places every
-// array from its own copy of the message (no array byte comes back out
-// of the guest) and downloads the referenced ones through the Fetcher.
-// Safe for concurrent use.
+// would: the same values and errors of the same kinds and offsets. The
+// guest parses and checks the message and returns its plan; the host
+// places the arrays through core's placement (core.DecMode.Place), from
+// its own copy of the message (no array byte comes back out of the
+// guest), and downloads the referenced ones through the Fetcher. Safe
+// for concurrent use.
 type DecMode struct {
 	rt   *Runtime
 	opts core.DecOptions
+	core *core.DecMode // places the guest's plans
 }
 
 // DecMode validates o as core does and returns the mode it describes.
@@ -173,7 +175,7 @@ func (r *Runtime) DecMode(o core.DecOptions) (*DecMode, error) {
 	case o.Slots:
 		return nil, core.NewError(core.KindInvalid, nil, "wasm: DecOptions.Slots is for bindings; decode natively")
 	}
-	return &DecMode{rt: r, opts: m.Options()}, nil
+	return &DecMode{rt: r, opts: m.Options(), core: m}, nil
 }
 
 // Decode decodes a message.
@@ -191,138 +193,62 @@ func (m *DecMode) DecodeContext(ctx context.Context, data []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.place(ctx, p, data)
+	return m.core.Place(ctx, p)
 }
 
 // Flags of vc_decode (wasm/guest).
 const (
 	decodePassThrough = 1 << iota
 	decodeCanFetch
+	decodeKeep
+	decodeRefuseUnknown
 )
 
-// plan has the guest plan data and returns the plan's layout.
-func (m *DecMode) plan(ctx context.Context, data []byte) (*layout.PlanLayout, error) {
+// plan has the guest plan data and returns the plan, its body read from
+// the guest's skeleton and its inline slots viewing data. The guest plans
+// references as slots even without a Fetcher: core's placement refuses
+// them then, with core's error.
+func (m *DecMode) plan(ctx context.Context, data []byte) (*core.Plan, error) {
 	o := m.opts
-	var flags uint64
+	flags := uint64(decodeCanFetch)
 	if o.PassThrough {
 		flags |= decodePassThrough
 	}
-	if o.Fetcher != nil {
-		flags |= decodeCanFetch
+	if o.UnknownTypes == core.UnknownAsError {
+		flags |= decodeRefuseUnknown
 	}
-	var plan []byte
+	var b []byte
 	err := m.rt.with(ctx, func(ctx context.Context, in *instance) error {
 		return in.exchange(ctx, uint64(len(data)), func(buf []byte) { copy(buf, data) },
 			"vc_decode", []uint64{uint64(len(data)),
 				uint64(o.MaxDepth), uint64(o.MaxElements), uint64(o.MaxByteLen),
 				uint64(o.MaxMessageSize), uint64(o.MaxArrayBytes), 0, flags},
-			func(b []byte) error { plan = slices.Clone(b); return nil })
+			func(r []byte) error { b = slices.Clone(r); return nil })
 	})
 	if err != nil {
 		return nil, err
 	}
-	return layout.ReadPlan(plan, len(data))
-}
-
-// place builds the value of plan p of data: the skeleton with every slot
-// replaced by its array, copied (or, with ZeroCopy, viewed) from data or
-// downloaded.
-func (m *DecMode) place(ctx context.Context, p *layout.PlanLayout, data []byte) (any, error) {
-	body, err := abi.DecodeSkeleton(p.Skeleton)
+	pl, err := layout.ReadPlan(b, data)
 	if err != nil {
+		return nil, err
+	}
+	p := pl.Plan
+	// The guest checked the limits; the host checks what it would
+	// allocate from before it trusts the plan.
+	var refBytes int64
+	for i := range p.Slots {
+		s := &p.Slots[i]
+		switch {
+		case s.DType == core.DTypeInvalid:
+			return nil, core.NewError(core.KindInvalid, nil, "wasm: the guest planned a byte-string slot")
+		case s.Ref():
+			if refBytes += s.Bytes; refBytes > o.MaxArrayBytes {
+				return nil, core.NewError(core.KindLimit, nil, "wasm: references of %d bytes exceed MaxArrayBytes %d", refBytes, o.MaxArrayBytes)
+			}
+		}
+	}
+	if p.Body, err = abi.DecodeSkeleton(pl.Skeleton); err != nil {
 		return nil, core.NewError(core.KindInvalid, err, "wasm: the guest's skeleton")
 	}
-	arrays := make([]*core.Array, len(p.Slots))
-	var downloads []core.Download
-	var refBytes int64
-	for i, s := range p.Slots {
-		a := &core.Array{DType: s.DType, Shape: s.Shape, Order: s.Order}
-		switch s.Kind {
-		case layout.SlotInline:
-			src := data[s.Offset : s.Offset+s.Bytes]
-			switch {
-			case s.Swap:
-				a.Data = make([]byte, s.Bytes)
-				cs := core.Slot{DType: s.DType, Bytes: s.Bytes, Inline: src, Swap: true, Batch: -1}
-				if err := cs.CopyTo(a.Data); err != nil {
-					return nil, err
-				}
-			case m.opts.ZeroCopy:
-				a.Data = src
-			default:
-				a.Data = slices.Clone(src)
-				if a.Data == nil {
-					a.Data = []byte{}
-				}
-			}
-		case layout.SlotRef:
-			if m.opts.Fetcher == nil {
-				return nil, core.NewError(core.KindInvalid, nil, "wasm: the guest planned a download without a Fetcher")
-			}
-			if refBytes += s.Bytes; refBytes > m.opts.MaxArrayBytes {
-				return nil, core.NewError(core.KindLimit, nil, "wasm: references of %d bytes exceed MaxArrayBytes %d", refBytes, m.opts.MaxArrayBytes)
-			}
-			dst, err := m.opts.Allocator(s.DType, s.Shape, s.Order, s.Bytes)
-			if err != nil {
-				return nil, core.NewError(core.KindInvalid, err, "wasm: allocate destination")
-			}
-			if int64(len(dst)) != s.Bytes {
-				return nil, core.NewError(core.KindInvalid, nil, "wasm: allocator returned %d bytes for %d", len(dst), s.Bytes)
-			}
-			a.Data = dst
-			downloads = append(downloads, core.Download{Batch: p.Batches[s.Batch],
-				Item: core.FetchItem{ID: s.Item, DType: s.DType, Shape: s.Shape, Order: s.Order, Dst: dst}})
-		default:
-			return nil, core.NewError(core.KindInvalid, nil, "wasm: the guest planned a byte-string slot")
-		}
-		arrays[i] = a
-	}
-	if err := core.FetchAll(ctx, m.opts.Fetcher, downloads); err != nil {
-		return nil, err
-	}
-	v, err := core.ReplaceSlots(body, func(i core.SlotIndex) (any, error) {
-		if i < 0 || int(i) >= len(arrays) {
-			return nil, core.NewError(core.KindInvalid, nil, "wasm: the guest's skeleton names slot %d of %d", i, len(arrays))
-		}
-		return arrays[i], nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if m.opts.UnknownTypes == core.UnknownAsError {
-		if name, ok := findObject(v, 0); ok {
-			return nil, core.NewError(core.KindUnregistered, nil, "wasm: typed object %q is not registered", name)
-		}
-	}
-	return v, nil
-}
-
-// findObject returns the name of an unregistered typed object in v.
-func findObject(v any, depth int) (string, bool) {
-	if depth > core.MaxDepthLimit {
-		return "", false
-	}
-	switch x := v.(type) {
-	case core.Object:
-		return x.Name, true
-	case []any:
-		for _, e := range x {
-			if n, ok := findObject(e, depth+1); ok {
-				return n, true
-			}
-		}
-	case map[string]any:
-		for _, e := range x {
-			if n, ok := findObject(e, depth+1); ok {
-				return n, true
-			}
-		}
-	case core.Map:
-		for _, p := range x {
-			if n, ok := findObject(p.Value, depth+1); ok {
-				return n, true
-			}
-		}
-	}
-	return "", false
+	return p, nil
 }

@@ -116,6 +116,11 @@ type DecOptions struct {
 	// order, byte strings among the arrays.
 	ArraySlotMin int64
 	PassThrough  bool // refs stay lazy refs in the skeleton
+	// RefuseUnknown refuses a typed object while planning, before anything
+	// is downloaded (core.UnknownAsError): for a caller without a registry
+	// of its own, such as the wasm host. Otherwise typed objects cross as
+	// they are, for the caller's registry.
+	RefuseUnknown bool
 }
 
 func (o DecOptions) decMode() (*core.DecMode, error) {
@@ -132,10 +137,14 @@ func (o DecOptions) decMode() (*core.DecMode, error) {
 	if o.ArraySlotMin < 0 {
 		return nil, Errorf(core.KindInvalid, "option array_slot_min %d is negative", o.ArraySlotMin)
 	}
+	unknown := core.UnknownAsObject
+	if o.RefuseUnknown {
+		unknown = core.UnknownAsError
+	}
 	return core.DecOptions{
 		MaxDepth: depth, MaxElements: int(o.MaxElements), MaxByteLen: o.MaxByteLen,
 		MaxMessageSize: o.MaxMessageSize, MaxArrayBytes: o.MaxArrayBytes,
-		ZeroCopy: true, PassThrough: o.PassThrough,
+		ZeroCopy: true, PassThrough: o.PassThrough, UnknownTypes: unknown,
 	}.DecMode()
 }
 
@@ -171,7 +180,8 @@ func Decode(msg []byte, o DecOptions, canFetch bool, host int64) (*Decoded, erro
 	if !canFetch {
 		for _, s := range p.Slots {
 			if s.Ref() {
-				return nil, Errorf(core.KindInvalid, "the message holds references: decode it with a host to download them, or in pass-through to keep them as lazy refs")
+				return nil, &core.Error{Kind: core.KindInvalid, Offset: s.Node,
+					Msg: "the message holds references: decode it with a host to download them, or in pass-through to keep them as lazy refs"}
 			}
 		}
 	}

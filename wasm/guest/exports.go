@@ -15,6 +15,7 @@ const (
 	DecodePassThrough = 1 << iota // refs stay lazy refs in the skeleton
 	DecodeCanFetch                // refs become slots the host downloads
 	DecodeKeep                    // keep a decode handle for vc_decode_fill
+	DecodeRefuseUnknown           // refuse typed objects while planning (core.UnknownAsError)
 )
 
 var (
@@ -158,7 +159,7 @@ func vcDecode(msg, n uint32, maxDepth, maxElements, maxByteLen, maxMessageSize, 
 	return result(decode(msg, n, abi.DecOptions{
 		MaxDepth: maxDepth, MaxElements: maxElements, MaxByteLen: maxByteLen,
 		MaxMessageSize: maxMessageSize, MaxArrayBytes: maxArrayBytes, BytesSlotMin: bytesSlotMin,
-		PassThrough: flags&DecodePassThrough != 0,
+		PassThrough: flags&DecodePassThrough != 0, RefuseUnknown: flags&DecodeRefuseUnknown != 0,
 	}, flags))
 }
 

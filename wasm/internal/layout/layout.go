@@ -280,36 +280,23 @@ func ReadParcel(buf []byte) (skel []byte, slots []abi.Slot, err error) {
 
 // ---- Plans ----
 
-// SlotKind says where a planned slot's bytes are.
-type SlotKind uint8
-
+// Kinds of a planned slot, as the plan layout writes them.
 const (
-	SlotInline SlotKind = iota // an inline array: in the message
-	SlotRef                    // a referenced array: downloaded from its batch
-	SlotString                 // a byte string passed out of line (BytesSlotMin): in the message
+	slotInline = iota // an inline array: in the message
+	slotRef           // a referenced array: downloaded from its batch
+	slotString        // a byte string passed out of line (BytesSlotMin): in the message
 )
 
-// PlanSlot is one slot of a plan layout.
-type PlanSlot struct {
-	Kind   SlotKind
-	DType  core.DType // SlotString: core.DTypeInvalid
-	Order  core.Order
-	Swap   bool // an inline array stored big-endian
-	Shape  []int
-	Bytes  int64
-	Offset int64 // SlotInline, SlotString: where the bytes stand in the message; -1 if unknown
-	Batch  int   // SlotRef: index into Plan.Batches
-	Item   int   // SlotRef: item id in that batch
-}
-
 // PlanLayout is a decoded message as the host reads it from the guest:
-// the skeleton, the slots that the skeleton's slot tags number, and the
-// batch descriptors the referenced slots download from.
+// the skeleton, and core's plan of the message (core.DecMode.Skeleton)
+// whose inline slots view the host's own copy of the message.
 type PlanLayout struct {
 	Handle   int64 // the guest's decode handle, for a fill; 0: none kept
 	Skeleton []byte
-	Slots    []PlanSlot
-	Batches  []core.BatchRef
+	// Plan has the slots the skeleton's slot tags number and the batch
+	// descriptors the referenced slots download from; its Body is for
+	// the reader to fill. A byte-string slot has DType core.DTypeInvalid.
+	Plan *core.Plan
 }
 
 // AppendPlan appends the layout of d, decoded from msg, with handle:
@@ -323,7 +310,9 @@ type PlanLayout struct {
 //
 // Every slot of d is one of its plan's (core.DecMode.Skeleton), a byte
 // string among them with DType core.DTypeInvalid; msg is the message d
-// was decoded from, which the offsets point into.
+// was decoded from. The offset of an inline array or byte string is where
+// its bytes stand in msg (-1: not a view of msg); that of a referenced
+// array is where its ref node starts (core.Slot.Node), for errors.
 func AppendPlan(dst []byte, d *abi.Decoded, msg []byte, handle int64) []byte {
 	le := binary.LittleEndian
 	skel := d.Skeleton.Len()
@@ -335,17 +324,17 @@ func AppendPlan(dst []byte, d *abi.Decoded, msg []byte, handle int64) []byte {
 	dst = append(dst, make([]byte, pad8(uint64(skel))-uint64(skel))...)
 	for i, s := range d.Specs {
 		ps := &d.Plan().Slots[i]
-		kind, offset, batch, item, swap := SlotInline, ps.Offset, int64(-1), int64(-1), ps.Swap
+		kind, offset, batch, item := uint8(slotInline), ps.Offset, int64(-1), int64(-1)
 		switch {
 		case ps.Ref():
-			kind, batch, item = SlotRef, int64(ps.Batch), int64(ps.Item)
+			kind, offset, batch, item = slotRef, ps.Node, int64(ps.Batch), int64(ps.Item)
 		case ps.DType == core.DTypeInvalid:
-			kind = SlotString
+			kind = slotString
 		}
-		if kind != SlotRef && (offset < 0 || offset > int64(len(msg))-ps.Bytes) {
+		if kind != slotRef && (offset < 0 || offset > int64(len(msg))-ps.Bytes) {
 			offset = -1 // not a view of msg: the host cannot place it from its copy
 		}
-		dst = append(dst, uint8(kind), uint8(s.DType), uint8(s.Order), b2u8(swap))
+		dst = append(dst, kind, uint8(s.DType), uint8(s.Order), b2u8(ps.Swap))
 		dst = le.AppendUint32(dst, uint32(len(s.Shape)))
 		dst = le.AppendUint64(dst, s.Bytes)
 		dst = le.AppendUint64(dst, uint64(offset))
@@ -368,13 +357,14 @@ func b2u8(b bool) uint8 {
 	return 0
 }
 
-// ReadPlan reads a plan layout of a message of msgLen bytes. It checks
-// what the host relies on: every slot's dtype, shape and byte length
-// agree, inline bytes lie within the message, and referenced slots name a
-// batch of the layout. Skeleton views b.
-func ReadPlan(b []byte, msgLen int) (*PlanLayout, error) {
+// ReadPlan reads a plan layout of msg, the host's copy of the message the
+// guest planned. It checks what the host relies on: every slot's dtype,
+// shape and byte length agree, inline bytes lie within msg (the slot's
+// Inline views them there), and referenced slots name a batch of the
+// layout. Skeleton views b.
+func ReadPlan(b []byte, msg []byte) (*PlanLayout, error) {
 	r := reader{b: b, what: "plan"}
-	p := &PlanLayout{Handle: r.i64()}
+	p := &PlanLayout{Handle: r.i64(), Plan: &core.Plan{}}
 	skel := r.u64()
 	nslots := r.count(40)
 	nbatches := r.count(72)
@@ -386,9 +376,10 @@ func ReadPlan(b []byte, msgLen int) (*PlanLayout, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	p.Slots = make([]PlanSlot, nslots)
-	for i := range p.Slots {
-		s := PlanSlot{Kind: SlotKind(r.u8()), DType: core.DType(r.u8()), Order: core.Order(r.u8()), Swap: r.u8() != 0}
+	slots := make([]core.Slot, nslots)
+	for i := range slots {
+		kind := r.u8()
+		s := core.Slot{DType: core.DType(r.u8()), Order: core.Order(r.u8()), Swap: r.u8() != 0, Batch: -1, Node: -1}
 		ndim := int(r.u32())
 		s.Bytes, s.Offset = r.i64(), r.i64()
 		batch, item := r.i64(), r.i64()
@@ -409,17 +400,21 @@ func ReadPlan(b []byte, msgLen int) (*PlanLayout, error) {
 		if r.err != nil {
 			return nil, r.err
 		}
-		if !s.check(msgLen, batch, item, nbatches) {
-			return nil, abi.Errorf(core.KindInvalid, "malformed plan layout: slot %d (%+v) is inconsistent", i, s)
+		if !checkSlot(&s, kind, len(msg), batch, item, nbatches) {
+			return nil, abi.Errorf(core.KindInvalid, "malformed plan layout: slot %d (kind %d, %+v) is inconsistent", i, kind, s)
 		}
-		if s.Kind == SlotRef {
-			s.Batch, s.Item, s.Offset = int(batch), int(item), -1
+		switch {
+		case kind == slotRef:
+			s.Batch, s.Item, s.Node, s.Offset = int(batch), int(item), s.Offset, -1
+		case s.Offset >= 0:
+			s.Inline = msg[s.Offset : s.Offset+s.Bytes : s.Offset+s.Bytes]
 		}
-		p.Slots[i] = s
+		slots[i] = s
 	}
-	p.Batches = make([]core.BatchRef, nbatches)
-	for i := range p.Batches {
-		p.Batches[i] = r.batchRef()
+	p.Plan.Slots = slots
+	p.Plan.Batches = make([]core.BatchRef, nbatches)
+	for i := range p.Plan.Batches {
+		p.Plan.Batches[i] = r.batchRef()
 		if r.err != nil {
 			return nil, r.err
 		}
@@ -433,23 +428,23 @@ func ReadPlan(b []byte, msgLen int) (*PlanLayout, error) {
 	return p, nil
 }
 
-// check reports whether s is consistent: its byte length from its dtype
-// and shape, its bytes in a message of msgLen bytes or in one of nbatches
-// batches.
-func (s *PlanSlot) check(msgLen int, batch, item int64, nbatches int) bool {
+// checkSlot reports whether s, of kind, is consistent: its byte length
+// from its dtype and shape, its bytes in a message of msgLen bytes or in
+// one of nbatches batches.
+func checkSlot(s *core.Slot, kind uint8, msgLen int, batch, item int64, nbatches int) bool {
 	if s.Order > core.ColumnMajor || s.Bytes < 0 {
 		return false
 	}
 	inMessage := s.Offset >= 0 && s.Offset <= int64(msgLen) && s.Bytes <= int64(msgLen)-s.Offset
-	switch s.Kind {
-	case SlotString:
+	switch kind {
+	case slotString:
 		return s.DType == core.DTypeInvalid && len(s.Shape) == 0 && !s.Swap && (inMessage || s.Offset == -1)
-	case SlotInline:
+	case slotInline:
 		n, err := core.ByteLen(s.DType, s.Shape)
 		return err == nil && n == s.Bytes && inMessage
-	case SlotRef:
+	case slotRef:
 		n, err := core.ByteLen(s.DType, s.Shape)
-		return err == nil && n == s.Bytes && !s.Swap &&
+		return err == nil && n == s.Bytes && !s.Swap && s.Offset >= -1 && s.Offset < int64(msgLen) &&
 			batch >= 0 && batch < int64(nbatches) && item >= 0 && item <= math.MaxInt32
 	}
 	return false

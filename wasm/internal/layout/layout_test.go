@@ -150,52 +150,55 @@ func TestPlanLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := AppendPlan(nil, d, msg, 42)
-	p, err := ReadPlan(b, len(msg))
+	pl, err := ReadPlan(b, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Handle != 42 || !bytes.Equal(p.Skeleton, d.Skeleton.Bytes()) || len(p.Slots) != len(d.Specs) {
-		t.Fatalf("handle %d, skeleton %x, %d slots; want 42, %x, %d", p.Handle, p.Skeleton, len(p.Slots), d.Skeleton.Bytes(), len(d.Specs))
+	p := pl.Plan
+	if pl.Handle != 42 || !bytes.Equal(pl.Skeleton, d.Skeleton.Bytes()) || len(p.Slots) != len(d.Specs) {
+		t.Fatalf("handle %d, skeleton %x, %d slots; want 42, %x, %d", pl.Handle, pl.Skeleton, len(p.Slots), d.Skeleton.Bytes(), len(d.Specs))
 	}
 	if len(p.Batches) != 1 || p.Batches[0] != d.Plan().Batches[0] {
 		t.Fatalf("batches %+v, want %+v", p.Batches, d.Plan().Batches)
 	}
-	kinds := map[SlotKind]int{}
+	kinds := map[string]int{}
 	for i, s := range p.Slots {
-		spec := d.Specs[i]
-		kinds[s.Kind]++
+		spec, want := d.Specs[i], d.Plan().Slots[i]
 		if int32(s.DType) != spec.DType || int32(s.Order) != spec.Order || !slices.Equal(s.Shape, spec.Shape) || uint64(s.Bytes) != spec.Bytes {
 			t.Errorf("slot %d: %+v, spec %+v", i, s, spec)
 		}
-		switch s.Kind {
-		case SlotInline:
-			if !bytes.Equal(msg[s.Offset:s.Offset+s.Bytes], arrays[0]) {
-				t.Errorf("inline slot %d: offset %d does not hold its bytes", i, s.Offset)
+		switch {
+		case s.Ref():
+			kinds["ref"]++
+			if s.Batch != 0 || s.Offset != -1 || s.Inline != nil || s.Node != want.Node || s.Node <= 0 || s.Bytes != int64(len(arrays[1])) {
+				t.Errorf("ref slot %d: %+v, want node %d", i, s, want.Node)
 			}
-		case SlotString:
-			if !bytes.Equal(msg[s.Offset:s.Offset+s.Bytes], bytes.Repeat([]byte{9}, 40)) {
-				t.Errorf("byte-string slot %d: offset %d does not hold its bytes", i, s.Offset)
+		case s.DType == core.DTypeInvalid:
+			kinds["string"]++
+			if !bytes.Equal(s.Inline, bytes.Repeat([]byte{9}, 40)) || &s.Inline[0] != &msg[s.Offset] {
+				t.Errorf("byte-string slot %d: offset %d does not view its bytes", i, s.Offset)
 			}
-		case SlotRef:
-			if s.Batch != 0 || s.Offset != -1 || s.Bytes != int64(len(arrays[1])) {
-				t.Errorf("ref slot %d: %+v", i, s)
+		default:
+			kinds["inline"]++
+			if !bytes.Equal(s.Inline, arrays[0]) || &s.Inline[0] != &msg[s.Offset] {
+				t.Errorf("inline slot %d: offset %d does not view its bytes", i, s.Offset)
 			}
 		}
 	}
-	if kinds[SlotInline] != 1 || kinds[SlotRef] != 1 || kinds[SlotString] != 1 {
+	if kinds["inline"] != 1 || kinds["ref"] != 1 || kinds["string"] != 1 {
 		t.Fatalf("slot kinds %v, want one of each", kinds)
 	}
 	for i := range b {
-		if _, err := ReadPlan(b[:i], len(msg)); core.KindOf(err) != core.KindInvalid {
+		if _, err := ReadPlan(b[:i], msg); core.KindOf(err) != core.KindInvalid {
 			t.Fatalf("plan cut at %d of %d: %v", i, len(b), err)
 		}
 	}
-	if _, err := ReadPlan(append(slices.Clone(b), 0), len(msg)); core.KindOf(err) != core.KindInvalid {
+	if _, err := ReadPlan(append(slices.Clone(b), 0), msg); core.KindOf(err) != core.KindInvalid {
 		t.Errorf("plan with a trailing byte: %v", err)
 	}
 	// A slot whose bytes would lie outside the message is refused: the
 	// host would read them from its own copy.
-	if _, err := ReadPlan(b, 10); core.KindOf(err) != core.KindInvalid {
+	if _, err := ReadPlan(b, msg[:10]); core.KindOf(err) != core.KindInvalid {
 		t.Errorf("plan of a message shorter than its slots: %v", err)
 	}
 }
@@ -210,11 +213,11 @@ func TestPlanLayoutSwap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ReadPlan(AppendPlan(nil, d, msg, 0), len(msg))
+	p, err := ReadPlan(AppendPlan(nil, d, msg, 0), msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := p.Slots[0]
+	s := p.Plan.Slots[0]
 	if !s.Swap || s.Offset != 15 || s.Bytes != 8 || s.DType != core.DTypeInt32 {
 		t.Fatalf("slot %+v, want a swapped int32 array at offset 15", s)
 	}
