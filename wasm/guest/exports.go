@@ -12,10 +12,10 @@ import (
 
 // Flags of vc_decode.
 const (
-	DecodePassThrough = 1 << iota // refs stay lazy refs in the skeleton
-	DecodeCanFetch                // refs become slots the host downloads
-	DecodeKeep                    // keep a decode handle for vc_decode_fill
-	DecodeRefuseUnknown           // refuse typed objects while planning (core.UnknownAsError)
+	DecodePassThrough   = 1 << iota // refs stay lazy refs in the skeleton
+	DecodeCanFetch                  // refs become slots the host downloads
+	DecodeKeep                      // keep a decode handle for vc_decode_fill
+	DecodeRefuseUnknown             // refuse typed objects while planning (core.UnknownAsError)
 )
 
 var (
