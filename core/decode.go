@@ -743,34 +743,13 @@ func (mk *mapKeys) mix(d *decoder, i uint64) {
 // appendKey's error.
 func (mk *mapKeys) add(k any, enc []byte, kerr error, koff int) error {
 	if kerr != nil {
-		return errorAt(KindProtocol, koff, "map key is %s, not an integer, text, byte string, boolean or null", keyKind(k))
+		return errorAt(KindProtocol, koff, "map key is %s, not an integer, text, byte string, boolean or null", describe(k))
 	}
 	if _, dup := mk.seen[string(enc)]; dup {
 		return errorAt(KindSyntax, koff, "duplicate map key %x", enc)
 	}
 	mk.seen[string(enc)] = struct{}{}
 	return nil
-}
-
-// keyKind names a decoded map key that the format does not allow in
-// CBOR's terms, not as the Go type it became: Python and command-line
-// users read these errors too.
-func keyKind(k any) string {
-	switch k.(type) {
-	case float64, float32, Float16:
-		return "a float"
-	case []any:
-		return "a list"
-	case map[string]any, Map:
-		return "a map"
-	case *Array, SlotIndex:
-		return "an array"
-	case Object:
-		return "a typed object"
-	case *LazyRef:
-		return "a reference"
-	}
-	return "a tagged value"
 }
 
 // textLess reports whether text key a sorts before b as encoded keys do:

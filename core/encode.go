@@ -349,7 +349,11 @@ func (e *encoder) encodeContainer(v any, depth int) error {
 		}
 		return e.encodeObject(t.name, data, depth)
 	}
-	return errorf(KindInvalid, "cannot encode %T: not in the value model and not registered", v)
+	w, err := Normalize(v)
+	if err != nil {
+		return err
+	}
+	return e.encode(w, depth)
 }
 
 func (e *encoder) encodeObject(name string, data any, depth int) error {
@@ -426,7 +430,7 @@ func appendKey(dst []byte, k any) ([]byte, error) {
 		}
 		return (&Message{buf: e.buf, parts: e.parts}).AppendTo(nil), nil
 	}
-	return nil, errorf(KindInvalid, "map key of type %T is not an integer, string, byte string, bool or nil", k)
+	return nil, errorf(KindInvalid, "map key is %s, not an integer, text, byte string, boolean or null", describe(k))
 }
 
 func (e *encoder) encodeArray(a *Array) error {

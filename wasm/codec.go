@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"reflect"
 	"slices"
 
 	"github.com/viacodec/viacodec/core"
@@ -144,6 +145,11 @@ func (s *splitter) split(v any, depth int) any {
 		return out
 	case core.Object:
 		return core.Object{Name: x.Name, Data: s.split(x.Data, depth+1)}
+	}
+	// A Go type core reads as a model value (a typed slice is an array):
+	// split what it stands for. What core refuses, its encoder refuses.
+	if w, err := core.Normalize(v); err == nil && reflect.TypeOf(w) != reflect.TypeOf(v) {
+		return s.split(w, depth)
 	}
 	return v
 }
