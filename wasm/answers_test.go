@@ -85,6 +85,7 @@ func TestRefsWithoutFetcher(t *testing.T) {
 func TestEncodeAnswers(t *testing.T) {
 	rt := newRuntime(t, Options{})
 	large := arrayOf(t, core.DTypeFloat64, core.RowMajor)
+	dims65 := &core.Array{DType: core.DTypeUint8, Shape: make([]int, 65), Data: []byte{}}
 	deep := func(leaf any, depth int) any {
 		v := leaf
 		for range depth {
@@ -99,6 +100,8 @@ func TestEncodeAnswers(t *testing.T) {
 	}{
 		{"small big.Int at MaxDepth", core.EncOptions{MaxDepth: 8}, deep(big.NewInt(5), 8)},
 		{"small big.Int within MaxDepth", core.EncOptions{MaxDepth: 8}, deep(big.NewInt(5), 7)},
+		{"array of 65 dimensions", core.EncOptions{}, dims65},
+		{"array of 65 dimensions by reference", core.EncOptions{ByRef: true, RefThreshold: 1, Source: "http://127.0.0.1:1"}, dims65},
 		{"map[any]any holding a large array", core.EncOptions{ByRef: true, RefThreshold: 16, Source: "http://127.0.0.1:1"},
 			map[any]any{int64(1): large, "b": []any{large}}},
 	} {
