@@ -199,4 +199,3 @@ func TestDifferential(t *testing.T) {
 	}
 	t.Logf("%d inputs, %d decoded", len(in), decoded)
 }
-
