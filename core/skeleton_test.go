@@ -404,6 +404,8 @@ func TestSkeletonMaps(t *testing.T) {
 		{"a2 6161 01 80 02", KindProtocol},                      // a list key
 		{"a2 6161 d863 00 80 02", KindUnknownTag},               // the value's error comes first
 		{"a2 6161 4c" + strings.Repeat("00", 12) + " 01 02", 0}, // a long byte string inside
+		{"a2 60 01 6161 02", 0},                                 // the empty key first
+		{"a2 60 01 60 02", KindSyntax},                          // the empty key twice
 	} {
 		data := envelopeHex(t, c.body)
 		v, derr := passThrough.Decode(data)
@@ -425,6 +427,24 @@ func TestSkeletonMaps(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("%s: %x, want %x", c.body, got, want)
 			}
+		}
+	}
+}
+
+// TestMapPairsInMessageOrder: a map turns into a Map at its first key
+// that is not text, with the text keys before it in message order.
+func TestMapPairsInMessageOrder(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		want any
+	}{
+		{"a3 6162 01 6161 02 01 03", Map{{"b", int64(1)}, {"a", int64(2)}, {int64(1), int64(3)}}},
+		{"a3 60 01 f5 02 6161 03", Map{{"", int64(1)}, {true, int64(2)}, {"a", int64(3)}}},
+		{"a2 60 01 6161 02", map[string]any{"": int64(1), "a": int64(2)}},
+	} {
+		v, err := passThrough.Decode(envelopeHex(t, c.body))
+		if err != nil || !reflect.DeepEqual(v, c.want) {
+			t.Errorf("%s: %#v, %v; want %#v", c.body, v, err, c.want)
 		}
 	}
 }
