@@ -67,8 +67,10 @@ clean:
 # ---- C ABI and Python package ----
 # capi: libviacodec.so and libviacodec.h, built into the Python package.
 # venv: .venv with the pinned packages of bindings/python/requirements-dev.txt
-# (numpy, ml_dtypes, safetensors, pytest, cbor2, setuptools, nvflare), once
-# per change of that file.
+# (numpy, ml_dtypes, safetensors, pytest, cbor2, setuptools, nvflare) and
+# of requirements-torch.txt (PyTorch for CPU use, without its GPU-only
+# dependencies: installed with --no-deps, about 2.6 GB to download and
+# 2-5 minutes here), once per change of either file.
 # test-python: the Python suite against the freshly built library. It also
 # builds the wheel and installs it into a fresh virtual environment
 # (test_install.py; VIACODEC_SKIP_WHEEL_TEST=1 skips that, and only that).
@@ -93,9 +95,10 @@ wheel: venv
 
 venv: $(VENV_STAMP)
 
-$(VENV_STAMP): $(PY_PKG)/requirements-dev.txt
+$(VENV_STAMP): $(PY_PKG)/requirements-dev.txt $(PY_PKG)/requirements-torch.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r $(PY_PKG)/requirements-dev.txt
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps -r $(PY_PKG)/requirements-torch.txt
 	touch $@
 
 # cmd: the viacodec command in bin/, which the Python suite runs to check

@@ -227,7 +227,7 @@ def _down(v):
     Maps, and how deep it lies (iteratively: == would recurse)."""
     depth = 0
     while not isinstance(v, int):
-        v = v["k"] if type(v) is dict else v[0][1] if isinstance(v, viacodec.Map) else v[0]
+        v = next(iter(v.values())) if type(v) is dict else v[0][1] if isinstance(v, viacodec.Map) else v[0]
         depth += 1
     return v, depth
 

@@ -90,9 +90,11 @@ def describe(v: Any, batches: List[Dict[str, Any]]) -> Dict[str, Any]:
         return {"type": "bytes", "hex": v.hex()}
     if type(v) is list:
         return {"type": "list", "items": [describe(x, batches) for x in v]}
-    if type(v) is dict:
-        assert all(type(k) is str for k in v), "a dict with a non-text key"
+    if type(v) is dict and all(type(k) is str for k in v):
         return {"type": "map", "entries": {k: describe(x, batches) for k, x in v.items()}}
+    if type(v) is dict:  # int keys, or ints and strings: a map of the pairs kind
+        assert all(type(k) in (int, str) for k in v), "a dict with a key that is neither int nor text"
+        return {"type": "pairs", "pairs": [[describe(k, batches), describe(x, batches)] for k, x in v.items()]}
     if type(v) is viacodec.Map:
         return {"type": "pairs", "pairs": [[describe(k, batches), describe(x, batches)] for k, x in v]}
     if type(v) is np.ndarray:

@@ -251,8 +251,9 @@ def test_maps():
     assert isinstance(got, Map) and len(got) == 4
     assert sorted((type(k).__name__, v) for k, v in got) == sorted((type(k).__name__, v) for k, v in m)
     assert rt(Map()) == {}  # an empty map has text keys only
-    # keys come back sorted by their encoding, as Go writes them
-    assert [k for k, _ in rt(Map([("b", 1), (2, 2), (1, 3)]))] == [1, 2, "b"]
+    # keys come back sorted by their encoding, as Go writes them; ints and
+    # strings only: a dict (tests/test_torch.py has more)
+    assert list(rt(Map([("b", 1), (2, 2), (1, 3)]))) == [1, 2, "b"]
 
 
 def test_map_key_order_is_deterministic():

@@ -26,7 +26,7 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from . import _dtypes, _ffi, _skeleton
+from . import _dtypes, _ffi, _skeleton, _torch
 from ._errors import InvalidError, MismatchError, UnsupportedTypeError
 from ._types import Registry, default_registry
 
@@ -49,7 +49,8 @@ def dumps(obj: Any, *, registry: Optional[Registry] = None, max_depth: int = 0) 
     obj is a tree of None, bool, int (any size), float, str, bytes-like,
     list, tuple (encoded as a list), dict (any int, str, bytes, bool or
     None keys), Map, numpy arrays and scalars of every dtype viacodec
-    knows, Object, and instances of registered classes. Floats keep their
+    knows, CPU torch tensors of those dtypes (sent from their own memory;
+    see _torch.py), Object, and instances of registered classes. Floats keep their
     width: float is float64, numpy.float32 float32, numpy.float16 float16.
     numpy scalars without a CBOR scalar form (complex, bfloat16, float8)
     and Python complex encode as 0-d arrays. Non-contiguous arrays are
@@ -137,6 +138,7 @@ def loads(
     max_byte_len: int = 0,
     max_message_size: int = 0,
     max_array_bytes: int = 0,
+    tensors: str = "numpy",
 ) -> Any:
     """Decodes a viacodec message (any bytes-like object).
 
@@ -147,6 +149,11 @@ def loads(
     registered class, or an Object when its name is not registered
     (unknown="object", the default) or UnregisteredError
     (unknown="error"). bfloat16 and float8 arrays need ml_dtypes.
+    Maps whose keys are all ints and strings come back as dicts too.
+
+    tensors="torch" gives torch tensors instead of numpy arrays (every
+    dtype, bfloat16 and float8 without ml_dtypes): torch allocates them
+    and the library writes the bytes straight into them.
 
     A message that holds references (encoded by Host.dumps) decodes only
     with pass_through=True, which gives a LazyRef for each referenced
@@ -164,6 +171,7 @@ def loads(
     (3, array([0., 1., 2., 3.], dtype=float32))
     """
     opts = dec_options(unknown, pass_through, (max_depth, max_elements, max_byte_len, max_message_size, max_array_bytes))
+    torch = _torch.check_option(tensors)
     lib = _ffi.lib()
     view = _input_view(data)
     try:
@@ -177,10 +185,10 @@ def loads(
             ) from None
         raise
     try:
-        values, dst, _ = alloc_slots(specs, nslots)
+        values, dst, _ = alloc_slots(specs, nslots, torch)
         if nslots:
             lib.decode_fill(handle, dst, nslots)
-        return decode_skeleton(skel_addr, skel_len, values, registry, unknown)
+        return decode_skeleton(skel_addr, skel_len, values, registry, unknown, torch=torch)
     finally:
         lib.release(handle)
         del view
@@ -197,19 +205,19 @@ def dec_options(unknown: str, pass_through: bool, limits: tuple) -> _ffi.VcDecOp
     return _ffi.VcDecOptions(*limits, BYTES_SLOT_MIN, 1 if pass_through else 0, ARRAY_SLOT_MIN)
 
 
-def decode_skeleton(skel_addr: int, skel_len: int, values: List[Any], registry: Optional[Registry], unknown: str, host: Any = None) -> Any:
+def decode_skeleton(skel_addr: int, skel_len: int, values: List[Any], registry: Optional[Registry], unknown: str, host: Any = None, torch: bool = False) -> Any:
     """Reads the skeleton a decode handle owns, with the filled slots."""
     skel = memoryview((ctypes.c_char * skel_len).from_address(skel_addr)).cast("B")
     slots = [v if type(v) is not bytearray else bytes(v) for v in values]
     try:
-        return _skeleton.read(skel, slots, registry if registry is not None else default_registry, unknown == "error", host)
+        return _skeleton.read(skel, slots, registry if registry is not None else default_registry, unknown == "error", host, torch)
     finally:
         skel.release()
 
 
-def alloc_slots(specs: Any, n: int) -> Tuple[List[Any], Any, int]:
-    """Allocates a numpy array (or bytes object) for each of the n slot
-    descriptors at specs; returns them, the vc_slot table of their
+def alloc_slots(specs: Any, n: int, torch: bool = False) -> Tuple[List[Any], Any, int]:
+    """Allocates a numpy array (a torch tensor with torch, or a bytes
+    object) for each of the n slot descriptors at specs; returns them, the vc_slot table of their
     memory, for the library to fill (bytes objects are filled in place
     before anyone else sees them), and how many slots are downloads."""
     if n == 0:
@@ -229,6 +237,9 @@ def alloc_slots(specs: Any, n: int) -> Tuple[List[Any], Any, int]:
                 values[i], addresses[i] = _ffi.new_buffer(nbytes[i])
             else:
                 values[i] = b""
+            continue
+        if torch:
+            values[i], addresses[i] = _torch.empty(dtypes[i], shapes[i], orders[i])
             continue
         dt = _dtypes.dtype_of(dtypes[i])  # its errors are ValueErrors too: not in the try
         try:

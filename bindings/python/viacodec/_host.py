@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 
 import numpy as np
 
-from . import _codec, _ffi, _prefault, _skeleton
+from . import _codec, _ffi, _prefault, _skeleton, _torch
 from ._codec import BYTES_SLOT_MIN, alloc_slots, check_max_depth, copy_message, dec_options, decode_skeleton, slot_table
 from ._errors import InvalidError, ViacodecError, ViacodecTimeoutError
 from ._refs import LazyRef
@@ -668,9 +668,10 @@ class Host:
         max_byte_len: int = 0,
         max_message_size: int = 0,
         max_array_bytes: int = 0,
+        tensors: str = "numpy",
     ) -> Any:
         """Decodes a message, downloading its referenced arrays straight
-        into new numpy arrays (batch by batch in parallel, checksummed;
+        into new numpy arrays (torch tensors with ``tensors="torch"``) (batch by batch in parallel, checksummed;
         each source gets a receipt naming this host).
 
         With ``pass_through=True`` nothing is downloaded: each referenced
@@ -684,13 +685,14 @@ class Host:
         """
         ns = _timeout_ns(timeout)
         opts = dec_options(unknown, pass_through, (max_depth, max_elements, max_byte_len, max_message_size, max_array_bytes))
-        return _fetch_decode(self._use(), data, opts, ns, registry, unknown, weakref.ref(self))
+        torch = _torch.check_option(tensors)
+        return _fetch_decode(self._use(), data, opts, ns, registry, unknown, weakref.ref(self), torch)
 
-    def resolve(self, value: Any, *, timeout: Optional[float] = None) -> Any:
+    def resolve(self, value: Any, *, timeout: Optional[float] = None, tensors: str = "numpy") -> Any:
         """Returns value with every LazyRef in it downloaded through this
         host (in dicts, lists, tuples, Map and Object data; in place for
         dicts and lists). See viacodec.resolve."""
-        return resolve(value, host=self, timeout=timeout)
+        return resolve(value, host=self, timeout=timeout, tensors=tensors)
 
 
 def _host_of(refs: Iterable[LazyRef], host: Optional[Host]) -> Optional[Host]:
@@ -705,14 +707,14 @@ def _host_of(refs: Iterable[LazyRef], host: Optional[Host]) -> Optional[Host]:
     return None
 
 
-def _fetch_decode(handle: int, data: Any, opts: Any, ns: int, registry: Optional[Registry], unknown: str, host: Any) -> Any:
+def _fetch_decode(handle: int, data: Any, opts: Any, ns: int, registry: Optional[Registry], unknown: str, host: Any, torch: bool = False) -> Any:
     """Decodes data through host handle (0: the library's own client),
-    downloading its references into new numpy arrays."""
+    downloading its references into new numpy arrays (torch tensors)."""
     lib = _ffi.lib()
     view = _codec._input_view(data)
     dh, skel_addr, skel_len, specs, n = lib.host_decode(handle, view.ctypes.data, view.nbytes, opts)
     try:
-        values, dst, refs = alloc_slots(specs, n)
+        values, dst, refs = alloc_slots(specs, n, torch)
         if refs:
             done = threading.Event()
             _prefault.start(values, done)
@@ -722,7 +724,7 @@ def _fetch_decode(handle: int, data: Any, opts: Any, ns: int, registry: Optional
                 done.set()
         elif n:
             lib.decode_fetch(dh, dst, n, ns)  # copies only: nothing to wait for
-        return decode_skeleton(skel_addr, skel_len, values, registry, unknown, host)
+        return decode_skeleton(skel_addr, skel_len, values, registry, unknown, host, torch)
     finally:
         lib.release(dh)
         del view
@@ -776,26 +778,28 @@ def _in_worker(call: Any, cancel: Any = None) -> Any:
     return result[0] if result else None
 
 
-def resolve_refs(refs: List[LazyRef], host: Optional[Host], timeout: Optional[float]) -> List[np.ndarray]:
-    """Downloads refs into new numpy arrays, one per distinct item, through
+def resolve_refs(refs: List[LazyRef], host: Optional[Host], timeout: Optional[float], tensors: str = "numpy") -> List[Any]:
+    """Downloads refs into new numpy arrays (or torch tensors), one per distinct item, through
     host (or the Host that decoded them, or the library's own client).
 
     Resolving is decoding a message that holds the refs: the core checks
     their declared shapes against the limits before anything is allocated
     and downloads each distinct item once, all batches in parallel."""
     ns = _timeout_ns(timeout)
+    torch = _torch.check_option(tensors)
     for r in refs:
         if not isinstance(r, LazyRef) or r._batch is None:
             raise InvalidError(f"viacodec: {r!r} is not a LazyRef")
     h = _host_of(refs, host)
     msg = _codec.dumps(list(refs))
     opts = dec_options("object", False, (0, 0, 0, 0, 0))
-    return _fetch_decode(h._use() if h is not None else 0, msg, opts, ns, None, "object", None)
+    return _fetch_decode(h._use() if h is not None else 0, msg, opts, ns, None, "object", None, torch)
 
 
-def resolve(value: Any, host: Optional[Host] = None, *, timeout: Optional[float] = None) -> Any:
+def resolve(value: Any, host: Optional[Host] = None, *, timeout: Optional[float] = None, tensors: str = "numpy") -> Any:
     """Returns value with every LazyRef in it replaced by its downloaded
-    numpy array, all in one go (each batch fetched once, with one receipt).
+    numpy array (torch tensor with ``tensors="torch"``), all in one go
+    (each batch fetched once, with one receipt).
 
     It looks into dicts, lists, tuples, Map and Object data (replacing in
     place in dicts, lists, Maps and Objects) but not into registered
@@ -817,7 +821,7 @@ def resolve(value: Any, host: Optional[Host] = None, *, timeout: Optional[float]
     _walk(value, lambda r: refs.append(r) or r)
     if not refs:
         return value
-    it = iter(resolve_refs(refs, host, timeout))
+    it = iter(resolve_refs(refs, host, timeout, tensors))
     return _walk(value, lambda r: next(it))
 
 

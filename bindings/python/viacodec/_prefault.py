@@ -21,7 +21,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from . import _skeleton
+from . import _skeleton, _torch
 
 _MADV_POPULATE_WRITE = 23
 _CHUNK = 32 << 20  # bytes per call: how soon a finished download stops the thread
@@ -44,14 +44,19 @@ except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
 
 
 def start(values: List[Any], done: threading.Event) -> None:
-    """Faults in the numpy arrays among values, until done is set."""
+    """Faults in the numpy arrays and torch tensors among values, until done is set."""
     if _madvise is None:
         return
     ranges = []
     for a in values:
-        if isinstance(a, np.ndarray) and a.nbytes >= _MIN:
-            addr = _skeleton.address(a)
-            lo, hi = (addr + _PAGE - 1) & ~(_PAGE - 1), (addr + a.nbytes) & ~(_PAGE - 1)
+        if isinstance(a, np.ndarray):
+            addr, nbytes = _skeleton.address(a), a.nbytes
+        elif _torch.is_tensor(a):
+            addr, nbytes = a.data_ptr(), a.nbytes
+        else:
+            continue
+        if nbytes >= _MIN:
+            lo, hi = (addr + _PAGE - 1) & ~(_PAGE - 1), (addr + nbytes) & ~(_PAGE - 1)
             if hi > lo:
                 ranges.append((lo, hi, a))
     if ranges:

@@ -126,8 +126,9 @@ class LazyRef:
         """The array's index in its batch."""
         return self._item
 
-    def resolve(self, host: Any = None, *, timeout: Optional[float] = None) -> np.ndarray:
-        """Downloads the array into a new numpy array and returns it.
+    def resolve(self, host: Any = None, *, timeout: Optional[float] = None, tensors: str = "numpy") -> Any:
+        """Downloads the array into a new numpy array (a torch tensor with
+        ``tensors="torch"``) and returns it.
 
         host is the Host whose client downloads (its receiver id is what
         the source records); by default the Host that decoded this
@@ -140,7 +141,7 @@ class LazyRef:
         """
         from ._host import resolve_refs
 
-        return resolve_refs([self], host, timeout)[0]
+        return resolve_refs([self], host, timeout, tensors)[0]
 
     def _key(self) -> tuple:
         return (self._batch, self._item, self._dtype, self._shape, self._order)

@@ -32,7 +32,7 @@ import cbor2
 import numpy as np
 from cbor2 import _cbor2  # the C extension: import fails without it
 
-from . import _dtypes, _ffi
+from . import _dtypes, _ffi, _torch
 from ._errors import InvalidError, LimitError, MismatchError, UnregisteredError, UnsupportedTypeError, ViacodecError
 from ._refs import BatchDescriptor, LazyRef
 from ._types import MAP_CLASSES, Map, Object, Registry
@@ -139,6 +139,8 @@ class Writer:
             encoders[t] = self._other
         for t in self.registry.classes():
             encoders[t] = self._other
+        for t in _torch.tensor_types():
+            encoders[t] = self._tensor
         try:
             return cbor2.dumps(value, encoders=encoders, default=self._other)
         except cbor2.CBOREncodeValueError as e:
@@ -205,6 +207,17 @@ class Writer:
         self.codes.append(code)
         self.orders.append(order)
         self.shapes.append(a.shape)
+
+    def _tensor(self, enc: Any, t: Any) -> None:
+        buf, code, shape, order = _torch.slot(t)
+        if not shape:  # 0-d: the element itself, as for numpy
+            enc.encode_semantic(TAG_ARRAY0 + code, buf.tobytes())
+            return
+        enc.write(_slot_tag(len(self.keep)))
+        self.keep.append(buf)
+        self.codes.append(code)
+        self.orders.append(order)
+        self.shapes.append(shape)
 
     def _bytes(self, enc: Any, b: Any) -> None:
         if len(b) >= self.bytes_slot_min:
@@ -273,6 +286,8 @@ class Writer:
             self._object(enc, v)
         elif isinstance(v, LazyRef):
             self._lazyref(enc, v)
+        elif _torch.is_tensor(v):
+            self._tensor(enc, v)
         else:
             raise UnsupportedTypeError(f"viacodec: cannot encode {t.__module__}.{t.__qualname__}: not in the value model and not registered")
 
@@ -347,19 +362,19 @@ def address(a: np.ndarray) -> int:
 # ---- Reading ----
 
 
-def hooks(slots: Sequence[Any], registry: Registry, unknown_error: bool, host: Any) -> Tuple[Callable[[Any, bool], Any], Dict[int, Callable[[Any, bool], Any]]]:
+def hooks(slots: Sequence[Any], registry: Registry, unknown_error: bool, host: Any, torch: bool = False) -> Tuple[Callable[[Any, bool], Any], Dict[int, Callable[[Any, bool], Any]]]:
     """Returns cbor2's tag hook and semantic decoders for one skeleton:
     slot i is slots[i], typed objects go through registry, and lazy refs
     remember host (a weakref to a Host, or None). The tags around a
     scalar (slots, float scalars, 0-d arrays) go to the tag hook, which
     cbor2 calls faster; those around a list go to the semantic decoders,
     which receive it mutable (the tag hook would get tuples and
-    frozendicts)."""
+    frozendicts). With torch, inline arrays become torch tensors."""
     by_name = registry.by_name
     batches: Dict[bytes, BatchDescriptor] = {}
     scalars: Dict[int, Any] = {TAG_SLOT: slots.__getitem__, TAG_FLOAT16: _float16, TAG_FLOAT32: _float32}
     for code in _dtypes.NAMES:
-        scalars[TAG_ARRAY0 + code] = _array0(code)
+        scalars[TAG_ARRAY0 + code] = _torch.array0(code) if torch else _array0(code)
 
     def tag_hook(tag: Any, immutable: bool) -> Any:
         f = scalars.get(tag.tag)
@@ -389,7 +404,8 @@ def hooks(slots: Sequence[Any], registry: Registry, unknown_error: bool, host: A
             b = batches[ref_id] = BatchDescriptor(source, ref_id, token, items, nbytes, holder)
         return LazyRef(b, item, dtype, tuple(shape), order, host)
 
-    return tag_hook, {TAG_PAIRS: _pairs, TAG_ARRAY: _inline_array, TAG_OBJECT: obj, TAG_LAZYREF: lazyref}
+    inline = _torch.inline_array if torch else _inline_array
+    return tag_hook, {TAG_PAIRS: _pairs, TAG_ARRAY: inline, TAG_OBJECT: obj, TAG_LAZYREF: lazyref}
 
 
 def _float16(bits: int) -> np.float16:
@@ -414,7 +430,12 @@ def _array0(code: int) -> Callable[[bytes], np.ndarray]:
     return lambda b: new((), dt, b).copy()
 
 
-def _pairs(flat: List[Any], immutable: bool) -> Map:
+def _pairs(flat: List[Any], immutable: bool) -> Any:
+    """A map with a key that is not text: a dict when its keys are all
+    ints and strings (distinct in Python as in CBOR), else a Map."""
+    keys = flat[0::2]
+    if all(type(k) is int or type(k) is str for k in keys):
+        return dict(zip(keys, flat[1::2]))
     it = iter(flat)
     return Map(zip(it, it))
 
@@ -429,10 +450,10 @@ def _inline_array(v: List[Any], immutable: bool) -> np.ndarray:
     return np.ndarray(shape, dt, data).copy()
 
 
-def read(data: Any, slots: Sequence[Any], registry: Registry, unknown_error: bool = False, host: Any = None) -> Any:
+def read(data: Any, slots: Sequence[Any], registry: Registry, unknown_error: bool = False, host: Any = None, torch: bool = False) -> Any:
     """Decodes a skeleton (any buffer), slot i standing for slots[i]."""
     try:
-        tag_hook, semantic = hooks(slots, registry, unknown_error, host)
+        tag_hook, semantic = hooks(slots, registry, unknown_error, host, torch)
         # a skeleton nests at most twice as deep as the value's deepest
         # (a Map is a tag around a list)
         depth = 2 * _ffi.lib().limits().max_depth_limit + 2

@@ -52,11 +52,12 @@ class Map(list):
     """A CBOR map whose keys are not all text strings, as a list of
     (key, value) pairs.
 
-    Decoding gives a Map for every map with a non-text key (int, bytes,
-    bool, None), in message order (sorted by encoded key); a map whose keys
-    are all text strings decodes to a dict. A Python dict cannot keep keys
-    1 and True apart, which CBOR does; a Map can. Encoding accepts a Map
-    and a dict with such keys alike. Floats are not map keys.
+    Decoding gives a Map for every map with a key that is neither an int
+    nor a text string (bytes, bool, None), in message order (sorted by
+    encoded key); a map whose keys are all text strings, or all ints and
+    text strings, decodes to a dict. A Python dict cannot keep keys 1 and
+    True apart, which CBOR does; a Map can. Encoding accepts a Map and a
+    dict with such keys alike. Floats are not map keys.
 
     >>> import viacodec
     >>> m = viacodec.loads(viacodec.dumps({1: "a", b"k": "b"}))
