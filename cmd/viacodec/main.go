@@ -142,7 +142,9 @@ var commands = []command{
 		summary: "the relay of the demo (started by demo)",
 		about: "The demo's relay in a process of its own: it decodes each message in frames on\n" +
 			"standard input with pass-through on and forwards it on standard output, holding\n" +
-			"and downloading no array byte (cmd/viacodec/internal/demo/proto.go). The demo starts it.",
+			"and downloading no array byte (cmd/viacodec/internal/demo/proto.go); a frame that asks\n" +
+			"for its cache re-points the message at a caching relay it runs, which fetches each piece\n" +
+			"from the server once for every agent (hostdl.Relay). The demo starts it.",
 		run:    demo.RunRelay,
 		hidden: true,
 	},

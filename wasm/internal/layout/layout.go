@@ -305,8 +305,9 @@ type PlanLayout struct {
 //	skeleton, padded to a multiple of 8
 //	per slot: u8 kind, u8 dtype, u8 order, u8 swap, u32 ndim,
 //	          i64 bytes, i64 offset, i64 batch, i64 item, ndim × i64
-//	per batch: u32 source length, u32 0, i64 items, i64 bytes,
-//	           16 ref id, 32 token, source padded to a multiple of 8
+//	per batch: u32 source length, u32 holder length, i64 items, i64 bytes,
+//	           16 ref id, 32 token, source and holder each padded to a
+//	           multiple of 8
 //
 // Every slot of d is one of its plan's (core.DecMode.Skeleton), a byte
 // string among them with DType core.DTypeInvalid; msg is the message d

@@ -140,6 +140,11 @@ func planMessage(t *testing.T) ([]byte, [][]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The batch is held by a relay: the plan carries its holder too.
+	pass, _ := core.DecOptions{PassThrough: true}.DecMode()
+	if msg, err = pass.Rehold(msg, func(core.BatchRef) (string, error) { return "https://relay:2", nil }); err != nil {
+		t.Fatal(err)
+	}
 	return msg, [][]byte{le.Data, ref.Data}
 }
 
@@ -158,7 +163,7 @@ func TestPlanLayout(t *testing.T) {
 	if pl.Handle != 42 || !bytes.Equal(pl.Skeleton, d.Skeleton.Bytes()) || len(p.Slots) != len(d.Specs) {
 		t.Fatalf("handle %d, skeleton %x, %d slots; want 42, %x, %d", pl.Handle, pl.Skeleton, len(p.Slots), d.Skeleton.Bytes(), len(d.Specs))
 	}
-	if len(p.Batches) != 1 || p.Batches[0] != d.Plan().Batches[0] {
+	if len(p.Batches) != 1 || p.Batches[0] != d.Plan().Batches[0] || p.Batches[0].Holder != "https://relay:2" {
 		t.Fatalf("batches %+v, want %+v", p.Batches, d.Plan().Batches)
 	}
 	kinds := map[string]int{}

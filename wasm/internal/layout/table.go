@@ -19,17 +19,18 @@ import (
 
 // appendBatchRef appends a batch descriptor:
 //
-//	u32 source length, u32 0, i64 items, i64 bytes, 16 ref id, 32 token,
-//	source padded to a multiple of 8
+//	u32 source length, u32 holder length, i64 items, i64 bytes, 16 ref id,
+//	32 token, source padded to a multiple of 8, holder padded likewise
 func appendBatchRef(dst []byte, b core.BatchRef) []byte {
 	le := binary.LittleEndian
 	dst = le.AppendUint32(dst, uint32(len(b.Source)))
-	dst = le.AppendUint32(dst, 0)
+	dst = le.AppendUint32(dst, uint32(len(b.Holder)))
 	dst = le.AppendUint64(dst, uint64(b.Items))
 	dst = le.AppendUint64(dst, uint64(b.Bytes))
 	dst = append(dst, b.RefID[:]...)
 	dst = append(dst, b.Token[:]...)
-	return appendPadded(dst, b.Source)
+	dst = appendPadded(dst, b.Source)
+	return appendPadded(dst, b.Holder)
 }
 
 // appendPadded appends s and zeros up to a multiple of 8 bytes of s.
@@ -42,18 +43,18 @@ func appendPadded(dst []byte, s string) []byte {
 const batchRefSize = 72
 
 func (r *reader) batchRef() core.BatchRef {
-	n := int(r.u32())
-	r.u32()
+	n, h := int(r.u32()), int(r.u32())
 	items, total := r.i64(), r.i64()
 	id, token := r.next(16), r.next(32)
 	src := r.padded(n)
+	holder := r.padded(h)
 	if r.err == nil && (items < 0 || items > math.MaxInt32 || total < 0) {
 		r.fail()
 	}
 	if r.err != nil {
 		return core.BatchRef{}
 	}
-	b := core.BatchRef{Source: src, RefID: uuid.UUID(id), Items: int(items), Bytes: total}
+	b := core.BatchRef{Source: src, Holder: holder, RefID: uuid.UUID(id), Items: int(items), Bytes: total}
 	copy(b.Token[:], token)
 	return b
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,8 +38,11 @@ type peer struct {
 	*hostdl.Host
 	dec     decoder
 	publish func(v any, receivers int) ([]byte, waiter, error)
-	close   func()
-	count   *downloadCounter
+	// upload, when not nil, publishes v by uploading it to the holder of
+	// a grant, as a source that cannot be reached does (native peers).
+	upload func(v any, g hostdl.UploadGrant, receivers int) ([]byte, waiter, error)
+	close  func()
+	count  *downloadCounter
 }
 
 // decoder and waiter are what an agent needs of a decode mode and of a
@@ -94,6 +98,24 @@ func newPeer(name string, progress func(ref uuid.UUID, done, total int64)) (*pee
 			return nil, nil, err
 		}
 		return msg.Bytes(), tx, nil
+	}
+	p.upload = func(v any, g hostdl.UploadGrant, receivers int) ([]byte, waiter, error) {
+		em, err := core.EncOptions{ByRef: true, RefThreshold: 1, Source: g.Holder}.EncMode()
+		if err != nil {
+			return nil, nil, err
+		}
+		msg, err := em.Encode(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		if msg.Batch() == nil {
+			return nil, nil, errors.New("no array went by reference")
+		}
+		up, err := h.Client().Upload(h.Context(), g, msg.Batch(), updateOptions(receivers))
+		if err != nil {
+			return nil, nil, err
+		}
+		return msg.Bytes(), up, nil
 	}
 	return p, nil
 }
@@ -153,6 +175,9 @@ func newWasmPeer(name string, progress func(ref uuid.UUID, done, total int64)) (
 	}
 	return p, nil
 }
+
+// relayBudget is the memory the demo's caching relay may hold pieces in.
+const relayBudget = 32 << 20
 
 // updateOptions is how an agent publishes its update for n receivers.
 func updateOptions(n int) core.PublishOptions {
@@ -299,11 +324,27 @@ func agentTask(p *peer, name string, msg []byte, out *frameWriter) (int64, waite
 		"ns": elapsed.Nanoseconds(), "sha256": digestMap(m.digests()), "rss": peakRSS(),
 	}
 	update := m.trainInPlace(lr, target)
-	um, tx, err := p.publish(map[string]any{"agent": name, "round": round, "update": update.body()}, 1)
+	body := map[string]any{"agent": name, "round": round, "update": update.body()}
+	// In a round across sites the server grants each agent an upload: the
+	// agent, which cannot be reached, uploads its update to the server.
+	grants, _ := task["grants"].(map[string]any)
+	grant, uploaded := grants[name].(string)
+	var um []byte
+	var tx waiter
+	if uploaded && p.upload != nil {
+		var g hostdl.UploadGrant
+		if err := json.Unmarshal([]byte(grant), &g); err != nil {
+			return 0, nil, fmt.Errorf("task: grant: %w", err)
+		}
+		um, tx, err = p.upload(body, g, 1)
+	} else {
+		uploaded = false
+		um, tx, err = p.publish(body, 1)
+	}
 	if err != nil {
 		return 0, nil, err
 	}
-	err = out.write(map[string]any{"op": "result", "msg": um, "report": report, "sha256": digestMap(update.digests())})
+	err = out.write(map[string]any{"op": "result", "msg": um, "report": report, "sha256": digestMap(update.digests()), "uploaded": uploaded})
 	return round, tx, err
 }
 
@@ -322,7 +363,10 @@ func outcomeFrame(round int64, o core.Outcome) map[string]any {
 // RunRelay is `viacodec relay`, a forwarding hop: it decodes each message
 // with pass-through on, so that every array stays a lazy ref and nothing
 // is downloaded, adds its name, and re-encodes the message, whose refs
-// still point at their sources.
+// still point at their sources. A forward frame with "cache" set first
+// re-points the message's batches at a caching relay (hostdl.Relay) the
+// process runs: the agents then download from it, and it fetches each
+// piece from the server once.
 func RunRelay(args []string) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	name := fs.String("name", "relay", "`NAME` of the relay")
@@ -344,15 +388,40 @@ func RunRelay(args []string) error {
 	if err := sayHello(out, *name, "relay"); err != nil {
 		return err
 	}
+	// The caching relay, started by the first frame that asks for it.
+	var cache *hostdl.Relay
+	defer func() {
+		if cache != nil {
+			cache.Close()
+		}
+	}()
 	return serveFrames(func(f *fields) error {
-		if op := f.str("op"); op != "forward" {
+		switch op := f.str("op"); {
+		case op == "cache-stats" && cache != nil:
+			st := cache.Stats()
+			return out.write(map[string]any{"op": "cache-stats", "peak": st.PeakBytes, "upstream": st.UpstreamBytes,
+				"budget": int64(relayBudget), "served": st.Server.BytesServed})
+		case op != "forward":
 			return fmt.Errorf("unexpected frame %q", op)
 		}
 		msg := f.bytes("msg")
+		cached, _ := f.m["cache"].(bool)
 		if err := f.error(); err != nil {
 			return err
 		}
 		start := time.Now()
+		if cached {
+			if cache == nil {
+				if cache, err = hostdl.NewRelay(hostdl.RelayOptions{Budget: relayBudget, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+					return err
+				}
+			}
+			// Its batches now point at the caching relay, which fetches
+			// each piece from the server once for every agent.
+			if msg, err = cache.Forward(msg); err != nil {
+				return err
+			}
+		}
 		v, err := dec.DecodeContext(p.Context(), msg)
 		if err != nil {
 			return err

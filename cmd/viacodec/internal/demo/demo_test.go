@@ -156,6 +156,24 @@ func checkDemoOutput(t *testing.T, out string, kinds map[string]int) {
 		t.Errorf("%d averages checked, want %d", n, demoRounds)
 	}
 
+	// Origin egress: a copy per agent in every round; in the round across
+	// sites one copy, through relay-1's cache, which holds at most its
+	// budget, and the Go agents upload their updates.
+	for r := 1; r <= demoRounds; r++ {
+		must(fmt.Sprintf(`(?m)^  round %d: origin egress: %d\.00× the model \(every agent downloads from the server\)$`, r, agents))
+	}
+	m = must(`(?m)^  across sites: origin egress: ([0-9.]+)× the model \(through relay-1's cache\); relay-1's cache peak (\S+) MiB of its 32\.0 MiB budget$`)
+	if e, _ := strconv.ParseFloat(m[1], 64); e < 1 || e > 1.05 {
+		t.Errorf("across sites the origin sent %v× the model, want about one copy", e)
+	}
+	if peak, _ := strconv.ParseFloat(m[2], 64); peak > 32 {
+		t.Errorf("relay-1's cache held %v MiB, over its budget", peak)
+	}
+	must(fmt.Sprintf(`(?m)^  task confirmed by \S.* through relay-1, counted at the server under their names; %d of %d updates uploaded$`, kinds["go"], agents))
+	if n := strings.Count(out, "from relay-1's cache, "+match+"; update "); n != agents {
+		t.Errorf("%d agents got the model from relay-1's cache across sites, want %d", n, agents)
+	}
+
 	// The final model, computed here from the formulas alone.
 	var targets []float32
 	for _, m := range regexp.MustCompile(`(?m)^\S+\s+(go|wasm|python) agent \(pid \d+\), training target (\S+)$`).FindAllStringSubmatch(out, -1) {

@@ -10,6 +10,7 @@
 //
 //	demo.go    Run: flags, the inline round trip, the agents to start
 //	round.go   the federated rounds: forwarding, checks, the hop table
+//	sites.go   the round across sites: uploads, relay-1's cache, origin egress
 //	procs.go   the demo's processes: start, frames in and out, stop
 //	proto.go   the frames they exchange on their standard streams
 //	agent.go   RunAgent and RunRelay: the agent and relay processes

@@ -19,11 +19,18 @@ import (
 //
 //	to a process       {"op": "task", "msg": bytes}            agent: decode, train, answer
 //	                   {"op": "forward", "msg": bytes}         relay: pass through, re-encode
+//	                   {"op": "forward", "msg", "cache": true} relay: first re-point it at its cache (sites.go)
+//	                   {"op": "cache-stats"}                   relay: its cache's counters
 //	from a process     {"op": "hello", "name", "kind", "pid", "rss"}
 //	                   {"op": "progress", "done", "total"}     bytes of the download so far
-//	                   {"op": "result", "msg": update, "report": report, "sha256": {name: digest}}
+//	                   {"op": "result", "msg": update, "report": report, "sha256": {name: digest}, "uploaded": bool}
 //	                   {"op": "forwarded", "msg": bytes, "report": report}
 //	                   {"op": "outcome", "round", "state", "confirmed": [names], "served"}
+//	                   {"op": "cache-stats", "peak", "upstream", "budget", "served"}
+//
+// A task across sites also holds "grants": {agent: hostdl.UploadGrant as
+// JSON}; an agent that can upload publishes its update by uploading it to
+// the server under its grant ("uploaded": true).
 //
 // A report: {"round", "held" (array bytes held), "lazy" (lazy refs held),
 // "downloaded" (bytes its client fetched, -1 if it does not count them),

@@ -62,6 +62,8 @@ type federation struct {
 	relayRSS        int64
 	peakRSS         map[string]int64
 	hashesChecked   int
+	egress          []float64   // per round: the server's bytes sent for the task, per model
+	sites           *sitesStats // the round across sites (sites.go)
 }
 
 // hop is a row of a round's table: one message from one process to
@@ -107,6 +109,9 @@ func runRounds(ctx context.Context, cfg fedConfig, out *cli.Progress) error {
 		}
 	}
 	took := time.Since(start)
+	if err := f.sitesRound(ctx, cfg.rounds+1, m); err != nil {
+		return fmt.Errorf("the round across sites: %w", err)
+	}
 	for _, p := range append([]*proc{f.relay}, f.agents...) {
 		if err := p.stop(30 * time.Second); err != nil {
 			return err
@@ -247,6 +252,7 @@ func (f *federation) round(ctx context.Context, r int, m model) (model, error) {
 		return nil, err
 	}
 	sources := m.digests()
+	before := f.server.Stats().BytesServed
 
 	// The task: server -> relay -> agents, which download from the server.
 	fwd, h, err := f.forward(ctx, task, "server", len(m))
@@ -285,6 +291,7 @@ func (f *federation) round(ctx context.Context, r int, m model) (model, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.egress = append(f.egress, float64(f.server.Stats().BytesServed-before)/float64(m.bytes()))
 	for i, a := range f.agents {
 		rep := results[i].report
 		sha, err := f.checkDigests(a.name, rep.sha256, sources)
@@ -460,5 +467,12 @@ func (f *federation) summary(took time.Duration, first float64, m model) {
 		rss = append(rss, a.name+" "+cli.FormatBytes(f.peakRSS[a.name]))
 	}
 	f.out.Printf("  peak RSS: %s\n", strings.Join(rss, ", "))
+	for i, e := range f.egress {
+		f.out.Printf("  round %d: origin egress: %.2f× the model (every agent downloads from the server)\n", i+1, e)
+	}
+	if st := f.sites; st != nil {
+		f.out.Printf("  across sites: origin egress: %.2f× the model (through relay-1's cache); relay-1's cache peak %s of its %s budget\n",
+			st.egress, cli.FormatBytes(st.peak), cli.FormatBytes(st.budget))
+	}
 	f.out.Printf("  model mean %+.6f -> %+.6f; final model sha256 %s\n", first, m.mean(), hex.EncodeToString(m.digest()))
 }
