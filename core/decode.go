@@ -152,7 +152,7 @@ func (m *DecMode) scanItem(r *cbor.Reader, depth int, arrays *int) error {
 		if depth >= m.depthLimit {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
 		}
-		if h.Arg == TagRef || isTypedArrayTag(h.Arg) || (h.Arg >= 0x56430010 && h.Arg <= 0x5643001f) {
+		if h.Arg == TagRef || isArrayTag(h.Arg) {
 			*arrays++
 		}
 		return m.scanItem(r, depth+1, arrays)
@@ -811,7 +811,7 @@ func (d *decoder) tagged(tag uint64, off int) (any, error) {
 	case TagEnvelope:
 		return nil, errorAt(KindProtocol, off, "envelope nested inside a message")
 	}
-	if _, ok := lookupTypedArrayTag(tag); ok || isTypedArrayTag(tag) {
+	if isArrayTag(tag) {
 		data, err := d.typedArray(tag, off)
 		if err != nil {
 			return nil, err

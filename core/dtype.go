@@ -147,5 +147,16 @@ func lookupTypedArrayTag(tag uint64) (t typedArrayTag, ok bool) {
 	return typedArrayTag{}, false
 }
 
+// isArrayTag reports whether tag's content is read as an array's data: a
+// tag of RFC 8746's typed-array range or one of our typed-array tags.
+// typedArray refuses those without a dtype.
+func isArrayTag(tag uint64) bool {
+	if isTypedArrayTag(tag) {
+		return true
+	}
+	_, ok := lookupTypedArrayTag(tag)
+	return ok
+}
+
 // isTypedArrayTag reports whether tag lies in RFC 8746's typed-array range.
 func isTypedArrayTag(tag uint64) bool { return tag >= 64 && tag <= 87 }
