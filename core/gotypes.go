@@ -37,10 +37,31 @@ func Normalize(v any) (any, error) {
 		SlotIndex, []any, map[string]any, Map, map[any]any, Object:
 		return v, nil
 	}
+	switch v.(type) {
+	case BFloat16, Float8E4M3FN, Float8E5M2, complex64, complex128:
+		// Numbers CBOR has no scalar for: their named integer kinds
+		// must not turn them into integers below.
+		return nil, errorf(KindInvalid, "cannot encode a %s scalar: CBOR has no such number; send it as a 0-d array (ArrayOf([]int{}, elems))", dtypeOfScalar(v))
+	}
 	if a, ok, err := typedSliceArray(v); ok {
 		return a, err
 	}
 	return normalizeReflect(reflect.ValueOf(v))
+}
+
+// dtypeOfScalar names the dtype of a scalar of an array element type.
+func dtypeOfScalar(v any) DType {
+	switch v.(type) {
+	case BFloat16:
+		return DTypeBFloat16
+	case Float8E4M3FN:
+		return DTypeFloat8E4M3FN
+	case Float8E5M2:
+		return DTypeFloat8E5M2
+	case complex64:
+		return DTypeComplex64
+	}
+	return DTypeComplex128
 }
 
 // typedSliceArray returns the 1-D array that views a typed slice.

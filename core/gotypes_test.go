@@ -110,6 +110,9 @@ func TestGoTypesRefused(t *testing.T) {
 		{"map with struct keys", map[point]int{{}: 1}, []string{"map key", "a Go struct"}},
 		{"map with float keys", map[float64]int{1: 1}, []string{"map key is a float"}},
 		{"struct in a list", []any{point{}}, []string{"a Go struct"}},
+		{"bfloat16 scalar", BFloat16From(1), []string{"a bfloat16 scalar", "0-d array"}},
+		{"float8 scalar", Float8E5M2(0x3c), []string{"a float8_e5m2 scalar", "0-d array"}},
+		{"complex scalar", complex64(1i), []string{"a complex64 scalar", "0-d array"}},
 	} {
 		_, err := Marshal(c.in)
 		var e *Error
