@@ -35,16 +35,6 @@ func (m *DecMode) DecodeContext(ctx context.Context, data []byte) (any, error) {
 	return m.Place(ctx, p)
 }
 
-// Plan decodes a message up to its arrays: every limit is checked from
-// what the message declares, and no array memory is allocated. Each array,
-// inline or referenced, becomes a Slot and a SlotIndex in the body; with
-// PassThrough, references stay *LazyRef values instead. Typed objects stay
-// Object values: the registry is not consulted, as their arrays are not
-// placed yet.
-func (m *DecMode) Plan(data []byte) (*Plan, error) {
-	return m.planWith(data, false)
-}
-
 // planWith is Plan; with recompose, registered typed objects become
 // deferred objects that place recomposes.
 func (m *DecMode) planWith(data []byte, recompose bool) (*Plan, error) {

@@ -65,7 +65,8 @@ type DecOptions struct {
 	Allocator Allocator
 	// Registry holds the types typed objects may decode to; nil means none.
 	Registry *Registry
-	// Slots decodes a skeleton instead of a message: the private form in
+	// Slots is for the bindings in internal/abi and wasm; Go users leave
+	// it unset. It decodes a skeleton instead of a message: the private form in
 	// which the bindings pass values across a foreign-function boundary
 	// (docs/wire-format.md §4.1). Tag TagSlot becomes a SlotIndex, lazy
 	// refs and inline arrays come with their own tags, and a float of any
@@ -146,7 +147,8 @@ type EncOptions struct {
 	// Source is the address receivers download this process's batches from
 	// (for hostdl, its server's base URL). Required with ByRef.
 	Source string
-	// Slots writes a binding's skeleton (docs/wire-format.md §4.1) instead
+	// Slots is for the bindings in internal/abi and wasm; Go users leave
+	// it unset. It writes a binding's skeleton (docs/wire-format.md §4.1) instead
 	// of a message: each SlotIndex as tag TagSlot, arrays inline, lazy refs
 	// with their batch descriptors. MaxDepth counts as for a message.
 	// Without it a SlotIndex is an error. It excludes ByRef.

@@ -1,3 +1,8 @@
+// For the bindings in internal/abi and wasm; Go users do not need this
+// file. Decode is Plan then Place: a host that chooses where each array
+// lands (numpy memory, host memory outside a wasm guest) calls the two
+// steps itself, and places the slots between them.
+
 package core
 
 import (
@@ -84,6 +89,16 @@ func (p *Plan) Download(i int, dst []byte) (Download, error) {
 		return Download{}, errorf(KindMismatch, "destination of %d bytes for slot %d of %d", len(dst), i, s.Bytes)
 	}
 	return Download{Batch: p.Batches[s.Batch], Item: FetchItem{ID: s.Item, DType: s.DType, Shape: s.Shape, Order: s.Order, Dst: dst}}, nil
+}
+
+// Plan decodes a message up to its arrays: every limit is checked from
+// what the message declares, and no array memory is allocated. Each array,
+// inline or referenced, becomes a Slot and a SlotIndex in the body; with
+// PassThrough, references stay *LazyRef values instead. Typed objects stay
+// Object values: the registry is not consulted, as their arrays are not
+// placed yet.
+func (m *DecMode) Plan(data []byte) (*Plan, error) {
+	return m.planWith(data, false)
 }
 
 // add appends s and returns its index.

@@ -1,3 +1,7 @@
+// For the bindings in internal/abi and wasm; Go users do not need this
+// file: the skeleton, in which a binding passes values across its
+// foreign-function boundary, and DecMode.Skeleton.
+
 package core
 
 import (

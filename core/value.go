@@ -4,24 +4,8 @@ import (
 	"github.com/viacodec/viacodec/core/internal/fp"
 )
 
-// The value model. Encode accepts, and Decode returns, these Go values:
-//
-//	nil                              CBOR null
-//	bool                             CBOR false / true
-//	int, int8 … int64                CBOR integer (decodes as int64)
-//	uint, uint8 … uint64             CBOR integer (decodes as int64, or uint64 above MaxInt64)
-//	*big.Int                         CBOR integer, or bignum (tags 2/3) beyond 64 bits
-//	Float16, float32, float64        CBOR float of that width
-//	string                           CBOR text string (valid UTF-8)
-//	[]byte                           CBOR byte string
-//	[]any                            CBOR array
-//	map[string]any                   CBOR map with text keys
-//	Map                              CBOR map with keys of any scalar kind
-//	*Array                           RFC 8746 array (or a ref node, when encoded by reference)
-//	Object                           typed object whose name is not registered
-//	a registered type                typed object (see Registry)
-//	*LazyRef                         ref node re-emitted as it came (pass-through)
-//	*Extern                          ref node of an array held elsewhere (encode by reference only)
+// The scalar types of the value model that Go lacks, and its maps and
+// typed objects. The value model itself: see the package documentation.
 
 // Float16 is an IEEE 754 half-precision number, held as its bits.
 type Float16 uint16

@@ -1,3 +1,6 @@
+// For the encoders of core and of the wasm host; Go users do not need
+// this file.
+
 package core
 
 import "slices"
