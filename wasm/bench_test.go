@@ -380,3 +380,90 @@ func BenchmarkTableServe(b *testing.B) {
 		})
 	}
 }
+
+// itemHeavy returns messages of many small items: 1 Mi small integers
+// (1 MiB), 200,000 references and 200,000 0-d arrays.
+func itemHeavy(b *testing.B) []struct {
+	name string
+	msg  []byte
+} {
+	ints := make([]any, 1<<20)
+	for i := range ints {
+		ints[i] = int64(i % 24)
+	}
+	refs := make([]any, 200_000)
+	zeroD := make([]any, 200_000)
+	for i := range refs {
+		refs[i] = &core.Array{DType: core.DTypeInt8, Shape: []int{1}, Data: []byte{byte(i)}}
+		zeroD[i] = &core.Array{DType: core.DTypeInt8, Shape: []int{}, Data: []byte{byte(i)}}
+	}
+	byRef, _ := core.EncOptions{ByRef: true, RefThreshold: 1, Source: "http://127.0.0.1:1"}.EncMode()
+	out := []struct {
+		name string
+		msg  []byte
+	}{{"1Mi-ints", nil}, {"200k-refs", nil}, {"200k-0d-arrays", nil}}
+	var err error
+	if out[0].msg, err = core.Marshal(ints); err == nil {
+		if out[1].msg, err = byRef.Marshal(refs); err == nil {
+			out[2].msg, err = core.Marshal(zeroD)
+		}
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
+// BenchmarkDecodeItems decodes messages of many small items natively and
+// in the guest (references stay lazy: pass-through), under the default
+// Options.
+func BenchmarkDecodeItems(b *testing.B) {
+	rt := newRuntime(b, Options{})
+	o := core.DecOptions{PassThrough: true, MaxElements: 1 << 21}
+	native, _ := o.DecMode()
+	guest, err := rt.DecMode(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range itemHeavy(b) {
+		for _, m := range []struct {
+			name string
+			dec  Decoder
+		}{{"native", native}, {"wasm", guest}} {
+			b.Run(c.name+"/"+m.name, func(b *testing.B) {
+				b.SetBytes(int64(len(c.msg)))
+				for b.Loop() {
+					if _, err := m.dec.Decode(c.msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkDecodeWarm decodes a 16 MiB message in 16 tensors under the
+// default Options, natively and in the guest: every call after the first
+// finds a warm instance in the pool.
+func BenchmarkDecodeWarm(b *testing.B) {
+	rt := newRuntime(b, Options{})
+	msg, err := core.Marshal(tensors(b, 16, 16<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	native, _ := core.DecOptions{}.DecMode()
+	guest, _ := rt.DecMode(core.DecOptions{})
+	for _, m := range []struct {
+		name string
+		dec  Decoder
+	}{{"native", native}, {"wasm", guest}} {
+		b.Run("16MiB-16/"+m.name, func(b *testing.B) {
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				if _, err := m.dec.Decode(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -65,5 +65,10 @@
 // disk cache when it can (Options.CacheDir: os.UserCacheDir()/viacodec/wazero
 // by default). Each instance reserves address space for its memory limit
 // once, on Linux, so that growth never copies; its memory is returned when
-// the instance closes, and unmapped only when no call runs in it.
+// the instance closes, and unmapped only when no call runs in it. Idle
+// instances stay warm for the next call, up to Options.MaxIdle of them
+// holding at most Options.MaxIdleTotal bytes together (128 MiB by
+// default: enough to keep an instance that decoded a message of tens of
+// MiB); guest memory never shrinks, so an instance that would take them
+// past it is closed after its call.
 package wasm

@@ -32,6 +32,8 @@ type instance struct {
 	fns    map[string]api.Function
 	stack  [16]uint64
 	broken bool
+	// idleSize is the memory it held when it went idle (Runtime.put).
+	idleSize uint64
 
 	// callDone is the Done channel of the call in progress, which ends a
 	// guest's sleep early.

@@ -12,8 +12,8 @@ import (
 
 // Memory limit range and defaults.
 const (
-	DefaultMemoryLimit   = 64 << 20 // bytes per guest instance
-	DefaultMaxIdleMemory = 16 << 20 // an idle instance grown past this is closed
+	DefaultMemoryLimit  = 64 << 20  // bytes per guest instance
+	DefaultMaxIdleTotal = 128 << 20 // bytes all idle instances hold together
 
 	minMemoryLimit = 16 << 20 // the Go runtime of the guest needs a few MiB to start
 	maxMemoryLimit = 4 << 30  // wasm32
@@ -45,8 +45,17 @@ type Options struct {
 	// MaxIdleMemory is the most memory, in bytes, an instance may hold to
 	// be kept idle: guest memory never shrinks, so an instance that grew
 	// past it for one large message is closed after its call instead.
-	// Default 16 MiB; at most MemoryLimit.
+	// Default MemoryLimit or MaxIdleTotal, the smaller (the total bounds
+	// idle memory); at most MemoryLimit.
 	MaxIdleMemory int64
+	// MaxIdleTotal is the most memory, in bytes, the idle instances hold
+	// together: an instance whose return would take them past it is
+	// closed instead. Default 128 MiB, so that a pool stays warm for
+	// messages of tens of MiB (an instance that decoded a 16 MiB message
+	// holds about 40 MiB) while idle memory stays bounded whatever
+	// MaxIdle is; at least MaxIdleMemory. Idle memory is at most
+	// MaxIdleTotal.
+	MaxIdleTotal int64
 
 	guest []byte // the guest module; default the embedded viacodec.wasm (tests: a debug guest)
 }
@@ -60,15 +69,17 @@ type Runtime struct {
 	limit         uint64
 	maxIdle       int
 	maxIdleMemory uint64
+	maxIdleTotal  uint64
 
 	life context.Context // ends when Close starts: in-flight calls stop
 	stop context.CancelFunc
 
-	mu     sync.Mutex
-	idle   []*instance
-	tables map[*Table]struct{} // the tables in guests of their own
-	closed bool
-	calls  gate.Gate // the calls in flight, which Close waits for
+	mu         sync.Mutex
+	idle       []*instance
+	idleMemory uint64              // the memory the idle instances hold
+	tables     map[*Table]struct{} // the tables in guests of their own
+	closed     bool
+	calls      gate.Gate // the calls in flight, which Close waits for
 }
 
 // NewRuntime validates o and prepares a Runtime, compiling the guest if
@@ -91,10 +102,15 @@ func NewRuntime(o Options) (*Runtime, error) {
 		return nil, core.NewError(core.KindInvalid, nil, "wasm: Options.MaxIdle %d is above 1024", o.MaxIdle)
 	}
 	switch {
-	case o.MaxIdleMemory == 0:
-		o.MaxIdleMemory = min(DefaultMaxIdleMemory, int64(limit))
 	case o.MaxIdleMemory < 0 || o.MaxIdleMemory > int64(limit):
 		return nil, core.NewError(core.KindInvalid, nil, "wasm: Options.MaxIdleMemory %d is outside 0..MemoryLimit", o.MaxIdleMemory)
+	case o.MaxIdleTotal < 0 || o.MaxIdleTotal > 0 && o.MaxIdleTotal < o.MaxIdleMemory:
+		return nil, core.NewError(core.KindInvalid, nil, "wasm: Options.MaxIdleTotal %d is negative or below MaxIdleMemory %d", o.MaxIdleTotal, o.MaxIdleMemory)
+	case o.MaxIdleTotal == 0:
+		o.MaxIdleTotal = max(DefaultMaxIdleTotal, o.MaxIdleMemory)
+	}
+	if o.MaxIdleMemory == 0 {
+		o.MaxIdleMemory = min(int64(limit), o.MaxIdleTotal)
 	}
 	dir := o.CacheDir
 	switch {
@@ -112,7 +128,7 @@ func NewRuntime(o Options) (*Runtime, error) {
 		return nil, err
 	}
 	life, stop := context.WithCancel(context.Background())
-	return &Runtime{eng: eng, limit: limit, maxIdle: o.MaxIdle, maxIdleMemory: uint64(o.MaxIdleMemory), life: life, stop: stop}, nil
+	return &Runtime{eng: eng, limit: limit, maxIdle: o.MaxIdle, maxIdleMemory: uint64(o.MaxIdleMemory), maxIdleTotal: uint64(o.MaxIdleTotal), life: life, stop: stop}, nil
 }
 
 // MemoryLimit returns the memory limit of each instance, in bytes.
@@ -131,7 +147,7 @@ func (r *Runtime) Close() error {
 	r.closed = true
 	r.calls.Close(nil)
 	idle := r.idle
-	r.idle = nil
+	r.idle, r.idleMemory = nil, 0
 	tables := make([]*Table, 0, len(r.tables))
 	for t := range r.tables {
 		tables = append(tables, t)
@@ -211,6 +227,7 @@ func (r *Runtime) get(ctx, caller context.Context) (*instance, error) {
 	if n := len(r.idle); n > 0 {
 		in := r.idle[n-1]
 		r.idle = r.idle[:n-1]
+		r.idleMemory -= in.idleSize
 		r.mu.Unlock()
 		return in, nil
 	}
@@ -222,13 +239,15 @@ func (r *Runtime) get(ctx, caller context.Context) (*instance, error) {
 	return in, err
 }
 
-// put keeps in for reuse if it is sound and small and the pool has room,
-// and closes it otherwise.
+// put keeps in for reuse if it is sound and small enough, and the pool
+// has room for it (MaxIdle, MaxIdleTotal); it closes it otherwise.
 func (r *Runtime) put(in *instance) {
-	if !in.broken && in.mem.size() <= r.maxIdleMemory {
+	if size := in.mem.size(); !in.broken && size <= r.maxIdleMemory {
 		r.mu.Lock()
-		if !r.closed && len(r.idle) < r.maxIdle {
+		if !r.closed && len(r.idle) < r.maxIdle && r.idleMemory+size <= r.maxIdleTotal {
+			in.idleSize = size
 			r.idle = append(r.idle, in)
+			r.idleMemory += size
 			r.mu.Unlock()
 			return
 		}

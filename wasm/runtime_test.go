@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/viacodec/viacodec/core"
@@ -34,6 +35,51 @@ func TestIdleMemory(t *testing.T) {
 		t.Fatalf("an instance of %d bytes was kept idle", grown.mem.size())
 	}
 	works(t, rt)
+}
+
+// TestWarmByDefault: under the default Options an instance that decoded
+// a 16 MiB message stays warm for the next call; the idle instances stay
+// within MaxIdleTotal, past which a returning instance is closed.
+func TestWarmByDefault(t *testing.T) {
+	a, _ := core.NewArray(core.DTypeUint8, []int{16 << 20}, core.RowMajor, make([]byte, 16<<20))
+	msg, err := core.Marshal(map[string]any{"a": a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := func(rt *Runtime) {
+		t.Helper()
+		dec, _ := rt.DecMode(core.DecOptions{})
+		if _, err := dec.Decode(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt := newRuntime(t, Options{MaxIdle: 2})
+	decode(rt)
+	warm := idle(rt)
+	if len(warm) != 1 || warm[0].mem.size() <= 16<<20 {
+		t.Fatalf("after a 16 MiB decode: %d idle instances", len(warm))
+	}
+	decode(rt)
+	if now := idle(rt); len(now) != 1 || now[0] != warm[0] {
+		t.Fatal("the second decode did not reuse the warm instance")
+	}
+	// A total that holds one grown instance only.
+	rt = newRuntime(t, Options{MaxIdle: 2, MaxIdleTotal: int64(warm[0].mem.size()) + 1<<20})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { decode(rt) })
+	}
+	wg.Wait()
+	var total uint64
+	for _, in := range idle(rt) {
+		total += in.mem.size()
+	}
+	if n := len(idle(rt)); n > 1 || total > rt.maxIdleTotal {
+		t.Fatalf("%d idle instances hold %d bytes, above MaxIdleTotal %d", n, total, rt.maxIdleTotal)
+	}
+	if _, err := NewRuntime(Options{MaxIdleMemory: 32 << 20, MaxIdleTotal: 16 << 20}); core.KindOf(err) != core.KindInvalid {
+		t.Fatalf("MaxIdleTotal below MaxIdleMemory: %v", err)
+	}
 }
 
 // TestCancelledBeforeCall: a call whose context is already cancelled
