@@ -126,6 +126,21 @@ type deferred struct {
 // Place checks only what it relies on: each slot index of the body names
 // a slot.
 func (m *DecMode) Place(ctx context.Context, p *Plan) (any, error) {
+	return m.place(ctx, p, nil)
+}
+
+// PlaceIn is Place with every array, inline or referenced, landing in the
+// memory that dst returns for slot i, of exactly Slots[i].Bytes bytes (a
+// file mapping, a foreign buffer). dst is called once per slot, in slot
+// order; the arrays of the result view that memory.
+func (m *DecMode) PlaceIn(ctx context.Context, p *Plan, dst func(i int) ([]byte, error)) (any, error) {
+	if dst == nil {
+		return nil, errorf(KindInvalid, "PlaceIn needs a destination for each slot")
+	}
+	return m.place(ctx, p, dst)
+}
+
+func (m *DecMode) place(ctx context.Context, p *Plan, place func(i int) ([]byte, error)) (any, error) {
 	if m.opts.Fetcher == nil {
 		for _, s := range p.Slots {
 			if s.Ref() {
@@ -139,18 +154,33 @@ func (m *DecMode) Place(ctx context.Context, p *Plan) (any, error) {
 		s := &p.Slots[i]
 		a := &arrays[i]
 		*a = Array{DType: s.DType, Shape: s.Shape, Order: s.Order}
-		switch {
-		case s.Ref():
-			dst, err := m.opts.Allocator(s.DType, s.Shape, s.Order, s.Bytes)
-			if err != nil {
-				return nil, &Error{Kind: KindInvalid, Offset: s.Node, Msg: "allocate destination", Err: err}
+		if place != nil || s.Ref() {
+			var dst []byte
+			var err error
+			if place != nil {
+				dst, err = place(i)
+			} else {
+				dst, err = m.opts.Allocator(s.DType, s.Shape, s.Order, s.Bytes)
 			}
-			d, err := p.Download(i, dst)
 			if err != nil {
+				return nil, &Error{Kind: KindOf(err), Offset: s.Node, Msg: "allocate destination", Err: err}
+			}
+			if int64(len(dst)) != s.Bytes {
 				return nil, errorAt(KindInvalid, int(s.Node), "allocator returned %d bytes for %d", len(dst), s.Bytes)
 			}
 			a.Data = dst
+			if !s.Ref() {
+				s.CopyTo(dst) // checked: cannot fail
+				continue
+			}
+			d, err := p.Download(i, dst)
+			if err != nil {
+				return nil, err
+			}
 			downloads = append(downloads, d)
+			continue
+		}
+		switch {
 		case s.Swap:
 			a.Data = make([]byte, s.Bytes)
 			swapInto(a.Data, s.Inline, s.DType.Size())

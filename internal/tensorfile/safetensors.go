@@ -198,65 +198,154 @@ func headerError(err error, what string) error {
 // with spaces to a multiple of 8 bytes, so that every tensor is aligned.
 // Metadata keys are sorted. Column-major arrays are written row-major.
 func writeSafetensors(w io.Writer, f *File) error {
-	type entry struct {
-		t    Tensor
-		name string
-		rank int
-	}
-	entries := make([]entry, 0, len(f.Tensors))
 	for _, t := range f.Tensors {
-		if t.Name == MetadataKey {
-			return errorf(core.KindInvalid, "safetensors: a tensor cannot be named %q", MetadataKey)
-		}
-		name, rank, ok := safetensorsRank(t.Array.DType)
-		if !ok {
+		if _, _, ok := safetensorsRank(t.Array.DType); !ok {
 			return errorf(core.KindInvalid, "safetensors cannot carry %s (tensor %q)", t.Array.DType, t.Name)
 		}
-		if !utf8.ValidString(t.Name) {
-			return errorf(core.KindInvalid, "safetensors: tensor name %q is not valid UTF-8", t.Name)
-		}
-		entries = append(entries, entry{t, name, rank})
 	}
-	for k, v := range f.Metadata {
+	specs := make([]Spec, len(f.Tensors))
+	for i, t := range f.Tensors {
+		// Written row-major: the shape as it is.
+		specs[i] = Spec{Name: t.Name, DType: t.Array.DType, Shape: t.Array.Shape, Bytes: int64(len(t.Array.Data))}
+	}
+	header, offsets, err := SafetensorsLayout(specs, f.Metadata)
+	if err != nil {
+		return err
+	}
+	order := make([]int, len(specs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(offsets[a], offsets[b]) })
+	if err := writeAll(w, header); err != nil {
+		return err
+	}
+	for _, i := range order {
+		if err := writeAll(w, rowMajor(f.Tensors[i].Array)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Spec describes one tensor of a safetensors file before its bytes
+// exist: what SafetensorsLayout needs to place it.
+type Spec struct {
+	Name  string
+	DType core.DType
+	Shape []int
+	Order core.Order // a column-major tensor is described as below
+	Bytes int64
+}
+
+// OffloadKey prefixes the __metadata__ entry that describes a tensor
+// whose bytes safetensors cannot describe as they are: a dtype it has no
+// name for (described as U8 of its byte length), or column-major
+// elements (described with the shape reversed, which is the transpose
+// those bytes hold in row-major order). The entry's value is JSON:
+// {"dtype":"complex128","shape":[2,3],"order":"F"} (order C or F).
+const OffloadKey = "viacodec:"
+
+// SafetensorsLayout returns the start of a safetensors file that holds
+// the tensors (its 8-byte length, then its JSON header, padded with
+// spaces to a multiple of 8), and the offset in the file at which each
+// tensor's bytes begin, in the order given. The tensors are laid out as
+// the safetensors library does: by dtype (widest alignment first), then
+// by name, so each is aligned to its element size. A tensor safetensors
+// cannot describe as it is gets an OffloadKey entry in the metadata.
+func SafetensorsLayout(specs []Spec, metadata map[string]string) (header []byte, offsets []int64, err error) {
+	type entry struct {
+		spec  int
+		dtype string
+		shape []int
+		rank  int
+	}
+	entries := make([]entry, 0, len(specs))
+	seen := make(map[string]bool, len(specs))
+	var extra map[string]string // the OffloadKey entries
+	for i, t := range specs {
+		if t.Name == MetadataKey {
+			return nil, nil, errorf(core.KindInvalid, "safetensors: a tensor cannot be named %q", MetadataKey)
+		}
+		if !utf8.ValidString(t.Name) {
+			return nil, nil, errorf(core.KindInvalid, "safetensors: tensor name %q is not valid UTF-8", t.Name)
+		}
+		if seen[t.Name] {
+			return nil, nil, errorf(core.KindInvalid, "safetensors: two tensors named %q", t.Name)
+		}
+		seen[t.Name] = true
+		e := entry{spec: i, shape: t.Shape}
+		name, rank, ok := safetensorsRank(t.DType)
+		e.dtype, e.rank = name, rank
+		switch {
+		case !ok:
+			e.dtype, e.rank, e.shape = "U8", 1, []int{int(t.Bytes)}
+		case t.Order == core.ColumnMajor && longDims(t.Shape) > 1:
+			e.shape = slices.Clone(t.Shape)
+			slices.Reverse(e.shape)
+		}
+		if !ok || !slices.Equal(e.shape, t.Shape) {
+			desc, _ := json.Marshal(struct {
+				DType string `json:"dtype"`
+				Shape []int  `json:"shape"`
+				Order string `json:"order"`
+			}{t.DType.String(), t.Shape, t.Order.String()})
+			if extra == nil {
+				extra = map[string]string{}
+			}
+			extra[OffloadKey+t.Name] = string(desc)
+		}
+		entries = append(entries, e)
+	}
+	if extra != nil {
+		metadata = maps.Clone(metadata)
+		if metadata == nil {
+			metadata = extra
+		}
+		maps.Copy(metadata, extra)
+	}
+	for k, v := range metadata {
 		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return errorf(core.KindInvalid, "safetensors: metadata %q is not valid UTF-8", k)
+			return nil, nil, errorf(core.KindInvalid, "safetensors: metadata %q is not valid UTF-8", k)
 		}
 	}
 	slices.SortFunc(entries, func(a, b entry) int {
-		return cmp.Or(cmp.Compare(b.rank, a.rank), cmp.Compare(a.t.Name, b.t.Name))
+		return cmp.Or(cmp.Compare(b.rank, a.rank), cmp.Compare(specs[a.spec].Name, specs[b.spec].Name))
 	})
 
 	h := []byte{'{'}
-	if f.Metadata != nil {
+	if metadata != nil {
 		h = appendJSONString(h, MetadataKey)
 		h = append(h, ":{"...)
-		for i, k := range slices.Sorted(maps.Keys(f.Metadata)) {
+		for i, k := range slices.Sorted(maps.Keys(metadata)) {
 			if i > 0 {
 				h = append(h, ',')
 			}
 			h = appendJSONString(h, k)
 			h = append(h, ':')
-			h = appendJSONString(h, f.Metadata[k])
+			h = appendJSONString(h, metadata[k])
 		}
 		h = append(h, '}')
 	}
-	var off uint64
+	offsets = make([]int64, len(specs))
+	var off int64
 	for i, e := range entries {
-		if i > 0 || f.Metadata != nil {
+		if i > 0 || metadata != nil {
 			h = append(h, ',')
 		}
-		h = appendJSONString(h, e.t.Name)
+		h = appendJSONString(h, specs[e.spec].Name)
 		h = append(h, `:{"dtype":"`...)
-		h = append(h, e.name...)
+		h = append(h, e.dtype...)
 		h = append(h, `","shape":[`...)
-		for j, d := range e.t.Array.Shape {
+		for j, d := range e.shape {
 			if j > 0 {
 				h = append(h, ',')
 			}
 			h = strconv.AppendInt(h, int64(d), 10)
 		}
-		n := uint64(len(e.t.Array.Data))
+		n := specs[e.spec].Bytes
 		h = fmt.Appendf(h, `],"data_offsets":[%d,%d]}`, off, off+n)
+		offsets[e.spec] = off
 		off += n
 	}
 	h = append(h, '}')
@@ -264,18 +353,13 @@ func writeSafetensors(w io.Writer, f *File) error {
 		h = append(h, ' ')
 	}
 	if len(h) > maxSafetensorsHeader {
-		return errorf(core.KindLimit, "safetensors: header of %d bytes exceeds the limit of %d", len(h), maxSafetensorsHeader)
+		return nil, nil, errorf(core.KindLimit, "safetensors: header of %d bytes exceeds the limit of %d", len(h), maxSafetensorsHeader)
 	}
-
-	if err := writeAll(w, binary.LittleEndian.AppendUint64(nil, uint64(len(h))), h); err != nil {
-		return err
+	start := int64(8 + len(h))
+	for i := range offsets {
+		offsets[i] += start
 	}
-	for _, e := range entries {
-		if err := writeAll(w, rowMajor(e.t.Array)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return append(binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(h)), uint64(len(h))), h...), offsets, nil
 }
 
 // appendJSONString quotes s as serde_json does (the safetensors library's
