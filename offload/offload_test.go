@@ -88,8 +88,8 @@ func model(t *testing.T) map[string]any {
 	return map[string]any{
 		"round": int64(3),
 		"model": map[string]any{
-			"w":    randomArray(t, rng, core.DTypeFloat32, core.RowMajor, 300, 200),   // by reference
-			"b":    randomArray(t, rng, core.DTypeFloat32, core.RowMajor, 7),          // inline
+			"w":    randomArray(t, rng, core.DTypeFloat32, core.RowMajor, 300, 200),  // by reference
+			"b":    randomArray(t, rng, core.DTypeFloat32, core.RowMajor, 7),         // inline
 			"c":    randomArray(t, rng, core.DTypeComplex128, core.RowMajor, 30, 10), // no safetensors dtype
 			"f":    randomArray(t, rng, core.DTypeFloat64, core.ColumnMajor, 40, 30), // column-major
 			"h":    randomArray(t, rng, core.DTypeBFloat16, core.RowMajor, 1024),
