@@ -64,7 +64,7 @@
 // vc_host_encode encodes by reference and publishes the batch: the
 // transaction handle it returns views the caller's arrays until it is
 // released, and its release first ends the transaction and waits until
-// no serve, and no first manifest's checksumming, reads them (abihost.Tx).
+// no serve reads them (abihost.Tx).
 // The caller keeps the arrays alive until then.
 //
 // Decoding with downloads takes two calls, so that bytes land in memory

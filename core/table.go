@@ -6,7 +6,6 @@ import (
 	"io"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -227,8 +226,6 @@ type Transaction struct {
 
 	key   []byte          // receipt nonces are made with it (mint.go)
 	names map[string]bool // the named receivers; nil: any, up to opts.MaxReceivers
-
-	ended atomic.Bool // state is final: Prepare stops reading
 
 	// Guarded by table.mu.
 	state      State
@@ -473,7 +470,6 @@ func (t *Table) end(tx *Transaction, state State) {
 		state = StateQuorumMet
 	}
 	tx.state = state
-	tx.ended.Store(true)
 	tx.outcome = Outcome{State: state, Receivers: tx.statusLocked()}
 	id := tx.batch.Ref.RefID
 	delete(t.open, id)
@@ -591,36 +587,8 @@ func (t *Table) Manifest(refID uuid.UUID, token []byte, receiverID string) (*Man
 		return nil, "", err
 	}
 	b := tx.batch
-	// Computing the manifest reads the items: it counts as a serve, so
-	// the transaction cannot report its end while it runs.
-	tx.inflight++
 	t.mu.Unlock()
-	m := b.Manifest()
-	t.releaseServe(tx)
-	return m, nonce, nil
-}
-
-// Prepare computes the manifest of refID's batch now, on the calling
-// goroutine, so that its first receiver does not wait for the checksums: a
-// host calls it in the background as it publishes. A manifest request
-// that comes meanwhile joins in with goroutines of its own. Like a
-// manifest request it counts as a serve, so the transaction cannot report
-// its end while it reads the items; but it stops, between two blocks, once
-// the transaction has ended, so that an aborted transaction's end waits
-// for one block at most. It does nothing for a transaction that is not
-// open (it may have ended before Prepare ran) or whose arrays are held
-// elsewhere.
-func (t *Table) Prepare(refID uuid.UUID) {
-	t.mu.Lock()
-	tx := t.open[refID]
-	if tx == nil || tx.batch.heldElsewhere() {
-		t.mu.Unlock()
-		return
-	}
-	tx.inflight++
-	t.mu.Unlock()
-	tx.batch.prepare(tx.ended.Load)
-	t.releaseServe(tx)
+	return b.Manifest(), nonce, nil
 }
 
 // GrantManifest is Manifest for whoever holds the batch's bytes elsewhere

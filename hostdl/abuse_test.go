@@ -344,7 +344,7 @@ func TestSlowReadersShareBudget(t *testing.T) {
 	for i := range 2 {
 		c := dialFrom(t, srv.Addr().String(), "127.0.0.1")
 		c.(*net.TCPConn).SetReadBuffer(8 << 10)
-		fmt.Fprintf(c, "GET /v1/batches/%s/items/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n%s: slow-%d\r\nRange: bytes=%d-%d\r\n\r\n",
+		fmt.Fprintf(c, "GET /v1/batches/%s/items/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nViacodec-Protocol: 2\r\nAuthorization: %s\r\n%s: slow-%d\r\nRange: bytes=%d-%d\r\n\r\n",
 			ref.RefID, bearer(ref), headerReceiver, i, i<<22, i<<22+4<<20-1)
 		go func() {
 			// About 400 KB/s: above MinWriteRate, far below the link.
@@ -373,7 +373,7 @@ func TestSlowReadersShareBudget(t *testing.T) {
 	ref = crawlTx.Ref()
 	c := dialFrom(t, srv2.Addr().String(), "127.0.0.1")
 	c.(*net.TCPConn).SetReadBuffer(8 << 10)
-	fmt.Fprintf(c, "GET /v1/batches/%s/items/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n%s: crawl\r\nRange: bytes=0-8388607\r\n\r\n",
+	fmt.Fprintf(c, "GET /v1/batches/%s/items/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nViacodec-Protocol: 2\r\nAuthorization: %s\r\n%s: crawl\r\nRange: bytes=0-8388607\r\n\r\n",
 		ref.RefID, bearer(ref), headerReceiver)
 	var crawled atomic.Int64
 	go func() {

@@ -112,7 +112,7 @@ func (c *Client) CloseIdleConnections() { c.tr.CloseIdleConnections() }
 
 // Fetch implements core.Fetcher: it reads the batch's manifest, checks
 // every item against it, downloads the items' bytes in parallel ranges
-// straight into their Dst buffers, verifies every block, and sends the
+// straight into their Dst buffers, verifies every piece, and sends the
 // receipt. Failed requests are retried with backoff, resuming where they
 // broke. Errors are *core.Error; on error the Dst contents are undefined.
 func (c *Client) Fetch(ctx context.Context, batch core.BatchRef, items []core.FetchItem) error {

@@ -106,11 +106,11 @@ func (f *fetch) progress(n int64) {
 	f.c.opts.Progress(f.batch.RefID, f.done, f.total)
 }
 
-// chunk downloads one chunk into its destination. Each block is verified
-// as soon as it has arrived, while it is still in cache. A request that
-// breaks after k bytes is resumed from byte k (the block it broke in is
-// verified whole once complete); a block that fails its checksum is
-// fetched again from its start.
+// chunk downloads one chunk into its destination. Each piece is checked
+// against the checksum that follows it as soon as it has arrived, while
+// it is still in cache. A request that breaks is resumed from the last
+// good piece; a piece that fails its checksum is fetched again from its
+// start.
 func (f *fetch) chunk(ctx context.Context, ch chunk) error {
 	what := fmt.Sprintf("item %d bytes %d+%d of %s", ch.mi.ID, ch.off, ch.n, f.batch)
 	retries := f.c.opts.Retries
@@ -128,7 +128,7 @@ func (f *fetch) chunk(ctx context.Context, ch chunk) error {
 			if corrupt++; corrupt > retries {
 				return core.NewError(core.KindChecksum, err, "hostdl: %s: still corrupt after %d tries", what, corrupt)
 			}
-			f.c.log.LogAttrs(ctx, slog.LevelDebug, "hostdl: checksum mismatch, fetching the block again",
+			f.c.log.LogAttrs(ctx, slog.LevelDebug, "hostdl: checksum mismatch, fetching the piece again",
 				slog.String("ref", f.batch.RefID.String()), slog.Int("item", ch.mi.ID), slog.Int64("off", ch.off+got))
 			if err := f.c.backoff(ctx, corrupt, what); err != nil {
 				return err
@@ -152,10 +152,11 @@ func (f *fetch) chunk(ctx context.Context, ch chunk) error {
 	}
 }
 
-// readRange requests the chunk's bytes from *got on and reads the body
-// straight into the destination, block by block, verifying each block
-// when it is complete. It advances *got over the bytes that arrived; on a
-// checksum mismatch it sets *got back to the bad block's start.
+// readRange requests the chunk's bytes from *got (a piece boundary) on and
+// reads the body straight into the destination, piece by piece: each
+// piece's bytes, then its CRC-32C, which it checks at once. It advances
+// *got over the pieces that passed; a piece that breaks off or fails its
+// checksum leaves *got at that piece's start.
 func (f *fetch) readRange(ctx context.Context, ch chunk, got *int64, what string) error {
 	a := f.c.start(ctx)
 	defer a.end()
@@ -173,25 +174,24 @@ func (f *fetch) readRange(ctx context.Context, ch chunk, got *int64, what string
 	if resp.StatusCode != http.StatusPartialContent {
 		return readError(resp, what)
 	}
+	if err := checkProtocol(resp.Header.Get(headerProtocol), "source", "receiver"); err != nil {
+		return err
+	}
+	bs := int64(f.m.BlockSize)
+	n := last - first + 1
 	want := fmt.Sprintf("bytes %d-%d/", first, last)
-	if cr := resp.Header.Get("Content-Range"); resp.ContentLength != last-first+1 || !strings.HasPrefix(cr, want) {
+	if cr := resp.Header.Get("Content-Range"); resp.ContentLength != n+crcSize*((n+bs-1)/bs) || !strings.HasPrefix(cr, want) {
 		return core.NewError(core.KindProtocol, nil, "hostdl: %s: asked %s, answered %q with %d bytes", what, want, cr, resp.ContentLength)
 	}
 	body := stallReader{resp.Body, a}
-	bs := int64(f.m.BlockSize)
-	for *got < ch.n {
-		blk := *got / bs * bs // chunks start on block boundaries
-		end := min(blk+bs, ch.n)
-		at := ch.off - ch.base
-		k, err := io.ReadFull(body, ch.dst[at+*got:at+end])
-		*got += int64(k)
-		if err != nil {
-			return requestError(ctx, a, err, what)
-		}
-		if err := f.m.VerifyBlocks(ch.mi, ch.off+blk, ch.dst[at+blk:at+end]); err != nil {
-			*got = blk
-			return err
-		}
+	at := ch.off - ch.base // chunks, and so pieces, start on piece boundaries
+	k, err := readFrames(body, ch.dst[at+*got:at+ch.n], bs)
+	*got += k
+	switch {
+	case core.KindOf(err) == core.KindChecksum:
+		return core.NewError(core.KindChecksum, err, "hostdl: %s", what)
+	case err != nil:
+		return requestError(ctx, a, err, what)
 	}
 	// See the end of the body, so that the stream ends cleanly (HTTP/2
 	// would reset a stream closed before its end) and the connection is
@@ -209,6 +209,7 @@ func (f *fetch) request(ctx context.Context, method, path string) (*http.Request
 	if err != nil {
 		return nil, core.NewError(core.KindInvalid, err, "hostdl: %s %s", method, path)
 	}
+	req.Header.Set(headerProtocol, protocolVersion)
 	req.Header.Set("Authorization", f.auth)
 	if f.who != "" {
 		req.Header.Set(headerReceiver, f.who)
@@ -251,6 +252,9 @@ func (f *fetch) manifest(ctx context.Context) error {
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return readError(resp, what)
+		}
+		if err := checkProtocol(resp.Header.Get(headerProtocol), "source", "receiver"); err != nil {
+			return err
 		}
 		max := f.c.opts.MaxManifestBytes
 		if resp.ContentLength > max {

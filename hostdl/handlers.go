@@ -1,6 +1,7 @@
 package hostdl
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,6 +29,14 @@ type batchRequest struct {
 // an error and returns false.
 func (s *Server) parse(w http.ResponseWriter, r *http.Request) (batchRequest, bool) {
 	var req batchRequest
+	w.Header().Set(headerProtocol, protocolVersion)
+	if vs := r.Header.Values(headerProtocol); len(vs) > 1 {
+		s.fail(w, r, http.StatusBadRequest, core.NewError(core.KindProtocol, nil, "hostdl: more than one %s header", headerProtocol))
+		return req, false
+	} else if err := checkProtocol(r.Header.Get(headerProtocol), "receiver", "source"); err != nil {
+		s.fail(w, r, http.StatusBadRequest, err)
+		return req, false
+	}
 	auths := r.Header.Values("Authorization")
 	var scheme, tok string
 	ok := len(auths) == 1
@@ -205,6 +214,11 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 			core.NewError(core.KindLimit, nil, "hostdl: range of %d bytes exceeds MaxRange %d", n, s.opts.MaxRange))
 		return
 	}
+	if off%writePiece != 0 {
+		s.fail(w, r, http.StatusRequestedRangeNotSatisfiable,
+			core.NewError(core.KindInvalid, nil, "hostdl: range starts at byte %d, not at a piece (a multiple of %d)", off, writePiece))
+		return
+	}
 	data, release, err := s.table.Serve(req.ref, req.token[:], req.receiver, item, off, n)
 	if err != nil {
 		status := 0
@@ -215,20 +229,26 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	pieces := (n + writePiece - 1) / writePiece
 	h := w.Header()
-	h.Set("Content-Type", contentBytes)
-	h.Set("Content-Length", strconv.FormatInt(n, 10))
+	h.Set("Content-Type", contentPieces)
+	h.Set("Content-Length", strconv.FormatInt(n+crcSize*pieces, 10))
 	h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/*", off, off+n-1))
 	h.Set("Cache-Control", "no-store")
-	// Write straight from the table's view, piece by piece. Each piece
-	// waits for its turn in the in-flight budget (so a slow reader holds
-	// at most one piece of it) and is written under a deadline: the stall
-	// limit, and what is left of the minimum rate's allowance. The status
-	// goes out with the first piece: a receiver that leaves while its
-	// first piece waits counts as gone (499).
+	// Write straight from the table's view, piece by piece, each followed
+	// by its CRC-32C. A piece is checksummed right after it was written:
+	// the write brought it into cache, so the checksum costs no second
+	// pass over memory, and a byte that changed in between makes the
+	// receiver fetch the piece again. Each piece waits for its turn in the
+	// in-flight budget (so a slow reader holds at most one piece of it)
+	// and is written under a deadline: the stall limit, and what is left
+	// of the minimum rate's allowance. The status goes out with the first
+	// piece: a receiver that leaves while its first piece waits counts as
+	// gone (499).
 	rc := http.NewResponseController(w)
 	defer rc.SetWriteDeadline(time.Time{})
 	var writing time.Duration // time spent in writes so far
+	var crc [crcSize]byte
 	for p := 0; p < len(data); p += writePiece {
 		piece := data[p:min(p+writePiece, len(data))]
 		if err := s.sem.acquire(r.Context(), int64(len(piece))); err != nil {
@@ -240,6 +260,10 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rc.SetWriteDeadline(start.Add(s.pieceDeadline(int64(p+len(piece)), writing)))
 		k, err := w.Write(piece)
+		if err == nil {
+			binary.BigEndian.PutUint32(crc[:], core.Checksum(piece))
+			_, err = w.Write(crc[:])
+		}
 		writing += time.Since(start)
 		s.sem.release(int64(len(piece)))
 		s.m.bytesServed.Add(int64(k))
@@ -250,6 +274,14 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+const (
+	// writePiece is the piece size: a range is written in pieces of the
+	// manifest's piece size, each followed by its checksum and written
+	// under the stall deadline.
+	writePiece = core.DefaultBlockSize
+	crcSize    = 4 // bytes of a piece's checksum in a range's body
+)
 
 // pieceDeadline returns how long the write of a piece may take that ends a
 // response's first end bytes, after writing took writing so far: at most

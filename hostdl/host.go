@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/viacodec/viacodec/core"
 )
 
@@ -38,8 +36,6 @@ type Host struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	prepares  sync.WaitGroup // manifests being computed ahead (Publish)
-	preparing sync.Mutex     // one at a time: a core is left to the caller
 }
 
 // NewHost validates o, makes the table, the client and the server, and
@@ -128,25 +124,10 @@ type publisher interface {
 	Publish(*core.Batch, core.PublishOptions) (*core.Transaction, error)
 }
 
-// preparer is a table that can compute a batch's manifest ahead of its
-// first request, as *core.Table does (Table.Prepare).
-type preparer interface {
-	Prepare(refID uuid.UUID)
-}
-
-// prepareMin is the smallest batch, in bytes, whose manifest a host
-// computes ahead: below it the thread costs more than the wait it saves.
-const prepareMin = 8 << 20
-
 // Publish opens a transaction for b, a batch that the host's EncMode made,
 // in the host's table: from now until the transaction ends, the server
-// serves b's items to whoever holds its token. The checksums of the
-// manifest of a batch of prepareMin bytes or more (8 MiB) are computed at
-// once in the background, one batch at a time and (on Linux) on a thread
-// at the lowest CPU priority, so that the first receiver does not wait for
-// them; a receiver that asks sooner finishes them at full speed, and a
-// transaction that ends stops them. A smaller batch is checksummed when
-// its manifest is first asked for, in about a millisecond.
+// serves b's items to whoever holds its token. Nothing reads the items
+// ahead: each piece is checksummed as it is sent.
 //
 // A nil b, what Message.Batch gives for a message with every array
 // inline, has nothing to serve: Publish opens no transaction and returns
@@ -173,13 +154,6 @@ func (h *Host) Publish(b *core.Batch, o core.PublishOptions) (*core.Transaction,
 	tx, err := p.Publish(b, o)
 	if err != nil {
 		return nil, err
-	}
-	if pr, ok := h.table.(preparer); ok && b.Ref.Bytes >= prepareMin {
-		h.prepares.Go(func() {
-			h.preparing.Lock()
-			defer h.preparing.Unlock()
-			inBackground(func() { pr.Prepare(b.Ref.RefID) })
-		})
 	}
 	return tx, nil
 }
@@ -210,7 +184,6 @@ func (h *Host) Close() error {
 		h.client.Close()
 		h.uploads.close()
 		err := closeTable(h.table)
-		h.prepares.Wait() // a manifest computed ahead ends with its checksums
 		ctx, cancel := context.WithTimeout(context.Background(), h.grace)
 		defer cancel()
 		if serr := h.server.Shutdown(ctx); serr != nil && !errors.Is(serr, context.DeadlineExceeded) {

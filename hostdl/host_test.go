@@ -546,42 +546,6 @@ func TestLoggerFromEnv(t *testing.T) {
 	}
 }
 
-// preparingTable is a core.Table that reports the batches prepared ahead.
-type preparingTable struct {
-	*core.Table
-	prepared chan uuid.UUID
-}
-
-func (p *preparingTable) Prepare(id uuid.UUID) {
-	p.prepared <- id
-	p.Table.Prepare(id)
-}
-
-// TestHostPreparesLargeBatches: a host computes the manifest of a batch of
-// prepareMin bytes or more ahead, and leaves a smaller one to its first
-// request.
-func TestHostPreparesLargeBatches(t *testing.T) {
-	tbl := &preparingTable{prepared: make(chan uuid.UUID, 2)}
-	h := newTestHost(t, HostOptions{NewTable: func(o core.TableOptions) (Table, error) {
-		var err error
-		tbl.Table, err = core.NewTable(o)
-		return tbl, err
-	}})
-	_, small := send(t, h, newModel(prepareMin/2, 2, 1).body(), core.PublishOptions{Receivers: 1})
-	_, large := send(t, h, newModel(prepareMin, 2, 2).body(), core.PublishOptions{Receivers: 1})
-	small.Abort()
-	large.Abort()
-	h.Close() // waits for the preparations it started
-	close(tbl.prepared)
-	var got []uuid.UUID
-	for id := range tbl.prepared {
-		got = append(got, id)
-	}
-	if want := []uuid.UUID{large.Ref().RefID}; !slices.Equal(got, want) {
-		t.Fatalf("prepared %v, want only the large batch %v (the small one was %v)", got, want, small.Ref().RefID)
-	}
-}
-
 // A message with every array inline has no batch, and publishing it opens
 // no transaction: Publish returns nil and no error, as Python's
 // Host.dumps returns None. A closed host still says it is closed.

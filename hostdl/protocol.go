@@ -1,6 +1,7 @@
 package hostdl
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,18 +16,66 @@ import (
 const (
 	pathPrefix = "/v1/batches/"
 
+	headerProtocol = "Viacodec-Protocol" // the download protocol's version, on every batch request and answer
 	headerReceiver = "Viacodec-Receiver" // the receiver's id, on every batch request
 	headerNonce    = "Viacodec-Nonce"    // manifest response; receipt request
 	headerKind     = "Viacodec-Error"    // error responses: the core kind's name
 
-	contentCBOR  = "application/cbor"
-	contentJSON  = "application/json"
-	contentBytes = "application/octet-stream"
+	contentCBOR   = "application/cbor"
+	contentJSON   = "application/json"
+	contentPieces = "application/vnd.viacodec.pieces" // a range: each piece's bytes, then its CRC-32C
+
+	// protocolVersion is the version of the download protocol this
+	// package speaks (docs/download-protocol.md §4): 2 sends each piece's
+	// checksum with its bytes; 1 (no header) had them in the manifest.
+	protocolVersion = "2"
 
 	maxErrorBody = 4 << 10 // bytes of an error body a client reads
 	maxErrorSent = 512     // bytes of an error body a server sends
 	maxLogText   = 256     // bytes of client-chosen text in one log attribute
 )
+
+// checkProtocol reports, as KindProtocol, a peer that does not speak this
+// package's version of the protocol: got is the peer's Viacodec-Protocol
+// header, peer what it is ("receiver" or "source") and self what this
+// side is.
+func checkProtocol(got, peer, self string) error {
+	if got == protocolVersion {
+		return nil
+	}
+	v := cut(got, 16)
+	if got == "" {
+		v = "1 (it sent no " + headerProtocol + " header)"
+	}
+	return core.NewError(core.KindProtocol, nil,
+		"hostdl: the %s speaks download protocol %s, this %s speaks %s: upgrade the older one", peer, v, self, protocolVersion)
+}
+
+// readFrames reads the frames of a range's body (§5.2 of
+// docs/download-protocol.md) into dst, whose length is the item bytes
+// they carry, cut in pieces of bs bytes: each piece's bytes, then its
+// CRC-32C, which it checks as soon as the piece is in. It returns how many
+// bytes of dst passed, a whole number of pieces, and the error that
+// stopped it: KindChecksum for a piece that does not match its CRC,
+// otherwise the body's.
+func readFrames(body io.Reader, dst []byte, bs int64) (int64, error) {
+	var sum [crcSize]byte
+	var p int64
+	for p < int64(len(dst)) {
+		piece := dst[p:min(p+bs, int64(len(dst)))]
+		if _, err := io.ReadFull(body, piece); err != nil {
+			return p, err
+		}
+		if _, err := io.ReadFull(body, sum[:]); err != nil {
+			return p, err
+		}
+		if c, want := core.Checksum(piece), binary.BigEndian.Uint32(sum[:]); c != want {
+			return p, core.NewError(core.KindChecksum, nil, "hostdl: piece at byte %d of the range has crc32c %08x, its sender sent %08x", p, c, want)
+		}
+		p += int64(len(piece))
+	}
+	return p, nil
+}
 
 // errorBody is the JSON body of every error response: the core kind (its
 // stable number and its name) and a message. It never holds item bytes.

@@ -84,8 +84,8 @@ func (t relayTable) lookup(refID uuid.UUID, token []byte, receiver string) (*hel
 
 // Manifest forwards the receiver's manifest request upstream, under its
 // id, and answers with the origin's manifest and the nonce the origin
-// issued to it. The first manifest is kept: its checksums check every
-// piece.
+// issued to it. The first manifest is kept: its items and piece grid
+// (the pieces' checksums come with their bytes).
 func (t relayTable) Manifest(refID uuid.UUID, token []byte, receiver string) (*core.Manifest, string, error) {
 	r := t.r
 	b, err := t.lookup(refID, token, receiver)

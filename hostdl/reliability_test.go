@@ -90,7 +90,7 @@ func (p *cutProxy) pipe(c net.Conn) {
 }
 
 // TestResumeAfterReset: a connection cut in the middle of a chunk is
-// resumed from the byte where it broke (the source serves the chunk's rest,
+// resumed from the last good piece (the source serves the chunk's rest,
 // not the whole chunk again) and the result is bit-exact.
 func TestResumeAfterReset(t *testing.T) {
 	for _, tc := range []struct {

@@ -22,8 +22,6 @@ const (
 	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultSweepInterval     = time.Second
 	DefaultMetricsPath       = "/metrics"
-
-	writePiece = 1 << 20 // a range is written in pieces of this size, each under the stall deadline
 )
 
 // ServerOptions configures a Server. The zero value is a safe default: a

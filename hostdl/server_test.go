@@ -3,6 +3,7 @@ package hostdl
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -17,9 +18,9 @@ import (
 	"github.com/viacodec/viacodec/core"
 )
 
-// rawDo sends one request to the server with the given headers and
-// returns the status, the body and the response headers. It follows no
-// redirect.
+// rawDo sends one request to the server with the given headers, and
+// Viacodec-Protocol 2 unless hdr gives another (empty: none), and returns
+// the status, the body and the response headers. It follows no redirect.
 func rawDo(t *testing.T, method, url string, hdr map[string]string) (int, []byte, http.Header) {
 	t.Helper()
 	return doWith(t, http.DefaultClient, method, url, hdr)
@@ -32,8 +33,12 @@ func doWith(t *testing.T, hc *http.Client, method, url string, hdr map[string]st
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set(headerProtocol, protocolVersion)
 	for k, v := range hdr {
 		req.Header.Set(k, v)
+	}
+	if req.Header.Get(headerProtocol) == "" {
+		req.Header.Del(headerProtocol)
 	}
 	c := *hc
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -73,6 +78,27 @@ func batchURL(srv *Server, ref core.BatchRef, path string) string {
 }
 
 func bearer(ref core.BatchRef) string { return "Bearer " + hex.EncodeToString(ref.Token[:]) }
+
+// unframe returns the item bytes of a range's body (§5.2 of
+// docs/download-protocol.md): pieces of writePiece bytes (the last may be
+// shorter), each followed by its CRC-32C, which it checks.
+func unframe(t testing.TB, body []byte) []byte {
+	t.Helper()
+	var data []byte
+	for len(body) > 0 {
+		n := min(writePiece, len(body)-crcSize)
+		if n <= 0 {
+			t.Fatalf("a piece of %d bytes has no room for its checksum", len(body))
+		}
+		piece, sum := body[:n], binary.BigEndian.Uint32(body[n:])
+		if core.Checksum(piece) != sum {
+			t.Fatalf("piece at byte %d: crc32c %08x, sent %08x", len(data), core.Checksum(piece), sum)
+		}
+		data = append(data, piece...)
+		body = body[n+crcSize:]
+	}
+	return data
+}
 
 func errKind(t *testing.T, body []byte) string {
 	t.Helper()
@@ -143,13 +169,16 @@ func TestRanges(t *testing.T) {
 		}
 		return rawDo(t, method, batchURL(srv, ref, path), hdr)
 	}
-	code, body, h := get("GET", "items/0", "bytes=100-1123")
-	if code != http.StatusPartialContent || !bytes.Equal(body, item[100:1124]) || h.Get("Content-Range") != "bytes 100-1123/*" {
-		t.Fatalf("good range: status %d, %d bytes, Content-Range %q", code, len(body), h.Get("Content-Range"))
+	code, body, h := get("GET", "items/0", "bytes=0-1023")
+	if code != http.StatusPartialContent || len(body) != 1024+crcSize || !bytes.Equal(unframe(t, body), item[:1024]) ||
+		h.Get("Content-Range") != "bytes 0-1023/*" || h.Get("Content-Type") != contentPieces || h.Get(headerProtocol) != "2" {
+		t.Fatalf("good range: status %d, %d bytes, Content-Range %q, Content-Type %q", code, len(body), h.Get("Content-Range"), h.Get("Content-Type"))
 	}
-	code, body, _ = get("GET", "items/0", "bytes=3145730-3145735") // the last 6 bytes
-	if code != http.StatusPartialContent || !bytes.Equal(body, item[size-6:]) {
-		t.Fatalf("tail range: status %d", code)
+	// The item's last piece and its short tail: two pieces, each with its
+	// checksum.
+	code, body, _ = get("GET", "items/0", "bytes=2097152-3145735")
+	if code != http.StatusPartialContent || len(body) != size-2<<20+2*crcSize || !bytes.Equal(unframe(t, body), item[2<<20:]) {
+		t.Fatalf("tail range: status %d, %d bytes", code, len(body))
 	}
 	cases := []struct {
 		method, path, rng string
@@ -157,6 +186,8 @@ func TestRanges(t *testing.T) {
 		kind              string
 	}{
 		{"GET", "items/0", "bytes=3145735-3145736", 416, "invalid"}, // one past the end
+		{"GET", "items/0", "bytes=100-1123", 416, "invalid"},        // not at a piece
+		{"GET", "items/0", "bytes=3145728-3145736", 416, "invalid"}, // at a piece, one past the end
 		{"GET", "items/0", "bytes=4000000-4000010", 416, "invalid"}, // beyond
 		{"GET", "items/0", "bytes=0-3145727", 416, "limit"},         // over MaxRange
 		{"GET", "items/0", "bytes=10-5", 416, "protocol"},           // reversed
@@ -370,6 +401,7 @@ func TestShutdown(t *testing.T) {
 	_, tx := publish(t, table, srv.Source(), mdl.body(), core.PublishOptions{})
 	ref := tx.Ref()
 	req, _ := http.NewRequest("GET", batchURL(srv, ref, "items/0"), nil)
+	req.Header.Set(headerProtocol, protocolVersion)
 	req.Header.Set("Authorization", bearer(ref))
 	req.Header.Set(headerReceiver, "r1")
 	req.Header.Set("Range", "bytes=0-33554431")
@@ -388,7 +420,7 @@ func TestShutdown(t *testing.T) {
 	}
 	body, err := io.ReadAll(&slowBody{ReadCloser: resp.Body, s: newSlowTransport(256<<10, 5*time.Millisecond), ctx: context.Background()})
 	resp.Body.Close()
-	if err != nil || !bytes.Equal(body, mdl.raw) {
+	if err != nil || !bytes.Equal(unframe(t, body), mdl.raw) {
 		t.Fatalf("response during Shutdown: %d bytes, %v", len(body), err)
 	}
 	if err := <-shut; err != nil {
@@ -505,7 +537,7 @@ func TestWriteStall(t *testing.T) {
 	}
 	defer c.Close()
 	c.(*net.TCPConn).SetReadBuffer(4 << 10)
-	fmt.Fprintf(c, "GET /v1/batches/%s/items/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n%s: stuck\r\nRange: bytes=0-33554431\r\n\r\n",
+	fmt.Fprintf(c, "GET /v1/batches/%s/items/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nViacodec-Protocol: 2\r\nAuthorization: %s\r\n%s: stuck\r\nRange: bytes=0-33554431\r\n\r\n",
 		ref.RefID, bearer(ref), headerReceiver)
 	deadline := time.Now().Add(5 * time.Second)
 	for srv.Stats().InFlightBytes == 0 && time.Now().Before(deadline) {

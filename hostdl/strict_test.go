@@ -44,7 +44,7 @@ func TestStrictRequests(t *testing.T) {
 	baseline := timedDecode(t, newTestClient(t, ClientOptions{}), msg, mdl)
 	ref := tx.Ref()
 	id := ref.RefID.String()
-	hdr := fmt.Sprintf("Authorization: %s\r\n%s: r\r\nRange: bytes=0-9\r\n", bearer(ref), headerReceiver)
+	hdr := fmt.Sprintf("Viacodec-Protocol: 2\r\nAuthorization: %s\r\n%s: r\r\nRange: bytes=0-9\r\n", bearer(ref), headerReceiver)
 	get := func(target, host string) string {
 		return fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", target, host, hdr)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,7 +25,6 @@ const (
 	DefaultUploadTimeout = 5 * time.Minute // from the grant to the commit
 	uploadPrefix         = "/v1/uploads/"
 	headerBatchToken     = "Viacodec-Batch-Token" // the batch's read token, with an upload's manifest
-	headerCRC            = "Viacodec-Crc32c"      // an uploaded range's CRC-32C per block, 8 hex digits each
 	outcomeWait          = 20 * time.Second       // longest wait of one outcome request, under the client's RequestTimeout
 )
 
@@ -173,6 +171,14 @@ func (us *uploads) close() {
 // returns nil when they are not good.
 func (us *uploads) lookup(w http.ResponseWriter, r *http.Request) *upload {
 	s := us.h.server
+	w.Header().Set(headerProtocol, protocolVersion)
+	if err := checkProtocol(r.Header.Get(headerProtocol), "uploader", "holder"); err != nil || len(r.Header.Values(headerProtocol)) > 1 {
+		if err == nil {
+			err = core.NewError(core.KindProtocol, nil, "hostdl: more than one %s header", headerProtocol)
+		}
+		s.fail(w, r, http.StatusBadRequest, err)
+		return nil
+	}
 	id, ok := parseRefID(r.PathValue("id"))
 	if !ok {
 		s.fail(w, r, http.StatusNotFound, core.NewError(core.KindUnknownRef, nil, "hostdl: upload id is not a UUID in 8-4-4-4-12 form"))
@@ -255,38 +261,14 @@ func (us *uploads) handleManifest(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// verifyCRCs checks data, block by block of bs bytes, against crcs: the
-// CRC-32C of each block as 8 hex digits, concatenated.
-func verifyCRCs(data []byte, bs int64, crcs string) error {
-	for p, k := int64(0), 0; p < int64(len(data)); p, k = p+bs, k+8 {
-		want, err := strconv.ParseUint(crcs[k:k+8], 16, 32)
-		if err != nil {
-			return core.NewError(core.KindProtocol, err, "hostdl: %s is not hex", headerCRC)
-		}
-		if got := core.Checksum(data[p:min(p+bs, int64(len(data)))]); got != uint32(want) {
-			return core.NewError(core.KindChecksum, nil, "hostdl: uploaded block at +%d: crc32c %08x, the source says %08x", p, got, want)
-		}
-	}
-	return nil
-}
-
-// rangeCRCs returns the CRC-32C of each block of bs bytes of data as
-// verifyCRCs reads them.
-func rangeCRCs(data []byte, bs int64) string {
-	b := make([]byte, 0, 8*((int64(len(data))+bs-1)/bs))
-	for p := int64(0); p < int64(len(data)); p += bs {
-		b = fmt.Appendf(b, "%08x", core.Checksum(data[p:min(p+bs, int64(len(data)))]))
-	}
-	return string(b)
-}
-
 func bytesEqualManifest(a, b *core.Manifest) bool {
 	return string(core.MarshalManifest(a)) == string(core.MarshalManifest(b))
 }
 
 // handleItem takes a range of an item, "Content-Range: bytes a-b/*",
-// starting on a block and ending on one or at the item's end, and checks
-// each block against the manifest as it arrives.
+// starting on a piece and ending on one or at the item's end, as frames
+// (each piece's bytes, then its CRC-32C), and checks each piece as it
+// arrives.
 func (us *uploads) handleItem(w http.ResponseWriter, r *http.Request) {
 	s := us.h.server
 	u := us.lookup(w, r)
@@ -315,10 +297,9 @@ func (us *uploads) handleItem(w http.ResponseWriter, r *http.Request) {
 	cr, _ := strings.CutSuffix(r.Header.Get("Content-Range"), "/*")
 	off, n, err := parseRange(strings.Replace(cr, "bytes ", "bytes=", 1))
 	bs := int64(m.BlockSize)
-	if err != nil || off%bs != 0 || off+n > mi.Bytes || ((off+n)%bs != 0 && off+n != mi.Bytes) || r.ContentLength != n ||
-		int64(len(r.Header.Get(headerCRC))) != 8*((n+bs-1)/bs) {
+	if err != nil || off%bs != 0 || off+n > mi.Bytes || ((off+n)%bs != 0 && off+n != mi.Bytes) || r.ContentLength != n+crcSize*((n+bs-1)/bs) {
 		s.fail(w, r, http.StatusRequestedRangeNotSatisfiable, core.NewError(core.KindInvalid, err,
-			"hostdl: an upload's range is Content-Range: bytes a-b/* within the item, on block boundaries, with a Content-Length of its size and a CRC-32C per block"))
+			"hostdl: an upload's range is Content-Range: bytes a-b/* within the item, on piece boundaries, with a Content-Length of its size and 4 bytes per piece"))
 		return
 	}
 	us.mu.Lock()
@@ -331,10 +312,7 @@ func (us *uploads) handleItem(w http.ResponseWriter, r *http.Request) {
 	u.writing++
 	us.mu.Unlock()
 	http.NewResponseController(w).SetReadDeadline(u.g.Expires)
-	_, err = io.ReadFull(r.Body, dst)
-	if err == nil {
-		err = verifyCRCs(dst, bs, r.Header.Get(headerCRC))
-	}
+	_, err = readFrames(r.Body, dst, bs)
 	us.mu.Lock()
 	u.writing--
 	if err == nil && us.m[u.g.ID] == u {

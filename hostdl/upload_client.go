@@ -3,6 +3,7 @@ package hostdl
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -59,7 +60,7 @@ func (c *Client) Upload(ctx context.Context, g UploadGrant, b *core.Batch, o cor
 	}
 	u := &Upload{c: c, g: g, ref: b.Ref, base: base.JoinPath("v1", "uploads", g.ID.String()), auth: "Bearer " + g.Token}
 	m := b.Manifest()
-	if err := u.send(ctx, http.MethodPut, "manifest", core.MarshalManifest(m), map[string]string{
+	if err := u.send(ctx, http.MethodPut, "manifest", [][]byte{core.MarshalManifest(m)}, map[string]string{
 		headerBatchToken: hex.EncodeToString(b.Ref.Token[:]), "Content-Type": contentCBOR,
 	}); err != nil {
 		return nil, err
@@ -71,7 +72,7 @@ func (c *Client) Upload(ctx context.Context, g UploadGrant, b *core.Batch, o cor
 		Receivers: o.Receivers, Names: o.Names, MaxReceivers: o.MaxReceivers, Quorum: o.Quorum,
 		TimeoutMS: o.Timeout.Milliseconds(),
 	})
-	if err := u.send(ctx, http.MethodPost, "commit", body, map[string]string{"Content-Type": contentJSON}); err != nil {
+	if err := u.send(ctx, http.MethodPost, "commit", [][]byte{body}, map[string]string{"Content-Type": contentJSON}); err != nil {
 		return nil, err
 	}
 	return u, nil
@@ -108,11 +109,9 @@ func (u *Upload) items(parent context.Context, b *core.Batch, m *core.Manifest) 
 					return
 				}
 				r := ranges[i]
-				data := r.data[r.off:r.end]
-				err := u.send(ctx, http.MethodPut, "items/"+strconv.Itoa(r.id), data, map[string]string{
-					"Content-Type":  contentBytes,
+				err := u.send(ctx, http.MethodPut, "items/"+strconv.Itoa(r.id), frames(r.data[r.off:r.end]), map[string]string{
+					"Content-Type":  contentPieces,
 					"Content-Range": fmt.Sprintf("bytes %d-%d/*", r.off, r.end-1),
-					headerCRC:       rangeCRCs(data, int64(m.BlockSize)),
 				})
 				if err != nil {
 					once.Do(func() { firstErr = err; cancel() })
@@ -128,18 +127,39 @@ func (u *Upload) items(parent context.Context, b *core.Batch, m *core.Manifest) 
 	return firstErr
 }
 
-// send makes one request with body under the grant, retrying as a
-// download's requests are (a checksum refusal included), and expects 204.
-func (u *Upload) send(ctx context.Context, method, path string, body []byte, hdr map[string]string) error {
+// frames returns the body of a range of an item that starts on a piece:
+// each piece's bytes (views of data), then its CRC-32C, as a download's
+// range carries them (docs/download-protocol.md §5.2).
+func frames(data []byte) [][]byte {
+	parts := make([][]byte, 0, 2*((len(data)+writePiece-1)/writePiece))
+	for p := 0; p < len(data); p += writePiece {
+		piece := data[p:min(p+writePiece, len(data))]
+		parts = append(parts, piece, binary.BigEndian.AppendUint32(nil, core.Checksum(piece)))
+	}
+	return parts
+}
+
+// send makes one request with the body parts under the grant, retrying as
+// a download's requests are (a checksum refusal included), and expects
+// 204.
+func (u *Upload) send(ctx context.Context, method, path string, parts [][]byte, hdr map[string]string) error {
 	what := method + " " + path + " of upload " + u.g.ID.String()
 	f := &fetch{c: u.c}
 	corrupt := 0
 	return f.retry(ctx, what, func(a *attempt, _ int) error {
 		for {
-			req, err := http.NewRequestWithContext(a.ctx, method, u.base.JoinPath(path).String(), bytes.NewReader(body))
+			body := make([]io.Reader, len(parts))
+			var n int64
+			for i, p := range parts {
+				body[i] = bytes.NewReader(p)
+				n += int64(len(p))
+			}
+			req, err := http.NewRequestWithContext(a.ctx, method, u.base.JoinPath(path).String(), io.MultiReader(body...))
 			if err != nil {
 				return core.NewError(core.KindInvalid, err, "hostdl: %s", what)
 			}
+			req.ContentLength = n
+			req.Header.Set(headerProtocol, protocolVersion)
 			req.Header.Set("Authorization", u.auth)
 			for k, v := range hdr {
 				req.Header.Set(k, v)
@@ -177,6 +197,7 @@ func (u *Upload) Wait(ctx context.Context) (core.Outcome, error) {
 			if err != nil {
 				return core.NewError(core.KindInvalid, err, "hostdl: %s", what)
 			}
+			req.Header.Set(headerProtocol, protocolVersion)
 			req.Header.Set("Authorization", u.auth)
 			resp, err := u.c.hc.Do(req)
 			if err != nil {

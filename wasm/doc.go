@@ -41,7 +41,7 @@
 // (hostdl.HostOptions.NewTable). The guest checks every request (token,
 // named receivers, MaxReceivers, range, nonce) and keeps the books
 // (receivers, activity, outcomes); the host keeps the published batches,
-// computes their manifests natively and writes the ranges the guest
+// describes them in their manifests and writes the ranges the guest
 // grants from its own memory. The table's clock and randomness are the
 // host's (TableOptions.Clock, Rand), and its expiry comes from the host's
 // sweeps, as for core.Table.

@@ -40,8 +40,8 @@ const tableCallTimeout = 10 * time.Second
 //	tx, err := table.Publish(msg.Batch(), core.PublishOptions{Receivers: 2})
 //
 // The guest checks every request (token, receiver, range, nonce) and
-// keeps the books; the host computes each batch's manifest natively from
-// its own memory, once, and writes the ranges the guest granted from it.
+// keeps the books; the host describes each batch in its manifest and
+// writes the ranges the guest granted from its own memory.
 // Every call tells the host which transactions ended, so that Wait, Done,
 // Outcome and OnDone complete in the host.
 //
@@ -81,7 +81,7 @@ type Transaction struct {
 	batch     *core.Batch // the items, viewing the host's memory; nil once finalized
 	ended     bool
 	outcome   core.Outcome
-	inflight  int // serves and manifests reading the items
+	inflight  int // serves reading the items
 	finalized bool
 }
 
@@ -322,15 +322,15 @@ func (t *Table) Publish(b *core.Batch, o core.PublishOptions) (*Transaction, err
 
 // Manifest returns the manifest of refID for receiver and the nonce its
 // receipt must carry (core.Table.Manifest): the guest grants the request,
-// the host computes the manifest from its memory, once per batch.
+// the host describes the batch it holds (no item byte is read: each
+// piece's checksum is computed as hostdl sends it).
 func (t *Table) Manifest(refID uuid.UUID, token []byte, receiver string) (*core.Manifest, string, error) {
 	t.mu.Lock()
 	a, err := t.request("vc_table_manifest", &layout.TableRequest{RefID: refID, Token: token, Receiver: receiver})
-	var tx *Transaction
 	var b *core.Batch
 	if err == nil {
+		var tx *Transaction
 		if tx, err = t.grantedLocked(refID); err == nil {
-			tx.inflight++ // computing the manifest reads the items
 			b = tx.batch
 		}
 	}
@@ -338,9 +338,7 @@ func (t *Table) Manifest(refID uuid.UUID, token []byte, receiver string) (*core.
 	if err != nil {
 		return nil, "", err
 	}
-	m := b.Manifest()
-	t.release(tx)
-	return m, a.Text, nil
+	return b.Manifest(), a.Text, nil
 }
 
 // grantedLocked returns the open transaction of refID that the guest just

@@ -193,11 +193,7 @@ func (h *Host) Encode(skel []byte, slots []abi.Slot, o PublishOptions) (*core.Me
 	if err != nil {
 		return nil, nil, err
 	}
-	views := b
-	if o.Snapshot {
-		views = nil
-	}
-	return m, newTx(tx, views), nil
+	return m, newTx(tx), nil
 }
 
 // checkNames checks the receiver ids of PublishOptions.Names, as core
@@ -264,16 +260,15 @@ var defaultClient struct {
 // the caller's memory until Close has returned: Close ends the transaction
 // (StateAborted, if still open) and waits until nothing reads that memory.
 type Tx struct {
-	tx    *core.Transaction
-	views *core.Batch // the batch as published, viewing caller memory; nil for a snapshot
+	tx *core.Transaction
 
 	ctx    context.Context // ends when the handle is released, ending waits
 	cancel context.CancelFunc
 }
 
-func newTx(tx *core.Transaction, views *core.Batch) *Tx {
+func newTx(tx *core.Transaction) *Tx {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Tx{tx: tx, views: views, ctx: ctx, cancel: cancel}
+	return &Tx{tx: tx, ctx: ctx, cancel: cancel}
 }
 
 // RefID returns the batch's ref id.
@@ -286,18 +281,7 @@ func (t *Tx) Cancel() { t.cancel() }
 // reads the caller's memory any more.
 func (t *Tx) Close() {
 	t.tx.Abort()
-	<-t.tx.Done() // no serve of the items is in progress any more
-	if t.views != nil {
-		// The first manifest of a batch checksums its items, outside the
-		// table's count of serves in progress: a receiver that asked for
-		// it just before the transaction ended may still be reading. Such
-		// a receiver is in the outcome; Manifest returns once that
-		// computation is over (or, if it never started, does it now).
-		if out, _ := t.tx.Outcome(); len(out.Receivers) > 0 {
-			t.views.Manifest()
-		}
-		t.views = nil
-	}
+	<-t.tx.Done() // no serve of the items is in progress any more (a manifest reads none)
 }
 
 // Abort ends the transaction (StateAborted) if it is still open.

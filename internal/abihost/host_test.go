@@ -131,8 +131,8 @@ func TestHostByRefRoundTrip(t *testing.T) {
 	skel, slots, want := refValue(t)
 	msg, th := publish(t, tab, src, skel, slots, PublishOptions{Receivers: 1})
 	tx := use[*Tx](t, tab, th)
-	if n := len(tx.views.Items); n != 2 {
-		t.Fatalf("batch of %d items, want 2", n)
+	if ref := tx.tx.Ref(); ref.Items != 2 {
+		t.Fatalf("batch of %d items, want 2", ref.Items)
 	}
 	if len(msg) > 1024 {
 		t.Fatalf("message of %d bytes: the arrays went inline", len(msg))

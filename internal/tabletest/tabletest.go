@@ -194,8 +194,8 @@ func (e *Env) Publish(o core.PublishOptions, counts ...int) Tx {
 }
 
 // Fetch downloads every item of ref as receiver, in ranges of chunk bytes
-// (default 1 MiB), checks each range against the manifest and the bytes
-// published, and confirms.
+// (default 1 MiB), checks the bytes against those published, and
+// confirms.
 func (e *Env) Fetch(ref core.BatchRef, receiver string, chunk int64) error {
 	tok := ref.Token[:]
 	m, nonce, err := e.Table.Manifest(ref.RefID, tok, receiver)
@@ -218,9 +218,6 @@ func (e *Env) Fetch(ref core.BatchRef, receiver string, chunk int64) error {
 			}
 			copy(dst[off:], data)
 			release()
-			if err := m.VerifyBlocks(mi, off, dst[off:off+n]); err != nil {
-				return err
-			}
 		}
 		if !bytes.Equal(dst, want[mi.ID]) {
 			return fmt.Errorf("item %d: not the bytes published", mi.ID)

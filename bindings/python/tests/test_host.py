@@ -166,18 +166,19 @@ def test_snapshot_lets_the_caller_change_the_array_at_once(hosts):
     tx.wait(10)
 
 
-def test_changing_a_published_array_is_caught_by_the_checksums(hosts):
+def test_a_published_array_is_sent_as_it_is_when_asked(hosts):
+    # The source checksums each piece as it sends it (download protocol 2):
+    # nothing pins the bytes at publish time, so a receiver that comes after
+    # the array changed gets it as it is then, checked end to end.
     source, agent = hosts
     w = np.ones(2 * MiB // 4, np.float32)
     msg, tx = source.dumps({"w": w}, receivers=2)
-    assert (agent.loads(msg)["w"] == 1).all()  # computes the manifest's checksums
-    w[123] = 2  # what dumps says not to do
+    assert (agent.loads(msg)["w"] == 1).all()
+    w[123] = 2  # what dumps says not to do without snapshot=True
     with viacodec.Host(name="late") as late:
-        t = time.monotonic()
-        with pytest.raises(viacodec.ChecksumError):
-            late.loads(msg, timeout=30)
-        assert time.monotonic() - t < 20
-    tx.abort()
+        got = late.loads(msg, timeout=30)["w"]
+    assert got[123] == 2 and (np.delete(got, 123) == 1).all()
+    tx.wait(10)
 
 
 def test_receivers_quorum_and_timeouts(hosts):

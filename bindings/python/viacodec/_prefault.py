@@ -2,11 +2,10 @@
 
 Host.loads allocates its numpy arrays fresh: the first write to each page
 faults, in the middle of the download, and on a small machine that costs
-as much as the transfer (about 0.3-0.9 s per GiB here). Until the source
-answers with its manifest (it checksums the whole batch first), the
-receiver has nothing to do: a thread asks the kernel to fault the pages
-in meanwhile (madvise MADV_POPULATE_WRITE, Linux 5.14), in chunks, and
-stops as soon as the download is over. The call changes no byte, so it
+as much as the transfer (about 0.3-0.9 s per GiB here). A thread asks the
+kernel to fault the pages in ahead of the download (madvise
+MADV_POPULATE_WRITE, Linux 5.14), in chunks, and stops as soon as the
+download is over. The call changes no byte, so it
 is safe while the download writes; where it is not available (older
 kernels, other systems) nothing happens.
 """
