@@ -267,7 +267,7 @@ func runRelay(in *bufio.Scanner, addr string) error {
 			fmt.Printf("msg %s\n", hex.EncodeToString(fwd))
 		case "stats":
 			st := r.Stats()
-			fmt.Printf("stats %d %d\n", st.PeakBytes, st.UpstreamBytes)
+			fmt.Printf("stats %d %d %d\n", st.PeakBytes, st.UpstreamBytes, st.Refused)
 		}
 	}
 	return nil
@@ -392,8 +392,10 @@ func (s *sites) relayPeak(tb testing.TB) int64 {
 	peak := int64(0)
 	for _, r := range s.relays {
 		r.send(tb, "stats")
-		v, _ := strconv.ParseInt(r.expect(tb, "stats")[0], 10, 64)
+		f := r.expect(tb, "stats")
+		v, _ := strconv.ParseInt(f[0], 10, 64)
 		peak = max(peak, v)
+		tb.Logf("%s: peak %s, upstream %s, refused %s", r.name, f[0], f[1], f[2])
 	}
 	return peak
 }
