@@ -58,16 +58,9 @@ func (f *federation) sitesRound(ctx context.Context, r int, m model) error {
 		return err
 	}
 	before := f.server.Stats().BytesServed
-	if err := f.relay.send(map[string]any{"op": "forward", "msg": task, "cache": true}); err != nil {
-		return err
-	}
-	fl, err := f.relay.recv(ctx, "forwarded")
+	fwd, err := f.relayForward(ctx, map[string]any{"op": "forward", "msg": task, "cache": true})
 	if err != nil {
 		return err
-	}
-	fwd := fl.bytes("msg")
-	if err := fl.error(); err != nil {
-		return f.relay.failure(err)
 	}
 	for _, a := range f.agents {
 		l := fmt.Sprintf("across sites: %s <- relay-1's cache", a.name)
@@ -111,16 +104,9 @@ func (f *federation) sitesRound(ctx context.Context, r int, m model) error {
 		if err != nil {
 			return err
 		}
-		if err := f.relay.send(map[string]any{"op": "forward", "msg": results[i].msg}); err != nil {
-			return err
-		}
-		fl, err := f.relay.recv(ctx, "forwarded")
+		fwd, err := f.relayForward(ctx, map[string]any{"op": "forward", "msg": results[i].msg})
 		if err != nil {
 			return err
-		}
-		fwd := fl.bytes("msg")
-		if err := fl.error(); err != nil {
-			return f.relay.failure(err)
 		}
 		v, err := f.server.dec.DecodeContext(ctx, fwd)
 		if err != nil {
@@ -173,4 +159,21 @@ func (f *federation) sitesRound(ctx context.Context, r int, m model) error {
 	f.out.Printf("  task confirmed by %s through relay-1, counted at the server under their names; %d of %d updates uploaded\n",
 		strings.Join(st.confirmed, ", "), st.uploaded, len(f.agents))
 	return nil
+}
+
+// relayForward has relay-1 forward a frame's message and returns what it
+// forwarded, outside the summary's counts.
+func (f *federation) relayForward(ctx context.Context, frame map[string]any) ([]byte, error) {
+	if err := f.relay.send(frame); err != nil {
+		return nil, err
+	}
+	fl, err := f.relay.recv(ctx, "forwarded")
+	if err != nil {
+		return nil, err
+	}
+	fwd := fl.bytes("msg")
+	if err := fl.error(); err != nil {
+		return nil, f.relay.failure(err)
+	}
+	return fwd, nil
 }
