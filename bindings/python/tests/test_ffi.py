@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import viacodec
-from viacodec import _codec, _dtypes, _errors, _ffi, _skeleton, _types
+from viacodec import _codec, _dtypes, _errors, _ffi, _skeleton, _slots, _types
 
 from conftest import GOLDEN, PKG_DIR
 
@@ -102,8 +102,8 @@ def test_struct_offsets_match_the_compiler(tmp_path):
 def test_marshal_equals_two_step_encode():
     lib = _ffi.lib()
     v = {"w": np.arange(10_000, dtype=np.float32), "b": b"x" * 100_000, "s": "t"}
-    skel, w = _skeleton.write(v, viacodec.default_registry, 128, _codec.BYTES_SLOT_MIN)
-    cslots, keep = _codec.slot_table(w)
+    skel, w = _skeleton.write(v, viacodec.default_registry, 128, _slots.BYTES_SLOT_MIN)
+    cslots, keep = _slots.slot_table(w)
     assert len(w.keep) == 2  # the array and the long byte string
     assert lib.marshal(skel, len(skel), cslots, len(w.keep), _ffi.VcEncOptions()) == viacodec.dumps(v)
 
@@ -125,9 +125,10 @@ def test_doctests():
     import viacodec._codec
     import viacodec._host
     import viacodec._refs
+    import viacodec._tx
     import viacodec._types
 
-    for mod in (viacodec, viacodec._codec, viacodec._types, viacodec._host, viacodec._refs):
+    for mod in (viacodec, viacodec._codec, viacodec._types, viacodec._host, viacodec._refs, viacodec._tx):
         failures, tried = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert failures == 0, mod.__name__
         assert tried > 0, mod.__name__

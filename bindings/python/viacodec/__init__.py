@@ -61,7 +61,8 @@ from ._errors import (
     ViacodecError,
     ViacodecTimeoutError,
 )
-from ._host import Host, HostStats, Outcome, ReceiverState, ReceiverStatus, Transaction, TxState, resolve
+from ._host import Host, HostStats, resolve
+from ._tx import Outcome, ReceiverState, ReceiverStatus, Transaction, TxState
 from ._refs import LazyRef
 from ._types import Map, Object, Registry, default_registry, register
 

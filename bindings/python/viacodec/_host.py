@@ -11,87 +11,34 @@ pass ``snapshot=True``). ``Host.loads`` downloads the referenced arrays
 straight into numpy arrays it allocates (vc_host_decode, then
 vc_decode_fetch): no other copy of their bytes is ever made.
 
-Every call that can block answers Ctrl-C within a fraction of a second:
-waits run in short slices, and a download runs in a worker thread while
-the main thread waits; an interrupt cancels it (vc_decode_cancel), joins
-the worker and goes on as KeyboardInterrupt, leaving no partial value and
+Every call that can block answers Ctrl-C within a fraction of a second
+(_interrupt): an interrupt cancels a download (vc_decode_cancel), joins
+its worker and goes on as KeyboardInterrupt, leaving no partial value and
 the Host usable.
+
+The rest lives beside it: Transaction and its outcomes in _tx, decoding
+with downloads (Host.loads, resolve) in _fetch, how arrays cross the C
+ABI in _slots.
 """
 
 from __future__ import annotations
 
 import atexit
 import ctypes
-import enum
-import math
 import threading
-import time
 import weakref
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _codec, _ffi, _prefault, _skeleton, _torch
-from ._codec import BYTES_SLOT_MIN, alloc_slots, check_max_depth, copy_message, dec_options, decode_skeleton, slot_table
-from ._errors import InvalidError, ViacodecError, ViacodecTimeoutError
+from . import _ffi, _refs, _skeleton, _torch
+from ._errors import InvalidError, ViacodecError
+from ._fetch import fetch_decode, fetch_refs, walk
+from ._interrupt import in_worker, timeout_ns
 from ._refs import LazyRef
-from ._types import Map, Object, Registry, default_registry
-
-
-class TxState(str, enum.Enum):
-    """Where a transaction is (core.State); every state but OPEN is final.
-    Members compare equal to their names: ``TxState.COMPLETED == "completed"``."""
-
-    OPEN = "open"
-    COMPLETED = "completed"  # every expected receiver confirmed
-    QUORUM_MET = "quorum met"  # timed out with the quorum confirmed
-    TIMED_OUT = "timed out"  # no activity for the timeout, quorum not met
-    ABORTED = "aborted"  # ended by Transaction.abort
-    DELETED = "deleted"  # ended by Host.close
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class ReceiverState(str, enum.Enum):
-    """Where one receiver of a transaction is (core.ReceiverState)."""
-
-    STARTED = "started"  # asked for the manifest or a range
-    CONFIRMED = "confirmed"  # sent a valid receipt
-    FAILED = "failed"  # the transaction ended before its receipt
-
-    def __str__(self) -> str:
-        return self.value
-
-
-#: core's numbers of the states, never renumbered (checked by the tests
-#: against vc_tx_state_name and vc_receiver_state_name)
-TX_STATES = list(TxState)
-RECEIVER_STATES = list(ReceiverState)
-
-
-class ReceiverStatus(NamedTuple):
-    """One receiver as the source saw it."""
-
-    id: str
-    state: ReceiverState
-    bytes: int  # item bytes served to it
-    first_seen: float  # Unix time, seconds
-    last_seen: float
-
-
-class Outcome(NamedTuple):
-    """A transaction's state and receivers (in the order they appeared)."""
-
-    state: TxState
-    receivers: List[ReceiverStatus]
-    ref_id: str
-
-    @property
-    def confirmed(self) -> List[str]:
-        """The ids of the receivers that confirmed."""
-        return [r.id for r in self.receivers if r.state == ReceiverState.CONFIRMED]
-
+from ._slots import BYTES_SLOT_MIN, check_max_depth, copy_message, dec_options, slot_table
+from ._tx import Transaction
+from ._types import Registry, default_registry
 
 class HostStats(NamedTuple):
     """A Host's counters."""
@@ -101,19 +48,6 @@ class HostStats(NamedTuple):
     open_transactions: int
     receivers_active: int  # started and not confirmed, over the open transactions
     conns_open: int
-
-
-#: The longest a blocking call keeps the main thread from seeing Ctrl-C.
-_SLICE = 0.05
-
-
-def _timeout_ns(timeout: Optional[float], what: str = "timeout") -> int:
-    """seconds -> nanoseconds; None -> -1 (no limit)."""
-    if timeout is None:
-        return -1
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0 or math.isinf(timeout):
-        raise InvalidError(f"viacodec: {what} {timeout!r} is not a number of seconds >= 0 (or None)")
-    return int(timeout * 1e9)
 
 
 def _threshold(v: Any) -> int:
@@ -154,145 +88,6 @@ def _names(names: Any) -> Tuple[Any, int]:
             raise InvalidError(f"viacodec: names[{i}] {n!r} is not a string without NUL characters")
         encoded.append(n.encode("utf-8", "surrogatepass"))
     return (ctypes.c_char_p * len(encoded))(*encoded), len(encoded)
-
-
-def _outcome(raw: Tuple[int, bool, str, list]) -> Tuple[Outcome, bool]:
-    state, ended, ref_id, rs = raw
-    receivers = [ReceiverStatus(i, RECEIVER_STATES[s], b, f / 1e9, last / 1e9) for i, s, b, f, last in rs]
-    return Outcome(TX_STATES[state], receivers, ref_id), ended
-
-
-class Transaction:
-    """A batch published by Host.dumps, and its receivers.
-
-    It keeps the arrays that went by reference alive while receivers may
-    download them; they must not change until the transaction has ended
-    (wait() returned), unless dumps had ``snapshot=True``. The Host keeps
-    each open Transaction too, so dropping it does not end the
-    transaction: it ends when the expected receivers have confirmed, after
-    ``timeout`` seconds without activity, by abort(), or by Host.close().
-
-    >>> import numpy as np, viacodec
-    >>> with viacodec.Host(name="source") as source, viacodec.Host(name="agent") as agent:
-    ...     msg, tx = source.dumps({"w": np.zeros(1 << 18, np.float32)}, receivers=1)
-    ...     w = agent.loads(msg)["w"]
-    ...     out = tx.wait(timeout=10)
-    >>> out.state, out.confirmed
-    (<TxState.COMPLETED: 'completed'>, ['agent'])
-    """
-
-    def __init__(self, host: "Host", handle: int, keep: Any, receivers: int) -> None:
-        self._host = weakref.ref(host)
-        self._handle = handle
-        self._keep = keep  # what the batch views: released after the handle
-        self._lock = threading.Lock()
-        self._final: Optional[Outcome] = None
-        self.expected_receivers = receivers
-        self.ref_id = self.status().ref_id
-
-    def wait(self, timeout: Optional[float] = None) -> Outcome:
-        """Waits until the transaction has ended and returns its Outcome.
-
-        Raises ViacodecTimeoutError when timeout (seconds) runs out first;
-        the transaction stays open, as it does when Ctrl-C interrupts the
-        wait (which it does at once: the wait runs in short slices).
-        Threads may wait at once.
-        """
-        _timeout_ns(timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        lib = _ffi.lib()
-        while True:
-            # In slices, so that the main thread sees Ctrl-C between them.
-            left = _SLICE if deadline is None else min(_SLICE, max(0.0, deadline - time.monotonic()))
-            try:
-                got = self._query(lib.vc_tx_wait, int(left * 1e9))
-                break
-            except ViacodecTimeoutError:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise ViacodecTimeoutError(f"viacodec: the transaction did not end within {timeout} s") from None
-        if got is None:
-            return self._final  # type: ignore[return-value]
-        self._finish(got[0])
-        return got[0]
-
-    def status(self) -> Outcome:
-        """The transaction as it is now (state OPEN while it is open)."""
-        lib = _ffi.lib()
-        got = self._query(lib.vc_tx_status)
-        if got is None:
-            return self._final  # type: ignore[return-value]
-        out, ended = got
-        if ended:
-            self._finish(out)
-        return out
-
-    def _query(self, func: Any, *args: Any) -> Optional[Tuple[Outcome, bool]]:
-        """Calls vc_tx_wait or vc_tx_status; None once finished (then
-        self._final is the outcome)."""
-        handle = self._handle
-        if handle:
-            try:
-                return _outcome(_ffi.lib().tx_outcome(func, handle, *args))
-            except ViacodecError:
-                if self._final is None and self._handle == handle:
-                    raise
-        with self._lock:  # held by _finish until it has set _final
-            if self._final is None:  # pragma: no cover - cannot happen
-                raise InvalidError("viacodec: the transaction is released")
-        return None
-
-    @property
-    def done(self) -> bool:
-        """Whether the transaction has ended."""
-        return self.status().state != TxState.OPEN
-
-    def abort(self) -> Outcome:
-        """Ends the transaction (state ABORTED) if it is still open, waits
-        for the downloads in progress to stop, and returns the Outcome."""
-        handle = self._handle
-        if handle:
-            try:
-                _ffi.lib().vc_tx_abort(handle, ctypes.byref(_ffi.VcError()))
-            except ViacodecError:
-                if self._final is None and self._handle == handle:
-                    raise
-        return self.wait()
-
-    def _finish(self, out: Outcome) -> None:
-        """Records the final outcome, releases the handle (which returns
-        once nothing reads the arrays) and then the arrays."""
-        with self._lock:
-            if self._final is not None:
-                return
-            handle, self._handle = self._handle, 0
-            if not _ffi.forked():
-                _ffi.lib().release(handle)
-            self._final = out
-            self._keep = None
-        host = self._host()
-        if host is not None:
-            host._forget(handle)
-
-    def _end_with_host(self) -> None:
-        """After the host closed (its transactions ended): the outcome."""
-        if self._final is not None:
-            return
-        try:
-            self.wait()
-        except ViacodecError:  # pragma: no cover - released meanwhile
-            pass
-
-    def __repr__(self) -> str:
-        out = self._final
-        state = out.state.value if out is not None else "open?"
-        return f"<Transaction {self.ref_id} {state}>"
-
-    def __del__(self) -> None:
-        if getattr(self, "_handle", 0) and self._final is None and not _ffi.forked():
-            try:
-                _ffi.lib().release(self._handle)
-            except Exception:  # pragma: no cover - interpreter shutdown
-                pass
 
 
 _live_hosts: "weakref.WeakSet[Host]" = weakref.WeakSet()
@@ -496,7 +291,7 @@ class Host:
             for tx in txs:
                 tx._end_with_host()
 
-        _in_worker(release)
+        in_worker(release)
 
     def __enter__(self) -> "Host":
         self._use()
@@ -615,8 +410,8 @@ class Host:
         name_array, nnames = _names(names)
         max_receivers = _int64(max_receivers, "max_receivers")
         threshold = _threshold(ref_threshold)
-        timeout_ns = 0 if timeout is None else _timeout_ns(timeout, "timeout")
-        if timeout is not None and timeout_ns == 0:
+        tx_timeout = 0 if timeout is None else timeout_ns(timeout, "timeout")
+        if timeout is not None and tx_timeout == 0:
             raise InvalidError("viacodec: timeout must be positive")
         lib = _ffi.lib()
         handle = self._use()
@@ -631,7 +426,7 @@ class Host:
             names=ctypes.cast(name_array, ctypes.POINTER(ctypes.c_char_p)) if name_array is not None else None,
             names_len=nnames,
             max_receivers=max_receivers,
-            timeout_ns=timeout_ns,
+            timeout_ns=tx_timeout,
             snapshot=1 if snapshot else 0,
         )
         mh, size, txh = lib.host_encode(handle, skel, len(skel), cslots, len(w.keep), opts)
@@ -683,10 +478,10 @@ class Host:
         and the other options are those of viacodec.loads (keywords only,
         as there); max_array_bytes counts downloads too.
         """
-        ns = _timeout_ns(timeout)
+        ns = timeout_ns(timeout)
         opts = dec_options(unknown, pass_through, (max_depth, max_elements, max_byte_len, max_message_size, max_array_bytes))
         torch = _torch.check_option(tensors)
-        return _fetch_decode(self._use(), data, opts, ns, registry, unknown, weakref.ref(self), torch)
+        return fetch_decode(self._use(), data, opts, ns, registry, unknown, weakref.ref(self), torch)
 
     def resolve(self, value: Any, *, timeout: Optional[float] = None, tensors: str = "numpy") -> Any:
         """Returns value with every LazyRef in it downloaded through this
@@ -707,93 +502,22 @@ def _host_of(refs: Iterable[LazyRef], host: Optional[Host]) -> Optional[Host]:
     return None
 
 
-def _fetch_decode(handle: int, data: Any, opts: Any, ns: int, registry: Optional[Registry], unknown: str, host: Any, torch: bool = False) -> Any:
-    """Decodes data through host handle (0: the library's own client),
-    downloading its references into new numpy arrays (torch tensors)."""
-    lib = _ffi.lib()
-    view = _codec._input_view(data)
-    dh, skel_addr, skel_len, specs, n = lib.host_decode(handle, view.ctypes.data, view.nbytes, opts)
-    try:
-        values, dst, refs = alloc_slots(specs, n, torch)
-        if refs:
-            done = threading.Event()
-            _prefault.start(values, done)
-            try:
-                _interruptible(lib, dh, lambda: lib.decode_fetch(dh, dst, n, ns))
-            finally:
-                done.set()
-        elif n:
-            lib.decode_fetch(dh, dst, n, ns)  # copies only: nothing to wait for
-        return decode_skeleton(skel_addr, skel_len, values, registry, unknown, host, torch)
-    finally:
-        lib.release(dh)
-        del view
-
-
-def _interruptible(lib: _ffi.Library, dh: int, fetch: Any) -> None:
-    """Runs fetch, a download on decode handle dh, so that Ctrl-C ends it
-    at once: an interrupt cancels the download through the library
-    (vc_decode_cancel) and waits for it to return, which it does as soon
-    as nothing writes to the arrays any more."""
-    _in_worker(fetch, lambda: lib.decode_cancel(dh))
-
-
-def _in_worker(call: Any, cancel: Any = None) -> Any:
-    """Runs call, a library call that may block, so that Ctrl-C reaches
-    the caller at once. Signals reach the main thread only: there the call
-    runs in a worker thread while this one waits in short slices. On an
-    exception here (KeyboardInterrupt), cancel() ends the call and the
-    worker is waited for; without cancel, the call goes on to its own,
-    bounded end in the background. Then the exception goes on."""
-    if threading.current_thread() is not threading.main_thread():
-        return call()
-    result: List[Any] = []
-    failed: List[BaseException] = []
-
-    def run() -> None:
-        try:
-            result.append(call())
-        except BaseException as e:  # noqa: BLE001 - handed to the caller
-            failed.append(e)
-
-    worker = threading.Thread(target=run, name="viacodec-call", daemon=True)
-    try:
-        worker.start()
-    except RuntimeError:  # interpreter shutdown: no new threads
-        return call()
-    try:
-        while worker.is_alive():
-            worker.join(_SLICE)
-    except BaseException:
-        if cancel is not None:
-            cancel()
-            while worker.is_alive():  # ends at once: the call is cancelled
-                try:
-                    worker.join(_SLICE)
-                except KeyboardInterrupt:
-                    pass
-        raise
-    if failed:
-        raise failed[0]
-    return result[0] if result else None
-
-
 def resolve_refs(refs: List[LazyRef], host: Optional[Host], timeout: Optional[float], tensors: str = "numpy") -> List[Any]:
-    """Downloads refs into new numpy arrays (or torch tensors), one per distinct item, through
-    host (or the Host that decoded them, or the library's own client).
-
-    Resolving is decoding a message that holds the refs: the core checks
-    their declared shapes against the limits before anything is allocated
-    and downloads each distinct item once, all batches in parallel."""
-    ns = _timeout_ns(timeout)
+    """Downloads refs into new numpy arrays (or torch tensors), one per
+    distinct item, through host (or the Host that decoded them, or the
+    library's own client)."""
+    ns = timeout_ns(timeout)
     torch = _torch.check_option(tensors)
     for r in refs:
         if not isinstance(r, LazyRef) or r._batch is None:
             raise InvalidError(f"viacodec: {r!r} is not a LazyRef")
     h = _host_of(refs, host)
-    msg = _codec.dumps(list(refs))
-    opts = dec_options("object", False, (0, 0, 0, 0, 0))
-    return _fetch_decode(h._use() if h is not None else 0, msg, opts, ns, None, "object", None, torch)
+    return fetch_refs(h._use() if h is not None else 0, refs, ns, torch)
+
+
+# LazyRef.resolve downloads through here (_refs sits below the decoding
+# that resolving needs).
+_refs.set_resolver(resolve_refs)
 
 
 def resolve(value: Any, host: Optional[Host] = None, *, timeout: Optional[float] = None, tensors: str = "numpy") -> Any:
@@ -818,76 +542,8 @@ def resolve(value: Any, host: Optional[Host] = None, *, timeout: Optional[float]
     ('ndarray', 262144.0)
     """
     refs: List[LazyRef] = []
-    _walk(value, lambda r: refs.append(r) or r)
+    walk(value, lambda r: refs.append(r) or r)
     if not refs:
         return value
     it = iter(resolve_refs(refs, host, timeout, tensors))
-    return _walk(value, lambda r: next(it))
-
-
-def _walk(value: Any, f: Any) -> Any:
-    """Returns value with f(r) in place of each LazyRef r, depth first:
-    dicts, lists, Maps and Object data are changed in place, tuples
-    rebuilt. Iterative, so that it follows any depth the codec does."""
-    holder = [value]
-    stack = [_Frame(holder)]
-    while stack:
-        fr = stack[-1]
-        if fr.i == len(fr.positions):
-            stack.pop()
-            if fr.items is not None:  # a tuple: rebuild it in its parent
-                parent = stack[-1]
-                parent.put(parent.positions[parent.i - 1], tuple(fr.items))
-            continue
-        p = fr.positions[fr.i]
-        fr.i += 1
-        x = fr.get(p)
-        if isinstance(x, LazyRef):
-            fr.put(p, f(x))
-        elif isinstance(x, _CONTAINERS):
-            if len(stack) > _ffi.lib().limits().max_depth_limit:
-                raise InvalidError("viacodec: value nests too deeply to resolve (a cycle?)")
-            stack.append(_Frame(x))
-    return holder[0]
-
-
-_CONTAINERS = (dict, list, tuple, Object)
-
-
-class _Frame:
-    """A container being walked: its positions and the next one; a
-    tuple's new items."""
-
-    __slots__ = ("c", "positions", "i", "items")
-
-    def __init__(self, c: Any) -> None:
-        self.c = c
-        self.i = 0
-        self.items = list(c) if isinstance(c, tuple) else None
-        if isinstance(c, dict):
-            self.positions: Any = list(c)
-        elif isinstance(c, Object):
-            self.positions = ("data",)
-        else:
-            self.positions = range(len(c))
-
-    def get(self, p: Any) -> Any:
-        c = self.c
-        if self.items is not None:
-            return self.items[p]
-        if isinstance(c, Map):
-            return c[p][1]
-        if isinstance(c, Object):
-            return c.data
-        return c[p]
-
-    def put(self, p: Any, v: Any) -> None:
-        c = self.c
-        if self.items is not None:
-            self.items[p] = v
-        elif isinstance(c, Map):
-            c[p] = (c[p][0], v)
-        elif isinstance(c, Object):
-            c.data = v
-        else:
-            c[p] = v
+    return walk(value, lambda r: next(it))

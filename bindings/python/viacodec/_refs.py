@@ -12,12 +12,24 @@ next receiver downloads straight from there: the mode of a relay.
 from __future__ import annotations
 
 import uuid
-from typing import Any, NamedTuple, Optional, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from . import _dtypes, _ffi
 from ._errors import InvalidError
+
+
+#: Downloads LazyRefs: (refs, host, timeout, tensors) -> arrays. Resolving decodes
+#: a message of refs, which sits above this module (the skeleton reader
+#: makes LazyRefs), so _host registers it when the package loads.
+_resolver: Optional[Callable[[List["LazyRef"], Any, Optional[float], str], List[Any]]] = None
+
+
+def set_resolver(f: Callable[[List["LazyRef"], Any, Optional[float], str], List[Any]]) -> None:
+    """Sets what LazyRef.resolve downloads with."""
+    global _resolver
+    _resolver = f
 
 
 class BatchDescriptor(NamedTuple):
@@ -139,9 +151,9 @@ class LazyRef:
         ``Host.resolve(value)``. timeout (seconds) bounds the download:
         ViacodecTimeoutError when it runs out.
         """
-        from ._host import resolve_refs
-
-        return resolve_refs([self], host, timeout, tensors)[0]
+        if _resolver is None:  # pragma: no cover - the package registers it on import
+            raise InvalidError("viacodec: no resolver registered (import viacodec)")
+        return _resolver([self], host, timeout, tensors)[0]
 
     def _key(self) -> tuple:
         return (self._batch, self._item, self._dtype, self._shape, self._order)
