@@ -14,14 +14,13 @@ from __future__ import annotations
 import threading
 from typing import Any, List, Optional
 
-import numpy as np
-
 from . import _codec, _ffi, _prefault
 from ._errors import InvalidError
 from ._interrupt import interruptible
 from ._refs import LazyRef
 from ._slots import alloc_slots, dec_options, decode_skeleton, input_view
 from ._types import Map, Object, Registry
+
 
 def fetch_decode(handle: int, data: Any, opts: Any, ns: int, registry: Optional[Registry], unknown: str, host: Any, torch: bool = False) -> Any:
     """Decodes data through host handle (0: the library's own client),

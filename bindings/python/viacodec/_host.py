@@ -29,8 +29,6 @@ import threading
 import weakref
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
-import numpy as np
-
 from . import _ffi, _refs, _skeleton, _torch
 from ._errors import InvalidError, ViacodecError
 from ._fetch import fetch_decode, fetch_refs, walk
@@ -39,6 +37,7 @@ from ._refs import LazyRef
 from ._slots import BYTES_SLOT_MIN, check_max_depth, copy_message, dec_options, slot_table
 from ._tx import Transaction
 from ._types import Registry, default_registry
+
 
 class HostStats(NamedTuple):
     """A Host's counters."""

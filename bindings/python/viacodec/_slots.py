@@ -32,6 +32,7 @@ BYTES_SLOT_MIN = 64 * 1024
 #: a slot's descriptor and allocation.
 ARRAY_SLOT_MIN = 4 * 1024
 
+
 def check_max_depth(max_depth: Any) -> int:
     """Checks max_depth against the core's range and returns it, 0 being
     the core's default."""

@@ -14,6 +14,7 @@ from . import _ffi
 from ._errors import InvalidError, ViacodecError, ViacodecTimeoutError
 from ._interrupt import SLICE, timeout_ns
 
+
 class TxState(str, enum.Enum):
     """Where a transaction is (core.State); every state but OPEN is final.
     Members compare equal to their names: ``TxState.COMPLETED == "completed"``."""
