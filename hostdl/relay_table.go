@@ -59,9 +59,14 @@ type relayTable struct{ r *Relay }
 
 var _ Table = relayTable{}
 
-// batch returns the held batch of refID for a request with token, and
-// notes receiver's activity. Call with r.mu held.
-func (r *Relay) batchLocked(refID uuid.UUID, token []byte, receiver string) (*heldBatch, error) {
+// lookup returns the held batch of refID for a request with token, and
+// notes the activity. Receivers are recorded only once upstream accepted
+// their manifest request (Manifest), so refused requests leave nothing
+// behind.
+func (t relayTable) lookup(refID uuid.UUID, token []byte, receiver string) (*heldBatch, error) {
+	r := t.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	b := r.batches[refID]
 	switch {
 	case b == nil:
@@ -69,17 +74,8 @@ func (r *Relay) batchLocked(refID uuid.UUID, token []byte, receiver string) (*he
 	case !b.ref.TokenEqual(token):
 		return nil, core.NewError(core.KindAuth, nil, "hostdl: relay: wrong token for ref %s", refID)
 	}
-	if _, ok := b.receivers[receiver]; !ok {
-		b.receivers[receiver] = false
-	}
 	b.last = time.Now()
 	return b, nil
-}
-
-func (t relayTable) lookup(refID uuid.UUID, token []byte, receiver string) (*heldBatch, error) {
-	t.r.mu.Lock()
-	defer t.r.mu.Unlock()
-	return t.r.batchLocked(refID, token, receiver)
 }
 
 // Manifest forwards the receiver's manifest request upstream, under its
@@ -102,6 +98,9 @@ func (t relayTable) Manifest(refID uuid.UUID, token []byte, receiver string) (*c
 		b.m = f.m
 	}
 	m := b.m
+	if _, ok := b.receivers[receiver]; !ok {
+		b.receivers[receiver] = false
+	}
 	r.mu.Unlock()
 	return m, f.nonce, nil
 }
@@ -123,7 +122,7 @@ func (t relayTable) Confirm(refID uuid.UUID, token []byte, receiver, nonce strin
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	b.receivers[receiver] = true
+	b.receivers[receiver] = true // upstream counted it
 	if r.opts.Linger < 0 && b.allConfirmed() {
 		r.freePiecesLocked(b)
 	}

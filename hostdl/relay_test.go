@@ -352,7 +352,7 @@ func TestRelayRefusesStrangers(t *testing.T) {
 	table := newTable(t)
 	origin := startServer(t, table, ServerOptions{})
 	mdl := newModel(1<<20, 1, 7)
-	msg, tx := publish(t, table, origin.Source(), mdl.body(), core.PublishOptions{})
+	msg, tx := publish(t, table, origin.Source(), mdl.body(), core.PublishOptions{Names: []string{"a"}})
 	defer tx.Abort()
 	relay := startRelay(t, RelayOptions{})
 	if _, err := relay.Forward(msg); err != nil {
@@ -360,6 +360,14 @@ func TestRelayRefusesStrangers(t *testing.T) {
 	}
 	ref := tx.Ref()
 	ref.Holder = relay.Source()
+	// Receivers the origin refuses leave nothing at the relay either.
+	for i := range 20 {
+		stranger := newTestClient(t, ClientOptions{Receiver: fmt.Sprint("x", i), Retries: -1})
+		wantKind(t, stranger.Fetch(t.Context(), ref, nil), core.KindAuth)
+	}
+	if n := relay.Stats().Server.Table.ReceiversActive; n != 0 {
+		t.Errorf("the relay records %d receivers the origin refused", n)
+	}
 	wrong := ref
 	wrong.Token[0] ^= 1
 	c := newTestClient(t, ClientOptions{Retries: -1})
