@@ -18,6 +18,30 @@ func seededRand(seed string) *rand.ChaCha8 {
 	return rand.NewChaCha8(sha256.Sum256([]byte(seed)))
 }
 
+// encodeBoth encodes v with o in the guest and in core, each with the
+// randomness of seed, and checks that they give the same bytes.
+func encodeBoth(t *testing.T, rt *Runtime, o core.EncOptions, seed string, v any) (guest *Message, native *core.Message) {
+	t.Helper()
+	o.Rand = seededRand(seed)
+	native, err := core.MustMode(o.EncMode()).Encode(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Rand = seededRand(seed)
+	enc, err := rt.EncMode(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guest, err = enc.Encode(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(guest.Bytes(), native.Bytes()) || guest.Len() != native.Len() {
+		t.Fatalf("guest:\n %x\ncore:\n %x", clip(guest.Bytes()), clip(native.Bytes()))
+	}
+	return guest, native
+}
+
 // refModel is a value with arrays by reference and inline: the same array
 // twice, two views of the same memory, a column-major array, small arrays,
 // nesting, a typed object and a lazy ref passed through.
@@ -52,27 +76,7 @@ func TestEncodeByRef(t *testing.T) {
 	rt := newRuntime(t, Options{})
 	v := refModel(t)
 	o := core.EncOptions{ByRef: true, RefThreshold: 1024, Source: "http://127.0.0.1:9"}
-	o.Rand = seededRand("encode")
-	native, err := o.EncMode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := native.Encode(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Rand = seededRand("encode")
-	enc, err := rt.EncMode(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := enc.Encode(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got.Bytes(), want.Bytes()) || got.Len() != want.Len() {
-		t.Fatalf("guest:\n %x\ncore:\n %x", clip(got.Bytes()), clip(want.Bytes()))
-	}
+	got, want := encodeBoth(t, rt, o, "encode", v)
 	gb, wb := got.Batch(), want.Batch()
 	if gb == nil || gb.Ref != wb.Ref || len(gb.Items) != len(wb.Items) || len(gb.Items) != 4 {
 		t.Fatalf("batch %v, core's %v", gb, wb)
@@ -89,7 +93,7 @@ func TestEncodeByRef(t *testing.T) {
 	}
 	// Marshal gives the bytes alone, as core's does.
 	o.Rand = seededRand("encode")
-	enc, _ = rt.EncMode(o)
+	enc, _ := rt.EncMode(o)
 	if b, err := enc.Marshal(v); err != nil || !bytes.Equal(b, want.Bytes()) {
 		t.Fatalf("Marshal: %v", err)
 	}

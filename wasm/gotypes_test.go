@@ -1,7 +1,6 @@
 package wasm
 
 import (
-	"bytes"
 	"testing"
 	"unsafe"
 
@@ -25,24 +24,7 @@ func TestEncodeGoTypes(t *testing.T) {
 		"names":   []string{"x", "y"},
 		"by_rank": map[int]string{1: "a"},
 	}
-	o := core.EncOptions{ByRef: true, RefThreshold: 1024, Source: "http://127.0.0.1:9"}
-	o.Rand = seededRand("gotypes")
-	want, err := core.MustMode(o.EncMode()).Encode(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Rand = seededRand("gotypes")
-	enc, err := rt.EncMode(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := enc.Encode(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got.Bytes(), want.Bytes()) {
-		t.Fatalf("guest:\n %x\ncore:\n %x", clip(got.Bytes()), clip(want.Bytes()))
-	}
+	got, _ := encodeBoth(t, rt, core.EncOptions{ByRef: true, RefThreshold: 1024, Source: "http://127.0.0.1:9"}, "gotypes", v)
 	b := got.Batch()
 	if b == nil || len(b.Items) != 2 {
 		t.Fatalf("batch %v: want the two large slices", b)
