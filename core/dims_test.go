@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"runtime"
@@ -130,5 +131,24 @@ func TestByteLen(t *testing.T) {
 		if KindOf(err) != c.kind || n != c.n {
 			t.Errorf("ByteLen(%v, %v) = %d, %v; want %d, kind %v", c.dt, c.shape, n, err, c.n, c.kind)
 		}
+	}
+}
+
+type countingFetcher struct{ calls int }
+
+func (f *countingFetcher) Fetch(context.Context, BatchRef, []FetchItem) error {
+	f.calls++
+	return nil
+}
+
+// TestMaxDimsResolve: a lazy ref made by hand with more than MaxDims
+// dimensions is refused before anything is allocated or fetched.
+func TestMaxDimsResolve(t *testing.T) {
+	f := &countingFetcher{}
+	dm := MustMode(DecOptions{Fetcher: f}.DecMode())
+	l := &LazyRef{Batch: goldenBatch("s", 1, 1, 4), DType: DTypeFloat32, Shape: ones(MaxDims + 1)}
+	_, err := dm.Resolve(context.Background(), l)
+	if KindOf(err) != KindLimit || f.calls != 0 {
+		t.Fatalf("got %v after %d fetches, want a limit error and none", err, f.calls)
 	}
 }

@@ -100,14 +100,17 @@ func (l *LazyRef) Resolve(ctx context.Context, f Fetcher) (*Array, error) {
 func (m *DecMode) Resolve(ctx context.Context, refs ...*LazyRef) ([]*Array, error) {
 	var total int64
 	for _, l := range refs {
-		n, ok := byteLen(l.DType, l.Shape)
-		if !ok || !l.DType.Valid() || l.Order > ColumnMajor {
+		n, err := ByteLen(l.DType, l.Shape)
+		if err != nil {
+			return nil, err
+		}
+		if l.Order > ColumnMajor {
 			return nil, errorf(KindMismatch, "lazy ref %s %v is not a valid array", l.DType, l.Shape)
 		}
-		if n > uint64(m.opts.MaxArrayBytes) || total+int64(n) > m.opts.MaxArrayBytes {
+		if n > m.opts.MaxArrayBytes || total+n > m.opts.MaxArrayBytes {
 			return nil, errorf(KindLimit, "lazy refs of more than MaxArrayBytes %d", m.opts.MaxArrayBytes)
 		}
-		total += int64(n)
+		total += n
 	}
 	type key struct {
 		ref  [16]byte
