@@ -122,12 +122,14 @@ bench: bench-python
 bench-python: venv python
 	PYTHONPATH=$(CURDIR)/$(PY_PKG) $(VENV)/bin/python $(PY_PKG)/bench.py
 
-# bench-flare: viacodec.flare against FLARE's own numpy decomposer, two
-# FLARE cells in two processes on loopback, a 512 MiB model (about 30 s on
-# 2 cores, about 2.5 GiB of memory; docs/benchmarks.md, "FLARE").
+# bench-flare: viacodec.flare against FLARE's own numpy decomposer, then
+# against its TensorDecomposer with a torch state_dict: two FLARE cells in
+# two processes on loopback, a 512 MiB model (about 2 min on 2 cores, about
+# 2.5 GiB of memory; docs/benchmarks.md, "FLARE").
 # BENCH_FLARE_ARGS="--size 1024 --runs 5" changes the model and the runs.
 .PHONY: bench-flare
 bench: bench-flare
 
 bench-flare: venv python
 	PYTHONPATH=$(CURDIR)/$(PY_PKG) $(VENV)/bin/python $(PY_PKG)/bench_flare.py $(BENCH_FLARE_ARGS)
+	PYTHONPATH=$(CURDIR)/$(PY_PKG) $(VENV)/bin/python $(PY_PKG)/bench_flare.py --torch $(BENCH_FLARE_ARGS)

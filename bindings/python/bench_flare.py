@@ -1,7 +1,7 @@
-"""viacodec.flare against FLARE's own numpy decomposer (`make bench-flare`).
+"""viacodec.flare against FLARE's own numpy (or torch) decomposer (`make bench-flare`).
 
     PYTHONPATH=bindings/python .venv/bin/python bindings/python/bench_flare.py \\
-        [--size MIB] [--tensors N] [--runs N] [--quick] [--markdown]
+        [--size MIB] [--tensors N] [--runs N] [--torch] [--quick] [--markdown]
 
 The same two-cell setup for both: a process with FLARE's root cell
 ("server", tcp on 127.0.0.1) sends a float32 model (512 MiB in 16 tensors
@@ -11,7 +11,10 @@ numpy decomposers only (ViaDownloaderDecomposer: the receiver pulls the
 arrays in chunks through FLARE's download service); viacodec mode calls
 viacodec.flare.register() in both processes (the receiver downloads from
 the source's viacodec Host). Each mode runs in a fresh pair of processes
-(started with "spawn").
+(started with "spawn"). With --torch the model is a state_dict of
+torch.Tensors (the same bits) and FLARE mode registers FLARE's
+TensorDecomposer (safetensors in 2 MiB chunks, same download service),
+which viacodec.flare.register() takes over.
 
 Per run: the time from send_request to its reply (encode, transfer,
 decode, reply), the CPU seconds of each process over the run, and each
@@ -60,19 +63,29 @@ def rebase() -> Dict[str, float]:
     return {"rss": status("VmRSS"), "cpu": time.process_time()}
 
 
-def make_model(total: int, tensors: int) -> Dict[str, np.ndarray]:
-    """A float32 model whose bits count up: cheap to build and to check."""
+def make_model(total: int, tensors: int, torch: bool = False) -> Dict[str, Any]:
+    """A float32 model whose bits count up: cheap to build and to check;
+    torch tensors over the same memory with torch."""
     n = total // tensors // 4
-    return {f"layer{i:03d}": np.arange(i * n, (i + 1) * n, dtype=np.uint32).view(np.float32) for i in range(tensors)}
+    model = {f"layer{i:03d}": np.arange(i * n, (i + 1) * n, dtype=np.uint32).view(np.float32) for i in range(tensors)}
+    if torch:
+        import torch as t
+
+        model = {k: t.from_numpy(a) for k, a in model.items()}
+    return model
 
 
-def check_model(got: Dict[str, Any], total: int, tensors: int) -> bool:
-    """Whether got is make_model(total, tensors), every 4099th element."""
+def check_model(got: Dict[str, Any], total: int, tensors: int, torch: bool = False) -> bool:
+    """Whether got is make_model(total, tensors, torch), every 4099th element."""
     n = total // tensors // 4
     if sorted(got) != [f"layer{i:03d}" for i in range(tensors)]:
         return False
     for i in range(tensors):
         a = got[f"layer{i:03d}"]
+        if torch:
+            if type(a).__module__ != "torch" or str(a.dtype) != "torch.float32":
+                return False
+            a = a.numpy()
         if not isinstance(a, np.ndarray) or a.dtype != np.float32 or a.shape != (n,):
             return False
         if not np.array_equal(a.view(np.uint32)[::4099], np.arange(i * n, (i + 1) * n, 4099, dtype=np.uint32)):
@@ -80,13 +93,18 @@ def check_model(got: Dict[str, Any], total: int, tensors: int) -> bool:
     return True
 
 
-def setup(mode: str) -> None:
+def setup(mode: str, torch: bool) -> None:
     # quiet: FLARE logs every unanswered ping while the cells connect
     logging.basicConfig(level=logging.CRITICAL)
     logging.getLogger().setLevel(logging.CRITICAL)
     from nvflare.app_common.decomposers import numpy_decomposers
 
     numpy_decomposers.register()
+    if torch:
+        from nvflare.app_opt.pt.decomposers import TensorDecomposer
+        from nvflare.fuel.utils import fobs
+
+        fobs.register(TensorDecomposer)
     if mode == "viacodec":
         import viacodec.flare
 
@@ -104,9 +122,9 @@ def ping(cell: Any, target: str) -> None:
     raise RuntimeError(f"{target} never answered")
 
 
-def source(mode: str, total: int, tensors: int, runs: int, outbox: Any) -> None:
+def source(mode: str, total: int, tensors: int, runs: int, torch: bool, outbox: Any) -> None:
     try:
-        setup(mode)
+        setup(mode, torch)
         from nvflare.fuel.f3.cellnet.cell import Cell
         from nvflare.fuel.f3.message import Message
         from nvflare.fuel.utils.fobs import FOBSContextKey
@@ -117,7 +135,7 @@ def source(mode: str, total: int, tensors: int, runs: int, outbox: Any) -> None:
         cell.core_cell.start()
         outbox.put(("url", url))
         ping(cell, "site-1")
-        model = make_model(total, tensors)
+        model = make_model(total, tensors, torch)
         results = []
         for r in range(runs):
             done = threading.Event()
@@ -164,9 +182,9 @@ def source(mode: str, total: int, tensors: int, runs: int, outbox: Any) -> None:
         outbox.put(("error", repr(e)))
 
 
-def receiver(mode: str, url: str, total: int, tensors: int, outbox: Any) -> None:
+def receiver(mode: str, url: str, total: int, tensors: int, torch: bool, outbox: Any) -> None:
     try:
-        setup(mode)
+        setup(mode, torch)
         from nvflare.fuel.f3.cellnet.cell import Cell
         from nvflare.fuel.f3.message import Message
 
@@ -175,7 +193,7 @@ def receiver(mode: str, url: str, total: int, tensors: int, outbox: Any) -> None
 
         def on_model(req: Message) -> Message:
             # FLARE decoded (downloaded) the payload before calling us
-            ok = check_model(req.payload["model"], total, tensors)
+            ok = check_model(req.payload["model"], total, tensors, torch)
             m = {"ok": ok, "cpu": time.process_time() - base["cpu"], "peak": status("VmHWM") - base["rss"]}
             return Message(payload=m)
 
@@ -209,13 +227,13 @@ def expect(q: Any, kind: str) -> Any:
     return data
 
 
-def run_mode(mode: str, total: int, tensors: int, runs: int) -> List[Dict[str, Any]]:
+def run_mode(mode: str, total: int, tensors: int, runs: int, torch: bool) -> List[Dict[str, Any]]:
     ctx = multiprocessing.get_context("spawn")
     src_q, rcv_q = ctx.Queue(), ctx.Queue()
-    src = ctx.Process(target=source, args=(mode, total, tensors, runs, src_q), daemon=True)
+    src = ctx.Process(target=source, args=(mode, total, tensors, runs, torch, src_q), daemon=True)
     src.start()
     url = expect(src_q, "url")
-    rcv = ctx.Process(target=receiver, args=(mode, url, total, tensors, rcv_q), daemon=True)
+    rcv = ctx.Process(target=receiver, args=(mode, url, total, tensors, torch, rcv_q), daemon=True)
     rcv.start()
     try:
         results = expect(src_q, "done")
@@ -234,6 +252,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512, help="model size in MiB (default 512)")
     ap.add_argument("--tensors", type=int, default=16, help="tensors in the model (default 16)")
     ap.add_argument("--runs", type=int, default=3, help="runs per mode (default 3)")
+    ap.add_argument("--torch", action="store_true", help="a torch state_dict, against FLARE's TensorDecomposer")
     ap.add_argument("--quick", action="store_true", help="64 MiB, 2 runs: a smoke test")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown too")
     args = ap.parse_args()
@@ -245,7 +264,7 @@ def main() -> None:
     import viacodec
 
     print(
-        f"model {args.size} MiB in {args.tensors} tensors, best of {args.runs}; "
+        f"{'torch' if args.torch else 'numpy'} model {args.size} MiB in {args.tensors} tensors, best of {args.runs}; "
         f"nvflare {nvflare.__version__}, viacodec {viacodec.__version__}, Python {sys.version.split()[0]}",
         flush=True,
     )
@@ -253,14 +272,15 @@ def main() -> None:
     medians: Dict[str, float] = {}
     for mode in ("flare", "viacodec"):
         t = time.perf_counter()
-        results = run_mode(mode, total, args.tensors, args.runs)
+        results = run_mode(mode, total, args.tensors, args.runs, args.torch)
         best[mode] = min(results, key=lambda x: x["seconds"])
         medians[mode] = statistics.median(x["seconds"] for x in results)
         spread = ", ".join(f"{x['seconds']:.2f}" for x in results)
         print(f"{mode}: runs {spread} s; transactions {[x['tx'] for x in results]} ({time.perf_counter() - t:.0f} s with setup)", flush=True)
 
     rows = []
-    for mode, name in (("flare", "FLARE's ViaDownloaderDecomposer"), ("viacodec", "viacodec.flare")):
+    flare_name = "FLARE's TensorDecomposer" if args.torch else "FLARE's ViaDownloaderDecomposer"
+    for mode, name in (("flare", flare_name), ("viacodec", "viacodec.flare")):
         b = best[mode]
         rows.append(
             (

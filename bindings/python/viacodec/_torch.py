@@ -63,6 +63,14 @@ def is_tensor(v: Any) -> bool:
     return torch is not None and isinstance(v, getattr(torch, "Tensor", ()))
 
 
+def sendable(t: Any) -> bool:
+    """Whether slot() takes tensor t (a dense CPU tensor of a dtype the
+    core knows)."""
+    import torch
+
+    return t.layout is torch.strided and t.device.type == "cpu" and code_of(t.dtype) is not None
+
+
 def code_of(dtype: Any) -> Optional[int]:
     """The core's dtype code of a torch.dtype, or None."""
     name = str(dtype)
@@ -160,6 +168,23 @@ def inline_array(v: List[Any], immutable: bool) -> Any:
     """The skeleton hook of a small inline array: a tensor."""
     code, shape, order, data = v
     return from_bytes(code, tuple(shape), order, data)
+
+
+def to_numpy(t: Any) -> np.ndarray:
+    """A numpy array over a (dense, CPU) tensor's memory, no copy;
+    bfloat16 and float8 need ml_dtypes (MismatchError)."""
+    import torch
+
+    dt = _dtypes.dtype_of(code_of(t.dtype) or 0)
+    shape = tuple(t.shape)
+    if not t.numel():
+        return np.empty(shape, dt)
+    if not t.is_contiguous():
+        rev = t.permute(*reversed(range(t.dim())))
+        if rev.is_contiguous():  # column-major, as decoded
+            return to_numpy(rev).T
+        t = t.contiguous()
+    return t.reshape(-1).view(torch.uint8).numpy().view(dt).reshape(shape)
 
 
 def from_numpy(a: np.ndarray) -> Any:

@@ -1,6 +1,7 @@
 """viacodec under NVIDIA FLARE's own messages (docs/flare.md).
 
-One call makes FLARE's FOBS serializer send numpy arrays the viacodec way:
+One call makes FLARE's FOBS serializer send numpy arrays (and torch
+tensors, when torch is installed) the viacodec way:
 
     import viacodec.flare
     viacodec.flare.register()
@@ -67,7 +68,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 import viacodec
-from viacodec import Host, InvalidError, LazyRef, Transaction, TxState
+from viacodec import Host, InvalidError, LazyRef, Transaction, TxState, _torch
 
 try:
     import nvflare
@@ -105,6 +106,7 @@ _log = logging.getLogger(__name__)
 # replaces one: switching numpy.ndarray to ours means writing there.
 _fobs = importlib.import_module("nvflare.fuel.utils.fobs.fobs")
 _ARRAY_TYPE = "numpy.ndarray"
+_TENSOR_TYPE = "torch.Tensor"
 
 # fobs_ctx keys of one message's encode and decode
 _ENC_KEY = "viacodec.flare.encoding"
@@ -212,6 +214,55 @@ def _viacodec_dtype(dtype: np.dtype) -> bool:
         return False
 
 
+def _flare_tensor_decomposer() -> Optional[type]:
+    """FLARE's TensorDecomposer when torch and FLARE's PyTorch support
+    import, else None (then torch tensors are left to FLARE)."""
+    try:
+        from nvflare.app_opt.pt.decomposers import TensorDecomposer
+    except ImportError:
+        return None
+    return TensorDecomposer
+
+
+class _TensorLazyRef(LazyRef):
+    """A reference to a torch tensor, at a cell that decoded with
+    pass-through: forwarded as it is, and the final receiver gets a torch
+    tensor (resolve() gives one too)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, r: LazyRef) -> "_TensorLazyRef":
+        return cls(r._batch, r._item, r._dtype, r._shape, r._order, r._host)
+
+    def resolve(self, host: Any = None, *, timeout: Optional[float] = None, tensors: str = "torch") -> Any:
+        return super().resolve(host, timeout=timeout, tensors=tensors)
+
+
+def _as_numpy(v: Any) -> Any:
+    """An item as a numpy array (the decoded tensor's memory, no copy)."""
+    return _torch.to_numpy(v) if _torch.is_tensor(v) else v
+
+
+def _as_tensor(v: Any) -> Any:
+    """An item as a torch tensor (over a numpy array's memory, no copy),
+    a LazyRef as a _TensorLazyRef."""
+    if isinstance(v, np.ndarray):
+        return _torch.from_numpy(v)
+    if isinstance(v, LazyRef) and type(v) is not _TensorLazyRef:
+        return _TensorLazyRef.of(v)
+    return v
+
+
+def _ours(target: Any) -> bool:
+    """Whether viacodec sends target (else the previous decomposer does)."""
+    if isinstance(target, np.ndarray):
+        return _viacodec_dtype(target.dtype)
+    if _torch.is_tensor(target):
+        return _torch.sendable(target)
+    return True
+
+
 class _Encoding:
     """The arrays and LazyRefs of one message being encoded, in order;
     the same object twice is one item."""
@@ -233,10 +284,11 @@ class _Decomposer(fobs.Decomposer):
     """Writes an array (or a LazyRef) as its index in the message's
     viacodec datum, and reads it back from there."""
 
-    def __init__(self, adapter: "_Adapter", supported: type, previous: Optional[fobs.Decomposer]) -> None:
+    def __init__(self, adapter: "_Adapter", supported: type, previous: Optional[fobs.Decomposer], convert: Callable[[Any], Any] = _as_numpy) -> None:
         self._adapter = adapter
         self._supported = supported
         self._previous = previous  # FLARE's, for arrays and messages in its format
+        self._convert = convert  # a decoded item as the supported type
 
     def supported_type(self) -> type:
         return self._supported
@@ -244,7 +296,7 @@ class _Decomposer(fobs.Decomposer):
     def decompose(self, target: Any, manager: Optional[DatumManager] = None) -> Any:
         if manager is None:
             raise RuntimeError("viacodec.flare: FOBS gave no DatumManager")
-        if self._previous is not None and isinstance(target, np.ndarray) and not _viacodec_dtype(target.dtype):
+        if self._previous is not None and not _ours(target):
             return self._previous.decompose(target, manager)
         ctx = manager.fobs_ctx
         enc = ctx.get(_ENC_KEY)
@@ -263,7 +315,7 @@ class _Decomposer(fobs.Decomposer):
             raise RuntimeError("viacodec.flare: an array placeholder without its viacodec datum")
         if not 0 <= data < len(items):
             raise RuntimeError(f"viacodec.flare: array placeholder {data} is outside the datum's {len(items)} items")
-        return items[data]
+        return self._convert(items[data])
 
 
 class _ArrayDecomposer(_Decomposer):
@@ -280,8 +332,9 @@ class _Adapter:
     """What register() installs: the decomposers, the options, and the
     Hosts of the cells in this process."""
 
-    def __init__(self, opts: _Options) -> None:
+    def __init__(self, opts: _Options, torch: bool = False) -> None:
         self.opts = opts
+        self.torch = torch  # torch tensors are ours: decode into tensors
         self._lock = threading.Lock()
         self._hosts: Dict[str, Tuple["weakref.ref[CoreCell]", Host]] = {}
         self._closed = False
@@ -357,7 +410,7 @@ class _Adapter:
         cell = _cell_of(ctx)
         try:
             big = self.opts.ref_threshold
-            if cell is None or not any(isinstance(x, np.ndarray) and x.nbytes >= big for x in enc.items):
+            if cell is None or not any(not isinstance(x, LazyRef) and x.nbytes >= big for x in enc.items):
                 # no cell, or nothing to publish: inline, LazyRefs written back as they are
                 data, tx = viacodec.dumps(enc.items), None
             else:
@@ -388,7 +441,7 @@ class _Adapter:
         if isinstance(msg, Message):
             msg.set_prop(_TX_PROP, msg.get_prop(_TX_PROP, []) + [tx])
         cb = ctx.get(FOBSContextKey.DOWNLOAD_COMPLETE_CB)
-        sent = {i: x for i, x in enumerate(enc.items) if isinstance(x, np.ndarray)} if cb is not None else {}
+        sent = {i: x for i, x in enumerate(enc.items) if not isinstance(x, LazyRef)} if cb is not None else {}
         threading.Thread(target=_watch, args=(tx, cb, sent), name=f"viacodec.flare tx {tx.ref_id}", daemon=True).start()
 
     def _timeout(self, ctx: dict) -> float:
@@ -410,14 +463,20 @@ class _Adapter:
         data = datum.value
         if datum.datum_type != DatumType.BLOB or not isinstance(data, (bytes, bytearray, memoryview)):
             raise RuntimeError(f"viacodec.flare: the viacodec datum is {datum.datum_type}, not bytes")
+        # With torch, every item decodes into a tensor, which the numpy
+        # decomposer views as an array: no copy either way, and bfloat16
+        # and float8 tensors need no ml_dtypes.
+        tensors = "torch" if self.torch else "numpy"
         if ctx.get(FOBSContextKey.PASS_THROUGH):
-            items = viacodec.loads(data, pass_through=True)
+            items = viacodec.loads(data, pass_through=True, tensors=tensors)
         else:
             cell = _cell_of(ctx)
             if cell is not None:
-                items = self.host(cell).loads(data, pass_through=False, timeout=self.opts.download_timeout)
+                items = self.host(cell).loads(data, pass_through=False, timeout=self.opts.download_timeout, tensors=tensors)
             else:  # no cell to name the receiver: the library's own client
-                items = viacodec.resolve(viacodec.loads(data, pass_through=True), timeout=self.opts.download_timeout)
+                items = viacodec.resolve(
+                    viacodec.loads(data, pass_through=True, tensors=tensors), timeout=self.opts.download_timeout, tensors=tensors
+                )
         if not isinstance(items, list):
             raise RuntimeError(f"viacodec.flare: the viacodec datum holds {type(items).__name__}, not a list")
         ctx[_DEC_KEY] = items
@@ -459,7 +518,8 @@ def _watch(tx: Transaction, cb: Optional[Callable[..., Any]], sent: Dict[int, np
 # ---- the switch ----
 
 _lock = threading.Lock()
-_installed: Optional[Tuple[_Adapter, Optional[fobs.Decomposer], Optional[fobs.Decomposer]]] = None
+# the adapter, and what our decomposers replaced, by FOBS type name
+_installed: Optional[Tuple[_Adapter, Dict[str, Optional[fobs.Decomposer]]]] = None
 
 
 def register(
@@ -481,7 +541,10 @@ def register(
     snapshot: bool = False,
     exit_wait: float = 0.0,
 ) -> None:
-    """Makes FLARE's FOBS encode numpy arrays with viacodec, in this process.
+    """Makes FLARE's FOBS encode numpy arrays with viacodec, in this
+    process, and torch tensors too when torch and FLARE's PyTorch support
+    import (FLARE's TensorDecomposer then handles only the tensors viacodec
+    does not send: on a GPU, sparse, quantized, or of a dtype it lacks).
 
     The Host options (``listen``, default ``"127.0.0.1:0"``; ``tls_cert``,
     ``tls_key``, ``tls_ca``, ``tls_client_auth``; ``ref_threshold``,
@@ -557,31 +620,37 @@ def register(
             if _installed[0].opts == opts:
                 return
             raise InvalidError("viacodec.flare: registered with other options; call unregister() first")
-        numpy_decomposers.register()  # FLARE's own first: its DOTs stay served
-        prev_array = _fobs._decomposers.get(_ARRAY_TYPE)
         if DOT in _fobs._dot_handlers:
             raise InvalidError(f"viacodec.flare: Datum Object Type {DOT} is taken by {_fobs._dot_handlers[DOT]!r}")
-        adapter = _Adapter(opts)
-        arrays = _ArrayDecomposer(adapter, np.ndarray, prev_array)
-        lazy_name = _fobs.get_class_name(LazyRef)
-        prev_lazy = _fobs._decomposers.get(lazy_name)
-        _fobs._decomposers[_ARRAY_TYPE] = arrays
-        _fobs._decomposers[lazy_name] = _Decomposer(adapter, LazyRef, None)
+        # FLARE's own first: their DOTs stay served, for peers that did not register
+        numpy_decomposers.register()
+        tensor_decomposer = _flare_tensor_decomposer()
+        if tensor_decomposer is not None:
+            fobs.register(tensor_decomposer)
+        adapter = _Adapter(opts, torch=tensor_decomposer is not None)
+        arrays = _ArrayDecomposer(adapter, np.ndarray, _fobs._decomposers.get(_ARRAY_TYPE))
+        ours = {_ARRAY_TYPE: arrays, _fobs.get_class_name(LazyRef): _Decomposer(adapter, LazyRef, None)}
+        if tensor_decomposer is not None:
+            import torch
+
+            ours[_TENSOR_TYPE] = _Decomposer(adapter, torch.Tensor, _fobs._decomposers.get(_TENSOR_TYPE), _as_tensor)
+            ours[_fobs.get_class_name(_TensorLazyRef)] = _Decomposer(adapter, _TensorLazyRef, None, _as_tensor)
+        replaced = {name: _fobs._decomposers.get(name) for name in ours}
+        _fobs._decomposers.update(ours)
         _fobs._dot_handlers[DOT] = arrays
-        _installed = (adapter, prev_array, prev_lazy)
+        _installed = (adapter, replaced)
 
 
 def unregister() -> None:
-    """Gives numpy arrays back to FLARE's own decomposer, and closes the
+    """Gives numpy arrays and torch tensors back to FLARE's own decomposers, and closes the
     Hosts (their open transactions end: state deleted). Idempotent."""
     global _installed
     with _lock:
         if _installed is None:
             return
-        adapter, prev_array, prev_lazy = _installed
+        adapter, replaced = _installed
         _installed = None
-        lazy_name = _fobs.get_class_name(LazyRef)
-        for name, prev in ((_ARRAY_TYPE, prev_array), (lazy_name, prev_lazy)):
+        for name, prev in replaced.items():
             if prev is None:
                 _fobs._decomposers.pop(name, None)
             else:
