@@ -66,7 +66,7 @@ func unmap(mem []byte) error {
 }
 
 // trimEvery is how often a file being filled drops its written pages.
-const trimEvery = 50 * time.Millisecond
+const trimEvery = 10 * time.Millisecond
 
 // trim drops the pages of the mapping while it is filled, until Seal or
 // Close.

@@ -24,6 +24,11 @@ type Options struct {
 	Path string
 	// Keep leaves the file when the value is closed.
 	Keep bool
+	// Mode is the file's permissions; zero means 0600.
+	Mode fs.FileMode
+	// Metadata is the file's __metadata__ (safetensors' map of text to
+	// text); nil for none.
+	Metadata map[string]string
 }
 
 func (o Options) check() error {
@@ -38,6 +43,7 @@ type File struct {
 	path  string // where it is now
 	final string // where Seal renames it to ("" for a file made in Dir)
 	keep  bool
+	mode  fs.FileMode
 
 	f       *os.File
 	mem     []byte   // the whole file, mapped shared
@@ -73,7 +79,7 @@ func Create(o Options, slots []core.Slot, names []string) (*File, error) {
 		specs = append(specs, tensorfile.Spec{Name: names[i], DType: s.DType, Shape: s.Shape, Order: s.Order, Bytes: s.Bytes})
 		index = append(index, i)
 	}
-	header, offsets, err := tensorfile.SafetensorsLayout(specs, nil)
+	header, offsets, err := tensorfile.SafetensorsLayout(specs, o.Metadata)
 	if err != nil {
 		return nil, errorf(core.KindOf(err), err, "lay out the file")
 	}
@@ -90,7 +96,7 @@ func Create(o Options, slots []core.Slot, names []string) (*File, error) {
 	if err != nil {
 		return nil, fileError(err, "create a file in %s", dir)
 	}
-	f := &File{path: osf.Name(), final: o.Path, keep: o.Keep, f: osf,
+	f := &File{path: osf.Name(), final: o.Path, keep: o.Keep, mode: o.Mode, f: osf,
 		slots: make([][]byte, len(slots)), offsets: make([]int64, len(slots))}
 	if err := f.fill(header, size); err != nil {
 		f.abort()
@@ -162,6 +168,11 @@ func (f *File) Seal() error {
 	if err := protectReadOnly(f.mem); err != nil {
 		return fileError(err, "seal %s", f.path)
 	}
+	if f.mode != 0 {
+		if err := f.f.Chmod(f.mode); err != nil {
+			return fileError(err, "seal %s", f.path)
+		}
+	}
 	if f.final != "" {
 		if err := os.Rename(f.path, f.final); err != nil {
 			return fileError(err, "rename %s to %s", f.path, f.final)
@@ -224,17 +235,31 @@ func (f *File) stopTrim() {
 	<-f.trimDone
 }
 
-// fileError is an offload error about the file system: KindLimit for a
-// full disk, a quota or a file-size limit, KindInvalid otherwise (a
-// directory that does not exist or cannot be written). It wraps the
-// system's error, so errors.Is(err, syscall.ENOSPC) and
+// FileError is the cause of an offload error about the file system: a
+// full disk, a quota or a file-size limit (those are KindLimit), a
+// directory that does not exist or cannot be written (KindInvalid). Err
+// is the system's error, so errors.Is(err, syscall.ENOSPC) and
 // errors.Is(err, fs.ErrPermission) hold.
+type FileError struct {
+	Path string // the file or directory
+	Err  error
+}
+
+func (e *FileError) Error() string { return e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
+
 func fileError(err error, format string, args ...any) error {
 	k := core.KindInvalid
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) {
 		k = core.KindLimit
 	}
-	return errorf(k, err, format, args...)
+	fe := &FileError{Err: err}
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		fe.Path, fe.Err = pe.Path, pe.Err
+	} else if le, ok := errors.AsType[*os.LinkError](err); ok {
+		fe.Path, fe.Err = le.New, le.Err
+	}
+	return errorf(k, fe, format, args...)
 }
 
 func errorf(k core.Kind, err error, format string, args ...any) error {

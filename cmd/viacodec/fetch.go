@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,6 +16,7 @@ import (
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
 	"github.com/viacodec/viacodec/internal/tensorfile"
+	"github.com/viacodec/viacodec/offload"
 )
 
 // runFetch downloads the arrays a message refers to and writes the
@@ -70,19 +74,46 @@ func runFetch(args []string) error {
 	if err != nil {
 		return err
 	}
+	// A safetensors file is written as the arrays download, through the
+	// offload package: the command's memory does not grow with the model.
+	var target string
+	var mode os.FileMode
+	if !isMessage && ff == tensorfile.Safetensors && *out != "-" {
+		if target, mode, err = regularTarget(*out); err != nil {
+			return err
+		}
+	}
 	ctx, stop := cli.Interruptible(*timeout)
 	defer stop()
 	start := time.Now()
-	v, err := dec.DecodeContext(ctx, data)
+	var v any
+	var offloaded *offload.Value
+	if target != "" {
+		offloaded, err = fetchToFile(ctx, dec, data, target, mode, *dropMetadata)
+	} else {
+		v, err = dec.DecodeContext(ctx, data)
+	}
 	took := time.Since(start)
 	for ref := range sources {
 		prog.End(ref.String())
 	}
 	if err != nil {
+		if fe, ok := errors.AsType[*offload.FileError](err); ok {
+			return outputError(*out, fe.Err)
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", cli.Ended(ctx, *timeout), err)
 		}
 		return decodeError(in, data, err)
+	}
+	if offloaded != nil {
+		held, _ := cli.ArrayBytes(offloaded.Body)
+		if err := offloaded.Close(); err != nil {
+			return outputError(*out, err)
+		}
+		prog.Printf("fetched %s from %s in %v (%s); wrote %s\n", cli.FormatBytes(held), cli.Plural(len(sources), "source"),
+			took.Round(time.Millisecond), cli.FormatRate(held, took), outputName(*out))
+		return nil
 	}
 	held, _ := cli.ArrayBytes(v)
 
@@ -112,6 +143,23 @@ func runFetch(args []string) error {
 	prog.Printf("fetched %s from %s in %v (%s); wrote %s\n", cli.FormatBytes(held), cli.Plural(len(sources), "source"),
 		took.Round(time.Millisecond), cli.FormatRate(held, took), outputName(*out))
 	return nil
+}
+
+// fetchToFile decodes data with its arrays landing in a safetensors file
+// at target, which appears only once complete.
+func fetchToFile(ctx context.Context, dec *core.DecMode, data []byte, target string, mode os.FileMode, dropMetadata bool) (*offload.Value, error) {
+	p, err := dec.Plan(data)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := tensorfile.PlanMetadata(p.Body)
+	if err != nil {
+		return nil, err // named after in by decodeError, as FromBody's error is
+	}
+	if dropMetadata {
+		meta = nil
+	}
+	return offload.Place(ctx, dec, p, offload.Options{Path: target, Keep: true, Mode: mode, Metadata: meta})
 }
 
 func outputName(path string) string {

@@ -43,10 +43,11 @@ func writeOutput(path string, write func(io.Writer) error) error {
 		}
 		return writeBuffered(os.Stdout, write)
 	}
-	target := path
-	mode := os.FileMode(0o644)
-	switch fi, err := os.Stat(path); {
-	case err == nil && !fi.Mode().IsRegular():
+	target, mode, err := regularTarget(path)
+	if err != nil {
+		return err
+	}
+	if target == "" {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 		if err != nil {
 			return outputError(path, err)
@@ -56,17 +57,6 @@ func writeOutput(path string, write func(io.Writer) error) error {
 			return err
 		}
 		return outputError(path, f.Close())
-	case err == nil:
-		mode = fi.Mode().Perm()
-		if target, err = filepath.EvalSymlinks(path); err != nil {
-			return outputError(path, err)
-		}
-	case errors.Is(err, fs.ErrNotExist):
-		if target, err = danglingTarget(path); err != nil {
-			return outputError(path, err)
-		}
-	default:
-		return outputError(path, err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".*.tmp")
 	if err != nil {
@@ -85,6 +75,30 @@ func writeOutput(path string, write func(io.Writer) error) error {
 		return outputError(path, err)
 	}
 	return outputError(path, os.Rename(tmp.Name(), target))
+}
+
+// regularTarget returns the regular file that writing to path replaces
+// (path, or the file its symlinks lead to) and the mode the new file
+// gets (the old one's, or 0644); target is "" when path is something
+// else, a device or a FIFO, to be written in place.
+func regularTarget(path string) (target string, mode os.FileMode, err error) {
+	mode = 0o644
+	switch fi, err := os.Stat(path); {
+	case err == nil && !fi.Mode().IsRegular():
+		return "", 0, nil
+	case err == nil:
+		mode = fi.Mode().Perm()
+		if target, err = filepath.EvalSymlinks(path); err != nil {
+			return "", 0, outputError(path, err)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		if target, err = danglingTarget(path); err != nil {
+			return "", 0, outputError(path, err)
+		}
+	default:
+		return "", 0, outputError(path, err)
+	}
+	return target, mode, nil
 }
 
 // writeBuffered calls write with a buffer over w and flushes it.

@@ -208,6 +208,32 @@ func FromBody(body any) (*File, error) {
 	return f, nil
 }
 
+// PlanMetadata checks that the body of a plan (core.DecMode.Plan) makes a
+// file, as FromBody checks a decoded body: a map from tensor name to
+// array (a core.SlotIndex), with metadata, if any, under MetadataKey,
+// which it returns.
+func PlanMetadata(body any) (map[string]string, error) {
+	m, ok := body.(map[string]any)
+	if !ok {
+		return nil, core.NewError(core.KindInvalid, nil, "tensorfile: the message body is %s, not a map of tensor names to arrays", describe(body))
+	}
+	var meta map[string]string
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		switch v := m[name]; {
+		case name == MetadataKey:
+			var err error
+			if meta, err = metadataOf(v); err != nil {
+				return nil, err
+			}
+		default:
+			if _, ok := v.(core.SlotIndex); !ok {
+				return nil, core.NewError(core.KindInvalid, nil, "tensorfile: %q is %s, not an array", name, describe(v))
+			}
+		}
+	}
+	return meta, nil
+}
+
 func metadataOf(v any) (map[string]string, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
