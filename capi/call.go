@@ -100,8 +100,8 @@ func goSlots(p *C.vc_slot, n C.int64_t) ([]abi.Slot, error) {
 			return nil, abi.Errorf(core.KindInvalid, "slot %d: nbytes %d is too large", i, uint64(s.nbytes))
 		case s.data == nil && s.nbytes > 0:
 			return nil, abi.Errorf(core.KindInvalid, "slot %d: data is NULL but nbytes is %d", i, uint64(s.nbytes))
-		case s.ndim < 0 || s.ndim > abi.MaxDims:
-			return nil, abi.Errorf(core.KindInvalid, "slot %d: ndim %d is outside 0..%d", i, s.ndim, abi.MaxDims)
+		case s.ndim < 0 || s.ndim > core.MaxDims:
+			return nil, abi.Errorf(core.KindInvalid, "slot %d: ndim %d is outside 0..%d", i, s.ndim, core.MaxDims)
 		case s.ndim > 0 && s.shape == nil:
 			return nil, abi.Errorf(core.KindInvalid, "slot %d: shape is NULL but ndim is %d", i, s.ndim)
 		}

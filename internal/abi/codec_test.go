@@ -129,7 +129,7 @@ func TestSlotErrors(t *testing.T) {
 		{"data shorter than the shape", slot0, with(func(s *Slot) { s.Data = s.Data[:12] }), core.KindMismatch},
 		{"no data", slot0, with(func(s *Slot) { s.Data = nil }), core.KindMismatch},
 		{"negative dim", slot0, with(func(s *Slot) { s.Shape = []int64{-4} }), core.KindMismatch},
-		{"too many dims", slot0, with(func(s *Slot) { s.Shape = make([]int64, MaxDims+1) }), core.KindInvalid},
+		{"too many dims", slot0, with(func(s *Slot) { s.Shape = make([]int64, core.MaxDims+1) }), core.KindInvalid},
 		{"bytes slot with dims", slot0, with(func(s *Slot) { s.DType = SlotBytes }), core.KindInvalid},
 		{"a message as the skeleton", inline, []Slot{good}, core.KindInvalid},
 		{"RFC 8746 array in the skeleton", inline[7 : len(inline)-1], []Slot{good}, core.KindInvalid},

@@ -10,9 +10,6 @@ import (
 // than an array (core.DTypeInvalid, which no array has).
 const SlotBytes = int32(core.DTypeInvalid)
 
-// MaxDims bounds the dimensions of one slot: core's limit on every shape.
-const MaxDims = core.MaxDims
-
 // Slot is memory a foreign caller owns, holding one array or byte string:
 // what it sends (Encode) or where a decoded slot lands (Fill, Fetch). The
 // shell makes Data a view of that memory; nil means none (a destination
@@ -65,8 +62,8 @@ func (s Slot) value(i int, a *core.Array, dims *[]int) (any, error) {
 
 // shape appends the slot's shape to *dims and returns it.
 func (s Slot) shape(dims *[]int) ([]int, error) {
-	if len(s.Shape) > MaxDims {
-		return nil, Errorf(core.KindInvalid, "%d dimensions, more than %d", len(s.Shape), MaxDims)
+	if len(s.Shape) > core.MaxDims {
+		return nil, Errorf(core.KindInvalid, "%d dimensions, more than %d", len(s.Shape), core.MaxDims)
 	}
 	start := len(*dims)
 	for i, n := range s.Shape {
@@ -105,7 +102,7 @@ func values(slots []Slot) ([]any, error) {
 	arrays := make([]core.Array, len(slots))
 	n := 0
 	for _, s := range slots {
-		n += min(len(s.Shape), MaxDims+1)
+		n += min(len(s.Shape), core.MaxDims+1)
 	}
 	dims := make([]int, 0, n)
 	for i, s := range slots {

@@ -256,7 +256,7 @@ func ReadParcel(buf []byte) (skel []byte, slots []abi.Slot, err error) {
 		s := abi.Slot{DType: int32(r.u32()), Order: int32(r.u32())}
 		ndim := int(r.u32())
 		flags := r.u32()
-		if r.err == nil && (ndim > abi.MaxDims || flags&^ParcelHeld != 0 || (flags&ParcelHeld != 0 && dn != 0)) {
+		if r.err == nil && (ndim > core.MaxDims || flags&^ParcelHeld != 0 || (flags&ParcelHeld != 0 && dn != 0)) {
 			r.fail()
 		}
 		if r.err != nil {
@@ -384,7 +384,7 @@ func ReadPlan(b []byte, msg []byte) (*PlanLayout, error) {
 		ndim := int(r.u32())
 		s.Bytes, s.Offset = r.i64(), r.i64()
 		batch, item := r.i64(), r.i64()
-		if r.err == nil && ndim > abi.MaxDims {
+		if r.err == nil && ndim > core.MaxDims {
 			r.fail()
 		}
 		if r.err != nil {

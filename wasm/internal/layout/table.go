@@ -251,7 +251,7 @@ func ReadPublish(b []byte) (*core.Batch, core.PublishOptions, error) {
 		r.u8()
 		r.u8()
 		ndim := int(r.u32())
-		if r.err == nil && ndim > abi.MaxDims {
+		if r.err == nil && ndim > core.MaxDims {
 			r.fail()
 		}
 		if r.err != nil {
