@@ -24,6 +24,11 @@
 //	POST B/v1/batches/R/receipt      with "Viacodec-Nonce": 204, the receipt
 //	GET  B/metrics                   counters (plain text, no token)
 //
+// A server listens on a port, or the first free port of a range, and
+// advertises its own address or a name receivers reach it by, with the
+// port it bound (listen.go); options that no server could use are refused
+// when they are validated, before anything listens (HostOptions.Check).
+//
 // Both sides speak HTTP/1.1 and unencrypted HTTP/2 on loopback by default,
 // TLS and mutual TLS when configured. Under mutual TLS the receiver id is
 // the verified client certificate's Subject CN; without it the id is a

@@ -159,7 +159,9 @@ class _Options:
         (the library's own check; no port is taken). With
         tls_from_cell, each cell's credentials come later: the check
         assumes TLS then."""
-        kw = self.host_kwargs(None) if not self.tls_from_cell else {**self.host_kwargs(None), "allow_cleartext": True}
+        kw = self.host_kwargs(None)
+        if self.tls_from_cell:
+            kw["allow_cleartext"] = True  # it will have TLS: what cleartext allows does not apply
         viacodec._host.check_host_options(**kw)
 
 
