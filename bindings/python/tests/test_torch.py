@@ -283,3 +283,22 @@ def test_source_tensor_memory_kept_while_published():
         got = dst.loads(msg, tensors="torch")["t"]
         assert tx.wait(timeout=30).confirmed == ["dst"]
     assert _bits(got) == want and churn[0][0, 0] == 7.0
+
+
+def test_without_torch_the_option_says_what_to_install():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # import torch fails
+        "import numpy as np, viacodec\n"
+        "msg = viacodec.dumps({'w': np.ones(3)})\n"
+        "assert viacodec.loads(msg)['w'].sum() == 3\n"
+        "try:\n"
+        "    viacodec.loads(msg, tensors='torch')\n"
+        "except viacodec.InvalidError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "viacodec[torch]" in out.stdout

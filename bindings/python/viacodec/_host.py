@@ -465,8 +465,9 @@ class Host:
         tensors: str = "numpy",
     ) -> Any:
         """Decodes a message, downloading its referenced arrays straight
-        into new numpy arrays (torch tensors with ``tensors="torch"``) (batch by batch in parallel, checksummed;
-        each source gets a receipt naming this host).
+        into new numpy arrays, or torch tensors with ``tensors="torch"``
+        (batch by batch in parallel, checksummed; each source gets a
+        receipt naming this host).
 
         With ``pass_through=True`` nothing is downloaded: each referenced
         array is a LazyRef, which dumps forwards as it is (a relay's mode).

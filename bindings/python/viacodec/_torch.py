@@ -29,9 +29,6 @@ import numpy as np
 from . import _dtypes
 from ._errors import InvalidError, MismatchError, UnsupportedTypeError
 
-#: the values of loads' tensors= option
-TENSORS = ("numpy", "torch")
-
 _CODE_OF_NAME = {name: code for code, name in _dtypes.NAMES.items()}
 
 
@@ -53,9 +50,10 @@ def tensor_types() -> Tuple[type, ...]:
     torch.nn.Parameter when torch has been imported, else none (a value
     without torch imported holds no tensor)."""
     torch = sys.modules.get("torch")
-    if torch is None or not hasattr(torch, "Tensor"):
+    nn = getattr(torch, "nn", None)  # None while torch is still importing
+    if nn is None:
         return ()
-    return (torch.Tensor, torch.nn.Parameter)
+    return (torch.Tensor, nn.Parameter)
 
 
 def is_tensor(v: Any) -> bool:
@@ -119,12 +117,6 @@ def slot(t: Any) -> Tuple[np.ndarray, int, Tuple[int, ...], int]:
     return t.reshape(-1).view(torch.uint8).numpy(), code, shape, order
 
 
-def element_bytes(t: Any) -> Tuple[int, bytes]:
-    """A 0-d tensor's dtype code and element bytes."""
-    buf, code, _, _ = slot(t)
-    return code, buf.tobytes()
-
-
 def empty(code: int, shape: Tuple[int, ...], order: int) -> Tuple[Any, int]:
     """A new tensor for a slot, and the address the library fills."""
     import torch
@@ -185,23 +177,3 @@ def to_numpy(t: Any) -> np.ndarray:
             return to_numpy(rev).T
         t = t.contiguous()
     return t.reshape(-1).view(torch.uint8).numpy().view(dt).reshape(shape)
-
-
-def from_numpy(a: np.ndarray) -> Any:
-    """A tensor over a numpy array's memory (no copy), for any dtype the
-    core knows (bfloat16 and float8 included)."""
-    import torch
-
-    code = _dtypes.code_of(a.dtype)
-    if code is None:
-        raise InvalidError(f"viacodec: a numpy array of dtype {a.dtype} has no torch dtype")
-    dt = torch_dtype(code)
-    if a.dtype.byteorder == ">":
-        a = a.astype(a.dtype.newbyteorder("<"))
-    if not a.size:
-        return torch.empty(a.shape, dtype=dt)
-    if a.flags.c_contiguous:
-        return torch.from_numpy(a.reshape(-1).view(np.uint8)).view(dt).reshape(a.shape)
-    if a.flags.f_contiguous:
-        return from_numpy(a.T).permute(*reversed(range(a.ndim)))
-    return from_numpy(np.ascontiguousarray(a))

@@ -247,10 +247,8 @@ def _as_numpy(v: Any) -> Any:
 
 
 def _as_tensor(v: Any) -> Any:
-    """An item as a torch tensor (over a numpy array's memory, no copy),
-    a LazyRef as a _TensorLazyRef."""
-    if isinstance(v, np.ndarray):
-        return _torch.from_numpy(v)
+    """An item of a torch tensor (decoded as one) as it is; a LazyRef as a
+    _TensorLazyRef."""
     if isinstance(v, LazyRef) and type(v) is not _TensorLazyRef:
         return _TensorLazyRef.of(v)
     return v
