@@ -209,3 +209,65 @@ func (c *corruptingTransport) RoundTrip(r *http.Request) (*http.Response, error)
 	}
 	return c.next.RoundTrip(r)
 }
+
+// TestUploadHolderGone: a holder that goes away while a source uploads,
+// or while it waits for the outcome, gives the source a clear error
+// (unavailable, or the holder's own word), no hang, and no goroutine
+// left behind.
+func TestUploadHolderGone(t *testing.T) {
+	settle := numGoroutine()
+	mdl := newModel(12<<20, 3, 14)
+	fast := ClientOptions{Retries: 1, BackoffMin: time.Millisecond, BackoffMax: time.Millisecond, ChunkSize: 1 << 20, Concurrency: 1}
+
+	// Mid-upload: the holder closes after the first range arrived.
+	holder, err := NewHost(HostOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := holder.GrantUpload(UploadOptions{MaxBytes: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := newTestClient(t, fast)
+	var ranges atomic.Int32
+	source.hc.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPut && r.Header.Get("Content-Range") != "" && ranges.Add(1) == 2 {
+			holder.Close()
+		}
+		return source.tr.RoundTrip(r)
+	})
+	_, err = source.Upload(t.Context(), g, encodeFor(t, g, mdl.body()).Batch(), core.PublishOptions{Receivers: 1})
+	if k := core.KindOf(err); k != core.KindUnavailable && k != core.KindExpired {
+		t.Fatalf("upload to a holder that closed: %v, want unavailable (or expired)", err)
+	}
+
+	// While waiting: the outcome cannot come.
+	holder2, err := NewHost(HostOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := holder2.GrantUpload(UploadOptions{MaxBytes: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	source2 := newTestClient(t, fast)
+	up, err := source2.Upload(t.Context(), g2, encodeFor(t, g2, mdl.body()).Batch(), core.PublishOptions{Receivers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(50 * time.Millisecond); holder2.Close() }()
+	out, err := up.Wait(t.Context())
+	switch {
+	case err == nil && out.State != core.StateDeleted:
+		t.Fatalf("wait on a holder that closed: %v, want an error or a deleted transaction", out.State)
+	case err != nil && core.KindOf(err) != core.KindUnavailable && core.KindOf(err) != core.KindExpired:
+		t.Fatalf("wait on a holder that closed: %v", err)
+	}
+	source.Close()
+	source2.Close()
+	settleGoroutines(t, settle)
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
