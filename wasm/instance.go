@@ -32,6 +32,8 @@ type instance struct {
 	fns    map[string]api.Function
 	stack  [16]uint64
 	broken bool
+	oom    bool // it ran out of memory (broken too)
+	reused bool // it served an earlier call
 	// idleSize is the memory it held when it went idle (Runtime.put).
 	idleSize uint64
 
@@ -156,6 +158,7 @@ func (in *instance) failure(ctx, caller context.Context, err error, what string)
 	case exitCode == sys.ExitCodeDeadlineExceeded:
 		return core.NewError(core.KindTimeout, err, "wasm: %s: the deadline passed", what)
 	case in.mem != nil && in.mem.refused(), strings.Contains(report, "out of memory"):
+		in.oom = true
 		return core.NewError(core.KindLimit, err, "wasm: %s: the guest ran out of memory (its limit is %d bytes, Options.MemoryLimit)", what, in.limit)
 	case report != "":
 		return core.NewError(core.KindInvalid, err, "wasm: %s: the guest failed: %s", what, firstLines(report, 1))

@@ -212,23 +212,34 @@ func (r *Runtime) with(ctx context.Context, f func(ctx context.Context, in *inst
 	defer cancel()
 	defer context.AfterFunc(r.life, cancel)()
 
-	in, err := r.get(callCtx, ctx)
+	in, err := r.get(callCtx, ctx, false)
 	if err != nil {
 		return err
 	}
 	err = f(callCtx, in)
+	if in.oom && in.reused {
+		// A warm instance holds the heap its earlier calls left: the
+		// call runs again on a fresh one, so that running out of memory
+		// (KindLimit) means the call does not fit in MemoryLimit.
+		in.close()
+		if in, err = r.get(callCtx, ctx, true); err != nil {
+			return err
+		}
+		err = f(callCtx, in)
+	}
 	r.put(in)
 	return err
 }
 
-// get takes an idle instance or makes one.
-func (r *Runtime) get(ctx, caller context.Context) (*instance, error) {
+// get takes an idle instance, unless fresh, or makes one.
+func (r *Runtime) get(ctx, caller context.Context, fresh bool) (*instance, error) {
 	r.mu.Lock()
-	if n := len(r.idle); n > 0 {
+	if n := len(r.idle); n > 0 && !fresh {
 		in := r.idle[n-1]
 		r.idle = r.idle[:n-1]
 		r.idleMemory -= in.idleSize
 		r.mu.Unlock()
+		in.reused = true
 		return in, nil
 	}
 	r.mu.Unlock()
