@@ -6,6 +6,9 @@ package main
 import "C"
 
 import (
+	"os"
+	"unsafe"
+
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
 	"github.com/viacodec/viacodec/internal/abihost"
@@ -241,5 +244,44 @@ func vc_decode_fetch(h C.int64_t, dst *C.vc_slot, n C.int64_t, timeout_ns C.int6
 		return withDecoded(h, dst, n, func(d *abi.Decoded, dsts []abi.Slot) error {
 			return abihost.FetchThrough(handles, d, dsts, int64(timeout_ns))
 		})
+	})
+}
+
+// vc_decode_offload is vc_decode_fetch with destinations the library
+// chooses: every array slot of decode handle h (from vc_host_decode)
+// lands in one safetensors file that it creates in directory dir (UTF-8),
+// each array named by its path in the message. offsets[i] receives slot
+// i's byte offset in the file, -1 for a slot not in it (a byte string:
+// fill it with vc_decode_fill); n must be the slot count. timeout_ns and
+// the failures are those of vc_decode_fetch, and also status 3 for a full
+// disk and 1 for a directory that cannot be written; on failure no file
+// is left behind.
+// Ownership: *path is malloc'd: vc_free it. The file is complete when the
+// call returns, and the caller's: the library neither maps nor removes it
+// afterwards.
+//
+//export vc_decode_offload
+func vc_decode_offload(h C.int64_t, dir *C.char, timeout_ns C.int64_t, path **C.char, offsets *C.int64_t, n C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		d, done, err := abi.Use[*decodeHandle](handles, int64(h), "a decode handle")
+		if err != nil {
+			return err
+		}
+		defer done()
+		if int(n) != len(d.d.Specs) || (n > 0 && offsets == nil) || path == nil {
+			return abi.Errorf(core.KindInvalid, "vc_decode_offload needs a path pointer and %d offsets, got %d", len(d.d.Specs), n)
+		}
+		p, offs, err := abihost.Offload(handles, d.d, goString(dir), int64(timeout_ns))
+		if err != nil {
+			return err
+		}
+		cp, err := cString(p)
+		if err != nil {
+			os.Remove(p)
+			return err
+		}
+		copy(unsafe.Slice((*int64)(unsafe.Pointer(offsets)), n), offs)
+		*path = cp
+		return nil
 	})
 }

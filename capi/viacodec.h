@@ -56,11 +56,14 @@
 //     too; vc_decode_fetch(handle, dst, n, timeout_ns, err) copies the
 //     inline ones and downloads the others into dst[i].data, caller-owned.
 //     Host 0 downloads with the library's own client. Resolving lazy refs
-//     is decoding a message that holds them.
+//     is decoding a message that holds them. vc_decode_offload(handle,
+//     dir, timeout_ns, &path, offsets, n, err) instead lands every array
+//     in one safetensors file it creates in dir: *path is malloc'd
+//     (vc_free it), the file is the caller's to remove.
 //   vc_tx_wait(tx, timeout_ns, &outcome, err), vc_tx_status(tx, &outcome,
 //     err): *outcome is malloc'd: vc_free it. vc_tx_abort(tx, err).
 
-#define VC_ABI_VERSION 7
+#define VC_ABI_VERSION 8
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the

@@ -14,6 +14,7 @@ import (
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
 	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/offload"
 )
 
 // HostOptions mirrors the shells' host options; zero fields mean the
@@ -321,4 +322,38 @@ func (t *Tx) Wait(timeoutNs int64) (core.Outcome, error) {
 		return core.Outcome{}, err
 	}
 	return out, nil
+}
+
+// Offload is FetchThrough with every array slot of d landing in a
+// safetensors file that it creates in dir (package offload), named by
+// the slot's path in the message; byte-string slots are not in the file
+// (fill them with abi.Fill). It returns the file's path and each slot's
+// offset in it (-1 for a slot not in the file). The file is complete when
+// Offload returns, and the caller's: it removes the file when done. On
+// error no file is left behind.
+func Offload(t *abi.Table, d *abi.Decoded, dir string, timeoutNs int64) (path string, offsets []int64, err error) {
+	body, err := abi.DecodeSkeleton(d.Skeleton.Bytes())
+	if err != nil {
+		return "", nil, err
+	}
+	slots := d.Plan().Slots
+	f, err := offload.Create(offload.Options{Dir: dir, Keep: true}, slots, offload.Names(body, len(slots)))
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close() // unmaps; removes the file unless sealed
+	dsts := make([]abi.Slot, len(slots))
+	offsets = make([]int64, len(slots))
+	for i, s := range slots {
+		if offsets[i] = f.Offset(i); offsets[i] >= 0 {
+			dsts[i] = abi.Slot{Data: f.Slot(i), DType: int32(s.DType)}
+		}
+	}
+	if err := FetchThrough(t, d, dsts, timeoutNs); err != nil {
+		return "", nil, err
+	}
+	if err := f.Seal(); err != nil {
+		return "", nil, err
+	}
+	return f.Path(), offsets, nil
 }

@@ -12,23 +12,29 @@ before anything is allocated and downloads each distinct item once.
 from __future__ import annotations
 
 import threading
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
-from . import _codec, _ffi, _prefault
+from . import _codec, _ffi, _offload, _prefault
 from ._errors import InvalidError
 from ._interrupt import interruptible
 from ._refs import LazyRef
-from ._slots import alloc_slots, dec_options, decode_skeleton, input_view
+from ._slots import alloc_slots, dec_options, decode_skeleton, input_view, spec_table
 from ._types import Map, Object, Registry
 
 
-def fetch_decode(handle: int, data: Any, opts: Any, ns: int, registry: Optional[Registry], unknown: str, host: Any, torch: bool = False) -> Any:
+def fetch_decode(
+    handle: int, data: Any, opts: Any, ns: int, registry: Optional[Registry], unknown: str, host: Any, torch: bool = False, offload: Optional[Tuple[str, bool]] = None
+) -> Any:
     """Decodes data through host handle (0: the library's own client),
-    downloading its references into new numpy arrays (torch tensors)."""
+    downloading its references into new numpy arrays (torch tensors), or
+    with offload=(directory, keep) into a file there, mapped (_offload)."""
     lib = _ffi.lib()
     view = input_view(data)
     dh, skel_addr, skel_len, specs, n = lib.host_decode(handle, view.ctypes.data, view.nbytes, opts)
     try:
+        if offload is not None:
+            values = _offload.fill(lib, dh, spec_table(specs, n), n, offload[0], offload[1], ns) if n else []
+            return decode_skeleton(skel_addr, skel_len, values, registry, unknown, host)
         values, dst, refs = alloc_slots(specs, n, torch)
         if refs:
             done = threading.Event()
@@ -45,12 +51,13 @@ def fetch_decode(handle: int, data: Any, opts: Any, ns: int, registry: Optional[
         del view
 
 
-def fetch_refs(handle: int, refs: List[LazyRef], ns: int, torch: bool = False) -> List[Any]:
+def fetch_refs(handle: int, refs: List[LazyRef], ns: int, torch: bool = False, offload: Optional[Tuple[str, bool]] = None) -> List[Any]:
     """Downloads refs through host handle (0: the library's own client)
-    into new numpy arrays (torch tensors), one per distinct item."""
+    into new numpy arrays (torch tensors), one per distinct item, or into
+    a file (offload)."""
     msg = _codec.dumps(list(refs))
-    opts = dec_options("object", False, (0, 0, 0, 0, 0))
-    return fetch_decode(handle, msg, opts, ns, None, "object", None, torch)
+    opts = dec_options("object", False, (0, 0, 0, 0, 0), offload is not None)
+    return fetch_decode(handle, msg, opts, ns, None, "object", None, torch, offload)
 
 
 def walk(value: Any, f: Any) -> Any:

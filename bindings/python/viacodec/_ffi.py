@@ -22,7 +22,7 @@ import errno
 import os
 import threading
 from ctypes import POINTER, Structure, byref, c_char_p, c_int32, c_int64, c_uint64, c_void_p
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from ._errors import ForkedProcessError, error_for, python_text
 LIBRARY_ENV = "VIACODEC_LIBRARY"
 
 #: The VC_ABI_VERSION this module was written for.
-ABI_VERSION = 7
+ABI_VERSION = 8
 
 
 class VcError(Structure):
@@ -341,6 +341,14 @@ class Library:
         )
         # int32_t vc_decode_fetch(int64_t h, const vc_slot* dst, int64_t n, int64_t timeout_ns, vc_error* err);
         declare("vc_decode_fetch", c_int32, [c_int64, POINTER(VcSlot), c_int64, c_int64, POINTER(VcError)], status=True)
+        # int32_t vc_decode_offload(int64_t h, const char* dir, int64_t timeout_ns, char** path,
+        #                           int64_t* offsets, int64_t n, vc_error* err);  -- vc_free(*path)
+        declare(
+            "vc_decode_offload",
+            c_int32,
+            [c_int64, c_char_p, c_int64, POINTER(c_void_p), POINTER(c_int64), c_int64, POINTER(VcError)],
+            status=True,
+        )
         # int32_t vc_tx_wait(int64_t tx, int64_t timeout_ns, vc_outcome** outcome, vc_error* err);  -- vc_free
         declare("vc_tx_wait", c_int32, [c_int64, c_int64, POINTER(POINTER(VcOutcome)), POINTER(VcError)], status=True)
         # int32_t vc_tx_status(int64_t tx, vc_outcome** outcome, vc_error* err);  -- vc_free
@@ -466,6 +474,16 @@ class Library:
 
     def decode_fetch(self, handle: int, dst: Any, n: int, timeout_ns: int) -> None:
         self.vc_decode_fetch(handle, dst, n, timeout_ns, byref(VcError()))
+
+    def decode_offload(self, handle: int, directory: str, n: int, timeout_ns: int) -> Tuple[str, List[int]]:
+        """vc_decode_offload: returns the file's path and each slot's
+        offset in it (-1: not in the file), the path freed after copying."""
+        path, offsets = c_void_p(), (c_int64 * max(n, 1))()
+        self.vc_decode_offload(handle, os.fsencode(directory), timeout_ns, byref(path), offsets, n, byref(VcError()))
+        try:
+            return os.fsdecode(ctypes.string_at(path.value)), offsets[:n]
+        finally:
+            self.vc_free(path)
 
     def tx_outcome(self, func: Any, *args: Any) -> Tuple[int, bool, str, list]:
         """vc_tx_wait or vc_tx_status: returns (state, ended, ref id,

@@ -24,12 +24,13 @@ ABI in _slots.
 from __future__ import annotations
 
 import atexit
+import os
 import ctypes
 import threading
 import weakref
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from . import _ffi, _refs, _skeleton, _torch
+from . import _ffi, _offload, _refs, _skeleton, _torch
 from ._errors import InvalidError, ViacodecError
 from ._fetch import fetch_decode, fetch_refs, walk
 from ._interrupt import in_worker, timeout_ns
@@ -463,11 +464,22 @@ class Host:
         max_message_size: int = 0,
         max_array_bytes: int = 0,
         tensors: str = "numpy",
+        offload: Optional[Union[str, "os.PathLike[str]"]] = None,
+        offload_keep: bool = False,
     ) -> Any:
         """Decodes a message, downloading its referenced arrays straight
         into new numpy arrays, or torch tensors with ``tensors="torch"``
         (batch by batch in parallel, checksummed; each source gets a
         receipt naming this host).
+
+        With ``offload=DIR`` the arrays land on disk instead of in memory,
+        for messages bigger than RAM: one safetensors file in DIR (each
+        array named by its path in the message, "model.w"), written as
+        it downloads, and each array is a read-only ``numpy.memmap`` over
+        it. The file is removed once the last array that views it is
+        released, unless ``offload_keep=True``; ``safetensors.safe_open``
+        (and so torch and jax) opens a kept one. Put DIR on a disk, not a
+        tmpfs (that is RAM again).
 
         With ``pass_through=True`` nothing is downloaded: each referenced
         array is a LazyRef, which dumps forwards as it is (a relay's mode).
@@ -479,15 +491,16 @@ class Host:
         as there); max_array_bytes counts downloads too.
         """
         ns = timeout_ns(timeout)
-        opts = dec_options(unknown, pass_through, (max_depth, max_elements, max_byte_len, max_message_size, max_array_bytes))
+        dest = offload_option(offload, offload_keep, tensors)
+        opts = dec_options(unknown, pass_through, (max_depth, max_elements, max_byte_len, max_message_size, max_array_bytes), dest is not None)
         torch = _torch.check_option(tensors)
-        return fetch_decode(self._use(), data, opts, ns, registry, unknown, weakref.ref(self), torch)
+        return fetch_decode(self._use(), data, opts, ns, registry, unknown, weakref.ref(self), torch, dest)
 
-    def resolve(self, value: Any, *, timeout: Optional[float] = None, tensors: str = "numpy") -> Any:
+    def resolve(self, value: Any, *, timeout: Optional[float] = None, tensors: str = "numpy", offload: Any = None, offload_keep: bool = False) -> Any:
         """Returns value with every LazyRef in it downloaded through this
         host (in dicts, lists, tuples, Map and Object data; in place for
         dicts and lists). See viacodec.resolve."""
-        return resolve(value, host=self, timeout=timeout, tensors=tensors)
+        return resolve(value, host=self, timeout=timeout, tensors=tensors, offload=offload, offload_keep=offload_keep)
 
 
 def _host_of(refs: Iterable[LazyRef], host: Optional[Host]) -> Optional[Host]:
@@ -502,17 +515,27 @@ def _host_of(refs: Iterable[LazyRef], host: Optional[Host]) -> Optional[Host]:
     return None
 
 
-def resolve_refs(refs: List[LazyRef], host: Optional[Host], timeout: Optional[float], tensors: str = "numpy") -> List[Any]:
-    """Downloads refs into new numpy arrays (or torch tensors), one per
-    distinct item, through host (or the Host that decoded them, or the
-    library's own client)."""
+def offload_option(offload: Any, keep: bool, tensors: str) -> Optional[Tuple[str, bool]]:
+    """Checks the offload options: (directory, keep), or None."""
+    if offload is None:
+        return None
+    if tensors != "numpy":
+        raise InvalidError(f'viacodec: offload gives numpy memmaps: tensors={tensors!r} does not go with it (torch.from_numpy views them)')
+    return _offload.check_dir(offload), bool(keep)
+
+
+def resolve_refs(refs: List[LazyRef], host: Optional[Host], timeout: Optional[float], tensors: str = "numpy", offload: Any = None, offload_keep: bool = False) -> List[Any]:
+    """Downloads refs into new numpy arrays (or torch tensors, or memmaps
+    of a file in offload), one per distinct item, through host (or the
+    Host that decoded them, or the library's own client)."""
     ns = timeout_ns(timeout)
+    dest = offload_option(offload, offload_keep, tensors)
     torch = _torch.check_option(tensors)
     for r in refs:
         if not isinstance(r, LazyRef) or r._batch is None:
             raise InvalidError(f"viacodec: {r!r} is not a LazyRef")
     h = _host_of(refs, host)
-    return fetch_refs(h._use() if h is not None else 0, refs, ns, torch)
+    return fetch_refs(h._use() if h is not None else 0, refs, ns, torch, dest)
 
 
 # LazyRef.resolve downloads through here (_refs sits below the decoding
@@ -520,7 +543,7 @@ def resolve_refs(refs: List[LazyRef], host: Optional[Host], timeout: Optional[fl
 _refs.set_resolver(resolve_refs)
 
 
-def resolve(value: Any, host: Optional[Host] = None, *, timeout: Optional[float] = None, tensors: str = "numpy") -> Any:
+def resolve(value: Any, host: Optional[Host] = None, *, timeout: Optional[float] = None, tensors: str = "numpy", offload: Any = None, offload_keep: bool = False) -> Any:
     """Returns value with every LazyRef in it replaced by its downloaded
     numpy array (torch tensor with ``tensors="torch"``), all in one go
     (each batch fetched once, with one receipt).
@@ -530,6 +553,8 @@ def resolve(value: Any, host: Optional[Host] = None, *, timeout: Optional[float]
     classes. host downloads (its name is the receiver id the sources
     record); by default the Host that decoded the LazyRefs if it is still
     open, else the library's own client (a random receiver id, no TLS).
+    ``offload=DIR`` lands the arrays in one file in DIR and returns
+    read-only numpy.memmap arrays over it, as Host.loads does.
 
     >>> import numpy as np, viacodec
     >>> with viacodec.Host() as source:
@@ -545,5 +570,5 @@ def resolve(value: Any, host: Optional[Host] = None, *, timeout: Optional[float]
     walk(value, lambda r: refs.append(r) or r)
     if not refs:
         return value
-    it = iter(resolve_refs(refs, host, timeout, tensors))
+    it = iter(resolve_refs(refs, host, timeout, tensors, offload, offload_keep))
     return walk(value, lambda r: next(it))

@@ -138,9 +138,11 @@ class LazyRef:
         """The array's index in its batch."""
         return self._item
 
-    def resolve(self, host: Any = None, *, timeout: Optional[float] = None, tensors: str = "numpy") -> Any:
+    def resolve(self, host: Any = None, *, timeout: Optional[float] = None, tensors: str = "numpy", offload: Any = None, offload_keep: bool = False) -> Any:
         """Downloads the array into a new numpy array (a torch tensor with
-        ``tensors="torch"``) and returns it.
+        ``tensors="torch"``) and returns it. With ``offload=DIR`` it lands
+        in a safetensors file in DIR instead, and the result is a
+        read-only numpy.memmap over it (see Host.loads).
 
         host is the Host whose client downloads (its receiver id is what
         the source records); by default the Host that decoded this
@@ -153,7 +155,7 @@ class LazyRef:
         """
         if _resolver is None:  # pragma: no cover - the package registers it on import
             raise InvalidError("viacodec: no resolver registered (import viacodec)")
-        return _resolver([self], host, timeout, tensors)[0]
+        return _resolver([self], host, timeout, tensors, offload, offload_keep)[0]
 
     def _key(self) -> tuple:
         return (self._batch, self._item, self._dtype, self._shape, self._order)

@@ -80,15 +80,17 @@ def slot_table(w: _skeleton.Writer) -> Any:
 _nbytes = operator.attrgetter("nbytes")
 
 
-def dec_options(unknown: str, pass_through: bool, limits: tuple) -> _ffi.VcDecOptions:
-    """Checks loads' options and returns them as a vc_dec_options."""
+def dec_options(unknown: str, pass_through: bool, limits: tuple, all_arrays: bool = False) -> _ffi.VcDecOptions:
+    """Checks loads' options and returns them as a vc_dec_options; with
+    all_arrays, every array is a slot (an offloaded decode puts them all
+    in its file)."""
     if unknown not in ("object", "error"):
         raise InvalidError(f'viacodec: unknown={unknown!r}: use "object" or "error"')
     check_max_depth(limits[0])
     for v in limits:
         if type(v) is not int or v < 0:
             raise InvalidError(f"viacodec: limit {v!r} is not a non-negative int")
-    return _ffi.VcDecOptions(*limits, BYTES_SLOT_MIN, 1 if pass_through else 0, ARRAY_SLOT_MIN)
+    return _ffi.VcDecOptions(*limits, BYTES_SLOT_MIN, 1 if pass_through else 0, 0 if all_arrays else ARRAY_SLOT_MIN)
 
 
 def decode_skeleton(skel_addr: int, skel_len: int, values: List[Any], registry: Optional[Registry], unknown: str, host: Any = None, torch: bool = False) -> Any:
@@ -108,13 +110,13 @@ def alloc_slots(specs: Any, n: int, torch: bool = False) -> Tuple[List[Any], Any
     before anyone else sees them), and how many slots are downloads."""
     if n == 0:
         return [], None, 0
-    table = np.frombuffer((ctypes.c_char * (n * _ffi.SLOT_DTYPE.itemsize)).from_address(ctypes.addressof(specs.contents)), _ffi.SLOT_DTYPE)
+    table = spec_table(specs, n)
     dtypes = table["dtype"].tolist()
     orders = table["order"].tolist()
     ndims = table["ndim"].tolist()
     nbytes = table["nbytes"].tolist()
     refs = int(np.count_nonzero(table["flags"] & _ffi.SLOT_REF))
-    shapes = _shapes(table, ndims)
+    shapes = slot_shapes(table, ndims)
     values: List[Any] = [None] * n
     addresses = [0] * n
     for i in range(n):
@@ -137,10 +139,16 @@ def alloc_slots(specs: Any, n: int, torch: bool = False) -> Tuple[List[Any], Any
             addresses[i] = _skeleton.address(a)
     dst = table.copy()
     dst["data"] = addresses
-    return values, _SlotTable(dst), refs
+    return values, SlotTable(dst), refs
 
 
-class _SlotTable:
+def spec_table(specs: Any, n: int) -> np.ndarray:
+    """The n slot descriptors a decode handle owns at specs, as a numpy
+    array of SLOT_DTYPE viewing them (n > 0)."""
+    return np.frombuffer((ctypes.c_char * (n * _ffi.SLOT_DTYPE.itemsize)).from_address(ctypes.addressof(specs.contents)), _ffi.SLOT_DTYPE)
+
+
+class SlotTable:
     """A vc_slot table in numpy memory, passed to ctypes as a vc_slot*
     (keeping the memory alive while it is referenced)."""
 
@@ -151,7 +159,7 @@ class _SlotTable:
         self._as_parameter_ = ctypes.cast(table.ctypes.data, ctypes.POINTER(_ffi.VcSlot))
 
 
-def _shapes(table: np.ndarray, ndims: List[int]) -> List[tuple]:
+def slot_shapes(table: np.ndarray, ndims: List[int]) -> List[tuple]:
     """The shape of each slot of a descriptor table."""
     nd = np.asarray(ndims, dtype=np.int64)
     total = int(nd.sum())
