@@ -5,6 +5,9 @@
 //
 // A gate is a count, not a reader-writer lock: a goroutine that holds two
 // uses, of one gate or of two, cannot deadlock against a Close.
+//
+// It imports nothing of this module, so hostdl, which the rest of
+// internal/ stands on, may use it too: its floor is the ground.
 package gate
 
 import "sync"
