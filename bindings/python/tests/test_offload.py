@@ -9,6 +9,7 @@ import gc
 import os
 import pathlib
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -171,3 +172,16 @@ def test_disk_errors(hosts, mount):
     with pytest.raises(viacodec.InvalidError, match="read-only file system"):
         agent.loads(msg, offload=ro)
     assert files(full) == [] and files(ro) == []
+
+
+def test_streaming_average_example(tmp_path):
+    """examples/offload_average.py: a server averages 3 updates of a 96 MiB
+    model within a 64 MiB budget (below one model), bit for bit, and
+    leaves no file behind; the clients run in a process of their own."""
+    example = pathlib.Path(viacodec.__file__).resolve().parent.parent / "examples" / "offload_average.py"
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(viacodec.__file__).resolve().parent.parent))
+    args = ["--clients", "3", "--size-mib", "96", "--tensors", "16", "--budget-mib", "64", "--dir", str(tmp_path)]
+    r = subprocess.run([sys.executable, str(example), *args], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "averaged 3 updates of 96 MiB (288 MiB)" in r.stdout and "files left: 0" in r.stdout
+    assert files(tmp_path) == []
