@@ -121,7 +121,8 @@
 //	extern.go      Extern: arrays whose bytes are held elsewhere
 //	chunks.go      Manifest.Chunks: the ranges a fetcher asks for
 //	mint.go        fresh ref ids and tokens
-//	endian.go, unsafe.go  build-specific helpers
+//	endian.go      refuses to build for a big-endian machine
+//	unsafe.go      unsafePointer: a slice's address, for Views
 //
 // For the bindings in internal/abi and wasm; Go users do not need these:
 //
