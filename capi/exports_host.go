@@ -79,7 +79,44 @@ func publishOptions(opts *C.vc_publish_options) (abihost.PublishOptions, error) 
 		Receivers: int64(opts.receivers), Quorum: int64(opts.quorum),
 		Names: names, MaxReceivers: int64(opts.max_receivers),
 		TimeoutNs: int64(opts.timeout_ns), Snapshot: opts.snapshot != 0,
+		Upload: goStringOrEmpty(opts.upload),
 	}, nil
+}
+
+// goStringOrEmpty copies a NUL-terminated C string; NULL is "".
+func goStringOrEmpty(s *C.char) string {
+	if s == nil {
+		return ""
+	}
+	return C.GoString(s)
+}
+
+// vc_host_grant_upload lets one source that cannot be reached upload one
+// batch of at most max_bytes to host h within timeout_ns (0: 5 minutes):
+// *grant is the text to give the source, which passes it as
+// vc_publish_options.upload. Grants count against the host's upload
+// budget (1 GiB) until their uploads expire or their transactions end.
+// Ownership: *grant is malloc'd; the caller frees it with vc_free.
+//
+//export vc_host_grant_upload
+func vc_host_grant_upload(h C.int64_t, maxBytes C.int64_t, timeoutNs C.int64_t, grant **C.char, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		if grant == nil {
+			return abi.Errorf(core.KindInvalid, "vc_host_grant_upload: grant must not be NULL")
+		}
+		*grant = nil
+		hs, done, err := abi.Use[*abihost.Host](handles, int64(h), "a host handle")
+		if err != nil {
+			return err
+		}
+		defer done()
+		g, err := hs.GrantUpload(int64(maxBytes), int64(timeoutNs))
+		if err != nil {
+			return err
+		}
+		*grant, err = cString(g)
+		return err
+	})
 }
 
 // hostString returns one of the host's strings as malloc'd C memory.

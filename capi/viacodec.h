@@ -41,8 +41,9 @@
 //   vc_decode_cancel(handle, err): from another thread, ends the handle's
 //     download (vc_decode_fetch fails with status 12).
 //   vc_release(handle, err): frees a handle of any kind and what it owns.
-//   vc_free(p): frees err->msg, vc_marshal's output, vc_host_source's and
-//     vc_host_name's strings, and vc_tx_wait's and vc_tx_status's outcome.
+//   vc_free(p): frees err->msg, vc_marshal's output, vc_host_source's,
+//     vc_host_name's and vc_host_grant_upload's strings, and vc_tx_wait's
+//     and vc_tx_status's outcome.
 // By reference (a host: a table of published batches, the HTTP server that
 // serves them, a client that downloads; capi/host.go):
 //   vc_host_new(opts, &host, err): starts a host; vc_release(host) stops it.
@@ -62,8 +63,12 @@
 //     (vc_free it), the file is the caller's to remove.
 //   vc_tx_wait(tx, timeout_ns, &outcome, err), vc_tx_status(tx, &outcome,
 //     err): *outcome is malloc'd: vc_free it. vc_tx_abort(tx, err).
+//   vc_host_grant_upload(host, max_bytes, timeout_ns, &grant, err): lets a
+//     source that cannot be reached upload one batch to this host; *grant
+//     (malloc'd: vc_free it) is the text the source passes as
+//     vc_publish_options.upload.
 
-#define VC_ABI_VERSION 8
+#define VC_ABI_VERSION 9
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the
@@ -186,6 +191,15 @@ typedef struct vc_publish_options {
 	int64_t timeout_ns;        // inactivity timeout: default 5 minutes
 	int32_t snapshot;          // nonzero: copy the arrays at publish time, so the
 	                           // caller may change or free them at once
+	int32_t reserved;
+	const char* upload;        // a grant (vc_host_grant_upload's text, from
+	                           // the holder): the batch is uploaded to the
+	                           // grant's holder, which holds its transaction,
+	                           // instead of being published here; the slots'
+	                           // memory is free when vc_host_encode returns,
+	                           // and vc_tx_wait asks the holder for the
+	                           // outcome (vc_tx_abort does nothing). NULL:
+	                           // publish here. Read during the call only
 } vc_publish_options;
 
 // vc_receiver_status: one receiver of a transaction, as the source saw it.

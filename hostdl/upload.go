@@ -457,6 +457,11 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// Fetcher returns the host's fetcher, the one DecMode uses: a batch held
+// in the host's own table is read from it, any other downloaded with the
+// host's client.
+func (h *Host) Fetcher() core.Fetcher { return localFetcher{h} }
+
 // localFetcher is a Host's fetcher: a batch in the host's own table (an
 // upload it holds) is read from the table; any other is downloaded.
 type localFetcher struct{ h *Host }

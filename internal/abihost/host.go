@@ -7,6 +7,7 @@ package abihost
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"sync"
 	"time"
@@ -142,6 +143,26 @@ type PublishOptions struct {
 	MaxReceivers int64
 	TimeoutNs    int64 // inactivity timeout; default core's 5 minutes
 	Snapshot     bool  // copy the arrays at publish time
+	// Upload, if set, is a grant (GrantUpload's JSON, from the holder):
+	// the batch is uploaded to the grant's holder, which holds its
+	// transaction, instead of being published here. The caller's memory
+	// is free when Encode returns.
+	Upload string
+}
+
+// GrantUpload grants one upload of at most maxBytes to this host, to be
+// committed within timeoutNs (0: hostdl's default), and returns the grant
+// as JSON for the source (hostdl.Host.GrantUpload).
+func (h *Host) GrantUpload(maxBytes, timeoutNs int64) (string, error) {
+	if maxBytes <= 0 || timeoutNs < 0 {
+		return "", abi.Errorf(core.KindInvalid, "grant upload: max_bytes %d must be positive and timeout_ns %d not negative", maxBytes, timeoutNs)
+	}
+	g, err := h.host.GrantUpload(hostdl.UploadOptions{MaxBytes: maxBytes, Timeout: time.Duration(timeoutNs)})
+	if err != nil {
+		return "", err
+	}
+	j, err := json.Marshal(g)
+	return string(j), err
 }
 
 // Encode encodes the caller's skeleton by reference and publishes the
@@ -175,7 +196,15 @@ func (h *Host) Encode(skel []byte, slots []abi.Slot, o PublishOptions) (*core.Me
 	if threshold == 0 {
 		threshold = h.refThreshold
 	}
+	var grant hostdl.UploadGrant
 	mode, err := h.host.EncMode(core.EncOptions{MaxDepth: depth, RefThreshold: threshold})
+	if o.Upload != "" && err == nil {
+		if err := json.Unmarshal([]byte(o.Upload), &grant); err != nil || grant.Holder == "" {
+			return nil, nil, abi.Errorf(core.KindInvalid, "option upload is not a grant of GrantUpload (%v)", err)
+		}
+		// The batch's receivers download it from the holder.
+		mode, err = core.EncOptions{ByRef: true, MaxDepth: depth, RefThreshold: threshold, Source: grant.Holder}.EncMode()
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -187,10 +216,18 @@ func (h *Host) Encode(skel []byte, slots []abi.Slot, o PublishOptions) (*core.Me
 	if b == nil {
 		return m, nil, nil
 	}
-	tx, err := h.host.Publish(b, core.PublishOptions{
+	po := core.PublishOptions{
 		Names: o.Names, Receivers: receivers, MaxReceivers: maxReceivers, Quorum: quorum,
 		Timeout: time.Duration(o.TimeoutNs), Snapshot: o.Snapshot,
-	})
+	}
+	if o.Upload != "" {
+		up, err := h.host.Client().Upload(h.ctx, grant, b, po)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, newUploadTx(up), nil
+	}
+	tx, err := h.host.Publish(b, po)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -248,7 +285,7 @@ func FetchThrough(t *abi.Table, d *abi.Decoded, dsts []abi.Slot, timeoutNs int64
 		return err
 	}
 	defer done()
-	return abi.Fetch(h.ctx, h.host.Client(), d, dsts, timeoutNs)
+	return abi.Fetch(h.ctx, h.host.Fetcher(), d, dsts, timeoutNs)
 }
 
 var defaultClient struct {
@@ -260,8 +297,15 @@ var defaultClient struct {
 // Tx is a published transaction. Unless the batch is a snapshot, it views
 // the caller's memory until Close has returned: Close ends the transaction
 // (StateAborted, if still open) and waits until nothing reads that memory.
+//
+// A Tx of an upload (PublishOptions.Upload) lives at the holder: it views
+// no memory of the caller, cannot be aborted from here, and is open until
+// Wait has learnt its outcome from the holder.
 type Tx struct {
-	tx *core.Transaction
+	tx  *core.Transaction
+	up  *hostdl.Upload
+	mu  sync.Mutex
+	out *core.Outcome // an upload's outcome, once Wait learnt it
 
 	ctx    context.Context // ends when the handle is released, ending waits
 	cancel context.CancelFunc
@@ -272,8 +316,18 @@ func newTx(tx *core.Transaction) *Tx {
 	return &Tx{tx: tx, ctx: ctx, cancel: cancel}
 }
 
+func newUploadTx(up *hostdl.Upload) *Tx {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Tx{up: up, ctx: ctx, cancel: cancel}
+}
+
 // RefID returns the batch's ref id.
-func (t *Tx) RefID() string { return t.tx.Ref().RefID.String() }
+func (t *Tx) RefID() string {
+	if t.up != nil {
+		return t.up.Ref().RefID.String()
+	}
+	return t.tx.Ref().RefID.String()
+}
 
 // Cancel ends the waits in progress.
 func (t *Tx) Cancel() { t.cancel() }
@@ -281,16 +335,32 @@ func (t *Tx) Cancel() { t.cancel() }
 // Close aborts the transaction if it is open and waits until no serve
 // reads the caller's memory any more.
 func (t *Tx) Close() {
+	if t.up != nil {
+		return // the holder has its own copy
+	}
 	t.tx.Abort()
 	<-t.tx.Done() // no serve of the items is in progress any more (a manifest reads none)
 }
 
-// Abort ends the transaction (StateAborted) if it is still open.
-func (t *Tx) Abort() { t.tx.Abort() }
+// Abort ends the transaction (StateAborted) if it is still open; an
+// upload's is the holder's to end.
+func (t *Tx) Abort() {
+	if t.up == nil {
+		t.tx.Abort()
+	}
+}
 
 // Status returns the transaction as it is now, and whether it has ended
 // and stopped reading the caller's memory (bar Close's last check).
 func (t *Tx) Status() (core.Outcome, bool) {
+	if t.up != nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.out != nil {
+			return *t.out, true
+		}
+		return core.Outcome{State: core.StateOpen}, false
+	}
 	if out, ok := t.tx.Outcome(); ok {
 		return out, true
 	}
@@ -302,6 +372,9 @@ func (t *Tx) Status() (core.Outcome, bool) {
 // no limit, 0: just look). It fails with KindTimeout when time runs out and
 // KindAborted when the handle is released meanwhile.
 func (t *Tx) Wait(timeoutNs int64) (core.Outcome, error) {
+	if t.up != nil {
+		return t.waitUpload(timeoutNs)
+	}
 	if out, ok := t.tx.Outcome(); ok {
 		return out, nil
 	}
@@ -356,4 +429,28 @@ func Offload(t *abi.Table, d *abi.Decoded, dir string, timeoutNs int64) (path st
 		return "", nil, err
 	}
 	return f.Path(), offsets, nil
+}
+
+// waitUpload asks the holder for the upload's outcome, as Wait.
+func (t *Tx) waitUpload(timeoutNs int64) (core.Outcome, error) {
+	if out, ok := t.Status(); ok {
+		return out, nil
+	}
+	ctx := t.ctx
+	if timeoutNs >= 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutNs))
+		defer cancel()
+	}
+	out, err := t.up.Wait(ctx)
+	if err != nil {
+		if t.ctx.Err() != nil {
+			return core.Outcome{}, abi.Errorf(core.KindAborted, "the transaction handle was released while waiting")
+		}
+		return core.Outcome{}, err
+	}
+	t.mu.Lock()
+	t.out = &out
+	t.mu.Unlock()
+	return out, nil
 }

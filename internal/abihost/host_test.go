@@ -838,3 +838,44 @@ func TestCheckHostOptions(t *testing.T) {
 		t.Fatalf("source %q name %q", h.Source(), h.Name())
 	}
 }
+
+// TestPublishByUpload: a host whose batch goes to another host under a
+// grant (PublishOptions.Upload): the holder reads it locally, no byte is
+// served over the network, and the source's Tx learns the outcome from
+// the holder; a grant that is not JSON is refused.
+func TestPublishByUpload(t *testing.T) {
+	tab := abi.NewTable()
+	srv, srvHost := addHost(t, tab, HostOptions{Name: "server"})
+	agent, agentHost := addHost(t, tab, HostOptions{Name: "agent"})
+	grant, err := srvHost.GrantUpload(8<<20, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skel, slots, want := refValue(t)
+	msg, th := publish(t, tab, agent, skel, slots, PublishOptions{Upload: grant, Receivers: 1})
+	tx := use[*Tx](t, tab, th)
+	if out, ended := tx.Status(); ended || out.State != core.StateOpen {
+		t.Fatalf("before the download: %+v, ended %v", out, ended)
+	}
+	mustReceive(t, tab, srv, msg, want)
+	out, err := tx.Wait(int64(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.State != core.StateCompleted || !slices.Equal(out.Confirmed(), []string{"server"}) {
+		t.Fatalf("outcome %+v", out)
+	}
+	if got, ended := tx.Status(); !ended || got.State != core.StateCompleted {
+		t.Fatalf("status after the wait: %+v, ended %v", got, ended)
+	}
+	if served := srvHost.Stats().BytesServed + agentHost.Stats().BytesServed; served != 0 {
+		t.Fatalf("%d bytes went over the network: the holder should read its upload locally", served)
+	}
+	h := use[*Host](t, tab, agent)
+	if _, _, err := h.Encode(skel, slots, PublishOptions{Upload: "{not json"}); core.KindOf(err) != core.KindInvalid {
+		t.Fatalf("a grant that is not JSON: %v", err)
+	}
+	if _, err := srvHost.GrantUpload(0, 0); core.KindOf(err) != core.KindInvalid {
+		t.Fatalf("a grant of 0 bytes: %v", err)
+	}
+}

@@ -32,7 +32,7 @@ from ._errors import ForkedProcessError, error_for, python_text
 LIBRARY_ENV = "VIACODEC_LIBRARY"
 
 #: The VC_ABI_VERSION this module was written for.
-ABI_VERSION = 8
+ABI_VERSION = 9
 
 
 class VcError(Structure):
@@ -134,7 +134,8 @@ class VcLimits(Structure):
 class VcPublishOptions(Structure):
     """typedef struct vc_publish_options { int64_t max_depth, ref_threshold,
     receivers, quorum; const char* const* names; int64_t names_len,
-    max_receivers, timeout_ns; int32_t snapshot; } vc_publish_options;"""
+    max_receivers, timeout_ns; int32_t snapshot, reserved; const char* upload; }
+    vc_publish_options;"""
 
     _fields_ = [
         ("max_depth", c_int64),
@@ -146,6 +147,8 @@ class VcPublishOptions(Structure):
         ("max_receivers", c_int64),
         ("timeout_ns", c_int64),
         ("snapshot", c_int32),
+        ("reserved", c_int32),
+        ("upload", c_char_p),
     ]
 
 
@@ -293,6 +296,8 @@ class Library:
         declare("vc_host_new", c_int32, [POINTER(VcHostOptions), POINTER(c_int64), POINTER(VcError)], status=True)
         # int32_t vc_host_check(const vc_host_options* opts, vc_error* err);
         declare("vc_host_check", c_int32, [POINTER(VcHostOptions), POINTER(VcError)], status=True)
+        # int32_t vc_host_grant_upload(int64_t h, int64_t max_bytes, int64_t timeout_ns, char** grant, vc_error* err);  -- *grant: vc_free
+        declare("vc_host_grant_upload", c_int32, [c_int64, c_int64, c_int64, POINTER(c_void_p), POINTER(VcError)], status=True)
         # int32_t vc_host_source(int64_t h, char** out, vc_error* err);  -- *out: vc_free
         declare("vc_host_source", c_int32, [c_int64, POINTER(c_void_p), POINTER(VcError)], status=True)
         # int32_t vc_host_name(int64_t h, char** out, vc_error* err);  -- *out: vc_free

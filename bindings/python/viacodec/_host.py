@@ -340,6 +340,35 @@ class Host:
         c = _ffi.lib().host_stats(self._use())
         return HostStats(c.bytes_served, c.requests, c.open_transactions, c.receivers_active, c.conns_open)
 
+    def grant_upload(self, max_bytes: int, timeout: Optional[float] = None) -> str:
+        """Lets one source that cannot be reached (it only dials out, from
+        behind NAT) upload one batch of at most ``max_bytes`` to this host
+        within ``timeout`` seconds (default 5 minutes). Returns the grant:
+        text to hand to the source, which passes it to its own
+        ``Host.dumps(..., upload=grant)``. This host then serves the batch
+        to its receivers, and reads it locally when it is one of them.
+        Grants count against the host's upload budget (1 GiB) until their
+        upload expires or its transaction ends: LimitError beyond it.
+
+        >>> import numpy as np, viacodec
+        >>> with viacodec.Host(name="server") as server, viacodec.Host(name="agent") as agent:
+        ...     grant = server.grant_upload(8 << 20)
+        ...     msg, tx = agent.dumps({"w": np.ones(1 << 18, np.float32)}, upload=grant)
+        ...     w = server.loads(msg)["w"]
+        ...     tx.wait(timeout=30).confirmed
+        ['server']
+        """
+        if type(max_bytes) is not int or max_bytes <= 0:
+            raise InvalidError(f"viacodec: max_bytes {max_bytes!r} is not an int > 0")
+        ns = 0 if timeout is None else timeout_ns(timeout, "timeout")
+        lib = _ffi.lib()
+        out = ctypes.c_void_p()
+        lib.vc_host_grant_upload(self._use(), max_bytes, ns, ctypes.byref(out), ctypes.byref(_ffi.VcError()))
+        try:
+            return ctypes.string_at(out.value).decode("utf-8")
+        finally:
+            lib.vc_free(out)
+
     def transactions(self) -> List[Transaction]:
         """The transactions this host published that have not ended (as
         far as it has looked)."""
@@ -362,6 +391,7 @@ class Host:
         max_receivers: int = 0,
         registry: Optional[Registry] = None,
         max_depth: int = 0,
+        upload: Optional[str] = None,
     ) -> Tuple[bytes, Optional[Transaction]]:
         """Encodes obj with its large arrays by reference and publishes
         them: returns the message and its Transaction, or None when every
@@ -392,6 +422,13 @@ class Host:
         ...     w = site.loads(msg)["w"]
         ...     tx.wait(timeout=30).confirmed
         ['site-1']
+
+        ``upload``, a grant from another Host's grant_upload, publishes
+        by uploading instead, for a host its receivers cannot reach: the
+        arrays go to the grant's holder, which serves them and holds the
+        transaction, and the message points there; the arrays are free
+        when dumps returns, and wait() asks the holder for the outcome
+        (abort() does nothing).
 
         The arrays are served from their own memory: do not change them
         until the transaction has ended (Transaction.wait), or pass
@@ -428,6 +465,7 @@ class Host:
             max_receivers=max_receivers,
             timeout_ns=tx_timeout,
             snapshot=1 if snapshot else 0,
+            upload=upload.encode("utf-8") if upload else None,
         )
         mh, size, txh = lib.host_encode(handle, skel, len(skel), cslots, len(w.keep), opts)
         try:
@@ -439,7 +477,7 @@ class Host:
         del keep
         if not txh:
             return msg, None
-        tx = Transaction(self, txh, None if snapshot else w.keep, receivers or nnames)
+        tx = Transaction(self, txh, None if snapshot or upload else w.keep, receivers or nnames)
         with self._lock:
             closed = self._closed
             if not closed and tx._final is None:
