@@ -75,7 +75,9 @@ func TestRelayFanOut(t *testing.T) {
 	mdl := newModel(size, 3, 1)
 	const receivers = 32
 	msg, tx := publish(t, table, origin.Source(), mdl.body(), core.PublishOptions{Receivers: receivers})
-	relay := startRelay(t, RelayOptions{Linger: time.Millisecond, Server: ServerOptions{SweepInterval: 5 * time.Millisecond}})
+	// A linger long enough that no receiver starts after the others all
+	// confirmed, however loaded the machine: pieces are fetched once.
+	relay := startRelay(t, RelayOptions{Linger: 2 * time.Second, Server: ServerOptions{SweepInterval: 10 * time.Millisecond}})
 	held, err := relay.Forward(msg)
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +122,7 @@ func TestRelayFanOut(t *testing.T) {
 	if st.PeakBytes > DefaultRelayBudget {
 		t.Errorf("peak %d bytes over the budget", st.PeakBytes)
 	}
-	for deadline := time.Now().Add(5 * time.Second); relay.Stats().HeldBytes != 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); relay.Stats().HeldBytes != 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after every receipt and the linger the relay holds %d bytes", relay.Stats().HeldBytes)
 		}
@@ -308,7 +310,7 @@ func TestRelayBudget(t *testing.T) {
 			origin := startServer(t, table, ServerOptions{})
 			mdl := newModel(40<<20, 4, 6)
 			msg, tx := publish(t, table, origin.Source(), mdl.body(), core.PublishOptions{Receivers: 3})
-			o := RelayOptions{Budget: 16 << 20}
+			o := RelayOptions{Budget: 16 << 20, Linger: time.Hour} // receivers come one after the other
 			if spill {
 				o.SpillDir = t.TempDir()
 			}
