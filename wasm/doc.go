@@ -53,7 +53,8 @@
 // pool. A call during which the guest fails in any other way closes its
 // instance (a fresh one serves the next call) and returns a *core.Error:
 //
-//	KindTimeout   the context's deadline passed (an endless loop ends here)
+//	KindTimeout   the context's deadline passed (an endless loop ends
+//	              here, unless Options.NoInterrupt)
 //	KindAborted   the context was cancelled, or the Runtime closed
 //	KindLimit     the guest ran out of memory under Options.MemoryLimit,
 //	              or the input cannot fit in it

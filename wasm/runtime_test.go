@@ -82,6 +82,24 @@ func TestWarmByDefault(t *testing.T) {
 	}
 }
 
+// TestNoInterrupt: a Runtime whose guest cannot be stopped mid-call gives
+// the same answers, and a context already done still stops a call
+// before the guest runs.
+func TestNoInterrupt(t *testing.T) {
+	rt := newRuntime(t, Options{NoInterrupt: true})
+	if rt.eng == newRuntime(t, Options{}).eng {
+		t.Fatal("one engine for both: the guest was not compiled without interrupts")
+	}
+	works(t, rt)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	dec, _ := rt.DecMode(core.DecOptions{})
+	msg, _ := core.Marshal(int64(1))
+	_, err := dec.DecodeContext(ctx, msg)
+	wantKind(t, "decode under a cancelled context", err, core.KindAborted)
+	works(t, rt)
+}
+
 // TestCancelledBeforeCall: a call whose context is already cancelled
 // fails with KindAborted before the guest runs, and its instance, which
 // ran nothing, goes back to the pool.
