@@ -22,6 +22,7 @@ names its dtypes as the core does, so no table of our own maps them.
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
@@ -177,3 +178,22 @@ def to_numpy(t: Any) -> np.ndarray:
             return to_numpy(rev).T
         t = t.contiguous()
     return t.reshape(-1).view(torch.uint8).numpy().view(dt).reshape(shape)
+
+
+def from_mapped(a: np.ndarray) -> Any:
+    """A tensor viewing a read-only numpy array (an offloaded
+    numpy.memmap), no copy: the mapping stays alive with the tensor, and
+    writing to it faults, as writing to the array would."""
+    import torch
+
+    code = _dtypes.code_of(a.dtype)
+    if code is None:  # pragma: no cover - offloaded arrays have viacodec dtypes
+        raise MismatchError(f"viacodec: no tensor dtype for {a.dtype}")
+    if a.ndim >= 2 and not a.flags.c_contiguous:  # column-major, as decoded
+        return from_mapped(a.T).permute(*reversed(range(a.ndim)))
+    if not a.size:
+        return torch.empty(a.shape, dtype=torch_dtype(code))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "not writable": it is read-only on purpose
+        u8 = torch.from_numpy(np.asarray(a).reshape(-1).view(np.uint8))
+    return u8.view(torch_dtype(code)).reshape(a.shape)

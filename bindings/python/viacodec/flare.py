@@ -59,6 +59,7 @@ import dataclasses
 import functools
 import importlib
 import logging
+import os
 import threading
 import time
 import warnings
@@ -133,6 +134,7 @@ class _Options:
     download_timeout: Optional[float]
     snapshot: bool
     exit_wait: float
+    offload_dir: Optional[str]
 
     def host_kwargs(self, core: Optional[CoreCell]) -> Dict[str, Any]:
         """viacodec.Host's options for the Host of a cell (core None:
@@ -247,10 +249,13 @@ def _as_numpy(v: Any) -> Any:
 
 
 def _as_tensor(v: Any) -> Any:
-    """An item of a torch tensor (decoded as one) as it is; a LazyRef as a
+    """An item of a torch tensor (decoded as one) as it is; an offloaded
+    one (a numpy.memmap) as a tensor viewing it; a LazyRef as a
     _TensorLazyRef."""
     if isinstance(v, LazyRef) and type(v) is not _TensorLazyRef:
         return _TensorLazyRef.of(v)
+    if isinstance(v, np.memmap):
+        return _torch.from_mapped(v)
     return v
 
 
@@ -466,20 +471,33 @@ class _Adapter:
         # With torch, every item decodes into a tensor, which the numpy
         # decomposer views as an array: no copy either way, and bfloat16
         # and float8 tensors need no ml_dtypes.
-        tensors = "torch" if self.torch else "numpy"
+        # Offloaded, every item is a read-only numpy.memmap over a file in
+        # offload_dir (a torch tensor views it: _as_tensor).
+        tensors = "torch" if self.torch and self.opts.offload_dir is None else "numpy"
+        off = self.opts.offload_dir
         if ctx.get(FOBSContextKey.PASS_THROUGH):
             items = viacodec.loads(data, pass_through=True, tensors=tensors)
         else:
             cell = _cell_of(ctx)
             if cell is not None:
-                items = self.host(cell).loads(data, pass_through=False, timeout=self.opts.download_timeout, tensors=tensors)
+                items = self.host(cell).loads(data, pass_through=False, timeout=self.opts.download_timeout, tensors=tensors, offload=off)
             else:  # no cell to name the receiver: the library's own client
                 items = viacodec.resolve(
-                    viacodec.loads(data, pass_through=True, tensors=tensors), timeout=self.opts.download_timeout, tensors=tensors
+                    viacodec.loads(data, pass_through=True, tensors=tensors), timeout=self.opts.download_timeout, tensors=tensors, offload=off
                 )
         if not isinstance(items, list):
             raise RuntimeError(f"viacodec.flare: the viacodec datum holds {type(items).__name__}, not a list")
         ctx[_DEC_KEY] = items
+
+
+def _offload_dir(d: Any) -> Optional[str]:
+    """Checks offload_dir: None, or a directory that exists."""
+    if d is None:
+        return None
+    d = viacodec._offload.check_dir(d)
+    if not os.path.isdir(d):
+        raise InvalidError(f"viacodec.flare: offload_dir {d!r} is not a directory")
+    return os.path.abspath(d)
 
 
 def _stopped(core: CoreCell) -> bool:
@@ -540,6 +558,7 @@ def register(
     download_timeout: Optional[float] = None,
     snapshot: bool = False,
     exit_wait: float = 0.0,
+    offload_dir: Optional[str] = None,
 ) -> None:
     """Makes FLARE's FOBS encode numpy arrays with viacodec, in this
     process, and torch tensors too when torch and FLARE's PyTorch support
@@ -573,6 +592,12 @@ def register(
     its open transactions to end before its Hosts close (default 0: a
     process that sends and exits, such as a trainer sending its result,
     sets it so that its receivers can still download).
+    ``offload_dir`` (FLARE's own flag is ``enable_tensor_disk_offload``)
+    lands every message's downloaded arrays in a safetensors file in that
+    directory instead of memory: an aggregator then gets read-only
+    numpy.memmap arrays (torch tensors viewing them), and each file goes
+    when the last array viewing it does. The directory must exist; put it
+    on a disk, not a tmpfs (docs/flare.md, *Offloading to disk*).
 
     Calling it again with the same options does nothing; with others,
     call unregister() first.
@@ -613,6 +638,7 @@ def register(
         _seconds(download_timeout, "download_timeout", optional=True),
         bool(snapshot),
         float(exit_wait),
+        _offload_dir(offload_dir),
     )
     opts.check()
     with _lock:
