@@ -70,7 +70,11 @@ clean:
 # (numpy, ml_dtypes, safetensors, pytest, cbor2, setuptools, nvflare) and
 # of requirements-torch.txt (PyTorch for CPU use, without its GPU-only
 # dependencies: installed with --no-deps, about 2.6 GB to download and
-# 2-5 minutes here), once per change of either file.
+# about 2 minutes here: a fresh `make venv` took 230 s in all, load
+# average 15), once per change of either file. --no-compile:
+# byte-compiling torch's 2,500 modules took longer than unpacking it
+# (272 s against 127 s with load average 20); Python compiles the few
+# hundred a test imports on first use instead (about 10 s, once).
 # test-python: the Python suite against the freshly built library. It also
 # builds the wheel and installs it into a fresh virtual environment
 # (test_install.py; VIACODEC_SKIP_WHEEL_TEST=1 skips that, and only that).
@@ -98,7 +102,7 @@ venv: $(VENV_STAMP)
 $(VENV_STAMP): $(PY_PKG)/requirements-dev.txt $(PY_PKG)/requirements-torch.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r $(PY_PKG)/requirements-dev.txt
-	$(VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps -r $(PY_PKG)/requirements-torch.txt
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps --no-compile -r $(PY_PKG)/requirements-torch.txt
 	touch $@
 
 # cmd: the viacodec command in bin/, which the Python suite runs to check
