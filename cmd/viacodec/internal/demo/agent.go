@@ -390,9 +390,11 @@ func RunRelay(args []string) error {
 	}
 	// The caching relay, started by the first frame that asks for it.
 	var cache *hostdl.Relay
+	var spill string // its spill directory
 	defer func() {
 		if cache != nil {
 			cache.Close()
+			os.RemoveAll(spill)
 		}
 	}()
 	return serveFrames(func(f *fields) error {
@@ -412,7 +414,13 @@ func RunRelay(args []string) error {
 		start := time.Now()
 		if cached {
 			if cache == nil {
-				if cache, err = hostdl.NewRelay(hostdl.RelayOptions{Budget: relayBudget, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+				// Pieces beyond the budget, which agents that drift apart
+				// still need, wait on disk rather than being fetched again.
+				if spill, err = os.MkdirTemp("", "viacodec-relay-"); err != nil {
+					return err
+				}
+				if cache, err = hostdl.NewRelay(hostdl.RelayOptions{Budget: relayBudget, SpillDir: spill, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+					os.RemoveAll(spill)
 					return err
 				}
 			}
