@@ -7,6 +7,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/offload"
 	"github.com/viacodec/viacodec/wasm/internal/layout"
 )
 
@@ -192,14 +193,23 @@ func (m *DecMode) Decode(data []byte) (any, error) {
 // DecodeContext is Decode under ctx, which bounds the guest's work and
 // the downloads.
 func (m *DecMode) DecodeContext(ctx context.Context, data []byte) (any, error) {
-	if uint64(len(data)) > m.rt.limit {
-		return nil, core.NewError(core.KindLimit, nil, "wasm: a message of %d bytes does not fit in the guest's memory limit of %d bytes (Options.MemoryLimit)", len(data), m.rt.limit)
-	}
 	p, err := m.plan(ctx, data)
 	if err != nil {
 		return nil, err
 	}
 	return m.core.Place(ctx, p)
+}
+
+// DecodeOffload is DecodeContext with every array landing in a
+// safetensors file that o names (package offload): the guest plans, the
+// host writes the file, downloading the references straight into it, and
+// the value's arrays view it read-only until Close.
+func (m *DecMode) DecodeOffload(ctx context.Context, data []byte, o offload.Options) (*offload.Value, error) {
+	p, err := m.plan(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	return offload.Place(ctx, m.core, p, o)
 }
 
 // Flags of vc_decode (wasm/guest).
@@ -215,6 +225,9 @@ const (
 // references as slots even without a Fetcher: core's placement refuses
 // them then, with core's error.
 func (m *DecMode) plan(ctx context.Context, data []byte) (*core.Plan, error) {
+	if uint64(len(data)) > m.rt.limit {
+		return nil, core.NewError(core.KindLimit, nil, "wasm: a message of %d bytes does not fit in the guest's memory limit of %d bytes (Options.MemoryLimit)", len(data), m.rt.limit)
+	}
 	o := m.opts
 	flags := uint64(decodeCanFetch)
 	if o.PassThrough {
