@@ -68,7 +68,7 @@
 //     (malloc'd: vc_free it) is the text the source passes as
 //     vc_publish_options.upload.
 
-#define VC_ABI_VERSION 9
+#define VC_ABI_VERSION 10
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the
@@ -162,6 +162,10 @@ typedef struct vc_host_options {
 	int64_t chunk_size;        // bytes per range: default 4 MiB
 	const char* default_name;  // the receiver id when name is NULL and no
 	                           // client certificate names one
+	int32_t no_listen;         // nonzero: listen on nothing (listen and
+	                           // advertise NULL), for a host that can only
+	                           // dial out: it downloads, and publishes a
+	                           // batch only with vc_publish_options.upload
 } vc_host_options;
 
 // vc_publish_options: how vc_host_encode encodes and publishes. Zero

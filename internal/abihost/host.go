@@ -38,6 +38,11 @@ type HostOptions struct {
 	// its tokens then cross the network in the clear. Without it such a
 	// host fails to start.
 	AllowCleartext bool
+	// NoListen makes a host that listens on nothing (Listen and Advertise
+	// unset): a site that can only dial out, behind NAT or a firewall.
+	// It downloads as any host does, and publishes a batch only by
+	// upload (PublishOptions.Upload), to a holder that granted it.
+	NoListen bool
 }
 
 // Host publishes what it encodes by reference and serves it, and downloads
@@ -47,6 +52,7 @@ type HostOptions struct {
 type Host struct {
 	host         *hostdl.Host
 	refThreshold int64
+	noListen     bool // publishes only by upload
 
 	ctx    context.Context // ends when the host is released
 	cancel context.CancelFunc
@@ -61,8 +67,15 @@ func (o HostOptions) hostOptions() (hostdl.HostOptions, error) {
 	if o.HTTP2 {
 		proto = hostdl.HTTP2
 	}
+	server := hostdl.ServerOptions{Addr: o.Listen, Advertise: o.Advertise, AllowCleartext: o.AllowCleartext}
+	if o.NoListen {
+		if o.Listen != "" || o.Advertise != "" {
+			return hostdl.HostOptions{}, abi.Errorf(core.KindInvalid, "a host that listens on nothing has no listen address or advertised name")
+		}
+		server = hostdl.ServerOptions{Listener: newNoListener()}
+	}
 	return hostdl.HostOptions{
-		Server:          hostdl.ServerOptions{Addr: o.Listen, Advertise: o.Advertise, AllowCleartext: o.AllowCleartext},
+		Server:          server,
 		Client:          hostdl.ClientOptions{Receiver: o.Name, Protocol: proto, Concurrency: int(o.Concurrency), ChunkSize: o.ChunkSize},
 		DefaultReceiver: o.DefaultName,
 		TLSFiles:        hostdl.TLSFiles{CertFile: o.TLSCert, KeyFile: o.TLSKey, CAFile: o.TLSCA},
@@ -101,11 +114,20 @@ func NewHost(o HostOptions) (*Host, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Host{host: h, refThreshold: mode.Options().RefThreshold, ctx: ctx, cancel: cancel}, nil
+	return &Host{host: h, refThreshold: mode.Options().RefThreshold, noListen: o.NoListen, ctx: ctx, cancel: cancel}, nil
 }
 
-// Source returns the base URL receivers download this host's batches from.
-func (h *Host) Source() string { return h.host.Source() }
+// Source returns the base URL receivers download this host's batches from;
+// "" for a host that listens on nothing.
+func (h *Host) Source() string {
+	if h.noListen {
+		return ""
+	}
+	return h.host.Source()
+}
+
+// Listening reports whether the host listens (HostOptions.NoListen unset).
+func (h *Host) Listening() bool { return !h.noListen }
 
 // Name returns the host's receiver id.
 func (h *Host) Name() string { return h.host.Receiver() }
@@ -154,6 +176,9 @@ type PublishOptions struct {
 // committed within timeoutNs (0: hostdl's default), and returns the grant
 // as JSON for the source (hostdl.Host.GrantUpload).
 func (h *Host) GrantUpload(maxBytes, timeoutNs int64) (string, error) {
+	if h.noListen {
+		return "", abi.Errorf(core.KindInvalid, "grant upload: this host listens on nothing: no source could upload to it")
+	}
 	if maxBytes <= 0 || timeoutNs < 0 {
 		return "", abi.Errorf(core.KindInvalid, "grant upload: max_bytes %d must be positive and timeout_ns %d not negative", maxBytes, timeoutNs)
 	}
@@ -215,6 +240,9 @@ func (h *Host) Encode(skel []byte, slots []abi.Slot, o PublishOptions) (*core.Me
 	b := m.Batch()
 	if b == nil {
 		return m, nil, nil
+	}
+	if h.noListen && o.Upload == "" {
+		return nil, nil, abi.Errorf(core.KindInvalid, "this host listens on nothing: publish by upload, under a grant from a host its receivers reach")
 	}
 	po := core.PublishOptions{
 		Names: o.Names, Receivers: receivers, MaxReceivers: maxReceivers, Quorum: quorum,

@@ -38,3 +38,44 @@ def test_upload_refused():
         server.grant_upload(600 << 20)
         with pytest.raises(viacodec.LimitError):
             server.grant_upload(600 << 20)  # the budget is granted already
+
+
+def listening_ports() -> set:
+    """The local ports in state LISTEN, from /proc/net/tcp and tcp6."""
+    ports = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(name) as f:
+            for row in f.read().splitlines()[1:]:
+                cols = row.split()
+                if cols[3] == "0A":
+                    ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_a_host_that_listens_on_nothing_uploads():
+    before = listening_ports()
+    with viacodec.Host(listen=None, name="site-1") as site:
+        assert site.source == ""
+        # nothing of this process's listens anew (others' ports may come and go)
+        with viacodec.Host(name="server") as server:
+            mine = listening_ports() - before
+            assert mine == {int(server.source.rsplit(":", 1)[1])}, mine
+            update = {"w": np.arange(1 << 18, dtype=np.float32)}
+            with pytest.raises(viacodec.InvalidError, match="listens on nothing"):
+                site.dumps(update)
+            with pytest.raises(viacodec.InvalidError, match="listens on nothing"):
+                site.grant_upload(1 << 20)
+            msg, tx = site.dumps({"small": np.arange(3)})  # inline: nothing to publish
+            assert tx is None
+            msg, tx = site.dumps(update, upload=server.grant_upload(4 << 20))
+            np.testing.assert_array_equal(server.loads(msg)["w"], update["w"])
+            assert tx.wait(timeout=30).confirmed == ["server"]
+            # and it downloads as any Host
+            msg, tx = server.dumps(update, names=["site-1"])
+            np.testing.assert_array_equal(site.loads(msg)["w"], update["w"])
+            assert tx.wait(timeout=30).confirmed == ["site-1"]
+
+
+def test_listen_none_takes_no_address():
+    with pytest.raises(viacodec.InvalidError, match="listens on nothing"):
+        viacodec.Host(listen=None, advertise="site-1.example")

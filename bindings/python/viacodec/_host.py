@@ -123,9 +123,11 @@ def host_options(
     chunk_size: Optional[int] = None,
     http2: bool = False,
     allow_cleartext: bool = False,
+    no_listen: bool = False,
 ) -> _ffi.VcHostOptions:
     """Host's options as the library takes them (vc_host_options); the
-    library checks them (vc_host_new, vc_host_check)."""
+    library checks them (vc_host_new, vc_host_check). ``no_listen``: a
+    Host that listens on nothing (``listen`` is then None)."""
 
     def text(v: Any, what: str) -> Optional[bytes]:
         if v is None:
@@ -155,6 +157,7 @@ def host_options(
         concurrency=count(concurrency, "concurrency"),
         chunk_size=count(chunk_size, "chunk_size"),
         default_name=text(default_name, "default_name"),
+        no_listen=1 if no_listen else 0,
     )
 
 
@@ -201,6 +204,12 @@ class Host:
     downloads (default 4 ranges of 4 MiB at once); ``http2`` downloads
     over HTTP/2.
 
+    ``listen=None`` makes a Host that listens on nothing, for a site that
+    can only dial out (behind NAT or a firewall): it downloads as any Host
+    does, and publishes arrays by reference only by upload,
+    ``dumps(obj, upload=grant)``, to a Host its receivers reach that
+    granted it (``grant_upload`` there). Its ``source`` is ``""``.
+
     Without TLS, a Host refuses to listen on, or advertise, an address
     that is not loopback (such as ``listen="0.0.0.0:0"``): the message's
     token, which lets anyone download its arrays, would cross the network
@@ -213,7 +222,7 @@ class Host:
 
     def __init__(
         self,
-        listen: str = "127.0.0.1:0",
+        listen: Optional[str] = "127.0.0.1:0",
         name: Optional[str] = None,
         *,
         advertise: Optional[str] = None,
@@ -237,6 +246,7 @@ class Host:
         opts = host_options(
             listen,
             name,
+            no_listen=listen is None,
             advertise=advertise,
             default_name=default_name,
             tls_cert=tls_cert,

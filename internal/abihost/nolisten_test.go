@@ -1,0 +1,60 @@
+package abihost
+
+// A host that listens on nothing: it publishes only by upload, to a
+// holder over loopback, and learns the outcome from there.
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/abi"
+)
+
+func TestNoListenUploads(t *testing.T) {
+	tab := abi.NewTable()
+	holder, hold := addHost(t, tab, HostOptions{Name: "server"})
+	client, cl := addHost(t, tab, HostOptions{Name: "site-1", NoListen: true})
+	if cl.Listening() || cl.Source() != "" || !hold.Listening() {
+		t.Fatalf("NoListen host: listening %v, source %q", cl.Listening(), cl.Source())
+	}
+	skel, slots, want := refValue(t)
+
+	// Publishing on its own would name a source nobody reaches.
+	if _, _, err := cl.Encode(skel, slots, PublishOptions{}); core.KindOf(err) != core.KindInvalid || !strings.Contains(err.Error(), "listens on nothing") {
+		t.Fatalf("Encode without a listener or a grant: %v, want KindInvalid naming the upload", err)
+	}
+	if _, err := cl.GrantUpload(1<<20, 0); core.KindOf(err) != core.KindInvalid {
+		t.Fatalf("a host without a listener granted an upload: %v", err)
+	}
+	// Inline only: nothing to publish, no grant needed.
+	if m, tx, err := cl.Encode(skel, slots, PublishOptions{RefThreshold: 1 << 40}); err != nil || tx != nil || m == nil {
+		t.Fatalf("inline encode on a host without a listener: %v, tx %v", err, tx)
+	}
+
+	grant, err := hold.GrantUpload(4<<20, int64(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, th := publish(t, tab, client, skel, slots, PublishOptions{Receivers: 1, Upload: grant})
+	mustReceive(t, tab, holder, msg, want) // locally, from the holder's table
+	out, err := use[*Tx](t, tab, th).Wait(int64(30 * time.Second))
+	if err != nil || out.State != core.StateCompleted || len(out.Receivers) != 1 || out.Receivers[0].ID != "server" {
+		t.Fatalf("outcome %v %v, %v: want completed by server", out.State, out.Receivers, err)
+	}
+}
+
+func TestNoListenOptionsRefused(t *testing.T) {
+	for _, o := range []HostOptions{
+		{NoListen: true, Listen: "127.0.0.1:0"},
+		{NoListen: true, Advertise: "site-1.example"},
+	} {
+		if err := CheckHostOptions(o); core.KindOf(err) != core.KindInvalid {
+			t.Errorf("%+v: %v, want KindInvalid", o, err)
+		}
+		if _, err := NewHost(o); core.KindOf(err) != core.KindInvalid {
+			t.Errorf("NewHost(%+v): %v, want KindInvalid", o, err)
+		}
+	}
+}
