@@ -220,8 +220,16 @@ const (
 	decodeRefuseUnknown
 )
 
+// arraySlotMin is the guest's DecOptions.ArraySlotMin without ZeroCopy:
+// inline arrays of fewer bytes cross inside the skeleton, which the host
+// reads in one go, rather than as slots, each of which costs a slot in
+// the plan, its layout and a placement. With ZeroCopy every array is a
+// slot, placed as a view of the caller's message.
+const arraySlotMin = 4 << 10
+
 // plan has the guest plan data and returns the plan, its body read from
-// the guest's skeleton and its inline slots viewing data. The guest plans
+// the guest's skeleton (with the small inline arrays) and its slots
+// viewing data. The guest plans
 // references as slots even without a Fetcher: core's placement refuses
 // them then, with core's error.
 func (m *DecMode) plan(ctx context.Context, data []byte) (*core.Plan, error) {
@@ -229,7 +237,10 @@ func (m *DecMode) plan(ctx context.Context, data []byte) (*core.Plan, error) {
 		return nil, core.NewError(core.KindLimit, nil, "wasm: a message of %d bytes does not fit in the guest's memory limit of %d bytes (Options.MemoryLimit)", len(data), m.rt.limit)
 	}
 	o := m.opts
-	flags := uint64(decodeCanFetch)
+	flags, slotMin := uint64(decodeCanFetch), uint64(arraySlotMin)
+	if o.ZeroCopy {
+		slotMin = 0
+	}
 	if o.PassThrough {
 		flags |= decodePassThrough
 	}
@@ -241,7 +252,7 @@ func (m *DecMode) plan(ctx context.Context, data []byte) (*core.Plan, error) {
 		return in.exchange(ctx, uint64(len(data)), func(buf []byte) { copy(buf, data) },
 			"vc_decode", []uint64{uint64(len(data)),
 				uint64(o.MaxDepth), uint64(o.MaxElements), uint64(o.MaxByteLen),
-				uint64(o.MaxMessageSize), uint64(o.MaxArrayBytes), 0, flags},
+				uint64(o.MaxMessageSize), uint64(o.MaxArrayBytes), 0, slotMin, flags},
 			func(r []byte) error { b = slices.Clone(r); return nil })
 	})
 	if err != nil {

@@ -155,10 +155,10 @@ type decoded struct {
 }
 
 //go:wasmexport vc_decode
-func vcDecode(msg, n uint32, maxDepth, maxElements, maxByteLen, maxMessageSize, maxArrayBytes, bytesSlotMin int64, flags uint32) uint64 {
+func vcDecode(msg, n uint32, maxDepth, maxElements, maxByteLen, maxMessageSize, maxArrayBytes, bytesSlotMin, arraySlotMin int64, flags uint32) uint64 {
 	return result(decode(msg, n, abi.DecOptions{
 		MaxDepth: maxDepth, MaxElements: maxElements, MaxByteLen: maxByteLen,
-		MaxMessageSize: maxMessageSize, MaxArrayBytes: maxArrayBytes, BytesSlotMin: bytesSlotMin,
+		MaxMessageSize: maxMessageSize, MaxArrayBytes: maxArrayBytes, BytesSlotMin: bytesSlotMin, ArraySlotMin: arraySlotMin,
 		PassThrough: flags&DecodePassThrough != 0, RefuseUnknown: flags&DecodeRefuseUnknown != 0,
 	}, flags))
 }
