@@ -381,6 +381,12 @@ func TestRelayRefusesStrangers(t *testing.T) {
 	if err := relay.Hold(wrong); core.KindOf(err) != core.KindAuth {
 		t.Errorf("holding a batch again under another token: %v", err)
 	}
+	if err := relay.Shutdown(t.Context()); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+	if err := relay.Hold(tx.Ref()); core.KindOf(err) != core.KindInvalid {
+		t.Errorf("holding after shutdown: %v, want invalid", err)
+	}
 	for _, o := range []RelayOptions{{Budget: 1}, {Idle: -1}, {PieceSize: 1 << 30}, {SpillDir: "/nonexistent/dir"}} {
 		if _, err := NewRelay(o); core.KindOf(err) != core.KindInvalid {
 			t.Errorf("NewRelay(%+v): %v, want invalid", o, err)
