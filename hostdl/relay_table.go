@@ -107,7 +107,8 @@ func (t relayTable) Manifest(refID uuid.UUID, token []byte, receiver string) (*c
 
 // Confirm forwards the receiver's receipt upstream, under its id and with
 // its nonce: the origin counts it, the relay never does. Once every
-// receiver the relay has seen confirmed, the batch's pieces are freed.
+// receiver the relay has seen confirmed, the batch's pieces are freed
+// after Linger (Sweep), or at once when Linger is negative.
 func (t relayTable) Confirm(refID uuid.UUID, token []byte, receiver, nonce string) error {
 	r := t.r
 	b, err := t.lookup(refID, token, receiver)
