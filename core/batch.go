@@ -121,6 +121,11 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // piece.
 func Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
+// ChecksumUpdate returns the Checksum of a piece whose first bytes had crc
+// and that goes on with b, so that a piece can be checksummed part by
+// part as it arrives.
+func ChecksumUpdate(crc uint32, b []byte) uint32 { return crc32.Update(crc, castagnoli, b) }
+
 // Item returns the manifest entry with the given item id.
 func (m *Manifest) Item(id int) (*ManifestItem, bool) {
 	for i := range m.Items {

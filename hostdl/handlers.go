@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"path"
@@ -236,10 +237,7 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/*", off, off+n-1))
 	h.Set("Cache-Control", "no-store")
 	// Write straight from the table's view, piece by piece, each followed
-	// by its CRC-32C. A piece is checksummed right after it was written:
-	// the write brought it into cache, so the checksum costs no second
-	// pass over memory, and a byte that changed in between makes the
-	// receiver fetch the piece again. Each piece waits for its turn in the
+	// by its CRC-32C (writePieceCRC). Each piece waits for its turn in the
 	// in-flight budget (so a slow reader holds at most one piece of it)
 	// and is written under a deadline: the stall limit, and what is left
 	// of the minimum rate's allowance. The status goes out with the first
@@ -248,7 +246,6 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	defer rc.SetWriteDeadline(time.Time{})
 	var writing time.Duration // time spent in writes so far
-	var crc [crcSize]byte
 	for p := 0; p < len(data); p += writePiece {
 		piece := data[p:min(p+writePiece, len(data))]
 		if err := s.sem.acquire(r.Context(), int64(len(piece))); err != nil {
@@ -259,11 +256,7 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 		}
 		start := time.Now()
 		rc.SetWriteDeadline(start.Add(s.pieceDeadline(int64(p+len(piece)), writing)))
-		k, err := w.Write(piece)
-		if err == nil {
-			binary.BigEndian.PutUint32(crc[:], core.Checksum(piece))
-			_, err = w.Write(crc[:])
-		}
+		k, err := writePieceCRC(w, piece)
 		writing += time.Since(start)
 		s.sem.release(int64(len(piece)))
 		s.m.bytesServed.Add(int64(k))
@@ -273,6 +266,22 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// writePieceCRC writes piece, then its CRC-32C, and returns how many of
+// the piece's bytes it wrote. It checksums the piece right after the write
+// read it (most of it is still in cache; so the checksum costs no second
+// pass over memory, and a byte that changed in between makes the receiver
+// fetch the piece again). One write for the piece: in spans, to keep all
+// of it in cache, the checksum cost the same and the writes three times as
+// many syscalls (docs/benchmarks.md).
+func writePieceCRC(w io.Writer, piece []byte) (int, error) {
+	k, err := w.Write(piece)
+	if err != nil {
+		return k, err
+	}
+	_, err = w.Write(binary.BigEndian.AppendUint32(make([]byte, 0, crcSize), core.Checksum(piece)))
+	return k, err
 }
 
 const (

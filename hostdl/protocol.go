@@ -54,23 +54,37 @@ func checkProtocol(got, peer, self string) error {
 // readFrames reads the frames of a range's body (§5.2 of
 // docs/download-protocol.md) into dst, whose length is the item bytes
 // they carry, cut in pieces of bs bytes: each piece's bytes, then its
-// CRC-32C, which it checks as soon as the piece is in. It returns how many
-// bytes of dst passed, a whole number of pieces, and the error that
-// stopped it: KindChecksum for a piece that does not match its CRC,
-// otherwise the body's.
+// CRC-32C. It checksums what each read brings as soon as it is in, while
+// it is in cache (a piece is larger than a core's cache), and checks each
+// piece's CRC. It returns how many bytes of dst passed, a whole number of
+// pieces, and the error that stopped it: KindChecksum for a piece that
+// does not match its CRC, otherwise the body's (io.ErrUnexpectedEOF for
+// a body that ends early).
 func readFrames(body io.Reader, dst []byte, bs int64) (int64, error) {
 	var sum [crcSize]byte
 	var p int64
 	for p < int64(len(dst)) {
 		piece := dst[p:min(p+bs, int64(len(dst)))]
-		if _, err := io.ReadFull(body, piece); err != nil {
-			return p, err
+		var crc uint32
+		for k := 0; k < len(piece); {
+			n, err := body.Read(piece[k:])
+			crc = core.ChecksumUpdate(crc, piece[k:k+n])
+			k += n
+			if err != nil && k < len(piece) {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return p, err
+			}
 		}
 		if _, err := io.ReadFull(body, sum[:]); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
 			return p, err
 		}
-		if c, want := core.Checksum(piece), binary.BigEndian.Uint32(sum[:]); c != want {
-			return p, core.NewError(core.KindChecksum, nil, "hostdl: piece at byte %d of the range has crc32c %08x, its sender sent %08x", p, c, want)
+		if want := binary.BigEndian.Uint32(sum[:]); crc != want {
+			return p, core.NewError(core.KindChecksum, nil, "hostdl: piece at byte %d of the range has crc32c %08x, its sender sent %08x", p, crc, want)
 		}
 		p += int64(len(piece))
 	}
