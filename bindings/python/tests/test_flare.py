@@ -211,6 +211,83 @@ def test_two_processes_bit_exact(cells):
     assert p.exitcode == 0
 
 
+def _unreachable_site(url: str, inbox: Any, outbox: Any) -> None:
+    """A site cell in a process that listens on nothing (register with
+    listen=None): it downloads what the server sends (it dials out), and
+    its own arrays go to the server by upload, both in its replies and in
+    the requests it sends."""
+    try:
+        import viacodec.flare as vf
+
+        vf.register(ref_threshold=THRESHOLD, listen=None)
+        replies: List[Message] = []
+
+        def echo(request: Message) -> Message:
+            got = request.payload
+            resp = Message(payload={"update": {k: v * 2 for k, v in got["model"].items()}, "by": "site-nat"})
+            replies.append(resp)
+            return resp
+
+        cell = Cell("site-nat", url, secure=False, credentials={})
+        cell.register_request_cb(channel=CHANNEL, topic="echo", cb=echo)
+        cell.register_request_cb(channel=CHANNEL, topic="ping", cb=lambda req: Message(payload={"pong": "site-nat"}))
+        cell.core_cell.start()
+        host = vf.host(cell)
+        outbox.put(("ready", host.source))
+        inbox.get(timeout=120)
+        # a request of its own: the update goes up by upload, the echo comes back by reference
+        update = _model(31, n=2, size=512 * KiB)
+        _wait_connected(cell, "server")
+        reply = _send(cell, "server", "echo", {"model": update})
+        ok = same(reply.payload, {"model": update})
+        (sent,) = vf.transactions(reply.request)
+        outs = [_outcome(tx) for r in replies for tx in vf.transactions(r)] + [_outcome(sent)]
+        outbox.put(("done", (ok, [(o.state.value, o.confirmed) for o in outs], host.stats().bytes_served)))
+        cell.core_cell.stop()
+    except BaseException as e:  # noqa: BLE001 - reported to the parent
+        outbox.put(("error", repr(e)))
+
+
+def test_unreachable_site_uploads(cells):
+    """A site whose process listens on nothing (behind NAT): the server's
+    model reaches it by reference (the site dials out), and the site's
+    update goes to the server by upload, in its reply and in a request of
+    its own: the server reads it from its own table, and the site learns
+    that the server confirmed."""
+    inbox, outbox = spawn.Queue(), spawn.Queue()
+    p = spawn.Process(target=_unreachable_site, args=(cells["url"], inbox, outbox), daemon=True)
+    p.start()
+    server_host = cells["hosts"]["server"]
+    try:
+        kind, source = outbox.get(timeout=120)
+        assert (kind, source) == ("ready", ""), source
+        _wait_connected(cells["server"], "site-nat")
+        model = _model(30, n=4, size=512 * KiB)
+        served = server_host.stats().bytes_served
+        reply = _send(cells["server"], "site-nat", "echo", {"round": 1, "model": model})
+        assert reply.payload["by"] == "site-nat"
+        assert same(reply.payload["update"], {k: v * 2 for k, v in model.items()})
+        (tx,) = vf.transactions(reply.request)
+        assert _outcome(tx).confirmed == ["site-nat"]
+        _handlers["echo"] = lambda fqcn, req: Message(payload=req.payload)
+        inbox.put("go")
+        kind, got = outbox.get(timeout=120)
+        assert kind == "done", got
+        ok, outs, site_served = got
+        assert ok
+        assert outs == [("completed", ["server"])] * 2, outs  # the reply and the request, both uploads
+        # what the server sent: the model out, the echo back; what it
+        # received came by upload and was read from its own table
+        assert server_host.stats().bytes_served - served == sum(a.nbytes for a in model.values()) + 2 * 512 * KiB
+        assert site_served == 0
+    finally:
+        p.join(TIMEOUT)
+        if p.is_alive():  # pragma: no cover - a failed test
+            p.kill()
+            p.join()
+    assert p.exitcode == 0
+
+
 def test_small_arrays_only_go_inline(cells):
     """Nothing at or above the threshold: no transaction, the arrays
     travel in the datum."""

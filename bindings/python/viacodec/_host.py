@@ -164,6 +164,7 @@ def host_options(
 def check_host_options(**kw: Any) -> None:
     """Raises what Host(**kw) would for its options, without listening
     (vc_host_check): for a caller that makes its Hosts later."""
+    kw.setdefault("no_listen", "listen" in kw and kw["listen"] is None)  # as Host does
     _ffi.lib().vc_host_check(ctypes.byref(host_options(**kw)), ctypes.byref(_ffi.VcError()))
 
 

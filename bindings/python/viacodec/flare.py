@@ -76,7 +76,9 @@ try:
     from nvflare.app_common.decomposers import numpy_decomposers
     from nvflare.fuel.f3.cellnet.cell import Cell
     from nvflare.fuel.f3.cellnet.core_cell import CoreCell
-    from nvflare.fuel.f3.cellnet.defs import MessageHeaderKey
+    from nvflare.fuel.f3.cellnet.defs import MessageHeaderKey, ReturnCode
+    from nvflare.fuel.f3.cellnet.fqcn import FQCN
+    from nvflare.fuel.f3.cellnet.utils import make_reply
     from nvflare.fuel.f3.drivers.driver_params import DriverParams
     from nvflare.fuel.f3.message import Message
     from nvflare.fuel.f3.streaming.transfer_outcome import TransactionDoneStatus
@@ -114,11 +116,15 @@ _ENC_KEY = "viacodec.flare.encoding"
 _DEC_KEY = "viacodec.flare.items"
 # the Message property transactions() reads
 _TX_PROP = "viacodec_transactions"
+# the cell request a process that cannot be reached makes for an upload
+# grant, and the holding cell answers
+GRANT_CHANNEL = "viacodec"
+GRANT_TOPIC = "upload_grant"
 
 
 @dataclasses.dataclass(frozen=True)
 class _Options:
-    listen: str
+    listen: Optional[str]
     advertise_host: Optional[str]
     tls_cert: Optional[str]
     tls_key: Optional[str]
@@ -135,6 +141,8 @@ class _Options:
     snapshot: bool
     exit_wait: float
     offload_dir: Optional[str]
+    upload_to: Optional[str]
+    grant_timeout: float
 
     def host_kwargs(self, core: Optional[CoreCell]) -> Dict[str, Any]:
         """viacodec.Host's options for the Host of a cell (core None:
@@ -342,6 +350,7 @@ class _Adapter:
         self.torch = torch  # torch tensors are ours: decode into tensors
         self._lock = threading.Lock()
         self._hosts: Dict[str, Tuple["weakref.ref[CoreCell]", Host]] = {}
+        self._granting: "weakref.WeakSet[CoreCell]" = weakref.WeakSet()  # cells that answer grant requests
         self._closed = False
 
     # ---- hosts ----
@@ -351,6 +360,7 @@ class _Adapter:
         if core is None:
             raise InvalidError(f"viacodec.flare: {type(cell).__name__} is not a FLARE Cell or CoreCell")
         fqcn = core.get_fqcn()
+        self.grant_uploads(core)
         stale: List[Host] = []
         try:
             with self._lock:
@@ -372,6 +382,66 @@ class _Adapter:
         finally:
             for h in stale:
                 h.close()
+
+    # ---- uploads: a process that cannot be reached, and its holder ----
+
+    def grant_uploads(self, core: Optional[CoreCell]) -> None:
+        """Makes core answer the grant requests of cells that cannot be
+        reached (a process that registered with listen=None), once. A
+        process that listens on nothing grants none."""
+        if core is None or self.opts.listen is None:
+            return
+        with self._lock:
+            if self._closed or core in self._granting:
+                return
+            self._granting.add(core)
+        core.register_request_cb(GRANT_CHANNEL, GRANT_TOPIC, self._answer_grant, weakref.ref(core))
+
+    def _answer_grant(self, request: Message, ref: "weakref.ref[CoreCell]") -> Message:
+        """A grant for the asking cell's upload, on this cell's Host."""
+        core = ref()
+        p = request.payload
+        try:
+            if core is None or self._closed:
+                raise InvalidError("viacodec.flare is not registered here any more")
+            if not isinstance(p, dict) or type(p.get("max_bytes")) is not int or not isinstance(p.get("timeout"), (int, float)):
+                raise InvalidError(f"a grant request is {{'max_bytes': int, 'timeout': seconds}}, not {p!r}")
+            grant = self.host(core).grant_upload(p["max_bytes"], timeout=p["timeout"])
+        except Exception as e:  # noqa: BLE001 - the asking cell reports it
+            return make_reply(ReturnCode.PROCESS_EXCEPTION, error=f"viacodec.flare: no upload grant: {e}")
+        return make_reply(ReturnCode.OK, body={"grant": grant})
+
+    def holder(self, core: CoreCell, ctx: dict) -> str:
+        """The cell a process that cannot be reached uploads to: upload_to,
+        else the message's destination, else its one receiver, else the
+        server cell of the sender's job ("server.<job>" for a cell
+        "site-1.<job>...", "server" for a root cell)."""
+        if self.opts.upload_to:
+            return self.opts.upload_to
+        msg = ctx.get(FOBSContextKey.MESSAGE)
+        dest = msg.get_header(MessageHeaderKey.DESTINATION) if isinstance(msg, Message) else None
+        if isinstance(dest, str) and dest:
+            return dest
+        ids = ctx.get(FOBSContextKey.RECEIVER_IDS)
+        if isinstance(ids, (list, tuple)) and len(ids) == 1 and isinstance(ids[0], str):
+            return ids[0]
+        return ".".join([FQCN.ROOT_SERVER] + core.get_fqcn().split(".")[1:2])
+
+    def ask_grant(self, core: CoreCell, ctx: dict, nbytes: int) -> str:
+        """An upload grant for nbytes from the holding cell, over the cell
+        connection this process already has (it dials out)."""
+        target = self.holder(core, ctx)
+        req = Message(payload={"max_bytes": max(nbytes, 1), "timeout": self.opts.timeout})
+        reply = core.send_request(channel=GRANT_CHANNEL, topic=GRANT_TOPIC, target=target, request=req, timeout=self.opts.grant_timeout)
+        rc = reply.get_header(MessageHeaderKey.RETURN_CODE)
+        grant = reply.payload.get("grant") if isinstance(reply.payload, dict) else None
+        if rc != ReturnCode.OK or not isinstance(grant, str):
+            why = reply.get_header(MessageHeaderKey.ERROR) or rc
+            raise InvalidError(
+                f"viacodec.flare: {core.get_fqcn()} listens on nothing (listen=None) and {target} granted it no upload ({why}): "
+                f"the holder must run register() with a listen address"
+            )
+        return grant
 
     def _prune_locked(self) -> List[Host]:
         """Forgets the Hosts of cells that stopped or are gone; returns them to close."""
@@ -415,15 +485,20 @@ class _Adapter:
         cell = _cell_of(ctx)
         try:
             big = self.opts.ref_threshold
-            if cell is None or not any(not isinstance(x, LazyRef) and x.nbytes >= big for x in enc.items):
+            self.grant_uploads(cell)
+            by_ref = sum(int(x.nbytes) for x in enc.items if not isinstance(x, LazyRef) and x.nbytes >= big)
+            if cell is None or by_ref == 0:
                 # no cell, or nothing to publish: inline, LazyRefs written back as they are
                 data, tx = viacodec.dumps(enc.items), None
             else:
+                # a process that cannot be reached uploads to a cell that can be
+                upload = self.ask_grant(cell, ctx, by_ref) if self.opts.listen is None else None
                 data, tx = self.host(cell).dumps(
                     enc.items,
                     receivers=_num_receivers(ctx),
                     timeout=self._timeout(ctx),
                     snapshot=self.opts.snapshot,
+                    upload=upload,
                 )
         except Exception as e:  # noqa: BLE001 - FOBS reports it as the message's error
             mgr.set_error(f"viacodec.flare: encoding {len(enc.items)} arrays failed: {e}")
@@ -475,6 +550,7 @@ class _Adapter:
         # offload_dir (a torch tensor views it: _as_tensor).
         tensors = "torch" if self.torch and self.opts.offload_dir is None else "numpy"
         off = self.opts.offload_dir
+        self.grant_uploads(_cell_of(ctx))
         if ctx.get(FOBSContextKey.PASS_THROUGH):
             items = viacodec.loads(data, pass_through=True, tensors=tensors)
         else:
@@ -542,7 +618,7 @@ _installed: Optional[Tuple[_Adapter, Dict[str, Optional[fobs.Decomposer]]]] = No
 
 def register(
     *,
-    listen: str = "127.0.0.1:0",
+    listen: Optional[str] = "127.0.0.1:0",
     advertise_host: Optional[str] = None,
     tls_cert: Optional[str] = None,
     tls_key: Optional[str] = None,
@@ -559,6 +635,8 @@ def register(
     snapshot: bool = False,
     exit_wait: float = 0.0,
     offload_dir: Optional[str] = None,
+    upload_to: Optional[str] = None,
+    grant_timeout: float = 30.0,
 ) -> None:
     """Makes FLARE's FOBS encode numpy arrays with viacodec, in this
     process, and torch tensors too when torch and FLARE's PyTorch support
@@ -599,6 +677,19 @@ def register(
     when the last array viewing it does. The directory must exist; put it
     on a disk, not a tmpfs (docs/flare.md, *Offloading to disk*).
 
+    ``listen=None`` is for a process that cannot be reached (a client
+    site behind NAT or a firewall, which only dials out): its Hosts listen
+    on nothing, and each message it sends by reference is first uploaded
+    to a cell that can be reached, which then serves it: ``upload_to``
+    (an FQCN), else the message's destination, else the server cell of
+    the process's job. The grant for that upload is asked for over the
+    cell connection the process already has (channel ``"viacodec"``,
+    topic ``"upload_grant"``, answered within ``grant_timeout``
+    seconds); every process that registered with a listen address
+    answers it on its cells. The holder keeps the transaction, and the
+    sender learns its outcome from there (``transactions(message)``,
+    ``exit_wait`` and the download-complete callback work as before).
+
     Calling it again with the same options does nothing; with others,
     call unregister() first.
 
@@ -616,7 +707,7 @@ def register(
     for v, what in ((concurrency, "concurrency"), (chunk_size, "chunk_size")):
         if v is not None and (type(v) is not int or v <= 0):
             raise InvalidError(f"viacodec.flare: {what} {v!r} is not a positive int")
-    for v, what in ((listen, "listen"), (advertise_host, "advertise_host"), (tls_cert, "tls_cert"), (tls_key, "tls_key"), (tls_ca, "tls_ca")):
+    for v, what in ((listen, "listen"), (advertise_host, "advertise_host"), (upload_to, "upload_to"), (tls_cert, "tls_cert"), (tls_key, "tls_key"), (tls_ca, "tls_ca")):
         if v is not None and (not isinstance(v, str) or not v):
             raise InvalidError(f"viacodec.flare: {what} {v!r} is not a non-empty string")
     if tls_from_cell and (tls_cert or tls_key or tls_ca or tls_client_auth):
@@ -639,6 +730,8 @@ def register(
         bool(snapshot),
         float(exit_wait),
         _offload_dir(offload_dir),
+        upload_to,
+        _seconds(grant_timeout, "grant_timeout", optional=False),  # type: ignore[arg-type]
     )
     opts.check()
     with _lock:
@@ -665,6 +758,10 @@ def register(
         _fobs._decomposers.update(ours)
         _fobs._dot_handlers[DOT] = arrays
         _installed = (adapter, replaced)
+    # the cells already running answer grant requests (later ones do
+    # once they send or receive a message through FOBS, or get a Host)
+    for c in list(CoreCell.ALL_CELLS.values()):
+        adapter.grant_uploads(_core(c))
 
 
 def unregister() -> None:
