@@ -216,7 +216,7 @@ func (m *DecMode) DecodeOffload(ctx context.Context, data []byte, o offload.Opti
 const (
 	decodePassThrough = 1 << iota
 	decodeCanFetch
-	decodeKeep
+	_ // DecodeKeep: for a caller that fills slots in the guest
 	decodeRefuseUnknown
 )
 

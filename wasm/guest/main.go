@@ -46,7 +46,8 @@
 //	vc_encode(parcel, len u32, max_depth i64) u64
 //	                                      the message of a parcel (skeleton and slots)
 //	vc_decode(msg, len u32, max_depth, max_elements, max_byte_len,
-//	          max_message_size, max_array_bytes, bytes_slot_min i64, flags u32) u64
+//	          max_message_size, max_array_bytes, bytes_slot_min,
+//	          array_slot_min i64, flags u32) u64
 //	                                      the plan layout of a message
 //	vc_decode_fill(handle i64, parcel, len u32) i32
 //	                                      copies a kept decode's slots into a parcel's slots
@@ -62,7 +63,8 @@
 // is never freed, or a failure; now is the host's clock, in Unix ns.
 // Requests are table request layouts (publish: a publish layout):
 //
-//	vc_table_new(keep_finished_ns i64) u64          values[0]: the table's handle
+//	vc_table_new(keep_finished_ns, max_finished i64) u64
+//	                                                values[0]: the table's handle
 //	vc_table_publish(h i64, req, len u32, now i64) u64
 //	vc_table_manifest(h i64, req, len u32, now i64) u64   text: the nonce
 //	vc_table_serve(h i64, req, len u32, now i64) u64
@@ -79,7 +81,8 @@
 //
 // vc_decode's flags: DecodePassThrough, DecodeCanFetch, DecodeKeep (keep a
 // handle for vc_decode_fill; the message buffer must then stay unchanged
-// until vc_release).
+// until vc_release), DecodeRefuseUnknown (refuse typed objects while
+// planning).
 package main
 
 func main() {}
