@@ -193,7 +193,7 @@ func (m *DecMode) Decode(data []byte) (any, error) {
 // DecodeContext is Decode under ctx, which bounds the guest's work and
 // the downloads.
 func (m *DecMode) DecodeContext(ctx context.Context, data []byte) (any, error) {
-	p, err := m.plan(ctx, data)
+	p, err := m.plan(ctx, data, false)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +205,7 @@ func (m *DecMode) DecodeContext(ctx context.Context, data []byte) (any, error) {
 // host writes the file, downloading the references straight into it, and
 // the value's arrays view it read-only until Close.
 func (m *DecMode) DecodeOffload(ctx context.Context, data []byte, o offload.Options) (*offload.Value, error) {
-	p, err := m.plan(ctx, data)
+	p, err := m.plan(ctx, data, true)
 	if err != nil {
 		return nil, err
 	}
@@ -220,25 +220,26 @@ const (
 	decodeRefuseUnknown
 )
 
-// arraySlotMin is the guest's DecOptions.ArraySlotMin without ZeroCopy:
-// inline arrays of fewer bytes cross inside the skeleton, which the host
-// reads in one go, rather than as slots, each of which costs a slot in
-// the plan, its layout and a placement. With ZeroCopy every array is a
-// slot, placed as a view of the caller's message.
+// arraySlotMin is the guest's DecOptions.ArraySlotMin for a decode into
+// Go memory without ZeroCopy: inline arrays of fewer bytes cross inside
+// the skeleton, which the host reads in one go, rather than as slots,
+// each of which costs a slot in the plan, its layout and a placement.
+// With ZeroCopy every array is a slot, placed as a view of the caller's
+// message, and so for DecodeOffload, which lands every array in a file.
 const arraySlotMin = 4 << 10
 
 // plan has the guest plan data and returns the plan, its body read from
 // the guest's skeleton (with the small inline arrays) and its slots
-// viewing data. The guest plans
+// viewing data; every array is a slot with everySlot. The guest plans
 // references as slots even without a Fetcher: core's placement refuses
 // them then, with core's error.
-func (m *DecMode) plan(ctx context.Context, data []byte) (*core.Plan, error) {
+func (m *DecMode) plan(ctx context.Context, data []byte, everySlot bool) (*core.Plan, error) {
 	if uint64(len(data)) > m.rt.limit {
 		return nil, core.NewError(core.KindLimit, nil, "wasm: a message of %d bytes does not fit in the guest's memory limit of %d bytes (Options.MemoryLimit)", len(data), m.rt.limit)
 	}
 	o := m.opts
 	flags, slotMin := uint64(decodeCanFetch), uint64(arraySlotMin)
-	if o.ZeroCopy {
+	if o.ZeroCopy || everySlot {
 		slotMin = 0
 	}
 	if o.PassThrough {

@@ -115,7 +115,7 @@ func TestPlanBeyondGuestMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := dec.plan(t.Context(), msg)
+	p, err := dec.plan(t.Context(), msg, true)
 	if err != nil {
 		t.Fatal(err)
 	}
