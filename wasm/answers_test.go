@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/viacodec/viacodec/core"
-	"github.com/viacodec/viacodec/hostdl"
 	"github.com/viacodec/viacodec/internal/abi"
 )
 
@@ -19,16 +18,7 @@ import (
 // reaches the source, whose transaction stays open with no receiver.
 func TestRefuseUnknownBeforeDownload(t *testing.T) {
 	rt := newRuntime(t, Options{})
-	src, err := hostdl.NewHost(hostdl.HostOptions{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := hostdl.NewHost(hostdl.HostOptions{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	src, dst := quietHost(t), quietHost(t)
 	enc, err := src.EncMode(core.EncOptions{ByRef: true, RefThreshold: 1 << 10})
 	if err != nil {
 		t.Fatal(err)

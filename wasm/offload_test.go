@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/viacodec/viacodec/core"
-	"github.com/viacodec/viacodec/hostdl"
 	"github.com/viacodec/viacodec/offload"
 )
 
@@ -16,16 +15,7 @@ import (
 // views it, and Close removes it.
 func TestDecodeOffload(t *testing.T) {
 	rt := newRuntime(t, Options{})
-	src, err := hostdl.NewHost(hostdl.HostOptions{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := hostdl.NewHost(hostdl.HostOptions{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	src, dst := quietHost(t), quietHost(t)
 	enc, err := src.EncMode(core.EncOptions{ByRef: true, RefThreshold: 1 << 10})
 	if err != nil {
 		t.Fatal(err)

@@ -51,6 +51,18 @@ func TestTableCases(t *testing.T) {
 // quiet discards a host's logs.
 var quiet = slog.New(slog.DiscardHandler)
 
+// quietHost starts a native hostdl.Host on loopback that logs nothing,
+// closed when the test ends.
+func quietHost(t testing.TB) *hostdl.Host {
+	t.Helper()
+	h, err := hostdl.NewHost(hostdl.HostOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
 // guestHost starts a hostdl.Host whose table lives in a guest of rt.
 func guestHost(t testing.TB, rt *Runtime, o hostdl.HostOptions) (*hostdl.Host, *Table) {
 	t.Helper()
