@@ -141,9 +141,12 @@ func tcpTransfer(src, dst []byte) (time.Duration, error) {
 // 1 GiB transfer, untimed, before each timed iteration, so that both see the
 // machine as it is then (other processes share it). It also measures the
 // process's CPU time for both, since a busy machine gives the download's
-// several threads less than the two cores it can use.
+// several threads less than the two cores it can use. With fresh, the
+// transfer goes into new memory, page faults and all, as a download into
+// fresh memory does.
 type pairedTCP struct {
 	b               *testing.B
+	fresh           bool
 	tcpWall, tcpCPU time.Duration
 	n               int
 	cpu0, dlCPU     time.Duration
@@ -154,7 +157,11 @@ type pairedTCP struct {
 func (p *pairedTCP) measure() {
 	p.b.StopTimer()
 	c0 := cpuTime()
-	d, err := tcpTransfer(bench.mdl.raw, arena(0))
+	dst := arena(0)
+	if p.fresh {
+		dst = make([]byte, len(bench.mdl.raw))
+	}
+	d, err := tcpTransfer(bench.mdl.raw, dst)
 	if err != nil {
 		p.b.Fatal(err)
 	}
@@ -198,7 +205,8 @@ func BenchmarkLoopbackTCP(b *testing.B) {
 // BenchmarkDownload: receivers decode the 1 GiB model at once, through
 // their own Client each. "arena" decodes into prefaulted memory the
 // consumer owns (an Allocator), like the TCP yardstick; "fresh" into new Go
-// memory, page faults and all; "published" publishes the model afresh in
+// memory, page faults and all (its yardstick is TCP into fresh memory
+// too); "published" publishes the model afresh in
 // each iteration (timed), so that the source's work between a publish and
 // its first byte counts, as it does for a receiver that asks right away.
 func BenchmarkDownload(b *testing.B) {
@@ -222,7 +230,7 @@ func BenchmarkDownload(b *testing.B) {
 				clients[i] = newTestClient(b, ClientOptions{Protocol: bc.proto})
 				arena(i)
 			}
-			tcp := &pairedTCP{b: b}
+			tcp := &pairedTCP{b: b, fresh: bc.fresh}
 			b.SetBytes(int64(bc.receivers) * benchModelSize)
 			for b.Loop() {
 				tcp.measure()
