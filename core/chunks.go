@@ -5,9 +5,10 @@ import "iter"
 // Chunks yields the ranges, as offset and length, in which a fetcher
 // downloads item mi of the manifest: chunkSize bytes each (DefaultChunkSize
 // when chunkSize <= 0), rounded up to a whole number of the manifest's
-// blocks, so that every range starts on a block boundary and can be checked
-// with VerifyBlocks as it arrives. The last range may be shorter; an empty
-// item has none.
+// pieces, so that every range starts on a piece and ends on one or at the
+// item's end, as download protocol 2 asks, and each piece's CRC can be
+// checked as it arrives. The last range may be shorter; an empty item has
+// none.
 func (m *Manifest) Chunks(mi *ManifestItem, chunkSize int64) iter.Seq2[int64, int64] {
 	if chunkSize <= 0 {
 		chunkSize = DefaultChunkSize

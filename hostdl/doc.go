@@ -16,11 +16,12 @@
 // The protocol (endpoints, headers, status codes, error bodies, retry rules)
 // is specified in docs/download-protocol.md. In short, for a batch with
 // ref id R at base URL B, every request carrying the batch's capability
-// token as "Authorization: Bearer <hex>" and the receiver's id as
-// "Viacodec-Receiver":
+// token as "Authorization: Bearer <hex>", the receiver's id as
+// "Viacodec-Receiver" and the protocol's version as "Viacodec-Protocol: 2":
 //
 //	GET  B/v1/batches/R/manifest     the manifest (CBOR); nonce in "Viacodec-Nonce"
-//	GET  B/v1/batches/R/items/I      with "Range: bytes=a-b": 206 and the bytes
+//	GET  B/v1/batches/R/items/I      with "Range: bytes=a-b": 206 and the bytes, each
+//	                                 1 MiB piece followed by its CRC-32C
 //	POST B/v1/batches/R/receipt      with "Viacodec-Nonce": 204, the receipt
 //	GET  B/metrics                   counters (plain text, no token)
 //
