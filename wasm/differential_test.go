@@ -104,21 +104,21 @@ func hostile(t *testing.T) map[string][]byte {
 		return envelope(append(b, 0x00))
 	}
 	out["deep-128"], out["deep-129"], out["deep-5000"] = deep(127), deep(129), deep(5000)
-	ints := head(nil, 4, 100_000)
-	for i := range 100_000 {
+	ints := head(nil, 4, 30_000)
+	for i := range 30_000 {
 		ints = head(ints, 0, uint64(i%1000))
 	}
-	out["100k-ints"] = envelope(ints)
-	zeroD := make([]any, 20_000)
+	out["30k-ints"] = envelope(ints)
+	zeroD := make([]any, 5_000)
 	for i := range zeroD {
 		zeroD[i] = &core.Array{DType: core.DTypeInt8, Shape: []int{}, Data: []byte{byte(i)}}
 	}
-	out["20k-0d-arrays"] = mustMarshal(t, core.EncOptions{}, zeroD)
-	refs := make([]any, 20_000)
+	out["5k-0d-arrays"] = mustMarshal(t, core.EncOptions{}, zeroD)
+	refs := make([]any, 5_000)
 	for i := range refs {
 		refs[i] = &core.Array{DType: core.DTypeInt8, Shape: []int{1}, Data: []byte{byte(i)}}
 	}
-	out["20k-refs"] = mustMarshal(t, core.EncOptions{ByRef: true, RefThreshold: 1, Source: "http://127.0.0.1:1"}, refs)
+	out["5k-refs"] = mustMarshal(t, core.EncOptions{ByRef: true, RefThreshold: 1, Source: "http://127.0.0.1:1"}, refs)
 	out["array-count-2^62"] = envelope(head(nil, 4, 1<<62))
 	out["map-count-2^40"] = envelope(head(nil, 5, 1<<40))
 	out["bytes-len-2^50"] = envelope(head(nil, 2, 1<<50))
