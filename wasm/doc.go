@@ -22,11 +22,14 @@
 // # Array bytes
 //
 // Decoding, the guest returns the message's plan (the plan layout of
-// wasm/internal/layout): the skeleton and, for each array, where it stands in the
-// message or which batch item to download. The host places inline arrays
-// from its own copy of the message and downloads referenced ones through
-// DecOptions.Fetcher: no array byte comes back out of the guest. Encoding
-// inline copies the arrays into the guest once.
+// wasm/internal/layout): the skeleton and, for each array, where it
+// stands in the message or which batch item to download. The host places
+// them through core's placement (core.DecMode.Place): inline arrays from
+// its own copy of the message, referenced ones downloaded through
+// DecOptions.Fetcher, so that no array byte comes back out of the guest;
+// but arrays under 4 KiB, without ZeroCopy, come inside the skeleton,
+// which costs less than a slot each. Encoding inline copies the arrays
+// into the guest once.
 //
 // Encoding by reference (EncOptions.ByRef), the arrays of RefThreshold
 // bytes or more never enter the guest: it gets their descriptions and
