@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 )
@@ -28,6 +29,12 @@ type FetchItem struct {
 	Shape []int
 	Order Order
 	Dst   []byte
+
+	// File, when set, reaches the same bytes as Dst by WriteAt at offsets
+	// from the item's start: a file that Dst maps. A Fetcher may write
+	// there instead of Dst (hostdl does: a write to a file costs less
+	// than faulting in its mapping); one that ignores File writes Dst.
+	File io.WriterAt
 }
 
 // Allocator returns a buffer of nbytes bytes for a referenced array that

@@ -7,6 +7,7 @@ package core
 
 import (
 	"context"
+	"io"
 	"slices"
 	"strconv"
 )
@@ -129,18 +130,26 @@ func (m *DecMode) Place(ctx context.Context, p *Plan) (any, error) {
 	return m.place(ctx, p, nil)
 }
 
+// Destination is where PlaceIn puts an array: Mem, of exactly the slot's
+// bytes, and optionally File, which reaches the same bytes
+// (FetchItem.File: a file that Mem maps).
+type Destination struct {
+	Mem  []byte
+	File io.WriterAt
+}
+
 // PlaceIn is Place with every array, inline or referenced, landing in the
-// memory that dst returns for slot i, of exactly Slots[i].Bytes bytes (a
-// file mapping, a foreign buffer). dst is called once per slot, in slot
-// order; the arrays of the result view that memory.
-func (m *DecMode) PlaceIn(ctx context.Context, p *Plan, dst func(i int) ([]byte, error)) (any, error) {
+// destination that dst returns for slot i (a file mapping, a foreign
+// buffer). dst is called once per slot, in slot order; the arrays of the
+// result view the destinations' Mem.
+func (m *DecMode) PlaceIn(ctx context.Context, p *Plan, dst func(i int) (Destination, error)) (any, error) {
 	if dst == nil {
 		return nil, errorf(KindInvalid, "PlaceIn needs a destination for each slot")
 	}
 	return m.place(ctx, p, dst)
 }
 
-func (m *DecMode) place(ctx context.Context, p *Plan, place func(i int) ([]byte, error)) (any, error) {
+func (m *DecMode) place(ctx context.Context, p *Plan, place func(i int) (Destination, error)) (any, error) {
 	if m.opts.Fetcher == nil {
 		for _, s := range p.Slots {
 			if s.Ref() {
@@ -155,13 +164,14 @@ func (m *DecMode) place(ctx context.Context, p *Plan, place func(i int) ([]byte,
 		a := &arrays[i]
 		*a = Array{DType: s.DType, Shape: s.Shape, Order: s.Order}
 		if place != nil || s.Ref() {
-			var dst []byte
+			var d Destination
 			var err error
 			if place != nil {
-				dst, err = place(i)
+				d, err = place(i)
 			} else {
-				dst, err = m.opts.Allocator(s.DType, s.Shape, s.Order, s.Bytes)
+				d.Mem, err = m.opts.Allocator(s.DType, s.Shape, s.Order, s.Bytes)
 			}
+			dst := d.Mem
 			if err != nil {
 				return nil, &Error{Kind: KindOf(err), Offset: s.Node, Msg: "allocate destination", Err: err}
 			}
@@ -173,11 +183,12 @@ func (m *DecMode) place(ctx context.Context, p *Plan, place func(i int) ([]byte,
 				s.CopyTo(dst) // checked: cannot fail
 				continue
 			}
-			d, err := p.Download(i, dst)
+			dl, err := p.Download(i, dst)
 			if err != nil {
 				return nil, err
 			}
-			downloads = append(downloads, d)
+			dl.Item.File = d.File
+			downloads = append(downloads, dl)
 			continue
 		}
 		switch {

@@ -2,6 +2,7 @@ package hostdl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,7 +39,14 @@ type chunk struct {
 	base int64  // 0 when dst is the whole item (a relay's piece: the piece's offset)
 	off  int64
 	n    int64
+
+	file io.WriterAt // the item's core.FetchItem.File, or nil: written instead of dst
 }
+
+// maxFileBlock bounds the block a fetch into a file gathers in memory
+// before it writes it: a source that declares bigger blocks is written
+// through the destination's memory instead.
+const maxFileBlock = 16 << 20
 
 func (f *fetch) run(ctx context.Context, items []core.FetchItem) error {
 	if err := f.manifest(ctx); err != nil {
@@ -52,7 +60,11 @@ func (f *fetch) run(ctx context.Context, items []core.FetchItem) error {
 		}
 		f.total += mi.Bytes
 		for off, n := range f.m.Chunks(mi, f.c.opts.ChunkSize) {
-			chunks = append(chunks, chunk{mi: mi, dst: it.Dst, off: off, n: n})
+			ch := chunk{mi: mi, dst: it.Dst, off: off, n: n}
+			if f.m.BlockSize <= maxFileBlock {
+				ch.file = it.File
+			}
+			chunks = append(chunks, ch)
 		}
 	}
 	f.progress(0)
@@ -185,11 +197,18 @@ func (f *fetch) readRange(ctx context.Context, ch chunk, got *int64, what string
 	}
 	body := stallReader{resp.Body, a}
 	at := ch.off - ch.base // chunks, and so pieces, start on piece boundaries
-	k, err := readFrames(body, ch.dst[at+*got:at+ch.n], bs)
+	var k int64
+	if ch.file != nil {
+		k, err = readFramesTo(body, ch.file, ch.off+*got, ch.n-*got, bs)
+	} else {
+		k, err = readFrames(body, ch.dst[at+*got:at+ch.n], bs)
+	}
 	*got += k
 	switch {
 	case core.KindOf(err) == core.KindChecksum:
 		return core.NewError(core.KindChecksum, err, "hostdl: %s", what)
+	case ch.file != nil && isCoreError(err): // the destination's
+		return core.NewError(core.KindOf(err), err, "hostdl: %s", what)
 	case err != nil:
 		return requestError(ctx, a, err, what)
 	}
@@ -199,6 +218,11 @@ func (f *fetch) readRange(ctx context.Context, ch chunk, got *int64, what string
 	var one [1]byte
 	body.Read(one[:])
 	return nil
+}
+
+func isCoreError(err error) bool {
+	_, ok := errors.AsType[*core.Error](err)
+	return ok
 }
 
 // request builds a request for path under the batch, with its token and

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/viacodec/viacodec/core"
@@ -90,6 +91,43 @@ func readFrames(body io.Reader, dst []byte, bs int64) (int64, error) {
 	}
 	return p, nil
 }
+
+// readFramesTo is readFrames for n bytes that go to w from offset off
+// on: each piece gathers in a buffer of one piece, is checked there, and
+// is written with one WriteAt. An error of w's is a *core.Error of the
+// kind w gave it (a full disk is KindLimit), which is never retried.
+func readFramesTo(body io.Reader, w io.WriterAt, off, n, bs int64) (int64, error) {
+	var sum [crcSize]byte
+	bp := pieceBuffers.Get().(*[]byte)
+	defer pieceBuffers.Put(bp)
+	if int64(cap(*bp)) < min(bs, n) {
+		*bp = make([]byte, min(bs, n))
+	}
+	buf := *bp
+	var p int64
+	for p < n {
+		piece := buf[:min(bs, n-p)]
+		if _, err := io.ReadFull(body, piece); err != nil {
+			return p, err
+		}
+		if _, err := io.ReadFull(body, sum[:]); err != nil {
+			return p, err
+		}
+		if c, want := core.Checksum(piece), binary.BigEndian.Uint32(sum[:]); c != want {
+			return p, core.NewError(core.KindChecksum, nil, "hostdl: piece at byte %d of the range has crc32c %08x, its sender sent %08x", p, c, want)
+		}
+		if _, err := w.WriteAt(piece, off+p); err != nil {
+			return p, core.NewError(core.KindOf(err), err, "hostdl: write the piece at byte %d of the range", p)
+		}
+		p += int64(len(piece))
+	}
+	return p, nil
+}
+
+// pieceBuffers hold the pieces readFramesTo gathers: one per request
+// under way, reused, so that a download into files makes no garbage in
+// proportion to its size.
+var pieceBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // errorBody is the JSON body of every error response: the core kind (its
 // stable number and its name) and a message. It never holds item bytes.

@@ -2,6 +2,7 @@ package offload
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -141,6 +142,35 @@ func (f *File) Path() string {
 // Slot returns the memory of slot i's bytes in the file, nil for a slot
 // that is not in it. It is writable until Seal.
 func (f *File) Slot(i int) []byte { return f.slots[i] }
+
+// Writer returns a writer of slot i's bytes, at offsets from the slot's
+// start, through the file rather than its mapping (core.FetchItem.File:
+// a download writes there). Its errors are those of the file system, as
+// Create's; nil for a slot not in the file.
+func (f *File) Writer(i int) io.WriterAt {
+	if f.offsets[i] < 0 {
+		return nil
+	}
+	return slotWriter{f, io.NewOffsetWriter(f.f, f.offsets[i]), int64(len(f.slots[i]))}
+}
+
+// slotWriter writes one slot of a File, and only within it.
+type slotWriter struct {
+	f *File
+	w *io.OffsetWriter
+	n int64
+}
+
+func (w slotWriter) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off > w.n || int64(len(p)) > w.n-off {
+		return 0, errorf(core.KindInvalid, nil, "write of %d bytes at %d to a slot of %d", len(p), off, w.n)
+	}
+	n, err := w.w.WriteAt(p, off)
+	if err != nil {
+		return n, fileError(err, "write %s", w.f.path)
+	}
+	return n, nil
+}
 
 // Offset returns where slot i's bytes begin in the file, -1 for a slot
 // that is not in it.

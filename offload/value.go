@@ -45,7 +45,9 @@ func Place(ctx context.Context, m *core.DecMode, p *core.Plan, o Options) (*Valu
 	if err != nil {
 		return nil, err
 	}
-	body, err := m.PlaceIn(ctx, p, func(i int) ([]byte, error) { return f.Slot(i), nil })
+	body, err := m.PlaceIn(ctx, p, func(i int) (core.Destination, error) {
+		return core.Destination{Mem: f.Slot(i), File: f.Writer(i)}, nil
+	})
 	if err == nil {
 		err = f.Seal()
 	}

@@ -265,6 +265,7 @@ func Fetch(life context.Context, f core.Fetcher, d *Decoded, dsts []Slot, timeou
 			if err != nil {
 				return err
 			}
+			dl.Item.File = dst.File
 			downloads = append(downloads, dl)
 		}
 	}

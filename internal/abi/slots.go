@@ -1,6 +1,7 @@
 package abi
 
 import (
+	"io"
 	"math"
 
 	"github.com/viacodec/viacodec/core"
@@ -19,6 +20,9 @@ type Slot struct {
 	DType int32 // a core.DType, or SlotBytes
 	Order int32 // core.RowMajor or core.ColumnMajor
 	Shape []int64
+	// File, when set, reaches Data's bytes through a file that Data maps
+	// (core.FetchItem.File): Fetch downloads through it.
+	File io.WriterAt
 	// Held marks an array whose bytes its caller keeps (a wasm guest's
 	// host): the slot describes it and has no Data, and Encode sends it
 	// by reference as a core.Extern whose Handle is the slot's index.

@@ -447,7 +447,7 @@ func Offload(t *abi.Table, d *abi.Decoded, dir string, timeoutNs int64) (path st
 	offsets = make([]int64, len(slots))
 	for i, s := range slots {
 		if offsets[i] = f.Offset(i); offsets[i] >= 0 {
-			dsts[i] = abi.Slot{Data: f.Slot(i), DType: int32(s.DType)}
+			dsts[i] = abi.Slot{Data: f.Slot(i), DType: int32(s.DType), File: f.Writer(i)}
 		}
 	}
 	if err := FetchThrough(t, d, dsts, timeoutNs); err != nil {
