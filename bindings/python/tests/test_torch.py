@@ -302,3 +302,17 @@ def test_without_torch_the_option_says_what_to_install():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "viacodec[torch]" in out.stdout
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+def test_host_serves_the_tensors_own_memory(snapshot):
+    # By reference, the Host serves the tensor's memory itself: a change
+    # made after dumps reaches the receiver, unless snapshot=True copied it.
+    t = torch.zeros(1 << 18)  # 1 MiB: by reference
+    with viacodec.Host(name="src") as src, viacodec.Host(name="dst") as dst:
+        msg, tx = src.dumps({"t": t}, receivers=1, snapshot=snapshot)
+        t.fill_(5.0)
+        got = dst.loads(msg, tensors="torch")["t"]
+        assert tx.wait(timeout=30).confirmed == ["dst"]
+    want = 0.0 if snapshot else 5.0
+    assert got[0].item() == want and got[-1].item() == want

@@ -1,8 +1,9 @@
 """viacodec: a message codec for federated learning, over the Go core.
 
 A message is a value tree (dicts, lists, str, numbers, bytes) that may hold
-large numpy arrays; viacodec encodes it as deterministic CBOR
-(docs/wire-format.md), byte for byte what the Go core writes.
+large numpy arrays (or CPU torch tensors; ``tensors="torch"`` decodes to
+them); viacodec encodes it as deterministic CBOR (docs/wire-format.md),
+byte for byte what the Go core writes.
 
 >>> import numpy as np, viacodec
 >>> msg = viacodec.dumps({"round": 3, "model": {"w": np.ones((2, 2), np.float32)}})
