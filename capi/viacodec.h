@@ -68,7 +68,7 @@
 //     (malloc'd: vc_free it) is the text the source passes as
 //     vc_publish_options.upload.
 
-#define VC_ABI_VERSION 10
+#define VC_ABI_VERSION 11
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the
@@ -166,6 +166,13 @@ typedef struct vc_host_options {
 	                           // advertise NULL), for a host that can only
 	                           // dial out: it downloads, and publishes a
 	                           // batch only with vc_publish_options.upload
+	int64_t request_timeout_ns; // a download request fails when no byte
+	                           // of it arrives for this long, connecting
+	                           // included: default 30 s
+	int64_t retries;           // how often a failed request is tried again:
+	                           // 0 the default (4), negative never; a
+	                           // download that cannot start fails within
+	                           // about (retries+1) * request_timeout_ns
 } vc_host_options;
 
 // vc_publish_options: how vc_host_encode encodes and publishes. Zero

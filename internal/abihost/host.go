@@ -32,7 +32,14 @@ type HostOptions struct {
 	RefThreshold int64  // default core.DefaultRefThreshold
 	Concurrency  int64  // parallel ranges per download; default hostdl's
 	ChunkSize    int64  // range size; default hostdl's
-	HTTP2        bool   // download over HTTP/2 instead of HTTP/1.1
+	// RequestTimeoutNs fails a download request when no byte of it
+	// arrives for this long (connecting included): default hostdl's 30 s.
+	// Retries is how often a failed request is tried again: default
+	// hostdl's 4, negative never. A download that cannot start fails
+	// within about (Retries+1) × RequestTimeoutNs.
+	RequestTimeoutNs int64
+	Retries          int64
+	HTTP2            bool // download over HTTP/2 instead of HTTP/1.1
 	// AllowCleartext lets a host without TLS listen on, or advertise, an
 	// address that is not loopback (hostdl.ServerOptions.AllowCleartext):
 	// its tokens then cross the network in the clear. Without it such a
@@ -60,6 +67,9 @@ type Host struct {
 
 // hostOptions are hostdl's options for o.
 func (o HostOptions) hostOptions() (hostdl.HostOptions, error) {
+	if o.Retries < math.MinInt32 || o.Retries > math.MaxInt32 {
+		return hostdl.HostOptions{}, abi.Errorf(core.KindInvalid, "option retries %d is out of range", o.Retries)
+	}
 	if o.Concurrency < 0 || o.Concurrency > math.MaxInt32 {
 		return hostdl.HostOptions{}, abi.Errorf(core.KindInvalid, "option concurrency %d is out of range", o.Concurrency)
 	}
@@ -75,8 +85,9 @@ func (o HostOptions) hostOptions() (hostdl.HostOptions, error) {
 		server = hostdl.ServerOptions{Listener: newNoListener()}
 	}
 	return hostdl.HostOptions{
-		Server:          server,
-		Client:          hostdl.ClientOptions{Receiver: o.Name, Protocol: proto, Concurrency: int(o.Concurrency), ChunkSize: o.ChunkSize},
+		Server: server,
+		Client: hostdl.ClientOptions{Receiver: o.Name, Protocol: proto, Concurrency: int(o.Concurrency), ChunkSize: o.ChunkSize,
+			RequestTimeout: time.Duration(o.RequestTimeoutNs), Retries: int(o.Retries)},
 		DefaultReceiver: o.DefaultName,
 		TLSFiles:        hostdl.TLSFiles{CertFile: o.TLSCert, KeyFile: o.TLSKey, CAFile: o.TLSCA},
 		ClientAuth:      o.ClientAuth,

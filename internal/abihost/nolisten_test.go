@@ -10,6 +10,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
+	"github.com/viacodec/viacodec/internal/abi/abitest"
 )
 
 func TestNoListenUploads(t *testing.T) {
@@ -55,6 +56,28 @@ func TestNoListenOptionsRefused(t *testing.T) {
 		}
 		if _, err := NewHost(o); core.KindOf(err) != core.KindInvalid {
 			t.Errorf("NewHost(%+v): %v, want KindInvalid", o, err)
+		}
+	}
+}
+
+// TestRequestTimeoutBoundsAStart: a download from a source that never
+// answers fails after Retries+1 requests of RequestTimeoutNs, not after
+// hostdl's defaults (5 of 30 s).
+func TestRequestTimeoutBoundsAStart(t *testing.T) {
+	tab := abi.NewTable()
+	frozen, _ := addHost(t, tab, HostOptions{Name: "frozen", Advertise: frozenSource(t)})
+	agent, _ := addHost(t, tab, HostOptions{Name: "agent", RequestTimeoutNs: int64(200 * time.Millisecond), Retries: 1})
+	skel, slots, _ := refValue(t)
+	msg, _ := publish(t, tab, frozen, skel, slots, PublishOptions{})
+	abitest.Within(t, 20*time.Second, "a download from a frozen source", func() {
+		_, err := receive(tab, agent, msg)
+		if k := core.KindOf(err); k != core.KindTimeout && k != core.KindUnavailable {
+			t.Fatalf("download from a frozen source: %v, want a timeout", err)
+		}
+	})
+	for _, o := range []HostOptions{{RequestTimeoutNs: -1}, {Retries: 101}, {Retries: 1 << 40}} {
+		if err := CheckHostOptions(o); core.KindOf(err) != core.KindInvalid {
+			t.Errorf("%+v: %v, want KindInvalid", o, err)
 		}
 	}
 }

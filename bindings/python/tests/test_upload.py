@@ -79,3 +79,27 @@ def test_a_host_that_listens_on_nothing_uploads():
 def test_listen_none_takes_no_address():
     with pytest.raises(viacodec.InvalidError, match="listens on nothing"):
         viacodec.Host(listen=None, advertise="site-1.example")
+
+
+def test_a_download_that_cannot_start_fails_soon():
+    """request_timeout and retries bound a download from a source that
+    accepts connections and never answers: it fails after about
+    (retries + 1) × request_timeout, not after 5 × 30 s."""
+    import socket
+    import time
+
+    frozen = socket.create_server(("127.0.0.1", 0), backlog=64)  # the kernel accepts, nobody answers
+    try:
+        src = f"http://127.0.0.1:{frozen.getsockname()[1]}"
+        with viacodec.Host(advertise=src) as stuck, viacodec.Host(request_timeout=0.2, retries=1) as agent:
+            msg, tx = stuck.dumps({"w": np.ones(1 << 20, np.uint8)})
+            start = time.monotonic()
+            with pytest.raises((viacodec.ViacodecTimeoutError, viacodec.SourceUnavailableError)):
+                agent.loads(msg)
+            assert time.monotonic() - start < 20  # the defaults would take 150 s
+            assert tx.status().state == viacodec.TxState.OPEN  # the source heard nothing
+    finally:
+        frozen.close()
+    for kw in ({"request_timeout": 0}, {"request_timeout": -1}, {"retries": -1}, {"retries": 1.5}, {"retries": 101}):
+        with pytest.raises(viacodec.InvalidError):
+            viacodec.Host(**kw)

@@ -124,6 +124,8 @@ def host_options(
     http2: bool = False,
     allow_cleartext: bool = False,
     no_listen: bool = False,
+    request_timeout: Optional[float] = None,
+    retries: Optional[int] = None,
 ) -> _ffi.VcHostOptions:
     """Host's options as the library takes them (vc_host_options); the
     library checks them (vc_host_new, vc_host_check). ``no_listen``: a
@@ -158,7 +160,28 @@ def host_options(
         chunk_size=count(chunk_size, "chunk_size"),
         default_name=text(default_name, "default_name"),
         no_listen=1 if no_listen else 0,
+        request_timeout_ns=_request_timeout(request_timeout),
+        retries=_retries(retries),
     )
+
+
+def _request_timeout(v: Any) -> int:
+    """request_timeout in ns: 0 for the default (None); the library checks the range."""
+    if v is None:
+        return 0
+    ns = timeout_ns(v, "request_timeout")
+    if ns <= 0:
+        raise InvalidError(f"viacodec: request_timeout {v!r} is not a positive number of seconds")
+    return ns
+
+
+def _retries(v: Any) -> int:
+    """retries as the library takes them: 0 the default (None), -1 never (0)."""
+    if v is None:
+        return 0
+    if type(v) is not int or v < 0:
+        raise InvalidError(f"viacodec: retries {v!r} is not an int >= 0")
+    return v if v > 0 else -1
 
 
 def check_host_options(**kw: Any) -> None:
@@ -205,6 +228,12 @@ class Host:
     downloads (default 4 ranges of 4 MiB at once); ``http2`` downloads
     over HTTP/2.
 
+    ``request_timeout`` (seconds, default 30) fails a download request
+    when no byte of it arrives for that long, connecting included, and
+    ``retries`` (default 4; 0 never) is how often a failed request is
+    tried again: a download whose source cannot be reached fails within
+    about (retries + 1) × request_timeout.
+
     ``listen=None`` makes a Host that listens on nothing, for a site that
     can only dial out (behind NAT or a firewall): it downloads as any Host
     does, and publishes arrays by reference only by upload,
@@ -237,6 +266,8 @@ class Host:
         http2: bool = False,
         allow_cleartext: bool = False,
         default_name: Optional[str] = None,
+        request_timeout: Optional[float] = None,
+        retries: Optional[int] = None,
     ) -> None:
         self._handle = 0
         self._closed = True
@@ -259,6 +290,8 @@ class Host:
             chunk_size=chunk_size,
             http2=http2,
             allow_cleartext=allow_cleartext,
+            request_timeout=request_timeout,
+            retries=retries,
         )
         lib = _ffi.lib()
         self._handle = lib.host_new(opts)

@@ -143,6 +143,8 @@ class _Options:
     offload_dir: Optional[str]
     upload_to: Optional[str]
     grant_timeout: float
+    request_timeout: float
+    retries: int
 
     def host_kwargs(self, core: Optional[CoreCell]) -> Dict[str, Any]:
         """viacodec.Host's options for the Host of a cell (core None:
@@ -159,6 +161,8 @@ class _Options:
             "chunk_size": self.chunk_size,
             "http2": self.http2,
             "allow_cleartext": self.allow_cleartext,
+            "request_timeout": self.request_timeout,
+            "retries": self.retries,
         }
         if self.tls_from_cell and core is not None:
             kw.update(_cell_tls(core))
@@ -637,6 +641,8 @@ def register(
     offload_dir: Optional[str] = None,
     upload_to: Optional[str] = None,
     grant_timeout: float = 30.0,
+    request_timeout: float = 10.0,
+    retries: int = 2,
 ) -> None:
     """Makes FLARE's FOBS encode numpy arrays with viacodec, in this
     process, and torch tensors too when torch and FLARE's PyTorch support
@@ -677,6 +683,14 @@ def register(
     when the last array viewing it does. The directory must exist; put it
     on a disk, not a tmpfs (docs/flare.md, *Offloading to disk*).
 
+    ``request_timeout`` (seconds, default 10) and ``retries`` (default 2)
+    bound each download request: one whose source cannot be reached
+    fails within about (retries + 1) × request_timeout, 30 s by
+    default, inside FLARE's own request timeouts (FLARE's 40 s, say)
+    rather than 2.5 minutes, and the sender's transaction ends by its
+    inactivity timeout with no receiver confirmed (TIMED_OUT). A sender
+    that uploads (below) learns at once: its send fails.
+
     ``listen=None`` is for a process that cannot be reached (a client
     site behind NAT or a firewall, which only dials out): its Hosts listen
     on nothing, and each message it sends by reference is first uploaded
@@ -700,6 +714,8 @@ def register(
     >>> viacodec.flare.unregister()
     """
     global _installed
+    if type(retries) is not int or retries < 0:
+        raise InvalidError(f"viacodec.flare: retries {retries!r} is not an int >= 0")
     if type(ref_threshold) is not int or ref_threshold <= 0:
         raise InvalidError(f"viacodec.flare: ref_threshold {ref_threshold!r} is not a positive int")
     if isinstance(exit_wait, bool) or not isinstance(exit_wait, (int, float)) or not 0 <= exit_wait < float("inf"):
@@ -732,6 +748,8 @@ def register(
         _offload_dir(offload_dir),
         upload_to,
         _seconds(grant_timeout, "grant_timeout", optional=False),  # type: ignore[arg-type]
+        _seconds(request_timeout, "request_timeout", optional=False),  # type: ignore[arg-type]
+        retries,
     )
     opts.check()
     with _lock:
