@@ -30,6 +30,14 @@ func reserve(f *os.File, size int64) error {
 	return nil
 }
 
+// startWriteback starts writing a range just written to disk, without
+// waiting: the download streams to disk as it goes instead of piling up
+// dirty pages until the kernel throttles it.
+func startWriteback(f *os.File, off, n int64) {
+	const syncFileRangeWrite = 2 // SYNC_FILE_RANGE_WRITE
+	syscall.Syscall6(syscall.SYS_SYNC_FILE_RANGE, f.Fd(), uintptr(off), uintptr(n), syncFileRangeWrite, 0, 0)
+}
+
 func mapShared(f *os.File, size int64) ([]byte, error) {
 	if size == 0 {
 		return []byte{}, nil

@@ -151,14 +151,15 @@ func (f *File) Writer(i int) io.WriterAt {
 	if f.offsets[i] < 0 {
 		return nil
 	}
-	return slotWriter{f, io.NewOffsetWriter(f.f, f.offsets[i]), int64(len(f.slots[i]))}
+	return slotWriter{f, io.NewOffsetWriter(f.f, f.offsets[i]), f.offsets[i], int64(len(f.slots[i]))}
 }
 
 // slotWriter writes one slot of a File, and only within it.
 type slotWriter struct {
-	f *File
-	w *io.OffsetWriter
-	n int64
+	f    *File
+	w    *io.OffsetWriter
+	base int64 // the slot's offset in the file
+	n    int64
 }
 
 func (w slotWriter) WriteAt(p []byte, off int64) (int, error) {
@@ -169,6 +170,7 @@ func (w slotWriter) WriteAt(p []byte, off int64) (int, error) {
 	if err != nil {
 		return n, fileError(err, "write %s", w.f.path)
 	}
+	startWriteback(w.f.f, w.base+off, int64(n))
 	return n, nil
 }
 
