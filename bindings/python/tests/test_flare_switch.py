@@ -186,3 +186,36 @@ def test_allow_cleartext():
     vf.register(listen="127.0.0.1:0", advertise_host="192.0.2.7", allow_cleartext=True)
     h = vf.host(Cell("clear_cell_b", "tcp://127.0.0.1:1", secure=False, credentials={}))
     assert h.source.startswith("http://192.0.2.7:")
+
+
+def test_upload_holder():
+    """Where a process that cannot be reached uploads: upload_to (with
+    the sender's job id for {job}), else the message's destination, else
+    its one receiver, else its job's server cell."""
+    from nvflare.fuel.f3.cellnet.defs import MessageHeaderKey
+    from nvflare.fuel.f3.message import Message
+    from nvflare.fuel.utils.fobs import FOBSContextKey
+
+    class Core:
+        def __init__(self, fqcn):
+            self.fqcn = fqcn
+
+        def get_fqcn(self):
+            return self.fqcn
+
+    trainer, root = Core("site-1.job-7.rank0"), Core("site-1")
+    to_cj = Message(headers={MessageHeaderKey.DESTINATION: "site-1.job-7"})
+    for opts, core, ctx, want in (
+        ({"upload_to": "server.{job}"}, trainer, {FOBSContextKey.MESSAGE: to_cj}, "server.job-7"),
+        ({"upload_to": "server.{job}"}, root, {}, "server"),
+        ({"upload_to": "relay-eu"}, trainer, {FOBSContextKey.MESSAGE: to_cj}, "relay-eu"),
+        ({}, trainer, {FOBSContextKey.MESSAGE: to_cj}, "site-1.job-7"),
+        ({}, trainer, {FOBSContextKey.RECEIVER_IDS: ["server.job-7"]}, "server.job-7"),
+        ({}, trainer, {FOBSContextKey.RECEIVER_IDS: ["a", "b"]}, "server.job-7"),
+        ({}, root, {}, "server"),
+    ):
+        vf.register(listen=None, **opts)
+        try:
+            assert vf._installed[0].holder(core, ctx) == want, (opts, core.fqcn, ctx)
+        finally:
+            vf.unregister()

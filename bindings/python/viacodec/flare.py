@@ -416,12 +416,14 @@ class _Adapter:
         return make_reply(ReturnCode.OK, body={"grant": grant})
 
     def holder(self, core: CoreCell, ctx: dict) -> str:
-        """The cell a process that cannot be reached uploads to: upload_to,
-        else the message's destination, else its one receiver, else the
-        server cell of the sender's job ("server.<job>" for a cell
+        """The cell a process that cannot be reached uploads to: upload_to
+        (its "{job}" the sender's job id: "server.{job}"), else the
+        message's destination, else its one receiver, else the server
+        cell of the sender's job ("server.<job>" for a cell
         "site-1.<job>...", "server" for a root cell)."""
+        job = core.get_fqcn().split(".")[1:2]
         if self.opts.upload_to:
-            return self.opts.upload_to
+            return self.opts.upload_to.replace(".{job}", "." + job[0] if job else "").replace("{job}", job[0] if job else "")
         msg = ctx.get(FOBSContextKey.MESSAGE)
         dest = msg.get_header(MessageHeaderKey.DESTINATION) if isinstance(msg, Message) else None
         if isinstance(dest, str) and dest:
@@ -429,7 +431,7 @@ class _Adapter:
         ids = ctx.get(FOBSContextKey.RECEIVER_IDS)
         if isinstance(ids, (list, tuple)) and len(ids) == 1 and isinstance(ids[0], str):
             return ids[0]
-        return ".".join([FQCN.ROOT_SERVER] + core.get_fqcn().split(".")[1:2])
+        return ".".join([FQCN.ROOT_SERVER] + job)
 
     def ask_grant(self, core: CoreCell, ctx: dict, nbytes: int) -> str:
         """An upload grant for nbytes from the holding cell, over the cell
@@ -695,8 +697,10 @@ def register(
     site behind NAT or a firewall, which only dials out): its Hosts listen
     on nothing, and each message it sends by reference is first uploaded
     to a cell that can be reached, which then serves it: ``upload_to``
-    (an FQCN), else the message's destination, else the server cell of
-    the process's job. The grant for that upload is asked for over the
+    (an FQCN, in which ``{job}`` stands for the sender's job id:
+    ``"server.{job}"`` is its job's server cell, the choice for a
+    trainer whose messages its site's job cell forwards), else the
+    message's destination, else the server cell of the process's job. The grant for that upload is asked for over the
     cell connection the process already has (channel ``"viacodec"``,
     topic ``"upload_grant"``, answered within ``grant_timeout``
     seconds); every process that registered with a listen address
