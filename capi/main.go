@@ -76,6 +76,8 @@
 // under a deadline, and returns only when nothing writes to it any more.
 // vc_decode_cancel, called from another thread, ends such a download
 // early (a binding's answer to Ctrl-C), leaving the host usable.
+// vc_decode_offload instead lands every array in one safetensors file
+// the library creates (package offload), for the caller to map.
 //
 // # Processes
 //

@@ -96,3 +96,34 @@ func TestFetchToFileMemory(t *testing.T) {
 		t.Errorf("left behind: %v", entries)
 	}
 }
+
+// fetch -o onto a full disk, or into a directory that cannot be written,
+// fails in the command's terms before anything downloads, and leaves no
+// file; a source that is gone leaves none either.
+func TestFetchToFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "m.safetensors"), tensorfile.Safetensors, servedFile(t, tensorfile.Safetensors))
+	full, ro := filepath.Join(dir, "full"), filepath.Join(dir, "ro")
+	for _, m := range []struct{ dir, opts string }{{full, "size=1m"}, {ro, "size=1m,ro"}} {
+		os.Mkdir(m.dir, 0o755)
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", m.opts, "tmpfs", m.dir).CombinedOutput(); err != nil {
+			t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", m.dir).Run() })
+	}
+	s := startServe(t, dir, "m.safetensors", "-o", "msg.cbor", "-receivers", "1", "-timeout", "1m")
+	waitFile(t, s, filepath.Join(dir, "msg.cbor"))
+	viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "full/out.safetensors").Fails(t, 1, "viacodec fetch: cannot write full/out.safetensors: no space left on device")
+	viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "ro/out.safetensors").Fails(t, 1, "viacodec fetch: cannot write ro/out.safetensors: read-only file system")
+	for _, d := range []string{full, ro} {
+		if entries, _ := os.ReadDir(d); len(entries) != 0 {
+			t.Errorf("left in %s: %v", d, entries)
+		}
+	}
+	s.cmd.Process.Kill()
+	<-s.done
+	viacodec(t, dir, nil, "fetch", "msg.cbor", "-o", "out.safetensors", "-timeout", "20s").Fails(t, 1, "viacodec fetch: msg.cbor: ")
+	if matches, _ := filepath.Glob(filepath.Join(dir, "*out.safetensors*")); len(matches) != 0 {
+		t.Errorf("left behind: %v", matches)
+	}
+}

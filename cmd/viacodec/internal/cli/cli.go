@@ -102,7 +102,8 @@ func Plural(n int, noun string) string {
 }
 
 // Message is the one line a command prints for err: without the package
-// prefixes of viacodec's Go errors ("core: ", "hostdl: ", "tensorfile: "),
+// prefixes of viacodec's Go errors ("core: ", "hostdl: ", "tensorfile: ",
+// "offload: "),
 // which name code, not a fault, and with the names of the Go options a
 // command sets from its flags replaced by flags (nil for none).
 func Message(err error, flags *strings.Replacer) string {
@@ -121,7 +122,7 @@ func Message(err error, flags *strings.Replacer) string {
 }
 
 // goPackages are the packages whose errors a command may print.
-var goPackages = map[string]bool{"core": true, "hostdl": true, "tensorfile": true}
+var goPackages = map[string]bool{"core": true, "hostdl": true, "tensorfile": true, "offload": true}
 
 // oneLine keeps a text to one line, its spaces single.
 func oneLine(s string) string {

@@ -45,7 +45,7 @@ func Main(m *testing.M) {
 
 // goPackage is the prefix of an error of one of viacodec's packages,
 // which the command's errors never show.
-var goPackage = regexp.MustCompile(`(^|: )(core|hostdl|tensorfile|abi|wasm): `)
+var goPackage = regexp.MustCompile(`(^|: )(core|hostdl|tensorfile|offload|abi|wasm): `)
 
 // Result is what a run printed and its exit status.
 type Result struct {
