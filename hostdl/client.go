@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/viacodec/viacodec/core"
@@ -136,17 +137,43 @@ func (c *Client) Fetch(ctx context.Context, batch core.BatchRef, items []core.Fe
 	return err
 }
 
-// fetchFrom fetches items of batch from the base URL (or name) where.
+// fetchFrom fetches items of batch from the base URL (or name) where, or
+// from the object where names (ObjectHolder), with the manifest and the
+// receipt at the batch's source.
 func (c *Client) fetchFrom(ctx context.Context, where string, batch core.BatchRef, items []core.FetchItem) error {
+	f := &fetch{c: c, batch: batch, auth: "Bearer " + hex.EncodeToString(batch.Token[:])}
+	if obj, ok := strings.CutPrefix(where, ObjectHolder); ok {
+		u, err := url.Parse(obj)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+			return core.NewError(core.KindUnavailable, err, "hostdl: holder %q is not an object URL", cut(where, maxLogText))
+		}
+		f.object = u
+		where = batch.Source
+	}
 	base, err := c.resolve(where)
 	if err != nil {
 		return err
 	}
-	f := &fetch{
-		c: c, batch: batch, base: base,
-		auth: "Bearer " + hex.EncodeToString(batch.Token[:]),
-	}
+	f.base = base
 	return f.run(ctx, items)
+}
+
+// ObjectHolder begins a holder that names an object in an object store
+// (S3 or compatible) rather than a Host: "object+" and a URL that lets its
+// bearer GET the object (a presigned URL). The object holds each item's
+// frames (its pieces, each followed by its CRC-32C, as a range's body
+// carries them), item after item in the manifest's order; a receiver
+// reads the manifest and sends the receipt to the batch's source, and
+// reads the frames from the object in ranges, with no credentials of its
+// own (docs/download-protocol.md §8.4). Package hostdl/s3store puts
+// batches there.
+const ObjectHolder = "object+"
+
+// FramedSize is the bytes of an item of n bytes as frames of pieces of
+// pieceSize bytes, each followed by its CRC-32C: its size in an object
+// (ObjectHolder).
+func FramedSize(n, pieceSize int64) int64 {
+	return n + crcSize*((n+pieceSize-1)/pieceSize)
 }
 
 // resolve turns a Source into a base URL.

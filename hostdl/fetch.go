@@ -24,6 +24,11 @@ type fetch struct {
 	auth  string // "Bearer <hex token>": sent, never logged
 	who   string // the receiver id sent, when not the client's (a relay forwarding)
 
+	// object, when not nil, is where the items' frames are (ObjectHolder):
+	// item i's at objOff[i], read with no token and no receiver id.
+	object *url.URL
+	objOff map[int]int64
+
 	m     *core.Manifest
 	nonce string
 
@@ -51,6 +56,14 @@ const maxFileBlock = 16 << 20
 func (f *fetch) run(ctx context.Context, items []core.FetchItem) error {
 	if err := f.manifest(ctx); err != nil {
 		return err
+	}
+	if f.object != nil {
+		f.objOff = make(map[int]int64, len(f.m.Items))
+		var off int64
+		for _, mi := range f.m.Items {
+			f.objOff[mi.ID] = off
+			off += FramedSize(mi.Bytes, int64(f.m.BlockSize))
+		}
 	}
 	var chunks []chunk
 	for _, it := range items {
@@ -125,6 +138,9 @@ func (f *fetch) progress(n int64) {
 // start.
 func (f *fetch) chunk(ctx context.Context, ch chunk) error {
 	what := fmt.Sprintf("item %d bytes %d+%d of %s", ch.mi.ID, ch.off, ch.n, f.batch)
+	if f.object != nil {
+		what += " from the object store " + f.object.Host
+	}
 	retries := f.c.opts.Retries
 	bs := int64(f.m.BlockSize)
 	got, fails, corrupt := int64(0), 0, 0
@@ -172,27 +188,44 @@ func (f *fetch) chunk(ctx context.Context, ch chunk) error {
 func (f *fetch) readRange(ctx context.Context, ch chunk, got *int64, what string) error {
 	a := f.c.start(ctx)
 	defer a.end()
-	req, err := f.request(a.ctx, http.MethodGet, "items/"+strconv.Itoa(ch.mi.ID))
-	if err != nil {
+	var req *http.Request
+	var err error
+	bs := int64(f.m.BlockSize)
+	first, last := ch.off+*got, ch.off+ch.n-1
+	n := last - first + 1
+	framed := n + crcSize*((n+bs-1)/bs) // the body: its pieces, each with its CRC
+	rFirst, rLast := first, last        // what Range names
+	if f.object != nil {
+		// The object holds each item's frames (§8.4); its URL carries its
+		// own capability: the token and the receiver's id stay with the
+		// source.
+		if req, err = http.NewRequestWithContext(a.ctx, http.MethodGet, f.object.String(), nil); err != nil {
+			return core.NewError(core.KindInvalid, err, "hostdl: %s", what)
+		}
+		rFirst = f.objOff[ch.mi.ID] + first + crcSize*(first/bs)
+		rLast = rFirst + framed - 1
+	} else if req, err = f.request(a.ctx, http.MethodGet, "items/"+strconv.Itoa(ch.mi.ID)); err != nil {
 		return err
 	}
-	first, last := ch.off+*got, ch.off+ch.n-1
-	req.Header.Set("Range", "bytes="+strconv.FormatInt(first, 10)+"-"+strconv.FormatInt(last, 10))
+	req.Header.Set("Range", "bytes="+strconv.FormatInt(rFirst, 10)+"-"+strconv.FormatInt(rLast, 10))
 	resp, err := f.c.hc.Do(req)
 	if err != nil {
 		return requestError(ctx, a, err, what)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusPartialContent {
+		if f.object != nil {
+			return objectError(resp, what)
+		}
 		return readError(resp, what)
 	}
-	if err := checkProtocol(resp.Header.Get(headerProtocol), "source", "receiver"); err != nil {
-		return err
+	if f.object == nil {
+		if err := checkProtocol(resp.Header.Get(headerProtocol), "source", "receiver"); err != nil {
+			return err
+		}
 	}
-	bs := int64(f.m.BlockSize)
-	n := last - first + 1
-	want := fmt.Sprintf("bytes %d-%d/", first, last)
-	if cr := resp.Header.Get("Content-Range"); resp.ContentLength != n+crcSize*((n+bs-1)/bs) || !strings.HasPrefix(cr, want) {
+	want := fmt.Sprintf("bytes %d-%d/", rFirst, rLast)
+	if cr := resp.Header.Get("Content-Range"); resp.ContentLength != framed || !strings.HasPrefix(cr, want) {
 		return core.NewError(core.KindProtocol, nil, "hostdl: %s: asked %s, answered %q with %d bytes", what, want, cr, resp.ContentLength)
 	}
 	body := stallReader{resp.Body, a}
@@ -330,4 +363,18 @@ func (f *fetch) receipt(ctx context.Context) error {
 		}
 		return readError(resp, what)
 	})
+}
+
+// objectError reports an object store's refusal of a range: the store's
+// status with its meaning for a presigned URL (an object store's error
+// body is its own, not ours).
+func objectError(resp *http.Response, what string) *core.Error {
+	err := readError(resp, what)
+	switch resp.StatusCode {
+	case http.StatusForbidden:
+		return core.NewError(core.KindAuth, err, "hostdl: the object store refused the holder's URL (expired, or altered)")
+	case http.StatusNotFound:
+		return core.NewError(core.KindUnavailable, err, "hostdl: the object store has no such object (deleted, or expired)")
+	}
+	return err
 }

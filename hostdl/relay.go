@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,6 +173,9 @@ func (r *Relay) Server() *Server { return r.server }
 // of msg.
 func (r *Relay) Forward(msg []byte) ([]byte, error) {
 	return r.pass.Rehold(msg, func(b core.BatchRef) (string, error) {
+		if strings.HasPrefix(b.Holder, ObjectHolder) {
+			return b.Holder, nil // an object store serves every receiver itself
+		}
 		if err := r.Hold(b); err != nil {
 			return "", err
 		}
