@@ -14,6 +14,7 @@ import (
 	"github.com/viacodec/viacodec/cmd/viacodec/internal/cli"
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
+	"github.com/viacodec/viacodec/hostdl/s3store"
 	"github.com/viacodec/viacodec/internal/tensorfile"
 )
 
@@ -64,6 +65,7 @@ func runServe(args []string) error {
 	tf := addTLSFlags(fs, "the server")
 	clientAuth := fs.Bool("client-auth", false, "accept only clients with a certificate -tls-ca signed (mutual TLS)")
 	allowCleartext := fs.Bool("allow-cleartext", false, "serve plain HTTP beyond loopback too: the message's tokens cross the network in the clear")
+	store := fs.String("store", "", "upload the arrays to an object store, `s3://BUCKET/PREFIX`, for the receivers to download from there; the AWS environment variables give the credentials, region and endpoint (AWS_ENDPOINT_URL_S3)")
 	files, err := cli.ParseArgs(fs, args)
 	if err != nil {
 		return err
@@ -121,13 +123,27 @@ func runServe(args []string) error {
 	if inactivity == 0 {
 		inactivity = math.MaxInt64 // until the receivers are done or Ctrl-C
 	}
-	tx, err := host.Publish(batch, core.PublishOptions{Receivers: *receivers, Timeout: inactivity})
-	if err != nil {
+	po := core.PublishOptions{Receivers: *receivers, Timeout: inactivity}
+	var tx *core.Transaction
+	sent := msg.Bytes() // the message the receivers get
+	if *store != "" {
+		st, err := openStore(*store)
+		if err != nil {
+			return err
+		}
+		defer st.Close() // after tx.Abort: the objects go with the transaction
+		ctx, stop := cli.Interruptible(*timeout)
+		tx, sent, err = st.Publish(ctx, host, batch, sent, po)
+		stop()
+		if err != nil {
+			return err
+		}
+	} else if tx, err = host.Publish(batch, po); err != nil {
 		return err
 	}
 	defer tx.Abort()
 	if err := writeOutput(*out, func(w io.Writer) error {
-		_, err := msg.WriteTo(w)
+		_, err := w.Write(sent)
 		return err
 	}); err != nil {
 		return err
@@ -142,7 +158,10 @@ func runServe(args []string) error {
 		where = *out
 	}
 	fmt.Fprintf(status, "serving %s (%s) of %s at %s for %s; message (%s) on %s\n",
-		cli.Plural(batch.Ref.Items, "array"), cli.FormatBytes(batch.Ref.Bytes), displayName(in), host.Source(), cli.Plural(*receivers, "receiver"), cli.FormatBytes(int64(msg.Len())), where)
+		cli.Plural(batch.Ref.Items, "array"), cli.FormatBytes(batch.Ref.Bytes), displayName(in), host.Source(), cli.Plural(*receivers, "receiver"), cli.FormatBytes(int64(len(sent))), where)
+	if *store != "" {
+		fmt.Fprintf(status, "the arrays are in %s; receivers ask %s only for the manifest and the receipt\n", *store, host.Source())
+	}
 	ctx, stop := cli.Interruptible(*timeout)
 	defer stop()
 	return watch(ctx, tx, *receivers, batch.Ref.Bytes, cli.NewProgress(status), *timeout)
@@ -225,4 +244,15 @@ func outcomeError(out core.Outcome, receivers int, limit time.Duration) error {
 		how = "the transfer ended: " + out.State.String()
 	}
 	return fmt.Errorf("%s: %d of %d receivers confirmed", how, len(out.Confirmed()), receivers)
+}
+
+// openStore opens the object store "s3://BUCKET/PREFIX" names, with
+// credentials from the AWS environment.
+func openStore(u string) (*s3store.Store, error) {
+	o, err := s3store.ParseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	o.Logger = slog.New(slog.DiscardHandler)
+	return s3store.New(o)
 }
