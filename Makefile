@@ -67,6 +67,7 @@ demo: venv python
 # and about 0.5 GB of modules; rebuilt only when the tools module changes.
 WEED := .tools/bin/weed
 weed: $(WEED)
+bench: weed
 
 $(WEED): tools/seaweedfs/go.mod tools/seaweedfs/go.sum tools/seaweedfs/tools.go
 	cd tools/seaweedfs && $(GO) build -ldflags='-s -w' -o $(CURDIR)/$(WEED) github.com/seaweedfs/seaweedfs/weed
