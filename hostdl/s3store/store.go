@@ -75,7 +75,8 @@ type Options struct {
 	Parallel int
 	// Expiry is how long a presigned URL, and so the objects, live: zero
 	// means the transaction's inactivity timeout (PublishOptions.Timeout,
-	// or core.DefaultTimeout), at most MaxExpiry. When it ends the objects
+	// or core.DefaultTimeout), at least 1 s (the store's least) and at
+	// most MaxExpiry. When it ends the objects
 	// are deleted, even if the transaction is still open: receivers that
 	// come later fall back to the origin (docs/download-protocol.md §8.4).
 	Expiry time.Duration
@@ -207,7 +208,7 @@ func (s *Store) Publish(ctx context.Context, h *hostdl.Host, b *core.Batch, msg 
 	}
 	expiry := s.o.Expiry
 	if expiry == 0 {
-		expiry = min(cmp(o.Timeout, core.DefaultTimeout), MaxExpiry)
+		expiry = min(max(cmp(o.Timeout, core.DefaultTimeout), time.Second), MaxExpiry)
 	}
 	holder, err := s.Hold(ctx, tx, b, expiry)
 	if err != nil {

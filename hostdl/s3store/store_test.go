@@ -85,7 +85,7 @@ func publish(t testing.TB, s *Store, size int, o core.PublishOptions) *source {
 }
 
 func receiver(t testing.TB, name string, o hostdl.ClientOptions) *hostdl.Host {
-	o.Receiver, o.Logger = name, quiet
+	o.Receiver = name
 	if o.BackoffMin == 0 {
 		o.BackoffMin, o.BackoffMax = time.Millisecond, 10*time.Millisecond
 	}
