@@ -63,7 +63,7 @@ type File struct {
 // names[i]; a slot that is not an array (a byte string of a skeleton
 // plan) gets no place in the file. The file is reserved on disk at its
 // full size and its header written; the arrays' bytes are then written
-// through Slot(i), and Seal makes the file complete.
+// through Slot(i) or Writer(i), and Seal makes the file complete.
 func Create(o Options, slots []core.Slot, names []string) (*File, error) {
 	if err := o.check(); err != nil {
 		return nil, err
