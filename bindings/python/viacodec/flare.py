@@ -251,7 +251,9 @@ class _TensorLazyRef(LazyRef):
     def of(cls, r: LazyRef) -> "_TensorLazyRef":
         return cls(r._batch, r._item, r._dtype, r._shape, r._order, r._host)
 
-    def resolve(self, host: Any = None, *, timeout: Optional[float] = None, tensors: str = "torch") -> Any:
+    def resolve(self, host: Any = None, *, timeout: Optional[float] = None, tensors: str = "torch", offload: Any = None, offload_keep: bool = False) -> Any:
+        if offload is not None:  # numpy memmaps over the file, as tensors viewing them
+            return _as_tensor(super().resolve(host, timeout=timeout, offload=offload, offload_keep=offload_keep))
         return super().resolve(host, timeout=timeout, tensors=tensors)
 
 
