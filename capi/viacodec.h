@@ -61,6 +61,11 @@
 //     dir, timeout_ns, &path, offsets, n, err) instead lands every array
 //     in one safetensors file it creates in dir: *path is malloc'd
 //     (vc_free it), the file is the caller's to remove.
+//   vc_relay_new(opts, &relay, err): starts a pull-through caching relay;
+//     vc_relay_forward(relay, msg, msg_len, &out, &out_len, err) re-points
+//     a message's batches at it (*out malloc'd: vc_free it), and it serves
+//     them to any number of receivers, fetching each piece upstream once;
+//     vc_relay_source, vc_relay_stats; vc_release(relay) stops it.
 //   vc_tx_wait(tx, timeout_ns, &outcome, err), vc_tx_status(tx, &outcome,
 //     err): *outcome is malloc'd: vc_free it. vc_tx_abort(tx, err).
 //   vc_host_grant_upload(host, max_bytes, timeout_ns, &grant, err): lets a
@@ -68,7 +73,7 @@
 //     (malloc'd: vc_free it) is the text the source passes as
 //     vc_publish_options.upload.
 
-#define VC_ABI_VERSION 11
+#define VC_ABI_VERSION 12
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the
@@ -174,6 +179,35 @@ typedef struct vc_host_options {
 	                           // download that cannot start fails within
 	                           // about (retries+1) * request_timeout_ns
 } vc_host_options;
+
+// vc_relay_options: how vc_relay_new starts a pull-through caching relay.
+// NULL strings and zero numbers mean the defaults.
+typedef struct vc_relay_options {
+	const char* listen;        // as vc_host_options.listen
+	const char* advertise;     // as vc_host_options.advertise
+	const char* tls_cert_file; // server certificate, and the client
+	                           // certificate presented upstream
+	const char* tls_key_file;  // its key
+	const char* tls_ca_file;   // verifies upstream servers, and with
+	                           // tls_client_auth the receivers
+	int32_t tls_client_auth;   // nonzero: receivers need certificates
+	int32_t allow_cleartext;   // as vc_host_options.allow_cleartext
+	int64_t budget;            // bytes of pieces in memory: default 256 MiB
+	const char* spill_dir;     // pieces beyond the budget go to files here;
+	                           // NULL: they are dropped and fetched again
+} vc_relay_options;
+
+// vc_relay_counters: a relay's counters (vc_relay_stats).
+typedef struct vc_relay_counters {
+	int64_t batches;           // batches held
+	int64_t held_bytes;        // bytes of pieces in memory now
+	int64_t peak_bytes;        // most bytes of pieces in memory at once
+	int64_t upstream_bytes;    // verified bytes fetched upstream
+	int64_t upstream_pieces;   // pieces fetched upstream
+	int64_t spilled_bytes;     // bytes written to spill files
+	int64_t refused;           // requests refused: the budget was in use
+	int64_t bytes_served;      // item bytes its server wrote to receivers
+} vc_relay_counters;
 
 // vc_publish_options: how vc_host_encode encodes and publishes. Zero
 // fields mean the defaults.

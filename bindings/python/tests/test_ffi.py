@@ -56,6 +56,8 @@ STRUCTS = [
     ("vc_receiver_status", _ffi.VcReceiverStatus),
     ("vc_outcome", _ffi.VcOutcome),
     ("vc_host_counters", _ffi.VcHostCounters),
+    ("vc_relay_options", _ffi.VcRelayOptions),
+    ("vc_relay_counters", _ffi.VcRelayCounters),
 ]
 
 
@@ -125,10 +127,11 @@ def test_doctests():
     import viacodec._codec
     import viacodec._host
     import viacodec._refs
+    import viacodec._relay
     import viacodec._tx
     import viacodec._types
 
-    for mod in (viacodec, viacodec._codec, viacodec._types, viacodec._host, viacodec._refs, viacodec._tx):
+    for mod in (viacodec, viacodec._codec, viacodec._types, viacodec._host, viacodec._refs, viacodec._relay, viacodec._tx):
         failures, tried = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert failures == 0, mod.__name__
         assert tried > 0, mod.__name__

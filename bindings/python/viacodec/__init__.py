@@ -63,6 +63,7 @@ from ._errors import (
     ViacodecTimeoutError,
 )
 from ._host import Host, HostStats, resolve
+from ._relay import Relay, RelayStats
 from ._tx import Outcome, ReceiverState, ReceiverStatus, Transaction, TxState
 from ._refs import LazyRef
 from ._types import Map, Object, Registry, default_registry, register
@@ -79,6 +80,8 @@ __all__ = [
     "TxState",
     "ReceiverState",
     "HostStats",
+    "Relay",
+    "RelayStats",
     "LazyRef",
     "resolve",
     "register",

@@ -32,7 +32,7 @@ from ._errors import ForkedProcessError, error_for, python_text
 LIBRARY_ENV = "VIACODEC_LIBRARY"
 
 #: The VC_ABI_VERSION this module was written for.
-ABI_VERSION = 11
+ABI_VERSION = 12
 
 
 class VcError(Structure):
@@ -196,6 +196,41 @@ class VcHostCounters(Structure):
     ]
 
 
+class VcRelayOptions(Structure):
+    """typedef struct vc_relay_options { const char* listen, *advertise,
+    *tls_cert_file, *tls_key_file, *tls_ca_file; int32_t tls_client_auth,
+    allow_cleartext; int64_t budget; const char* spill_dir; } vc_relay_options;"""
+
+    _fields_ = [
+        ("listen", c_char_p),
+        ("advertise", c_char_p),
+        ("tls_cert_file", c_char_p),
+        ("tls_key_file", c_char_p),
+        ("tls_ca_file", c_char_p),
+        ("tls_client_auth", c_int32),
+        ("allow_cleartext", c_int32),
+        ("budget", c_int64),
+        ("spill_dir", c_char_p),
+    ]
+
+
+class VcRelayCounters(Structure):
+    """typedef struct vc_relay_counters { int64_t batches, held_bytes,
+    peak_bytes, upstream_bytes, upstream_pieces, spilled_bytes, refused,
+    bytes_served; } vc_relay_counters;"""
+
+    _fields_ = [
+        ("batches", c_int64),
+        ("held_bytes", c_int64),
+        ("peak_bytes", c_int64),
+        ("upstream_bytes", c_int64),
+        ("upstream_pieces", c_int64),
+        ("spilled_bytes", c_int64),
+        ("refused", c_int64),
+        ("bytes_served", c_int64),
+    ]
+
+
 def library_path() -> str:
     """The path the library is loaded from: $VIACODEC_LIBRARY, or
     libviacodec.so inside the package."""
@@ -328,6 +363,15 @@ class Library:
             ],
             status=True,
         )
+        # int32_t vc_relay_new(const vc_relay_options* opts, int64_t* handle, vc_error* err);
+        declare("vc_relay_new", c_int32, [POINTER(VcRelayOptions), POINTER(c_int64), POINTER(VcError)], status=True)
+        # int32_t vc_relay_forward(int64_t relay, const uint8_t* msg, uint64_t msg_len, uint8_t** out,
+        #                          uint64_t* out_len, vc_error* err);  -- *out: vc_free
+        declare("vc_relay_forward", c_int32, [c_int64, c_char_p, c_uint64, POINTER(c_void_p), POINTER(c_uint64), POINTER(VcError)], status=True)
+        # int32_t vc_relay_source(int64_t relay, char** out, vc_error* err);  -- *out: vc_free
+        declare("vc_relay_source", c_int32, [c_int64, POINTER(c_void_p), POINTER(VcError)], status=True)
+        # int32_t vc_relay_stats(int64_t relay, vc_relay_counters* out, vc_error* err);
+        declare("vc_relay_stats", c_int32, [c_int64, POINTER(VcRelayCounters), POINTER(VcError)], status=True)
         # int32_t vc_host_decode(int64_t h, const uint8_t* msg, uint64_t msg_len,
         #                        const vc_dec_options* opts, int64_t* handle, uint8_t** skel,
         #                        uint64_t* skel_len, vc_slot** slots, int64_t* nslots, vc_error* err);
