@@ -16,6 +16,8 @@ import pytest
 
 pytest.importorskip("nvflare")
 
+import viacodec  # noqa: E402
+import viacodec.flare as vf  # noqa: E402
 from nvflare.fuel.f3.cellnet.cell import Cell  # noqa: E402
 from nvflare.fuel.f3.message import Message  # noqa: E402
 from nvflare.fuel.utils.network_utils import get_open_ports  # noqa: E402
@@ -117,3 +119,44 @@ def test_a_download_that_cannot_start_fails_within_the_request_timeout():
                 p.join()
         frozen.close()
     assert [p.exitcode for p in procs] == [0, 0]
+
+
+def test_forwarding_cell_fans_out_through_its_relay():
+    """register(relay_budget=...): a cell that forwards references (decoded
+    with pass-through) re-points them at its process's caching relay; two
+    receivers behind it cost the origin one copy, and both confirm at the
+    origin under their own names."""
+    from nvflare.fuel.utils import fobs
+    from nvflare.fuel.utils.fobs import FOBSContextKey
+
+    vf.register(ref_threshold=THRESHOLD, relay_budget=32 << 20)
+    try:
+        url = "tcp://127.0.0.1:1"  # never started: FOBS needs the cells' names only
+        origin, hop = Cell("fan_origin", url, secure=False, credentials={}), Cell("fan_hop", url, secure=False, credentials={})
+        agents = [Cell(f"fan_agent{i}", url, secure=False, credentials={}) for i in range(2)]
+        rng = np.random.default_rng(5)
+        model = {f"l{i}": rng.standard_normal(1 << 17).astype(np.float32) for i in range(3)}
+        size = sum(a.nbytes for a in model.values())
+
+        ctx = origin.get_fobs_context({FOBSContextKey.NUM_RECEIVERS: 2})
+        msg = Message(payload={"model": model})
+        ctx[FOBSContextKey.MESSAGE] = msg
+        data = fobs.dumps(msg.payload, fobs_ctx=ctx)
+        (tx,) = vf.transactions(msg)
+
+        lazy = fobs.loads(data, fobs_ctx=hop.get_fobs_context({FOBSContextKey.PASS_THROUGH: True}))
+        assert {type(v).__name__ for v in lazy["model"].values()} == {"LazyRef"}
+        fwd = fobs.dumps(lazy, fobs_ctx=hop.get_fobs_context())
+        relay = vf._installed[0].relay(hop.core_cell)
+        for a in agents:
+            got = fobs.loads(fwd, fobs_ctx=a.get_fobs_context())
+            assert all(np.array_equal(got["model"][k], model[k]) for k in model)
+        out = tx.wait(timeout=30)
+        assert out.state == viacodec.TxState.COMPLETED and sorted(out.confirmed) == ["fan_agent0", "fan_agent1"]
+        st = relay.stats()
+        assert vf.host(origin).stats().bytes_served == size == st.upstream_bytes  # one copy from the origin
+        assert st.bytes_served == 2 * size
+    finally:
+        vf.unregister()
+    with pytest.raises(viacodec.InvalidError):
+        vf.register(listen=None, relay_budget=1 << 20)

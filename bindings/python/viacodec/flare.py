@@ -69,7 +69,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 import viacodec
-from viacodec import Host, InvalidError, LazyRef, Transaction, TxState, _torch
+from viacodec import Host, InvalidError, LazyRef, Relay, Transaction, TxState, _torch
 
 try:
     import nvflare
@@ -145,6 +145,7 @@ class _Options:
     grant_timeout: float
     request_timeout: float
     retries: int
+    relay_budget: Optional[int]
 
     def host_kwargs(self, core: Optional[CoreCell]) -> Dict[str, Any]:
         """viacodec.Host's options for the Host of a cell (core None:
@@ -357,6 +358,7 @@ class _Adapter:
         self._lock = threading.Lock()
         self._hosts: Dict[str, Tuple["weakref.ref[CoreCell]", Host]] = {}
         self._granting: "weakref.WeakSet[CoreCell]" = weakref.WeakSet()  # cells that answer grant requests
+        self._relay: Optional[Relay] = None  # with relay_budget: the process's caching relay
         self._closed = False
 
     # ---- hosts ----
@@ -478,8 +480,32 @@ class _Adapter:
             self._closed = True
             hosts = [h for _, h in self._hosts.values()]
             self._hosts.clear()
+            relay, self._relay = self._relay, None
+        if relay is not None:
+            relay.close()
         for h in hosts:
             h.close()
+
+    def relay(self, core: CoreCell) -> Relay:
+        """The process's caching relay (relay_budget), opened on first use
+        with the Hosts' address and TLS options (the first forwarding
+        cell's, with tls_from_cell)."""
+        with self._lock:
+            if self._closed:
+                raise InvalidError("viacodec.flare: unregistered")
+            if self._relay is None or self._relay.closed:
+                kw = self.opts.host_kwargs(core)
+                self._relay = Relay(
+                    kw["listen"],
+                    advertise=kw["advertise"],
+                    tls_cert=kw["tls_cert"],
+                    tls_key=kw["tls_key"],
+                    tls_ca=kw["tls_ca"],
+                    tls_client_auth=kw["tls_client_auth"],
+                    allow_cleartext=kw["allow_cleartext"],
+                    budget=self.opts.relay_budget,
+                )
+            return self._relay
 
     # ---- encode (FOBS post callbacks) ----
 
@@ -491,6 +517,7 @@ class _Adapter:
         ctx = mgr.fobs_ctx
         enc: _Encoding = ctx[_ENC_KEY]
         cell = _cell_of(ctx)
+        tx: Optional[Transaction] = None
         try:
             big = self.opts.ref_threshold
             self.grant_uploads(cell)
@@ -508,7 +535,12 @@ class _Adapter:
                     snapshot=self.opts.snapshot,
                     upload=upload,
                 )
+            if self.opts.relay_budget is not None and cell is not None and any(isinstance(x, LazyRef) for x in enc.items):
+                # a forwarding cell: its receivers download through this process's relay
+                data = self.relay(cell).forward(data)
         except Exception as e:  # noqa: BLE001 - FOBS reports it as the message's error
+            if tx is not None:
+                tx.abort()
             mgr.set_error(f"viacodec.flare: encoding {len(enc.items)} arrays failed: {e}")
             return
         mgr.add_datum(Datum(DatumType.BLOB, data, dot=DOT))
@@ -647,6 +679,7 @@ def register(
     grant_timeout: float = 30.0,
     request_timeout: float = 10.0,
     retries: int = 2,
+    relay_budget: Optional[int] = None,
 ) -> None:
     """Makes FLARE's FOBS encode numpy arrays with viacodec, in this
     process, and torch tensors too when torch and FLARE's PyTorch support
@@ -695,6 +728,14 @@ def register(
     inactivity timeout with no receiver confirmed (TIMED_OUT). A sender
     that uploads (below) learns at once: its send fails.
 
+    ``relay_budget`` (bytes) makes this process a caching relay for the
+    messages its cells forward (decoded with pass-through, so holding
+    LazyRefs): they are re-pointed at one viacodec.Relay of the process
+    (listening and serving TLS as its Hosts do), which fetches each piece
+    from upstream once, however many receivers the message reaches, and
+    holds at most that many bytes in memory; receipts still reach the
+    origin under each receiver's name.
+
     ``listen=None`` is for a process that cannot be reached (a client
     site behind NAT or a firewall, which only dials out): its Hosts listen
     on nothing, and each message it sends by reference is first uploaded
@@ -720,6 +761,8 @@ def register(
     >>> viacodec.flare.unregister()
     """
     global _installed
+    if relay_budget is not None and (type(relay_budget) is not int or relay_budget <= 0 or listen is None):
+        raise InvalidError(f"viacodec.flare: relay_budget {relay_budget!r} is not a positive int, or this process listens on nothing (listen=None)")
     if type(retries) is not int or retries < 0:
         raise InvalidError(f"viacodec.flare: retries {retries!r} is not an int >= 0")
     if type(ref_threshold) is not int or ref_threshold <= 0:
@@ -756,6 +799,7 @@ def register(
         _seconds(grant_timeout, "grant_timeout", optional=False),  # type: ignore[arg-type]
         _seconds(request_timeout, "request_timeout", optional=False),  # type: ignore[arg-type]
         retries,
+        relay_budget,
     )
     opts.check()
     with _lock:
