@@ -20,6 +20,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/fakeclock"
+	"github.com/viacodec/viacodec/internal/syncbuf"
 )
 
 // The tests in this file each replay an attack a hostile token holder or
@@ -405,7 +406,7 @@ func TestSlowReadersShareBudget(t *testing.T) {
 // 512 bytes whatever the request held, and the logs hold no long run of
 // what the client sent.
 func TestAttackerTextCut(t *testing.T) {
-	var sink syncBuffer
+	var sink syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	table := newTable(t)
 	srv := startServer(t, table, ServerOptions{Logger: log})

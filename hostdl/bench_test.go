@@ -1,7 +1,6 @@
 package hostdl
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/arraytest"
 )
 
 // The benchmarks model a checkpoint of 1 GiB in 100 float32 tensors
@@ -82,22 +82,6 @@ func arena(i int) []byte {
 		bench.arenas = append(bench.arenas, a)
 	}
 	return bench.arenas[i]
-}
-
-// arenaAllocator hands out consecutive slices of buf: the final consumer's
-// own memory, already faulted in.
-func arenaAllocator(buf []byte) core.Allocator {
-	var mu sync.Mutex
-	off := int64(0)
-	return func(_ core.DType, _ []int, _ core.Order, n int64) ([]byte, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if off+n > int64(len(buf)) {
-			return nil, fmt.Errorf("arena of %d bytes exhausted", len(buf))
-		}
-		off += n
-		return buf[off-n : off : off], nil
-	}
 }
 
 // tcpTransfer sends src over one loopback TCP connection into dst and
@@ -243,7 +227,7 @@ func BenchmarkDownload(b *testing.B) {
 					wg.Go(func() {
 						o := core.DecOptions{Fetcher: c}
 						if !bc.fresh {
-							o.Allocator = arenaAllocator(arena(i))
+							o.Allocator = arraytest.Arena(arena(i))
 						}
 						dm, _ := o.DecMode()
 						if _, err := dm.Decode(msg); err != nil {
@@ -299,7 +283,7 @@ func BenchmarkDownload64(b *testing.B) {
 			wg.Go(func() {
 				a := arena(i / per)
 				k := i % per
-				dm, _ := core.DecOptions{Fetcher: c, Allocator: arenaAllocator(a[k*benchSmallSize : (k+1)*benchSmallSize])}.DecMode()
+				dm, _ := core.DecOptions{Fetcher: c, Allocator: arraytest.Arena(a[k*benchSmallSize : (k+1)*benchSmallSize])}.DecMode()
 				if _, err := dm.Decode(msg); err != nil {
 					b.Error(err)
 				}

@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -166,24 +165,6 @@ func settleGoroutines(tb testing.TB, n int) {
 
 // raceOrShort reports whether the test should use smaller inputs.
 func raceOrShort() bool { return raceEnabled || testing.Short() }
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers: a log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // slowTransport delays every read of a response body: a slow receiver.
 type slowTransport struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/syncbuf"
 )
 
 // TestLogsNeverHoldToken captures every log record, at Debug, of servers
@@ -19,7 +20,7 @@ import (
 // connection, a wrong token, a missing one and an expired ref, and checks
 // that no token appears in them in any spelling.
 func TestLogsNeverHoldToken(t *testing.T) {
-	var sink syncBuffer
+	var sink syncbuf.Buffer
 	text := slog.New(slog.NewTextHandler(&sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	jsonl := slog.New(slog.NewJSONHandler(&sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
 

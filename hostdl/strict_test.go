@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/syncbuf"
 )
 
 // rawRequest writes a request verbatim on a new connection and returns the
@@ -114,7 +115,7 @@ func TestCleartextBeyondLoopback(t *testing.T) {
 			t.Errorf("%+v: %v", o, err)
 		}
 	}
-	var sink syncBuffer
+	var sink syncbuf.Buffer
 	s, err := NewServer(table, ServerOptions{Addr: "0.0.0.0:0", Advertise: "127.0.0.1", AllowCleartext: true,
 		Logger: slog.New(slog.NewTextHandler(&sink, nil))})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
+	"github.com/viacodec/viacodec/internal/arraytest"
 	"github.com/viacodec/viacodec/internal/leakcheck"
 	"github.com/viacodec/viacodec/internal/tensorfile"
 	"github.com/viacodec/viacodec/offload"
@@ -66,36 +67,19 @@ func (p pair) send(t *testing.T, v any) []byte {
 	return msg.Bytes()
 }
 
-func randomArray(t *testing.T, rng *rand.Rand, dt core.DType, order core.Order, shape ...int) *core.Array {
-	t.Helper()
-	n := dt.Size()
-	for _, d := range shape {
-		n *= d
-	}
-	data := make([]byte, n)
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	a, err := core.NewArray(dt, shape, order, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 func model(t *testing.T) map[string]any {
 	rng := rand.New(rand.NewPCG(1, 2))
 	return map[string]any{
 		"round": int64(3),
 		"model": map[string]any{
-			"w":    randomArray(t, rng, core.DTypeFloat32, core.RowMajor, 300, 200),  // by reference
-			"b":    randomArray(t, rng, core.DTypeFloat32, core.RowMajor, 7),         // inline
-			"c":    randomArray(t, rng, core.DTypeComplex128, core.RowMajor, 30, 10), // no safetensors dtype
-			"f":    randomArray(t, rng, core.DTypeFloat64, core.ColumnMajor, 40, 30), // column-major
-			"h":    randomArray(t, rng, core.DTypeBFloat16, core.RowMajor, 1024),
-			"none": randomArray(t, rng, core.DTypeInt8, core.RowMajor, 0),
+			"w":    arraytest.Random(t, rng, core.DTypeFloat32, []int{300, 200}, core.RowMajor),  // by reference
+			"b":    arraytest.Random(t, rng, core.DTypeFloat32, []int{7}, core.RowMajor),         // inline
+			"c":    arraytest.Random(t, rng, core.DTypeComplex128, []int{30, 10}, core.RowMajor), // no safetensors dtype
+			"f":    arraytest.Random(t, rng, core.DTypeFloat64, []int{40, 30}, core.ColumnMajor), // column-major
+			"h":    arraytest.Random(t, rng, core.DTypeBFloat16, []int{1024}, core.RowMajor),
+			"none": arraytest.Random(t, rng, core.DTypeInt8, []int{0}, core.RowMajor),
 		},
-		"layers": []any{randomArray(t, rng, core.DTypeInt64, core.RowMajor, 200)},
+		"layers": []any{arraytest.Random(t, rng, core.DTypeInt64, []int{200}, core.RowMajor)},
 	}
 }
 

@@ -3,7 +3,6 @@ package wasm
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
+	"github.com/viacodec/viacodec/internal/arraytest"
 	"github.com/viacodec/viacodec/wasm/internal/guestwasm"
 )
 
@@ -286,7 +286,7 @@ func BenchmarkDownloadByRef(b *testing.B) {
 		start := time.Now()
 		var dec Decoder
 		var err error
-		o := core.DecOptions{Allocator: arenaAllocator(dst)}
+		o := core.DecOptions{Allocator: arraytest.Arena(dst)}
 		if inGuest {
 			o.Fetcher = rcv.Client()
 			dec, err = rt.DecMode(o)
@@ -328,21 +328,6 @@ func BenchmarkDownloadByRef(b *testing.B) {
 			b.ReportMetric(mb/tn.Seconds(), "native-MB/s")
 			b.ReportMetric(tn.Seconds()/tw.Seconds(), "x-native")
 		})
-	}
-}
-
-// arenaAllocator hands out consecutive slices of buf.
-func arenaAllocator(buf []byte) core.Allocator {
-	var mu sync.Mutex
-	off := int64(0)
-	return func(_ core.DType, _ []int, _ core.Order, n int64) ([]byte, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if off+n > int64(len(buf)) {
-			return nil, fmt.Errorf("arena of %d bytes exhausted", len(buf))
-		}
-		off += n
-		return buf[off-n : off : off], nil
 	}
 }
 

@@ -10,15 +10,9 @@ import (
 	"testing"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/arraytest"
 	"github.com/viacodec/viacodec/internal/tensorfile"
 )
-
-var allDTypes = []core.DType{
-	core.DTypeBool, core.DTypeInt8, core.DTypeInt16, core.DTypeInt32, core.DTypeInt64,
-	core.DTypeUint8, core.DTypeUint16, core.DTypeUint32, core.DTypeUint64,
-	core.DTypeFloat16, core.DTypeBFloat16, core.DTypeFloat32, core.DTypeFloat64,
-	core.DTypeComplex64, core.DTypeComplex128, core.DTypeFloat8E4M3FN, core.DTypeFloat8E5M2,
-}
 
 // carries says which dtypes a format has a name for.
 func carries(f tensorfile.Format, dt core.DType) bool {
@@ -30,40 +24,19 @@ func carries(f tensorfile.Format, dt core.DType) bool {
 	}
 }
 
-// randomArray holds random bits: NaN payloads, subnormals, -0 and all.
-func randomArray(t *testing.T, rng *rand.Rand, dt core.DType, shape []int) *core.Array {
-	t.Helper()
-	n := dt.Size()
-	for _, d := range shape {
-		n *= d
-	}
-	data := make([]byte, n)
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-		if dt == core.DTypeBool {
-			data[i] &= 1
-		}
-	}
-	a, err := core.NewArray(dt, shape, core.RowMajor, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 // modelFile has a tensor of every dtype the format carries, a 0-d one,
 // an empty one, and metadata for safetensors.
 func modelFile(t *testing.T, f tensorfile.Format) *tensorfile.File {
 	rng := rand.New(rand.NewPCG(11, uint64(f)))
 	file := &tensorfile.File{}
-	for _, dt := range allDTypes {
+	for _, dt := range arraytest.DTypes() {
 		if carries(f, dt) {
-			file.Tensors = append(file.Tensors, tensorfile.Tensor{Name: "layers.0." + dt.String(), Array: randomArray(t, rng, dt, []int{4, 3})})
+			file.Tensors = append(file.Tensors, tensorfile.Tensor{Name: "layers.0." + dt.String(), Array: arraytest.Random(t, rng, dt, []int{4, 3}, core.RowMajor)})
 		}
 	}
 	file.Tensors = append(file.Tensors,
-		tensorfile.Tensor{Name: "scalar", Array: randomArray(t, rng, core.DTypeFloat64, []int{})},
-		tensorfile.Tensor{Name: "empty", Array: randomArray(t, rng, core.DTypeInt32, []int{0, 5})},
+		tensorfile.Tensor{Name: "scalar", Array: arraytest.Random(t, rng, core.DTypeFloat64, []int{}, core.RowMajor)},
+		tensorfile.Tensor{Name: "empty", Array: arraytest.Random(t, rng, core.DTypeInt32, []int{0, 5}, core.RowMajor)},
 	)
 	if f == tensorfile.Safetensors {
 		file.Metadata = map[string]string{"format": "pt", "step": "1200"}
@@ -173,12 +146,12 @@ func TestSafetensorsToNPZ(t *testing.T) {
 func TestUnpackCannotCarry(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	for _, f := range []tensorfile.Format{tensorfile.Safetensors, tensorfile.NPZ} {
-		for _, dt := range allDTypes {
+		for _, dt := range arraytest.DTypes() {
 			if carries(f, dt) {
 				continue
 			}
 			dir := t.TempDir()
-			data, err := core.Marshal(map[string]any{"ok": randomArray(t, rng, core.DTypeFloat32, []int{2}), "x": randomArray(t, rng, dt, []int{2})})
+			data, err := core.Marshal(map[string]any{"ok": arraytest.Random(t, rng, core.DTypeFloat32, []int{2}, core.RowMajor), "x": arraytest.Random(t, rng, dt, []int{2}, core.RowMajor)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/viacodec/viacodec/cmd/viacodec/internal/cmdtest"
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/arraytest"
 	"github.com/viacodec/viacodec/internal/tensorfile"
 )
 
@@ -125,7 +126,7 @@ func TestServeFetch(t *testing.T) {
 // ranges.
 func servedFile(t *testing.T, f tensorfile.Format) *tensorfile.File {
 	file := modelFile(t, f)
-	big := randomArray(t, rand.New(rand.NewPCG(5, 6)), core.DTypeFloat32, []int{1024, 1024})
+	big := arraytest.Random(t, rand.New(rand.NewPCG(5, 6)), core.DTypeFloat32, []int{1024, 1024}, core.RowMajor)
 	file.Tensors = append([]tensorfile.Tensor{{Name: "big", Array: big}}, file.Tensors...) // name order
 	return file
 }

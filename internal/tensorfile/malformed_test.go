@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/arraytest"
 )
 
 // safetensorsFile builds a safetensors file from a header and a buffer.
@@ -82,8 +83,8 @@ func checkError(t *testing.T, f *File, err error, kind core.Kind) {
 func smallFile(t *testing.T) *File {
 	rng := rand.New(rand.NewPCG(3, 4))
 	return &File{Tensors: []Tensor{
-		{"w", randomArray(t, rng, core.DTypeFloat32, []int{2, 3}, core.RowMajor)},
-		{"b", randomArray(t, rng, core.DTypeInt8, []int{3}, core.RowMajor)},
+		{"w", arraytest.Random(t, rng, core.DTypeFloat32, []int{2, 3}, core.RowMajor)},
+		{"b", arraytest.Random(t, rng, core.DTypeInt8, []int{3}, core.RowMajor)},
 	}}
 }
 

@@ -12,15 +12,8 @@ import (
 	"testing"
 
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/internal/arraytest"
 )
-
-// allDTypes is every dtype of the core.
-var allDTypes = []core.DType{
-	core.DTypeBool, core.DTypeInt8, core.DTypeInt16, core.DTypeInt32, core.DTypeInt64,
-	core.DTypeUint8, core.DTypeUint16, core.DTypeUint32, core.DTypeUint64,
-	core.DTypeFloat16, core.DTypeBFloat16, core.DTypeFloat32, core.DTypeFloat64,
-	core.DTypeComplex64, core.DTypeComplex128, core.DTypeFloat8E4M3FN, core.DTypeFloat8E5M2,
-}
 
 // cannotCarry lists, per format, the dtypes it has no name for.
 var cannotCarry = map[Format][]core.DType{
@@ -28,47 +21,25 @@ var cannotCarry = map[Format][]core.DType{
 	NPZ:         {core.DTypeBFloat16, core.DTypeFloat8E4M3FN, core.DTypeFloat8E5M2},
 }
 
-// randomArray returns an array of random bits (NaN payloads, subnormals
-// and all), bools 0 or 1.
-func randomArray(t testing.TB, rng *rand.Rand, dt core.DType, shape []int, order core.Order) *core.Array {
-	t.Helper()
-	n := dt.Size()
-	for _, d := range shape {
-		n *= d
-	}
-	data := make([]byte, n)
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-		if dt == core.DTypeBool {
-			data[i] &= 1
-		}
-	}
-	a, err := core.NewArray(dt, shape, order, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 // sampleFile has one tensor of every dtype the format carries, in several
 // shapes (0-d, empty, 3-d), and a column-major one.
 func sampleFile(t testing.TB, format Format) *File {
 	rng := rand.New(rand.NewPCG(7, uint64(format)))
 	f := &File{}
-	for _, dt := range allDTypes {
+	for _, dt := range arraytest.DTypes() {
 		if slices.Contains(cannotCarry[format], dt) {
 			continue
 		}
 		f.Tensors = append(f.Tensors,
-			Tensor{"layers.0." + dt.String(), randomArray(t, rng, dt, []int{3, 5}, core.RowMajor)},
-			Tensor{"scalar." + dt.String(), randomArray(t, rng, dt, []int{}, core.RowMajor)},
+			Tensor{"layers.0." + dt.String(), arraytest.Random(t, rng, dt, []int{3, 5}, core.RowMajor)},
+			Tensor{"scalar." + dt.String(), arraytest.Random(t, rng, dt, []int{}, core.RowMajor)},
 		)
 	}
 	f.Tensors = append(f.Tensors,
-		Tensor{"empty", randomArray(t, rng, core.DTypeFloat32, []int{0, 4}, core.RowMajor)},
-		Tensor{"cube", randomArray(t, rng, core.DTypeInt16, []int{2, 3, 4}, core.RowMajor)},
-		Tensor{"fortran", randomArray(t, rng, core.DTypeFloat64, []int{3, 2, 4}, core.ColumnMajor)},
-		Tensor{"ünïcode \"name\"\n", randomArray(t, rng, core.DTypeUint8, []int{2}, core.RowMajor)},
+		Tensor{"empty", arraytest.Random(t, rng, core.DTypeFloat32, []int{0, 4}, core.RowMajor)},
+		Tensor{"cube", arraytest.Random(t, rng, core.DTypeInt16, []int{2, 3, 4}, core.RowMajor)},
+		Tensor{"fortran", arraytest.Random(t, rng, core.DTypeFloat64, []int{3, 2, 4}, core.ColumnMajor)},
+		Tensor{"ünïcode \"name\"\n", arraytest.Random(t, rng, core.DTypeUint8, []int{2}, core.RowMajor)},
 	)
 	if format == Safetensors {
 		f.Metadata = map[string]string{"format": "pt", "note": "ünï \"quoted\"\n\x01"}
@@ -173,7 +144,7 @@ func TestCannotCarry(t *testing.T) {
 		for _, dt := range dts {
 			f := sampleFile(t, format)
 			f.Metadata = nil
-			f.Tensors = append(f.Tensors, Tensor{"x", randomArray(t, rng, dt, []int{2}, core.RowMajor)})
+			f.Tensors = append(f.Tensors, Tensor{"x", arraytest.Random(t, rng, dt, []int{2}, core.RowMajor)})
 			var buf bytes.Buffer
 			err := Write(&buf, format, f)
 			if !errors.Is(err, core.ErrInvalid) || !strings.Contains(err.Error(), dt.String()) {

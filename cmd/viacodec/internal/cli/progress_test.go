@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/viacodec/viacodec/cmd/viacodec/internal/cmdtest"
+	"github.com/viacodec/viacodec/internal/syncbuf"
 )
 
 // Elsewhere than on a terminal, a download gets a plain line every
@@ -41,7 +42,7 @@ func TestProgressLines(t *testing.T) {
 // Bars: updates from several goroutines at once, lines printed between
 // them, downloads that end complete or not; close returns.
 func TestProgressBars(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	p := NewProgressTo(&out, true)
 	for round := range 3 {
 		var wg sync.WaitGroup
@@ -64,23 +65,6 @@ func TestProgressBars(t *testing.T) {
 	if got := out.String(); !strings.Contains(got, "round 0 done\n") || !strings.Contains(got, "round 2 done\n") {
 		t.Fatalf("output %q", got)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestFormatBytes(t *testing.T) {
@@ -122,7 +106,7 @@ func TestProgressOnTerminals(t *testing.T) {
 		{0, "  download: 50% of 1.0 MiB"},
 		{80, "]  1.0 MiB / 1.0 MiB 100 %"},
 	} {
-		var drawn syncBuffer
+		var drawn syncbuf.Buffer
 		tty := cmdtest.OpenPTY(t, tt.cols, &drawn)
 		p := NewProgress(tty)
 		p.lineEvery = 0
