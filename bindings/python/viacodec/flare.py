@@ -25,6 +25,14 @@ placeholder (its index in that viacodec message).
   or at exit. It listens where register() says (default: loopback, a free
   port) and serves TLS with the files register() names, or with the
   cell's own FLARE credentials (``tls_from_cell=True``).
+- **Across sites** (docs/flare.md): a process that cannot be reached
+  registers with ``listen=None`` and uploads what it sends by reference
+  to the receiving cell's Host, under a grant that cell answers over the
+  cell connection (channel ``"viacodec"``, topic ``"upload_grant"``); a
+  forwarding process with ``relay_budget`` serves what it forwards
+  through one caching relay (one copy from upstream however many
+  receivers); ``request_timeout`` and ``retries`` bound a download whose
+  source cannot be reached (about 30 s by default).
 - **Pass-through**: a cell that decodes with FLARE's pass-through flag
   (``FOBSContextKey.PASS_THROUGH``, set by the ``PASS_THROUGH`` message
   header or the cell's pass-through channels) downloads nothing: each
