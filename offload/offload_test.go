@@ -16,6 +16,7 @@ import (
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
 	"github.com/viacodec/viacodec/internal/arraytest"
+	"github.com/viacodec/viacodec/internal/dirtest"
 	"github.com/viacodec/viacodec/internal/leakcheck"
 	"github.com/viacodec/viacodec/internal/tensorfile"
 	"github.com/viacodec/viacodec/offload"
@@ -92,19 +93,6 @@ func arrays(body any) map[string]*core.Array {
 	return out
 }
 
-func entries(t *testing.T, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 // The arrays land in a safetensors file, bit for bit, named by their
 // paths; the value views the file; Close removes it.
 func TestDecodeIntoAFile(t *testing.T) {
@@ -151,7 +139,7 @@ func TestDecodeIntoAFile(t *testing.T) {
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if names := entries(t, dir); len(names) != 0 {
+	if names := dirtest.Names(t, dir); len(names) != 0 {
 		t.Errorf("after Close: %v", names)
 	}
 }
@@ -181,7 +169,7 @@ func TestKeepAndPath(t *testing.T) {
 	if _, err := tensorfile.Read(tensorfile.Safetensors, data); err != nil {
 		t.Fatal(err)
 	}
-	if names := entries(t, dir); len(names) != 1 {
+	if names := dirtest.Names(t, dir); len(names) != 1 {
 		t.Errorf("left behind: %v", names)
 	}
 }
@@ -218,7 +206,7 @@ func TestFailedDownloadLeavesNoFile(t *testing.T) {
 		if v != nil || core.KindOf(err) != core.KindUnavailable {
 			t.Errorf("%+v: got %v, %v; want a KindUnavailable error", o, v, err)
 		}
-		if names := entries(t, dir); len(names) != 0 {
+		if names := dirtest.Names(t, dir); len(names) != 0 {
 			t.Errorf("%+v: left behind: %v", o, names)
 		}
 	}
@@ -267,7 +255,7 @@ func TestDiskErrors(t *testing.T) {
 			}
 			t.Log(err)
 			if _, statErr := os.Stat(c.dir); statErr == nil {
-				if names := entries(t, c.dir); len(names) != 0 {
+				if names := dirtest.Names(t, c.dir); len(names) != 0 {
 					t.Errorf("left behind: %v", names)
 				}
 			}

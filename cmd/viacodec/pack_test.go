@@ -11,6 +11,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/arraytest"
+	"github.com/viacodec/viacodec/internal/dirtest"
 	"github.com/viacodec/viacodec/internal/tensorfile"
 )
 
@@ -180,14 +181,7 @@ func TestUnpackCannotCarry(t *testing.T) {
 // temporary files.
 func assertOnly(t *testing.T, dir string, names ...string) {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range entries {
-		got = append(got, e.Name())
-	}
+	got := dirtest.Names(t, dir)
 	slices.Sort(names)
 	if !slices.Equal(got, names) {
 		t.Fatalf("directory holds %q, want %q", got, names)
