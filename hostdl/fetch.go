@@ -72,7 +72,7 @@ func (f *fetch) run(ctx context.Context, items []core.FetchItem) error {
 			return err
 		}
 		f.total += mi.Bytes
-		for off, n := range f.m.Chunks(mi, f.c.opts.ChunkSize) {
+		for off, n := range f.m.Chunks(mi, f.chunkSize()) {
 			ch := chunk{mi: mi, dst: it.Dst, off: off, n: n}
 			if f.m.BlockSize <= maxFileBlock {
 				ch.file = it.File
@@ -85,6 +85,20 @@ func (f *fetch) run(ctx context.Context, items []core.FetchItem) error {
 		return err
 	}
 	return f.receipt(ctx)
+}
+
+// objectChunk is the least chunk read from an object store: a store's
+// request costs more than a Host's (its first byte comes tens of
+// milliseconds later), so ranges there are larger (§8.4).
+const objectChunk = 16 << 20
+
+// chunkSize is the span of one range request: ChunkSize, or objectChunk
+// at least from an object store.
+func (f *fetch) chunkSize() int64 {
+	if f.object != nil {
+		return max(f.c.opts.ChunkSize, objectChunk)
+	}
+	return f.c.opts.ChunkSize
 }
 
 // chunks fetches every chunk with Concurrency workers; the first failure

@@ -305,13 +305,15 @@ func TestStoreGoneMidDownload(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			w := startWeed(t)
 			s := newStore(t, w, Options{})
-			src := publish(t, s, 4<<20, core.PublishOptions{Receivers: 1})
+			src := publish(t, s, 40<<20, core.PublishOptions{Receivers: 1}) // 3 ranges of at most 16 MiB
 			var once sync.Once
-			r := receiver(t, "r", hostdl.ClientOptions{
-				Concurrency: 1, ChunkSize: 256 << 10, Retries: 1,
+			var r *hostdl.Host
+			r = receiver(t, "r", hostdl.ClientOptions{
+				Concurrency: 1, Retries: 1,
 				Progress: func(_ uuid.UUID, done, _ int64) {
 					if done > 0 {
 						once.Do(func() {
+							r.Client().CloseIdleConnections()
 							if err := w.Stop(); err != nil {
 								t.Error(err)
 							}
