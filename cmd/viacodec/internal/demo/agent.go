@@ -20,6 +20,7 @@ import (
 	"github.com/viacodec/viacodec/cmd/viacodec/internal/cli"
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
+	"github.com/viacodec/viacodec/hostdl/s3store"
 	"github.com/viacodec/viacodec/wasm"
 )
 
@@ -63,8 +64,20 @@ func (p *peer) Close() error {
 
 // newPeer assembles the host of a process of the demo. Every non-empty
 // array it encodes goes by reference; progress, if set, sees its client's
-// downloads.
-func newPeer(name string, progress func(ref uuid.UUID, done, total int64)) (*peer, error) {
+// downloads; store, if not empty, is the object store ("s3://BUCKET/PREFIX",
+// credentials from the AWS environment) that holds what it publishes.
+func newPeer(name string, progress func(ref uuid.UUID, done, total int64), store string) (*peer, error) {
+	var st *s3store.Store
+	if store != "" {
+		o, err := s3store.ParseURL(store)
+		if err != nil {
+			return nil, err
+		}
+		o.Logger = slog.New(slog.DiscardHandler)
+		if st, err = s3store.New(o); err != nil {
+			return nil, err
+		}
+	}
 	count := &downloadCounter{done: map[uuid.UUID]int64{}, then: progress}
 	h, err := hostdl.NewHost(hostdl.HostOptions{
 		Logger:       slog.New(slog.DiscardHandler),
@@ -74,17 +87,23 @@ func newPeer(name string, progress func(ref uuid.UUID, done, total int64)) (*pee
 	if err != nil {
 		return nil, err
 	}
+	closeAll := func() {
+		if st != nil {
+			st.Close()
+		}
+		h.Close()
+	}
 	enc, err := h.EncMode(core.EncOptions{})
 	if err != nil {
-		h.Close()
+		closeAll()
 		return nil, err
 	}
 	dec, err := h.DecMode(core.DecOptions{})
 	if err != nil {
-		h.Close()
+		closeAll()
 		return nil, err
 	}
-	p := &peer{Host: h, dec: dec, count: count, close: func() { h.Close() }}
+	p := &peer{Host: h, dec: dec, count: count, close: closeAll}
 	p.publish = func(v any, receivers int) ([]byte, waiter, error) {
 		msg, err := enc.Encode(v)
 		if err != nil {
@@ -92,6 +111,13 @@ func newPeer(name string, progress func(ref uuid.UUID, done, total int64)) (*pee
 		}
 		if msg.Batch() == nil {
 			return nil, nil, errors.New("no array went by reference")
+		}
+		if st != nil {
+			tx, sent, err := st.Publish(h.Context(), h, msg.Batch(), msg.Bytes(), updateOptions(receivers))
+			if err != nil {
+				return nil, nil, err
+			}
+			return sent, tx, nil
 		}
 		tx, err := h.Publish(msg.Batch(), updateOptions(receivers))
 		if err != nil {
@@ -244,6 +270,7 @@ func RunAgent(args []string) error {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	name := fs.String("name", "agent", "receiver id `NAME` of the agent")
 	sandboxed := fs.Bool("wasm", false, "run the codec and the transaction table in a wasm guest")
+	store := fs.String("store", "", "publish the updates through the object store `s3://BUCKET/PREFIX`")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -251,7 +278,7 @@ func RunAgent(args []string) error {
 	progress := func(_ uuid.UUID, done, total int64) {
 		out.write(map[string]any{"op": "progress", "done": done, "total": total})
 	}
-	newP, kind := newPeer, "go"
+	newP, kind := func(n string, pr func(uuid.UUID, int64, int64)) (*peer, error) { return newPeer(n, pr, *store) }, "go"
 	if *sandboxed {
 		newP, kind = newWasmPeer, "wasm"
 	}
@@ -376,7 +403,7 @@ func RunRelay(args []string) error {
 	out := newFrameWriter(os.Stdout)
 	// Its host's client would download, if anything asked it to: its
 	// count shows that nothing did.
-	p, err := newPeer(*name, nil)
+	p, err := newPeer(*name, nil, "")
 	if err != nil {
 		return err
 	}

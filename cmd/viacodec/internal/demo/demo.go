@@ -26,6 +26,7 @@ func Run(args []string) error {
 	wasmAgents := fs.Int("wasm-agents", 1, "`N` Go agents whose codec and transaction table run in a wasm guest")
 	python := fs.String("python", "", "`CMD` (interpreter and script) of a Python agent to add, which is\nbindings/python/examples/fl_agent.py")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up on the rounds after `D` (90s, 10m, 1h)")
+	store := fs.String("store", "", "the server and the Go agents publish through the object store `s3://BUCKET/PREFIX`\n(credentials, region and endpoint from the AWS environment variables)")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func Run(args []string) error {
 	var kinds []agentKind
 	var names []string
 	for i := range *agents {
-		kinds = append(kinds, goAgent(self))
+		kinds = append(kinds, goAgent(self, *store))
 		names = append(names, fmt.Sprintf("agent-%d", i+1))
 	}
 	for i := range *wasmAgents {
@@ -63,7 +64,7 @@ func Run(args []string) error {
 		kinds = append(kinds, pythonAgent(py))
 		names = append(names, "py-agent")
 	}
-	cfg := fedConfig{size: *sizeMiB << 20, tensors: *tensors, rounds: *rounds, lr: 0.5}
+	cfg := fedConfig{size: *sizeMiB << 20, tensors: *tensors, rounds: *rounds, lr: 0.5, store: *store}
 	for i, k := range kinds {
 		// The targets spread over (0, 1): the model's mean moves toward 0.5.
 		cfg.agents = append(cfg.agents, agentSpec{name: names[i], kind: k, target: float32(i+1) / float32(len(kinds)+1)})

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -16,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/viacodec/viacodec/cmd/viacodec/internal/cmdtest"
+	"github.com/viacodec/viacodec/internal/weedtest"
 )
 
 // The demo at a small size: 8 MiB in 4 tensors, 2 rounds, 2 Go agents and
@@ -317,7 +321,7 @@ func TestDemoFailsLoudly(t *testing.T) {
 // agent's place; TestMain runs it when faultEnv is set.
 func faultyAgent(fault, name string) error {
 	out := newFrameWriter(os.Stdout)
-	p, err := newPeer(name, nil)
+	p, err := newPeer(name, nil, "")
 	if err != nil {
 		return err
 	}
@@ -372,4 +376,32 @@ func faultyAgent(fault, name string) error {
 	})
 	delivered.Wait()
 	return err
+}
+
+// With -store the server and the Go agents publish through an object
+// store (SeaweedFS here, the AWS environment variables pointing at it):
+// the rounds complete and nothing is left in the store.
+func TestDemoStore(t *testing.T) {
+	w := weedtest.Start(t)
+	t.Setenv("AWS_ENDPOINT_URL_S3", w.Endpoint)
+	t.Setenv("AWS_ACCESS_KEY_ID", weedtest.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", weedtest.SecretKey)
+	t.Setenv("AWS_REGION", "us-east-1")
+	out := viacodec(t, t.TempDir(), nil, "demo", "-size", "2", "-tensors", "2", "-rounds", "2", "-agents", "2", "-wasm-agents", "0",
+		"-timeout", "2m", "-store", "s3://"+weedtest.Bucket+"/demo").OK(t).Stdout
+	t.Log("\n" + out)
+	for _, want := range []string{
+		"  round 1: origin egress: 0.00× the model served, plus one upload to the store\n",
+		"  the server's model and the Go agents' updates went through s3://" + weedtest.Bucket + "/demo: ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the demo's output has no %q", want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for o := range w.Client(t).ListObjects(ctx, weedtest.Bucket, minio.ListObjectsOptions{Prefix: "demo/", Recursive: true}) {
+		t.Errorf("left in the store: %v %v", o.Key, o.Err)
+	}
+	assertNoneLeft(t)
 }

@@ -21,9 +21,13 @@ type agentKind struct {
 	command func(name string) *exec.Cmd // the process of the agent called name
 }
 
-// goAgent runs this binary's hidden "agent" command.
-func goAgent(self string) agentKind {
+// goAgent runs this binary's hidden "agent" command, publishing through
+// store when it is not empty.
+func goAgent(self, store string) agentKind {
 	return agentKind{"go", func(name string) *exec.Cmd {
+		if store != "" {
+			return exec.Command(self, "agent", "-name", name, "-store", store)
+		}
 		return exec.Command(self, "agent", "-name", name)
 	}}
 }

@@ -38,6 +38,7 @@ type fedConfig struct {
 	size, tensors, rounds int
 	agents                []agentSpec
 	lr                    float32
+	store                 string // an object store that holds the server's model, if not empty
 }
 
 // agentSpec is one agent of the rounds.
@@ -90,7 +91,7 @@ func runRounds(ctx context.Context, cfg fedConfig, out *cli.Progress) error {
 		if l := f.label.Load(); l != nil {
 			out.Update(*l, *l, done, total)
 		}
-	})
+	}, cfg.store)
 	if err != nil {
 		return err
 	}
@@ -468,7 +469,14 @@ func (f *federation) summary(took time.Duration, first float64, m model) {
 	}
 	f.out.Printf("  peak RSS: %s\n", strings.Join(rss, ", "))
 	for i, e := range f.egress {
+		if f.cfg.store != "" {
+			f.out.Printf("  round %d: origin egress: %.2f× the model served, plus one upload to the store\n", i+1, e)
+			continue
+		}
 		f.out.Printf("  round %d: origin egress: %.2f× the model (every agent downloads from the server)\n", i+1, e)
+	}
+	if f.cfg.store != "" {
+		f.out.Printf("  the server's model and the Go agents' updates went through %s: each publisher uploaded once, the receivers read from the store\n", f.cfg.store)
 	}
 	if st := f.sites; st != nil {
 		f.out.Printf("  across sites: origin egress: %.2f× the model (through relay-1's cache); relay-1's cache peak %s of its %s budget\n",
