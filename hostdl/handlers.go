@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path"
 	"strconv"
@@ -236,16 +237,17 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", strconv.FormatInt(n+crcSize*pieces, 10))
 	h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/*", off, off+n-1))
 	h.Set("Cache-Control", "no-store")
-	// Write straight from the table's view, piece by piece, each followed
-	// by its CRC-32C (writePieceCRC). Each piece waits for its turn in the
-	// in-flight budget (so a slow reader holds at most one piece of it)
-	// and is written under a deadline: the stall limit, and what is left
-	// of the minimum rate's allowance. The status goes out with the first
-	// piece: a receiver that leaves while its first piece waits counts as
-	// gone (499).
+	// Write straight from the table's view, piece by piece, each with its
+	// CRC-32C in the same gathered write (writePieceCRC). Each piece waits
+	// for its turn in the in-flight budget (so a slow reader holds at most
+	// one piece of it) and is written under a deadline: the stall limit,
+	// and what is left of the minimum rate's allowance. The status goes out
+	// with the first piece: a receiver that leaves while its first piece
+	// waits counts as gone (499).
 	rc := http.NewResponseController(w)
 	defer rc.SetWriteDeadline(time.Time{})
 	var writing time.Duration // time spent in writes so far
+	var pw pieceWriter
 	for p := 0; p < len(data); p += writePiece {
 		piece := data[p:min(p+writePiece, len(data))]
 		if err := s.sem.acquire(r.Context(), int64(len(piece))); err != nil {
@@ -256,7 +258,7 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 		}
 		start := time.Now()
 		rc.SetWriteDeadline(start.Add(s.pieceDeadline(int64(p+len(piece)), writing)))
-		k, err := writePieceCRC(w, piece)
+		k, err := pw.write(w, piece)
 		writing += time.Since(start)
 		s.sem.release(int64(len(piece)))
 		s.m.bytesServed.Add(int64(k))
@@ -268,20 +270,45 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// writePieceCRC writes piece, then its CRC-32C, and returns how many of
-// the piece's bytes it wrote. It checksums the piece right after the write
-// read it (most of it is still in cache; so the checksum costs no second
-// pass over memory, and a byte that changed in between makes the receiver
-// fetch the piece again). One write for the piece: in spans, to keep all
-// of it in cache, the checksum cost the same and the writes three times as
-// many syscalls (docs/benchmarks.md).
-func writePieceCRC(w io.Writer, piece []byte) (int, error) {
-	k, err := w.Write(piece)
-	if err != nil {
+// pieceWriter writes a range's pieces, each followed by its CRC-32C, with
+// one gathered write per piece and no allocation per piece.
+type pieceWriter struct {
+	sum  [crcSize]byte
+	iov  [2][]byte
+	bufs net.Buffers
+}
+
+// write writes piece, then its CRC-32C, and returns how many of the
+// piece's bytes it wrote. It checksums the piece first (a piece fits in a
+// core's cache, so the write that follows reads it from there: still one
+// pass over memory; a byte that changes in between makes the receiver
+// fetch the piece again), then writes both at once. Given to net/http's
+// ReadFrom, net.Buffers reaches the TCP connection's writev with no
+// buffering in between: one syscall for piece and CRC where two Writes
+// cost two (the 4 bytes wait in the response's buffer and go out alone
+// ahead of the next piece), docs/benchmarks.md. Over TLS or HTTP/2 it
+// falls back to one Write per buffer. A piece under gatherMin bytes (a
+// small item, a range's last piece) is copied into the response's buffer
+// instead, to go out with the header or what follows.
+func (pw *pieceWriter) write(w io.Writer, piece []byte) (int, error) {
+	binary.BigEndian.PutUint32(pw.sum[:], core.Checksum(piece))
+	if len(piece) < gatherMin {
+		k, err := w.Write(piece)
+		if err == nil {
+			_, err = w.Write(pw.sum[:])
+		}
 		return k, err
 	}
-	_, err = w.Write(binary.BigEndian.AppendUint32(make([]byte, 0, crcSize), core.Checksum(piece)))
-	return k, err
+	pw.iov = [2][]byte{piece, pw.sum[:]}
+	pw.bufs = pw.iov[:]
+	var n int64
+	var err error
+	if rf, ok := w.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(&pw.bufs)
+	} else {
+		n, err = pw.bufs.WriteTo(w)
+	}
+	return int(min(n, int64(len(piece)))), err
 }
 
 const (
@@ -289,7 +316,8 @@ const (
 	// manifest's piece size, each followed by its checksum and written
 	// under the stall deadline.
 	writePiece = core.DefaultBlockSize
-	crcSize    = 4 // bytes of a piece's checksum in a range's body
+	crcSize    = 4        // bytes of a piece's checksum in a range's body
+	gatherMin  = 16 << 10 // bytes of a piece below which pieceWriter copies it
 )
 
 // pieceDeadline returns how long the write of a piece may take that ends a

@@ -3,6 +3,7 @@ package hostdl
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -147,6 +148,15 @@ type limitConn struct {
 	// Guarded by l.mu.
 	busy      int       // requests being handled on it
 	idleSince time.Time // when busy last fell to 0, or when it was accepted
+}
+
+// ReadFrom passes net/http's ReadFrom on to the connection's own: a
+// *net.TCPConn hands a net.Buffers (handleItem's pieces) to writev.
+func (c *limitConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 func (c *limitConn) Close() error {
