@@ -61,59 +61,71 @@ func checkProtocol(got, peer, self string) error {
 // pieces, and the error that stopped it: KindChecksum for a piece that
 // does not match its CRC, otherwise the body's (io.ErrUnexpectedEOF for
 // a body that ends early).
+//
+// A read of a piece's bytes asks for its CRC too, into the first bytes of
+// the next piece's place (which that piece's reads overwrite), so that a
+// piece whose bytes are in costs one read, not a second one for 4 bytes
+// (through the HTTP client's buffer, that one also brings the next
+// piece's start, to be copied). The last piece reads its CRC apart.
 func readFrames(body io.Reader, dst []byte, bs int64) (int64, error) {
 	var sum [crcSize]byte
 	var p int64
 	for p < int64(len(dst)) {
-		piece := dst[p:min(p+bs, int64(len(dst)))]
+		end := min(p+bs, int64(len(dst)))
+		lim := end // where a read of the piece may reach
+		if end+crcSize <= int64(len(dst)) {
+			lim = end + crcSize
+		}
 		var crc uint32
-		for k := 0; k < len(piece); {
-			n, err := body.Read(piece[k:])
-			crc = core.ChecksumUpdate(crc, piece[k:k+n])
-			k += n
-			if err != nil && k < len(piece) {
+		s := 0 // bytes of the CRC in sum
+		for k := p; k < end || s < crcSize; {
+			var n int
+			var err error
+			if k < end {
+				n, err = body.Read(dst[k:lim])
+				in := min(int64(n), end-k)
+				crc = core.ChecksumUpdate(crc, dst[k:k+in])
+				s = copy(sum[:], dst[k+in:k+int64(n)]) // the CRC's first bytes, if they came
+				k += in
+			} else {
+				n, err = body.Read(sum[s:])
+				s += n
+			}
+			if err != nil && (k < end || s < crcSize) {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
 				return p, err
 			}
 		}
-		if _, err := io.ReadFull(body, sum[:]); err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return p, err
-		}
 		if want := binary.BigEndian.Uint32(sum[:]); crc != want {
 			return p, core.NewError(core.KindChecksum, nil, "hostdl: piece at byte %d of the range has crc32c %08x, its sender sent %08x", p, crc, want)
 		}
-		p += int64(len(piece))
+		p = end
 	}
 	return p, nil
 }
 
 // readFramesTo is readFrames for n bytes that go to w from offset off
-// on: each piece gathers in a buffer of one piece, is checked there, and
-// is written with one WriteAt. An error of w's is a *core.Error of the
-// kind w gave it (a full disk is KindLimit), which is never retried.
+// on: each piece gathers with its CRC in a buffer of one frame (one read
+// when they are in), is checked there, and is written with one WriteAt.
+// An error of w's is a *core.Error of the kind w gave it (a full disk is
+// KindLimit), which is never retried.
 func readFramesTo(body io.Reader, w io.WriterAt, off, n, bs int64) (int64, error) {
-	var sum [crcSize]byte
 	bp := pieceBuffers.Get().(*[]byte)
 	defer pieceBuffers.Put(bp)
-	if int64(cap(*bp)) < min(bs, n) {
-		*bp = make([]byte, min(bs, n))
+	if int64(cap(*bp)) < min(bs, n)+crcSize {
+		*bp = make([]byte, min(bs, n)+crcSize)
 	}
 	buf := *bp
 	var p int64
 	for p < n {
-		piece := buf[:min(bs, n-p)]
-		if _, err := io.ReadFull(body, piece); err != nil {
+		frame := buf[:min(bs, n-p)+crcSize]
+		if _, err := io.ReadFull(body, frame); err != nil {
 			return p, err
 		}
-		if _, err := io.ReadFull(body, sum[:]); err != nil {
-			return p, err
-		}
-		if c, want := core.Checksum(piece), binary.BigEndian.Uint32(sum[:]); c != want {
+		piece, sum := frame[:len(frame)-crcSize], frame[len(frame)-crcSize:]
+		if c, want := core.Checksum(piece), binary.BigEndian.Uint32(sum); c != want {
 			return p, core.NewError(core.KindChecksum, nil, "hostdl: piece at byte %d of the range has crc32c %08x, its sender sent %08x", p, c, want)
 		}
 		if _, err := w.WriteAt(piece, off+p); err != nil {
