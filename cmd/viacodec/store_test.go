@@ -20,10 +20,7 @@ import (
 // there, and the objects are gone once the receiver confirmed.
 func TestServeStore(t *testing.T) {
 	w := weedtest.Start(t)
-	t.Setenv("AWS_ENDPOINT_URL_S3", w.Endpoint)
-	t.Setenv("AWS_ACCESS_KEY_ID", weedtest.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", weedtest.SecretKey)
-	t.Setenv("AWS_REGION", "us-east-1")
+	w.SetEnv(t)
 	dir := t.TempDir()
 	orig := writeFile(t, filepath.Join(dir, "m.safetensors"), tensorfile.Safetensors, servedFile(t, tensorfile.Safetensors))
 	s := startServe(t, dir, "m.safetensors", "-o", "msg.cbor", "-timeout", "1m", "-store", "s3://"+weedtest.Bucket+"/serve-test")

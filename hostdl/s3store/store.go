@@ -100,8 +100,9 @@ type Store struct {
 
 // held is one batch in the store.
 type held struct {
-	folder string // Prefix/<expiry>-<ref id>/
-	stop   chan struct{}
+	folder   string        // Prefix/<expiry>-<ref id>/
+	stop     chan struct{} // closed (once) to delete the batch now
+	stopOnce sync.Once
 }
 
 // FromEnv fills the credentials and region of o that are empty from
@@ -136,16 +137,9 @@ func ParseURL(s string) (Options, error) {
 	o := Options{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}.FromEnv()
 	o.Endpoint = firstEnv("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 	if o.Endpoint == "" {
-		o.Endpoint = "https://s3." + cmpStr(o.Region, "us-east-1") + ".amazonaws.com"
+		o.Endpoint = "https://s3." + orDefault(o.Region, "us-east-1") + ".amazonaws.com"
 	}
 	return o, nil
-}
-
-func cmpStr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // New validates o and returns a store. It makes no request.
@@ -208,7 +202,7 @@ func (s *Store) Publish(ctx context.Context, h *hostdl.Host, b *core.Batch, msg 
 	}
 	expiry := s.o.Expiry
 	if expiry == 0 {
-		expiry = min(max(cmp(o.Timeout, core.DefaultTimeout), time.Second), MaxExpiry)
+		expiry = min(max(orDefault(o.Timeout, core.DefaultTimeout), time.Second), MaxExpiry)
 	}
 	holder, err := s.Hold(ctx, tx, b, expiry)
 	if err != nil {
@@ -233,11 +227,13 @@ func (s *Store) Publish(ctx context.Context, h *hostdl.Host, b *core.Batch, msg 
 	return tx, out, nil
 }
 
-func cmp(d, def time.Duration) time.Duration {
-	if d == 0 {
+// orDefault returns v, or def when v is the zero value.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
 		return def
 	}
-	return d
+	return v
 }
 
 // ObjectHolder is how a holder that names an object begins
@@ -343,10 +339,7 @@ func (s *Store) release(ref uuid.UUID) {
 	}
 }
 
-func (hd *held) once() {
-	defer func() { recover() }() // closed already
-	close(hd.stop)
-}
+func (hd *held) once() { hd.stopOnce.Do(func() { close(hd.stop) }) }
 
 // removeFolder deletes every object and every unfinished multipart
 // upload under folder.

@@ -272,3 +272,12 @@ func loopbackHex(h string) bool {
 	}
 	return false
 }
+
+// SetEnv points the AWS environment variables of the test's process, and
+// so of the processes it starts, at w: endpoint, identity and region.
+func (w *Weed) SetEnv(t testing.TB) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", w.Endpoint)
+	t.Setenv("AWS_ACCESS_KEY_ID", AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", SecretKey)
+	t.Setenv("AWS_REGION", "us-east-1")
+}

@@ -383,10 +383,7 @@ func faultyAgent(fault, name string) error {
 // the rounds complete and nothing is left in the store.
 func TestDemoStore(t *testing.T) {
 	w := weedtest.Start(t)
-	t.Setenv("AWS_ENDPOINT_URL_S3", w.Endpoint)
-	t.Setenv("AWS_ACCESS_KEY_ID", weedtest.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", weedtest.SecretKey)
-	t.Setenv("AWS_REGION", "us-east-1")
+	w.SetEnv(t)
 	out := viacodec(t, t.TempDir(), nil, "demo", "-size", "2", "-tensors", "2", "-rounds", "2", "-agents", "2", "-wasm-agents", "0",
 		"-timeout", "2m", "-store", "s3://"+weedtest.Bucket+"/demo").OK(t).Stdout
 	t.Log("\n" + out)
