@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,14 +32,29 @@ const (
 	Bucket    = "viacodec"
 )
 
-// Binary returns the path of the weed binary, or fails the test
-// loudly: these tests never pass by skipping.
+// Binary returns the path of the weed binary, .tools/bin/weed in the
+// repository the test runs in (found from the working directory: a
+// test's is its package's), or fails the test loudly: these tests never
+// pass by skipping.
 func Binary(t testing.TB) string {
 	if p := os.Getenv("VIACODEC_WEED"); p != "" {
 		return p
 	}
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "..", ".tools", "bin", "weed")
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "tools", "seaweedfs", "go.mod")); err == nil {
+			break
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			t.Fatalf("weedtest: no repository (tools/seaweedfs) above the working directory")
+		}
+		dir = up
+	}
+	p := filepath.Join(dir, ".tools", "bin", "weed")
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("weedtest: no SeaweedFS binary at %s: run `make weed` (it builds tools/seaweedfs), or set VIACODEC_WEED: %v", p, err)
 	}
