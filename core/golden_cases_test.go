@@ -227,6 +227,7 @@ func goldenCases(t testing.TB) []goldenCase {
 		{"ref-mixed-inline", "arrays inline and by reference in one message, and a ref inside a typed object", refMixedInline(t)},
 		{"ref-in-pairs", "ref nodes in a map with non-text keys and in a typed object", refInPairs(t)},
 		{"ref-held", "a batch held by a relay for its origin: the descriptor's sixth item, holder", refHeld()},
+		{"ref-held-object", "a batch an object store holds for its origin: holder is object+ and a presigned GET URL", refHeldObject()},
 	}
 }
 
@@ -393,6 +394,17 @@ func refHeld() map[string]any {
 	b.Holder = "https://relay.site-a.example:8471"
 	return map[string]any{
 		"w": &LazyRef{Batch: b, Item: 1, DType: DTypeFloat32, Shape: []int{2}},
+	}
+}
+
+func refHeldObject() map[string]any {
+	b := goldenBatch("https://origin.example:8470", 6, 1, 8)
+	b.Holder = "object+https://s3.eu-west-3.amazonaws.com/models/run-7/20261207T043000Z-60616263-6465-4667-a869-6a6b6c6d6e6f/batch" +
+		"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20261207%2Feu-west-3%2Fs3%2Faws4_request" +
+		"&X-Amz-Date=20261207T042500Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host" +
+		"&X-Amz-Signature=5f1c0b8e3b0c2d7a1e4f6a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d"
+	return map[string]any{
+		"w": &LazyRef{Batch: b, Item: 0, DType: DTypeFloat32, Shape: []int{2}},
 	}
 }
 
