@@ -129,11 +129,11 @@ func TestGrantsHeldElsewhere(t *testing.T) {
 		{"negative", 0, -1, 4, KindInvalid, false},
 		{"no item", 2, 0, 4, KindUnknownRef, false},
 	} {
-		if err := src.table.GrantServe(ref.RefID, tok, "a", c.item, c.off, c.n); KindOf(err) != c.kind {
+		if err := src.table.GrantServe(ref.RefID, tok, "a", "", c.item, c.off, c.n); KindOf(err) != c.kind {
 			t.Errorf("GrantServe %s: %v, want kind %v", c.name, err, c.kind)
 		}
 	}
-	if err := src.table.GrantServe(ref.RefID, tok[:8], "a", 0, 0, 4); !errors.Is(err, ErrAuth) {
+	if err := src.table.GrantServe(ref.RefID, tok[:8], "a", "", 0, 0, 4); !errors.Is(err, ErrAuth) {
 		t.Errorf("GrantServe with a short token: %v", err)
 	}
 	if _, err := src.table.GrantManifest(ref.RefID, tok, ""); !errors.Is(err, ErrInvalid) {

@@ -531,6 +531,7 @@ func TestParallelManifestsOfOneReceiver(t *testing.T) {
 		}
 		nonces = append(nonces, n)
 	}
+	serveAll(t, src.table, ref, "a")
 	for _, i := range []int{0, 1, 16} {
 		if err := src.table.Confirm(ref.RefID, ref.Token[:], "a", nonces[i]); err != nil {
 			t.Fatalf("nonce %d of 17: %v", i, err)

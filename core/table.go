@@ -226,19 +226,23 @@ type Transaction struct {
 
 	key   []byte          // receipt nonces are made with it (mint.go)
 	names map[string]bool // the named receivers; nil: any, up to opts.MaxReceivers
+	grid  *PieceGrid      // the batch's pieces, which receipts need served
 
 	// Guarded by table.mu.
 	state      State
 	receivers  map[string]*receiver
 	order      []string
+	hops       map[string]*Served // the hops that fetched pieces for receivers behind them (ServeVia)
 	lastActive time.Time
-	inflight   int // serves whose bytes are still being written
+	unseen     bool // served by a holder the table never sees (ServedElsewhere): receipts need no pieces here
+	inflight   int  // serves whose bytes are still being written
 	outcome    Outcome
 	finalized  bool
 }
 
 type receiver struct {
 	status ReceiverStatus
+	served Served
 }
 
 // Publish opens a transaction for b. From now until the transaction ends,
@@ -255,7 +259,7 @@ func (t *Table) Publish(b *Batch, o PublishOptions) (*Transaction, error) {
 		b = b.snapshot()
 	}
 	o.Names = nil // the set holds them; the caller's slice is not kept
-	tx := &Transaction{table: t, batch: b, opts: o, names: names, done: make(chan struct{}), receivers: map[string]*receiver{}}
+	tx := &Transaction{table: t, batch: b, opts: o, names: names, grid: batchPieceGrid(b), done: make(chan struct{}), receivers: map[string]*receiver{}}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if tx.key, err = mintNonceKey(t.rand); err != nil {
@@ -357,6 +361,18 @@ func (tx *Transaction) Wait(ctx context.Context) (Outcome, error) {
 // Abort ends the transaction with StateAborted, if it is still open.
 func (tx *Transaction) Abort() {
 	tx.table.end(tx, StateAborted)
+}
+
+// ServedElsewhere says that the batch's bytes reach its receivers from a
+// holder that never asks this table (an object store, hostdl/s3store):
+// from now on a receipt needs a nonce only, not pieces served here, as
+// the table cannot see the downloads. Without mutual TLS any token holder
+// can then confirm with nothing downloaded (docs/download-protocol.md
+// §8.4).
+func (tx *Transaction) ServedElsewhere() {
+	tx.table.mu.Lock()
+	defer tx.table.mu.Unlock()
+	tx.unseen = true
 }
 
 // Status returns the receivers as they are now.
@@ -640,9 +656,19 @@ func (t *Table) releaseServe(tx *Transaction) {
 // the item is KindInvalid. An item held elsewhere (Item.Extern) is served
 // by its holder: ask GrantServe.
 func (t *Table) Serve(refID uuid.UUID, token []byte, receiverID string, itemID int, off, n int64) (data []byte, release func(), err error) {
+	return t.ServeVia(refID, token, receiverID, "", itemID, off, n)
+}
+
+// ServeVia is Serve for a range that hop fetches for receiverID: a
+// caching relay or holder that serves the receivers behind it from what
+// it fetched (hop "" is none). The whole pieces of the range count as
+// served to the receiver and to the hop (see Confirm). A transaction
+// records at most MaxReceivers hops (KindLimit beyond); a hop must be a
+// valid receiver id, and need not be named.
+func (t *Table) ServeVia(refID uuid.UUID, token []byte, receiverID, hop string, itemID int, off, n int64) (data []byte, release func(), err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	tx, item, err := t.grantServe(refID, token, receiverID, itemID, off, n, true)
+	tx, item, err := t.grantServe(refID, token, receiverID, hop, itemID, off, n, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -652,22 +678,26 @@ func (t *Table) Serve(refID uuid.UUID, token []byte, receiverID string, itemID i
 	return item.Data[off : off+n], release, nil
 }
 
-// GrantServe is Serve for whoever holds the item's bytes elsewhere (a wasm
-// guest's host, for an Extern array): it checks and records the request as
-// Serve does, bytes served included, and leaves the bytes to the holder.
-// The holder keeps its own count of the serves in progress: the
-// transaction's end does not wait for them.
-func (t *Table) GrantServe(refID uuid.UUID, token []byte, receiverID string, itemID int, off, n int64) error {
+// GrantServe is ServeVia for whoever holds the item's bytes elsewhere (a
+// wasm guest's host, for an Extern array): it checks and records the
+// request as ServeVia does, bytes and pieces served included, and leaves
+// the bytes to the holder. The holder keeps its own count of the serves in
+// progress: the transaction's end does not wait for them.
+func (t *Table) GrantServe(refID uuid.UUID, token []byte, receiverID, hop string, itemID int, off, n int64) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, _, err := t.grantServe(refID, token, receiverID, itemID, off, n, false)
+	_, _, err := t.grantServe(refID, token, receiverID, hop, itemID, off, n, false)
 	return err
 }
 
 // grantServe checks a request for a range of an item and records it. With
 // here, the item must be in this process's memory. Call with t.mu held.
-func (t *Table) grantServe(refID uuid.UUID, token []byte, receiverID string, itemID int, off, n int64, here bool) (*Transaction, *Item, error) {
+func (t *Table) grantServe(refID uuid.UUID, token []byte, receiverID, hop string, itemID int, off, n int64, here bool) (*Transaction, *Item, error) {
 	tx, r, err := t.lookup(refID, token, receiverID)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := tx.hop(hop)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -684,15 +714,52 @@ func (t *Table) grantServe(refID uuid.UUID, token []byte, receiverID string, ite
 	}
 	r = t.touch(tx, r, receiverID)
 	r.status.Bytes += n
+	tx.grid.Mark(&r.served, itemID, off, n)
+	if hop != "" {
+		if h == nil {
+			h = &Served{}
+			if tx.hops == nil {
+				tx.hops = map[string]*Served{}
+			}
+			tx.hops[hop] = h
+		}
+		tx.grid.Mark(h, itemID, off, n)
+	}
 	t.served += n
 	t.serves++
 	return tx, item, nil
 }
 
+// hop returns the record of hop (nil for none, or one not seen yet), or
+// why tx refuses it. Call with t.mu held.
+func (tx *Transaction) hop(hop string) (*Served, error) {
+	if hop == "" {
+		return nil, nil
+	}
+	if !ValidReceiverID(hop) {
+		return nil, errorf(KindInvalid, "hop id %q is not 1 to %d printable ASCII characters", hop, MaxReceiverIDLen)
+	}
+	h := tx.hops[hop]
+	if h == nil && len(tx.hops) >= tx.opts.MaxReceivers {
+		return nil, errorf(KindLimit, "ref %s already has %d hops, its MaxReceivers", tx.batch.Ref.RefID, tx.opts.MaxReceivers)
+	}
+	return h, nil
+}
+
 // Confirm records receiver's receipt for refID. The nonce must be one that
-// a manifest of refID gave this receiver. When the expected receivers have
-// all confirmed, the transaction ends with StateCompleted.
+// a manifest of refID gave this receiver, and every piece of the batch
+// must have been served to this receiver (in ranges of whole pieces, in
+// any number of requests): a receipt before is KindAuth and changes
+// nothing. When the expected receivers have all confirmed, the
+// transaction ends with StateCompleted.
 func (t *Table) Confirm(refID uuid.UUID, token []byte, receiverID, nonce string) error {
+	return t.ConfirmVia(refID, token, receiverID, "", nonce)
+}
+
+// ConfirmVia is Confirm for a receipt that hop forwards (hop "" is none):
+// it is accepted when every piece was served to the receiver, or to the
+// hop (ServeVia), which then holds them for the receivers behind it.
+func (t *Table) ConfirmVia(refID uuid.UUID, token []byte, receiverID, hop, nonce string) error {
 	t.mu.Lock()
 	tx, r, err := t.lookup(refID, token, receiverID)
 	if err != nil {
@@ -702,6 +769,13 @@ func (t *Table) Confirm(refID uuid.UUID, token []byte, receiverID, nonce string)
 	if !nonceValid(tx.key, receiverID, nonce) {
 		t.mu.Unlock()
 		return errorf(KindAuth, "receipt for ref %s has the wrong nonce", refID)
+	}
+	if !tx.unseen && (r == nil || !tx.grid.All(&r.served)) && (hop == "" || tx.hops[hop] == nil || !tx.grid.All(tx.hops[hop])) {
+		t.mu.Unlock()
+		if hop != "" {
+			return errorf(KindAuth, "receipt for ref %s before every piece was served to receiver %q or to hop %q", refID, receiverID, hop)
+		}
+		return errorf(KindAuth, "receipt for ref %s before every piece was served to receiver %q", refID, receiverID)
 	}
 	r = t.touch(tx, r, receiverID)
 	r.status.State = ReceiverConfirmed

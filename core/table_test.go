@@ -212,6 +212,7 @@ func TestNoncesNotEvicted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveAll(t, src.table, ref, "a")
 	for range 2000 {
 		if _, _, err := src.table.Manifest(ref.RefID, ref.Token[:], "a"); err != nil {
 			t.Fatal(err)

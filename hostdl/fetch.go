@@ -23,6 +23,7 @@ type fetch struct {
 	base  *url.URL
 	auth  string // "Bearer <hex token>": sent, never logged
 	who   string // the receiver id sent, when not the client's (a relay forwarding)
+	via   string // the relay's own id (Viacodec-Via), when a relay forwards
 
 	// object, when not nil, is where the items' frames are (ObjectHolder):
 	// item i's at objOff[i], read with no token and no receiver id.
@@ -84,7 +85,11 @@ func (f *fetch) run(ctx context.Context, items []core.FetchItem) error {
 	if err := f.chunks(ctx, chunks); err != nil {
 		return err
 	}
-	return f.receipt(ctx)
+	err := f.receipt(ctx)
+	if f.m.Partial(items) && core.KindOf(err) == core.KindAuth {
+		return nil // no delivery of the batch yet (core.Manifest.Partial)
+	}
+	return err
 }
 
 // objectChunk is the least chunk read from an object store: a store's
@@ -286,6 +291,9 @@ func (f *fetch) request(ctx context.Context, method, path string) (*http.Request
 		req.Header.Set(headerReceiver, f.who)
 	} else {
 		req.Header.Set(headerReceiver, f.c.opts.Receiver)
+	}
+	if f.via != "" {
+		req.Header.Set(headerVia, f.via)
 	}
 	return req, nil
 }

@@ -25,6 +25,7 @@ type batchRequest struct {
 	ref      uuid.UUID
 	token    [core.TokenSize]byte
 	receiver string
+	hop      string // the relay or holder that forwards it (Viacodec-Via), or ""
 }
 
 // parse reads the batch request's ref, token and receiver, or answers with
@@ -65,7 +66,30 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request) (batchRequest, bo
 		return req, false
 	}
 	req.receiver = id
+	if req.hop, status, err = hopOf(r); err != nil {
+		s.fail(w, r, status, err)
+		return req, false
+	}
 	return req, true
+}
+
+// hopOf returns the relay or holder that forwards r, from its Viacodec-Via
+// header: a claim, as a receiver id without mutual TLS is. Under mutual
+// TLS the header is not taken: the certificate names who asks, and a
+// receipt needs every piece served to that id (docs/download-protocol.md
+// §5.3).
+func hopOf(r *http.Request) (string, int, error) {
+	vias := r.Header.Values(headerVia)
+	switch {
+	case len(vias) == 0 || (r.TLS != nil && len(r.TLS.VerifiedChains) > 0):
+		return "", 0, nil
+	case len(vias) > 1:
+		return "", http.StatusBadRequest, core.NewError(core.KindInvalid, nil, "hostdl: more than one %s header", headerVia)
+	case !core.ValidReceiverID(vias[0]):
+		return "", http.StatusBadRequest, core.NewError(core.KindInvalid, nil,
+			"hostdl: %s must be 1 to %d printable ASCII characters", headerVia, core.MaxReceiverIDLen)
+	}
+	return vias[0], 0, nil
 }
 
 // receiverOf returns who sends r. Under mutual TLS that is the verified
@@ -221,7 +245,7 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 			core.NewError(core.KindInvalid, nil, "hostdl: range starts at byte %d, not at a piece (a multiple of %d)", off, writePiece))
 		return
 	}
-	data, release, err := s.table.Serve(req.ref, req.token[:], req.receiver, item, off, n)
+	data, release, err := s.table.ServeVia(req.ref, req.token[:], req.receiver, req.hop, item, off, n)
 	if err != nil {
 		status := 0
 		if core.KindOf(err) == core.KindInvalid {
@@ -362,7 +386,7 @@ func (s *Server) handleReceipt(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, core.NewError(core.KindProtocol, nil, "hostdl: a receipt needs a %s header", headerNonce))
 		return
 	}
-	if err := s.table.Confirm(req.ref, req.token[:], req.receiver, nonce); err != nil {
+	if err := s.table.ConfirmVia(req.ref, req.token[:], req.receiver, req.hop, nonce); err != nil {
 		s.fail(w, r, 0, err)
 		return
 	}

@@ -297,12 +297,12 @@ func (g *guestTable) Manifest(id uuid.UUID, tok []byte, r string) (*core.Manifes
 	return g.t.Manifest(id, tok, r)
 }
 
-func (g *guestTable) Serve(id uuid.UUID, tok []byte, r string, item int, off, n int64) ([]byte, func(), error) {
-	return g.t.Serve(id, tok, r, item, off, n)
+func (g *guestTable) ServeVia(id uuid.UUID, tok []byte, r, hop string, item int, off, n int64) ([]byte, func(), error) {
+	return g.t.ServeVia(id, tok, r, hop, item, off, n)
 }
 
-func (g *guestTable) Confirm(id uuid.UUID, tok []byte, r, nonce string) error {
-	return g.t.Confirm(id, tok, r, nonce)
+func (g *guestTable) ConfirmVia(id uuid.UUID, tok []byte, r, hop, nonce string) error {
+	return g.t.ConfirmVia(id, tok, r, hop, nonce)
 }
 
 func (g *guestTable) Sweep(now time.Time) int { return g.t.Sweep(now) }

@@ -20,6 +20,7 @@ const (
 	headerProtocol = "Viacodec-Protocol" // the download protocol's version, on every batch request and answer
 	headerReceiver = "Viacodec-Receiver" // the receiver's id, on every batch request
 	headerNonce    = "Viacodec-Nonce"    // manifest response; receipt request
+	headerVia      = "Viacodec-Via"      // a relay's or holder's own id, on the ranges and receipts it forwards
 	headerKind     = "Viacodec-Error"    // error responses: the core kind's name
 
 	contentCBOR   = "application/cbor"

@@ -106,6 +106,7 @@ func (o RelayOptions) validate() (RelayOptions, error) {
 // §8 says what a relay does and may do.
 type Relay struct {
 	opts   RelayOptions
+	id     string // sent upstream as Viacodec-Via: the hop the origin counts pieces and receipts of
 	log    *slog.Logger
 	up     *Client
 	server *Server
@@ -147,7 +148,7 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Relay{
-		opts: o, log: o.Logger, up: up, pass: pass, ctx: ctx, cancel: cancel,
+		opts: o, id: "relay-" + uuid.NewString(), log: o.Logger, up: up, pass: pass, ctx: ctx, cancel: cancel,
 		batches: map[uuid.UUID]*heldBatch{},
 	}
 	if r.server, err = NewServer(relayTable{r}, o.Server); err != nil {
@@ -209,7 +210,7 @@ func (r *Relay) Hold(b core.BatchRef) error {
 	r.batches[b.RefID] = &heldBatch{
 		ref: b, upstream: up.String(), auth: "Bearer " + hex.EncodeToString(b.Token[:]),
 		pieces: map[pieceKey]*piece{}, spilledAt: map[pieceKey]spilled{},
-		receivers: map[string]bool{}, last: time.Now(),
+		receivers: map[string]*relayReceiver{}, hops: map[string]*core.Served{}, last: time.Now(),
 	}
 	r.log.LogAttrs(r.ctx, slog.LevelDebug, "hostdl: relay holds a batch",
 		slog.String("ref", b.RefID.String()), slog.String("upstream", up.String()))

@@ -18,15 +18,57 @@ type heldBatch struct {
 	upstream string        // base URL of the holder or origin it is fetched from
 	auth     string        // "Bearer <hex token>"
 
-	m         *core.Manifest // the origin's, from the first manifest forwarded
+	m         *core.Manifest  // the origin's, from the first manifest forwarded
+	grid      *core.PieceGrid // m's pieces, which a receipt needs served here
 	pieces    map[pieceKey]*piece
 	spilledAt map[pieceKey]spilled // pieces in the spill file
 	spill     *os.File
 	spillEnd  int64
 
-	receivers map[string]bool // downstream receivers: true once confirmed
-	last      time.Time       // the last request of a receiver
-	gone      bool            // forgotten: pieces are freed as their last reader leaves
+	receivers map[string]*relayReceiver // downstream receivers
+	hops      map[string]*core.Served   // relays below this one (Viacodec-Via): the pieces served to each
+	last      time.Time                 // the last request of a receiver
+	gone      bool                      // forgotten: pieces are freed as their last reader leaves
+}
+
+// relayReceiver is one receiver downstream: the pieces the relay served
+// it, and whether the origin counted its receipt.
+type relayReceiver struct {
+	served    core.Served
+	confirmed bool
+}
+
+// setManifest keeps m as b's manifest unless it has one. Call with r.mu
+// held.
+func (b *heldBatch) setManifest(m *core.Manifest) {
+	if b.m == nil {
+		b.m, b.grid = m, m.PieceGrid()
+	}
+}
+
+// served reports whether every piece was served here to receiver, or to
+// hop (a relay below this one, which holds them for its receivers). Call
+// with r.mu held.
+func (b *heldBatch) served(receiver, hop string) bool {
+	if b.grid == nil {
+		return false
+	}
+	if rr := b.receivers[receiver]; rr != nil && b.grid.All(&rr.served) {
+		return true
+	}
+	h := b.hops[hop]
+	return hop != "" && h != nil && b.grid.All(h)
+}
+
+// receiver returns the record of receiver, made if new. Call with r.mu
+// held.
+func (b *heldBatch) receiver(id string) *relayReceiver {
+	rr := b.receivers[id]
+	if rr == nil {
+		rr = &relayReceiver{}
+		b.receivers[id] = rr
+	}
+	return rr
 }
 
 // spilled is where a piece is in its batch's spill file, and the CRC-32C
@@ -94,26 +136,32 @@ func (t relayTable) Manifest(refID uuid.UUID, token []byte, receiver string) (*c
 		return nil, "", err
 	}
 	r.mu.Lock()
-	if b.m == nil {
-		b.m = f.m
-	}
+	b.setManifest(f.m)
 	m := b.m
-	if _, ok := b.receivers[receiver]; !ok {
-		b.receivers[receiver] = false
-	}
+	b.receiver(receiver)
 	r.mu.Unlock()
 	return m, f.nonce, nil
 }
 
-// Confirm forwards the receiver's receipt upstream, under its id and with
-// its nonce: the origin counts it, the relay never does. Once every
+// ConfirmVia forwards the receiver's receipt upstream, under its id and
+// with its nonce and the relay's own id (Viacodec-Via): the origin counts
+// it, the relay never does. Only a receiver the relay served every piece
+// of has its receipt forwarded; any other is refused here (KindAuth), as
+// the origin would refuse it: one served every piece, or forwarded by a
+// relay below this one (hop) that was served every piece here. Once every
 // receiver the relay has seen confirmed, the batch's pieces are freed
 // after Linger (Sweep), or at once when Linger is negative.
-func (t relayTable) Confirm(refID uuid.UUID, token []byte, receiver, nonce string) error {
+func (t relayTable) ConfirmVia(refID uuid.UUID, token []byte, receiver, hop, nonce string) error {
 	r := t.r
 	b, err := t.lookup(refID, token, receiver)
 	if err != nil {
 		return err
+	}
+	r.mu.Lock()
+	served := b.served(receiver, hop)
+	r.mu.Unlock()
+	if !served {
+		return core.NewError(core.KindAuth, nil, "hostdl: relay: receipt for ref %s before every piece was served here to receiver %q or to the hop that forwards it", refID, receiver)
 	}
 	f := r.upstream(b, receiver)
 	f.nonce = nonce
@@ -123,7 +171,7 @@ func (t relayTable) Confirm(refID uuid.UUID, token []byte, receiver, nonce strin
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	b.receivers[receiver] = true // upstream counted it
+	b.receiver(receiver).confirmed = true // upstream counted it
 	if r.opts.Linger < 0 && b.allConfirmed() {
 		r.freePiecesLocked(b)
 	}
@@ -132,8 +180,8 @@ func (t relayTable) Confirm(refID uuid.UUID, token []byte, receiver, nonce strin
 
 // allConfirmed reports whether every receiver seen so far confirmed.
 func (b *heldBatch) allConfirmed() bool {
-	for _, done := range b.receivers {
-		if !done {
+	for _, rr := range b.receivers {
+		if !rr.confirmed {
 			return false
 		}
 	}
@@ -143,7 +191,7 @@ func (b *heldBatch) allConfirmed() bool {
 // Serve answers bytes [off, off+n) of an item from the pieces that hold
 // them, waiting for a piece being fetched. A range within one piece is a
 // view of it; a range across pieces is copied out of them.
-func (t relayTable) Serve(refID uuid.UUID, token []byte, receiver string, item int, off, n int64) ([]byte, func(), error) {
+func (t relayTable) ServeVia(refID uuid.UUID, token []byte, receiver, hop string, item int, off, n int64) ([]byte, func(), error) {
 	r := t.r
 	b, err := t.lookup(refID, token, receiver)
 	if err != nil {
@@ -168,8 +216,7 @@ func (t relayTable) Serve(refID uuid.UUID, token []byte, receiver string, item i
 			return nil, nil, err
 		}
 		lo := off - p.off
-		r.served.Add(n)
-		r.serves.Add(1)
+		r.servedTo(b, receiver, hop, item, off, n)
 		return p.data[lo : lo+n : lo+n], func() { r.unpin(p) }, nil
 	}
 	out := make([]byte, n) // rare: a receiver whose chunks are not the relay's pieces
@@ -183,9 +230,31 @@ func (t relayTable) Serve(refID uuid.UUID, token []byte, receiver string, item i
 		copy(out[from-off:to-off], p.data[from-p.off:to-p.off])
 		r.unpin(p)
 	}
+	r.servedTo(b, receiver, hop, item, off, n)
+	return out, func() {}, nil
+}
+
+// servedTo records range [off, off+n) of item as served to receiver, and
+// to hop when a relay below this one fetched it. Hops are as many as the
+// relays below that ask, up to core.DefaultMaxReceivers per batch: each
+// is a claim, as a receiver id is.
+func (r *Relay) servedTo(b *heldBatch, receiver, hop string, item int, off, n int64) {
 	r.served.Add(n)
 	r.serves.Add(1)
-	return out, func() {}, nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b.grid.Mark(&b.receiver(receiver).served, item, off, n)
+	if hop != "" {
+		h := b.hops[hop]
+		if h == nil && len(b.hops) >= core.DefaultMaxReceivers {
+			return // beyond the bound its receipts need their own pieces
+		}
+		if h == nil {
+			h = &core.Served{}
+			b.hops[hop] = h
+		}
+		b.grid.Mark(h, item, off, n)
+	}
 }
 
 // Sweep forgets the batches no receiver asked about for Idle, and frees
@@ -216,8 +285,8 @@ func (t relayTable) Stats() core.Stats {
 	defer r.mu.Unlock()
 	st := core.Stats{Open: len(r.batches)}
 	for _, b := range r.batches {
-		for _, done := range b.receivers {
-			if !done {
+		for _, rr := range b.receivers {
+			if !rr.confirmed {
 				st.ReceiversActive++
 			}
 		}
@@ -229,7 +298,7 @@ func (t relayTable) Stats() core.Stats {
 // upstream returns a fetch of b from its upstream for receiver.
 func (r *Relay) upstream(b *heldBatch, receiver string) *fetch {
 	base, _ := r.up.resolve(b.upstream) // checked by Hold
-	return &fetch{c: r.up, batch: b.ref, base: base, auth: b.auth, who: receiver}
+	return &fetch{c: r.up, batch: b.ref, base: base, auth: b.auth, who: receiver, via: r.id}
 }
 
 // manifestFor returns b's manifest, fetching it upstream for receiver if
@@ -247,9 +316,7 @@ func (r *Relay) manifestFor(b *heldBatch, receiver string) (*core.Manifest, erro
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if b.m == nil {
-		b.m = f.m
-	}
+	b.setManifest(f.m)
 	return b.m, nil
 }
 

@@ -16,11 +16,12 @@ type Table interface {
 	// Manifest returns the manifest of refID for receiver and the nonce
 	// its receipt must carry.
 	Manifest(refID uuid.UUID, token []byte, receiver string) (*core.Manifest, string, error)
-	// Serve returns bytes [off, off+n) of an item as a view that stays
-	// valid until release is called.
-	Serve(refID uuid.UUID, token []byte, receiver string, item int, off, n int64) (data []byte, release func(), err error)
-	// Confirm records a receiver's receipt.
-	Confirm(refID uuid.UUID, token []byte, receiver, nonce string) error
+	// ServeVia returns bytes [off, off+n) of an item, fetched by hop for
+	// receiver (hop "" is none), as a view that stays valid until release
+	// is called.
+	ServeVia(refID uuid.UUID, token []byte, receiver, hop string, item int, off, n int64) (data []byte, release func(), err error)
+	// ConfirmVia records a receiver's receipt, forwarded by hop.
+	ConfirmVia(refID uuid.UUID, token []byte, receiver, hop, nonce string) error
 	// Sweep ends the transactions inactive at now and returns how many.
 	Sweep(now time.Time) int
 	// Stats returns the table's counters.

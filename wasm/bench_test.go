@@ -356,7 +356,7 @@ func BenchmarkTableServe(b *testing.B) {
 	}{{"native", native}, {"wasm", guest}} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
-				_, release, err := c.table.Serve(ref.RefID, ref.Token[:], "r", 0, 0, 8)
+				_, release, err := c.table.ServeVia(ref.RefID, ref.Token[:], "r", "", 0, 0, 8)
 				if err != nil {
 					b.Fatal(err)
 				}

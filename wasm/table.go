@@ -368,8 +368,14 @@ func (t *Table) release(tx *Transaction) {
 // request. The caller must call release when it has written them; until
 // then the transaction does not report its end.
 func (t *Table) Serve(refID uuid.UUID, token []byte, receiver string, item int, off, n int64) ([]byte, func(), error) {
+	return t.ServeVia(refID, token, receiver, "", item, off, n)
+}
+
+// ServeVia is Serve for a range that hop fetches for receiver
+// (core.Table.ServeVia).
+func (t *Table) ServeVia(refID uuid.UUID, token []byte, receiver, hop string, item int, off, n int64) ([]byte, func(), error) {
 	t.mu.Lock()
-	_, err := t.request("vc_table_serve", &layout.TableRequest{RefID: refID, Token: token, Receiver: receiver, Item: int64(item), Off: off, N: n})
+	_, err := t.request("vc_table_serve", &layout.TableRequest{RefID: refID, Token: token, Receiver: receiver, Hop: hop, Item: int64(item), Off: off, N: n})
 	var data []byte
 	var tx *Transaction
 	if err == nil {
@@ -393,9 +399,14 @@ func (t *Table) Serve(refID uuid.UUID, token []byte, receiver string, item int, 
 
 // Confirm records receiver's receipt for refID (core.Table.Confirm).
 func (t *Table) Confirm(refID uuid.UUID, token []byte, receiver, nonce string) error {
+	return t.ConfirmVia(refID, token, receiver, "", nonce)
+}
+
+// ConfirmVia records a receipt that hop forwards (core.Table.ConfirmVia).
+func (t *Table) ConfirmVia(refID uuid.UUID, token []byte, receiver, hop, nonce string) error {
 	t.mu.Lock()
 	defer t.unlock()
-	_, err := t.request("vc_table_confirm", &layout.TableRequest{RefID: refID, Token: token, Receiver: receiver, Nonce: nonce})
+	_, err := t.request("vc_table_confirm", &layout.TableRequest{RefID: refID, Token: token, Receiver: receiver, Hop: hop, Nonce: nonce})
 	return err
 }
 

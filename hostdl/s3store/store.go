@@ -246,7 +246,9 @@ const ObjectHolder = hostdl.ObjectHolder
 // (its pieces, each followed by its CRC-32C), item after item in the
 // batch's (and so the manifest's) order, uploaded in parts of PartSize,
 // Parallel at once, read straight from the items. It is deleted when tx
-// ends, when expiry has passed, or when the store closes.
+// ends, when expiry has passed, or when the store closes. Receivers read
+// it where the origin cannot see them, so tx's receipts then need no
+// pieces served by the origin (core.Transaction.ServedElsewhere).
 func (s *Store) Hold(ctx context.Context, tx *core.Transaction, b *core.Batch, expiry time.Duration) (string, error) {
 	if expiry <= 0 || expiry > MaxExpiry {
 		return "", core.NewError(core.KindInvalid, nil, "s3store: expiry %v is outside (0, %v]", expiry, MaxExpiry)
@@ -287,6 +289,7 @@ func (s *Store) Hold(ctx context.Context, tx *core.Transaction, b *core.Batch, e
 		s.release(b.Ref.RefID)
 		return "", storeError(err, "s3store: presign %s/%s", s.o.Bucket, key)
 	}
+	tx.ServedElsewhere()
 	return ObjectHolder + u.String(), nil
 }
 

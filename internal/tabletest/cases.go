@@ -36,6 +36,7 @@ var Cases = []Case{
 	{"max receivers", caseMaxReceivers},
 	{"nonces not evicted", caseNonces},
 	{"parallel manifests of one receiver", caseParallelManifests},
+	{"receipts need every piece", caseReceiptsNeedPieces},
 	{"hammer", caseHammer},
 	{"close", caseClose},
 }
@@ -514,6 +515,7 @@ func caseNonces(e *Env) {
 	_, first, err := e.Table.Manifest(ref.RefID, ref.Token[:], "a")
 	e.Expect("first manifest", err, core.KindNone)
 	e.Note("first nonce %s", first)
+	e.Serve("serve a", ref, "a", "", 0, 0, 400, core.KindNone)
 	for range 500 {
 		if _, _, err := e.Table.Manifest(ref.RefID, ref.Token[:], "a"); err != nil {
 			e.T.Fatal(err)
@@ -547,12 +549,67 @@ func caseParallelManifests(e *Env) {
 		nonces = append(nonces, n)
 	}
 	e.Note("nonces %v", nonces)
+	e.Serve("serve a", ref, "a", "", 0, 0, 400, core.KindNone)
 	for _, i := range []int{0, 1, 16} {
 		e.Expect(fmt.Sprintf("receipt with nonce %d of 17", i), e.Table.Confirm(ref.RefID, ref.Token[:], "a", nonces[i]), core.KindNone)
 	}
-	if e.Status("confirmed", tx) != "open [a confirmed 0B 0s..0s]" {
+	if e.Status("confirmed", tx) != "open [a confirmed 400B 0s..0s]" {
 		e.T.Error("receivers after the receipts")
 	}
+}
+
+// caseReceiptsNeedPieces: a receipt counts only for a receiver that was
+// served every piece of the batch, in whole pieces over any requests, or
+// that a hop forwards which was served every piece (a relay that holds
+// them for the receivers behind it). A refused receipt changes nothing.
+func caseReceiptsNeedPieces(e *Env) {
+	const mib = 1 << 20
+	tx := e.Publish(core.PublishOptions{Receivers: 2}, (2*mib+400)/4, 100) // item 0: 3 pieces, item 1: 1
+	ref := tx.Ref()
+	tok := ref.Token[:]
+	nonce := func(id string) string {
+		_, n, err := e.Table.Manifest(ref.RefID, tok, id)
+		e.Expect("manifest of "+id, err, core.KindNone)
+		return n
+	}
+	zero := nonce("zero")
+	before := e.Status("after the manifest of zero", tx)
+	e.Expect("receipt of zero, 0 bytes downloaded", e.Table.Confirm(ref.RefID, tok, "zero", zero), core.KindAuth)
+	if e.Status("after the receipt of zero", tx) != before {
+		e.T.Error("a refused receipt changed the transaction")
+	}
+
+	part := nonce("part")
+	e.Serve("part: piece 0", ref, "part", "", 0, 0, mib, core.KindNone)
+	e.Serve("part: piece 2, the last", ref, "part", "", 0, 2*mib, 400, core.KindNone)
+	e.Serve("part: item 1", ref, "part", "", 1, 0, 400, core.KindNone)
+	e.Serve("part: piece 1 but its first byte", ref, "part", "", 0, mib+1, mib-1, core.KindNone)
+	e.Serve("part: piece 0 again", ref, "part", "", 0, 0, mib, core.KindNone)
+	e.Expect("receipt of part, piece 1 missing", e.Table.Confirm(ref.RefID, tok, "part", part), core.KindAuth)
+
+	// A relay fetches each piece once, under the first receiver that asked,
+	// and says it is the hop; receivers behind it confirm through it.
+	first, behind := nonce("first"), nonce("behind")
+	e.Serve("relay: item 0 for first", ref, "first", "relay", 0, 0, 2*mib+400, core.KindNone)
+	e.Serve("half relay: piece 0 for first", ref, "first", "half", 0, 0, mib, core.KindNone)
+	e.Expect("receipt of behind, not through the relay", e.Table.Confirm(ref.RefID, tok, "behind", behind), core.KindAuth)
+	e.Expect("receipt of behind through the relay before item 1", e.Table.ConfirmVia(ref.RefID, tok, "behind", "relay", behind), core.KindAuth)
+	e.Serve("relay: item 1 for first", ref, "first", "relay", 1, 0, 400, core.KindNone)
+	e.Expect("receipt of behind through a hop that fetched a piece", e.Table.ConfirmVia(ref.RefID, tok, "behind", "half", behind), core.KindAuth)
+	e.Expect("receipt of behind through a hop that fetched nothing", e.Table.ConfirmVia(ref.RefID, tok, "behind", "idle", behind), core.KindAuth)
+	e.Serve("a hop id that is no id", ref, "first", "bad\x00hop", 1, 0, 4, core.KindInvalid)
+	e.Expect("receipt of behind through the relay", e.Table.ConfirmVia(ref.RefID, tok, "behind", "relay", behind), core.KindNone)
+	e.Expect("receipt of first, whom the relay's ranges served", e.Table.Confirm(ref.RefID, tok, "first", first), core.KindNone)
+	e.Ended("first and behind", tx, core.StateCompleted)
+	e.Status("zero and part never confirmed", tx)
+
+	// A batch with no bytes has no pieces: its receipt needs none.
+	empty := e.Publish(core.PublishOptions{Receivers: 1}, 0)
+	eref := empty.Ref()
+	_, n, err := e.Table.Manifest(eref.RefID, eref.Token[:], "a")
+	e.Expect("manifest of an empty batch", err, core.KindNone)
+	e.Expect("receipt of an empty batch", e.Table.Confirm(eref.RefID, eref.Token[:], "a", n), core.KindNone)
+	e.Ended("empty", empty, core.StateCompleted)
 }
 
 // caseHammer: rounds on one table at once, each with two receivers.

@@ -31,7 +31,9 @@ type Table interface {
 	Publish(b *core.Batch, o core.PublishOptions) (Tx, error)
 	Manifest(refID uuid.UUID, token []byte, receiver string) (*core.Manifest, string, error)
 	Serve(refID uuid.UUID, token []byte, receiver string, item int, off, n int64) ([]byte, func(), error)
+	ServeVia(refID uuid.UUID, token []byte, receiver, hop string, item int, off, n int64) ([]byte, func(), error)
 	Confirm(refID uuid.UUID, token []byte, receiver, nonce string) error
+	ConfirmVia(refID uuid.UUID, token []byte, receiver, hop, nonce string) error
 	Sweep(now time.Time) int
 	Stats() core.Stats
 	Delete(refID uuid.UUID) error
@@ -224,6 +226,17 @@ func (e *Env) Fetch(ref core.BatchRef, receiver string, chunk int64) error {
 		}
 	}
 	return e.Table.Confirm(ref.RefID, tok, receiver, nonce)
+}
+
+// Serve serves range [off, off+n) of item of ref to receiver through hop
+// ("" for none), releases it at once, and notes the answer under what.
+func (e *Env) Serve(what string, ref core.BatchRef, receiver, hop string, item int, off, n int64, k core.Kind) {
+	e.T.Helper()
+	_, release, err := e.Table.ServeVia(ref.RefID, ref.Token[:], receiver, hop, item, off, n)
+	if err == nil {
+		release()
+	}
+	e.Expect(what, err, k)
 }
 
 // Outcome describes o for the transcript, its times as offsets from the

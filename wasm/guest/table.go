@@ -209,7 +209,7 @@ func vcTableServe(h int64, ptr, n uint32, now int64) uint64 {
 		if int64(item) != q.Item {
 			item = -1
 		}
-		return &layout.TableAnswer{}, t.t.GrantServe(q.RefID, q.Token, q.Receiver, item, q.Off, q.N)
+		return &layout.TableAnswer{}, t.t.GrantServe(q.RefID, q.Token, q.Receiver, q.Hop, item, q.Off, q.N)
 	})
 }
 
@@ -218,7 +218,7 @@ func vcTableServe(h int64, ptr, n uint32, now int64) uint64 {
 //go:wasmexport vc_table_confirm
 func vcTableConfirm(h int64, ptr, n uint32, now int64) uint64 {
 	return request(h, ptr, n, now, func(t *table, q *layout.TableRequest) (*layout.TableAnswer, error) {
-		return &layout.TableAnswer{}, t.t.Confirm(q.RefID, q.Token, q.Receiver, q.Nonce)
+		return &layout.TableAnswer{}, t.t.ConfirmVia(q.RefID, q.Token, q.Receiver, q.Hop, q.Nonce)
 	})
 }
 

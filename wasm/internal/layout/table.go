@@ -147,12 +147,13 @@ func ReadEncoded(b []byte) (*Encoded, error) {
 // ---- Table requests ----
 
 // TableRequest is a request to a guest's table: a manifest, a range, a
-// receipt (RefID, Token, Receiver and, as they apply, Item, Off, N and
-// Nonce), or a transaction's status, abort or deletion (RefID).
+// receipt (RefID, Token, Receiver and, as they apply, Hop, Item, Off, N
+// and Nonce), or a transaction's status, abort or deletion (RefID).
 type TableRequest struct {
 	RefID    uuid.UUID
 	Token    []byte
 	Receiver string
+	Hop      string // the relay or holder that forwards a range or receipt, or ""
 	Nonce    string
 	Item     int64
 	Off, N   int64
@@ -161,32 +162,34 @@ type TableRequest struct {
 // AppendTableRequest appends q's layout:
 //
 //	16 ref id, u32 token length, u32 receiver length, u32 nonce length,
-//	u32 0, i64 item, i64 offset, i64 length, token, receiver, nonce
+//	u32 hop length, i64 item, i64 offset, i64 length, token, receiver,
+//	nonce, hop
 func AppendTableRequest(dst []byte, q *TableRequest) []byte {
 	le := binary.LittleEndian
 	dst = append(dst, q.RefID[:]...)
 	dst = le.AppendUint32(dst, uint32(len(q.Token)))
 	dst = le.AppendUint32(dst, uint32(len(q.Receiver)))
 	dst = le.AppendUint32(dst, uint32(len(q.Nonce)))
-	dst = le.AppendUint32(dst, 0)
+	dst = le.AppendUint32(dst, uint32(len(q.Hop)))
 	dst = le.AppendUint64(dst, uint64(q.Item))
 	dst = le.AppendUint64(dst, uint64(q.Off))
 	dst = le.AppendUint64(dst, uint64(q.N))
 	dst = append(dst, q.Token...)
 	dst = append(dst, q.Receiver...)
-	return append(dst, q.Nonce...)
+	dst = append(dst, q.Nonce...)
+	return append(dst, q.Hop...)
 }
 
 // ReadTableRequest reads a table request; Token views b.
 func ReadTableRequest(b []byte) (*TableRequest, error) {
 	r := reader{b: b, what: "table request"}
 	q := &TableRequest{RefID: r.uuid()}
-	nt, nr, nn := int(r.u32()), int(r.u32()), int(r.u32())
-	r.u32()
+	nt, nr, nn, nh := int(r.u32()), int(r.u32()), int(r.u32()), int(r.u32())
 	q.Item, q.Off, q.N = r.i64(), r.i64(), r.i64()
 	q.Token = r.next(nt)
 	q.Receiver = string(r.next(nr))
 	q.Nonce = string(r.next(nn))
+	q.Hop = string(r.next(nh))
 	if r.err == nil && r.off != len(b) {
 		r.fail()
 	}

@@ -119,7 +119,7 @@ func TestEncodeHeld(t *testing.T) {
 }
 
 func TestTableRequestLayout(t *testing.T) {
-	q := &TableRequest{RefID: uuid.New(), Token: bytes.Repeat([]byte{7}, 32), Receiver: "agent-1", Nonce: "00ff", Item: 3, Off: 1 << 40, N: -1}
+	q := &TableRequest{RefID: uuid.New(), Token: bytes.Repeat([]byte{7}, 32), Receiver: "agent-1", Hop: "relay-1", Nonce: "00ff", Item: 3, Off: 1 << 40, N: -1}
 	b := AppendTableRequest(nil, q)
 	got, err := ReadTableRequest(b)
 	if err != nil || !reflect.DeepEqual(got, q) {
