@@ -13,7 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/viacodec/viacodec/core"
-	"github.com/viacodec/viacodec/internal/abihost"
+	"github.com/viacodec/viacodec/capi/internal/abihost"
 )
 
 // newErrorArg returns a zeroed vc_error, the first parameter of f (its C

@@ -10,7 +10,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
-	"github.com/viacodec/viacodec/internal/abihost"
+	"github.com/viacodec/viacodec/capi/internal/abihost"
 )
 
 // vc_relay_new starts a pull-through caching relay (hostdl.Relay) on

@@ -10,7 +10,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
-	"github.com/viacodec/viacodec/internal/abihost"
+	"github.com/viacodec/viacodec/capi/internal/abihost"
 )
 
 // newOutcome writes out into one malloc'd block.

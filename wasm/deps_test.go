@@ -8,7 +8,7 @@ import (
 
 // TestNoNetworkLinked: the wasm host runs a sandbox that has no network,
 // and links none: neither it nor its guest depends on hostdl (HTTP, TLS),
-// which capi's host (internal/abihost) alone brings in.
+// which capi's host (capi/internal/abihost) alone brings in.
 func TestNoNetworkLinked(t *testing.T) {
 	for _, c := range []struct{ pkg, goos string }{{".", ""}, {"./guest", "wasip1"}} {
 		cmd := exec.Command("go", "list", "-deps", c.pkg)

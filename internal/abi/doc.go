@@ -28,7 +28,7 @@
 //     downloads the referenced ones there; Decoded.Cancel ends a
 //     download from another thread.
 //
-// Two neighbours use it, each for one shell: internal/abihost is the C
+// Two neighbours use it, each for one shell: capi/internal/abihost is the C
 // ABI's host (a hostdl.Host: the network) and its transactions, and
 // wasm/internal/layout holds the byte forms in which plans, parcels,
 // errors and table requests cross a wasm guest's memory. This package

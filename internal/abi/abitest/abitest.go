@@ -1,5 +1,5 @@
 // Package abitest holds the helpers that the tests of the export layer
-// (internal/abi), of capi's host (internal/abihost) and of the wasm
+// (internal/abi), of capi's host (capi/internal/abihost) and of the wasm
 // layouts (wasm/internal/layout) share. It imports core alone, so that
 // internal/abi's own tests can use it too.
 package abitest
