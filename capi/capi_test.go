@@ -12,8 +12,8 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/capi/internal/abihost"
+	"github.com/viacodec/viacodec/core"
 )
 
 // newErrorArg returns a zeroed vc_error, the first parameter of f (its C

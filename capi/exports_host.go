@@ -9,9 +9,9 @@ import (
 	"os"
 	"unsafe"
 
+	"github.com/viacodec/viacodec/capi/internal/abihost"
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
-	"github.com/viacodec/viacodec/capi/internal/abihost"
 )
 
 // vc_host_new starts a host: a table for the batches it publishes, an HTTP

@@ -8,9 +8,9 @@ import "C"
 import (
 	"unsafe"
 
+	"github.com/viacodec/viacodec/capi/internal/abihost"
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
-	"github.com/viacodec/viacodec/capi/internal/abihost"
 )
 
 // vc_relay_new starts a pull-through caching relay (hostdl.Relay) on

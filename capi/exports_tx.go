@@ -8,9 +8,9 @@ import "C"
 import (
 	"unsafe"
 
+	"github.com/viacodec/viacodec/capi/internal/abihost"
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/abi"
-	"github.com/viacodec/viacodec/capi/internal/abihost"
 )
 
 // newOutcome writes out into one malloc'd block.
