@@ -20,7 +20,10 @@ import (
 // over the array bytes (b.SetBytes) and, as "x-tcp", its ratio to raw
 // loopback TCP measured in the same run: a 1 GiB single-stream transfer,
 // untimed, before each timed iteration (pairedTCP), so that a busy machine
-// weighs on both alike. docs/benchmarks.md (## hostdl) records the results.
+// weighs on both alike. The paired ones also report CPU per GiB and, on
+// Linux, read and write syscalls per MiB (the process's, source and
+// receiver together), each beside TCP's. docs/benchmarks.md (## hostdl)
+// records the results.
 
 const (
 	benchModelSize = 1 << 30
@@ -134,6 +137,9 @@ type pairedTCP struct {
 	tcpWall, tcpCPU time.Duration
 	n               int
 	cpu0, dlCPU     time.Duration
+	// read and write syscalls (ioCalls): TCP's, the download's (source
+	// and receiver in this process), and the counts at its start
+	tcpR, tcpW, dlR, dlW, r0, w0 int64
 }
 
 // measure runs one TCP transfer with the timer stopped; call it first in
@@ -141,6 +147,7 @@ type pairedTCP struct {
 func (p *pairedTCP) measure() {
 	p.b.StopTimer()
 	c0 := cpuTime()
+	r0, w0 := ioCalls()
 	dst := arena(0)
 	if p.fresh {
 		dst = make([]byte, len(bench.mdl.raw))
@@ -150,14 +157,21 @@ func (p *pairedTCP) measure() {
 		p.b.Fatal(err)
 	}
 	p.tcpCPU += cpuTime() - c0
+	r1, w1 := ioCalls()
+	p.tcpR, p.tcpW = p.tcpR+r1-r0, p.tcpW+w1-w0
 	p.tcpWall += d
 	p.n++
 	p.cpu0 = cpuTime()
+	p.r0, p.w0 = ioCalls()
 	p.b.StartTimer()
 }
 
 // done ends an iteration's CPU measurement; call it last in each iteration.
-func (p *pairedTCP) done() { p.dlCPU += cpuTime() - p.cpu0 }
+func (p *pairedTCP) done() {
+	p.dlCPU += cpuTime() - p.cpu0
+	r, w := ioCalls()
+	p.dlR, p.dlW = p.dlR+r-p.r0, p.dlW+w-p.w0
+}
 
 // report adds the ratio of the benchmark's throughput over bytesPerOp to
 // raw TCP's, raw TCP's rate, and the CPU time per GiB of both.
@@ -170,6 +184,14 @@ func (p *pairedTCP) report(bytesPerOp int64) {
 		gib := float64(bytesPerOp) * float64(p.b.N) / benchModelSize
 		p.b.ReportMetric(p.dlCPU.Seconds()*1e3/gib, "cpu-ms/GiB")
 		p.b.ReportMetric(p.tcpCPU.Seconds()*1e3/float64(p.n), "tcp-cpu-ms/GiB")
+	}
+	if p.dlR > 0 {
+		mib := float64(bytesPerOp) * float64(p.b.N) / (1 << 20)
+		tcpMiB := float64(p.n) * benchModelSize / (1 << 20)
+		p.b.ReportMetric(float64(p.dlR)/mib, "reads/MiB")
+		p.b.ReportMetric(float64(p.dlW)/mib, "writes/MiB")
+		p.b.ReportMetric(float64(p.tcpR)/tcpMiB, "tcp-reads/MiB")
+		p.b.ReportMetric(float64(p.tcpW)/tcpMiB, "tcp-writes/MiB")
 	}
 }
 

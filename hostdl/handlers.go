@@ -261,8 +261,8 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", strconv.FormatInt(n+crcSize*pieces, 10))
 	h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/*", off, off+n-1))
 	h.Set("Cache-Control", "no-store")
-	// Write straight from the table's view, piece by piece, each with its
-	// CRC-32C in the same gathered write (writePieceCRC). Each piece waits
+	// Write straight from the table's view, piece by piece, each followed
+	// by its CRC-32C (pieceWriter). Each piece waits
 	// for its turn in the in-flight budget (so a slow reader holds at most
 	// one piece of it) and is written under a deadline: the stall limit,
 	// and what is left of the minimum rate's allowance. The status goes out
@@ -282,7 +282,7 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 		}
 		start := time.Now()
 		rc.SetWriteDeadline(start.Add(s.pieceDeadline(int64(p+len(piece)), writing)))
-		k, err := pw.write(w, piece)
+		k, err := pw.write(w, piece, p+len(piece) == len(data))
 		writing += time.Since(start)
 		s.sem.release(int64(len(piece)))
 		s.m.bytesServed.Add(int64(k))
@@ -295,44 +295,69 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 }
 
 // pieceWriter writes a range's pieces, each followed by its CRC-32C, with
-// one gathered write per piece and no allocation per piece.
+// one gathered write per piece and no allocation per piece: a piece's CRC
+// goes out at the head of the next piece's write (where net/http's buffer
+// held it before), the last piece's with it.
 type pieceWriter struct {
-	sum  [crcSize]byte
-	iov  [2][]byte
-	bufs net.Buffers
+	sum     [crcSize]byte // the CRC-32C of the piece written last
+	pending bool          // sum is still to be written
+	last    [crcSize]byte // the last piece's CRC-32C
+	iov     [3][]byte
+	bufs    net.Buffers
 }
 
-// write writes piece, then its CRC-32C, and returns how many of the
-// piece's bytes it wrote. It checksums the piece first (a piece fits in a
-// core's cache, so the write that follows reads it from there: still one
-// pass over memory; a byte that changes in between makes the receiver
-// fetch the piece again), then writes both at once. Given to net/http's
-// ReadFrom, net.Buffers reaches the TCP connection's writev with no
-// buffering in between: one syscall for piece and CRC where two Writes
-// cost two (the 4 bytes wait in the response's buffer and go out alone
-// ahead of the next piece), docs/benchmarks.md. Over TLS or HTTP/2 it
-// falls back to one Write per buffer. A piece under gatherMin bytes (a
+// write writes the CRC-32C of the piece before, if one is pending, then
+// piece, and returns how many of the piece's bytes it wrote. It checksums
+// the piece right after the write read it (a piece fits in a core's
+// cache, so the checksum costs no second pass over memory; a byte that
+// changed in between makes the receiver fetch the piece again); the last
+// piece of a range, before, to go out with it rather than in a write of
+// its own after the handler. Given to
+// net/http's ReadFrom, net.Buffers reaches the TCP connection's writev
+// with no buffering in between: one syscall for CRC and piece where two
+// Writes cost two (the 4 bytes wait in the response's buffer and go out
+// alone ahead of the next piece), docs/benchmarks.md. Over TLS or HTTP/2
+// it falls back to one Write per buffer. A piece under gatherMin bytes (a
 // small item, a range's last piece) is copied into the response's buffer
 // instead, to go out with the header or what follows.
-func (pw *pieceWriter) write(w io.Writer, piece []byte) (int, error) {
-	binary.BigEndian.PutUint32(pw.sum[:], core.Checksum(piece))
-	if len(piece) < gatherMin {
-		k, err := w.Write(piece)
-		if err == nil {
-			_, err = w.Write(pw.sum[:])
-		}
-		return k, err
+func (pw *pieceWriter) write(w io.Writer, piece []byte, last bool) (int, error) {
+	var head, tail []byte
+	if pw.pending {
+		head = pw.sum[:]
 	}
-	pw.iov = [2][]byte{piece, pw.sum[:]}
-	pw.bufs = pw.iov[:]
+	if last {
+		binary.BigEndian.PutUint32(pw.last[:], core.Checksum(piece))
+		tail = pw.last[:]
+	}
 	var n int64
 	var err error
-	if rf, ok := w.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(&pw.bufs)
-	} else {
-		n, err = pw.bufs.WriteTo(w)
+	switch rf, ok := w.(io.ReaderFrom); {
+	case len(piece) < gatherMin:
+		var k int
+		if k, err = w.Write(head); err == nil {
+			n = int64(k)
+			k, err = w.Write(piece)
+			n += int64(k)
+		}
+		if err == nil {
+			_, err = w.Write(tail)
+		}
+	default:
+		pw.iov = [3][]byte{head, piece, tail}
+		pw.bufs = pw.iov[:]
+		if ok {
+			n, err = rf.ReadFrom(&pw.bufs)
+		} else {
+			n, err = pw.bufs.WriteTo(w)
+		}
 	}
-	return int(min(n, int64(len(piece)))), err
+	k := int(min(max(n-int64(len(head)), 0), int64(len(piece))))
+	if err != nil || last {
+		return k, err
+	}
+	binary.BigEndian.PutUint32(pw.sum[:], core.Checksum(piece))
+	pw.pending = true
+	return k, nil
 }
 
 const (
