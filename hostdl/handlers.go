@@ -262,12 +262,12 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/*", off, off+n-1))
 	h.Set("Cache-Control", "no-store")
 	// Write straight from the table's view, piece by piece, each followed
-	// by its CRC-32C (pieceWriter). Each piece waits
-	// for its turn in the in-flight budget (so a slow reader holds at most
-	// one piece of it) and is written under a deadline: the stall limit,
-	// and what is left of the minimum rate's allowance. The status goes out
-	// with the first piece: a receiver that leaves while its first piece
-	// waits counts as gone (499).
+	// by its CRC-32C (pieceWriter). Each piece waits for its turn in the
+	// in-flight budget (so a slow reader holds at most one piece of it)
+	// and is written under a deadline: the stall limit, and what is left
+	// of the minimum rate's allowance. The status goes out with the first
+	// piece: a receiver that leaves while its first piece waits counts as
+	// gone (499).
 	rc := http.NewResponseController(w)
 	defer rc.SetWriteDeadline(time.Time{})
 	var writing time.Duration // time spent in writes so far
@@ -312,12 +312,12 @@ type pieceWriter struct {
 // cache, so the checksum costs no second pass over memory; a byte that
 // changed in between makes the receiver fetch the piece again); the last
 // piece of a range, before, to go out with it rather than in a write of
-// its own after the handler. Given to
-// net/http's ReadFrom, net.Buffers reaches the TCP connection's writev
-// with no buffering in between: one syscall for CRC and piece where two
-// Writes cost two (the 4 bytes wait in the response's buffer and go out
-// alone ahead of the next piece), docs/benchmarks.md. Over TLS or HTTP/2
-// it falls back to one Write per buffer. A piece under gatherMin bytes (a
+// its own after the handler. Given to net/http's ReadFrom, net.Buffers
+// reaches the TCP connection's writev with no buffering in between: one
+// syscall for CRC and piece where two Writes cost two (the 4 bytes wait
+// in the response's buffer and go out alone ahead of the next piece),
+// docs/benchmarks.md. Over TLS or HTTP/2 it falls back to one Write per
+// buffer. A piece under gatherMin bytes (a
 // small item, a range's last piece) is copied into the response's buffer
 // instead, to go out with the header or what follows.
 func (pw *pieceWriter) write(w io.Writer, piece []byte, last bool) (int, error) {
