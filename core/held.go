@@ -4,6 +4,18 @@ import (
 	"github.com/viacodec/viacodec/core/internal/cbor"
 )
 
+// ReholdMessage is Rehold for a message this process encoded: the
+// message it returns has the new holders and keeps msg's batch, for a
+// source that publishes the batch elsewhere than at its own host (an
+// object store) and sends the message re-pointed there.
+func (m *DecMode) ReholdMessage(msg *Message, hold func(BatchRef) (string, error)) (*Message, error) {
+	out, err := m.Rehold(msg.Bytes(), hold)
+	if err != nil {
+		return nil, err
+	}
+	return &Message{buf: out, size: len(out), batch: msg.batch}, nil
+}
+
 // Rehold returns a copy of the message data in which every batch
 // descriptor b of the side table has the holder hold(b) returns: what a
 // caching relay does to the messages it forwards (docs/wire-format.md

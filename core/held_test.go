@@ -56,3 +56,38 @@ func TestRehold(t *testing.T) {
 		t.Fatalf("truncated message: got %v, want a syntax error", err)
 	}
 }
+
+// A message encoded here, re-pointed with ReholdMessage, keeps its batch
+// and writes what Rehold writes.
+func TestReholdMessage(t *testing.T) {
+	mode, err := EncOptions{ByRef: true, RefThreshold: 1, Source: "http://origin:1"}.EncMode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mode.Encode(map[string]any{"w": []float32{1, 2, 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Batch() == nil {
+		t.Fatal("no batch")
+	}
+	dm, err := DecOptions{}.DecMode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := func(BatchRef) (string, error) { return "https://relay:2", nil }
+	got, err := dm.ReholdMessage(m, hold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := dm.Rehold(m.Bytes(), hold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Batch() != m.Batch() || got.Len() != len(want) || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("ReholdMessage: batch %p (want %p), %x, want %x", got.Batch(), m.Batch(), got.Bytes(), want)
+	}
+	if _, err := dm.ReholdMessage(m, func(BatchRef) (string, error) { return "", errors.New("stop") }); err == nil {
+		t.Fatal("hold's error was not returned")
+	}
+}
