@@ -125,15 +125,15 @@ func runServe(args []string) error {
 	}
 	po := core.PublishOptions{Receivers: *receivers, Timeout: inactivity}
 	var tx *core.Transaction
-	sent := msg.Bytes() // the message the receivers get
+	sent := msg // the message the receivers get
 	if *store != "" {
-		st, err := openStore(*store)
+		st, err := s3store.Open(*store, slog.New(slog.DiscardHandler))
 		if err != nil {
 			return err
 		}
 		defer st.Close() // after tx.Abort: the objects go with the transaction
 		ctx, stop := cli.Interruptible(*timeout)
-		tx, sent, err = st.Publish(ctx, host, batch, sent, po)
+		tx, sent, err = st.Publish(ctx, host, msg, po)
 		stop()
 		if err != nil {
 			return err
@@ -143,7 +143,7 @@ func runServe(args []string) error {
 	}
 	defer tx.Abort()
 	if err := writeOutput(*out, func(w io.Writer) error {
-		_, err := w.Write(sent)
+		_, err := sent.WriteTo(w)
 		return err
 	}); err != nil {
 		return err
@@ -158,7 +158,7 @@ func runServe(args []string) error {
 		where = *out
 	}
 	fmt.Fprintf(status, "serving %s (%s) of %s at %s for %s; message (%s) on %s\n",
-		cli.Plural(batch.Ref.Items, "array"), cli.FormatBytes(batch.Ref.Bytes), displayName(in), host.Source(), cli.Plural(*receivers, "receiver"), cli.FormatBytes(int64(len(sent))), where)
+		cli.Plural(batch.Ref.Items, "array"), cli.FormatBytes(batch.Ref.Bytes), displayName(in), host.Source(), cli.Plural(*receivers, "receiver"), cli.FormatBytes(int64(sent.Len())), where)
 	if *store != "" {
 		fmt.Fprintf(status, "the arrays are in %s; receivers ask %s only for the manifest and the receipt\n", *store, host.Source())
 	}
@@ -244,15 +244,4 @@ func outcomeError(out core.Outcome, receivers int, limit time.Duration) error {
 		how = "the transfer ended: " + out.State.String()
 	}
 	return fmt.Errorf("%s: %d of %d receivers confirmed", how, len(out.Confirmed()), receivers)
-}
-
-// openStore opens the object store "s3://BUCKET/PREFIX" names, with
-// credentials from the AWS environment.
-func openStore(u string) (*s3store.Store, error) {
-	o, err := s3store.ParseURL(u)
-	if err != nil {
-		return nil, err
-	}
-	o.Logger = slog.New(slog.DiscardHandler)
-	return s3store.New(o)
 }

@@ -38,7 +38,7 @@ func BenchmarkUpload(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			tx, _, err := s.Publish(context.Background(), h, m.Batch(), m.Bytes(), core.PublishOptions{})
+			tx, _, err := s.Publish(context.Background(), h, m, core.PublishOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}

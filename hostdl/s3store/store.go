@@ -142,6 +142,19 @@ func ParseURL(s string) (Options, error) {
 	return o, nil
 }
 
+// Open returns the store that "s3://BUCKET/PREFIX" names (ParseURL:
+// credentials, region and endpoint from the AWS environment), logging to
+// logger (nil: slog.Default()). It makes no request. The command's -store
+// and the C ABI's host option store open their stores with it.
+func Open(u string, logger *slog.Logger) (*Store, error) {
+	o, err := ParseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	o.Logger = logger
+	return New(o)
+}
+
 // New validates o and returns a store. It makes no request.
 func New(o Options) (*Store, error) {
 	u, err := url.Parse(o.Endpoint)
@@ -184,15 +197,16 @@ func New(o Options) (*Store, error) {
 	return &Store{o: o, mc: mc, held: map[uuid.UUID]*held{}}, nil
 }
 
-// Publish publishes b at host h as h.Publish does, uploads it to the
-// store, and returns the transaction and msg (the message b was encoded
-// with) re-pointed at the store: each receiver then downloads b's bytes
-// from the store and asks h only for the manifest and the receipt. b's
-// objects are deleted when the transaction ends (completed, timed out,
-// aborted, deleted) or their URL expires, whichever comes first. On error
-// the transaction is aborted and nothing is left in the store. A message
-// with no batch (b nil) is returned as it is.
-func (s *Store) Publish(ctx context.Context, h *hostdl.Host, b *core.Batch, msg []byte, o core.PublishOptions) (*core.Transaction, []byte, error) {
+// Publish publishes msg's batch at host h as h.Publish does, uploads it
+// to the store, and returns the transaction and msg re-pointed at the
+// store: each receiver then downloads the batch's bytes from the store and
+// asks h only for the manifest and the receipt. The batch's objects are
+// deleted when the transaction ends (completed, timed out, aborted,
+// deleted) or their URL expires, whichever comes first. On error the
+// transaction is aborted and nothing is left in the store. A message with
+// no batch is returned as it is, with no transaction.
+func (s *Store) Publish(ctx context.Context, h *hostdl.Host, msg *core.Message, o core.PublishOptions) (*core.Transaction, *core.Message, error) {
+	b := msg.Batch()
 	if b == nil {
 		return nil, msg, nil
 	}
@@ -214,7 +228,7 @@ func (s *Store) Publish(ctx context.Context, h *hostdl.Host, b *core.Batch, msg 
 		tx.Abort()
 		return nil, nil, err
 	}
-	out, err := dm.Rehold(msg, func(r core.BatchRef) (string, error) {
+	out, err := dm.ReholdMessage(msg, func(r core.BatchRef) (string, error) {
 		if r.RefID != b.Ref.RefID {
 			return r.Holder, nil
 		}

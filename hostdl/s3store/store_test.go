@@ -77,11 +77,11 @@ func publish(t testing.TB, s *Store, size int, o core.PublishOptions) *source {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, msg, err := s.Publish(context.Background(), h, m.Batch(), m.Bytes(), o)
+	tx, held, err := s.Publish(context.Background(), h, m, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &source{h: h, tx: tx, msg: msg, want: [][]byte{a, b}}
+	return &source{h: h, tx: tx, msg: held.Bytes(), want: [][]byte{a, b}}
 }
 
 func receiver(t testing.TB, name string, o hostdl.ClientOptions) *hostdl.Host {

@@ -69,12 +69,8 @@ func (p *peer) Close() error {
 func newPeer(name string, progress func(ref uuid.UUID, done, total int64), store string) (*peer, error) {
 	var st *s3store.Store
 	if store != "" {
-		o, err := s3store.ParseURL(store)
-		if err != nil {
-			return nil, err
-		}
-		o.Logger = slog.New(slog.DiscardHandler)
-		if st, err = s3store.New(o); err != nil {
+		var err error
+		if st, err = s3store.Open(store, slog.New(slog.DiscardHandler)); err != nil {
 			return nil, err
 		}
 	}
@@ -113,11 +109,11 @@ func newPeer(name string, progress func(ref uuid.UUID, done, total int64), store
 			return nil, nil, errors.New("no array went by reference")
 		}
 		if st != nil {
-			tx, sent, err := st.Publish(h.Context(), h, msg.Batch(), msg.Bytes(), updateOptions(receivers))
+			tx, sent, err := st.Publish(h.Context(), h, msg, updateOptions(receivers))
 			if err != nil {
 				return nil, nil, err
 			}
-			return sent, tx, nil
+			return sent.Bytes(), tx, nil
 		}
 		tx, err := h.Publish(msg.Batch(), updateOptions(receivers))
 		if err != nil {
