@@ -32,17 +32,26 @@ const (
 	Bucket    = "viacodec"
 )
 
-// Binary returns the path of the weed binary, .tools/bin/weed in the
-// repository the test runs in (found from the working directory: a
-// test's is its package's), or fails the test loudly: these tests never
-// pass by skipping.
+// Binary returns the path of the weed binary (BinaryPath), or fails the
+// test loudly: these tests never pass by skipping.
 func Binary(t testing.TB) string {
+	p, err := BinaryPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// BinaryPath returns VIACODEC_WEED if set, else .tools/bin/weed in the
+// repository of the working directory (a test's is its package's), or an
+// error that says how to build it.
+func BinaryPath() (string, error) {
 	if p := os.Getenv("VIACODEC_WEED"); p != "" {
-		return p
+		return p, nil
 	}
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "tools", "seaweedfs", "go.mod")); err == nil {
@@ -50,15 +59,15 @@ func Binary(t testing.TB) string {
 		}
 		up := filepath.Dir(dir)
 		if up == dir {
-			t.Fatalf("weedtest: no repository (tools/seaweedfs) above the working directory")
+			return "", fmt.Errorf("weedtest: no repository (tools/seaweedfs) above the working directory")
 		}
 		dir = up
 	}
 	p := filepath.Join(dir, ".tools", "bin", "weed")
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("weedtest: no SeaweedFS binary at %s: run `make weed` (it builds tools/seaweedfs), or set VIACODEC_WEED: %v", p, err)
+		return "", fmt.Errorf("weedtest: no SeaweedFS binary at %s: run `make weed` (it builds tools/seaweedfs), or set VIACODEC_WEED: %w", p, err)
 	}
-	return p
+	return p, nil
 }
 
 // Weed is one `weed mini` process on loopback.
