@@ -90,6 +90,7 @@ clean:
 # test-python: the Python suite against the freshly built library. It also
 # builds the wheel and installs it into a fresh virtual environment
 # (test_install.py; VIACODEC_SKIP_WHEEL_TEST=1 skips that, and only that).
+# test_store.py runs the SeaweedFS server `make weed` builds.
 
 PY_PKG     := bindings/python
 PY_LIB     := $(PY_PKG)/viacodec/libviacodec.so
@@ -122,7 +123,7 @@ $(VENV_STAMP): $(PY_PKG)/requirements-dev.txt $(PY_PKG)/requirements-torch.txt
 # and the demo with the Python agent.
 CMD_BIN := bin/viacodec
 
-test-python: venv python cmd
+test-python: venv python cmd weed
 	VIACODEC_CMD=$(CURDIR)/$(CMD_BIN) PYTHONPATH=$(CURDIR)/$(PY_PKG) $(VENV)/bin/python -m pytest -q $(PY_PKG)/tests
 
 .PHONY: cmd

@@ -62,6 +62,7 @@ func hostOptions(opts *C.vc_host_options) abihost.HostOptions {
 		ClientAuth: opts.tls_client_auth != 0, AllowCleartext: opts.allow_cleartext != 0, HTTP2: opts.http2 != 0,
 		RefThreshold: int64(opts.ref_threshold), Concurrency: int64(opts.concurrency), ChunkSize: int64(opts.chunk_size),
 		NoListen: opts.no_listen != 0, RequestTimeoutNs: int64(opts.request_timeout_ns), Retries: int64(opts.retries),
+		Store: goString(opts.store),
 	}
 }
 

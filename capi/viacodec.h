@@ -73,7 +73,7 @@
 //     (malloc'd: vc_free it) is the text the source passes as
 //     vc_publish_options.upload.
 
-#define VC_ABI_VERSION 12
+#define VC_ABI_VERSION 13
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the
@@ -178,6 +178,17 @@ typedef struct vc_host_options {
 	                           // 0 the default (4), negative never; a
 	                           // download that cannot start fails within
 	                           // about (retries+1) * request_timeout_ns
+	const char* store;         // an object store, "s3://BUCKET/PREFIX",
+	                           // that holds what the host publishes:
+	                           // receivers download the arrays from there
+	                           // under presigned URLs and ask the host only
+	                           // for the manifest and the receipt; the
+	                           // objects go when the transaction ends.
+	                           // Credentials, region and endpoint come from
+	                           // the AWS environment (AWS_ACCESS_KEY_ID,
+	                           // AWS_SECRET_ACCESS_KEY, AWS_REGION,
+	                           // AWS_ENDPOINT_URL_S3; ~/.aws/credentials).
+	                           // NULL: the host serves them itself
 } vc_host_options;
 
 // vc_relay_options: how vc_relay_new starts a pull-through caching relay.

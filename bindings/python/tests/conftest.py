@@ -52,3 +52,41 @@ def no_leaked_handles():
     before = lib.vc_handle_count()
     yield
     assert lib.vc_handle_count() == before, "a test leaked library handles"
+
+
+# ---- a real S3 engine ----
+
+
+@pytest.fixture(scope="session")
+def weed(tmp_path_factory):
+    """A SeaweedFS `weed mini` on loopback (the binary `make weed` builds),
+    started by internal/weedtest/weedserve, which the Go tests' start
+    shares (flags, identity, bucket, the loopback check): a dict of
+    endpoint, access_key, secret_key, bucket and region. It stops when the
+    session ends (weedserve's standard input closes)."""
+    import json
+    import shutil
+    import subprocess
+
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    exe = tmp_path_factory.mktemp("weedserve") / "weedserve"
+    subprocess.run([go, "build", "-o", str(exe), "./internal/weedtest/weedserve"], cwd=REPO, check=True, timeout=900)
+    p = subprocess.Popen([str(exe)], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()  # weedserve exits (EOF) if weed does not start
+        if not line:
+            pytest.fail(f"weedserve: weed did not start (exit {p.wait(timeout=60)}); run `make weed`")
+        yield json.loads(line)
+    finally:
+        p.stdin.close()
+        p.wait(timeout=60)
+
+
+def store_env(w: dict) -> dict:
+    """The AWS environment variables that point a process at the store w (weed)."""
+    return {
+        "AWS_ENDPOINT_URL_S3": w["endpoint"],
+        "AWS_ACCESS_KEY_ID": w["access_key"],
+        "AWS_SECRET_ACCESS_KEY": w["secret_key"],
+        "AWS_REGION": w["region"],
+    }

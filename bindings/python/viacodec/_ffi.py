@@ -32,7 +32,7 @@ from ._errors import ForkedProcessError, error_for, python_text
 LIBRARY_ENV = "VIACODEC_LIBRARY"
 
 #: The VC_ABI_VERSION this module was written for.
-ABI_VERSION = 12
+ABI_VERSION = 13
 
 
 class VcError(Structure):
@@ -102,7 +102,7 @@ class VcHostOptions(Structure):
     *tls_cert_file, *tls_key_file, *tls_ca_file; int32_t tls_client_auth,
     allow_cleartext, http2; int64_t ref_threshold, concurrency, chunk_size;
     const char* default_name; int32_t no_listen; int64_t request_timeout_ns,
-    retries; } vc_host_options;"""
+    retries; const char* store; } vc_host_options;"""
 
     _fields_ = [
         ("listen", c_char_p),
@@ -121,6 +121,7 @@ class VcHostOptions(Structure):
         ("no_listen", c_int32),
         ("request_timeout_ns", c_int64),
         ("retries", c_int64),
+        ("store", c_char_p),
     ]
 
 

@@ -126,6 +126,7 @@ def host_options(
     no_listen: bool = False,
     request_timeout: Optional[float] = None,
     retries: Optional[int] = None,
+    store: Optional[str] = None,
 ) -> _ffi.VcHostOptions:
     """Host's options as the library takes them (vc_host_options); the
     library checks them (vc_host_new, vc_host_check). ``no_listen``: a
@@ -162,6 +163,7 @@ def host_options(
         no_listen=1 if no_listen else 0,
         request_timeout_ns=_request_timeout(request_timeout),
         retries=_retries(retries),
+        store=text(store, "store"),
     )
 
 
@@ -240,6 +242,17 @@ class Host:
     ``dumps(obj, upload=grant)``, to a Host its receivers reach that
     granted it (``grant_upload`` there). Its ``source`` is ``""``.
 
+    ``store="s3://bucket/prefix"`` makes an object store (S3 or any
+    S3-compatible store) hold what the Host publishes: ``dumps`` uploads
+    the arrays once, the message points its receivers at the object by a
+    presigned URL (no credentials in it), and they download the bytes
+    from the store with plain HTTP, asking this Host only for the manifest
+    and the receipt; the objects are deleted when the transaction ends.
+    Credentials, region and endpoint come from the AWS environment
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``,
+    ``AWS_ENDPOINT_URL_S3`` for a store that is not AWS's;
+    ``~/.aws/credentials``), as for ``viacodec serve -store``.
+
     Without TLS, a Host refuses to listen on, or advertise, an address
     that is not loopback (such as ``listen="0.0.0.0:0"``): the message's
     token, which lets anyone download its arrays, would cross the network
@@ -268,6 +281,7 @@ class Host:
         default_name: Optional[str] = None,
         request_timeout: Optional[float] = None,
         retries: Optional[int] = None,
+        store: Optional[str] = None,
     ) -> None:
         self._handle = 0
         self._closed = True
@@ -292,6 +306,7 @@ class Host:
             allow_cleartext=allow_cleartext,
             request_timeout=request_timeout,
             retries=retries,
+            store=store,
         )
         lib = _ffi.lib()
         self._handle = lib.host_new(opts)

@@ -154,6 +154,7 @@ class _Options:
     request_timeout: float
     retries: int
     relay_budget: Optional[int]
+    store: Optional[str]
 
     def host_kwargs(self, core: Optional[CoreCell]) -> Dict[str, Any]:
         """viacodec.Host's options for the Host of a cell (core None:
@@ -172,6 +173,7 @@ class _Options:
             "allow_cleartext": self.allow_cleartext,
             "request_timeout": self.request_timeout,
             "retries": self.retries,
+            "store": self.store,
         }
         if self.tls_from_cell and core is not None:
             kw.update(_cell_tls(core))
@@ -688,6 +690,7 @@ def register(
     request_timeout: float = 10.0,
     retries: int = 2,
     relay_budget: Optional[int] = None,
+    store: Optional[str] = None,
 ) -> None:
     """Makes FLARE's FOBS encode numpy arrays with viacodec, in this
     process, and torch tensors too when torch and FLARE's PyTorch support
@@ -744,6 +747,17 @@ def register(
     holds at most that many bytes in memory; receipts still reach the
     origin under each receiver's name.
 
+    ``store="s3://bucket/prefix"`` makes an object store (S3 or any
+    S3-compatible store) hold what this process's Hosts send by
+    reference (viacodec.Host's ``store``): each message's arrays are
+    uploaded once, its receivers download them from the store under
+    presigned URLs, and ask the sending Host only for the manifest and the
+    receipt, so the sender's uplink carries one copy however many
+    receivers there are; the objects go when the transaction ends.
+    Credentials, region and endpoint come from the AWS environment
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``,
+    ``AWS_ENDPOINT_URL_S3``; ``~/.aws/credentials``).
+
     ``listen=None`` is for a process that cannot be reached (a client
     site behind NAT or a firewall, which only dials out): its Hosts listen
     on nothing, and each message it sends by reference is first uploaded
@@ -780,7 +794,7 @@ def register(
     for v, what in ((concurrency, "concurrency"), (chunk_size, "chunk_size")):
         if v is not None and (type(v) is not int or v <= 0):
             raise InvalidError(f"viacodec.flare: {what} {v!r} is not a positive int")
-    for v, what in ((listen, "listen"), (advertise_host, "advertise_host"), (upload_to, "upload_to"), (tls_cert, "tls_cert"), (tls_key, "tls_key"), (tls_ca, "tls_ca")):
+    for v, what in ((listen, "listen"), (advertise_host, "advertise_host"), (upload_to, "upload_to"), (store, "store"), (tls_cert, "tls_cert"), (tls_key, "tls_key"), (tls_ca, "tls_ca")):
         if v is not None and (not isinstance(v, str) or not v):
             raise InvalidError(f"viacodec.flare: {what} {v!r} is not a non-empty string")
     if tls_from_cell and (tls_cert or tls_key or tls_ca or tls_client_auth):
@@ -808,6 +822,7 @@ def register(
         _seconds(request_timeout, "request_timeout", optional=False),  # type: ignore[arg-type]
         retries,
         relay_budget,
+        store,
     )
     opts.check()
     with _lock:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
+	"github.com/viacodec/viacodec/hostdl/s3store"
 	"github.com/viacodec/viacodec/internal/abi"
 	"github.com/viacodec/viacodec/offload"
 )
@@ -50,6 +51,12 @@ type HostOptions struct {
 	// It downloads as any host does, and publishes a batch only by
 	// upload (PublishOptions.Upload), to a holder that granted it.
 	NoListen bool
+	// Store, if set, is an object store, "s3://BUCKET/PREFIX"
+	// (s3store.Open: credentials, region and endpoint from the AWS
+	// environment), that holds what the host publishes: receivers download
+	// the arrays from there and ask the host only for the manifest and
+	// the receipt (docs/download-protocol.md §8.4).
+	Store string
 }
 
 // Host publishes what it encodes by reference and serves it, and downloads
@@ -59,7 +66,8 @@ type HostOptions struct {
 type Host struct {
 	host         *hostdl.Host
 	refThreshold int64
-	noListen     bool // publishes only by upload
+	noListen     bool           // publishes only by upload
+	store        *s3store.Store // holds what it publishes, if not nil
 
 	ctx    context.Context // ends when the host is released
 	cancel context.CancelFunc
@@ -83,6 +91,9 @@ func (o HostOptions) hostOptions() (hostdl.HostOptions, error) {
 			return hostdl.HostOptions{}, abi.Errorf(core.KindInvalid, "a host that listens on nothing has no listen address or advertised name")
 		}
 		server = hostdl.ServerOptions{Listener: newNoListener()}
+		if o.Store != "" {
+			return hostdl.HostOptions{}, abi.Errorf(core.KindInvalid, "a host that listens on nothing has no store: its receivers could not reach it for the manifest and the receipt")
+		}
 	}
 	return hostdl.HostOptions{
 		Server: server,
@@ -106,6 +117,13 @@ func CheckHostOptions(o HostOptions) error {
 	if err := ho.Check(); err != nil {
 		return abi.Wrap(err, "host")
 	}
+	if o.Store != "" {
+		st, err := s3store.Open(o.Store, ho.Logger)
+		if err != nil {
+			return err
+		}
+		st.Close()
+	}
 	return nil
 }
 
@@ -115,17 +133,29 @@ func NewHost(o HostOptions) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	var st *s3store.Store
+	if o.Store != "" {
+		if st, err = s3store.Open(o.Store, ho.Logger); err != nil {
+			return nil, err
+		}
+	}
 	h, err := hostdl.NewHost(ho)
 	if err != nil {
+		if st != nil {
+			st.Close()
+		}
 		return nil, abi.Wrap(err, "host")
 	}
 	mode, err := h.EncMode(core.EncOptions{})
 	if err != nil {
 		h.Close()
+		if st != nil {
+			st.Close()
+		}
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Host{host: h, refThreshold: mode.Options().RefThreshold, noListen: o.NoListen, ctx: ctx, cancel: cancel}, nil
+	return &Host{host: h, refThreshold: mode.Options().RefThreshold, noListen: o.NoListen, store: st, ctx: ctx, cancel: cancel}, nil
 }
 
 // Source returns the base URL receivers download this host's batches from;
@@ -153,7 +183,15 @@ func (h *Host) Cancel() { h.cancel() }
 // server gracefully. Transaction handles stay valid and report the outcome.
 // A release has no caller left to report a failed shutdown to: hostdl logs
 // it, and the server is stopped either way.
-func (h *Host) Close() { h.host.Close() }
+//
+// A host with a store then deletes the objects of its batches still held,
+// and returns when that is done.
+func (h *Host) Close() {
+	h.host.Close()
+	if h.store != nil {
+		h.store.Close()
+	}
+}
 
 // PublishOptions mirrors the shells' publish options; zero fields mean the
 // defaults.
@@ -260,11 +298,21 @@ func (h *Host) Encode(skel []byte, slots []abi.Slot, o PublishOptions) (*core.Me
 		Timeout: time.Duration(o.TimeoutNs), Snapshot: o.Snapshot,
 	}
 	if o.Upload != "" {
+		if h.store != nil {
+			return nil, nil, abi.Errorf(core.KindInvalid, "option upload: this host publishes to its store; a grant is for a host that listens on nothing")
+		}
 		up, err := h.host.Client().Upload(h.ctx, grant, b, po)
 		if err != nil {
 			return nil, nil, err
 		}
 		return m, newUploadTx(up), nil
+	}
+	if h.store != nil {
+		tx, held, err := h.store.Publish(h.ctx, h.host, m, po)
+		if err != nil {
+			return nil, nil, err
+		}
+		return held, newTx(tx), nil
 	}
 	tx, err := h.host.Publish(b, po)
 	if err != nil {
