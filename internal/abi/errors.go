@@ -44,7 +44,7 @@ func OffsetOf(err error) int64 {
 // as the status.
 func Text(err error) string {
 	s := err.Error()
-	for _, p := range []string{"core: ", "hostdl: "} {
+	for _, p := range []string{"core: ", "hostdl: ", "s3store: "} {
 		s = strings.TrimPrefix(s, p)
 		s = strings.ReplaceAll(s, ": "+p, ": ")
 	}

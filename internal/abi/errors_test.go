@@ -55,6 +55,10 @@ func TestTextSpeaksViacodec(t *testing.T) {
 	if got := Text(hostErr); got != "viacodec: cannot reach the source" {
 		t.Fatalf("Text of a hostdl error: %q", got)
 	}
+	storeErr := Wrap(core.NewError(core.KindUnavailable, nil, "s3store: upload r to b/k"), "host")
+	if got := Text(storeErr); got != "viacodec: host: upload r to b/k" {
+		t.Fatalf("Text of an s3store error: %q", got)
+	}
 	if got := Text(Errorf(core.KindInvalid, "handle 7 is unknown or released")); got != "viacodec: handle 7 is unknown or released" {
 		t.Fatalf("Text of an abi error: %q", got)
 	}

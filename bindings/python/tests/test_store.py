@@ -96,7 +96,7 @@ def test_host_store_bad_options():
     """A store that is not s3://BUCKET/PREFIX, or on a Host that listens on
     nothing (its receivers could not reach it for the receipt), is refused
     with a clear error; no host is left open (no_leaked_handles)."""
-    with pytest.raises(viacodec.InvalidError, match=r"s3store: .* is not s3://BUCKET/PREFIX"):
+    with pytest.raises(viacodec.InvalidError, match=r"^viacodec: host: .* is not s3://BUCKET/PREFIX"):
         viacodec.Host(store="http://127.0.0.1:1/bucket")
     with pytest.raises(viacodec.InvalidError, match="listens on nothing has no store"):
         viacodec.Host(listen=None, store="s3://bucket/prefix")
@@ -168,7 +168,7 @@ def test_flare_register_store_refused():
     pytest.importorskip("nvflare")
     import viacodec.flare as vf
 
-    with pytest.raises(viacodec.InvalidError, match=r"s3store: .* is not s3://BUCKET/PREFIX"):
+    with pytest.raises(viacodec.InvalidError, match=r"^viacodec: host: .* is not s3://BUCKET/PREFIX"):
         vf.register(store="bucket/prefix")
     with pytest.raises(viacodec.InvalidError, match="store"):
         vf.register(store="")

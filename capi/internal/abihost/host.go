@@ -120,7 +120,7 @@ func CheckHostOptions(o HostOptions) error {
 	if o.Store != "" {
 		st, err := s3store.Open(o.Store, ho.Logger)
 		if err != nil {
-			return err
+			return abi.Wrap(err, "host")
 		}
 		st.Close()
 	}
@@ -136,7 +136,7 @@ func NewHost(o HostOptions) (*Host, error) {
 	var st *s3store.Store
 	if o.Store != "" {
 		if st, err = s3store.Open(o.Store, ho.Logger); err != nil {
-			return nil, err
+			return nil, abi.Wrap(err, "host")
 		}
 	}
 	h, err := hostdl.NewHost(ho)
