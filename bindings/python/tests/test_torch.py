@@ -265,6 +265,8 @@ def test_lazy_refs_resolve_to_tensors():
         assert v["t"].dtype_name == "bfloat16" and v["t"].shape == (300, 300)
         got = v["t"].resolve(a, tensors="torch")
         assert same_tensor(t, got)
+        # a receipt counts once its receiver was served every piece: "a" resolves "u" too
+        assert same_tensor(u, v["u"].resolve(a, tensors="torch"))
         both = b.resolve(viacodec.loads(msg, pass_through=True), tensors="torch")
         assert same_tensor(t, both["t"]) and same_tensor(u, both["u"])
         assert sorted(tx.wait(timeout=30).confirmed) == ["a", "b"]
