@@ -27,7 +27,14 @@ check:
 	CGO_ENABLED=0 $(GO) build ./core/...
 	$(GO) mod tidy -diff
 
-test: check test-go fuzz test-python
+# On a fresh machine the two longest installs, SeaweedFS's build (CPU) and
+# the virtual environment's downloads (network), run side by side first.
+test: tools
+	$(MAKE) check test-go fuzz test-python
+
+.PHONY: tools
+tools:
+	$(MAKE) -j2 weed venv
 
 # The race detector slows arithmetic twentyfold, so the exhaustive float
 # conversion checks, and compiling the wasm guest afresh, run without it
