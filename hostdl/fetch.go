@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/viacodec/viacodec/core"
 )
@@ -109,35 +108,13 @@ func (f *fetch) chunkSize() int64 {
 // chunks fetches every chunk with Concurrency workers; the first failure
 // stops the others, and chunks returns only when every worker has.
 func (f *fetch) chunks(parent context.Context, chunks []chunk) error {
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	for range min(f.c.opts.Concurrency, len(chunks)) {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(chunks)) || ctx.Err() != nil {
-					return
-				}
-				ch := chunks[i]
-				if err := f.chunk(ctx, ch); err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
-					return
-				}
-				f.progress(ch.n)
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr == nil && parent.Err() != nil {
-		return ctxError(parent, "fetch "+f.batch.String())
-	}
-	return firstErr
+	return parallel(parent, len(chunks), f.c.opts.Concurrency, "fetch "+f.batch.String(), func(ctx context.Context, i int) error {
+		if err := f.chunk(ctx, chunks[i]); err != nil {
+			return err
+		}
+		f.progress(chunks[i].n)
+		return nil
+	})
 }
 
 func (f *fetch) progress(n int64) {

@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/viacodec/viacodec/core"
@@ -93,38 +91,13 @@ func (u *Upload) items(parent context.Context, b *core.Batch, m *core.Manifest) 
 			ranges = append(ranges, rng{it.ID, it.Data, off, off + n})
 		}
 	}
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-	)
-	for range min(u.c.opts.Concurrency, len(ranges)) {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(ranges)) || ctx.Err() != nil {
-					return
-				}
-				r := ranges[i]
-				err := u.send(ctx, http.MethodPut, "items/"+strconv.Itoa(r.id), frames(r.data[r.off:r.end]), map[string]string{
-					"Content-Type":  contentPieces,
-					"Content-Range": fmt.Sprintf("bytes %d-%d/*", r.off, r.end-1),
-				})
-				if err != nil {
-					once.Do(func() { firstErr = err; cancel() })
-					return
-				}
-			}
+	return parallel(parent, len(ranges), u.c.opts.Concurrency, "upload "+u.ref.String(), func(ctx context.Context, i int) error {
+		r := ranges[i]
+		return u.send(ctx, http.MethodPut, "items/"+strconv.Itoa(r.id), frames(r.data[r.off:r.end]), map[string]string{
+			"Content-Type":  contentPieces,
+			"Content-Range": fmt.Sprintf("bytes %d-%d/*", r.off, r.end-1),
 		})
-	}
-	wg.Wait()
-	if firstErr == nil && parent.Err() != nil {
-		return ctxError(parent, "upload "+u.ref.String())
-	}
-	return firstErr
+	})
 }
 
 // frames returns the body of a range of an item that starts on a piece:
