@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -79,8 +80,14 @@ type Weed struct {
 }
 
 // freePorts returns n distinct loopback ports free now (weed binds them
-// moments later).
+// moments later). They are drawn below the kernel's ephemeral range, so
+// that no other test's listener on port 0, nor an outgoing connection,
+// takes one in between.
 func freePorts(n int) ([]int, error) {
+	lo, hi := 20000, ephemeralLow()
+	if hi-lo < 4*n {
+		lo = 1024
+	}
 	var ls []net.Listener
 	var ports []int
 	defer func() {
@@ -88,15 +95,30 @@ func freePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 100*n {
+			return nil, fmt.Errorf("weedtest: no %d free loopback ports in %d..%d", n, lo, hi-1)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(lo+rand.IntN(hi-lo)))
 		if err != nil {
-			return nil, err
+			continue // taken
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// where it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if f := strings.Fields(string(b)); err == nil && len(f) == 2 {
+		if lo, err := strconv.Atoi(f[0]); err == nil && lo > 1024 {
+			return lo
+		}
+	}
+	return 32768
 }
 
 // Start starts a weed mini of the test's own (Launch), stopped
@@ -119,6 +141,17 @@ func Start(t testing.TB) *Weed {
 // requests are refused; it waits until S3 answers, creates Bucket,
 // and checks that nothing listens beyond loopback.
 func Launch(bin, dir string) (*Weed, error) {
+	for attempt := 1; ; attempt++ {
+		w, err := launch(bin, dir)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "Port allocation failed") {
+			return w, err
+		}
+		// A port was taken between freePorts and weed's bind: draw again.
+		os.RemoveAll(filepath.Join(dir, "data"))
+	}
+}
+
+func launch(bin, dir string) (*Weed, error) {
 	conf := filepath.Join(dir, "s3.json")
 	c, _ := json.Marshal(map[string]any{"identities": []any{map[string]any{
 		"name":        "viacodec",
