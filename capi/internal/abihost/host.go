@@ -465,23 +465,33 @@ func (t *Tx) Wait(timeoutNs int64) (core.Outcome, error) {
 	if out, ok := t.tx.Outcome(); ok {
 		return out, nil
 	}
-	ctx := t.ctx
-	if timeoutNs >= 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutNs))
-		defer cancel()
-	}
+	ctx, cancel := t.waitContext(timeoutNs)
+	defer cancel()
 	out, err := t.tx.Wait(ctx)
 	if err != nil {
 		if out, ok := t.tx.Outcome(); ok { // ended as time ran out
 			return out, nil
 		}
-		if t.ctx.Err() != nil {
-			return core.Outcome{}, abi.Errorf(core.KindAborted, "the transaction handle was released while waiting")
-		}
-		return core.Outcome{}, err
+		return core.Outcome{}, t.waitError(err)
 	}
 	return out, nil
+}
+
+// waitContext is the handle's context, bounded by timeoutNs when it is
+// not negative.
+func (t *Tx) waitContext(timeoutNs int64) (context.Context, context.CancelFunc) {
+	if timeoutNs < 0 {
+		return t.ctx, func() {}
+	}
+	return context.WithTimeout(t.ctx, time.Duration(timeoutNs))
+}
+
+// waitError is err, or KindAborted when the handle was released meanwhile.
+func (t *Tx) waitError(err error) error {
+	if t.ctx.Err() != nil {
+		return abi.Errorf(core.KindAborted, "the transaction handle was released while waiting")
+	}
+	return err
 }
 
 // Offload is FetchThrough with every array slot of d landing in a
@@ -523,18 +533,11 @@ func (t *Tx) waitUpload(timeoutNs int64) (core.Outcome, error) {
 	if out, ok := t.Status(); ok {
 		return out, nil
 	}
-	ctx := t.ctx
-	if timeoutNs >= 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutNs))
-		defer cancel()
-	}
+	ctx, cancel := t.waitContext(timeoutNs)
+	defer cancel()
 	out, err := t.up.Wait(ctx)
 	if err != nil {
-		if t.ctx.Err() != nil {
-			return core.Outcome{}, abi.Errorf(core.KindAborted, "the transaction handle was released while waiting")
-		}
-		return core.Outcome{}, err
+		return core.Outcome{}, t.waitError(err)
 	}
 	t.mu.Lock()
 	t.out = &out
