@@ -26,7 +26,7 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from ._errors import ForkedProcessError, error_for, python_text
+from ._errors import ForkedProcessError, InvalidError, error_for, python_text
 
 #: The environment variable that overrides the library's path.
 LIBRARY_ENV = "VIACODEC_LIBRARY"
@@ -95,6 +95,16 @@ class VcDecOptions(Structure):
         ("pass_through", c_int64),
         ("array_slot_min", c_int64),
     ]
+
+
+def option_text(v: Any, what: str) -> Optional[bytes]:
+    """An option's text as an options struct takes it: None, or a
+    non-empty string without NUL, in UTF-8."""
+    if v is None:
+        return None
+    if not isinstance(v, str) or "\0" in v or not v:
+        raise InvalidError(f"viacodec: {what} {v!r} is not a non-empty string")
+    return v.encode("utf-8")
 
 
 class VcHostOptions(Structure):

@@ -132,12 +132,7 @@ def host_options(
     library checks them (vc_host_new, vc_host_check). ``no_listen``: a
     Host that listens on nothing (``listen`` is then None)."""
 
-    def text(v: Any, what: str) -> Optional[bytes]:
-        if v is None:
-            return None
-        if not isinstance(v, str) or "\0" in v or not v:
-            raise InvalidError(f"viacodec: {what} {v!r} is not a non-empty string")
-        return v.encode("utf-8")
+    text = _ffi.option_text
 
     def count(v: Any, what: str) -> int:
         if v is None:

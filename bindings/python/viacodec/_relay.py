@@ -26,14 +26,6 @@ class RelayStats(NamedTuple):
     bytes_served: int  # item bytes written to receivers
 
 
-def _text(v: Any, what: str) -> Optional[bytes]:
-    if v is None:
-        return None
-    if not isinstance(v, str) or "\0" in v or not v:
-        raise InvalidError(f"viacodec: {what} {v!r} is not a non-empty string")
-    return v.encode("utf-8")
-
-
 class Relay:
     """A pull-through caching relay: ``forward(msg)`` returns msg with its
     batches re-pointed at the relay; forward that instead, and every
@@ -78,15 +70,15 @@ class Relay:
         if budget is not None and (type(budget) is not int or budget <= 0):
             raise InvalidError(f"viacodec: budget {budget!r} is not a positive int")
         opts = _ffi.VcRelayOptions(
-            listen=_text(listen, "listen"),
-            advertise=_text(advertise, "advertise"),
-            tls_cert_file=_text(tls_cert, "tls_cert"),
-            tls_key_file=_text(tls_key, "tls_key"),
-            tls_ca_file=_text(tls_ca, "tls_ca"),
+            listen=_ffi.option_text(listen, "listen"),
+            advertise=_ffi.option_text(advertise, "advertise"),
+            tls_cert_file=_ffi.option_text(tls_cert, "tls_cert"),
+            tls_key_file=_ffi.option_text(tls_key, "tls_key"),
+            tls_ca_file=_ffi.option_text(tls_ca, "tls_ca"),
             tls_client_auth=1 if tls_client_auth else 0,
             allow_cleartext=1 if allow_cleartext else 0,
             budget=budget or 0,
-            spill_dir=_text(spill_dir, "spill_dir"),
+            spill_dir=_ffi.option_text(spill_dir, "spill_dir"),
         )
         lib = _ffi.lib()
         handle = ctypes.c_int64()
