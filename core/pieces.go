@@ -1,5 +1,7 @@
 package core
 
+import "sync/atomic"
+
 // PieceGrid is a batch's items cut into the pieces of its manifest: what a
 // receipt needs served (Table.Confirm), for a source and for a relay that
 // forwards receipts (hostdl).
@@ -80,3 +82,51 @@ func (g *PieceGrid) All(s *Served) bool { return s.n == g.total }
 // still downloads the rest, and the fetcher then counts its own fetch as
 // done all the same.
 func (m *Manifest) Partial(items []FetchItem) bool { return len(items) < len(m.Items) }
+
+// PieceSums holds the checksums (Checksum) of a batch's pieces that a
+// source has computed, so that it checksums each piece once however many
+// receivers it serves: a source that sends a piece whose sum it knows
+// sends both in one write, and one that does not computes the sum as it
+// sends and remembers it (docs/download-protocol.md §5.2). A piece's sum
+// is known from its first send to the end of the batch's transaction.
+// Its methods are safe for concurrent use; on a nil *PieceSums no sum is
+// known and none is kept.
+type PieceSums struct {
+	grid *PieceGrid
+	sums []atomic.Uint64 // per piece of the grid: known<<32 | sum
+}
+
+func newPieceSums(g *PieceGrid) *PieceSums {
+	return &PieceSums{grid: g, sums: make([]atomic.Uint64, g.total)}
+}
+
+// index returns the grid index of piece k of item, or false.
+func (s *PieceSums) index(item int, k int64) (int, bool) {
+	if s == nil {
+		return 0, false
+	}
+	first, ok := s.grid.first[item]
+	if !ok || k < 0 || k >= (s.grid.size[item]+s.grid.block-1)/s.grid.block {
+		return 0, false
+	}
+	return first + int(k), true
+}
+
+// Get returns the sum of piece k of item (the bytes from k times the
+// piece size), and whether it is known.
+func (s *PieceSums) Get(item int, k int64) (uint32, bool) {
+	i, ok := s.index(item, k)
+	if !ok {
+		return 0, false
+	}
+	v := s.sums[i].Load()
+	return uint32(v), v>>32 != 0
+}
+
+// Set records the sum of piece k of item. A piece outside the batch is
+// ignored.
+func (s *PieceSums) Set(item int, k int64, sum uint32) {
+	if i, ok := s.index(item, k); ok {
+		s.sums[i].Store(1<<32 | uint64(sum))
+	}
+}

@@ -227,6 +227,7 @@ type Transaction struct {
 	key   []byte          // receipt nonces are made with it (mint.go)
 	names map[string]bool // the named receivers; nil: any, up to opts.MaxReceivers
 	grid  *PieceGrid      // the batch's pieces, which receipts need served
+	sums  *PieceSums      // made at the first PieceSums, guarded by table.mu until then
 
 	// Guarded by table.mu.
 	state      State
@@ -676,6 +677,23 @@ func (t *Table) ServeVia(refID uuid.UUID, token []byte, receiverID, hop string, 
 	var once sync.Once
 	release = func() { once.Do(func() { t.releaseServe(tx) }) }
 	return item.Data[off : off+n], release, nil
+}
+
+// PieceSums returns the checksums of refID's pieces known so far, for a
+// server that writes what ServeVia granted: it sets each it computes, and
+// sends those known with their pieces. It is nil when refID is not open
+// or token is not its token.
+func (t *Table) PieceSums(refID uuid.UUID, token []byte) *PieceSums {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tx := t.open[refID]
+	if tx == nil || !tx.batch.Ref.TokenEqual(token) {
+		return nil
+	}
+	if tx.sums == nil {
+		tx.sums = newPieceSums(tx.grid)
+	}
+	return tx.sums
 }
 
 // GrantServe is ServeVia for whoever holds the item's bytes elsewhere (a

@@ -271,7 +271,10 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	defer rc.SetWriteDeadline(time.Time{})
 	var writing time.Duration // time spent in writes so far
-	var pw pieceWriter
+	pw := pieceWriter{item: item}
+	if st, ok := s.table.(pieceSumTable); ok {
+		pw.sums = st.PieceSums(req.ref, req.token[:])
+	}
 	for p := 0; p < len(data); p += writePiece {
 		piece := data[p:min(p+writePiece, len(data))]
 		if err := s.sem.acquire(r.Context(), int64(len(piece))); err != nil {
@@ -282,7 +285,7 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 		}
 		start := time.Now()
 		rc.SetWriteDeadline(start.Add(s.pieceDeadline(int64(p+len(piece)), writing)))
-		k, err := pw.write(w, piece, p+len(piece) == len(data))
+		k, err := pw.write(w, piece, (off+int64(p))/writePiece, p+len(piece) == len(data))
 		writing += time.Since(start)
 		s.sem.release(int64(len(piece)))
 		s.m.bytesServed.Add(int64(k))
@@ -295,39 +298,48 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 }
 
 // pieceWriter writes a range's pieces, each followed by its CRC-32C, with
-// one gathered write per piece and no allocation per piece: a piece's CRC
-// goes out at the head of the next piece's write (where net/http's buffer
-// held it before), the last piece's with it.
+// one gathered write per piece and no allocation per piece. A piece whose
+// sum the source knows (core.PieceSums: it sent the piece before) goes out
+// with it in one write. One whose sum it does not know is checksummed right
+// after the write read it (a piece fits in a core's cache: no second pass
+// over memory; a byte changed in between makes the receiver fetch the
+// piece again), and its sum goes out at the head of the next piece's write,
+// or, for a range's last piece, is computed before, to go out with it
+// rather than in a write of its own after the handler.
 type pieceWriter struct {
-	sum     [crcSize]byte // the CRC-32C of the piece written last
-	pending bool          // sum is still to be written
-	last    [crcSize]byte // the last piece's CRC-32C
+	sums    *core.PieceSums // the batch's known sums (nil: none kept)
+	item    int
+	head    [crcSize]byte // the sum of the piece written last, if pending
+	pending bool          // head is still to be written
+	tail    [crcSize]byte // the sum of the piece being written, if known
 	iov     [3][]byte
 	bufs    net.Buffers
 }
 
-// write writes the CRC-32C of the piece before, if one is pending, then
-// piece, and returns how many of the piece's bytes it wrote. It checksums
-// the piece right after the write read it (a piece fits in a core's
-// cache, so the checksum costs no second pass over memory; a byte that
-// changed in between makes the receiver fetch the piece again); the last
-// piece of a range, before, to go out with it rather than in a write of
-// its own after the handler. Given to net/http's ReadFrom, net.Buffers
-// reaches the TCP connection's writev with no buffering in between: one
-// syscall for CRC and piece where two Writes cost two (the 4 bytes wait
-// in the response's buffer and go out alone ahead of the next piece),
-// docs/benchmarks.md. Over TLS or HTTP/2 it falls back to one Write per
-// buffer. A piece under gatherMin bytes (a
-// small item, a range's last piece) is copied into the response's buffer
+// write writes the sum of the piece before, if one is pending, then piece k
+// of the item (from byte k times writePiece) and its sum when known, and
+// returns how many of the piece's bytes it wrote. Given to net/http's
+// ReadFrom, net.Buffers reaches the TCP connection's writev with no
+// buffering in between: one syscall for sums and piece where Writes cost
+// one each (the 4 bytes wait in the response's buffer and go out alone
+// ahead of the next piece), docs/benchmarks.md. Over TLS or HTTP/2 it falls
+// back to one Write per buffer. A piece under gatherMin bytes (a small
+// item, a range's last piece) is copied into the response's buffer
 // instead, to go out with the header or what follows.
-func (pw *pieceWriter) write(w io.Writer, piece []byte, last bool) (int, error) {
+func (pw *pieceWriter) write(w io.Writer, piece []byte, k int64, last bool) (int, error) {
 	var head, tail []byte
 	if pw.pending {
-		head = pw.sum[:]
+		head = pw.head[:]
+		pw.pending = false
 	}
-	if last {
-		binary.BigEndian.PutUint32(pw.last[:], core.Checksum(piece))
-		tail = pw.last[:]
+	sum, known := pw.sums.Get(pw.item, k)
+	if !known && last {
+		sum, known = core.Checksum(piece), true
+		pw.sums.Set(pw.item, k, sum)
+	}
+	if known {
+		binary.BigEndian.PutUint32(pw.tail[:], sum)
+		tail = pw.tail[:]
 	}
 	var n int64
 	var err error
@@ -351,13 +363,15 @@ func (pw *pieceWriter) write(w io.Writer, piece []byte, last bool) (int, error) 
 			n, err = pw.bufs.WriteTo(w)
 		}
 	}
-	k := int(min(max(n-int64(len(head)), 0), int64(len(piece))))
-	if err != nil || last {
-		return k, err
+	written := int(min(max(n-int64(len(head)), 0), int64(len(piece))))
+	if err != nil || known {
+		return written, err
 	}
-	binary.BigEndian.PutUint32(pw.sum[:], core.Checksum(piece))
+	sum = core.Checksum(piece)
+	pw.sums.Set(pw.item, k, sum)
+	binary.BigEndian.PutUint32(pw.head[:], sum)
 	pw.pending = true
-	return k, nil
+	return written, nil
 }
 
 const (

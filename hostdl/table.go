@@ -29,3 +29,12 @@ type Table interface {
 }
 
 var _ Table = (*core.Table)(nil)
+
+// pieceSumTable is a Table that remembers the checksums of its pieces
+// (core.Table): its server checksums each piece once for all receivers
+// and sends a known sum in one write with its piece.
+type pieceSumTable interface {
+	PieceSums(refID uuid.UUID, token []byte) *core.PieceSums
+}
+
+var _ pieceSumTable = (*core.Table)(nil)

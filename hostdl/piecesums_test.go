@@ -1,0 +1,69 @@
+package hostdl
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/viacodec/viacodec/core"
+)
+
+// TestPieceSumsRemembered: a source checksums each piece once. The first
+// range served remembers the sums of its pieces (core.PieceSums), and a
+// later range sends the remembered ones: a sum set wrong shows in what
+// it sends, at the right piece of a range that starts past the item's
+// first piece.
+func TestPieceSumsRemembered(t *testing.T) {
+	const pieces = 8
+	size := pieces*writePiece + 100 // a short last piece
+	table := newTable(t)
+	srv := startServer(t, table, ServerOptions{})
+	mdl := newModel(size, 1, 7)
+	em, _ := core.EncOptions{ByRef: true, Source: srv.Source(), RefThreshold: 1}.EncMode()
+	msg, err := em.Encode(mdl.body())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := table.Publish(msg.Batch(), core.PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ref := msg.Batch().Ref
+	if table.PieceSums(ref.RefID, make([]byte, len(ref.Token))) != nil {
+		t.Fatal("PieceSums answered a wrong token")
+	}
+	get := func(receiver string, from int) []byte {
+		t.Helper()
+		hdr := map[string]string{"Authorization": bearer(ref), headerReceiver: receiver, "Range": "bytes=" + strconv.Itoa(from) + "-" + strconv.Itoa(size-1)}
+		code, body, _ := rawDo(t, http.MethodGet, batchURL(srv, ref, "items/0"), hdr)
+		if code != http.StatusPartialContent {
+			t.Fatalf("status %d: %s", code, body)
+		}
+		return body
+	}
+	if !bytes.Equal(unframe(t, get("a", 0)), mdl.raw) {
+		t.Fatal("the first range's bytes differ")
+	}
+	sums := table.PieceSums(ref.RefID, ref.Token[:])
+	for k := range pieces + 1 {
+		want := core.Checksum(mdl.raw[k*writePiece : min((k+1)*writePiece, size)])
+		if got, ok := sums.Get(0, int64(k)); !ok || got != want {
+			t.Fatalf("piece %d: remembered %08x %v, want %08x", k, got, ok, want)
+		}
+	}
+	if _, ok := sums.Get(0, pieces+1); ok {
+		t.Fatal("a piece past the item's end has a sum")
+	}
+
+	want3, _ := sums.Get(0, 3)
+	sums.Set(0, 3, ^want3)
+	body := get("b", 2*writePiece) // pieces 2, 3, ...
+	frame := writePiece + crcSize
+	if got := binary.BigEndian.Uint32(body[2*frame-crcSize:]); got != ^want3 {
+		t.Fatalf("piece 3 went out with %08x, not the remembered %08x", got, ^want3)
+	}
+	if got, want := binary.BigEndian.Uint32(body[frame-crcSize:]), core.Checksum(mdl.raw[2*writePiece:3*writePiece]); got != want {
+		t.Fatalf("piece 2 went out with %08x, want %08x", got, want)
+	}
+}
