@@ -96,7 +96,9 @@ type PieceSums struct {
 	sums []atomic.Uint64 // per piece of the grid: known<<32 | sum
 }
 
-func newPieceSums(g *PieceGrid) *PieceSums {
+// NewPieceSums returns an empty PieceSums for the pieces of g, for a
+// server of pieces other than a Table's (a relay).
+func NewPieceSums(g *PieceGrid) *PieceSums {
 	return &PieceSums{grid: g, sums: make([]atomic.Uint64, g.total)}
 }
 

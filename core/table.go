@@ -691,7 +691,7 @@ func (t *Table) PieceSums(refID uuid.UUID, token []byte) *PieceSums {
 		return nil
 	}
 	if tx.sums == nil {
-		tx.sums = newPieceSums(tx.grid)
+		tx.sums = NewPieceSums(tx.grid)
 	}
 	return tx.sums
 }

@@ -20,7 +20,8 @@ import (
 // over the array bytes (b.SetBytes) and, as "x-tcp", its ratio to raw
 // loopback TCP measured in the same run: a 1 GiB single-stream transfer,
 // untimed, before each timed iteration (pairedTCP), so that a busy machine
-// weighs on both alike. The paired ones also report CPU per GiB and, on
+// weighs on both alike; and, as "x-tcp4", over four connections at once,
+// the shape of a download's ranges. The paired ones also report CPU per GiB and, on
 // Linux, read and write syscalls per MiB (the process's, source and
 // receiver together), each beside TCP's. docs/benchmarks.md (## hostdl)
 // records the results.
@@ -100,39 +101,77 @@ func arena(i int) []byte {
 
 // tcpTransfer sends src over one loopback TCP connection into dst and
 // returns the time it took.
-func tcpTransfer(src, dst []byte) (time.Duration, error) {
+func tcpTransfer(src, dst []byte) (time.Duration, error) { return tcpTransferN(src, dst, 1) }
+
+// tcpTransferN sends src over conns loopback TCP connections at once, each
+// carrying an equal share in 4 MiB writes into its part of dst, as a
+// download's ranges do over the client's connections, and returns the
+// time it took.
+func tcpTransferN(src, dst []byte, conns int) (time.Duration, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer ln.Close()
-	errc := make(chan error, 1)
+	share := (len(src) + conns - 1) / conns
+	part := func(i int) (int, int) { return min(i*share, len(src)), min((i+1)*share, len(src)) }
+	errc := make(chan error, conns)
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer c.Close()
-		for off := 0; off < len(src); off += 4 << 20 {
-			if _, err := c.Write(src[off:min(off+4<<20, len(src))]); err != nil {
+		for range conns {
+			c, err := ln.Accept()
+			if err != nil {
 				errc <- err
 				return
 			}
+			go func() {
+				defer c.Close()
+				var i [1]byte
+				if _, err := io.ReadFull(c, i[:]); err != nil {
+					errc <- err
+					return
+				}
+				lo, hi := part(int(i[0]))
+				for off := lo; off < hi; off += 4 << 20 {
+					if _, err := c.Write(src[off:min(off+4<<20, hi)]); err != nil {
+						errc <- err
+						return
+					}
+				}
+				errc <- nil
+			}()
 		}
-		errc <- nil
 	}()
 	start := time.Now()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		return 0, err
+	var wg sync.WaitGroup
+	recv := make(chan error, conns)
+	for i := range conns {
+		wg.Go(func() {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				recv <- err
+				return
+			}
+			defer c.Close()
+			if _, err := c.Write([]byte{byte(i)}); err != nil {
+				recv <- err
+				return
+			}
+			lo, hi := part(i)
+			_, err = io.ReadFull(c, dst[lo:hi])
+			recv <- err
+		})
 	}
-	defer c.Close()
-	if _, err := io.ReadFull(c, dst[:len(src)]); err != nil {
-		return 0, err
-	}
+	wg.Wait()
 	d := time.Since(start)
-	return d, <-errc
+	for range conns {
+		if err := <-recv; err != nil {
+			return 0, err
+		}
+		if err := <-errc; err != nil {
+			return 0, err
+		}
+	}
+	return d, nil
 }
 
 // pairedTCP measures raw loopback TCP in the same run as a benchmark: one
@@ -146,8 +185,11 @@ type pairedTCP struct {
 	b               *testing.B
 	fresh           bool
 	tcpWall, tcpCPU time.Duration
-	n               int
-	cpu0, dlCPU     time.Duration
+	// the same over DefaultConcurrency connections at once (tcpTransferN),
+	// the shape of a download's ranges: "x-tcp4", "tcp4-cpu-ms/GiB"
+	tcp4Wall, tcp4CPU time.Duration
+	n                 int
+	cpu0, dlCPU       time.Duration
 	// read and write syscalls (ioCalls): TCP's, the download's (source
 	// and receiver in this process), and the counts at its start
 	tcpR, tcpW, dlR, dlW, r0, w0 int64
@@ -171,6 +213,16 @@ func (p *pairedTCP) measure() {
 	r1, w1 := ioCalls()
 	p.tcpR, p.tcpW = p.tcpR+r1-r0, p.tcpW+w1-w0
 	p.tcpWall += d
+	c0 = cpuTime()
+	if p.fresh {
+		dst = make([]byte, len(bench.mdl.raw))
+	}
+	d, err = tcpTransferN(bench.mdl.raw, dst, DefaultConcurrency)
+	if err != nil {
+		p.b.Fatal(err)
+	}
+	p.tcp4CPU += cpuTime() - c0
+	p.tcp4Wall += d
 	p.n++
 	p.cpu0 = cpuTime()
 	p.r0, p.w0 = ioCalls()
@@ -191,10 +243,12 @@ func (p *pairedTCP) report(bytesPerOp int64) {
 	rate := float64(bytesPerOp) * float64(p.b.N) / p.b.Elapsed().Seconds()
 	p.b.ReportMetric(rate/tcp, "x-tcp")
 	p.b.ReportMetric(tcp/1e6, "tcp-MB/s")
+	p.b.ReportMetric(rate*p.tcp4Wall.Seconds()/(float64(p.n)*benchModelSize), "x-tcp4")
 	if p.dlCPU > 0 {
 		gib := float64(bytesPerOp) * float64(p.b.N) / benchModelSize
 		p.b.ReportMetric(p.dlCPU.Seconds()*1e3/gib, "cpu-ms/GiB")
 		p.b.ReportMetric(p.tcpCPU.Seconds()*1e3/float64(p.n), "tcp-cpu-ms/GiB")
+		p.b.ReportMetric(p.tcp4CPU.Seconds()*1e3/float64(p.n), "tcp4-cpu-ms/GiB")
 	}
 	if p.dlR > 0 {
 		mib := float64(bytesPerOp) * float64(p.b.N) / (1 << 20)

@@ -67,3 +67,46 @@ func TestPieceSumsRemembered(t *testing.T) {
 		t.Fatalf("piece 2 went out with %08x, want %08x", got, want)
 	}
 }
+
+// TestRelayPieceSumsRemembered: a relay checksums each piece it serves
+// once, like an origin: after one receiver, every piece's sum is known
+// there, and a later receiver gets the remembered sums (one set wrong
+// fails its download with a checksum error).
+func TestRelayPieceSumsRemembered(t *testing.T) {
+	table := newTable(t)
+	origin := startServer(t, table, ServerOptions{})
+	mdl := newModel(3*writePiece+100, 2, 3)
+	msg, _ := publish(t, table, origin.Source(), mdl.body(), core.PublishOptions{})
+	relay := startRelay(t, RelayOptions{})
+	held, err := relay.Forward(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := decodeAll(t, held, 1, mdl, ClientOptions{}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	var b *heldBatch
+	relay.mu.Lock()
+	for _, hb := range relay.batches {
+		b = hb
+	}
+	relay.mu.Unlock()
+	sums := relayTable{relay}.PieceSums(b.ref.RefID, b.ref.Token[:])
+	if sums == nil {
+		t.Fatal("the relay keeps no sums")
+	}
+	for _, mi := range b.m.Items {
+		for k := int64(0); k*writePiece < mi.Bytes; k++ {
+			if _, ok := sums.Get(mi.ID, k); !ok {
+				t.Fatalf("item %d piece %d: no sum after a receiver was served it", mi.ID, k)
+			}
+		}
+	}
+	item := b.m.Items[0].ID
+	s, _ := sums.Get(item, 1)
+	sums.Set(item, 1, ^s)
+	err = decodeAll(t, held, 1, mdl, ClientOptions{Retries: 1})[0]
+	if core.KindOf(err) != core.KindChecksum {
+		t.Fatalf("a receiver sent a wrong remembered sum: %v, want a checksum error", err)
+	}
+}

@@ -20,6 +20,7 @@ type heldBatch struct {
 
 	m         *core.Manifest  // the origin's, from the first manifest forwarded
 	grid      *core.PieceGrid // m's pieces, which a receipt needs served here
+	sums      *core.PieceSums // the sums of the pieces sent downstream (nil: m's pieces are not the server's)
 	pieces    map[pieceKey]*piece
 	spilledAt map[pieceKey]spilled // pieces in the spill file
 	spill     *os.File
@@ -43,6 +44,9 @@ type relayReceiver struct {
 func (b *heldBatch) setManifest(m *core.Manifest) {
 	if b.m == nil {
 		b.m, b.grid = m, m.PieceGrid()
+		if m.BlockSize == writePiece {
+			b.sums = core.NewPieceSums(b.grid)
+		}
 	}
 }
 
@@ -118,6 +122,19 @@ func (t relayTable) lookup(refID uuid.UUID, token []byte, receiver string) (*hel
 	}
 	b.last = time.Now()
 	return b, nil
+}
+
+// PieceSums returns the sums of the pieces of refID that the relay sent
+// downstream (hostdl's server remembers each it computed): a piece
+// refetched after it was dropped has the same bytes, checked against the
+// origin's sum. It is nil before the batch's manifest is known.
+func (t relayTable) PieceSums(refID uuid.UUID, token []byte) *core.PieceSums {
+	t.r.mu.Lock()
+	defer t.r.mu.Unlock()
+	if b := t.r.batches[refID]; b != nil && b.ref.TokenEqual(token) {
+		return b.sums
+	}
+	return nil
 }
 
 // Manifest forwards the receiver's manifest request upstream, under its

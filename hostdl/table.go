@@ -37,4 +37,7 @@ type pieceSumTable interface {
 	PieceSums(refID uuid.UUID, token []byte) *core.PieceSums
 }
 
-var _ pieceSumTable = (*core.Table)(nil)
+var (
+	_ pieceSumTable = (*core.Table)(nil)
+	_ pieceSumTable = relayTable{}
+)
