@@ -78,7 +78,8 @@ type Transaction struct {
 	done   chan struct{}
 
 	// Guarded by table.mu.
-	batch     *core.Batch // the items, viewing the host's memory; nil once finalized
+	batch     *core.Batch     // the items, viewing the host's memory; nil once finalized
+	sums      *core.PieceSums // made at the first PieceSums
 	ended     bool
 	outcome   core.Outcome
 	inflight  int // serves reading the items
@@ -318,6 +319,22 @@ func (t *Table) Publish(b *core.Batch, o core.PublishOptions) (*Transaction, err
 	tx := &Transaction{table: t, ref: b.Ref, onDone: o.OnDone, done: make(chan struct{}), batch: b}
 	t.txs[b.Ref.RefID] = tx
 	return tx, nil
+}
+
+// PieceSums returns the checksums of refID's pieces known so far
+// (core.Table.PieceSums): the host keeps them beside the batch, until the
+// transaction ends.
+func (t *Table) PieceSums(refID uuid.UUID, token []byte) *core.PieceSums {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tx := t.txs[refID]
+	if tx == nil || tx.ended || tx.batch == nil || !tx.ref.TokenEqual(token) {
+		return nil
+	}
+	if tx.sums == nil {
+		tx.sums = core.NewPieceSums(tx.batch.Manifest().PieceGrid())
+	}
+	return tx.sums
 }
 
 // Manifest returns the manifest of refID for receiver and the nonce its

@@ -37,6 +37,7 @@ var Cases = []Case{
 	{"nonces not evicted", caseNonces},
 	{"parallel manifests of one receiver", caseParallelManifests},
 	{"receipts need every piece", caseReceiptsNeedPieces},
+	{"piece sums", casePieceSums},
 	{"hammer", caseHammer},
 	{"close", caseClose},
 }
@@ -69,6 +70,37 @@ func caseRanges(e *Env) {
 		e.T.Errorf("stats %+v, want 3 serves", s)
 	}
 	e.Ended("fetched", tx, core.StateCompleted)
+}
+
+// casePieceSums: a table remembers the sums its server was told for the
+// rest of a transaction, answers only the batch's token, and forgets
+// them with the transaction.
+func casePieceSums(e *Env) {
+	tx := e.Publish(core.PublishOptions{Receivers: 1}, (2<<20+100)/4, 3)
+	ref := tx.Ref()
+	if e.Table.PieceSums(ref.RefID, make([]byte, len(ref.Token))) != nil {
+		e.T.Error("sums for a wrong token")
+	}
+	sums := e.Table.PieceSums(ref.RefID, ref.Token[:])
+	if _, ok := sums.Get(0, 2); ok {
+		e.T.Error("a sum known before any was set")
+	}
+	sums.Set(0, 2, 0xdeadbeef)
+	sums.Set(0, 3, 1) // past item 0's last piece: ignored
+	if got, ok := e.Table.PieceSums(ref.RefID, ref.Token[:]).Get(0, 2); !ok || got != 0xdeadbeef {
+		e.T.Errorf("piece 2 of item 0: %08x %v, want the sum set", got, ok)
+	}
+	if _, ok := sums.Get(0, 3); ok {
+		e.T.Error("a sum past the item's end")
+	}
+	if _, ok := sums.Get(1, 0); ok {
+		e.T.Error("item 1 has the sum of item 0")
+	}
+	e.Expect("fetch", e.Fetch(ref, "a", 1<<20), core.KindNone)
+	e.Ended("fetched", tx, core.StateCompleted)
+	if e.Table.PieceSums(ref.RefID, ref.Token[:]) != nil {
+		e.T.Error("sums after the transaction ended")
+	}
 }
 
 // caseManifest: the manifest describes every item and its piece size

@@ -37,6 +37,7 @@ type Table interface {
 	Sweep(now time.Time) int
 	Stats() core.Stats
 	Delete(refID uuid.UUID) error
+	PieceSums(refID uuid.UUID, token []byte) *core.PieceSums
 	// Close ends every open transaction. No case uses the table after,
 	// and every case closes it when it ends: closing twice is harmless.
 	Close()
