@@ -48,19 +48,20 @@ func (m *DecMode) walk(data []byte, d *decoder) (*Plan, error) {
 		return nil, errorf(KindLimit, "message of %d bytes exceeds MaxMessageSize %d", len(data), m.opts.MaxMessageSize)
 	}
 	// Check well-formedness and limits before building anything.
-	arrays, err := m.scan(data)
-	if err != nil {
+	s := scanner{m: m, r: cbor.Reader{Data: data}, poller: d.poller}
+	if err := s.scan(); err != nil {
 		return nil, err
 	}
-	d.mode, d.r, d.plan = m, cbor.Reader{Data: data}, &Plan{}
+	d.mode, d.r, d.plan, d.bodyEnd = m, cbor.Reader{Data: data}, &Plan{}, s.bodyEnd
 	if d.skel != nil {
 		// The skeleton is about the message's size, less the arrays and
 		// byte strings that become slots: start there, within reason.
 		d.skel.buf = make([]byte, 0, min(len(data)+len(data)/4, 4<<20))
 	} else {
-		d.plan.Slots = make([]Slot, 0, arrays)
+		d.plan.Slots = make([]Slot, 0, s.arrays)
 	}
 	var body any
+	var err error
 	if m.opts.Slots {
 		body, err = d.value() // a skeleton: the value alone
 	} else {
@@ -76,28 +77,66 @@ func (m *DecMode) walk(data []byte, d *decoder) (*Plan, error) {
 	return d.plan, nil
 }
 
-// scan checks that data is exactly one well-formed item within the limits,
-// without allocating. It returns a bound on the number of arrays: the
-// typed-array and ref-node tags.
-func (m *DecMode) scan(data []byte) (arrays int, err error) {
-	r := cbor.Reader{Data: data}
+// pollEvery is how many items a walk reads between two calls of its
+// stop function (DecMode.Skeleton).
+const pollEvery = 4096
+
+// poller counts the items a walk reads and, every pollEvery of them,
+// asks its stop function, if any, whether to go on: a binding that runs
+// the walk where no context reaches it (a wasm guest) stops it so.
+type poller struct {
+	stop   func() error // nil: never stops
+	budget int          // items until the next poll
+}
+
+// tick counts one item.
+func (p *poller) tick() error {
+	if p.budget--; p.budget < 0 {
+		return p.poll()
+	}
+	return nil
+}
+
+func (p *poller) poll() error {
+	p.budget = pollEvery
+	if p.stop == nil {
+		return nil
+	}
+	return p.stop()
+}
+
+// scanner checks that a message (or skeleton) is exactly one well-formed
+// item within the limits, without allocating.
+type scanner struct {
+	m *DecMode
+	r cbor.Reader
+	poller
+	arrays  int // the typed-array and ref-node tags: a bound on the arrays
+	bodyEnd int // where a message's body ends and its side table begins
+}
+
+func (s *scanner) scan() error {
 	// Depth counts from the body: the envelope's tag and array are free.
 	// A skeleton has no envelope.
 	depth := -2
-	if m.opts.Slots {
+	if s.m.opts.Slots {
 		depth = 0
 	}
-	if err := m.scanItem(&r, depth, &arrays); err != nil {
-		return 0, err
+	if err := s.item(depth); err != nil {
+		return err
 	}
-	if r.Off != len(data) {
-		return 0, errorAt(KindSyntax, r.Off, "%d bytes of trailing data", len(data)-r.Off)
+	if s.r.Off != len(s.r.Data) {
+		return errorAt(KindSyntax, s.r.Off, "%d bytes of trailing data", len(s.r.Data)-s.r.Off)
 	}
-	return arrays, nil
+	return nil
 }
 
-// scanItem checks one item, adding to *arrays the tags that make arrays.
-func (m *DecMode) scanItem(r *cbor.Reader, depth int, arrays *int) error {
+// item checks one item at depth.
+func (s *scanner) item(depth int) error {
+	if err := s.tick(); err != nil {
+		return err
+	}
+	m, r := s.m, &s.r
 	off := r.Off
 	h, err := r.ReadHead()
 	if err != nil {
@@ -134,8 +173,11 @@ func (m *DecMode) scanItem(r *cbor.Reader, depth int, arrays *int) error {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
 		}
 		for i := uint64(0); i < min; i++ {
-			if err := m.scanItem(r, depth+1, arrays); err != nil {
+			if err := s.item(depth + 1); err != nil {
 				return err
+			}
+			if depth == -1 && i == 1 { // an envelope's body, which its side table follows
+				s.bodyEnd = r.Off
 			}
 		}
 	case cbor.MajorTag:
@@ -143,9 +185,9 @@ func (m *DecMode) scanItem(r *cbor.Reader, depth int, arrays *int) error {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
 		}
 		if h.Arg == TagRef || isArrayTag(h.Arg) {
-			*arrays++
+			s.arrays++
 		}
-		return m.scanItem(r, depth+1, arrays)
+		return s.item(depth + 1)
 	case cbor.MajorSimple:
 		if h.AI == 24 && h.Arg < 32 {
 			return errorAt(KindSyntax, off, "simple value %d in two-byte form", h.Arg)
@@ -189,9 +231,11 @@ func skip(r *cbor.Reader) error {
 type decoder struct {
 	mode       *DecMode
 	r          cbor.Reader
+	bodyEnd    int // where the body ends (scanner.bodyEnd)
 	arrayBytes int64
-	plan       *Plan
-	recompose  bool // registered typed objects become deferred objects
+	poller
+	plan      *Plan
+	recompose bool // registered typed objects become deferred objects
 
 	batches []BatchRef
 	refs    map[[2]int]any // (batch, item) → its SlotIndex or *LazyRef
@@ -248,9 +292,7 @@ func (d *decoder) envelope() (any, error) {
 	// The side table follows the body, and ref nodes index it: read it
 	// first, then come back for the body.
 	bodyOff := d.r.Off
-	if err := skip(&d.r); err != nil {
-		return nil, err
-	}
+	d.r.Off = d.bodyEnd
 	if err := d.batchTable(); err != nil {
 		return nil, err
 	}
@@ -480,6 +522,9 @@ func (d *decoder) typeName() (string, error) {
 // value reads one item of the body: its Go value, or nil once it is
 // written into the skeleton.
 func (d *decoder) value() (any, error) {
+	if err := d.tick(); err != nil {
+		return nil, err
+	}
 	h, off, err := d.head()
 	if err != nil {
 		return nil, err

@@ -78,7 +78,7 @@ func TestMaxDimsSkeleton(t *testing.T) {
 		decode func() (bool, error) // whether a value came back
 		off    int64
 	}{
-		{"skeleton of a message", func() (bool, error) { p, err := passThrough.Skeleton(msg, 0, 0); return p != nil, err }, 10},
+		{"skeleton of a message", func() (bool, error) { p, err := passThrough.Skeleton(msg, 0, 0, nil); return p != nil, err }, 10},
 		{"reading a skeleton", func() (bool, error) { v, err := skel.Decode(b); return v != nil, err }, 7},
 	} {
 		v, err := c.decode()

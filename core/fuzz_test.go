@@ -61,7 +61,7 @@ func FuzzDecode(f *testing.F) {
 // (decoder), which reads and checks every item once; this holds its two
 // outputs, Go values and skeleton bytes, to each other.
 func checkSkeletonAgrees(t *testing.T, data []byte, v any, derr error) {
-	p, err := zcSkeleton.Skeleton(data, 8, 8)
+	p, err := zcSkeleton.Skeleton(data, 8, 8, nil)
 	if derr != nil {
 		de, _ := errors.AsType[*Error](derr)
 		e, ok := errors.AsType[*Error](err)

@@ -42,8 +42,7 @@ func (m *DecMode) Rehold(data []byte, hold func(BatchRef) (string, error)) ([]by
 	if _, err := r.ReadHead(); err != nil { // the version
 		return nil, errorAt(KindSyntax, r.Off, "%v", err)
 	}
-	var arrays int
-	if err := m.scanItem(&r, 0, &arrays); err != nil {
+	if err := skip(&r); err != nil { // the body
 		return nil, err
 	}
 	out := make([]byte, 0, len(data)+64*len(p.Batches))

@@ -375,14 +375,19 @@ func (d *decoder) skelLazyRef(off int) (*LazyRef, error) {
 // are slots to download. Slots are numbered in the order the skeleton
 // names them.
 //
+// Unless stop is nil, the walk calls it every few thousand items (4096)
+// and ends with its error, as it is, once it returns one: how a binding
+// that runs the walk where no context reaches it (a wasm guest) stops a
+// long one.
+//
 // It is the walk of Plan with the skeleton as its output (decoder): the
 // rest of this section is only how that output writes what the walk has
 // read and checked.
-func (m *DecMode) Skeleton(data []byte, arraySlotMin, bytesSlotMin int64) (*Plan, error) {
+func (m *DecMode) Skeleton(data []byte, arraySlotMin, bytesSlotMin int64, stop func() error) (*Plan, error) {
 	if m.opts.Slots {
 		return nil, errorf(KindInvalid, "DecMode.Skeleton reads messages; this mode reads skeletons")
 	}
-	return m.walk(data, &decoder{skel: &encoder{mode: skeletonEncMode}, arraySlotMin: arraySlotMin, bytesSlotMin: bytesSlotMin})
+	return m.walk(data, &decoder{skel: &encoder{mode: skeletonEncMode}, arraySlotMin: arraySlotMin, bytesSlotMin: bytesSlotMin, poller: poller{stop: stop}})
 }
 
 var skeletonEncMode = MustMode(EncOptions{Slots: true, MaxDepth: MaxDepthLimit}.EncMode())

@@ -350,7 +350,7 @@ func TestSkeletonOfGoldenFiles(t *testing.T) {
 		}
 		for _, m := range []*DecMode{passThrough, fetching} {
 			for _, sm := range skeletonModes {
-				p, err := m.Skeleton(data, sm.arrays, sm.bytes)
+				p, err := m.Skeleton(data, sm.arrays, sm.bytes, nil)
 				if err != nil {
 					t.Fatalf("%s: %v", path, err)
 				}
@@ -377,7 +377,7 @@ func TestSkeletonOfBadFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, sm := range skeletonModes {
-			p, err := m.Skeleton(c.data, sm.arrays, sm.bytes)
+			p, err := m.Skeleton(c.data, sm.arrays, sm.bytes, nil)
 			e, ok := errors.AsType[*Error](err)
 			if !ok || p != nil || e.Kind != c.kind || e.Offset != int64(c.offset) {
 				t.Fatalf("%s (%+v): got %v, %v; want kind %v at offset %d", c.name, sm, p, err, c.kind, c.offset)
@@ -410,7 +410,7 @@ func TestSkeletonMaps(t *testing.T) {
 		data := envelopeHex(t, c.body)
 		v, derr := passThrough.Decode(data)
 		for _, sm := range skeletonModes {
-			p, err := passThrough.Skeleton(data, sm.arrays, sm.bytes)
+			p, err := passThrough.Skeleton(data, sm.arrays, sm.bytes, nil)
 			if c.kind != 0 {
 				de, _ := errors.AsType[*Error](derr)
 				e, ok := errors.AsType[*Error](err)
@@ -460,14 +460,14 @@ func TestSkeletonOfManySmallArrays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := passThrough.Skeleton(data, 16, 0)
+	p, err := passThrough.Skeleton(data, 16, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(p.Slots) != 1 || p.Slots[0].Bytes != 16 {
 		t.Fatalf("%d slots, want the one 16-byte array", len(p.Slots))
 	}
-	if _, err := skelDec.Skeleton(data, 0, 0); !errors.Is(err, ErrInvalid) {
+	if _, err := skelDec.Skeleton(data, 0, 0, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Skeleton of a skeleton mode: %v, want KindInvalid", err)
 	}
 }
@@ -506,6 +506,48 @@ func TestSkeletonKeepsBigInt(t *testing.T) {
 		got, ok := v.([]any)[0].(*big.Int)
 		if !ok || got.Cmp(n) != 0 {
 			t.Errorf("%v crossed a skeleton as %T %v", n, v.([]any)[0], v.([]any)[0])
+		}
+	}
+}
+
+// TestSkeletonStop: Skeleton asks its stop function every pollEvery
+// items, while it checks the message and while it walks it, and ends
+// with the error stop returns, as it is; a stop that lets it go on
+// changes nothing.
+func TestSkeletonStop(t *testing.T) {
+	list := make([]any, 10*pollEvery)
+	for i := range list {
+		list[i] = int64(i)
+	}
+	data, err := Marshal(map[string]any{"list": list, "tail": "end"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := passThrough.Skeleton(data, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var polls int
+	goOn := func() error { polls++; return nil }
+	got, err := passThrough.Skeleton(data, 0, 0, goOn)
+	if err != nil || !bytes.Equal(got.Skeleton.AppendTo(nil), want.Skeleton.AppendTo(nil)) {
+		t.Fatalf("a stop that lets it go on: %v, or another skeleton", err)
+	}
+	// The message is checked, then walked: each polls about 10 times.
+	if polls < 18 || polls > 22 {
+		t.Fatalf("%d polls for %d items read twice, want one every %d", polls, len(list), pollEvery)
+	}
+	errStop := errors.New("stop")
+	for _, at := range []int{1, 15} { // while checking, while walking
+		n := 0
+		_, err := passThrough.Skeleton(data, 0, 0, func() error {
+			if n++; n == at {
+				return errStop
+			}
+			return nil
+		})
+		if err != errStop || n != at {
+			t.Fatalf("stopped at poll %d: %v after %d polls, want the stop's own error", at, err, n)
 		}
 	}
 }

@@ -22,6 +22,7 @@ type engine struct {
 	rt       wazero.Runtime
 	cache    wazero.CompilationCache // nil without a disk cache
 	compiled wazero.CompiledModule
+	strict   bool // compiled with wazero's checks (Options.StrictInterrupt)
 }
 
 // maxPages is wasm32's largest memory: 4 GiB in 64 KiB pages. Each
@@ -30,7 +31,7 @@ const maxPages = 1 << 16
 
 // exports the host calls, each checked at compile time.
 var exports = []string{
-	"vc_layout_version", "vc_version", "vc_alloc", "vc_free", "vc_error_text",
+	"vc_layout_version", "vc_version", "vc_interrupt", "vc_alloc", "vc_free", "vc_error_text",
 	"vc_encode", "vc_decode", "vc_decode_fill", "vc_release", "vc_encode_ref",
 	"vc_table_new", "vc_table_publish", "vc_table_manifest", "vc_table_serve", "vc_table_confirm",
 	"vc_table_status", "vc_table_abort", "vc_table_delete", "vc_table_sweep", "vc_table_stats", "vc_table_close",
@@ -38,13 +39,14 @@ var exports = []string{
 
 // newEngine compiles guest, caching compiled code in cacheDir ("" for no
 // disk cache). wazero compiles to machine code where it can (amd64,
-// arm64) and interprets elsewhere. Unless noInterrupt, the compiled code
-// checks at every call and loop whether its call's context has ended
-// (what stops a guest mid-call), which costs about 6x on call-heavy guest
-// code such as a message of many small items.
-func newEngine(ctx context.Context, guest []byte, cacheDir string, noInterrupt bool) (*engine, error) {
-	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(!noInterrupt).WithMemoryLimitPages(maxPages)
-	e := &engine{}
+// arm64) and interprets elsewhere. With strict, the compiled code checks
+// at every call and loop whether its call's context has ended, which
+// stops any guest code but costs about 6x on call-heavy guest code such
+// as a message of many small items; without, the guest polls a word the
+// host sets (instance.call).
+func newEngine(ctx context.Context, guest []byte, cacheDir string, strict bool) (*engine, error) {
+	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(strict).WithMemoryLimitPages(maxPages)
+	e := &engine{strict: strict}
 	if cacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
 		if err != nil {
@@ -88,9 +90,9 @@ func (e *engine) close() {
 }
 
 type engineKey struct {
-	guest       [sha256.Size]byte
-	cacheDir    string
-	noInterrupt bool
+	guest    [sha256.Size]byte
+	cacheDir string
+	strict   bool
 }
 
 var engines struct {
@@ -106,8 +108,8 @@ type sharedEntry struct {
 
 // sharedEngine returns the process's engine for guest and cacheDir,
 // compiling it on first use.
-func sharedEngine(guest []byte, cacheDir string, noInterrupt bool) (*engine, error) {
-	key := engineKey{sha256.Sum256(guest), cacheDir, noInterrupt}
+func sharedEngine(guest []byte, cacheDir string, strict bool) (*engine, error) {
+	key := engineKey{sha256.Sum256(guest), cacheDir, strict}
 	engines.mu.Lock()
 	if engines.m == nil {
 		engines.m = map[engineKey]*sharedEntry{}
@@ -118,7 +120,7 @@ func sharedEngine(guest []byte, cacheDir string, noInterrupt bool) (*engine, err
 		engines.m[key] = s
 	}
 	engines.mu.Unlock()
-	s.once.Do(func() { s.e, s.err = newEngine(context.Background(), guest, cacheDir, noInterrupt) })
+	s.once.Do(func() { s.e, s.err = newEngine(context.Background(), guest, cacheDir, strict) })
 	return s.e, s.err
 }
 

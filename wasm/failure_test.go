@@ -26,9 +26,13 @@ func idle(rt *Runtime) []*instance {
 // TestGuestFailures: each way a guest can fail gives the caller an error
 // of its kind, closes that instance (it never returns to the pool), and
 // the next call works on a fresh one. A warm instance that runs out of
-// memory hands the call to a fresh one first.
+// memory hands the call to a fresh one first. An endless loop (a guest's
+// bug, which polls nothing) is stopped with Options.StrictInterrupt.
 func TestGuestFailures(t *testing.T) {
-	rt := debugRuntime(t, Options{MemoryLimit: 32 << 20, MaxIdleMemory: 32 << 20})
+	o := Options{MemoryLimit: 32 << 20, MaxIdleMemory: 32 << 20}
+	polling := debugRuntime(t, o)
+	o.StrictInterrupt = true
+	strict := debugRuntime(t, o)
 	for _, c := range []struct {
 		name    string
 		export  string
@@ -36,14 +40,20 @@ func TestGuestFailures(t *testing.T) {
 		timeout time.Duration
 		kind    core.Kind
 		says    string
+		strict  bool
 	}{
-		{"trap", "vc_debug_trap", nil, 0, core.KindInvalid, "out of bounds memory access"},
-		{"panic", "vc_debug_panic", nil, 0, core.KindInvalid, "panic: vc_debug_panic"},
-		{"out of memory", "vc_debug_grow", []uint64{64}, 0, core.KindLimit, "out of memory"},
-		{"deadlock", "vc_debug_deadlock", nil, 0, core.KindInvalid, "deadlock"},
-		{"endless loop", "vc_debug_loop", nil, 200 * time.Millisecond, core.KindTimeout, "deadline"},
-		{"long sleep", "vc_debug_sleep", []uint64{60_000}, 200 * time.Millisecond, core.KindTimeout, "deadline"},
+		{"trap", "vc_debug_trap", nil, 0, core.KindInvalid, "out of bounds memory access", false},
+		{"panic", "vc_debug_panic", nil, 0, core.KindInvalid, "panic: vc_debug_panic", false},
+		{"out of memory", "vc_debug_grow", []uint64{64}, 0, core.KindLimit, "out of memory", false},
+		{"deadlock", "vc_debug_deadlock", nil, 0, core.KindInvalid, "deadlock", false},
+		{"endless loop", "vc_debug_loop", nil, 200 * time.Millisecond, core.KindTimeout, "deadline", true},
+		{"long sleep", "vc_debug_sleep", []uint64{60_000}, 200 * time.Millisecond, core.KindTimeout, "deadline", false},
+		{"long sleep, strict", "vc_debug_sleep", []uint64{60_000}, 200 * time.Millisecond, core.KindTimeout, "deadline", true},
 	} {
+		rt := polling
+		if c.strict {
+			rt = strict
+		}
 		t.Run(c.name, func(t *testing.T) {
 			works(t, rt)
 			before := idle(rt)
@@ -91,9 +101,11 @@ func TestGuestFailures(t *testing.T) {
 }
 
 // TestCancelFromAnotherGoroutine: cancelling a call's context from
-// another goroutine stops the guest (KindAborted); the runtime serves on.
+// another goroutine stops the guest (KindAborted), even in an endless
+// loop with StrictInterrupt; the runtime serves on. (Without it, a long
+// decode stops so: TestInterruptLongDecode.)
 func TestCancelFromAnotherGoroutine(t *testing.T) {
-	rt := debugRuntime(t, Options{})
+	rt := debugRuntime(t, Options{StrictInterrupt: true})
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	_, err := debugCall(ctx, rt, false, "vc_debug_loop")
@@ -102,10 +114,10 @@ func TestCancelFromAnotherGoroutine(t *testing.T) {
 }
 
 // TestCloseDuringCall: closing the Runtime from another goroutine stops
-// the calls in flight (KindAborted), waits for them and refuses new ones;
-// another Runtime serves.
+// the calls in flight (KindAborted; an endless loop with StrictInterrupt),
+// waits for them and refuses new ones; another Runtime serves.
 func TestCloseDuringCall(t *testing.T) {
-	rt := debugRuntime(t, Options{})
+	rt := debugRuntime(t, Options{StrictInterrupt: true})
 	works(t, rt)
 	started := make(chan struct{})
 	errs := make(chan error, 2)
@@ -150,8 +162,9 @@ func TestCloseDuringCall(t *testing.T) {
 // TestModuleClosedUnderCall: the module's memory freed while guest code
 // runs (wazero frees it on a close from another goroutine) is unmapped
 // only when the call has returned: the guest does not crash the process.
+// (A close stops the guest's loop with StrictInterrupt.)
 func TestModuleClosedUnderCall(t *testing.T) {
-	rt := debugRuntime(t, Options{})
+	rt := debugRuntime(t, Options{StrictInterrupt: true})
 	var mem guestMemory
 	err := rt.with(t.Context(), func(ctx context.Context, in *instance) error {
 		mem = in.mem

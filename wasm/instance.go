@@ -37,6 +37,11 @@ type instance struct {
 	// idleSize is the memory it held when it went idle (Runtime.put).
 	idleSize uint64
 
+	// intr is the address of the guest's interrupt word (vc_interrupt),
+	// which the host sets when the context of the call in progress ends;
+	// 0 in a strict engine, whose compiled checks stop the guest instead.
+	intr uint32
+
 	// callDone is the Done channel of the call in progress, which ends a
 	// guest's sleep early.
 	callDone atomic.Pointer[<-chan struct{}]
@@ -75,6 +80,10 @@ func newInstance(ctx context.Context, e *engine, limit uint64) (*instance, error
 	if err == nil && int32(v) != layout.LayoutVersion {
 		err = core.NewError(core.KindInvalid, nil, "wasm: the guest's layouts are version %d, the host's %d", int32(v), layout.LayoutVersion)
 	}
+	if err == nil && !e.strict {
+		v, err = in.call(ctx, "vc_interrupt")
+		in.intr = uint32(v)
+	}
 	if err != nil {
 		in.close()
 		return nil, err
@@ -87,7 +96,10 @@ func newInstance(ctx context.Context, e *engine, limit uint64) (*instance, error
 func (in *instance) close() { in.mod.Close(context.Background()) }
 
 // sleep is the guest's nanosleep: real time, cut short when the call's
-// context ends.
+// context ends, which ends the call too: the guest's runtime would sleep
+// again (and a guest compiled without wazero's checks run on). The panic
+// unwinds the guest, as an exit does; the call fails with the context's
+// error and its instance is closed.
 func (in *instance) sleep(ns int64) {
 	t := time.NewTimer(time.Duration(ns))
 	defer t.Stop()
@@ -98,6 +110,7 @@ func (in *instance) sleep(ns int64) {
 	select {
 	case <-t.C:
 	case <-done:
+		panic(sys.NewExitError(sys.ExitCodeContextCanceled))
 	}
 }
 
@@ -124,7 +137,18 @@ func (in *instance) callFrom(ctx, caller context.Context, name string, args ...u
 	in.stderr.reset()
 	stack := in.stack[:max(len(args), 1)]
 	copy(stack, args)
-	if err := in.fns[name].CallWithStack(ctx, stack); err != nil {
+	var stop func() bool
+	if in.intr != 0 {
+		stop = context.AfterFunc(ctx, func() { in.mem.set(in.intr) })
+	}
+	err := in.fns[name].CallWithStack(ctx, stack)
+	if stop != nil && !stop() && err == nil {
+		// The context ended during the call and the word is set (or is
+		// being set): the guest may have stopped short, and the
+		// instance, whose word stays set, is done.
+		err = ctx.Err()
+	}
+	if err != nil {
 		return 0, in.failure(ctx, caller, err, name)
 	}
 	return stack[0], nil

@@ -38,15 +38,20 @@ type Options struct {
 	CacheDir string
 	// NoCache disables the disk cache: every process compiles the guest.
 	NoCache bool
-	// NoInterrupt compiles the guest without the checks that let a
-	// context's deadline or cancellation stop it in the middle of a call:
-	// guest code runs about 6 times faster where it makes many calls (a
-	// message of a million small items), and a deadline or cancellation
-	// then takes effect between guest calls and during downloads only. A
-	// guest call's work is bounded by its input (parsing is linear in the
-	// message), so a call still ends; a guest that loops forever (a bug)
-	// is not stopped. Default false: every call can be stopped.
-	NoInterrupt bool
+	// StrictInterrupt compiles the guest with wazero's checks at every
+	// function entry and loop head, so that a context's deadline or
+	// cancellation (or Close) stops any guest code at once, a guest that
+	// loops forever (a bug) included; call-heavy guest code, such as a
+	// message of a million small items, then takes about 6 times the CPU.
+	// Default false: the host sets a word in the guest when the context
+	// of a call ends, and the guest's decode polls it every 4096 items
+	// (every item read, checked and walked: well under a millisecond of
+	// guest work between polls), so a decode stops as promptly. Other
+	// guest calls (an encode, a table's request) run to their end, which
+	// their input bounds: encoding is linear in the value, and a deadline
+	// takes effect when the call returns. A guest's sleep and the host's
+	// downloads stop at once either way.
+	StrictInterrupt bool
 	// MaxIdle is the number of idle instances kept for reuse: 0 means
 	// GOMAXPROCS, a negative value none (every call instantiates, which
 	// takes milliseconds). At most 1024.
@@ -132,7 +137,7 @@ func NewRuntime(o Options) (*Runtime, error) {
 	if guest == nil {
 		guest = guestwasm.Binary()
 	}
-	eng, err := sharedEngine(guest, dir, o.NoInterrupt)
+	eng, err := sharedEngine(guest, dir, o.StrictInterrupt)
 	if err != nil {
 		return nil, err
 	}

@@ -82,13 +82,13 @@ func TestWarmByDefault(t *testing.T) {
 	}
 }
 
-// TestNoInterrupt: a Runtime whose guest cannot be stopped mid-call gives
-// the same answers, and a context already done still stops a call
-// before the guest runs.
-func TestNoInterrupt(t *testing.T) {
-	rt := newRuntime(t, Options{NoInterrupt: true})
-	if rt.eng == newRuntime(t, Options{}).eng {
-		t.Fatal("one engine for both: the guest was not compiled without interrupts")
+// TestStrictInterrupt: a Runtime whose guest is compiled with wazero's
+// checks has an engine of its own and gives the same answers, and a
+// context already done still stops a call before the guest runs.
+func TestStrictInterrupt(t *testing.T) {
+	rt := newRuntime(t, Options{StrictInterrupt: true})
+	if rt.eng == newRuntime(t, Options{}).eng || !rt.eng.strict {
+		t.Fatal("one engine for both: the guest was not compiled with checks")
 	}
 	works(t, rt)
 	ctx, cancel := context.WithCancel(t.Context())

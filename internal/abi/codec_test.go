@@ -384,3 +384,21 @@ func TestArraySlotMin(t *testing.T) {
 	_, err = Decode(msg, DecOptions{ArraySlotMin: -1}, false, 0)
 	abitest.WantKind(t, "negative array_slot_min", err, core.KindInvalid)
 }
+
+// TestDecodeInterrupt: a Decode whose Interrupt is set ends with
+// KindAborted; one whose Interrupt is not set decodes.
+func TestDecodeInterrupt(t *testing.T) {
+	msg, err := core.Marshal(make([]any, 10_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var intr Interrupt
+	if _, err := Decode(msg, DecOptions{Interrupt: &intr}, false, 0); err != nil {
+		t.Fatalf("not interrupted: %v", err)
+	}
+	intr.Set()
+	_, err = Decode(msg, DecOptions{Interrupt: &intr}, false, 0)
+	if KindOf(err) != core.KindAborted {
+		t.Fatalf("interrupted: %v, want KindAborted", err)
+	}
+}

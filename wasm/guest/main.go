@@ -40,6 +40,11 @@
 //
 //	vc_layout_version() i32
 //	vc_version() u64                      core.Version
+//	vc_interrupt() u32                    the address of a 32-bit word that the host
+//	                                      sets to non-zero, from outside, to stop
+//	                                      the call in progress: vc_decode polls it
+//	                                      and fails with KindAborted; once set, the
+//	                                      instance is done
 //	vc_alloc(n u32) u32                   a pinned buffer of n bytes (undefined); 0 on failure
 //	vc_free(ptr u32) i32                  unpins a buffer of vc_alloc or a result
 //	vc_error_text() u64                   the last failure's error layout
