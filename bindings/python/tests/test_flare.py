@@ -649,9 +649,13 @@ def test_many_rounds_no_leak(cells):
     """Rounds of model out and update back (2 MiB each way, by reference
     both ways): after the first rounds the library's handles and the
     threads stay where they were, and the RSS grows by much less than one
-    model. Measured: 3 to 7 MiB over 100 rounds, about what the 100
-    cleanup-timer threads FLARE's stream receiver starts (one per message,
-    each living 60 s) hold in their stacks."""
+    model a round. The RSS is read over two legs of 100 rounds, the
+    second counting: the first takes up what a process that ran nothing
+    before still grows by (13 MiB over its first 50 rounds when this test
+    runs alone). Measured over the second leg: 3 to 4 MiB, about what the
+    200 cleanup-timer threads FLARE's stream receiver starts (one per
+    message, each living 60 s) hold in their stacks; a leak of one
+    512 KiB array a round would be 50 MiB."""
     lib = viacodec._ffi.lib()
     replies: List[Message] = []
 
@@ -680,20 +684,26 @@ def test_many_rounds_no_leak(cells):
     for k in range(25):  # the allocators settle
         round_trip(k)
     settled()
-    handles, threads, rss = lib.vc_handle_count(), _threads(), _rss()
+    handles, threads = lib.vc_handle_count(), _threads()
     first = {n: a.copy() for n, a in model.items()}
     rounds = 100
-    for k in range(rounds):
-        round_trip(k)
-        if k % 10 == 9:  # the watchers finish the transactions as they end
-            assert lib.vc_handle_count() <= handles + 4
-    settled()
-    assert lib.vc_handle_count() == handles
-    assert _threads() <= threads
-    grew = _rss() - rss
+    grew = []
+    for leg in range(2):
+        rss = _rss()
+        for k in range(rounds):
+            round_trip(k)
+            if k % 10 == 9:  # the watchers finish the transactions as they end
+                assert lib.vc_handle_count() <= handles + 4
+        settled()
+        assert lib.vc_handle_count() == handles
+        assert _threads() <= threads
+        grew.append(_rss() - rss)
     moved = rounds * 2 * sum(a.nbytes for a in model.values())
-    assert grew < 16 * MiB, f"RSS grew {grew / MiB:.1f} MiB over {moved / MiB:.0f} MiB moved"
+    assert grew[0] < 32 * MiB, f"RSS grew {grew[0] / MiB:.1f} MiB over the first {moved / MiB:.0f} MiB moved"
+    assert grew[1] < 12 * MiB, f"RSS grew {grew[1] / MiB:.1f} MiB over the second {moved / MiB:.0f} MiB moved"
     assert same(model, first)
+
+
 
 
 # ---- torch tensors: register() takes over FLARE's TensorDecomposer ----
