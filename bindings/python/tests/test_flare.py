@@ -529,15 +529,19 @@ def test_source_dies(cells):
     assert p.exitcode is not None
     value = held.pop()
     assert {type(v).__name__ for v in value["model"].values()} == {"LazyRef"}
-    # forwarded as FLARE would, decoded as the agent would
+    # Forwarded as FLARE would, decoded as the agent would. The dead
+    # source's port is free again: a server another process starts meanwhile
+    # may take it and answer that it does not know the ref (seen once
+    # under load), which is as much a source gone.
+    gone = (viacodec.SourceUnavailableError, viacodec.UnknownRefError)
     data = fobs.dumps(value, fobs_ctx=cells["relay"].get_fobs_context())
-    with pytest.raises(viacodec.SourceUnavailableError):
+    with pytest.raises(gone):
         fobs.loads(data, fobs_ctx=cells["agent"].get_fobs_context())
     # through the cells: the agent's handler is never called
     reply = _send(cells["relay"], "agent", "digest", value)
     assert reached == [] and reply.payload is None
     assert reply.get_header(MessageHeaderKey.RETURN_CODE) == ReturnCode.COMM_ERROR
-    assert "SourceUnavailableError" in reply.get_header(MessageHeaderKey.ERROR)
+    assert any(e.__name__ in reply.get_header(MessageHeaderKey.ERROR) for e in gone)
 
 
 def _send_and_exit(url: str, exit_wait: float, outbox: Any) -> None:
