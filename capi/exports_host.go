@@ -81,16 +81,8 @@ func publishOptions(opts *C.vc_publish_options) (abihost.PublishOptions, error) 
 		Receivers: int64(opts.receivers), Quorum: int64(opts.quorum),
 		Names: names, MaxReceivers: int64(opts.max_receivers),
 		TimeoutNs: int64(opts.timeout_ns), Snapshot: opts.snapshot != 0,
-		Upload: goStringOrEmpty(opts.upload),
+		Upload: goString(opts.upload),
 	}, nil
-}
-
-// goStringOrEmpty copies a NUL-terminated C string; NULL is "".
-func goStringOrEmpty(s *C.char) string {
-	if s == nil {
-		return ""
-	}
-	return C.GoString(s)
 }
 
 // vc_host_grant_upload lets one source that cannot be reached upload one
