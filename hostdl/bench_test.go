@@ -21,7 +21,8 @@ import (
 // loopback TCP measured in the same run: a 1 GiB single-stream transfer,
 // untimed, before each timed iteration (pairedTCP), so that a busy machine
 // weighs on both alike; and, as "x-tcp4", over four connections at once,
-// the shape of a download's ranges. The paired ones also report CPU per GiB and, on
+// the shape of a download's ranges. "cpu-x-tcp" and "cpu-x-tcp4" are the
+// CPU per GiB of the download (source and receiver) over TCP's. The paired ones also report CPU per GiB and, on
 // Linux, read and write syscalls per MiB (the process's, source and
 // receiver together), each beside TCP's. docs/benchmarks.md (## hostdl)
 // records the results.
@@ -246,9 +247,14 @@ func (p *pairedTCP) report(bytesPerOp int64) {
 	p.b.ReportMetric(rate*p.tcp4Wall.Seconds()/(float64(p.n)*benchModelSize), "x-tcp4")
 	if p.dlCPU > 0 {
 		gib := float64(bytesPerOp) * float64(p.b.N) / benchModelSize
-		p.b.ReportMetric(p.dlCPU.Seconds()*1e3/gib, "cpu-ms/GiB")
-		p.b.ReportMetric(p.tcpCPU.Seconds()*1e3/float64(p.n), "tcp-cpu-ms/GiB")
-		p.b.ReportMetric(p.tcp4CPU.Seconds()*1e3/float64(p.n), "tcp4-cpu-ms/GiB")
+		cpu := p.dlCPU.Seconds() * 1e3 / gib
+		tcpCPU := p.tcpCPU.Seconds() * 1e3 / float64(p.n)
+		tcp4CPU := p.tcp4CPU.Seconds() * 1e3 / float64(p.n)
+		p.b.ReportMetric(cpu, "cpu-ms/GiB")
+		p.b.ReportMetric(tcpCPU, "tcp-cpu-ms/GiB")
+		p.b.ReportMetric(tcp4CPU, "tcp4-cpu-ms/GiB")
+		p.b.ReportMetric(cpu/tcpCPU, "cpu-x-tcp")
+		p.b.ReportMetric(cpu/tcp4CPU, "cpu-x-tcp4")
 	}
 	if p.dlR > 0 {
 		mib := float64(bytesPerOp) * float64(p.b.N) / (1 << 20)
