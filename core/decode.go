@@ -97,6 +97,9 @@ func (p *poller) tick() error {
 	return nil
 }
 
+// poll is tick's rare case, apart so that tick is inlined.
+//
+//go:noinline
 func (p *poller) poll() error {
 	p.budget = pollEvery
 	if p.stop == nil {
@@ -131,6 +134,21 @@ func (s *scanner) scan() error {
 	return nil
 }
 
+// smallRun moves past the small integers, up to most of them, that come
+// next, and counts them against the poll budget: it stops where the scan
+// is due to poll, for item. It returns how many.
+func (s *scanner) smallRun(most uint64) uint64 {
+	data, off := s.r.Data, s.r.Off
+	k := min(most, uint64(max(s.budget, 0)), uint64(len(data)-off))
+	var n uint64
+	for n < k && smallInt(data[off+int(n)]) {
+		n++
+	}
+	s.r.Off += int(n)
+	s.budget -= int(n)
+	return n
+}
+
 // item checks one item at depth.
 func (s *scanner) item(depth int) error {
 	if err := s.tick(); err != nil {
@@ -138,9 +156,12 @@ func (s *scanner) item(depth int) error {
 	}
 	m, r := s.m, &s.r
 	off := r.Off
-	h, err := r.ReadHead()
-	if err != nil {
-		return errorAt(KindSyntax, off, "%v", err)
+	h, ok := r.ReadSmall()
+	if !ok {
+		var err error
+		if h, err = r.ReadHead(); err != nil {
+			return errorAt(KindSyntax, off, "%v", err)
+		}
 	}
 	switch h.Major {
 	case cbor.MajorBytes, cbor.MajorText:
@@ -173,11 +194,17 @@ func (s *scanner) item(depth int) error {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
 		}
 		for i := uint64(0); i < min; i++ {
-			if err := s.item(depth + 1); err != nil {
+			if depth == -1 { // an envelope's list: its body is item 1, which its side table follows
+				if err := s.item(depth + 1); err != nil {
+					return err
+				}
+				if i == 1 {
+					s.bodyEnd = r.Off
+				}
+			} else if k := s.smallRun(min - i); k > 0 {
+				i += k - 1 // small integers: nothing to check
+			} else if err := s.item(depth + 1); err != nil {
 				return err
-			}
-			if depth == -1 && i == 1 { // an envelope's body, which its side table follows
-				s.bodyEnd = r.Off
 			}
 		}
 	case cbor.MajorTag:
@@ -525,9 +552,13 @@ func (d *decoder) value() (any, error) {
 	if err := d.tick(); err != nil {
 		return nil, err
 	}
-	h, off, err := d.head()
-	if err != nil {
-		return nil, err
+	off := d.r.Off
+	h, ok := d.r.ReadSmall()
+	if !ok {
+		var err error
+		if h, off, err = d.head(); err != nil {
+			return nil, err
+		}
 	}
 	switch h.Major {
 	case cbor.MajorUint, cbor.MajorNeg:
@@ -557,8 +588,12 @@ func (d *decoder) value() (any, error) {
 		}
 		if d.skel != nil {
 			d.skel.buf = cbor.AppendHead(d.skel.buf, cbor.MajorArray, h.Arg)
-			for range h.Arg {
-				if _, err := d.value(); err != nil {
+			for left := h.Arg; left > 0; left-- {
+				if n, items := d.plainRun(left); items > 0 { // as they are, at once
+					d.skel.buf = append(d.skel.buf, d.r.Data[d.r.Off:d.r.Off+n]...)
+					d.r.Off += n
+					left -= items - 1
+				} else if _, err := d.value(); err != nil {
 					return nil, err
 				}
 			}
@@ -566,6 +601,7 @@ func (d *decoder) value() (any, error) {
 		}
 		list := make([]any, h.Arg)
 		for i := range list {
+			var err error
 			if list[i], err = d.value(); err != nil {
 				return nil, err
 			}
@@ -581,6 +617,33 @@ func (d *decoder) value() (any, error) {
 		return nil, nil
 	}
 	return d.out(d.simple(h, off))
+}
+
+// smallInt reports whether an item that starts with b is an integer of
+// one byte, from -24 to 23: the whole item.
+func smallInt(b byte) bool { return b < 0x40 && b&0x1f < 24 }
+
+// plainRun returns the bytes and the number of the items, up to most,
+// that come next and that a skeleton holds as they are (value writes the
+// same bytes): small integers and float64s. It counts them against the
+// poll budget, and stops where the walk is due to poll, for value.
+func (d *decoder) plainRun(most uint64) (n int, items uint64) {
+	data := d.r.Data[d.r.Off:]
+	k := min(most, uint64(max(d.budget, 0)))
+	for items < k && n < len(data) {
+		switch b := data[n]; {
+		case smallInt(b):
+			n++
+		case b == 0xfb && len(data)-n >= 9:
+			n += 9
+		default:
+			d.budget -= int(items)
+			return n, items
+		}
+		items++
+	}
+	d.budget -= int(items)
+	return n, items
 }
 
 // out is the output of an item read as Go value v: v itself, or v

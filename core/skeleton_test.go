@@ -551,3 +551,39 @@ func TestSkeletonStop(t *testing.T) {
 		}
 	}
 }
+
+// TestSkeletonPlainRuns: a list's small integers and float64s, which the
+// walk copies into a skeleton by the run, and the items around them,
+// across poll boundaries, give back the message's value: its bytes
+// again.
+func TestSkeletonPlainRuns(t *testing.T) {
+	pattern := []any{int64(0), int64(23), int64(24), int64(-24), int64(-25), int64(255), int64(-256),
+		1.5, math.Float64frombits(0x7ff8_0000_dead_beef), math.Inf(-1), float32(2.5), "x", true, nil,
+		[]any{int64(1), 2.0}, map[string]any{"a": int64(-1)}}
+	list := make([]any, 0, 3*pollEvery)
+	for len(list) < 3*pollEvery {
+		list = append(list, pattern[len(list)*7%len(pattern)])
+		for range len(list) % 50 { // runs of many lengths
+			list = append(list, int64(len(list)%24))
+		}
+	}
+	data, err := Marshal(map[string]any{"list": list})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := passThrough.Skeleton(data, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := skelDec.Decode(p.Skeleton.AppendTo(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, data) {
+		t.Fatal("the skeleton's value encodes to other bytes than the message")
+	}
+}

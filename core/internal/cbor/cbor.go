@@ -36,6 +36,13 @@ const (
 // AppendHead appends the head of an item of major type m with argument arg in
 // its shortest form (RFC 8949 §4.2.1).
 func AppendHead(dst []byte, m byte, arg uint64) []byte {
+	if arg < 24 { // one byte, the commonest, appended inline
+		return append(dst, m<<5|byte(arg))
+	}
+	return appendHead(dst, m, arg)
+}
+
+func appendHead(dst []byte, m byte, arg uint64) []byte {
 	ib := m << 5
 	switch {
 	case arg < 24:
@@ -106,6 +113,19 @@ type Reader struct {
 
 // Remaining returns how many bytes are left after the current offset.
 func (r *Reader) Remaining() int { return len(r.Data) - r.Off }
+
+// ReadSmall reads the next head if it is of one byte (its argument is
+// under 24), as ReadHead would, and reports whether it was: ReadHead's
+// commonest case, which the compiler inlines into a caller's loop.
+func (r *Reader) ReadSmall() (Head, bool) {
+	if r.Off < len(r.Data) {
+		if ib := r.Data[r.Off]; ib&0x1f < 24 {
+			r.Off++
+			return Head{Major: ib >> 5, AI: ib & 0x1f, Arg: uint64(ib & 0x1f)}, true
+		}
+	}
+	return Head{}, false
+}
 
 // ReadHead reads one item head. Indefinite lengths and reserved values are
 // errors.
