@@ -58,7 +58,11 @@ func (m *DecMode) walk(data []byte, d *decoder) (*Plan, error) {
 		// byte strings that become slots: start there, within reason.
 		d.skel.buf = make([]byte, 0, min(len(data)+len(data)/4, 4<<20))
 	} else {
-		d.plan.Slots = make([]Slot, 0, s.arrays)
+		slots := s.arrays
+		if !m.opts.PassThrough {
+			slots += s.refs
+		}
+		d.plan.Slots = make([]Slot, 0, slots)
 	}
 	var body any
 	var err error
@@ -114,7 +118,8 @@ type scanner struct {
 	m *DecMode
 	r cbor.Reader
 	poller
-	arrays  int // the typed-array and ref-node tags: a bound on the arrays
+	arrays  int // the typed-array tags: a bound on the inline arrays
+	refs    int // the ref-node tags: a bound on the references
 	bodyEnd int // where a message's body ends and its side table begins
 }
 
@@ -176,19 +181,19 @@ func (s *scanner) item(depth int) error {
 			return errorAt(KindSyntax, off, "text string is not valid UTF-8")
 		}
 	case cbor.MajorArray, cbor.MajorMap:
-		n := h.Arg
-		min := n // every item takes at least one byte
+		elems := h.Arg
+		min := elems // every item takes at least one byte
 		if h.Major == cbor.MajorMap {
-			if n > math.MaxUint64/2 {
-				return errorAt(KindSyntax, off, "map of %d pairs but only %d bytes remain", n, r.Remaining())
+			if elems > math.MaxUint64/2 {
+				return errorAt(KindSyntax, off, "map of %d pairs but only %d bytes remain", elems, r.Remaining())
 			}
-			min = 2 * n
+			min = 2 * elems
 		}
 		if min > uint64(r.Remaining()) {
 			return errorAt(KindSyntax, off, "%d items declared but only %d bytes remain", min, r.Remaining())
 		}
-		if n > uint64(m.opts.MaxElements) && depth >= 0 { // the envelope's lists are free
-			return errorAt(KindLimit, off, "%d elements exceed MaxElements %d", n, m.opts.MaxElements)
+		if elems > uint64(m.opts.MaxElements) && depth >= 0 { // the envelope's lists are free
+			return errorAt(KindLimit, off, "%d elements exceed MaxElements %d", elems, m.opts.MaxElements)
 		}
 		if depth >= m.depthLimit {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
@@ -211,7 +216,10 @@ func (s *scanner) item(depth int) error {
 		if depth >= m.depthLimit {
 			return errorAt(KindLimit, off, "nesting exceeds MaxDepth %d", m.opts.MaxDepth)
 		}
-		if h.Arg == TagRef || isArrayTag(h.Arg) {
+		switch {
+		case h.Arg == TagRef:
+			s.refs++
+		case isArrayTag(h.Arg):
 			s.arrays++
 		}
 		return s.item(depth + 1)
@@ -265,7 +273,12 @@ type decoder struct {
 	recompose bool // registered typed objects become deferred objects
 
 	batches []BatchRef
-	refs    map[[2]int]any // (batch, item) → its SlotIndex or *LazyRef
+	refs    refSet     // (batch, item) → its ref's number: a SlotIndex, or in lazies
+	lazies  []*LazyRef // with PassThrough, the refs read so far
+
+	// Memory handed out in small pieces: lazy refs, shapes.
+	lazySlab []LazyRef
+	intSlab  []int
 
 	// With DecMode.Skeleton: the skeleton the body is written into, and
 	// what crosses inside it rather than as a slot.
@@ -444,40 +457,112 @@ func (d *decoder) refNode(off int) (any, error) {
 	if !ok {
 		return nil, errorAt(KindMismatch, off, "shape %v of %s overflows", shape, dt)
 	}
-	key := [2]int{int(bi), int(item)}
-	if v, ok := d.refs[key]; ok { // the same item again: one value, one download
-		if !d.sameRef(v, dt, shape, order) {
+	if r, ok := d.refs.get(int(bi), int(item)); ok { // the same item again: one value, one download
+		if !d.sameRef(r, dt, shape, order) {
 			return nil, errorAt(KindMismatch, off, "two ref nodes describe item %d of batch %d differently", item, bi)
 		}
-		return v, nil
+		return d.refOut(r)
 	}
 	// Declared bytes count against the limit on every path, pass-through
 	// included, so that resolving a lazy ref later cannot allocate more.
 	if err := d.addBytes(n, off); err != nil {
 		return nil, err
 	}
-	if d.refs == nil {
-		d.refs = map[[2]int]any{}
-	}
-	var v any
+	var r int
 	if d.mode.opts.PassThrough {
-		v = &LazyRef{Batch: batch, Item: int(item), DType: dt, Shape: shape, Order: order}
+		l := d.newLazyRef()
+		*l = LazyRef{Batch: batch, Item: int(item), DType: dt, Shape: shape, Order: order}
+		d.lazies = append(d.lazies, l)
+		r = len(d.lazies) - 1
 	} else {
-		v = d.plan.add(Slot{DType: dt, Shape: shape, Order: order, Bytes: int64(n), Offset: -1, Batch: int(bi), Item: int(item), Node: int64(off)})
+		r = int(d.plan.add(Slot{DType: dt, Shape: shape, Order: order, Bytes: int64(n), Offset: -1, Batch: int(bi), Item: int(item), Node: int64(off)}))
 	}
-	d.refs[key] = v
-	return v, nil
+	d.refs.put(len(d.batches), int(bi), int(item), r)
+	return d.refOut(r)
 }
 
-func (d *decoder) sameRef(v any, dt DType, shape []int, order Order) bool {
-	switch v := v.(type) {
-	case SlotIndex:
-		s := &d.plan.Slots[v]
-		return s.DType == dt && s.Order == order && slices.Equal(s.Shape, shape)
-	case *LazyRef:
-		return v.DType == dt && v.Order == order && slices.Equal(v.Shape, shape)
+// refOut is the output of ref r (refNode): its *LazyRef or SlotIndex, or
+// nil once it is written into the skeleton.
+func (d *decoder) refOut(r int) (any, error) {
+	switch {
+	case d.skel != nil && d.mode.opts.PassThrough:
+		return nil, d.skel.encodeSkelLazyRef(d.lazies[r])
+	case d.skel != nil:
+		d.skel.appendSlot(SlotIndex(r))
+		return nil, nil
+	case d.mode.opts.PassThrough:
+		return d.lazies[r], nil
 	}
-	return false
+	return SlotIndex(r), nil
+}
+
+// refSet numbers the items of batches that a message's ref nodes name,
+// to find those it names again. An encoder numbers a batch's items in the
+// order it first writes them (0, 1, 2, …): those are kept in a slice per
+// batch, in that order, any other in a map. Once an item is in the map,
+// its batch's slice never reaches it (it grows only by an item that
+// neither holds), so each item is in one place.
+type refSet struct {
+	inOrder [][]int // per batch: inOrder[b][item] is the item's number
+	other   map[[2]int]int
+}
+
+// get returns the number of item of batch b, if it has one.
+func (s *refSet) get(b, item int) (int, bool) {
+	if b < len(s.inOrder) && item < len(s.inOrder[b]) {
+		return s.inOrder[b][item], true
+	}
+	r, ok := s.other[[2]int{b, item}]
+	return r, ok
+}
+
+// put numbers item of batch b (one of batches) r: an item get did not find.
+func (s *refSet) put(batches, b, item, r int) {
+	if s.inOrder == nil {
+		s.inOrder = make([][]int, batches)
+	}
+	if item == len(s.inOrder[b]) {
+		s.inOrder[b] = append(s.inOrder[b], r)
+		return
+	}
+	if s.other == nil {
+		s.other = map[[2]int]int{}
+	}
+	s.other[[2]int{b, item}] = r
+}
+
+// newLazyRef returns a new zero LazyRef, many of which share an
+// allocation: a message may hold hundreds of thousands.
+func (d *decoder) newLazyRef() *LazyRef {
+	if len(d.lazySlab) == cap(d.lazySlab) {
+		d.lazySlab = make([]LazyRef, 0, min(max(2*cap(d.lazySlab), 8), 512))
+	}
+	d.lazySlab = d.lazySlab[:len(d.lazySlab)+1]
+	return &d.lazySlab[len(d.lazySlab)-1]
+}
+
+// newInts returns n zero ints, short runs of which share an allocation.
+// The slice's capacity is n: appending to it copies.
+func (d *decoder) newInts(n int) []int {
+	if n == 0 || n > 64 {
+		return make([]int, n)
+	}
+	if n > cap(d.intSlab)-len(d.intSlab) {
+		d.intSlab = make([]int, 0, max(n, min(2*cap(d.intSlab), 1024), 16))
+	}
+	i := len(d.intSlab)
+	d.intSlab = d.intSlab[:i+n]
+	return d.intSlab[i : i+n : i+n]
+}
+
+// sameRef reports whether ref r is of dt, shape and order.
+func (d *decoder) sameRef(r int, dt DType, shape []int, order Order) bool {
+	if d.mode.opts.PassThrough {
+		l := d.lazies[r]
+		return l.DType == dt && l.Order == order && slices.Equal(l.Shape, shape)
+	}
+	s := &d.plan.Slots[r]
+	return s.DType == dt && s.Order == order && slices.Equal(s.Shape, shape)
 }
 
 func (d *decoder) expectArray(n uint64) error {
@@ -897,15 +982,7 @@ func (d *decoder) tagged(tag uint64, off int) (any, error) {
 	case TagObject:
 		return d.object(off)
 	case TagRef:
-		v, err := d.refNode(off)
-		if err != nil || d.skel == nil {
-			return v, err
-		}
-		if l, ok := v.(*LazyRef); ok {
-			return nil, d.skel.encodeSkelLazyRef(l)
-		}
-		d.skel.appendSlot(v.(SlotIndex))
-		return nil, nil
+		return d.refNode(off)
 	case TagEnvelope:
 		return nil, errorAt(KindProtocol, off, "envelope nested inside a message")
 	}
@@ -1062,7 +1139,7 @@ func (d *decoder) dims() ([]int, error) {
 	if n > uint64(d.r.Remaining()) {
 		return nil, d.syntax(d.r.Off, cbor.ErrTruncated)
 	}
-	shape := make([]int, n)
+	shape := d.newInts(int(n))
 	for i := range shape {
 		off := d.r.Off
 		v, err := d.uint()
@@ -1092,13 +1169,19 @@ func (d *decoder) order() (Order, error) {
 
 // dtypeName reads a dtype by its numpy name.
 func (d *decoder) dtypeName() (DType, error) {
-	off := d.r.Off
-	name, err := d.text()
+	h, off, err := d.head()
 	if err != nil {
 		return 0, err
 	}
-	dt, err := ParseDType(name)
+	if h.Major != cbor.MajorText {
+		return 0, errorAt(KindProtocol, off, "expected a text string")
+	}
+	name, err := d.r.ReadN(h.Arg)
 	if err != nil {
+		return 0, d.syntax(off, err)
+	}
+	dt := dtypeNamed(name)
+	if dt == DTypeInvalid {
 		return 0, errorAt(KindMismatch, off, "unknown dtype %q", name)
 	}
 	return dt, nil

@@ -96,12 +96,20 @@ func (d DType) String() string {
 
 // ParseDType returns the dtype with the given numpy name.
 func ParseDType(name string) (DType, error) {
-	for d := DTypeBool; d < dtypeCount; d++ {
-		if dtypes[d].name == name {
-			return d, nil
-		}
+	if d := dtypeNamed([]byte(name)); d != DTypeInvalid {
+		return d, nil
 	}
 	return DTypeInvalid, errorf(KindInvalid, "unknown dtype %q", name)
+}
+
+// dtypeNamed returns the dtype of name, DTypeInvalid for none.
+func dtypeNamed(name []byte) DType {
+	for d := DTypeBool; d < dtypeCount; d++ {
+		if dtypes[d].name == string(name) {
+			return d
+		}
+	}
+	return DTypeInvalid
 }
 
 // typedArrayTag describes what a typed-array tag holds.

@@ -295,3 +295,80 @@ func TestFetchAllDedup(t *testing.T) {
 		t.Errorf("served %d bytes, want %d (one download)", st.BytesServed, len(w.Data))
 	}
 }
+
+// TestRefNodesRepeated: a message may name an item of a batch more than
+// once, in any order of items: every ref node of one item is one value
+// (one *LazyRef in pass-through, one slot in a plan), and one that
+// describes it differently is refused at its own offset, whether the
+// items came in the order an encoder numbers them or not.
+func TestRefNodesRepeated(t *testing.T) {
+	a := BatchRef{Source: "a", Items: 8, Bytes: 64}
+	b := BatchRef{Source: "b", Items: 3, Bytes: 3}
+	a.RefID[0], b.RefID[0] = 1, 2
+	ref := func(batch BatchRef, item int) *LazyRef {
+		return &LazyRef{Batch: batch, Item: item, DType: DTypeInt8, Shape: []int{item + 1}}
+	}
+	// items 0 1 0 of b in order; 2 0 1 0 2 5 5 3 of a out of order.
+	order := []struct {
+		batch BatchRef
+		item  int
+	}{{a, 2}, {b, 0}, {a, 0}, {b, 1}, {a, 1}, {a, 0}, {b, 0}, {a, 2}, {a, 5}, {a, 5}, {a, 3}}
+	list := make([]any, len(order))
+	for i, o := range order {
+		list[i] = ref(o.batch, o.item)
+	}
+	msg, err := Marshal(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := passThrough.Decode(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := v.([]any)
+	p, err := MustMode(DecOptions{}.DecMode()).Plan(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots := p.Body.([]any)
+	if len(p.Slots) != 7 {
+		t.Fatalf("%d slots, want 7 (one per item)", len(p.Slots))
+	}
+	for i := range order {
+		l := got[i].(*LazyRef)
+		if l.Batch != order[i].batch || l.Item != order[i].item || !slices.Equal(l.Shape, []int{order[i].item + 1}) {
+			t.Fatalf("ref %d: %v, want item %d of %s", i, l, order[i].item, order[i].batch.Source)
+		}
+		s := p.Slots[slots[i].(SlotIndex)]
+		if p.Batches[s.Batch] != order[i].batch || s.Item != order[i].item {
+			t.Fatalf("ref %d: slot of item %d of %s", i, s.Item, p.Batches[s.Batch].Source)
+		}
+		for j := range i {
+			same := order[i] == order[j]
+			if (got[i] == got[j]) != same || (slots[i] == slots[j]) != same {
+				t.Fatalf("refs %d and %d: same item %v, same value %v, same slot %v", j, i, same, got[i] == got[j], slots[i] == slots[j])
+			}
+		}
+	}
+	// The same item described differently, at every position: its
+	// ref node's offset.
+	for i := range order {
+		bad := slices.Clone(list)
+		l := *ref(order[i].batch, order[i].item)
+		l.Shape = []int{9, 9}
+		bad = append(bad, &l)
+		msg, err := Marshal(bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bi := map[BatchRef]string{a: "00", b: "01"}[order[i].batch] // a comes first
+		node := fmt.Sprintf("da56430002 85 %s %02x 64696e7438 820909 00", bi, order[i].item)
+		off := int64(bytes.Index(msg, unhex(t, node)))
+		for _, m := range []*DecMode{passThrough, MustMode(DecOptions{}.DecMode())} {
+			_, err := m.Plan(msg)
+			if e, ok := errors.AsType[*Error](err); !ok || e.Kind != KindMismatch || e.Offset != off {
+				t.Fatalf("item %d of %s described twice: %v, want KindMismatch at %d", order[i].item, order[i].batch.Source, err, off)
+			}
+		}
+	}
+}

@@ -82,3 +82,53 @@ func BenchmarkRelay(b *testing.B) {
 		})
 	}
 }
+
+// manyRefs is a message of n int8 arrays of one element, all by
+// reference in one batch: the item-heavy case of issue 25 (a relay's
+// worst message per byte).
+func manyRefs(b *testing.B, n int) []byte {
+	b.Helper()
+	refs := make([]any, n)
+	for i := range refs {
+		refs[i] = &core.Array{DType: core.DTypeInt8, Shape: []int{1}, Data: []byte{byte(i)}}
+	}
+	em, _ := core.EncOptions{ByRef: true, RefThreshold: 1, Source: "http://127.0.0.1:1"}.EncMode()
+	msg, err := em.Marshal(refs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return msg
+}
+
+// BenchmarkDecodeRefs decodes 200,000 references in pass-through: into
+// Go values (a relay), into a binding's skeleton (the C ABI and the wasm
+// guest), and that skeleton read back into Go values (the wasm host).
+func BenchmarkDecodeRefs(b *testing.B) {
+	msg := manyRefs(b, 200_000)
+	dm, _ := core.DecOptions{PassThrough: true, MaxElements: 1 << 20}.DecMode()
+	skel, _ := core.DecOptions{Slots: true, ZeroCopy: true, MaxElements: 1 << 20, MaxMessageSize: 1 << 30}.DecMode()
+	p, err := dm.Skeleton(msg, 4096, 0, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sk := p.Skeleton.Bytes()
+	for _, c := range []struct {
+		name string
+		run  func() error
+	}{
+		{"Decode", func() error { _, err := dm.Decode(msg); return err }},
+		{"Skeleton", func() error { _, err := dm.Skeleton(msg, 4096, 0, nil); return err }},
+		{"read-skeleton", func() error { _, err := skel.Decode(sk); return err }},
+	} {
+		b.Run("200k/"+c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(sk)), "skeleton-B")
+		})
+	}
+}
