@@ -73,7 +73,7 @@
 //     (malloc'd: vc_free it) is the text the source passes as
 //     vc_publish_options.upload.
 
-#define VC_ABI_VERSION 13
+#define VC_ABI_VERSION 14
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the

@@ -285,6 +285,9 @@ type decoder struct {
 	skel         *encoder
 	arraySlotMin int64
 	bytesSlotMin int64
+
+	// Reading a skeleton: the batches its lazy refs carried in full.
+	skelBatches skelBatches
 }
 
 // addBytes counts n more array bytes against MaxArrayBytes.

@@ -156,6 +156,9 @@ type encoder struct {
 	views        Views           // one item per view of memory
 	viewItems    []int           // per view: its item id
 	freshExterns map[*Extern]int // an extern array → its item id
+
+	// In a skeleton, the batches its lazy refs carried in full.
+	skel skelBatches
 }
 
 func (e *encoder) appendPayload(b []byte) {

@@ -29,7 +29,8 @@ import (
 //     commonest small one, is tag tagSkelArray0 plus its dtype number
 //     around its element's bytes;
 //   - a lazy ref is a tag around its batch descriptor and its ref node's
-//     fields, so no side table is needed;
+//     fields, so no side table is needed; once a batch has crossed so,
+//     later lazy refs of it name it by number instead (skelBatches);
 //   - envelopes, ref nodes and RFC 8746 arrays do not appear.
 //
 // The skeleton tags are never valid in a message: a message decoder
@@ -39,7 +40,7 @@ const (
 	tagSkelFloat32 = 0x56430101 // uint: the bits of a float32 scalar
 	tagSkelPairs   = 0x56430102 // [key, value, key, value, ...]: a Map
 	tagSkelArray   = 0x56430103 // [dtype, shape, order, data]: an inline array
-	tagSkelLazyRef = 0x56430104 // [source, ref_id, token, items, bytes, item, dtype, shape, order]
+	tagSkelLazyRef = 0x56430104 // [source, ref_id, token, items, bytes, item, dtype, shape, order, ?holder] or [batch, item, dtype, shape, order]
 	tagSkelArray0  = 0x56430180 // plus a dtype number: bstr, a 0-d array's element
 )
 
@@ -79,21 +80,30 @@ func (e *encoder) appendSkelArray0(dt DType, b []byte) {
 }
 
 // encodeSkelLazyRef writes l as tag tagSkelLazyRef with its batch
-// descriptor inline.
+// descriptor inline, or by number once the descriptor was written.
 func (e *encoder) encodeSkelLazyRef(l *LazyRef) error {
 	if err := checkLazyRef(l); err != nil {
 		return err
+	}
+	n, ok := e.skel.numbered(l.Batch)
+	if ok {
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelLazyRef)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 5)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(n))
+		e.appendLazyFields(l)
+		return nil
 	}
 	b := l.Batch
 	if !utf8.ValidString(b.Source) {
 		return errorf(KindInvalid, "lazy ref source %q is not valid UTF-8", b.Source)
 	}
+	e.skel.add(b)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelLazyRef)
-	n := uint64(9)
+	fields := uint64(9)
 	if b.Holder != "" {
-		n = 10
+		fields = 10
 	}
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, n)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, fields)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(b.Source)))
 	e.buf = append(e.buf, b.Source...)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(len(b.RefID)))
@@ -102,17 +112,55 @@ func (e *encoder) encodeSkelLazyRef(l *LazyRef) error {
 	e.buf = append(e.buf, b.Token[:]...)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(b.Items))
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(b.Bytes))
+	e.appendLazyFields(l)
+	if b.Holder != "" {
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(b.Holder)))
+		e.buf = append(e.buf, b.Holder...)
+	}
+	return nil
+}
+
+// appendLazyFields writes l's fields of a ref node: item, dtype, shape,
+// order.
+func (e *encoder) appendLazyFields(l *LazyRef) {
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(l.Item))
 	name := l.DType.String()
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(name)))
 	e.buf = append(e.buf, name...)
 	e.appendShape(l.Shape)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(wireOrder(l.Shape, l.Order)))
-	if b.Holder != "" {
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(b.Holder)))
-		e.buf = append(e.buf, b.Holder...)
+}
+
+// skelBatches are the distinct batch descriptors a skeleton's lazy refs
+// carried in full, in the order they first came: a lazy ref names one by
+// its number here (docs/wire-format.md §4.1). Go writes each in full
+// once; a descriptor in full again keeps its number.
+type skelBatches struct {
+	full   []BatchRef
+	number map[BatchRef]int // the number of each
+	cache  int              // the number found or added last, +1
+}
+
+// numbered returns the number of b, if it was written in full.
+func (s *skelBatches) numbered(b BatchRef) (int, bool) {
+	if s.cache > 0 && s.full[s.cache-1] == b { // most refs are of the batch before
+		return s.cache - 1, true
 	}
-	return nil
+	n, ok := s.number[b]
+	if ok {
+		s.cache = n + 1
+	}
+	return n, ok
+}
+
+// add numbers b, written in full.
+func (s *skelBatches) add(b BatchRef) {
+	if s.number == nil {
+		s.number = map[BatchRef]int{}
+	}
+	s.full = append(s.full, b)
+	s.number[b] = len(s.full) - 1
+	s.cache = len(s.full)
 }
 
 // checkLazyRef checks what encoding a lazy ref relies on.
@@ -295,35 +343,27 @@ func (d *decoder) skelArray(off int) (*Array, error) {
 }
 
 // skelLazyRef reads a lazy ref with its batch descriptor inline, and the
-// batch's holder last when it has one.
+// batch's holder last when it has one, or by its number.
 func (d *decoder) skelLazyRef(off int) (*LazyRef, error) {
 	h, hoff, err := d.head()
 	if err != nil {
 		return nil, err
 	}
-	if h.Major != cbor.MajorArray || (h.Arg != 9 && h.Arg != 10) {
-		return nil, errorAt(KindProtocol, hoff, "expected a lazy ref of 9 or 10 items")
+	if h.Major != cbor.MajorArray || (h.Arg != 5 && h.Arg != 9 && h.Arg != 10) {
+		return nil, errorAt(KindProtocol, hoff, "expected a lazy ref of 5, 9 or 10 items")
 	}
-	var l LazyRef
-	if l.Batch.Source, err = d.text(); err != nil {
-		return nil, err
-	}
-	id, err := d.bytesN(16)
-	if err != nil {
-		return nil, err
-	}
-	copy(l.Batch.RefID[:], id)
-	tok, err := d.bytesN(TokenSize)
-	if err != nil {
-		return nil, err
-	}
-	copy(l.Batch.Token[:], tok)
-	items, err := d.uintMax(math.MaxInt32, "batch item count")
-	if err != nil {
-		return nil, err
-	}
-	nbytes, err := d.uintMax(math.MaxInt64, "batch byte count")
-	if err != nil {
+	l := d.newLazyRef()
+	if h.Arg == 5 {
+		noff := d.r.Off
+		n, err := d.uint()
+		if err != nil {
+			return nil, err
+		}
+		if n >= uint64(len(d.skelBatches.full)) {
+			return nil, errorAt(KindProtocol, noff, "a lazy ref names batch %d of the %d before it", n, len(d.skelBatches.full))
+		}
+		l.Batch = d.skelBatches.full[n]
+	} else if err := d.skelBatchFields(&l.Batch); err != nil {
 		return nil, err
 	}
 	item, err := d.uint()
@@ -348,10 +388,15 @@ func (d *decoder) skelLazyRef(off int) (*LazyRef, error) {
 			return nil, errorAt(KindProtocol, hoff, "a lazy ref's holder is empty (leave it out instead)")
 		}
 	}
-	if item >= items {
-		return nil, errorAt(KindProtocol, off, "lazy ref names item %d of a batch of %d", item, items)
+	if h.Arg != 5 {
+		if _, ok := d.skelBatches.numbered(l.Batch); !ok {
+			d.skelBatches.add(l.Batch)
+		}
 	}
-	l.Batch.Items, l.Batch.Bytes, l.Item = int(items), int64(nbytes), int(item)
+	if item >= uint64(l.Batch.Items) {
+		return nil, errorAt(KindProtocol, off, "lazy ref names item %d of a batch of %d", item, l.Batch.Items)
+	}
+	l.Item = int(item)
 	n, ok := byteLen(l.DType, l.Shape)
 	if !ok {
 		return nil, errorAt(KindMismatch, off, "shape %v of %s overflows", l.Shape, l.DType)
@@ -359,7 +404,36 @@ func (d *decoder) skelLazyRef(off int) (*LazyRef, error) {
 	if err := d.addBytes(n, off); err != nil {
 		return nil, err
 	}
-	return &l, nil
+	return l, nil
+}
+
+// skelBatchFields reads the fields of a lazy ref in full that describe its
+// batch, but the holder: source, ref_id, token, items, bytes.
+func (d *decoder) skelBatchFields(b *BatchRef) error {
+	var err error
+	if b.Source, err = d.text(); err != nil {
+		return err
+	}
+	id, err := d.bytesN(16)
+	if err != nil {
+		return err
+	}
+	copy(b.RefID[:], id)
+	tok, err := d.bytesN(TokenSize)
+	if err != nil {
+		return err
+	}
+	copy(b.Token[:], tok)
+	items, err := d.uintMax(math.MaxInt32, "batch item count")
+	if err != nil {
+		return err
+	}
+	nbytes, err := d.uintMax(math.MaxInt64, "batch byte count")
+	if err != nil {
+		return err
+	}
+	b.Items, b.Bytes = int(items), int64(nbytes)
+	return nil
 }
 
 // ---- A message's skeleton, written straight from its bytes ----

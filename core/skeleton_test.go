@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"os"
@@ -44,6 +45,20 @@ func skelLazy() *LazyRef {
 func TestSkeletonVectors(t *testing.T) {
 	big70 := new(big.Int).Lsh(big.NewInt(1), 70)
 	l := skelLazy()
+	// More lazy refs: of l's batch; of another batch, held elsewhere; of
+	// l's ref id with another descriptor (re-pointed at a holder).
+	l2 := &LazyRef{Batch: l.Batch, DType: DTypeInt8, Shape: []int{}}
+	m := &LazyRef{Batch: BatchRef{Source: "t", Items: 1, Bytes: 1, Holder: "h"}, DType: DTypeUint8, Shape: []int{1}}
+	for i := range m.Batch.RefID {
+		m.Batch.RefID[i] = 0x11
+	}
+	held := *l
+	held.Batch.Holder = "h"
+	const (
+		fullL  = "da56430104 89 6173 50000102030405060708090a0b0c0d0e0f 5820a0a1a2a3a4a5a6a7a8a9aaabacadaeafa0a1a2a3a4a5a6a7a8a9aaabacadaeaf 03 1864 02 67666c6f61743332 820203 01"
+		fullM  = "da56430104 8a 6174 5011111111111111111111111111111111 5820" + "0000000000000000000000000000000000000000000000000000000000000000" + " 01 01 00 6575696e7438 8101 00 6168"
+		fullLH = "da56430104 8a 6173 50000102030405060708090a0b0c0d0e0f 5820a0a1a2a3a4a5a6a7a8a9aaabacadaeafa0a1a2a3a4a5a6a7a8a9aaabacadaeaf 03 1864 02 67666c6f61743332 820203 01 6168"
+	)
 	for _, c := range []struct {
 		name string
 		v    any
@@ -63,7 +78,11 @@ func TestSkeletonVectors(t *testing.T) {
 		{"1-d array", mustArray(t, DTypeUint8, []int{1}, RowMajor, []byte{7}), "da56430103 84 06 8101 00 4107"},
 		{"column-major array", mustArray(t, DTypeInt8, []int{2, 2}, ColumnMajor, []byte{1, 2, 3, 4}), "da56430103 84 02 820202 01 4401020304"},
 		{"collapsed order", mustArray(t, DTypeInt8, []int{1, 2}, ColumnMajor, []byte{1, 2}), "da56430103 84 02 820102 00 420102"},
-		{"lazy ref", l, "da56430104 89 6173 50000102030405060708090a0b0c0d0e0f 5820a0a1a2a3a4a5a6a7a8a9aaabacadaeafa0a1a2a3a4a5a6a7a8a9aaabacadaeaf 03 1864 02 67666c6f61743332 820203 01"},
+		{"lazy ref", l, fullL},
+		// A batch crosses in full once; later lazy refs name it by number.
+		{"lazy refs of one batch", []any{l, l2, l}, "83 " + fullL + " da56430104 85 00 00 64696e7438 80 00 da56430104 85 00 02 67666c6f61743332 820203 01"},
+		{"lazy refs of two batches", []any{l, m, l2, m}, "84 " + fullL + fullM + " da56430104 85 00 00 64696e7438 80 00 da56430104 85 01 00 6575696e7438 8101 00"},
+		{"one ref id, two descriptors", []any{l, &held, l, &held}, "84 " + fullL + fullLH + " da56430104 85 00 02 67666c6f61743332 820203 01 da56430104 85 01 02 67666c6f61743332 820203 01"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := skelEnc.Marshal(c.v)
@@ -147,6 +166,8 @@ func TestSkeletonLenient(t *testing.T) {
 // TestSkeletonBad: what a skeleton decoder refuses, with the kind a
 // binding's caller sees.
 func TestSkeletonBad(t *testing.T) {
+	// A lazy ref in full: item 0 of a batch of one item.
+	fullZero := "da56430104 89 6173 50" + strings.Repeat("00", 16) + " 5820" + strings.Repeat("00", 32) + " 01 08 00 6575696e7438 8108 00"
 	for _, c := range []struct {
 		name, hex string
 		kind      Kind
@@ -180,6 +201,15 @@ func TestSkeletonBad(t *testing.T) {
 		{"lazy ref ref_id", "da56430104 89 6173 4f" + strings.Repeat("00", 15) + " 5820" + strings.Repeat("00", 32) + " 01 08 00 6575696e7438 8108 00", KindProtocol},
 		{"lazy ref dtype", "da56430104 89 6173 50" + strings.Repeat("00", 16) + " 5820" + strings.Repeat("00", 32) + " 01 08 00 6575696e7439 8108 00", KindMismatch},
 		{"lazy ref of 8", "da56430104 88 6173 50" + strings.Repeat("00", 16) + " 5820" + strings.Repeat("00", 32) + " 01 08 00 6575696e7438 8108", KindProtocol},
+		{"lazy ref of 6", "82 " + fullZero + " da56430104 86 00 00 6575696e7438 8108 00 00", KindProtocol},
+		{"lazy ref numbers no batch", "da56430104 85 00 00 6575696e7438 8108 00", KindProtocol},
+		{"lazy ref numbers a later batch", "82 " + fullZero + " da56430104 85 01 00 6575696e7438 8108 00", KindProtocol},
+		{"lazy ref numbers a batch twice", "83 " + fullZero + fullZero + " da56430104 85 01 00 6575696e7438 8108 00", KindProtocol},
+		{"lazy ref by number, item", "82 " + fullZero + " da56430104 85 00 01 6575696e7438 8108 00", KindProtocol},
+		{"lazy ref by number, text", "82 " + fullZero + " da56430104 85 6173 00 6575696e7438 8108 00", KindProtocol},
+		{"lazy ref by number, dtype", "82 " + fullZero + " da56430104 85 00 00 6575696e7439 8108 00", KindMismatch},
+		{"lazy ref by number, order", "82 " + fullZero + " da56430104 85 00 00 6575696e7438 8108 02", KindProtocol},
+		{"lazy ref by number, overflow", "82 " + fullZero + " da56430104 85 00 00 6575696e7438 821b7fffffffffffffff 1b7fffffffffffffff 00", KindMismatch},
 		{"0-d array of 2 bytes", "da56430186 420707", KindMismatch},
 		{"0-d bool 2", "da56430181 4102", KindMismatch},
 		{"0-d of text", "da56430186 6107", KindMismatch},
@@ -200,6 +230,11 @@ func TestSkeletonBad(t *testing.T) {
 	}
 	if _, err := skelDec.Decode(unhex(t, "da56430103 84 06 80 00 4107")); err != nil {
 		t.Fatalf("the good twin of the array cases: %v", err)
+	}
+	for _, h := range []string{"82 " + fullZero, "83 " + fullZero + fullZero} {
+		if _, err := skelDec.Decode(unhex(t, h+" da56430104 85 00 00 6575696e7438 8108 00")); err != nil {
+			t.Fatalf("the good twin of the lazy ref cases: %v", err)
+		}
 	}
 }
 
@@ -469,6 +504,55 @@ func TestSkeletonOfManySmallArrays(t *testing.T) {
 	}
 	if _, err := skelDec.Skeleton(data, 0, 0, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Skeleton of a skeleton mode: %v, want KindInvalid", err)
+	}
+}
+
+// TestSkeletonOfManyRefs: the skeleton of a message of many references
+// carries each batch's descriptor once, whatever order the refs come in
+// (a token is 32 bytes: a descriptor per ref would be five times the
+// message), and stands for the value Decode gives.
+func TestSkeletonOfManyRefs(t *testing.T) {
+	var batches [2]BatchRef
+	for i := range batches {
+		batches[i] = BatchRef{Source: fmt.Sprintf("http://127.0.0.1:%d", i+1), Items: 1000, Bytes: 1000}
+		batches[i].RefID[0], batches[i].Token[0] = byte(i+1), byte(i+1)
+	}
+	list := make([]any, 2000)
+	for i := range list {
+		list[i] = &LazyRef{Batch: batches[i%2], Item: (i * 7) % 1000, DType: DTypeInt8, Shape: []int{1}}
+	}
+	msg, err := Marshal(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := passThrough.Decode(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Marshal(v)
+	if err != nil || !bytes.Equal(want, msg) {
+		t.Fatalf("the message decoded and encoded again differs: %v", err)
+	}
+	p, err := passThrough.Skeleton(msg, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skel := p.Skeleton.Bytes()
+	if len(skel) > len(msg) {
+		t.Fatalf("the skeleton of %d refs is %d bytes, the message %d", len(list), len(skel), len(msg))
+	}
+	for _, b := range batches {
+		if n := bytes.Count(skel, b.Token[:]); n != 1 {
+			t.Fatalf("the skeleton carries the token of batch %s %d times, want once", b.Source, n)
+		}
+	}
+	got, err := Marshal(skeletonValue(t, p))
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("the skeleton's value encodes to another message: %v", err)
+	}
+	// Written from Go values, the same.
+	if skel2, err := skelEnc.Marshal(v); err != nil || !bytes.Equal(skel2, skel) {
+		t.Fatalf("the skeleton written from the values differs from the message's: %v", err)
 	}
 }
 

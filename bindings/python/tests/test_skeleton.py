@@ -326,3 +326,20 @@ def test_subclasses_keep_their_meaning():
     for bad in ({1}, frozenset(), datetime.date(2020, 1, 1), range(2), cbor2.CBORTag(0x56430003, 0), cbor2.undefined):
         with pytest.raises(viacodec.InvalidError, match="not in the value model"):
             viacodec.dumps([bad])
+
+
+def test_lazy_refs_of_many_batches_round_trip():
+    """Lazy refs of several batches, interleaved and repeated, cross the
+    skeleton both ways (a batch's descriptor in full once, by number
+    after): loads gives each its batch, one descriptor object per batch,
+    and dumps writes the same message again."""
+    held = "http://127.0.0.1:9"
+    batches = [viacodec._refs.BatchDescriptor(f"http://127.0.0.1:{i + 1}", bytes([i + 1]) * 16, bytes([i + 1]) * 32, 100, 400, held if i == 2 else "")
+               for i in range(3)]
+    refs = [viacodec.LazyRef(batches[i % 3], (i * 7) % 100, "float32", (1,), 0) for i in range(300)]
+    refs += refs[:10]
+    msg = viacodec.dumps(refs)
+    back = viacodec.loads(msg, pass_through=True)
+    assert [(r._batch, r.item, r.shape) for r in back] == [(r._batch, r.item, r.shape) for r in refs]
+    assert len({id(r._batch) for r in back}) == 3
+    assert viacodec.dumps(back) == msg

@@ -32,7 +32,7 @@ from ._errors import ForkedProcessError, InvalidError, error_for, python_text
 LIBRARY_ENV = "VIACODEC_LIBRARY"
 
 #: The VC_ABI_VERSION this module was written for.
-ABI_VERSION = 13
+ABI_VERSION = 14
 
 
 class VcError(Structure):

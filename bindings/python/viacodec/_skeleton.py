@@ -43,7 +43,7 @@ TAG_FLOAT16 = 0x56430100  # bits
 TAG_FLOAT32 = 0x56430101  # bits
 TAG_PAIRS = 0x56430102  # [key, value, key, value, ...]
 TAG_ARRAY = 0x56430103  # [dtype code, shape, order, data]
-TAG_LAZYREF = 0x56430104  # [source, ref_id, token, items, bytes, item, dtype, shape, order, ?holder]
+TAG_LAZYREF = 0x56430104  # [source, ref_id, token, items, bytes, item, dtype, shape, order, ?holder] or [batch number, item, dtype, shape, order]
 TAG_ARRAY0 = 0x56430180  # plus the dtype code: a 0-d array's element bytes
 
 
@@ -101,7 +101,7 @@ class Writer:
     its dtype code, orders[i] its order (0 C, 1 Fortran), shapes[i] its
     shape (() for a byte string)."""
 
-    __slots__ = ("registry", "max_depth", "bytes_slot_min", "keep", "codes", "orders", "shapes", "_level", "_room")
+    __slots__ = ("registry", "max_depth", "bytes_slot_min", "keep", "codes", "orders", "shapes", "_level", "_room", "_batches")
 
     def __init__(self, registry: Registry, max_depth: int, bytes_slot_min: int) -> None:
         self.registry = registry
@@ -116,6 +116,9 @@ class Writer:
         # each level a few frames deep: stop before Python's recursion
         # limit does, with a clear error.
         self._room = (sys.getrecursionlimit() - _stack_depth()) // 2 - 20
+        # The batch descriptors written in full, by number: a LazyRef of
+        # one of them names it by its number (docs/wire-format.md §4.1).
+        self._batches: Dict[BatchDescriptor, int] = {}
 
     def skeleton(self, value: Any) -> bytes:
         """Returns the skeleton of value; the slots are in the columns."""
@@ -255,6 +258,11 @@ class Writer:
         b = r._batch
         if not isinstance(b, BatchDescriptor):
             raise InvalidError("viacodec: a LazyRef without a batch descriptor")
+        n = self._batches.get(b)
+        if n is not None:
+            enc.encode_semantic(TAG_LAZYREF, [n, r._item, r._dtype, list(r._shape), r._order])
+            return
+        self._batches[b] = len(self._batches)
         v = [b.source, b.ref_id, b.token, b.items, b.nbytes, r._item, r._dtype, list(r._shape), r._order]
         enc.encode_semantic(TAG_LAZYREF, v + [b.holder] if b.holder else v)
 
@@ -371,7 +379,10 @@ def hooks(slots: Sequence[Any], registry: Registry, unknown_error: bool, host: A
     which receive it mutable (the tag hook would get tuples and
     frozendicts). With torch, inline arrays become torch tensors."""
     by_name = registry.by_name
-    batches: Dict[bytes, BatchDescriptor] = {}
+    # The distinct batch descriptors lazy refs carried in full, in order:
+    # a lazy ref of 5 items names one by its number (docs/wire-format.md §4.1).
+    numbers: Dict[BatchDescriptor, int] = {}
+    numbered: List[BatchDescriptor] = []
     scalars: Dict[int, Any] = {TAG_SLOT: slots.__getitem__, TAG_FLOAT16: _float16, TAG_FLOAT32: _float32}
     for code in _dtypes.NAMES:
         scalars[TAG_ARRAY0 + code] = _torch.array0(code) if torch else _array0(code)
@@ -397,11 +408,19 @@ def hooks(slots: Sequence[Any], registry: Registry, unknown_error: bool, host: A
             raise MismatchError(f"viacodec: recompose {name!r}: {e}") from e
 
     def lazyref(v: Any, immutable: bool) -> LazyRef:
+        if len(v) == 5:
+            n, item, dtype, shape, order = v
+            if not 0 <= n < len(numbered):
+                raise InvalidError(f"viacodec: the library wrote a lazy ref of batch {n} of {len(numbered)}")
+            return LazyRef(numbered[n], item, dtype, tuple(shape), order, host)
         source, ref_id, token, items, nbytes, item, dtype, shape, order, *held = v
-        holder = held[0] if held else ""
-        b = batches.get(ref_id)
-        if b is None or b.source != source or b.token != token or b.holder != holder:
-            b = batches[ref_id] = BatchDescriptor(source, ref_id, token, items, nbytes, holder)
+        b = BatchDescriptor(source, ref_id, token, items, nbytes, held[0] if held else "")
+        n = numbers.get(b)
+        if n is None:
+            numbers[b] = len(numbered)
+            numbered.append(b)
+        else:
+            b = numbered[n]
         return LazyRef(b, item, dtype, tuple(shape), order, host)
 
     inline = _torch.inline_array if torch else _inline_array

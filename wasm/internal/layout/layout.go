@@ -28,7 +28,7 @@ import (
 
 // LayoutVersion changes whenever a layout, or an export of the wasm guest,
 // changes incompatibly; the host checks the guest's before it calls it.
-const LayoutVersion = 4
+const LayoutVersion = 5
 
 // PackResult packs a buffer at ptr (never 0) of n bytes.
 func PackResult(ptr, n uint32) uint64 { return uint64(ptr)<<32 | uint64(n) }
