@@ -288,6 +288,10 @@ type decoder struct {
 
 	// Reading a skeleton: the batches its lazy refs carried in full.
 	skelBatches skelBatches
+	// Writing one in pass-through: per batch, its number in the skeleton
+	// +1 (0: none yet), and how many are numbered.
+	skelNumbers  []int
+	skelNumbered int
 }
 
 // addBytes counts n more array bytes against MaxArrayBytes.
@@ -452,7 +456,7 @@ func (d *decoder) refNode(off int) (any, error) {
 	if bi >= uint64(len(d.batches)) {
 		return nil, errorAt(KindProtocol, off, "ref node names batch %d of %d", bi, len(d.batches))
 	}
-	batch := d.batches[bi]
+	batch := &d.batches[bi]
 	if item >= uint64(batch.Items) {
 		return nil, errorAt(KindProtocol, off, "ref node names item %d of a batch of %d", item, batch.Items)
 	}
@@ -460,11 +464,12 @@ func (d *decoder) refNode(off int) (any, error) {
 	if !ok {
 		return nil, errorAt(KindMismatch, off, "shape %v of %s overflows", shape, dt)
 	}
+	passThrough := d.mode.opts.PassThrough
 	if r, ok := d.refs.get(int(bi), int(item)); ok { // the same item again: one value, one download
 		if !d.sameRef(r, dt, shape, order) {
 			return nil, errorAt(KindMismatch, off, "two ref nodes describe item %d of batch %d differently", item, bi)
 		}
-		return d.refOut(r)
+		return d.refOut(r, int(bi), int(item), dt, shape, order)
 	}
 	// Declared bytes count against the limit on every path, pass-through
 	// included, so that resolving a lazy ref later cannot allocate more.
@@ -472,24 +477,36 @@ func (d *decoder) refNode(off int) (any, error) {
 		return nil, err
 	}
 	var r int
-	if d.mode.opts.PassThrough {
+	switch {
+	case passThrough && d.skel != nil:
+		r = off // no lazy ref for a skeleton: sameRef reads its node again
+	case passThrough:
 		l := d.newLazyRef()
-		*l = LazyRef{Batch: batch, Item: int(item), DType: dt, Shape: shape, Order: order}
+		*l = LazyRef{Batch: *batch, Item: int(item), DType: dt, Shape: shape, Order: order}
 		d.lazies = append(d.lazies, l)
 		r = len(d.lazies) - 1
-	} else {
+	default:
 		r = int(d.plan.add(Slot{DType: dt, Shape: shape, Order: order, Bytes: int64(n), Offset: -1, Batch: int(bi), Item: int(item), Node: int64(off)}))
 	}
 	d.refs.put(len(d.batches), int(bi), int(item), r)
-	return d.refOut(r)
+	return d.refOut(r, int(bi), int(item), dt, shape, order)
 }
 
-// refOut is the output of ref r (refNode): its *LazyRef or SlotIndex, or
-// nil once it is written into the skeleton.
-func (d *decoder) refOut(r int) (any, error) {
+// refOut is the output of ref r (refNode), item of batch bi: its
+// *LazyRef or SlotIndex, or nil once it is written into the skeleton.
+func (d *decoder) refOut(r, bi, item int, dt DType, shape []int, order Order) (any, error) {
 	switch {
 	case d.skel != nil && d.mode.opts.PassThrough:
-		return nil, d.skel.encodeSkelLazyRef(d.lazies[r])
+		if d.skelNumbers == nil {
+			d.skelNumbers = make([]int, len(d.batches))
+		}
+		n := d.skelNumbers[bi] - 1
+		if n < 0 { // its first lazy ref: in full
+			d.skelNumbered++
+			d.skelNumbers[bi] = d.skelNumbered
+		}
+		d.skel.appendSkelLazy(n, &d.batches[bi], item, dt, shape, order)
+		return nil, nil
 	case d.skel != nil:
 		d.skel.appendSlot(SlotIndex(r))
 		return nil, nil
@@ -514,6 +531,9 @@ type refSet struct {
 func (s *refSet) get(b, item int) (int, bool) {
 	if b < len(s.inOrder) && item < len(s.inOrder[b]) {
 		return s.inOrder[b][item], true
+	}
+	if s.other == nil {
+		return 0, false
 	}
 	r, ok := s.other[[2]int{b, item}]
 	return r, ok
@@ -560,7 +580,20 @@ func (d *decoder) newInts(n int) []int {
 
 // sameRef reports whether ref r is of dt, shape and order.
 func (d *decoder) sameRef(r int, dt DType, shape []int, order Order) bool {
-	if d.mode.opts.PassThrough {
+	switch {
+	case d.mode.opts.PassThrough && d.skel != nil: // r is the offset of its first node
+		saved := d.r
+		d.r.Off = r
+		d.head() // read before: no error
+		d.expectArray(5)
+		d.uint()
+		d.uint()
+		dt0, _ := d.dtypeName()
+		shape0, _ := d.dims()
+		order0, _ := d.order()
+		d.r = saved
+		return dt0 == dt && order0 == order && slices.Equal(shape0, shape)
+	case d.mode.opts.PassThrough:
 		l := d.lazies[r]
 		return l.DType == dt && l.Order == order && slices.Equal(l.Shape, shape)
 	}

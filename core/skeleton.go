@@ -86,49 +86,49 @@ func (e *encoder) encodeSkelLazyRef(l *LazyRef) error {
 		return err
 	}
 	n, ok := e.skel.numbered(l.Batch)
-	if ok {
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelLazyRef)
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 5)
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(n))
-		e.appendLazyFields(l)
-		return nil
+	if !ok {
+		if !utf8.ValidString(l.Batch.Source) {
+			return errorf(KindInvalid, "lazy ref source %q is not valid UTF-8", l.Batch.Source)
+		}
+		e.skel.add(l.Batch)
+		n = -1
 	}
-	b := l.Batch
-	if !utf8.ValidString(b.Source) {
-		return errorf(KindInvalid, "lazy ref source %q is not valid UTF-8", b.Source)
-	}
-	e.skel.add(b)
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelLazyRef)
-	fields := uint64(9)
-	if b.Holder != "" {
-		fields = 10
-	}
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, fields)
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(b.Source)))
-	e.buf = append(e.buf, b.Source...)
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(len(b.RefID)))
-	e.buf = append(e.buf, b.RefID[:]...)
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, TokenSize)
-	e.buf = append(e.buf, b.Token[:]...)
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(b.Items))
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(b.Bytes))
-	e.appendLazyFields(l)
-	if b.Holder != "" {
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(b.Holder)))
-		e.buf = append(e.buf, b.Holder...)
-	}
+	e.appendSkelLazy(n, &l.Batch, l.Item, l.DType, l.Shape, l.Order)
 	return nil
 }
 
-// appendLazyFields writes l's fields of a ref node: item, dtype, shape,
-// order.
-func (e *encoder) appendLazyFields(l *LazyRef) {
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(l.Item))
-	name := l.DType.String()
+// appendSkelLazy writes a lazy ref to item of batch b: b by its number n
+// in the skeleton, or in full for n < 0.
+func (e *encoder) appendSkelLazy(n int, b *BatchRef, item int, dt DType, shape []int, order Order) {
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelLazyRef)
+	if n >= 0 {
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 5)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(n))
+	} else {
+		fields := uint64(9)
+		if b.Holder != "" {
+			fields = 10
+		}
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, fields)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(b.Source)))
+		e.buf = append(e.buf, b.Source...)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(len(b.RefID)))
+		e.buf = append(e.buf, b.RefID[:]...)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, TokenSize)
+		e.buf = append(e.buf, b.Token[:]...)
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(b.Items))
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(b.Bytes))
+	}
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(item))
+	name := dt.String()
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(name)))
 	e.buf = append(e.buf, name...)
-	e.appendShape(l.Shape)
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(wireOrder(l.Shape, l.Order)))
+	e.appendShape(shape)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(wireOrder(shape, order)))
+	if n < 0 && b.Holder != "" {
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(b.Holder)))
+		e.buf = append(e.buf, b.Holder...)
+	}
 }
 
 // skelBatches are the distinct batch descriptors a skeleton's lazy refs
