@@ -1,6 +1,7 @@
 package main
 
 /*
+#include <stdlib.h>
 #include "viacodec.h"
 */
 import "C"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/viacodec/viacodec/capi/internal/abihost"
 	"github.com/viacodec/viacodec/core"
+	"github.com/viacodec/viacodec/hostdl/s3store"
 	"github.com/viacodec/viacodec/internal/abi"
 )
 
@@ -50,10 +52,14 @@ func vc_host_check(opts *C.vc_host_options, err *C.vc_error) C.int32_t {
 	return call(err, func() error { return abihost.CheckHostOptions(hostOptions(opts)) })
 }
 
-// hostOptions copies *opts (NULL: the defaults) into Go memory.
+// hostOptions copies *opts (NULL: the defaults) into Go memory, and for
+// a store the AWS environment (storeEnv).
 func hostOptions(opts *C.vc_host_options) abihost.HostOptions {
 	if opts == nil {
 		return abihost.HostOptions{}
+	}
+	if opts.store != nil {
+		storeEnv()
 	}
 	return abihost.HostOptions{
 		Listen: goString(opts.listen), Advertise: goString(opts.advertise),
@@ -63,6 +69,23 @@ func hostOptions(opts *C.vc_host_options) abihost.HostOptions {
 		RefThreshold: int64(opts.ref_threshold), Concurrency: int64(opts.concurrency), ChunkSize: int64(opts.chunk_size),
 		NoListen: opts.no_listen != 0, RequestTimeoutNs: int64(opts.request_timeout_ns), Retries: int64(opts.retries),
 		Store: goString(opts.store),
+	}
+}
+
+// storeEnv copies the variables a store reads (s3store.EnvNames) from the
+// process's C environment into Go's, which is a copy made when the library
+// loaded: the embedding process may have set them since (Python's
+// os.environ does).
+func storeEnv() {
+	for _, n := range s3store.EnvNames {
+		cn := C.CString(n)
+		v := C.getenv(cn)
+		C.free(unsafe.Pointer(cn))
+		if v == nil {
+			os.Unsetenv(n)
+		} else {
+			os.Setenv(n, C.GoString(v))
+		}
 	}
 }
 

@@ -105,6 +105,16 @@ type held struct {
 	stopOnce sync.Once
 }
 
+// EnvNames are the environment variables FromEnv and ParseURL read, those
+// of the shared credentials file included: a library that another
+// language loads copies them from that process's environment, which may
+// have changed since the library loaded, before it opens a store.
+var EnvNames = []string{
+	"AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY", "AWS_SESSION_TOKEN",
+	"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL",
+	"AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "HOME",
+}
+
 // FromEnv fills the credentials and region of o that are empty from
 // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and
 // AWS_REGION (or AWS_DEFAULT_REGION), and from the shared credentials file

@@ -2,9 +2,9 @@
 against a real S3 engine: SeaweedFS on loopback (the weed fixture). The
 origin uploads a batch once; its receivers download it from the store
 under a presigned URL and ask the origin only for the manifest and the
-receipt, so the origin serves no item byte. The Go library reads the AWS
-environment when it loads, so each case runs in a process of its own
-started with that environment."""
+receipt, so the origin serves no item byte. Each case runs in a process
+of its own started with weed's AWS environment (one case sets it after
+the library loaded)."""
 
 from __future__ import annotations
 
@@ -90,6 +90,27 @@ def test_host_store_round_trip(weed, monkeypatch):
         "origin_item_bytes": 0,
         "origin_token_leak": False,
     }
+
+
+def _env_after_load(out: Any, store: str, env: Dict[str, str]) -> None:
+    viacodec.library_version()  # the library is loaded, its Go environment copied
+    os.environ.update(env)
+    _host_round(out, store)
+
+
+def test_host_store_env_set_after_load(weed):
+    """The AWS environment set in os.environ after the library loaded
+    is what a Host(store=...) uses (the library reads the process's
+    environment when it opens the store, not its copy from load time)."""
+    q = spawn.Queue()
+    p = spawn.Process(target=_env_after_load, args=(q, f"s3://{weed['bucket']}/py-env", store_env(weed)))
+    p.start()
+    try:
+        kind, got = q.get(timeout=180)
+    finally:
+        p.join(timeout=60)
+    assert kind == "ok", got
+    assert got["bit_exact"] and got["object"] and got["origin_item_bytes"] == 0
 
 
 def test_host_store_bad_options():
