@@ -58,8 +58,9 @@ func BenchmarkInstantiate(b *testing.B) {
 	b.ReportMetric(float64(size)/(1<<20), "MiB/instance")
 }
 
-// BenchmarkCall is one export call (vc_version) through the pool, with
-// close-on-context-done, against a Go function call.
+// BenchmarkCall is one export call (vc_version) through the pool under
+// the default Options: the call's context watched, to set the guest's
+// interrupt word.
 func BenchmarkCall(b *testing.B) {
 	rt := newRuntime(b, Options{})
 	ctx := context.Background()

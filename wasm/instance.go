@@ -41,6 +41,9 @@ type instance struct {
 	// which the host sets when the context of the call in progress ends;
 	// 0 in a strict engine, whose compiled checks stop the guest instead.
 	intr uint32
+	// watched: the calls in progress run under watch, whose context's
+	// end sets the word.
+	watched bool
 
 	// callDone is the Done channel of the call in progress, which ends a
 	// guest's sleep early.
@@ -114,6 +117,25 @@ func (in *instance) sleep(ns int64) {
 	}
 }
 
+// watch runs f, whose guest calls stop the guest's decode when ctx ends
+// (guest code polls the interrupt word, which ctx's end sets), unless
+// the engine is strict (its compiled checks do). A call during which ctx
+// ended fails (callFrom); the word stays set, so the instance is broken
+// once the watch has fired.
+func (in *instance) watch(ctx context.Context, f func(ctx context.Context, in *instance) error) error {
+	if in.intr == 0 {
+		return f(ctx, in)
+	}
+	stop := context.AfterFunc(ctx, func() { in.mem.set(in.intr) })
+	in.watched = true
+	err := f(ctx, in)
+	in.watched = false
+	if !stop() {
+		in.broken = true
+	}
+	return err
+}
+
 // call calls the export name with args and returns its one result (0 for
 // none). Any error is a failure of the guest (a trap, a panic, an exit, a
 // deadline): the instance is then broken. caller is the caller's own
@@ -137,15 +159,10 @@ func (in *instance) callFrom(ctx, caller context.Context, name string, args ...u
 	in.stderr.reset()
 	stack := in.stack[:max(len(args), 1)]
 	copy(stack, args)
-	var stop func() bool
-	if in.intr != 0 {
-		stop = context.AfterFunc(ctx, func() { in.mem.set(in.intr) })
-	}
 	err := in.fns[name].CallWithStack(ctx, stack)
-	if stop != nil && !stop() && err == nil {
-		// The context ended during the call and the word is set (or is
-		// being set): the guest may have stopped short, and the
-		// instance, whose word stays set, is done.
+	if err == nil && in.watched {
+		// If the context ended during the call, its watch may have set
+		// the interrupt word: the guest may have stopped short.
 		err = ctx.Err()
 	}
 	if err != nil {

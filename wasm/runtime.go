@@ -230,7 +230,7 @@ func (r *Runtime) with(ctx context.Context, f func(ctx context.Context, in *inst
 	if err != nil {
 		return err
 	}
-	err = f(callCtx, in)
+	err = in.watch(callCtx, f)
 	if in.oom && in.reused {
 		// A warm instance holds the heap its earlier calls left: the
 		// call runs again on a fresh one, so that running out of memory
@@ -239,7 +239,7 @@ func (r *Runtime) with(ctx context.Context, f func(ctx context.Context, in *inst
 		if in, err = r.get(callCtx, ctx, true); err != nil {
 			return err
 		}
-		err = f(callCtx, in)
+		err = in.watch(callCtx, f)
 	}
 	r.put(in)
 	return err
