@@ -279,6 +279,7 @@ type decoder struct {
 	// Memory handed out in small pieces: lazy refs, shapes.
 	lazySlab []LazyRef
 	intSlab  []int
+	intsUsed int // of intSlab
 
 	// With DecMode.Skeleton: the skeleton the body is written into, and
 	// what crosses inside it rather than as a slot.
@@ -309,6 +310,9 @@ func (d *decoder) syntax(off int, err error) error {
 
 func (d *decoder) head() (cbor.Head, int, error) {
 	off := d.r.Off
+	if h, ok := d.r.ReadSmall(); ok { // inline: a wasm guest's calls are dear
+		return h, off, nil
+	}
 	h, err := d.r.ReadHead()
 	if err != nil {
 		return h, off, d.syntax(off, err)
@@ -437,6 +441,7 @@ func (d *decoder) refNode(off int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	fields := d.r.Off // item, dtype, shape and order: a lazy ref's too
 	item, err := d.uint()
 	if err != nil {
 		return nil, err
@@ -469,7 +474,7 @@ func (d *decoder) refNode(off int) (any, error) {
 		if !d.sameRef(r, dt, shape, order) {
 			return nil, errorAt(KindMismatch, off, "two ref nodes describe item %d of batch %d differently", item, bi)
 		}
-		return d.refOut(r, int(bi), int(item), dt, shape, order)
+		return d.refOut(r, int(bi), d.r.Data[fields:d.r.Off])
 	}
 	// Declared bytes count against the limit on every path, pass-through
 	// included, so that resolving a lazy ref later cannot allocate more.
@@ -489,12 +494,13 @@ func (d *decoder) refNode(off int) (any, error) {
 		r = int(d.plan.add(Slot{DType: dt, Shape: shape, Order: order, Bytes: int64(n), Offset: -1, Batch: int(bi), Item: int(item), Node: int64(off)}))
 	}
 	d.refs.put(len(d.batches), int(bi), int(item), r)
-	return d.refOut(r, int(bi), int(item), dt, shape, order)
+	return d.refOut(r, int(bi), d.r.Data[fields:d.r.Off])
 }
 
-// refOut is the output of ref r (refNode), item of batch bi: its
-// *LazyRef or SlotIndex, or nil once it is written into the skeleton.
-func (d *decoder) refOut(r, bi, item int, dt DType, shape []int, order Order) (any, error) {
+// refOut is the output of ref r (refNode) of batch bi: its *LazyRef or
+// SlotIndex, or nil once it is written into the skeleton, as a lazy ref
+// with fields, its node's item, dtype, shape and order, as they are.
+func (d *decoder) refOut(r, bi int, fields []byte) (any, error) {
 	switch {
 	case d.skel != nil && d.mode.opts.PassThrough:
 		if d.skelNumbers == nil {
@@ -505,7 +511,10 @@ func (d *decoder) refOut(r, bi, item int, dt DType, shape []int, order Order) (a
 			d.skelNumbered++
 			d.skelNumbers[bi] = d.skelNumbered
 		}
-		d.skel.appendSkelLazy(n, &d.batches[bi], item, dt, shape, order)
+		e := d.skel
+		e.startSkelLazy(n, &d.batches[bi])
+		e.buf = append(e.buf, fields...)
+		e.endSkelLazy(n, &d.batches[bi])
 		return nil, nil
 	case d.skel != nil:
 		d.skel.appendSlot(SlotIndex(r))
@@ -523,13 +532,14 @@ func (d *decoder) refOut(r, bi, item int, dt DType, shape []int, order Order) (a
 // its batch's slice never reaches it (it grows only by an item that
 // neither holds), so each item is in one place.
 type refSet struct {
-	inOrder [][]int // per batch: inOrder[b][item] is the item's number
+	inOrder [][]int // per batch: inOrder[b][item] is the item's number, for item < count[b]
+	count   []int   // an int per batch: no write barrier per item, as a slice header would be
 	other   map[[2]int]int
 }
 
 // get returns the number of item of batch b, if it has one.
 func (s *refSet) get(b, item int) (int, bool) {
-	if b < len(s.inOrder) && item < len(s.inOrder[b]) {
+	if b < len(s.count) && item < s.count[b] {
 		return s.inOrder[b][item], true
 	}
 	if s.other == nil {
@@ -541,11 +551,17 @@ func (s *refSet) get(b, item int) (int, bool) {
 
 // put numbers item of batch b (one of batches) r: an item get did not find.
 func (s *refSet) put(batches, b, item, r int) {
-	if s.inOrder == nil {
-		s.inOrder = make([][]int, batches)
+	if s.count == nil {
+		s.inOrder, s.count = make([][]int, batches), make([]int, batches)
 	}
-	if item == len(s.inOrder[b]) {
-		s.inOrder[b] = append(s.inOrder[b], r)
+	if item == s.count[b] {
+		if item == len(s.inOrder[b]) {
+			grown := make([]int, max(2*item, 16))
+			copy(grown, s.inOrder[b])
+			s.inOrder[b] = grown
+		}
+		s.inOrder[b][item] = r
+		s.count[b]++
 		return
 	}
 	if s.other == nil {
@@ -570,11 +586,11 @@ func (d *decoder) newInts(n int) []int {
 	if n == 0 || n > 64 {
 		return make([]int, n)
 	}
-	if n > cap(d.intSlab)-len(d.intSlab) {
-		d.intSlab = make([]int, 0, max(n, min(2*cap(d.intSlab), 1024), 16))
+	i := d.intsUsed
+	if n > len(d.intSlab)-i {
+		d.intSlab, i = make([]int, max(n, min(2*len(d.intSlab), 1024), 16)), 0
 	}
-	i := len(d.intSlab)
-	d.intSlab = d.intSlab[:i+n]
+	d.intsUsed = i + n // an int: no write barrier, as a slice header would be
 	return d.intSlab[i : i+n : i+n]
 }
 
@@ -624,6 +640,11 @@ func (d *decoder) arrayHead() (uint64, error) {
 }
 
 func (d *decoder) uint() (uint64, error) {
+	if h, ok := d.r.ReadSmall(); ok && h.Major == cbor.MajorUint {
+		return h.Arg, nil
+	} else if ok {
+		d.r.Off-- // not a uint: read it again for the error
+	}
 	h, off, err := d.head()
 	if err != nil {
 		return 0, err
@@ -710,7 +731,11 @@ func (d *decoder) value() (any, error) {
 		if d.skel != nil {
 			d.skel.buf = cbor.AppendHead(d.skel.buf, cbor.MajorArray, h.Arg)
 			for left := h.Arg; left > 0; left-- {
-				if n, items := d.plainRun(left); items > 0 { // as they are, at once
+				if d.r.Off < len(d.r.Data) && !plainStart(d.r.Data[d.r.Off]) {
+					if _, err := d.value(); err != nil { // not plain: no run to look for
+						return nil, err
+					}
+				} else if n, items := d.plainRun(left); items > 0 { // as they are, at once
 					d.skel.buf = append(d.skel.buf, d.r.Data[d.r.Off:d.r.Off+n]...)
 					d.r.Off += n
 					left -= items - 1
@@ -743,6 +768,10 @@ func (d *decoder) value() (any, error) {
 // smallInt reports whether an item that starts with b is an integer of
 // one byte, from -24 to 23: the whole item.
 func smallInt(b byte) bool { return b < 0x40 && b&0x1f < 24 }
+
+// plainStart reports whether an item that starts with b is one plainRun
+// takes.
+func plainStart(b byte) bool { return smallInt(b) || b == 0xfb }
 
 // plainRun returns the bytes and the number of the items, up to most,
 // that come next and that a skeleton holds as they are (value writes the

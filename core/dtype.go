@@ -102,14 +102,53 @@ func ParseDType(name string) (DType, error) {
 	return DTypeInvalid, errorf(KindInvalid, "unknown dtype %q", name)
 }
 
-// dtypeNamed returns the dtype of name, DTypeInvalid for none.
+// dtypeNamed returns the dtype of name, DTypeInvalid for none. It
+// compares names as numbers (dtypeKeys): a wasm guest would make a call
+// per name compared.
 func dtypeNamed(name []byte) DType {
+	k, ok := dtypeKeyOf(name)
+	if !ok {
+		return DTypeInvalid
+	}
 	for d := DTypeBool; d < dtypeCount; d++ {
-		if dtypes[d].name == string(name) {
+		if dtypeKeys[d] == k {
 			return d
 		}
 	}
 	return DTypeInvalid
+}
+
+// dtypeKey is a dtype name of up to 16 bytes as two little-endian words
+// and its length.
+type dtypeKey struct {
+	lo, hi uint64
+	n      int
+}
+
+var dtypeKeys = func() (keys [dtypeCount]dtypeKey) {
+	for d := DTypeBool; d < dtypeCount; d++ {
+		k, ok := dtypeKeyOf([]byte(dtypes[d].name))
+		if !ok {
+			panic("core: dtype name " + dtypes[d].name + " is longer than 16 bytes")
+		}
+		keys[d] = k
+	}
+	return keys
+}()
+
+func dtypeKeyOf(name []byte) (k dtypeKey, ok bool) {
+	if len(name) == 0 || len(name) > 16 {
+		return k, false
+	}
+	k.n = len(name)
+	for i, c := range name {
+		if i < 8 {
+			k.lo |= uint64(c) << (8 * i)
+		} else {
+			k.hi |= uint64(c) << (8 * (i - 8))
+		}
+	}
+	return k, true
 }
 
 // typedArrayTag describes what a typed-array tag holds.

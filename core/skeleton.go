@@ -93,38 +93,48 @@ func (e *encoder) encodeSkelLazyRef(l *LazyRef) error {
 		e.skel.add(l.Batch)
 		n = -1
 	}
-	e.appendSkelLazy(n, &l.Batch, l.Item, l.DType, l.Shape, l.Order)
+	e.startSkelLazy(n, &l.Batch)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(l.Item))
+	name := l.DType.String()
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(name)))
+	e.buf = append(e.buf, name...)
+	e.appendShape(l.Shape)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(wireOrder(l.Shape, l.Order)))
+	e.endSkelLazy(n, &l.Batch)
 	return nil
 }
 
-// appendSkelLazy writes a lazy ref to item of batch b: b by its number n
-// in the skeleton, or in full for n < 0.
-func (e *encoder) appendSkelLazy(n int, b *BatchRef, item int, dt DType, shape []int, order Order) {
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelLazyRef)
+// startSkelLazy writes the start of a lazy ref of batch b: b by its
+// number n in the skeleton, or in full for n < 0. The ref's item, dtype,
+// shape and order follow, then endSkelLazy.
+func (e *encoder) startSkelLazy(n int, b *BatchRef) {
 	if n >= 0 {
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, 5)
+		e.buf = append(e.buf, skelLazyByNumber...)
 		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(n))
-	} else {
-		fields := uint64(9)
-		if b.Holder != "" {
-			fields = 10
-		}
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, fields)
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(b.Source)))
-		e.buf = append(e.buf, b.Source...)
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(len(b.RefID)))
-		e.buf = append(e.buf, b.RefID[:]...)
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, TokenSize)
-		e.buf = append(e.buf, b.Token[:]...)
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(b.Items))
-		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(b.Bytes))
+		return
 	}
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(item))
-	name := dt.String()
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(name)))
-	e.buf = append(e.buf, name...)
-	e.appendShape(shape)
-	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(wireOrder(shape, order)))
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, tagSkelLazyRef)
+	fields := uint64(9)
+	if b.Holder != "" {
+		fields = 10
+	}
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorArray, fields)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(b.Source)))
+	e.buf = append(e.buf, b.Source...)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, uint64(len(b.RefID)))
+	e.buf = append(e.buf, b.RefID[:]...)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorBytes, TokenSize)
+	e.buf = append(e.buf, b.Token[:]...)
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(b.Items))
+	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(b.Bytes))
+}
+
+// skelLazyByNumber is the start of a lazy ref that names its batch by
+// number: its tag and the head of its list of 5.
+var skelLazyByNumber = cbor.AppendHead(cbor.AppendHead(nil, cbor.MajorTag, tagSkelLazyRef), cbor.MajorArray, 5)
+
+// endSkelLazy ends a lazy ref startSkelLazy began.
+func (e *encoder) endSkelLazy(n int, b *BatchRef) {
 	if n < 0 && b.Holder != "" {
 		e.buf = cbor.AppendHead(e.buf, cbor.MajorText, uint64(len(b.Holder)))
 		e.buf = append(e.buf, b.Holder...)
