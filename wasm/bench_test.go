@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -427,6 +428,106 @@ func BenchmarkDecodeItems(b *testing.B) {
 				for b.Loop() {
 					if _, err := m.dec.Decode(c.msg); err != nil {
 						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+			})
+		}
+	}
+}
+
+// hostileCase is a message of 1 MiB built to cost a decoder the most per
+// byte, and the options it is decoded with.
+type hostileCase struct {
+	name string
+	msg  []byte
+	opts core.DecOptions
+}
+
+// hostileMiB returns messages of at most 1 MiB (issue 25: each may cost at
+// most about a second of guest CPU): as many references, arrays, nested
+// lists, map keys and strings as fit. The references are decoded in
+// pass-through (a relay) and planned for download (a receiver without a
+// Fetcher: refused once planned).
+func hostileMiB(t testing.TB) []hostileCase {
+	const size = 1 << 20
+	// fit builds the message of the most items that fits in size.
+	fit := func(build func(n int) []byte) []byte {
+		n := 1000 * (size - 64) / len(build(1000))
+		for {
+			if b := build(n); len(b) <= size {
+				return b
+			}
+			n -= n/100 + 1
+		}
+	}
+	arrays := func(o core.EncOptions, shape []int) func(int) []byte {
+		return func(n int) []byte {
+			list := make([]any, n)
+			for i := range list {
+				list[i] = &core.Array{DType: core.DTypeUint8, Shape: shape, Data: []byte{7}} // one element
+			}
+			return mustMarshal(t, o, list)
+		}
+	}
+	byRef := core.EncOptions{ByRef: true, RefThreshold: 1, Source: "http://127.0.0.1:1"}
+	refs := fit(arrays(byRef, []int{1}))
+	return []hostileCase{
+		{"refs", refs, core.DecOptions{PassThrough: true}},
+		{"refs-planned", refs, core.DecOptions{}},
+		{"0d-arrays", fit(arrays(core.EncOptions{}, []int{})), core.DecOptions{}},
+		{"1-element-arrays", fit(arrays(core.EncOptions{}, []int{1})), core.DecOptions{}},
+		{"nested-lists", fit(func(n int) []byte { // lists 127 deep, side by side
+			chain := append(bytes.Repeat([]byte{0x81}, core.DefaultMaxDepth-1), 0x00)
+			return envelope(append(head(nil, 4, uint64(n)), bytes.Repeat(chain, n)...))
+		}), core.DecOptions{}},
+		{"map-text-keys", fit(func(n int) []byte { // 3 letters each, in reverse order
+			const abc = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			m := head(nil, 5, uint64(n))
+			for i := n - 1; i >= 0; i-- {
+				m = append(m, 0x63, abc[i%62], abc[i/62%62], abc[i/62/62%62], 0x00)
+			}
+			return envelope(m)
+		}), core.DecOptions{}},
+		{"map-int-keys", fit(func(n int) []byte {
+			m := head(nil, 5, uint64(n))
+			for i := range n {
+				m = append(head(m, 0, uint64(i)), 0x00)
+			}
+			return envelope(m)
+		}), core.DecOptions{}},
+		{"short-strings", fit(func(n int) []byte {
+			return envelope(append(head(nil, 4, uint64(n)), bytes.Repeat([]byte{0x41, 0x07}, n)...))
+		}), core.DecOptions{}},
+	}
+}
+
+// BenchmarkDecodeHostile decodes the messages of hostileMiB natively and
+// in the guest under the default Options (64 MiB guests): cpu-ms/op is
+// the process's CPU time per decode, the cost issue 25 bounds to about a
+// second. Native and guest give the same answer (a refusal included).
+func BenchmarkDecodeHostile(b *testing.B) {
+	rt := newRuntime(b, Options{})
+	for _, c := range hostileMiB(b) {
+		native, err := c.opts.DecMode()
+		if err != nil {
+			b.Fatal(err)
+		}
+		guest, err := rt.DecMode(c.opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, nerr := native.Decode(c.msg)
+		for _, m := range []struct {
+			name string
+			dec  Decoder
+		}{{"native", native}, {"wasm", guest}} {
+			b.Run(c.name+"/"+m.name, func(b *testing.B) {
+				b.SetBytes(int64(len(c.msg)))
+				cpu := cpuTime()
+				for b.Loop() {
+					if _, err := m.dec.Decode(c.msg); core.KindOf(err) != core.KindOf(nerr) {
+						b.Fatalf("%v; natively %v", err, nerr)
 					}
 				}
 				b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")

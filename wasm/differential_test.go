@@ -133,7 +133,7 @@ func hostile(t *testing.T) map[string][]byte {
 	return out
 }
 
-func mustMarshal(t *testing.T, o core.EncOptions, v any) []byte {
+func mustMarshal(t testing.TB, o core.EncOptions, v any) []byte {
 	t.Helper()
 	m, err := o.EncMode()
 	if err != nil {
