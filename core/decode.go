@@ -139,19 +139,30 @@ func (s *scanner) scan() error {
 	return nil
 }
 
-// smallRun moves past the small integers, up to most of them, that come
-// next, and counts them against the poll budget: it stops where the scan
-// is due to poll, for item. It returns how many.
-func (s *scanner) smallRun(most uint64) uint64 {
-	data, off := s.r.Data, s.r.Off
-	k := min(most, uint64(max(s.budget, 0)), uint64(len(data)-off))
-	var n uint64
-	for n < k && smallInt(data[off+int(n)]) {
-		n++
+// intRun moves past the integers, up to most of them, that come next,
+// and counts them against the poll budget: it stops where the scan is
+// due to poll, for item. It returns how many.
+func (s *scanner) intRun(most uint64) uint64 {
+	data := s.r.Data[s.r.Off:]
+	k := min(most, uint64(max(s.budget, 0)))
+	var items uint64
+	n := 0
+	for ; items < k && n < len(data); items++ {
+		size := 0
+		switch b := data[n]; {
+		case smallInt(b):
+			size = 1
+		case b < 0x40 && b&0x1f <= 27:
+			size = 1<<(b&0x1f-24) + 1
+		}
+		if size == 0 || len(data)-n < size {
+			break
+		}
+		n += size
 	}
-	s.r.Off += int(n)
-	s.budget -= int(n)
-	return n
+	s.r.Off += n
+	s.budget -= int(items)
+	return items
 }
 
 // item checks one item at depth.
@@ -206,8 +217,8 @@ func (s *scanner) item(depth int) error {
 				if i == 1 {
 					s.bodyEnd = r.Off
 				}
-			} else if k := s.smallRun(min - i); k > 0 {
-				i += k - 1 // small integers: nothing to check
+			} else if k := s.intRun(min - i); k > 0 {
+				i += k - 1 // integers: nothing to check
 			} else if err := s.item(depth + 1); err != nil {
 				return err
 			}
@@ -775,25 +786,48 @@ func plainStart(b byte) bool { return smallInt(b) || b == 0xfb }
 
 // plainRun returns the bytes and the number of the items, up to most,
 // that come next and that a skeleton holds as they are (value writes the
-// same bytes): small integers and float64s. It counts them against the
-// poll budget, and stops where the walk is due to poll, for value.
+// same bytes): integers in their shortest form and float64s. It counts
+// them against the poll budget, and stops where the walk is due to
+// poll, for value.
 func (d *decoder) plainRun(most uint64) (n int, items uint64) {
 	data := d.r.Data[d.r.Off:]
 	k := min(most, uint64(max(d.budget, 0)))
-	for items < k && n < len(data) {
+	for ; items < k && n < len(data); items++ {
+		var size int
 		switch b := data[n]; {
 		case smallInt(b):
-			n++
+			size = 1
+		case b < 0x40 && b&0x1f <= 27:
+			if size = 1<<(b&0x1f-24) + 1; len(data)-n < size || !shortest(data[n+1:n+size]) {
+				size = 0
+			}
 		case b == 0xfb && len(data)-n >= 9:
-			n += 9
-		default:
-			d.budget -= int(items)
-			return n, items
+			size = 9
 		}
-		items++
+		if size == 0 {
+			break
+		}
+		n += size
 	}
 	d.budget -= int(items)
 	return n, items
+}
+
+// shortest reports whether arg, the argument bytes of an integer head
+// of more than one byte, could not be written in fewer: the form
+// AppendHead writes.
+func shortest(arg []byte) bool {
+	if len(arg) == 1 {
+		return arg[0] >= 24
+	}
+	hi := arg[0]
+	if len(arg) >= 4 {
+		hi |= arg[1]
+	}
+	if len(arg) == 8 {
+		hi |= arg[2] | arg[3]
+	}
+	return hi != 0
 }
 
 // out is the output of an item read as Go value v: v itself, or v

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -669,5 +670,21 @@ func TestSkeletonPlainRuns(t *testing.T) {
 	}
 	if !bytes.Equal(again, data) {
 		t.Fatal("the skeleton's value encodes to other bytes than the message")
+	}
+	// Integers not in their shortest form, which a decoder accepts, are
+	// written in it.
+	empty, err := Marshal([]any{})
+	if err != nil || !bytes.HasSuffix(empty, unhex(t, "8080")) {
+		t.Fatalf("an empty list encodes as %x (%v)", empty, err)
+	}
+	long := unhex(t, "86 1805 190010 1a00000100 1b0000000000000001 3810 00")
+	want := unhex(t, "86 05 10 190100 01 30 00")
+	msg := append(append(slices.Clone(empty[:len(empty)-2]), long...), 0x80)
+	p, err = passThrough.Skeleton(msg, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Skeleton.AppendTo(nil); !bytes.Equal(got, want) {
+		t.Fatalf("skeleton %x, want %x", got, want)
 	}
 }
