@@ -7,6 +7,7 @@ package main
 import "C"
 
 import (
+	"context"
 	"os"
 	"unsafe"
 
@@ -246,7 +247,16 @@ func vc_host_encode(h C.int64_t, skel *C.uint8_t, skel_len C.uint64_t, slots *C.
 			return err
 		}
 		defer done()
-		m, th, err := hs.Encode(sk, descs, o)
+		ctx := context.Background()
+		if opts != nil && opts.cancel != 0 {
+			c, done, err := abi.Use[*cancelHandle](handles, int64(opts.cancel), "a cancel handle (option cancel)")
+			if err != nil {
+				return err
+			}
+			ctx = c.ctx
+			done()
+		}
+		m, th, err := hs.Encode(ctx, sk, descs, o)
 		if err != nil {
 			return err
 		}
@@ -336,6 +346,49 @@ func vc_decode_offload(h C.int64_t, dir *C.char, timeout_ns C.int64_t, path **C.
 		}
 		copy(unsafe.Slice((*int64)(unsafe.Pointer(offsets)), n), offs)
 		*path = cp
+		return nil
+	})
+}
+
+// cancelHandle is a handle of vc_cancel_new: a context that vc_cancel, or
+// its release, ends.
+type cancelHandle struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// Close ends the context; the handle table calls it on release.
+func (c *cancelHandle) Close() { c.cancel() }
+
+// vc_cancel_new makes a cancel handle, to give as vc_publish_options.cancel:
+// vc_cancel on it, from another thread, ends the upload of the
+// vc_host_encode calls that were given it (status 12). A handle once
+// cancelled stays so; vc_release frees it, and cancels it too.
+//
+//export vc_cancel_new
+func vc_cancel_new(handle *C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		if handle == nil {
+			return abi.Errorf(core.KindInvalid, "vc_cancel_new: handle must not be NULL")
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		*handle = C.int64_t(handles.Add(&cancelHandle{ctx, cancel}))
+		return nil
+	})
+}
+
+// vc_cancel cancels the cancel handle h (vc_cancel_new): the uploads of the
+// calls given it end. Cancelling twice is harmless.
+//
+//export vc_cancel
+func vc_cancel(h C.int64_t, err *C.vc_error) C.int32_t {
+	return call(err, func() error {
+		c, done, err := abi.Use[*cancelHandle](handles, int64(h), "a cancel handle")
+		if err != nil {
+			return err
+		}
+		defer done()
+		c.cancel()
 		return nil
 	})
 }

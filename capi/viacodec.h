@@ -72,8 +72,12 @@
 //     source that cannot be reached upload one batch to this host; *grant
 //     (malloc'd: vc_free it) is the text the source passes as
 //     vc_publish_options.upload.
+//   vc_cancel_new(&cancel, err), vc_cancel(cancel, err): a cancel handle,
+//     given as vc_publish_options.cancel; vc_cancel from another thread
+//     ends the upload of that vc_host_encode (status 12). vc_release(cancel)
+//     cancels too.
 
-#define VC_ABI_VERSION 14
+#define VC_ABI_VERSION 15
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the
@@ -256,6 +260,11 @@ typedef struct vc_publish_options {
 	                           // and vc_tx_wait asks the holder for the
 	                           // outcome (vc_tx_abort does nothing). NULL:
 	                           // publish here. Read during the call only
+	int64_t cancel;            // a handle of vc_cancel_new, or 0: vc_cancel
+	                           // on it, from another thread, ends the upload
+	                           // of this call (to the grant's holder, or to
+	                           // the host's store) and the call fails with
+	                           // status 12 (aborted)
 } vc_publish_options;
 
 // vc_receiver_status: one receiver of a transaction, as the source saw it.

@@ -100,7 +100,7 @@ func readFrames(body io.Reader, dst []byte, bs int64) (int64, error) {
 			}
 		}
 		if want := binary.BigEndian.Uint32(sum[:]); crc != want {
-			return p, core.NewError(core.KindChecksum, nil, "hostdl: piece at byte %d of the range has crc32c %08x, its sender sent %08x", p, crc, want)
+			return p, core.NewError(core.KindChecksum, nil, "hostdl: piece at byte %d of the range has crc32c %08x, its sender sent %08x (corrupted in transit, or the source changed a published array)", p, crc, want)
 		}
 		p = end
 	}
@@ -127,7 +127,7 @@ func readFramesTo(body io.Reader, w io.WriterAt, off, n, bs int64) (int64, error
 		}
 		piece, sum := frame[:len(frame)-crcSize], frame[len(frame)-crcSize:]
 		if c, want := core.Checksum(piece), binary.BigEndian.Uint32(sum); c != want {
-			return p, core.NewError(core.KindChecksum, nil, "hostdl: piece at byte %d of the range has crc32c %08x, its sender sent %08x", p, c, want)
+			return p, core.NewError(core.KindChecksum, nil, "hostdl: piece at byte %d of the range has crc32c %08x, its sender sent %08x (corrupted in transit, or the source changed a published array)", p, c, want)
 		}
 		if _, err := w.WriteAt(piece, off+p); err != nil {
 			return p, core.NewError(core.KindOf(err), err, "hostdl: write the piece at byte %d of the range", p)

@@ -3,10 +3,11 @@ test_interrupt.py and bench.py: run as
 
     python interrupted.py CALL
 
-with CALL one of wait, loads, resolve, lazyref, close. It prints "ready"
-just before the call that blocks (a transaction nobody downloads, a
-download from a source that accepts connections and never answers, or
-the close of a host whose receiver stopped reading mid-download), then
+with CALL one of wait, loads, resolve, lazyref, close, upload. It prints
+"ready" just before the call that blocks (a transaction nobody downloads,
+a download from a source that accepts connections and never answers, the
+close of a host whose receiver stopped reading mid-download, or an upload
+to a holder that accepts connections and never answers), then
 "interrupted" as soon as KeyboardInterrupt reaches it, and then one line
 of JSON: what it found afterwards (no value, no leaked handle, the hosts
 still usable)."""
@@ -38,12 +39,17 @@ def main(call: str) -> None:
         if call == "close":
             closing = viacodec.Host(name="closing")
             reader = slow_reader(closing)
+        if call == "upload":
+            uploader = viacodec.Host(name="uploader", listen=None)
+            grant = stuck.grant_upload(8 << 20)  # its holder is the frozen address
+            handles = _ffi.lib().vc_handle_count()
         blocking = {
             "wait": lambda: stuck_tx.wait(),
             "loads": lambda: agent.loads(msg),
             "resolve": lambda: viacodec.resolve(viacodec.loads(msg, pass_through=True)),
             "lazyref": lambda: viacodec.loads(msg, pass_through=True)["w"].resolve(agent),
             "close": lambda: closing.close(),
+            "upload": lambda: uploader.dumps(model, upload=grant),
         }[call]
         print("ready", flush=True)
         try:

@@ -65,7 +65,7 @@ def interrupt(call: str) -> tuple:
             p.wait()
 
 
-@pytest.mark.parametrize("call", ["wait", "loads", "resolve", "lazyref", "close"])
+@pytest.mark.parametrize("call", ["wait", "loads", "resolve", "lazyref", "close", "upload"])
 def test_ctrl_c(call):
     took, report = interrupt(call)
     # The close waits up to its 2 s grace: the interrupt must not.

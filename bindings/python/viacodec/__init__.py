@@ -29,7 +29,8 @@ The codec runs in libviacodec.so (loaded with ctypes from inside the
 package, or from $VIACODEC_LIBRARY): ``pip install ./bindings/python``
 builds it with Go, ``make python`` builds it into a checkout. It is safe
 to call from several threads at once; calls release the GIL. Calls that
-can block (Transaction.wait, Host.loads, resolve) answer Ctrl-C at once.
+can block (Transaction.wait, Host.loads, resolve, and Host.dumps when it
+uploads: to a grant's holder or a store) answer Ctrl-C at once.
 
 One Go runtime lives in each process that loaded the library: do not fork
 a process that has used viacodec and keep using it in the child (every

@@ -32,7 +32,7 @@ from ._errors import ForkedProcessError, InvalidError, error_for, python_text
 LIBRARY_ENV = "VIACODEC_LIBRARY"
 
 #: The VC_ABI_VERSION this module was written for.
-ABI_VERSION = 14
+ABI_VERSION = 15
 
 
 class VcError(Structure):
@@ -149,8 +149,8 @@ class VcLimits(Structure):
 class VcPublishOptions(Structure):
     """typedef struct vc_publish_options { int64_t max_depth, ref_threshold,
     receivers, quorum; const char* const* names; int64_t names_len,
-    max_receivers, timeout_ns; int32_t snapshot, reserved; const char* upload; }
-    vc_publish_options;"""
+    max_receivers, timeout_ns; int32_t snapshot, reserved; const char* upload;
+    int64_t cancel; } vc_publish_options;"""
 
     _fields_ = [
         ("max_depth", c_int64),
@@ -164,6 +164,7 @@ class VcPublishOptions(Structure):
         ("snapshot", c_int32),
         ("reserved", c_int32),
         ("upload", c_char_p),
+        ("cancel", c_int64),
     ]
 
 
@@ -348,6 +349,10 @@ class Library:
         declare("vc_host_check", c_int32, [POINTER(VcHostOptions), POINTER(VcError)], status=True)
         # int32_t vc_host_grant_upload(int64_t h, int64_t max_bytes, int64_t timeout_ns, char** grant, vc_error* err);  -- *grant: vc_free
         declare("vc_host_grant_upload", c_int32, [c_int64, c_int64, c_int64, POINTER(c_void_p), POINTER(VcError)], status=True)
+        # int32_t vc_cancel_new(int64_t* handle, vc_error* err);
+        declare("vc_cancel_new", c_int32, [POINTER(c_int64), POINTER(VcError)], status=True)
+        # int32_t vc_cancel(int64_t h, vc_error* err);
+        declare("vc_cancel", c_int32, [c_int64, POINTER(VcError)], status=True)
         # int32_t vc_host_source(int64_t h, char** out, vc_error* err);  -- *out: vc_free
         declare("vc_host_source", c_int32, [c_int64, POINTER(c_void_p), POINTER(VcError)], status=True)
         # int32_t vc_host_name(int64_t h, char** out, vc_error* err);  -- *out: vc_free
@@ -503,6 +508,14 @@ class Library:
 
     def decode_cancel(self, handle: int) -> None:
         self.vc_decode_cancel(handle, byref(VcError()))
+
+    def cancel_new(self) -> int:
+        handle = c_int64()
+        self.vc_cancel_new(byref(handle), byref(VcError()))
+        return handle.value
+
+    def cancel(self, handle: int) -> None:
+        self.vc_cancel(handle, byref(VcError()))
 
     def host_new(self, opts: VcHostOptions) -> int:
         handle = c_int64()

@@ -280,6 +280,7 @@ class Host:
     ) -> None:
         self._handle = 0
         self._closed = True
+        self._store = store is not None  # dumps uploads
         self._lock = threading.Lock()
         self._txs: Dict[int, Transaction] = {}
         self._prune_at = _PRUNE_MIN  # prune when this many are tracked
@@ -482,7 +483,9 @@ class Host:
         arrays go to the grant's holder, which serves them and holds the
         transaction, and the message points there; the arrays are free
         when dumps returns, and wait() asks the holder for the outcome
-        (abort() does nothing).
+        (abort() does nothing). An upload (to a grant's holder or to the
+        Host's store) answers Ctrl-C at once: it is cancelled and no
+        message is returned.
 
         The arrays are served from their own memory: do not change them
         until the transaction has ended (Transaction.wait), or pass
@@ -521,7 +524,23 @@ class Host:
             snapshot=1 if snapshot else 0,
             upload=upload.encode("utf-8") if upload else None,
         )
-        mh, size, txh = lib.host_encode(handle, skel, len(skel), cslots, len(w.keep), opts)
+        if upload or self._store:  # an upload: Ctrl-C cancels it
+            opts.cancel = lib.cancel_new()
+            done: List[Tuple[int, int, int]] = []
+            try:
+                in_worker(lambda: done.append(lib.host_encode(handle, skel, len(skel), cslots, len(w.keep), opts)),
+                          lambda: lib.cancel(opts.cancel))
+            except BaseException:
+                for mh, _, txh in done:  # it ended before the cancel
+                    lib.release(mh)
+                    if txh:
+                        lib.release(txh)
+                raise
+            finally:
+                lib.release(opts.cancel)
+            mh, size, txh = done[0]
+        else:
+            mh, size, txh = lib.host_encode(handle, skel, len(skel), cslots, len(w.keep), opts)
         try:
             msg = copy_message(lib, mh, size)
         except BaseException:

@@ -1,6 +1,7 @@
 package abihost
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -26,7 +27,7 @@ func BenchmarkHostEncode(b *testing.B) {
 	}
 	skel := abitest.Skeleton(b, map[string]any{"model": model})
 	for b.Loop() {
-		msg, tx, err := h.Encode(skel, slots, PublishOptions{Receivers: 1})
+		msg, tx, err := h.Encode(context.Background(), skel, slots, PublishOptions{Receivers: 1})
 		if err != nil {
 			b.Fatal(err)
 		}

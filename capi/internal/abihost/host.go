@@ -242,8 +242,9 @@ func (h *Host) GrantUpload(maxBytes, timeoutNs int64) (string, error) {
 // Encode encodes the caller's skeleton by reference and publishes the
 // batch, if any: the Tx is nil when every array went inline. Unless
 // Snapshot is set, the batch views the slots' memory until the Tx is
-// closed.
-func (h *Host) Encode(skel []byte, slots []abi.Slot, o PublishOptions) (*core.Message, *Tx, error) {
+// closed. The end of ctx (or of the host) ends an upload in progress, to
+// a holder or to the host's store, with KindAborted.
+func (h *Host) Encode(ctx context.Context, skel []byte, slots []abi.Slot, o PublishOptions) (*core.Message, *Tx, error) {
 	depth, err := abi.IntOption("max_depth", o.MaxDepth)
 	if err != nil {
 		return nil, nil, err
@@ -297,18 +298,21 @@ func (h *Host) Encode(skel []byte, slots []abi.Slot, o PublishOptions) (*core.Me
 		Names: o.Names, Receivers: receivers, MaxReceivers: maxReceivers, Quorum: quorum,
 		Timeout: time.Duration(o.TimeoutNs), Snapshot: o.Snapshot,
 	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	defer context.AfterFunc(h.ctx, stop)()
 	if o.Upload != "" {
 		if h.store != nil {
 			return nil, nil, abi.Errorf(core.KindInvalid, "option upload: this host publishes to its store; a grant is for a host that listens on nothing")
 		}
-		up, err := h.host.Client().Upload(h.ctx, grant, b, po)
+		up, err := h.host.Client().Upload(ctx, grant, b, po)
 		if err != nil {
 			return nil, nil, err
 		}
 		return m, newUploadTx(up), nil
 	}
 	if h.store != nil {
-		tx, held, err := h.store.Publish(h.ctx, h.host, m, po)
+		tx, held, err := h.store.Publish(ctx, h.host, m, po)
 		if err != nil {
 			return nil, nil, err
 		}

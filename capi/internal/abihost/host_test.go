@@ -5,6 +5,7 @@ package abihost
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -74,7 +75,7 @@ func publish(t *testing.T, tab *abi.Table, hh int64, skel []byte, slots []abi.Sl
 		t.Fatal(err)
 	}
 	defer done()
-	m, tx, err := h.Encode(skel, slots, o)
+	m, tx, err := h.Encode(context.Background(), skel, slots, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,11 +323,11 @@ func TestHostTransactions(t *testing.T) {
 		{Receivers: -1}, {Receivers: 1 << 40}, {Quorum: -1}, {Quorum: 2, Receivers: 1},
 		{TimeoutNs: -1}, {MaxDepth: -1}, {MaxDepth: 5000}, {RefThreshold: -1},
 	} {
-		_, _, err := h.Encode(skel, slots, o)
+		_, _, err := h.Encode(context.Background(), skel, slots, o)
 		abitest.WantKind(t, "publish options", err, core.KindInvalid)
 	}
 	// Every array inline: no transaction.
-	m, tx2, err := h.Encode(skel, slots, PublishOptions{RefThreshold: 1 << 30})
+	m, tx2, err := h.Encode(context.Background(), skel, slots, PublishOptions{RefThreshold: 1 << 30})
 	if err != nil || tx2 != nil || m.Batch() != nil {
 		t.Fatalf("all inline: %v %v", tx2, err)
 	}
@@ -771,7 +772,7 @@ func TestPublishOptionsRefused(t *testing.T) {
 		{PublishOptions{Names: []string{"a"}, Receivers: 2}, "PublishOptions.Receivers 2 is negative or more than the 1 names"},
 		{PublishOptions{Receivers: 3, MaxReceivers: 2}, "PublishOptions.MaxReceivers 2 is negative or below Receivers 3"},
 	} {
-		_, _, err := h.Encode(skel, slots, c.o)
+		_, _, err := h.Encode(context.Background(), skel, slots, c.o)
 		abitest.WantKind(t, fmt.Sprintf("publish options %+v", c.o), err, core.KindInvalid)
 		if text := abi.Text(err); !strings.HasPrefix(text, "viacodec: "+c.text) {
 			t.Errorf("options %+v: text %q, want it to start with %q", c.o, text, "viacodec: "+c.text)
@@ -779,7 +780,7 @@ func TestPublishOptionsRefused(t *testing.T) {
 	}
 	// The longest id there is, and every printable character, are names.
 	ok := []string{strings.Repeat("x", 256), " !~agent"}
-	_, tx, err := h.Encode(skel, slots, PublishOptions{Names: ok})
+	_, tx, err := h.Encode(context.Background(), skel, slots, PublishOptions{Names: ok})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -872,10 +873,43 @@ func TestPublishByUpload(t *testing.T) {
 		t.Fatalf("%d bytes went over the network: the holder should read its upload locally", served)
 	}
 	h := use[*Host](t, tab, agent)
-	if _, _, err := h.Encode(skel, slots, PublishOptions{Upload: "{not json"}); core.KindOf(err) != core.KindInvalid {
+	if _, _, err := h.Encode(context.Background(), skel, slots, PublishOptions{Upload: "{not json"}); core.KindOf(err) != core.KindInvalid {
 		t.Fatalf("a grant that is not JSON: %v", err)
 	}
 	if _, err := srvHost.GrantUpload(0, 0); core.KindOf(err) != core.KindInvalid {
 		t.Fatalf("a grant of 0 bytes: %v", err)
+	}
+}
+
+// TestUploadCancelled: the end of Encode's context ends an upload to a
+// holder that accepts connections and never answers, with KindAborted,
+// long before the upload's own timeouts would.
+func TestUploadCancelled(t *testing.T) {
+	frozen, err := net.Listen("tcp", "127.0.0.1:0") // the kernel accepts, nobody answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Close()
+	tab := abi.NewTable()
+	_, srvHost := addHost(t, tab, HostOptions{Name: "server"})
+	_, h := addHost(t, tab, HostOptions{Name: "agent", NoListen: true})
+	g, err := srvHost.GrantUpload(8<<20, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant := strings.Replace(g, srvHost.Source(), "http://"+frozen.Addr().String(), 1)
+	if grant == g {
+		t.Fatalf("grant %s does not name %s", g, srvHost.Source())
+	}
+	skel, slots, _ := refValue(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	m, tx, err := h.Encode(ctx, skel, slots, PublishOptions{Upload: grant})
+	if core.KindOf(err) != core.KindAborted || m != nil || tx != nil {
+		t.Fatalf("an upload cancelled after %v: %v, %v, %v; want KindAborted", time.Since(start), m, tx, err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the cancelled upload ended after %v", took)
 	}
 }

@@ -4,6 +4,7 @@ package abihost
 // holder over loopback, and learns the outcome from there.
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -23,14 +24,14 @@ func TestNoListenUploads(t *testing.T) {
 	skel, slots, want := refValue(t)
 
 	// Publishing on its own would name a source nobody reaches.
-	if _, _, err := cl.Encode(skel, slots, PublishOptions{}); core.KindOf(err) != core.KindInvalid || !strings.Contains(err.Error(), "listens on nothing") {
+	if _, _, err := cl.Encode(context.Background(), skel, slots, PublishOptions{}); core.KindOf(err) != core.KindInvalid || !strings.Contains(err.Error(), "listens on nothing") {
 		t.Fatalf("Encode without a listener or a grant: %v, want KindInvalid naming the upload", err)
 	}
 	if _, err := cl.GrantUpload(1<<20, 0); core.KindOf(err) != core.KindInvalid {
 		t.Fatalf("a host without a listener granted an upload: %v", err)
 	}
 	// Inline only: nothing to publish, no grant needed.
-	if m, tx, err := cl.Encode(skel, slots, PublishOptions{RefThreshold: 1 << 40}); err != nil || tx != nil || m == nil {
+	if m, tx, err := cl.Encode(context.Background(), skel, slots, PublishOptions{RefThreshold: 1 << 40}); err != nil || tx != nil || m == nil {
 		t.Fatalf("inline encode on a host without a listener: %v, tx %v", err, tx)
 	}
 

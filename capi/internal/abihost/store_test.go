@@ -2,6 +2,7 @@ package abihost
 
 import (
 	"bytes"
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -39,7 +40,7 @@ func TestPublishToStore(t *testing.T) {
 		t.Fatalf("the origin served %d item bytes; the store should have", served)
 	}
 	// An upload grant is for a host that listens on nothing, not one with a store.
-	if _, _, err := srcHost.Encode(skel, slots, PublishOptions{Upload: `{"holder":"http://127.0.0.1:1"}`}); core.KindOf(err) != core.KindInvalid || !strings.Contains(err.Error(), "store") {
+	if _, _, err := srcHost.Encode(context.Background(), skel, slots, PublishOptions{Upload: `{"holder":"http://127.0.0.1:1"}`}); core.KindOf(err) != core.KindInvalid || !strings.Contains(err.Error(), "store") {
 		t.Fatalf("upload with a store: %v", err)
 	}
 }
