@@ -165,6 +165,31 @@ func (s *scanner) intRun(most uint64) uint64 {
 	return items
 }
 
+// textPiece is how many bytes of a text string the scan checks between
+// two polls.
+const textPiece = 1 << 20
+
+// validText reports whether b is valid UTF-8, polling between pieces of
+// textPiece bytes, each cut where a character starts: a piece of valid
+// text is valid text, and a cut at no start (at most three bytes back)
+// starts the next piece invalid.
+func (s *scanner) validText(b []byte) (bool, error) {
+	for len(b) > textPiece {
+		cut := textPiece
+		for cut > textPiece-utf8.UTFMax && !utf8.RuneStart(b[cut]) {
+			cut--
+		}
+		if !utf8.Valid(b[:cut]) {
+			return false, nil
+		}
+		b = b[cut:]
+		if err := s.poll(); err != nil {
+			return false, err
+		}
+	}
+	return utf8.Valid(b), nil
+}
+
 // item checks one item at depth.
 func (s *scanner) item(depth int) error {
 	if err := s.tick(); err != nil {
@@ -188,8 +213,13 @@ func (s *scanner) item(depth int) error {
 			return errorAt(KindLimit, off, "string of %d bytes exceeds MaxByteLen %d", h.Arg, m.opts.MaxByteLen)
 		}
 		b, _ := r.ReadN(h.Arg)
-		if h.Major == cbor.MajorText && !utf8.Valid(b) {
-			return errorAt(KindSyntax, off, "text string is not valid UTF-8")
+		if h.Major == cbor.MajorText {
+			if ok, err := s.validText(b); err != nil || !ok {
+				if err == nil {
+					err = errorAt(KindSyntax, off, "text string is not valid UTF-8")
+				}
+				return err
+			}
 		}
 	case cbor.MajorArray, cbor.MajorMap:
 		elems := h.Arg

@@ -460,7 +460,8 @@ func (d *decoder) skelBatchFields(b *BatchRef) error {
 // names them.
 //
 // Unless stop is nil, the walk calls it every few thousand items (4096)
-// and ends with its error, as it is, once it returns one: how a binding
+// and every MiB of text it checks, and ends with its error, as it is,
+// once it returns one: how a binding
 // that runs the walk where no context reaches it (a wasm guest) stops a
 // long one.
 //

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var (
@@ -686,5 +687,33 @@ func TestSkeletonPlainRuns(t *testing.T) {
 	}
 	if got := p.Skeleton.AppendTo(nil); !bytes.Equal(got, want) {
 		t.Fatalf("skeleton %x, want %x", got, want)
+	}
+}
+
+// TestValidTextPieces: the scan checks a long text string in pieces,
+// polling between them, and tells valid from invalid UTF-8 wherever a
+// piece's cut falls: in a character, before it, on a bad byte.
+func TestValidTextPieces(t *testing.T) {
+	for shift := range 5 {
+		text := []byte(strings.Repeat("a", textPiece-shift) + "€ü" + strings.Repeat("b", textPiece) + "z")
+		for _, bad := range []int{-1, textPiece - 4, textPiece - 3, textPiece - 2, textPiece - 1, textPiece, textPiece + 1, len(text) - 1} {
+			for _, with := range []byte{0x80, 0xff, 0xe2} {
+				b := slices.Clone(text)
+				if bad >= 0 {
+					b[bad] = with
+				}
+				polls := 0
+				s := scanner{poller: poller{stop: func() error { polls++; return nil }}}
+				ok, err := s.validText(b)
+				if err != nil || ok != utf8.Valid(b) || polls != 2 && ok {
+					t.Fatalf("shift %d, byte %d set to %x: valid %v (%v) after %d polls, want %v after 2", shift, bad, with, ok, err, polls, utf8.Valid(b))
+				}
+			}
+		}
+	}
+	errStop := errors.New("stop")
+	s := scanner{poller: poller{stop: func() error { return errStop }}}
+	if _, err := s.validText(make([]byte, 3*textPiece)); err != errStop {
+		t.Fatalf("a stop between pieces: %v", err)
 	}
 }

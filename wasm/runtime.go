@@ -45,12 +45,14 @@ type Options struct {
 	// message of a million small items, then takes about 6 times the CPU.
 	// Default false: the host sets a word in the guest when the context
 	// of a call ends, and the guest's decode polls it every 4096 items
-	// (every item read, checked and walked: well under a millisecond of
-	// guest work between polls), so a decode stops as promptly. Other
+	// and every MiB of text it checks, so a decode stops within
+	// milliseconds (the costliest items, references and map keys of
+	// mixed kinds, take one or two microseconds each in the guest). Other
 	// guest calls (an encode, a table's request) run to their end, which
 	// their input bounds: encoding is linear in the value, and a deadline
 	// takes effect when the call returns. A guest's sleep and the host's
-	// downloads stop at once either way.
+	// downloads stop at once either way. Guest code that never returns (a
+	// bug) is stopped only with StrictInterrupt.
 	StrictInterrupt bool
 	// MaxIdle is the number of idle instances kept for reuse: 0 means
 	// GOMAXPROCS, a negative value none (every call instantiates, which
