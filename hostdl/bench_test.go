@@ -12,6 +12,7 @@ import (
 
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/internal/arraytest"
+	"github.com/viacodec/viacodec/internal/cputime"
 )
 
 // The benchmarks model a checkpoint of 1 GiB in 100 float32 tensors
@@ -200,7 +201,7 @@ type pairedTCP struct {
 // each iteration.
 func (p *pairedTCP) measure() {
 	p.b.StopTimer()
-	c0 := cpuTime()
+	c0 := cputime.Process()
 	r0, w0 := ioCalls()
 	dst := arena(0)
 	if p.fresh {
@@ -210,11 +211,11 @@ func (p *pairedTCP) measure() {
 	if err != nil {
 		p.b.Fatal(err)
 	}
-	p.tcpCPU += cpuTime() - c0
+	p.tcpCPU += cputime.Process() - c0
 	r1, w1 := ioCalls()
 	p.tcpR, p.tcpW = p.tcpR+r1-r0, p.tcpW+w1-w0
 	p.tcpWall += d
-	c0 = cpuTime()
+	c0 = cputime.Process()
 	if p.fresh {
 		dst = make([]byte, len(bench.mdl.raw))
 	}
@@ -222,17 +223,17 @@ func (p *pairedTCP) measure() {
 	if err != nil {
 		p.b.Fatal(err)
 	}
-	p.tcp4CPU += cpuTime() - c0
+	p.tcp4CPU += cputime.Process() - c0
 	p.tcp4Wall += d
 	p.n++
-	p.cpu0 = cpuTime()
+	p.cpu0 = cputime.Process()
 	p.r0, p.w0 = ioCalls()
 	p.b.StartTimer()
 }
 
 // done ends an iteration's CPU measurement; call it last in each iteration.
 func (p *pairedTCP) done() {
-	p.dlCPU += cpuTime() - p.cpu0
+	p.dlCPU += cputime.Process() - p.cpu0
 	r, w := ioCalls()
 	p.dlR, p.dlW = p.dlR+r-p.r0, p.dlW+w-p.w0
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/viacodec/viacodec/core"
 	"github.com/viacodec/viacodec/hostdl"
 	"github.com/viacodec/viacodec/internal/arraytest"
+	"github.com/viacodec/viacodec/internal/cputime"
 	"github.com/viacodec/viacodec/wasm/internal/guestwasm"
 )
 
@@ -424,13 +425,13 @@ func BenchmarkDecodeItems(b *testing.B) {
 		}{{"native", native}, {"wasm", guest}, {"wasm-strict", strict}} {
 			b.Run(c.name+"/"+m.name, func(b *testing.B) {
 				b.SetBytes(int64(len(c.msg)))
-				cpu := cpuTime()
+				cpu := cputime.Process()
 				for b.Loop() {
 					if _, err := m.dec.Decode(c.msg); err != nil {
 						b.Fatal(err)
 					}
 				}
-				b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+				b.ReportMetric(float64(cputime.Process()-cpu)/1e6/float64(b.N), "cpu-ms/op")
 			})
 		}
 	}
@@ -524,13 +525,13 @@ func BenchmarkDecodeHostile(b *testing.B) {
 		}{{"native", native}, {"wasm", guest}} {
 			b.Run(c.name+"/"+m.name, func(b *testing.B) {
 				b.SetBytes(int64(len(c.msg)))
-				cpu := cpuTime()
+				cpu := cputime.Process()
 				for b.Loop() {
 					if _, err := m.dec.Decode(c.msg); core.KindOf(err) != core.KindOf(nerr) {
 						b.Fatalf("%v; natively %v", err, nerr)
 					}
 				}
-				b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+				b.ReportMetric(float64(cputime.Process()-cpu)/1e6/float64(b.N), "cpu-ms/op")
 			})
 		}
 	}
