@@ -245,7 +245,7 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 			core.NewError(core.KindInvalid, nil, "hostdl: range starts at byte %d, not at a piece (a multiple of %d)", off, writePiece))
 		return
 	}
-	data, release, err := s.table.ServeVia(req.ref, req.token[:], req.receiver, req.hop, item, off, n)
+	next, release, err := s.serveRange(req, item, off, n)
 	if err != nil {
 		status := 0
 		if core.KindOf(err) == core.KindInvalid {
@@ -261,7 +261,7 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", strconv.FormatInt(n+crcSize*pieces, 10))
 	h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/*", off, off+n-1))
 	h.Set("Cache-Control", "no-store")
-	// Write straight from the table's view, piece by piece, each followed
+	// Write straight from the table's views, piece by piece, each followed
 	// by its CRC-32C (pieceWriter). Each piece waits for its turn in the
 	// in-flight budget (so a slow reader holds at most one piece of it)
 	// and is written under a deadline: the stall limit, and what is left
@@ -275,26 +275,57 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 	if st, ok := s.table.(pieceSumTable); ok {
 		pw.sums = st.PieceSums(req.ref, req.token[:])
 	}
-	for p := 0; p < len(data); p += writePiece {
-		piece := data[p:min(p+writePiece, len(data))]
-		if err := s.sem.acquire(r.Context(), int64(len(piece))); err != nil {
-			return // the receiver went away while waiting
+	var p int64 // bytes of the range written
+	for p < n {
+		view, err := next()
+		if err == nil && len(view) == 0 {
+			err = io.ErrUnexpectedEOF
 		}
-		if p == 0 {
-			w.WriteHeader(http.StatusPartialContent)
-		}
-		start := time.Now()
-		rc.SetWriteDeadline(start.Add(s.pieceDeadline(int64(p+len(piece)), writing)))
-		k, err := pw.write(w, piece, (off+int64(p))/writePiece, p+len(piece) == len(data))
-		writing += time.Since(start)
-		s.sem.release(int64(len(piece)))
-		s.m.bytesServed.Add(int64(k))
 		if err != nil {
-			s.log.LogAttrs(r.Context(), slog.LevelDebug, "hostdl: write failed",
-				slog.String("path", cut(r.URL.Path, maxLogText)), slog.Int64("off", off+int64(p)), slog.String("err", err.Error()))
-			return
+			s.log.LogAttrs(r.Context(), slog.LevelDebug, "hostdl: serve failed",
+				slog.String("path", cut(r.URL.Path, maxLogText)), slog.Int64("off", off+p), slog.String("err", err.Error()))
+			return // after the header: the receiver sees a short body
+		}
+		for v := 0; v < len(view); v += writePiece {
+			piece := view[v:min(v+writePiece, len(view))]
+			if err := s.sem.acquire(r.Context(), int64(len(piece))); err != nil {
+				return // the receiver went away while waiting
+			}
+			if p == 0 {
+				w.WriteHeader(http.StatusPartialContent)
+			}
+			start := time.Now()
+			rc.SetWriteDeadline(start.Add(s.pieceDeadline(p+int64(len(piece)), writing)))
+			k, err := pw.write(w, piece, (off+p)/writePiece, p+int64(len(piece)) == n)
+			writing += time.Since(start)
+			s.sem.release(int64(len(piece)))
+			s.m.bytesServed.Add(int64(k))
+			if err != nil {
+				s.log.LogAttrs(r.Context(), slog.LevelDebug, "hostdl: write failed",
+					slog.String("path", cut(r.URL.Path, maxLogText)), slog.Int64("off", off+p), slog.String("err", err.Error()))
+				return
+			}
+			p += int64(len(piece))
 		}
 	}
+}
+
+// serveRange grants a range of an item and returns its views in order: the
+// pieces of a pieceTable, or the one view of ServeVia.
+func (s *Server) serveRange(req batchRequest, item int, off, n int64) (next func() ([]byte, error), release func(), err error) {
+	if pt, ok := s.table.(pieceTable); ok {
+		return pt.ServePieces(req.ref, req.token[:], req.receiver, req.hop, item, off, n)
+	}
+	data, release, err := s.table.ServeVia(req.ref, req.token[:], req.receiver, req.hop, item, off, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	next = func() ([]byte, error) {
+		v := data
+		data = nil
+		return v, nil
+	}
+	return next, release, nil
 }
 
 // pieceWriter writes a range's pieces, each followed by its CRC-32C, with

@@ -2,6 +2,7 @@ package hostdl
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -205,10 +206,43 @@ func (b *heldBatch) allConfirmed() bool {
 	return true
 }
 
-// Serve answers bytes [off, off+n) of an item from the pieces that hold
-// them, waiting for a piece being fetched. A range within one piece is a
-// view of it; a range across pieces is copied out of them.
+// ServeVia answers bytes [off, off+n) of an item as one view, for a
+// caller of the Table interface: a range within one piece is a view of
+// it, one across pieces a copy. The relay's server uses ServePieces, which
+// copies nothing.
 func (t relayTable) ServeVia(refID uuid.UUID, token []byte, receiver, hop string, item int, off, n int64) ([]byte, func(), error) {
+	next, release, err := t.ServePieces(refID, token, receiver, hop, item, off, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	first, err := next()
+	if err != nil || int64(len(first)) == n {
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		return first, release, nil
+	}
+	defer release()
+	out := append(make([]byte, 0, n), first...)
+	for int64(len(out)) < n {
+		v, err := next()
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, v...)
+	}
+	return out, func() {}, nil
+}
+
+// ServePieces answers bytes [off, off+n) of an item as the views of the
+// relay's pieces that hold them, in order: next waits for the next piece
+// (fetched once, however many receivers ask) and pins it until the
+// following call or release, so that a serve holds one piece of the
+// budget at a time and a range across pieces is never copied. After the
+// last view next returns io.EOF. The range counts as served to receiver
+// (and hop) once its last piece is at hand.
+func (t relayTable) ServePieces(refID uuid.UUID, token []byte, receiver, hop string, item int, off, n int64) (next func() ([]byte, error), release func(), err error) {
 	r := t.r
 	b, err := t.lookup(refID, token, receiver)
 	if err != nil {
@@ -226,29 +260,33 @@ func (t relayTable) ServeVia(refID uuid.UUID, token []byte, receiver, hop string
 		return nil, nil, core.NewError(core.KindInvalid, nil, "hostdl: relay: range %d+%d is outside item %d of %d bytes", off, n, item, mi.Bytes)
 	}
 	size := r.pieceSize(m)
-	first, last := off/size, (off+n-1)/size
-	if first == last {
-		p, err := r.piece(b, m, mi, first, receiver)
-		if err != nil {
-			return nil, nil, err
+	k, last := off/size, (off+n-1)/size
+	var pinned *piece
+	unpin := func() {
+		if pinned != nil {
+			r.unpin(pinned)
+			pinned = nil
 		}
-		lo := off - p.off
-		r.servedTo(b, receiver, hop, item, off, n)
-		return p.data[lo : lo+n : lo+n], func() { r.unpin(p) }, nil
 	}
-	out := make([]byte, n) // rare: a receiver whose chunks are not the relay's pieces
-	for k := first; k <= last; k++ {
+	next = func() ([]byte, error) {
+		unpin()
+		if k > last {
+			return nil, io.EOF
+		}
 		p, err := r.piece(b, m, mi, k, receiver)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
+		pinned = p
+		if k == last { // the range is served once its last piece is at hand
+			r.servedTo(b, receiver, hop, item, off, n)
+		}
+		k++
 		from := max(off, p.off)
 		to := min(off+n, p.off+int64(len(p.data)))
-		copy(out[from-off:to-off], p.data[from-p.off:to-p.off])
-		r.unpin(p)
+		return p.data[from-p.off : to-p.off : to-p.off], nil
 	}
-	r.servedTo(b, receiver, hop, item, off, n)
-	return out, func() {}, nil
+	return next, unpin, nil
 }
 
 // servedTo records range [off, off+n) of item as served to receiver, and

@@ -37,7 +37,15 @@ type pieceSumTable interface {
 	PieceSums(refID uuid.UUID, token []byte) *core.PieceSums
 }
 
+// pieceTable is a Table that holds an item in pieces of its own (a relay):
+// it serves a range across them piece by piece, as views its server
+// writes in turn, rather than as one view it would have to copy.
+type pieceTable interface {
+	ServePieces(refID uuid.UUID, token []byte, receiver, hop string, item int, off, n int64) (next func() ([]byte, error), release func(), err error)
+}
+
 var (
+	_ pieceTable    = relayTable{}
 	_ pieceSumTable = (*core.Table)(nil)
 	_ pieceSumTable = relayTable{}
 )
