@@ -38,6 +38,11 @@ def _run(target: Any, weed: dict, monkeypatch: pytest.MonkeyPatch, *args: Any) -
     """target(out, *args) in a spawned process with weed's AWS environment; its result."""
     for k, v in store_env(weed).items():
         monkeypatch.setenv(k, v)
+    return _spawn(target, *args)
+
+
+def _spawn(target: Any, *args: Any) -> Any:
+    """target(out, *args) in a spawned process; its result."""
     q = spawn.Queue()
     p = spawn.Process(target=target, args=(q, *args))
     p.start()
@@ -102,14 +107,7 @@ def test_host_store_env_set_after_load(weed):
     """The AWS environment set in os.environ after the library loaded
     is what a Host(store=...) uses (the library reads the process's
     environment when it opens the store, not its copy from load time)."""
-    q = spawn.Queue()
-    p = spawn.Process(target=_env_after_load, args=(q, f"s3://{weed['bucket']}/py-env", store_env(weed)))
-    p.start()
-    try:
-        kind, got = q.get(timeout=180)
-    finally:
-        p.join(timeout=60)
-    assert kind == "ok", got
+    got = _spawn(_env_after_load, f"s3://{weed['bucket']}/py-env", store_env(weed))
     assert got["bit_exact"] and got["object"] and got["origin_item_bytes"] == 0
 
 
