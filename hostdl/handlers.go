@@ -246,6 +246,12 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next, release, err := s.serveRange(req, item, off, n)
+	var view []byte // the range's first view, then each next one
+	if err == nil {
+		if view, err = next(); err != nil {
+			release()
+		}
+	}
 	if err != nil {
 		status := 0
 		if core.KindOf(err) == core.KindInvalid {
@@ -277,14 +283,16 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 	}
 	var p int64 // bytes of the range written
 	for p < n {
-		view, err := next()
+		if view == nil {
+			view, err = next()
+		}
 		if err == nil && len(view) == 0 {
 			err = io.ErrUnexpectedEOF
 		}
 		if err != nil {
 			s.log.LogAttrs(r.Context(), slog.LevelDebug, "hostdl: serve failed",
 				slog.String("path", cut(r.URL.Path, maxLogText)), slog.Int64("off", off+p), slog.String("err", err.Error()))
-			return // after the header: the receiver sees a short body
+			return // after the status: the receiver sees a short body and asks again
 		}
 		for v := 0; v < len(view); v += writePiece {
 			piece := view[v:min(v+writePiece, len(view))]
@@ -307,6 +315,7 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 			}
 			p += int64(len(piece))
 		}
+		view = nil
 	}
 }
 
