@@ -451,3 +451,37 @@ func TestRelayRangesAcrossPieces(t *testing.T) {
 		t.Errorf("relay peak %d bytes (budget 16 MiB), %d bytes fetched upstream (want %d)", st.PeakBytes, st.UpstreamBytes, size)
 	}
 }
+
+// TestRelayPieceUnavailableStatus: a range whose first piece the relay
+// cannot fetch (the origin went away after the manifest) is answered with
+// the error's status and body, not a response whose body ends early.
+func TestRelayPieceUnavailableStatus(t *testing.T) {
+	table := newTable(t)
+	origin := startServer(t, table, ServerOptions{})
+	mdl := newModel(2<<20, 1, 6)
+	msg, _ := publish(t, table, origin.Source(), mdl.body(), core.PublishOptions{})
+	relay := startRelay(t, RelayOptions{Client: ClientOptions{Retries: -1}})
+	held, err := relay.Forward(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lazy, err := core.MustMode(core.DecOptions{PassThrough: true}.DecMode()).Decode(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref core.BatchRef
+	for _, x := range lazy.(map[string]any) {
+		ref = x.(*core.LazyRef).Batch
+	}
+	hdr := map[string]string{"Authorization": bearer(ref), headerReceiver: "r"}
+	url := relay.Source() + "/v1/batches/" + ref.RefID.String() + "/"
+	if code, body, _ := rawDo(t, http.MethodGet, url+"manifest", hdr); code != http.StatusOK {
+		t.Fatalf("manifest: %d %s", code, body)
+	}
+	origin.Close()
+	hdr["Range"] = "bytes=0-1048575"
+	code, body, _ := rawDo(t, http.MethodGet, url+"items/0", hdr)
+	if code != http.StatusServiceUnavailable || errKind(t, body) != core.KindUnavailable.String() {
+		t.Fatalf("a piece the relay cannot fetch: %d %q, want 503 unavailable", code, body)
+	}
+}
