@@ -199,6 +199,9 @@ func (s *scanner) item(depth int) error {
 	off := r.Off
 	h, ok := r.ReadSmall()
 	if !ok {
+		h, ok = r.ReadHead4()
+	}
+	if !ok {
 		var err error
 		if h, err = r.ReadHead(); err != nil {
 			return errorAt(KindSyntax, off, "%v", err)
@@ -260,6 +263,13 @@ func (s *scanner) item(depth int) error {
 		switch {
 		case h.Arg == TagRef:
 			s.refs++
+			if s.refNode(depth + 1) {
+				return nil
+			}
+		case h.Arg == tagSkelLazyRef && m.opts.Slots: // of the same form, by number
+			if s.refNode(depth + 1) {
+				return nil
+			}
 		case isArrayTag(h.Arg):
 			s.arrays++
 		}
@@ -270,6 +280,68 @@ func (s *scanner) item(depth int) error {
 		}
 	}
 	return nil
+}
+
+// refNode moves past the content of a ref node, at depth, of the form
+// almost every one has, and reports whether it did: a list of 5 of one
+// small unsigned integer, an unsigned integer, a short ASCII text, a
+// short list of unsigned integers and one more, as item would check them.
+// Any other content is item's to check: a message of many references
+// costs a wasm guest a call per item otherwise.
+func (s *scanner) refNode(depth int) bool {
+	m, b, i := s.m, s.r.Data, s.r.Off
+	if generalOnly || depth+1 >= m.depthLimit || m.opts.MaxElements < 5 || len(b)-i < 7 || b[i] != 0x85 {
+		return false
+	}
+	if i = skipUint(b, i+1); i < 0 {
+		return false
+	}
+	if i = skipUint(b, i); i < 0 {
+		return false
+	}
+	if i >= len(b) || b[i]>>5 != cbor.MajorText || b[i]&0x1f >= 24 { // the dtype: a text of fewer than 24 bytes
+		return false
+	}
+	n := int(b[i] & 0x1f)
+	if i++; n > len(b)-i || int64(n) > m.opts.MaxByteLen {
+		return false
+	}
+	for _, c := range b[i : i+n] {
+		if c >= utf8.RuneSelf { // ASCII: valid UTF-8
+			return false
+		}
+	}
+	if i += n; i >= len(b) || b[i]>>5 != cbor.MajorArray || b[i]&0x1f >= 24 { // the shape
+		return false
+	}
+	dims := int(b[i] & 0x1f)
+	if i++; dims > m.opts.MaxElements {
+		return false
+	}
+	for range dims + 1 { // and the order
+		if i = skipUint(b, i); i < 0 {
+			return false
+		}
+	}
+	s.r.Off = i
+	s.budget -= 6 + dims // the items it moved past, for the poller
+	return true
+}
+
+// skipUint returns where the unsigned integer whose head is at b[i]
+// ends, or -1 when none starts there or it overruns b.
+func skipUint(b []byte, i int) int {
+	if i < 0 || i >= len(b) || b[i] > 27 {
+		return -1
+	}
+	n := 1
+	if c := b[i]; c >= 24 {
+		n += 1 << (c - 24)
+	}
+	if n > len(b)-i {
+		return -1
+	}
+	return i + n
 }
 
 // skip moves r past one item that scan has accepted, without checking
@@ -322,6 +394,11 @@ type decoder struct {
 	intSlab  []int
 	intsUsed int // of intSlab
 
+	lastDType struct { // the dtype name refFieldsFast read last
+		key   dtypeKey
+		dtype DType
+	}
+
 	// With DecMode.Skeleton: the skeleton the body is written into, and
 	// what crosses inside it rather than as a slot.
 	skel         *encoder
@@ -338,11 +415,15 @@ type decoder struct {
 
 // addBytes counts n more array bytes against MaxArrayBytes.
 func (d *decoder) addBytes(n uint64, off int) error {
-	if n > uint64(d.mode.opts.MaxArrayBytes) || d.arrayBytes+int64(n) > d.mode.opts.MaxArrayBytes {
-		return errorAt(KindLimit, off, "array bytes exceed MaxArrayBytes %d", d.mode.opts.MaxArrayBytes)
+	if n <= uint64(d.mode.opts.MaxArrayBytes-d.arrayBytes) { // never negative
+		d.arrayBytes += int64(n)
+		return nil
 	}
-	d.arrayBytes += int64(n)
-	return nil
+	return d.overBytes(off)
+}
+
+func (d *decoder) overBytes(off int) error {
+	return errorAt(KindLimit, off, "array bytes exceed MaxArrayBytes %d", d.mode.opts.MaxArrayBytes)
 }
 
 func (d *decoder) syntax(off int, err error) error {
@@ -352,6 +433,9 @@ func (d *decoder) syntax(off int, err error) error {
 func (d *decoder) head() (cbor.Head, int, error) {
 	off := d.r.Off
 	if h, ok := d.r.ReadSmall(); ok { // inline: a wasm guest's calls are dear
+		return h, off, nil
+	}
+	if h, ok := d.r.ReadHead4(); ok {
 		return h, off, nil
 	}
 	h, err := d.r.ReadHead()
@@ -475,30 +559,13 @@ func (d *decoder) batchRef() (BatchRef, error) {
 
 // refNode reads the content of tag TagRef: [batch, item, dtype, shape, order].
 func (d *decoder) refNode(off int) (any, error) {
-	if err := d.expectArray(5); err != nil {
-		return nil, err
+	var f refFields
+	if !d.refFieldsFast(&f) {
+		if err := d.refFields(&f); err != nil {
+			return nil, err
+		}
 	}
-	bi, err := d.uint()
-	if err != nil {
-		return nil, err
-	}
-	fields := d.r.Off // item, dtype, shape and order: a lazy ref's too
-	item, err := d.uint()
-	if err != nil {
-		return nil, err
-	}
-	dt, err := d.dtypeName()
-	if err != nil {
-		return nil, err
-	}
-	shape, err := d.dims()
-	if err != nil {
-		return nil, err
-	}
-	order, err := d.order()
-	if err != nil {
-		return nil, err
-	}
+	bi, item, dt, shape, order, fields := f.batch, f.item, f.dtype, f.shape, f.order, f.fields
 	if bi >= uint64(len(d.batches)) {
 		return nil, errorAt(KindProtocol, off, "ref node names batch %d of %d", bi, len(d.batches))
 	}
@@ -515,6 +582,9 @@ func (d *decoder) refNode(off int) (any, error) {
 		if !d.sameRef(r, dt, shape, order) {
 			return nil, errorAt(KindMismatch, off, "two ref nodes describe item %d of batch %d differently", item, bi)
 		}
+		if passThrough && d.skel != nil {
+			d.releaseInts(shape)
+		}
 		return d.refOut(r, int(bi), d.r.Data[fields:d.r.Off])
 	}
 	// Declared bytes count against the limit on every path, pass-through
@@ -526,6 +596,7 @@ func (d *decoder) refNode(off int) (any, error) {
 	switch {
 	case passThrough && d.skel != nil:
 		r = off // no lazy ref for a skeleton: sameRef reads its node again
+		d.releaseInts(shape)
 	case passThrough:
 		l := d.newLazyRef()
 		*l = LazyRef{Batch: *batch, Item: int(item), DType: dt, Shape: shape, Order: order}
@@ -536,6 +607,112 @@ func (d *decoder) refNode(off int) (any, error) {
 	}
 	d.refs.put(len(d.batches), int(bi), int(item), r)
 	return d.refOut(r, int(bi), d.r.Data[fields:d.r.Off])
+}
+
+// generalOnly turns the fast paths of ref nodes off, for the test that
+// they give the general path's answers.
+var generalOnly = false
+
+// refFields are the fields of a ref node: [batch, item, dtype, shape,
+// order]. Item, dtype, shape and order start at fields in the message:
+// a lazy ref has them too.
+type refFields struct {
+	batch, item uint64
+	dtype       DType
+	shape       []int
+	order       Order
+	fields      int
+}
+
+// refFields reads the content of a ref node into f.
+func (d *decoder) refFields(f *refFields) error {
+	if err := d.expectArray(5); err != nil {
+		return err
+	}
+	var err error
+	if f.batch, err = d.uint(); err != nil {
+		return err
+	}
+	f.fields = d.r.Off
+	if f.item, err = d.uint(); err != nil {
+		return err
+	}
+	if f.dtype, err = d.dtypeName(); err != nil {
+		return err
+	}
+	if f.shape, err = d.dims(); err != nil {
+		return err
+	}
+	f.order, err = d.order()
+	return err
+}
+
+// refFieldsFast is refFields for the form almost every ref node has (the
+// one scanner.refNode takes), read at once, and reports whether it was
+// of that form; if not, it has read nothing. The values are those
+// refFields reads: a message of many references costs a wasm guest a
+// call per item otherwise.
+func (d *decoder) refFieldsFast(f *refFields) bool {
+	b, i := d.r.Data, d.r.Off
+	if generalOnly || len(b)-i < 7 || b[i] != 0x85 || b[i+1] >= 24 {
+		return false
+	}
+	f.batch, f.fields = uint64(b[i+1]), i+2
+	i += 2
+	var ok bool
+	if c := b[i]; c < 24 { // small unsigned integers inline, here and below
+		f.item, i = uint64(c), i+1
+	} else if f.item, i, ok = uintLong(b, i); !ok {
+		return false
+	}
+	if i >= len(b) || b[i]>>5 != cbor.MajorText || b[i]&0x1f >= 24 {
+		return false
+	}
+	n := int(b[i] & 0x1f)
+	if i++; n > len(b)-i {
+		return false
+	}
+	if k, _ := dtypeKeyOf(b[i : i+n]); k == d.lastDType.key && k.n > 0 { // the dtype of the ref before, inline
+		f.dtype = d.lastDType.dtype
+	} else if f.dtype = dtypeNamed(b[i : i+n]); f.dtype == DTypeInvalid {
+		return false
+	} else {
+		d.lastDType.key, d.lastDType.dtype = k, f.dtype
+	}
+	if i += n; i >= len(b) || b[i]>>5 != cbor.MajorArray || b[i]&0x1f >= 24 { // fewer than MaxDims
+		return false
+	}
+	f.shape = d.newInts(int(b[i] & 0x1f))
+	i++
+	for j := range f.shape {
+		var v uint64
+		if i < len(b) && b[i] < 24 {
+			v, i = uint64(b[i]), i+1
+		} else if v, i, ok = uintLong(b, i); !ok || v > math.MaxInt64 {
+			return false
+		}
+		f.shape[j] = int(v)
+	}
+	if i >= len(b) || b[i] > 1 {
+		return false
+	}
+	f.order = Order(b[i])
+	d.r.Off = i + 1
+	return true
+}
+
+// uintLong reads the unsigned integer whose head is at b[i]: its value
+// and where it ends; ok is false when none starts there. Its callers read
+// those of one byte themselves.
+func uintLong(b []byte, i int) (v uint64, next int, ok bool) {
+	next = skipUint(b, i)
+	if next < 0 {
+		return 0, i, false
+	}
+	for _, c := range b[i+1 : next] {
+		v = v<<8 | uint64(c)
+	}
+	return v, next, true
 }
 
 // refOut is the output of ref r (refNode) of batch bi: its *LazyRef or
@@ -553,6 +730,11 @@ func (d *decoder) refOut(r, bi int, fields []byte) (any, error) {
 			d.skelNumbers[bi] = d.skelNumbered
 		}
 		e := d.skel
+		if n >= 0 && n < 24 { // the commonest lazy ref: its head inline
+			e.buf = append(e.buf, 0xda, 0x56, 0x43, 0x01, 0x04, 0x85, byte(n)) // tagSkelLazyRef [n, ...]
+			e.buf = append(e.buf, fields...)
+			return nil, nil
+		}
 		e.startSkelLazy(n, &d.batches[bi])
 		e.buf = append(e.buf, fields...)
 		e.endSkelLazy(n, &d.batches[bi])
@@ -621,8 +803,17 @@ func (d *decoder) newLazyRef() *LazyRef {
 	return &d.lazySlab[len(d.lazySlab)-1]
 }
 
-// newInts returns n zero ints, short runs of which share an allocation.
-// The slice's capacity is n: appending to it copies.
+// releaseInts gives back the ints of newInts' last run, a, when no one
+// keeps them (a skeleton's shapes, written out at once).
+func (d *decoder) releaseInts(a []int) {
+	if i := d.intsUsed - len(a); len(a) > 0 && i >= 0 && &d.intSlab[i] == &a[0] {
+		d.intsUsed = i
+	}
+}
+
+// newInts returns n ints, short runs of which share an allocation: not
+// zero (releaseInts gives runs back), for the caller to set each. The
+// slice's capacity is n: appending to it copies.
 func (d *decoder) newInts(n int) []int {
 	if n == 0 || n > 64 {
 		return make([]int, n)
@@ -649,7 +840,9 @@ func (d *decoder) sameRef(r int, dt DType, shape []int, order Order) bool {
 		shape0, _ := d.dims()
 		order0, _ := d.order()
 		d.r = saved
-		return dt0 == dt && order0 == order && slices.Equal(shape0, shape)
+		same := dt0 == dt && order0 == order && slices.Equal(shape0, shape)
+		d.releaseInts(shape0)
+		return same
 	case d.mode.opts.PassThrough:
 		l := d.lazies[r]
 		return l.DType == dt && l.Order == order && slices.Equal(l.Shape, shape)

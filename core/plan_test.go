@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"unsafe"
@@ -370,5 +371,143 @@ func TestRefNodesRepeated(t *testing.T) {
 				t.Fatalf("item %d of %s described twice: %v, want KindMismatch at %d", order[i].item, order[i].batch.Source, err, off)
 			}
 		}
+	}
+}
+
+// TestRefNodeFastPaths: the scan and the walk take the commonest form of
+// a ref node at once (scanner.refNode, refFieldsFast); for ref nodes of
+// every form, cut short and with any bit flipped, every way to decode
+// gives the answer of the general path: the same value, plan or
+// skeleton, or an error of the same kind at the same offset.
+func TestRefNodeFastPaths(t *testing.T) {
+	var b0, b1 BatchRef
+	b0.Source, b0.Items, b0.Bytes, b0.RefID[0] = "a", 1<<31-1, 1<<40, 1
+	b1.Source, b1.Items, b1.Bytes, b1.RefID[0], b1.Holder = "b", 300, 300, 2, "h"
+	var messages [][]byte
+	for _, refs := range [][]*LazyRef{
+		{{Batch: b0, Item: 0, DType: DTypeInt8, Shape: []int{}}, {Batch: b1, Item: 23, DType: DTypeFloat32, Shape: []int{2, 3}, Order: ColumnMajor}},
+		{{Batch: b0, Item: 24, DType: DTypeFloat8E4M3FN, Shape: []int{1 << 33}}, {Batch: b0, Item: 24, DType: DTypeFloat8E4M3FN, Shape: []int{1 << 33}}},
+		{{Batch: b1, Item: 299, DType: DTypeBFloat16, Shape: []int{255, 256, 65536}}, {Batch: b0, Item: 1<<31 - 2, DType: DTypeComplex128, Shape: make([]int, 23)}},
+		{{Batch: b0, Item: 65536, DType: DTypeBool, Shape: make([]int, 24)}, {Batch: b0, Item: 5, DType: DTypeUint64, Shape: []int{7}}},
+	} {
+		list := make([]any, len(refs))
+		for i, l := range refs {
+			list[i] = l
+		}
+		msg, err := Marshal(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		messages = append(messages, msg)
+	}
+	// Each message and its skeleton, cut short at every byte and with
+	// every bit flipped in turn.
+	mangled := func(msg []byte) (out [][]byte) {
+		for n := range len(msg) + 1 {
+			out = append(out, msg[:n])
+		}
+		for i := range len(msg) * 8 {
+			flip := slices.Clone(msg)
+			flip[i/8] ^= 1 << (i % 8)
+			out = append(out, flip)
+		}
+		return out
+	}
+	var inputs, skeletons [][]byte
+	for _, msg := range messages {
+		inputs = append(inputs, mangled(msg)...)
+		p, err := passThrough.Skeleton(msg, 0, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		skeletons = append(skeletons, mangled(p.Skeleton.Bytes())...)
+	}
+	plain := MustMode(DecOptions{}.DecMode())
+	narrow := MustMode(DecOptions{PassThrough: true, MaxElements: 4, MaxByteLen: 4}.DecMode())
+	shallow := MustMode(DecOptions{PassThrough: true, MaxDepth: 3}.DecMode()) // a shape one level too deep
+	ways := map[string]func([]byte) (string, error){
+		"pass-through": func(b []byte) (string, error) {
+			v, err := passThrough.Decode(b)
+			if err != nil {
+				return "", err
+			}
+			out, err := Marshal(v)
+			return fmt.Sprintf("%x", out), err
+		},
+		"plan": func(b []byte) (string, error) {
+			p, err := plain.Plan(b)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprint(p.Body, p.Slots, p.Batches), nil
+		},
+		"skeleton, pass-through": func(b []byte) (string, error) {
+			p, err := passThrough.Skeleton(b, 0, 0, nil)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%x %v", p.Skeleton.Bytes(), p.Slots), nil
+		},
+		"skeleton": func(b []byte) (string, error) {
+			p, err := plain.Skeleton(b, 0, 0, nil)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%x %v %v", p.Skeleton.Bytes(), p.Slots, p.Batches), nil
+		},
+		"narrow limits": func(b []byte) (string, error) {
+			p, err := narrow.Skeleton(b, 0, 0, nil)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%x", p.Skeleton.Bytes()), nil
+		},
+		"read skeleton": func(b []byte) (string, error) {
+			v, err := skelDec.Decode(b)
+			if err != nil {
+				return "", err
+			}
+			out, err := Marshal(v)
+			return fmt.Sprintf("%x", out), err
+		},
+		"shallow": func(b []byte) (string, error) {
+			p, err := shallow.Skeleton(b, 0, 0, nil)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%x", p.Skeleton.Bytes()), nil
+		},
+	}
+	answer := func(way func([]byte) (string, error), b []byte) string {
+		s, err := way(b)
+		if e, ok := errors.AsType[*Error](err); ok {
+			return fmt.Sprintf("error %v at %d", e.Kind, e.Offset)
+		} else if err != nil {
+			return "error " + err.Error()
+		}
+		return s
+	}
+	t.Cleanup(func() { generalOnly = false })
+	succeeded := 0
+	for name, way := range ways {
+		in := inputs
+		if name == "read skeleton" {
+			in = skeletons
+		}
+		for _, b := range in {
+			generalOnly = false
+			fast := answer(way, b)
+			generalOnly = true
+			general := answer(way, b)
+			if fast != general {
+				t.Fatalf("%s of %x:\nfast paths   %s\ngeneral path %s", name, b, fast, general)
+			}
+			if !strings.HasPrefix(fast, "error") {
+				succeeded++
+			}
+		}
+	}
+	if succeeded < len(inputs) {
+		t.Fatalf("only %d of %d decodes succeeded: the inputs do not reach the fast paths", succeeded, len(ways)*len(inputs))
 	}
 }

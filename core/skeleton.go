@@ -355,58 +355,27 @@ func (d *decoder) skelArray(off int) (*Array, error) {
 // skelLazyRef reads a lazy ref with its batch descriptor inline, and the
 // batch's holder last when it has one, or by its number.
 func (d *decoder) skelLazyRef(off int) (*LazyRef, error) {
-	h, hoff, err := d.head()
-	if err != nil {
-		return nil, err
-	}
-	if h.Major != cbor.MajorArray || (h.Arg != 5 && h.Arg != 9 && h.Arg != 10) {
-		return nil, errorAt(KindProtocol, hoff, "expected a lazy ref of 5, 9 or 10 items")
-	}
 	l := d.newLazyRef()
-	if h.Arg == 5 {
-		noff := d.r.Off
-		n, err := d.uint()
-		if err != nil {
-			return nil, err
+	var f refFields
+	full := uint64(0) // a lazy ref in full: its 9 or 10 fields
+	noff := d.r.Off + 1
+	if d.refFieldsFast(&f) { // by number, of the commonest form
+		if f.batch >= uint64(len(d.skelBatches.full)) {
+			return nil, errorAt(KindProtocol, noff, "a lazy ref names batch %d of the %d before it", f.batch, len(d.skelBatches.full))
 		}
-		if n >= uint64(len(d.skelBatches.full)) {
-			return nil, errorAt(KindProtocol, noff, "a lazy ref names batch %d of the %d before it", n, len(d.skelBatches.full))
-		}
-		l.Batch = d.skelBatches.full[n]
-	} else if err := d.skelBatchFields(&l.Batch); err != nil {
+		l.Batch = d.skelBatches.full[f.batch]
+	} else if err := d.skelLazyFields(l, &f, &full); err != nil {
 		return nil, err
 	}
-	item, err := d.uint()
-	if err != nil {
-		return nil, err
-	}
-	if l.DType, err = d.dtypeName(); err != nil {
-		return nil, err
-	}
-	if l.Shape, err = d.dims(); err != nil {
-		return nil, err
-	}
-	if l.Order, err = d.order(); err != nil {
-		return nil, err
-	}
-	if h.Arg == 10 {
-		hoff = d.r.Off
-		if l.Batch.Holder, err = d.text(); err != nil {
-			return nil, err
-		}
-		if l.Batch.Holder == "" {
-			return nil, errorAt(KindProtocol, hoff, "a lazy ref's holder is empty (leave it out instead)")
-		}
-	}
-	if h.Arg != 5 {
+	if full != 0 {
 		if _, ok := d.skelBatches.numbered(l.Batch); !ok {
 			d.skelBatches.add(l.Batch)
 		}
 	}
-	if item >= uint64(l.Batch.Items) {
-		return nil, errorAt(KindProtocol, off, "lazy ref names item %d of a batch of %d", item, l.Batch.Items)
+	if f.item >= uint64(l.Batch.Items) {
+		return nil, errorAt(KindProtocol, off, "lazy ref names item %d of a batch of %d", f.item, l.Batch.Items)
 	}
-	l.Item = int(item)
+	l.Item, l.DType, l.Shape, l.Order = int(f.item), f.dtype, f.shape, f.order
 	n, ok := byteLen(l.DType, l.Shape)
 	if !ok {
 		return nil, errorAt(KindMismatch, off, "shape %v of %s overflows", l.Shape, l.DType)
@@ -415,6 +384,57 @@ func (d *decoder) skelLazyRef(off int) (*LazyRef, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// skelLazyFields reads a lazy ref's list of fields, of any form, into l's
+// batch and f, and how many fields it has into *full when it has its
+// batch in full (9 or 10, the holder last).
+func (d *decoder) skelLazyFields(l *LazyRef, f *refFields, full *uint64) error {
+	h, hoff, err := d.head()
+	if err != nil {
+		return err
+	}
+	if h.Major != cbor.MajorArray || (h.Arg != 5 && h.Arg != 9 && h.Arg != 10) {
+		return errorAt(KindProtocol, hoff, "expected a lazy ref of 5, 9 or 10 items")
+	}
+	if h.Arg == 5 {
+		noff := d.r.Off
+		n, err := d.uint()
+		if err != nil {
+			return err
+		}
+		if n >= uint64(len(d.skelBatches.full)) {
+			return errorAt(KindProtocol, noff, "a lazy ref names batch %d of the %d before it", n, len(d.skelBatches.full))
+		}
+		l.Batch = d.skelBatches.full[n]
+	} else if err := d.skelBatchFields(&l.Batch); err != nil {
+		return err
+	}
+	if f.item, err = d.uint(); err != nil {
+		return err
+	}
+	if f.dtype, err = d.dtypeName(); err != nil {
+		return err
+	}
+	if f.shape, err = d.dims(); err != nil {
+		return err
+	}
+	if f.order, err = d.order(); err != nil {
+		return err
+	}
+	if h.Arg == 10 {
+		hoff = d.r.Off
+		if l.Batch.Holder, err = d.text(); err != nil {
+			return err
+		}
+		if l.Batch.Holder == "" {
+			return errorAt(KindProtocol, hoff, "a lazy ref's holder is empty (leave it out instead)")
+		}
+	}
+	if h.Arg != 5 {
+		*full = h.Arg
+	}
+	return nil
 }
 
 // skelBatchFields reads the fields of a lazy ref in full that describe its
