@@ -61,8 +61,7 @@ func BenchmarkInstantiate(b *testing.B) {
 }
 
 // BenchmarkCall is one export call (vc_version) through the pool under
-// the default Options: the call's context watched, to set the guest's
-// interrupt word.
+// the default Options.
 func BenchmarkCall(b *testing.B) {
 	rt := newRuntime(b, Options{})
 	ctx := context.Background()

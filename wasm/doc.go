@@ -62,13 +62,15 @@
 //	              or the input cannot fit in it
 //	KindInvalid   a trap, a Go panic or fatal error (a deadlock), an exit
 //
-// How a context's end reaches guest code: when it ends during a call,
-// the host sets a word in the guest (its address is the guest's
-// vc_interrupt), and the guest's decode, which reads and checks the
-// message item by item, polls it every 4096 items and every MiB of text
-// it checks, and stops: within milliseconds of guest work, whatever the
-// message (the costliest items, references and map keys of mixed kinds,
-// take one or two microseconds each in the guest). A guest's sleep
+// How a context's end reaches guest code: the guest's decode, which
+// reads and checks the message item by item, asks the host every 4096
+// items and every MiB of text whether the call's context has ended
+// (viacodec.interrupted), and stops: within milliseconds of guest work,
+// whatever the message (the costliest items, references and map keys of
+// mixed kinds, take one or two microseconds each in the guest). Asking
+// also lets the host's garbage collector in: it stops every goroutine,
+// timers included, before it starts, and cannot stop one that runs
+// guest code until that code calls the host or returns. A guest's sleep
 // ends at once. Other guest calls (encoding, a table's request) run to
 // their end, which their input bounds (encoding is linear in the value),
 // and the call fails when it returns. Guest code that never returns (a

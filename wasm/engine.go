@@ -22,7 +22,6 @@ type engine struct {
 	rt       wazero.Runtime
 	cache    wazero.CompilationCache // nil without a disk cache
 	compiled wazero.CompiledModule
-	strict   bool // compiled with wazero's checks (Options.StrictInterrupt)
 }
 
 // maxPages is wasm32's largest memory: 4 GiB in 64 KiB pages. Each
@@ -31,7 +30,7 @@ const maxPages = 1 << 16
 
 // exports the host calls, each checked at compile time.
 var exports = []string{
-	"vc_layout_version", "vc_version", "vc_interrupt", "vc_alloc", "vc_free", "vc_error_text",
+	"vc_layout_version", "vc_version", "vc_alloc", "vc_free", "vc_error_text",
 	"vc_encode", "vc_decode", "vc_decode_fill", "vc_release", "vc_encode_ref",
 	"vc_table_new", "vc_table_publish", "vc_table_manifest", "vc_table_serve", "vc_table_confirm",
 	"vc_table_status", "vc_table_abort", "vc_table_delete", "vc_table_sweep", "vc_table_stats", "vc_table_close",
@@ -42,11 +41,11 @@ var exports = []string{
 // arm64) and interprets elsewhere. With strict, the compiled code checks
 // at every call and loop whether its call's context has ended, which
 // stops any guest code but costs about 6x on call-heavy guest code such
-// as a message of many small items; without, the guest polls a word the
-// host sets (instance.call).
+// as a message of many small items; without, the guest's decode asks the
+// host (hostInterrupted).
 func newEngine(ctx context.Context, guest []byte, cacheDir string, strict bool) (*engine, error) {
 	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(strict).WithMemoryLimitPages(maxPages)
-	e := &engine{strict: strict}
+	e := &engine{}
 	if cacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
 		if err != nil {

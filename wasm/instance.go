@@ -37,13 +37,9 @@ type instance struct {
 	// idleSize is the memory it held when it went idle (Runtime.put).
 	idleSize uint64
 
-	// intr is the address of the guest's interrupt word (vc_interrupt),
-	// which the host sets when the context of the call in progress ends;
-	// 0 in a strict engine, whose compiled checks stop the guest instead.
-	intr uint32
-	// watched: the calls in progress run under watch, whose context's
-	// end sets the word.
-	watched bool
+	// interrupted: the guest asked during the call in progress whether
+	// to stop (viacodec.interrupted), and the host said yes.
+	interrupted bool
 
 	// callDone is the Done channel of the call in progress, which ends a
 	// guest's sleep early.
@@ -83,10 +79,6 @@ func newInstance(ctx context.Context, e *engine, limit uint64) (*instance, error
 	if err == nil && int32(v) != layout.LayoutVersion {
 		err = core.NewError(core.KindInvalid, nil, "wasm: the guest's layouts are version %d, the host's %d", int32(v), layout.LayoutVersion)
 	}
-	if err == nil && !e.strict {
-		v, err = in.call(ctx, "vc_interrupt")
-		in.intr = uint32(v)
-	}
 	if err != nil {
 		in.close()
 		return nil, err
@@ -117,25 +109,6 @@ func (in *instance) sleep(ns int64) {
 	}
 }
 
-// watch runs f, whose guest calls stop the guest's decode when ctx ends
-// (guest code polls the interrupt word, which ctx's end sets), unless
-// the engine is strict (its compiled checks do). A call during which ctx
-// ended fails (callFrom); the word stays set, so the instance is broken
-// once the watch has fired.
-func (in *instance) watch(ctx context.Context, f func(ctx context.Context, in *instance) error) error {
-	if in.intr == 0 {
-		return f(ctx, in)
-	}
-	stop := context.AfterFunc(ctx, func() { in.mem.set(in.intr) })
-	in.watched = true
-	err := f(ctx, in)
-	in.watched = false
-	if !stop() {
-		in.broken = true
-	}
-	return err
-}
-
 // call calls the export name with args and returns its one result (0 for
 // none). Any error is a failure of the guest (a trap, a panic, an exit, a
 // deadline): the instance is then broken. caller is the caller's own
@@ -159,11 +132,9 @@ func (in *instance) callFrom(ctx, caller context.Context, name string, args ...u
 	in.stderr.reset()
 	stack := in.stack[:max(len(args), 1)]
 	copy(stack, args)
-	err := in.fns[name].CallWithStack(ctx, stack)
-	if err == nil && in.watched {
-		// If the context ended during the call, its watch may have set
-		// the interrupt word: the guest may have stopped short.
-		err = ctx.Err()
+	err := in.fns[name].CallWithStack(context.WithValue(ctx, instanceKey{}, in), stack)
+	if err == nil && in.interrupted {
+		err = ctx.Err() // the guest stopped short, told so (hostInterrupted)
 	}
 	if err != nil {
 		return 0, in.failure(ctx, caller, err, name)

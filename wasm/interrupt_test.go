@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -33,7 +34,10 @@ func longMessage(t testing.TB, n int) []byte {
 // cancellation stops a guest decode that would take seconds, within
 // moments, with its kind (KindTimeout, KindAborted); the instance it ran
 // on is closed and the runtime serves on. So does the Runtime's Close,
-// which returns once the decode has stopped. Goroutines: TestMain.
+// which returns once the decode has stopped. A garbage collection of the
+// host during the guest's call (which stops the host's world, timers
+// included, until the guest's goroutine reaches Go code) does not hold
+// it up. Goroutines: TestMain.
 func TestInterruptLongDecode(t *testing.T) {
 	const after, grace = 100 * time.Millisecond, time.Second
 	rt := newRuntime(t, Options{MemoryLimit: 256 << 20})
@@ -60,9 +64,17 @@ func TestInterruptLongDecode(t *testing.T) {
 			works(t, rt)
 			ctx, cancel := c.ctx()
 			defer cancel()
+			collected := make(chan time.Duration)
 			start := time.Now()
+			time.AfterFunc(after/2, func() {
+				runtime.GC()
+				collected <- time.Since(start)
+			})
 			v, err := dec.DecodeContext(ctx, msg)
 			elapsed := time.Since(start)
+			if gc := <-collected; gc > after+grace {
+				t.Errorf("a garbage collection started after %v ended after %v", after/2, gc)
+			}
 			if v != nil {
 				t.Fatal("an interrupted decode returned a value")
 			}

@@ -2,8 +2,6 @@ package wasm
 
 import (
 	"sync"
-	"sync/atomic"
-	"unsafe"
 
 	"github.com/tetratelabs/wazero/experimental"
 )
@@ -23,17 +21,6 @@ type guestMemory interface {
 	// flight entered: the guest then ran out of memory, whatever its
 	// runtime reports.
 	refused() bool
-	// set stores 1, atomically, in the 32-bit word at addr, if the memory
-	// holds it: from any goroutine, while guest code may run and grow it.
-	set(addr uint32)
-}
-
-// setWord stores 1 atomically in the aligned 32-bit word at addr of buf,
-// if buf holds it.
-func setWord(buf []byte, addr uint32) {
-	if addr%4 == 0 && uint64(addr)+4 <= uint64(len(buf)) {
-		atomic.StoreUint32((*uint32)(unsafe.Pointer(&buf[addr])), 1)
-	}
 }
 
 // sliceMemory is guest memory in a Go slice: the fallback where address
@@ -79,12 +66,6 @@ func (m *sliceMemory) enter() bool {
 }
 
 func (m *sliceMemory) exit() {}
-
-func (m *sliceMemory) set(addr uint32) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	setWord(m.buf, addr) // a grow copies under the lock: before the store or after it
-}
 
 func (m *sliceMemory) size() uint64 {
 	m.mu.Lock()

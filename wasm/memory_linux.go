@@ -102,14 +102,6 @@ func (m *reservedMemory) enter() bool {
 
 func (m *reservedMemory) exit() { m.calls.Exit() }
 
-func (m *reservedMemory) set(addr uint32) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.unmapped {
-		setWord(m.buf[:m.committed], addr)
-	}
-}
-
 // size returns the bytes committed.
 func (m *reservedMemory) size() uint64 {
 	m.mu.Lock()

@@ -43,16 +43,16 @@ type Options struct {
 	// cancellation (or Close) stops any guest code at once, a guest that
 	// loops forever (a bug) included; call-heavy guest code, such as a
 	// message of a million small items, then takes about 6 times the CPU.
-	// Default false: the host sets a word in the guest when the context
-	// of a call ends, and the guest's decode polls it every 4096 items
-	// and every MiB of text it checks, so a decode stops within
-	// milliseconds (the costliest items, references and map keys of
-	// mixed kinds, take one or two microseconds each in the guest). Other
-	// guest calls (an encode, a table's request) run to their end, which
-	// their input bounds: encoding is linear in the value, and a deadline
-	// takes effect when the call returns. A guest's sleep and the host's
-	// downloads stop at once either way. Guest code that never returns (a
-	// bug) is stopped only with StrictInterrupt.
+	// Default false: the guest's decode asks the host every 4096 items
+	// and every MiB of text it checks whether the call's context has
+	// ended, and stops, within milliseconds (the costliest items,
+	// references and map keys of mixed kinds, take one or two
+	// microseconds each in the guest). Other guest calls (an encode, a
+	// table's request) run to their end, which their input bounds:
+	// encoding is linear in the value, and a deadline takes effect when
+	// the call returns. A guest's sleep and the host's downloads stop at
+	// once either way. Guest code that never returns (a bug) is stopped
+	// only with StrictInterrupt.
 	StrictInterrupt bool
 	// MaxIdle is the number of idle instances kept for reuse: 0 means
 	// GOMAXPROCS, a negative value none (every call instantiates, which
@@ -232,7 +232,7 @@ func (r *Runtime) with(ctx context.Context, f func(ctx context.Context, in *inst
 	if err != nil {
 		return err
 	}
-	err = in.watch(callCtx, f)
+	err = f(callCtx, in)
 	if in.oom && in.reused {
 		// A warm instance holds the heap its earlier calls left: the
 		// call runs again on a fresh one, so that running out of memory
@@ -241,7 +241,7 @@ func (r *Runtime) with(ctx context.Context, f func(ctx context.Context, in *inst
 		if in, err = r.get(callCtx, ctx, true); err != nil {
 			return err
 		}
-		err = in.watch(callCtx, f)
+		err = f(callCtx, in)
 	}
 	r.put(in)
 	return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"sync/atomic"
 	"time"
 
 	"github.com/viacodec/viacodec/core"
@@ -122,29 +121,10 @@ type DecOptions struct {
 	// of its own, such as the wasm host. Otherwise typed objects cross as
 	// they are, for the caller's registry.
 	RefuseUnknown bool
-	// Interrupt, if not nil, is polled while the message is checked and
-	// walked (every few thousand items): once set, Decode ends with
-	// KindAborted.
-	Interrupt *Interrupt
-}
-
-// Interrupt is a flag that another thread sets to stop a long call in
-// progress, where no context reaches it: the wasm host sets the guest's,
-// at the address the guest exports, when the context of its call ends.
-// The zero value is not set.
-type Interrupt struct {
-	set atomic.Uint32
-}
-
-// Set sets the flag; it stays set.
-func (i *Interrupt) Set() { i.set.Store(1) }
-
-// Err returns a KindAborted error once the flag is set, nil before.
-func (i *Interrupt) Err() error {
-	if i.set.Load() != 0 {
-		return Errorf(core.KindAborted, "interrupted by the host")
-	}
-	return nil
+	// Interrupted, if not nil, is asked while the message is checked and
+	// walked (every few thousand items): once it answers true, Decode
+	// ends with KindAborted. The wasm guest asks its host so.
+	Interrupted func() bool
 }
 
 func (o DecOptions) decMode() (*core.DecMode, error) {
@@ -198,8 +178,13 @@ func Decode(msg []byte, o DecOptions, canFetch bool, host int64) (*Decoded, erro
 		return nil, err
 	}
 	var stop func() error
-	if o.Interrupt != nil {
-		stop = o.Interrupt.Err
+	if o.Interrupted != nil {
+		stop = func() error {
+			if o.Interrupted() {
+				return Errorf(core.KindAborted, "interrupted by the host")
+			}
+			return nil
+		}
 	}
 	p, err := mode.Skeleton(msg, o.ArraySlotMin, o.BytesSlotMin, stop)
 	if err != nil {

@@ -385,19 +385,20 @@ func TestArraySlotMin(t *testing.T) {
 	abitest.WantKind(t, "negative array_slot_min", err, core.KindInvalid)
 }
 
-// TestDecodeInterrupt: a Decode whose Interrupt is set ends with
-// KindAborted; one whose Interrupt is not set decodes.
+// TestDecodeInterrupt: a Decode whose Interrupted answers true ends with
+// KindAborted; one whose Interrupted answers false decodes, having asked.
 func TestDecodeInterrupt(t *testing.T) {
 	msg, err := core.Marshal(make([]any, 10_000))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var intr Interrupt
-	if _, err := Decode(msg, DecOptions{Interrupt: &intr}, false, 0); err != nil {
-		t.Fatalf("not interrupted: %v", err)
+	asked, stop := 0, false
+	o := DecOptions{Interrupted: func() bool { asked++; return stop }}
+	if _, err := Decode(msg, o, false, 0); err != nil || asked == 0 {
+		t.Fatalf("not interrupted: %v, asked %d times", err, asked)
 	}
-	intr.Set()
-	_, err = Decode(msg, DecOptions{Interrupt: &intr}, false, 0)
+	stop = true
+	_, err = Decode(msg, o, false, 0)
 	if KindOf(err) != core.KindAborted {
 		t.Fatalf("interrupted: %v, want KindAborted", err)
 	}

@@ -27,9 +27,7 @@ var (
 	version = []byte(core.Version)
 	// handles holds the kept decodes.
 	handles = abi.NewTable()
-	// interrupt is set by the host, from outside, when the context of the
-	// call in progress ends (vc_interrupt): long calls poll it.
-	interrupt abi.Interrupt
+
 	// spare is the last large buffer freed, for the next vc_alloc: a
 	// message's buffer serves the next message without the guest zeroing
 	// (and collecting) tens of MiB each time. A vc_alloc that cannot use
@@ -88,9 +86,6 @@ func vcLayoutVersion() int32 { return layout.LayoutVersion }
 
 //go:wasmexport vc_version
 func vcVersion() uint64 { return layout.PackResult(addr(version), uint32(len(version))) }
-
-//go:wasmexport vc_interrupt
-func vcInterrupt() uint32 { return uint32(uintptr(unsafe.Pointer(&interrupt))) }
 
 //go:wasmexport vc_error_text
 func vcErrorText() uint64 {
@@ -153,6 +148,14 @@ func encode(parcel, n uint32, maxDepth int64) ([]byte, error) {
 	return m.AppendTo(make([]byte, 0, m.Len())), nil
 }
 
+// hostInterrupted is the host's answer to whether the call in progress
+// is to stop.
+//
+//go:wasmimport viacodec interrupted
+func hostInterrupted() uint32
+
+func interrupted() bool { return hostInterrupted() != 0 }
+
 // decoded is a kept decode: the message buffer it views stays pinned
 // with it.
 type decoded struct {
@@ -166,7 +169,7 @@ func vcDecode(msg, n uint32, maxDepth, maxElements, maxByteLen, maxMessageSize, 
 		MaxDepth: maxDepth, MaxElements: maxElements, MaxByteLen: maxByteLen,
 		MaxMessageSize: maxMessageSize, MaxArrayBytes: maxArrayBytes, BytesSlotMin: bytesSlotMin, ArraySlotMin: arraySlotMin,
 		PassThrough: flags&DecodePassThrough != 0, RefuseUnknown: flags&DecodeRefuseUnknown != 0,
-		Interrupt: &interrupt,
+		Interrupted: interrupted,
 	}, flags))
 }
 

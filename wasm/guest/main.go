@@ -26,12 +26,16 @@
 // The error text and the version are the guest's; they are never freed.
 //
 // No export waits for I/O: the guest has no files, network or
-// environment. It imports one function from the host, besides WASI:
+// environment. It imports two functions from the host, besides WASI:
 //
 //	viacodec.random(ptr, len u32) u32     fills a buffer from the host's
 //	                                      randomness for the call in progress
 //	                                      (its Rand option); 0, or non-zero
 //	                                      when that source failed
+//	viacodec.interrupted() u32            non-zero once the call in progress is
+//	                                      to stop (its context ended): vc_decode
+//	                                      asks every few thousand items and then
+//	                                      fails with KindAborted
 //
 // The ref ids, tokens and receipt nonces the guest mints come from it. An export that panics or runs out of memory ends the
 // module (the Go runtime exits); the host then discards the instance.
@@ -40,11 +44,6 @@
 //
 //	vc_layout_version() i32
 //	vc_version() u64                      core.Version
-//	vc_interrupt() u32                    the address of a 32-bit word that the host
-//	                                      sets to non-zero, from outside, to stop
-//	                                      the call in progress: vc_decode polls it
-//	                                      and fails with KindAborted; once set, the
-//	                                      instance is done
 //	vc_alloc(n u32) u32                   a pinned buffer of n bytes (undefined); 0 on failure
 //	vc_free(ptr u32) i32                  unpins a buffer of vc_alloc or a result
 //	vc_error_text() u64                   the last failure's error layout
