@@ -78,8 +78,8 @@
 // Runtime's Close. Options.StrictInterrupt compiles the guest with
 // wazero's checks at every function entry and loop head instead, which
 // stop any guest code, an endless loop included, at once, but make
-// call-heavy guest code (a message of a million small items) about 6
-// times slower.
+// call-heavy guest code (a message of many references or small arrays)
+// 4 to 6 times slower.
 //
 // # Resources
 //

@@ -40,8 +40,8 @@ var exports = []string{
 // disk cache). wazero compiles to machine code where it can (amd64,
 // arm64) and interprets elsewhere. With strict, the compiled code checks
 // at every call and loop whether its call's context has ended, which
-// stops any guest code but costs about 6x on call-heavy guest code such
-// as a message of many small items; without, the guest's decode asks the
+// stops any guest code but costs 4 to 6x on call-heavy guest code such
+// as a message of many references; without, the guest's decode asks the
 // host (hostInterrupted).
 func newEngine(ctx context.Context, guest []byte, cacheDir string, strict bool) (*engine, error) {
 	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(strict).WithMemoryLimitPages(maxPages)

@@ -42,7 +42,7 @@ type Options struct {
 	// function entry and loop head, so that a context's deadline or
 	// cancellation (or Close) stops any guest code at once, a guest that
 	// loops forever (a bug) included; call-heavy guest code, such as a
-	// message of a million small items, then takes about 6 times the CPU.
+	// message of many references, then takes 4 to 6 times the CPU.
 	// Default false: the guest's decode asks the host every 4096 items
 	// and every MiB of text it checks whether the call's context has
 	// ended, and stops, within milliseconds (the costliest items,
