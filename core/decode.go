@@ -803,6 +803,9 @@ func (d *decoder) newLazyRef() *LazyRef {
 	return &d.lazySlab[len(d.lazySlab)-1]
 }
 
+// noInts is a shape of no dimensions, which need no memory.
+var noInts = []int{}
+
 // releaseInts gives back the ints of newInts' last run, a, when no one
 // keeps them (a skeleton's shapes, written out at once).
 func (d *decoder) releaseInts(a []int) {
@@ -815,7 +818,10 @@ func (d *decoder) releaseInts(a []int) {
 // zero (releaseInts gives runs back), for the caller to set each. The
 // slice's capacity is n: appending to it copies.
 func (d *decoder) newInts(n int) []int {
-	if n == 0 || n > 64 {
+	if n == 0 {
+		return noInts
+	}
+	if n > 64 {
 		return make([]int, n)
 	}
 	i := d.intsUsed
