@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"encoding/binary"
 	"math"
 	"math/big"
 	"slices"
@@ -250,8 +251,12 @@ func (s *scanner) item(depth int) error {
 				if i == 1 {
 					s.bodyEnd = r.Off
 				}
-			} else if k := s.intRun(min - i); k > 0 {
-				i += k - 1 // integers: nothing to check
+			} else if r.Off < len(r.Data) && r.Data[r.Off] < 0x40 { // an integer: look for a run
+				if k := s.intRun(min - i); k > 0 {
+					i += k - 1 // integers: nothing to check
+				} else if err := s.item(depth + 1); err != nil {
+					return err
+				}
 			} else if err := s.item(depth + 1); err != nil {
 				return err
 			}
@@ -559,9 +564,10 @@ func (d *decoder) batchRef() (BatchRef, error) {
 
 // refNode reads the content of tag TagRef: [batch, item, dtype, shape, order].
 func (d *decoder) refNode(off int) (any, error) {
-	var f refFields
-	if !d.refFieldsFast(&f) {
-		if err := d.refFields(&f); err != nil {
+	f, ok := d.refFieldsFast()
+	if !ok {
+		var err error
+		if f, err = d.refFields(); err != nil {
 			return nil, err
 		}
 	}
@@ -624,27 +630,28 @@ type refFields struct {
 	fields      int
 }
 
-// refFields reads the content of a ref node into f.
-func (d *decoder) refFields(f *refFields) error {
-	if err := d.expectArray(5); err != nil {
-		return err
+// refFields reads the content of a ref node. (Its fields are returned,
+// not written through a pointer: a store of a pointer through a pointer
+// costs a write barrier while the collector marks.)
+func (d *decoder) refFields() (f refFields, err error) {
+	if err = d.expectArray(5); err != nil {
+		return f, err
 	}
-	var err error
 	if f.batch, err = d.uint(); err != nil {
-		return err
+		return f, err
 	}
 	f.fields = d.r.Off
 	if f.item, err = d.uint(); err != nil {
-		return err
+		return f, err
 	}
 	if f.dtype, err = d.dtypeName(); err != nil {
-		return err
+		return f, err
 	}
 	if f.shape, err = d.dims(); err != nil {
-		return err
+		return f, err
 	}
 	f.order, err = d.order()
-	return err
+	return f, err
 }
 
 // refFieldsFast is refFields for the form almost every ref node has (the
@@ -652,35 +659,43 @@ func (d *decoder) refFields(f *refFields) error {
 // of that form; if not, it has read nothing. The values are those
 // refFields reads: a message of many references costs a wasm guest a
 // call per item otherwise.
-func (d *decoder) refFieldsFast(f *refFields) bool {
+func (d *decoder) refFieldsFast() (f refFields, ok bool) {
 	b, i := d.r.Data, d.r.Off
 	if generalOnly || len(b)-i < 7 || b[i] != 0x85 || b[i+1] >= 24 {
-		return false
+		return f, false
 	}
 	f.batch, f.fields = uint64(b[i+1]), i+2
 	i += 2
-	var ok bool
-	if c := b[i]; c < 24 { // small unsigned integers inline, here and below
+	switch c := b[i]; { // unsigned integers of up to 5 bytes inline, here and below
+	case c < 24:
 		f.item, i = uint64(c), i+1
-	} else if f.item, i, ok = uintLong(b, i); !ok {
-		return false
+	case c == 24 && len(b)-i >= 2:
+		f.item, i = uint64(b[i+1]), i+2
+	case c == 25 && len(b)-i >= 3:
+		f.item, i = uint64(b[i+1])<<8|uint64(b[i+2]), i+3
+	case c == 26 && len(b)-i >= 5:
+		f.item, i = uint64(binary.BigEndian.Uint32(b[i+1:])), i+5
+	default:
+		if f.item, i, ok = uintLong(b, i); !ok {
+			return f, false
+		}
 	}
 	if i >= len(b) || b[i]>>5 != cbor.MajorText || b[i]&0x1f >= 24 {
-		return false
+		return f, false
 	}
 	n := int(b[i] & 0x1f)
 	if i++; n > len(b)-i {
-		return false
+		return f, false
 	}
 	if k, _ := dtypeKeyOf(b[i : i+n]); k == d.lastDType.key && k.n > 0 { // the dtype of the ref before, inline
 		f.dtype = d.lastDType.dtype
 	} else if f.dtype = dtypeNamed(b[i : i+n]); f.dtype == DTypeInvalid {
-		return false
+		return f, false
 	} else {
 		d.lastDType.key, d.lastDType.dtype = k, f.dtype
 	}
 	if i += n; i >= len(b) || b[i]>>5 != cbor.MajorArray || b[i]&0x1f >= 24 { // fewer than MaxDims
-		return false
+		return f, false
 	}
 	f.shape = d.newInts(int(b[i] & 0x1f))
 	i++
@@ -689,16 +704,16 @@ func (d *decoder) refFieldsFast(f *refFields) bool {
 		if i < len(b) && b[i] < 24 {
 			v, i = uint64(b[i]), i+1
 		} else if v, i, ok = uintLong(b, i); !ok || v > math.MaxInt64 {
-			return false
+			return f, false
 		}
 		f.shape[j] = int(v)
 	}
 	if i >= len(b) || b[i] > 1 {
-		return false
+		return f, false
 	}
 	f.order = Order(b[i])
 	d.r.Off = i + 1
-	return true
+	return f, true
 }
 
 // uintLong reads the unsigned integer whose head is at b[i]: its value
@@ -730,9 +745,15 @@ func (d *decoder) refOut(r, bi int, fields []byte) (any, error) {
 			d.skelNumbers[bi] = d.skelNumbered
 		}
 		e := d.skel
-		if n >= 0 && n < 24 { // the commonest lazy ref: its head inline
-			e.buf = append(e.buf, 0xda, 0x56, 0x43, 0x01, 0x04, 0x85, byte(n)) // tagSkelLazyRef [n, ...]
-			e.buf = append(e.buf, fields...)
+		if n >= 0 && n < 24 && cap(e.buf)-len(e.buf) >= 7+len(fields) { // the commonest lazy ref, inline
+			// Resliced within its capacity, e.buf keeps its pointer: no
+			// write barrier, which a wasm guest would call while the
+			// collector marks.
+			at := len(e.buf)
+			e.buf = e.buf[:at+7+len(fields)]
+			b := e.buf[at:]
+			b[0], b[1], b[2], b[3], b[4], b[5], b[6] = 0xda, 0x56, 0x43, 0x01, 0x04, 0x85, byte(n) // tagSkelLazyRef [n, ...]
+			copy(b[7:], fields)
 			return nil, nil
 		}
 		e.startSkelLazy(n, &d.batches[bi])
@@ -996,6 +1017,9 @@ func (d *decoder) value() (any, error) {
 	case cbor.MajorMap:
 		return d.mapValue(h.Arg, off)
 	case cbor.MajorTag:
+		if h.Arg == TagRef && !d.mode.opts.Slots { // the commonest tag of many, without tagged's call
+			return d.refNode(off)
+		}
 		return d.tagged(h.Arg, off)
 	}
 	if d.skel != nil && h.AI == cbor.AIFloat64 { // the common float: no Go value needed

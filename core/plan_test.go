@@ -389,6 +389,7 @@ func TestRefNodeFastPaths(t *testing.T) {
 		{{Batch: b0, Item: 24, DType: DTypeFloat8E4M3FN, Shape: []int{1 << 33}}, {Batch: b0, Item: 24, DType: DTypeFloat8E4M3FN, Shape: []int{1 << 33}}},
 		{{Batch: b1, Item: 299, DType: DTypeBFloat16, Shape: []int{255, 256, 65536}}, {Batch: b0, Item: 1<<31 - 2, DType: DTypeComplex128, Shape: make([]int, 23)}},
 		{{Batch: b0, Item: 65536, DType: DTypeBool, Shape: make([]int, 24)}, {Batch: b0, Item: 5, DType: DTypeUint64, Shape: []int{7}}},
+		{{Batch: b0, Item: 65537, DType: DTypeInt16, Shape: []int{3}}, {Batch: b1, Item: 255, DType: DTypeUint16, Shape: []int{24, 1}}},
 	} {
 		list := make([]any, len(refs))
 		for i, l := range refs {

@@ -356,10 +356,10 @@ func (d *decoder) skelArray(off int) (*Array, error) {
 // batch's holder last when it has one, or by its number.
 func (d *decoder) skelLazyRef(off int) (*LazyRef, error) {
 	l := d.newLazyRef()
-	var f refFields
 	full := uint64(0) // a lazy ref in full: its 9 or 10 fields
 	noff := d.r.Off + 1
-	if d.refFieldsFast(&f) { // by number, of the commonest form
+	f, ok := d.refFieldsFast()
+	if ok { // by number, of the commonest form
 		if f.batch >= uint64(len(d.skelBatches.full)) {
 			return nil, errorAt(KindProtocol, noff, "a lazy ref names batch %d of the %d before it", f.batch, len(d.skelBatches.full))
 		}
