@@ -1210,6 +1210,22 @@ func (d *decoder) mapValue(n uint64, off int) (any, error) {
 func (d *decoder) pair(keys *mapKeys) (k, v any, err error) {
 	koff := d.r.Off
 	skel := d.skel
+	if end, ok := canonicalKey(d.r.Data, koff); ok { // its bytes are its encoding
+		enc := d.r.Data[koff:end]
+		if skel != nil { // no Go value needed
+			d.r.Off = end
+			skel.buf = append(skel.buf, enc...)
+		} else if k, err = d.value(); err != nil {
+			return nil, nil, err
+		}
+		if v, err = d.value(); err != nil {
+			return nil, nil, err
+		}
+		if err := keys.add(k, enc, nil, koff); err != nil {
+			return nil, nil, err
+		}
+		return k, v, nil
+	}
 	d.skel = nil
 	k, err = d.value()
 	d.skel = skel
@@ -1258,11 +1274,16 @@ func (mk *mapKeys) text(d *decoder, i uint64, k []byte, koff int) error {
 	if mk.seen == nil {
 		mk.seen = d.textKeySet(mk.first, i)
 	}
-	enc := string(cbor.AppendHead(nil, cbor.MajorText, uint64(len(k)))) + string(k)
-	if _, dup := mk.seen[enc]; dup {
+	var enc []byte
+	if end, ok := canonicalKey(d.r.Data, koff); ok {
+		enc = d.r.Data[koff:end] // the key as it stands: no copy to look it up
+	} else {
+		enc = append(cbor.AppendHead(nil, cbor.MajorText, uint64(len(k))), k...)
+	}
+	if _, dup := mk.seen[string(enc)]; dup {
 		return errorAt(KindSyntax, koff, "duplicate map key %q", k)
 	}
-	mk.seen[enc] = struct{}{}
+	mk.seen[string(enc)] = struct{}{}
 	return nil
 }
 
@@ -1285,6 +1306,49 @@ func (mk *mapKeys) add(k any, enc []byte, kerr error, koff int) error {
 	}
 	mk.seen[string(enc)] = struct{}{}
 	return nil
+}
+
+// canonicalKey returns where the map key at off in b (which the scan
+// accepted) ends, when it is an integer within int64, a byte string or a
+// text string whose head has the shortest form: its bytes are then its
+// canonical encoding, appendKey's, and ok is true.
+func canonicalKey(b []byte, off int) (end int, ok bool) {
+	if off >= len(b) {
+		return 0, false
+	}
+	c := b[off]
+	major, ai := c>>5, c&0x1f
+	if major > cbor.MajorText {
+		return 0, false
+	}
+	var arg, least uint64 // least: the smallest argument of the head's width
+	n := 1
+	switch {
+	case ai < 24:
+		arg = uint64(ai)
+	case ai == 24 && len(b)-off >= 2:
+		arg, n, least = uint64(b[off+1]), 2, 24
+	case ai == 25 && len(b)-off >= 3:
+		arg, n, least = uint64(binary.BigEndian.Uint16(b[off+1:])), 3, 1<<8
+	case ai == 26 && len(b)-off >= 5:
+		arg, n, least = uint64(binary.BigEndian.Uint32(b[off+1:])), 5, 1<<16
+	case ai == 27 && len(b)-off >= 9:
+		arg, n, least = binary.BigEndian.Uint64(b[off+1:]), 9, 1<<32
+	default:
+		return 0, false
+	}
+	switch {
+	case arg < least:
+		return 0, false // a longer head than needed: appendKey writes another
+	case major == cbor.MajorNeg && arg > math.MaxInt64:
+		return 0, false // a big.Int, as intValue reads it
+	case major >= cbor.MajorBytes:
+		if arg > uint64(len(b)-off-n) {
+			return 0, false
+		}
+		return off + n + int(arg), true
+	}
+	return off + n, true
 }
 
 // textLess reports whether text key a sorts before b as encoded keys do:

@@ -35,3 +35,37 @@ func TestParseDType(t *testing.T) {
 		}
 	}
 }
+
+// TestCanonicalKey: where canonicalKey takes a map key's bytes as its
+// encoding, they are what appendKey writes for the key's value; it takes
+// every shortest integer, byte and text key, and no other.
+func TestCanonicalKey(t *testing.T) {
+	for _, c := range []struct {
+		hex  string
+		take bool
+	}{
+		{"00", true}, {"17", true}, {"1818", true}, {"1817", false}, {"1900ff", false}, {"190100", true},
+		{"1a0000ffff", false}, {"1a00010000", true}, {"1b00000000ffffffff", false}, {"1b0000000100000000", true},
+		{"1bffffffffffffffff", true}, {"20", true}, {"3b7fffffffffffffff", true}, {"3b8000000000000000", false},
+		{"40", true}, {"4161", true}, {"580161", false}, {"6161", true}, {"780161", false}, {"6461626364", true},
+		{"f5", false}, {"f6", false}, {"c24101", false}, {"80", false}, {"19", false}, {"6261", false},
+	} {
+		b := unhex(t, c.hex)
+		end, ok := canonicalKey(b, 0)
+		if ok != c.take || ok && end != len(b) {
+			t.Fatalf("canonicalKey(%s) = %d, %v; want %v", c.hex, end, ok, c.take)
+		}
+		if !ok {
+			continue
+		}
+		d := &decoder{mode: MustMode(DecOptions{}.DecMode())}
+		d.r.Data = b
+		k, err := d.value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if enc, err := appendKey(nil, k); err != nil || string(enc) != string(b) {
+			t.Fatalf("%s: appendKey gives %x, %v", c.hex, enc, err)
+		}
+	}
+}
