@@ -203,6 +203,9 @@ func (s *scanner) item(depth int) error {
 		h, ok = r.ReadHead4()
 	}
 	if !ok {
+		h, ok = r.ReadHead1()
+	}
+	if !ok {
 		var err error
 		if h, err = r.ReadHead(); err != nil {
 			return errorAt(KindSyntax, off, "%v", err)
@@ -275,6 +278,10 @@ func (s *scanner) item(depth int) error {
 			if s.refNode(depth + 1) {
 				return nil
 			}
+		case h.Arg == tagArrayRow || h.Arg == tagArrayColumn:
+			if s.ndarray(depth + 1) {
+				return nil
+			}
 		case isArrayTag(h.Arg):
 			s.arrays++
 		}
@@ -331,6 +338,60 @@ func (s *scanner) refNode(depth int) bool {
 	s.r.Off = i
 	s.budget -= 6 + dims // the items it moved past, for the poller
 	return true
+}
+
+// ndarray moves past the content of an RFC 8746 array (tag 40 or 1040),
+// at depth, of the form small arrays have, and reports whether it did:
+// a list of 2 of a short list of unsigned integers and a tag of a
+// one-byte argument around a byte string, as item would check them. Any
+// other content is item's to check.
+func (s *scanner) ndarray(depth int) bool {
+	m, b, i := s.m, s.r.Data, s.r.Off
+	if generalOnly || depth+1 >= m.depthLimit || m.opts.MaxElements < 2 || len(b)-i < 4 || b[i] != 0x82 ||
+		b[i+1]>>5 != cbor.MajorArray || b[i+1]&0x1f >= 24 || int(b[i+1]&0x1f) > m.opts.MaxElements {
+		return false
+	}
+	dims := int(b[i+1] & 0x1f)
+	i += 2
+	for range dims {
+		if i = skipUint(b, i); i < 0 {
+			return false
+		}
+	}
+	if len(b)-i < 3 || b[i] != 0xd8 { // a tag of a one-byte argument
+		return false
+	}
+	tag := uint64(b[i+1])
+	n, at := bytesHead(b, i+2)
+	if at < 0 || n > len(b)-at || int64(n) > m.opts.MaxByteLen {
+		return false
+	}
+	if isTypedArrayTag(tag) { // isArrayTag, for a tag under 256
+		s.arrays++
+	}
+	s.r.Off = at + n
+	s.budget -= 4 + dims // the items it moved past, for the poller
+	return true
+}
+
+// bytesHead reads the head of a byte string of fewer than 2^16 bytes at
+// b[i]: its length and where its bytes start; at is -1 for any other.
+func bytesHead(b []byte, i int) (n, at int) {
+	if i < len(b) && b[i]-0x40 < 24 { // inline: fewer than 24 bytes
+		return int(b[i] - 0x40), i + 1
+	}
+	return bytesHeadLong(b, i)
+}
+
+func bytesHeadLong(b []byte, i int) (n, at int) {
+	switch {
+	case i >= len(b):
+	case b[i] == 0x58 && len(b)-i >= 2 && b[i+1] >= 24:
+		return int(b[i+1]), i + 2
+	case b[i] == 0x59 && len(b)-i >= 3 && b[i+1] != 0:
+		return int(b[i+1])<<8 | int(b[i+2]), i + 3
+	}
+	return 0, -1
 }
 
 // skipUint returns where the unsigned integer whose head is at b[i]
@@ -958,6 +1019,12 @@ func (d *decoder) value() (any, error) {
 	off := d.r.Off
 	h, ok := d.r.ReadSmall()
 	if !ok {
+		h, ok = d.r.ReadHead4() // our own tags' heads, inline too
+	}
+	if !ok {
+		h, ok = d.r.ReadHead1() // RFC 8746's tags' heads
+	}
+	if !ok {
 		var err error
 		if h, off, err = d.head(); err != nil {
 			return nil, err
@@ -1390,9 +1457,12 @@ func (d *decoder) tagged(tag uint64, off int) (any, error) {
 	case tagBignumPos, tagBignumNeg:
 		return d.out(d.bignum(tag, off))
 	case tagArrayRow, tagArrayColumn:
-		data, shape, order, err := d.ndarrayParts(tag)
-		if err != nil {
-			return nil, err
+		data, shape, order, ok := d.ndarrayFast(tag)
+		if !ok {
+			var err error
+			if data, shape, order, err = d.ndarrayParts(tag); err != nil {
+				return nil, err
+			}
 		}
 		return d.array(data, shape, order, off)
 	case TagObject:
@@ -1511,6 +1581,47 @@ func (d *decoder) typedArray(tag uint64, off int) (typedData, error) {
 		return typedData{}, errorAt(KindMismatch, boff, "%d bytes are not a whole number of %s elements", len(b), t.dtype)
 	}
 	return typedData{t.dtype, t.bigEndian, b, d.r.Off - len(b)}, nil
+}
+
+// ndarrayFast is ndarrayParts for the form small arrays have (the one
+// scanner.ndarray takes, with dimensions of fewer than 24 and a typed
+// array whose payload is whole elements), read at once, and reports
+// whether it was of that form; if not, it has read nothing and
+// ndarrayParts reports what is wrong. A message of many small arrays
+// costs a wasm guest a call per item otherwise.
+func (d *decoder) ndarrayFast(tag uint64) (data typedData, shape []int, order Order, ok bool) {
+	b, i := d.r.Data, d.r.Off
+	if generalOnly || len(b)-i < 4 || b[i] != 0x82 || b[i+1]>>5 != cbor.MajorArray || b[i+1]&0x1f >= 24 {
+		return data, nil, 0, false
+	}
+	shape = d.newInts(int(b[i+1] & 0x1f))
+	i += 2
+	for j := range shape {
+		if i >= len(b) || b[i] >= 24 {
+			d.releaseInts(shape)
+			return data, nil, 0, false
+		}
+		shape[j] = int(b[i])
+		i++
+	}
+	var t typedArrayTag
+	if len(b)-i >= 3 && b[i] == 0xd8 {
+		t, ok = lookupTypedArrayTag(uint64(b[i+1]))
+	}
+	n, at := 0, -1
+	if ok {
+		n, at = bytesHead(b, i+2)
+	}
+	if at < 0 || n > len(b)-at || n%t.dtype.Size() != 0 {
+		d.releaseInts(shape)
+		return data, nil, 0, false
+	}
+	d.r.Off = at + n
+	order = RowMajor
+	if tag == tagArrayColumn {
+		order = ColumnMajor
+	}
+	return typedData{t.dtype, t.bigEndian, b[at : at+n], at}, shape, order, true
 }
 
 // ndarrayParts reads the content of tag 40 or 1040 without checking the

@@ -138,6 +138,17 @@ func (r *Reader) ReadHead4() (h Head, ok bool) {
 	return h, false
 }
 
+// ReadHead1 reads the next head if its argument takes one byte, as
+// ReadHead would, and reports whether it did: the head of RFC 8746's
+// tags, which the compiler inlines into a caller.
+func (r *Reader) ReadHead1() (h Head, ok bool) {
+	if b := r.Data[r.Off:]; len(b) >= 2 && b[0]&0x1f == 24 { // Off never passes the end
+		r.Off += 2
+		return Head{b[0] >> 5, 24, uint64(b[1])}, true
+	}
+	return h, false
+}
+
 // ReadHead reads one item head. Indefinite lengths and reserved values are
 // errors.
 func (r *Reader) ReadHead() (Head, error) {
