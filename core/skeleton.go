@@ -360,10 +360,10 @@ func (d *decoder) skelLazyRef(off int) (*LazyRef, error) {
 	noff := d.r.Off + 1
 	f, ok := d.refFieldsFast()
 	if ok { // by number, of the commonest form
-		if f.batch >= uint64(len(d.skelBatches.full)) {
-			return nil, errorAt(KindProtocol, noff, "a lazy ref names batch %d of the %d before it", f.batch, len(d.skelBatches.full))
+		var err error
+		if l.Batch, err = d.skelBatchNumbered(f.batch, noff); err != nil {
+			return nil, err
 		}
-		l.Batch = d.skelBatches.full[f.batch]
 	} else if err := d.skelLazyFields(l, &f, &full); err != nil {
 		return nil, err
 	}
@@ -403,10 +403,9 @@ func (d *decoder) skelLazyFields(l *LazyRef, f *refFields, full *uint64) error {
 		if err != nil {
 			return err
 		}
-		if n >= uint64(len(d.skelBatches.full)) {
-			return errorAt(KindProtocol, noff, "a lazy ref names batch %d of the %d before it", n, len(d.skelBatches.full))
+		if l.Batch, err = d.skelBatchNumbered(n, noff); err != nil {
+			return err
 		}
-		l.Batch = d.skelBatches.full[n]
 	} else if err := d.skelBatchFields(&l.Batch); err != nil {
 		return err
 	}
@@ -435,6 +434,15 @@ func (d *decoder) skelLazyFields(l *LazyRef, f *refFields, full *uint64) error {
 		*full = h.Arg
 	}
 	return nil
+}
+
+// skelBatchNumbered returns the batch a lazy ref names by number n (at
+// noff).
+func (d *decoder) skelBatchNumbered(n uint64, noff int) (BatchRef, error) {
+	if n >= uint64(len(d.skelBatches.full)) {
+		return BatchRef{}, errorAt(KindProtocol, noff, "a lazy ref names batch %d of the %d before it", n, len(d.skelBatches.full))
+	}
+	return d.skelBatches.full[n], nil
 }
 
 // skelBatchFields reads the fields of a lazy ref in full that describe its

@@ -445,12 +445,14 @@ type hostileCase struct {
 }
 
 // hostileMiB returns messages of at most 1 MiB (issue 25: each may cost at
-// most about a second of guest CPU): as many references, arrays, nested
-// lists, map keys and strings as fit. The references are decoded in
-// pass-through (a relay) and planned for download (a receiver without a
-// Fetcher: refused once planned).
-func hostileMiB(t testing.TB) []hostileCase {
-	const size = 1 << 20
+// most about a second of guest CPU): hostileOf(t, 1 MiB).
+func hostileMiB(t testing.TB) []hostileCase { return hostileOf(t, 1<<20) }
+
+// hostileOf returns messages of at most size bytes: as many references,
+// arrays, nested lists, map keys and strings as fit. The references are
+// decoded in pass-through (a relay) and planned for download (a receiver
+// without a Fetcher: refused once planned).
+func hostileOf(t testing.TB, size int) []hostileCase {
 	// fit builds the message of the most items that fits in size.
 	fit := func(build func(n int) []byte) []byte {
 		n := 1000 * (size - 64) / len(build(1000))

@@ -18,7 +18,8 @@ import (
 )
 
 // corpus returns the inputs by name: the golden files (positive, lenient,
-// bad), core's fuzz corpus, generated hostile messages, and truncations
+// bad), core's fuzz corpus, generated hostile messages (those of
+// BenchmarkDecodeHostile among them, at 64 KiB), and truncations
 // and byte flips of the positive golden files.
 func corpus(t *testing.T) map[string][]byte {
 	in := map[string][]byte{}
@@ -45,6 +46,9 @@ func corpus(t *testing.T) map[string][]byte {
 	}
 	for name, b := range hostile(t) {
 		in["hostile/"+name] = b
+	}
+	for _, c := range hostileOf(t, 64<<10) { // BenchmarkDecodeHostile's, smaller
+		in["hostile-64KiB/"+c.name] = c.msg
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	cuts := 12
