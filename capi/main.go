@@ -50,7 +50,8 @@
 // the real message canonically. vc_decode does the reverse, and
 // vc_decode_fill copies the slots' bytes into memory the caller allocated.
 //
-// A skeleton may also hold lazy refs, each with its batch descriptor:
+// A skeleton may also hold lazy refs, the first of each batch with its
+// batch descriptor and the rest with that descriptor's number (§4.1):
 // they are written again as they came, so a relay forwards references by
 // decoding with pass_through and encoding the skeleton back.
 //

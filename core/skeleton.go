@@ -236,7 +236,7 @@ func (d *decoder) skelTagged(tag uint64, off int) (v any, ok bool, err error) {
 	case tagSkelLazyRef:
 		v, err = d.skelLazyRef(off)
 	case TagRef:
-		err = errorAt(KindProtocol, off, "a ref node in a skeleton: lazy refs cross with their batch descriptor (tag %d)", tagSkelLazyRef)
+		err = errorAt(KindProtocol, off, "a ref node in a skeleton: lazy refs cross as tag %d", tagSkelLazyRef)
 	case TagEnvelope:
 		err = errorAt(KindProtocol, off, "an envelope in a skeleton")
 	default:
