@@ -58,6 +58,9 @@ func (m *DecMode) walk(data []byte, d *decoder) (*Plan, error) {
 		// The skeleton is about the message's size, less the arrays and
 		// byte strings that become slots: start there, within reason.
 		d.skel.buf = make([]byte, 0, min(len(data)+len(data)/4, 4<<20))
+		if !m.opts.PassThrough { // every ref a slot (small arrays may stay in the skeleton)
+			d.plan.Slots = make([]Slot, 0, s.refs)
+		}
 	} else {
 		slots := s.arrays
 		if !m.opts.PassThrough {

@@ -507,6 +507,13 @@ var skeletonEncMode = MustMode(EncOptions{Slots: true, MaxDepth: MaxDepthLimit}.
 
 // appendSlot writes slot i.
 func (e *encoder) appendSlot(i SlotIndex) {
+	if n := len(e.buf); cap(e.buf)-n >= 10 { // within capacity: no write barrier (refOut)
+		e.buf = e.buf[:n+5]
+		b := e.buf[n:]
+		b[0], b[1], b[2], b[3], b[4] = 0xda, 0x56, 0x43, 0x00, 0x03 // TagSlot
+		e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(i))
+		return
+	}
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorTag, TagSlot)
 	e.buf = cbor.AppendHead(e.buf, cbor.MajorUint, uint64(i))
 }
