@@ -8,6 +8,8 @@ package main
 
 import (
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -175,25 +177,46 @@ func TestPublishOptionsNames(t *testing.T) {
 // TestHostOptions: every field of vc_host_options reaches the export
 // layer.
 func TestHostOptions(t *testing.T) {
-	if o := hostOptions(nil); o != (abihost.HostOptions{}) {
+	host := func(o abihost.HostOptions, err error) abihost.HostOptions {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	if o := host(hostOptions(nil)); !reflect.DeepEqual(o, abihost.HostOptions{}) {
 		t.Fatalf("NULL options: %+v", o)
 	}
-	opts := newArg(hostOptions)
+	opts := newArgErr(hostOptions)
 	opts.allow_cleartext = 1
 	opts.http2 = 1
 	opts.concurrency = 3
-	if o := hostOptions(opts); !o.AllowCleartext || !o.HTTP2 || o.ClientAuth || o.Concurrency != 3 {
+	if o := host(hostOptions(opts)); !o.AllowCleartext || !o.HTTP2 || o.ClientAuth || o.Concurrency != 3 || o.TrustedHops != nil {
 		t.Fatalf("options %+v", o)
 	}
 	opts.allow_cleartext = 0
-	if o := hostOptions(opts); o.AllowCleartext {
+	if o := host(hostOptions(opts)); o.AllowCleartext {
 		t.Fatalf("allow_cleartext 0: %+v", o)
 	}
 	name := "cell-1"
 	strs, free := cStrings(t, &name)
 	defer free()
 	setPointer(&opts.default_name, *(*unsafe.Pointer)(strs))
-	if o := hostOptions(opts); o.DefaultName != "cell-1" || o.Name != "" {
+	if o := host(hostOptions(opts)); o.DefaultName != "cell-1" || o.Name != "" {
 		t.Fatalf("default_name: %+v", o)
+	}
+	hops, freeHops := cStrings(t, ptr("relay-a"), ptr("relay-b"))
+	defer freeHops()
+	setPointer(&opts.trusted_hops, hops)
+	opts.trusted_hops_len = 2
+	if o := host(hostOptions(opts)); !slices.Equal(o.TrustedHops, []string{"relay-a", "relay-b"}) {
+		t.Fatalf("trusted_hops: %+v", o.TrustedHops)
+	}
+	nullHop, freeNull := cStrings(t, ptr("relay-a"), nil)
+	defer freeNull()
+	setPointer(&opts.trusted_hops, nullHop)
+	opts.trusted_hops_len = 2
+	if _, err := hostOptions(opts); err == nil || !strings.Contains(err.Error(), "trusted_hops") {
+		t.Fatalf("a NULL entry in trusted_hops: %v", err)
 	}
 }

@@ -33,7 +33,11 @@ func vc_host_new(opts *C.vc_host_options, handle *C.int64_t, err *C.vc_error) C.
 			return abi.Errorf(core.KindInvalid, "vc_host_new: handle must not be NULL")
 		}
 		*handle = 0
-		h, err := abihost.NewHost(hostOptions(opts))
+		o, err := hostOptions(opts)
+		if err != nil {
+			return err
+		}
+		h, err := abihost.NewHost(o)
 		if err != nil {
 			return err
 		}
@@ -50,14 +54,24 @@ func vc_host_new(opts *C.vc_host_options, handle *C.int64_t, err *C.vc_error) C.
 //
 //export vc_host_check
 func vc_host_check(opts *C.vc_host_options, err *C.vc_error) C.int32_t {
-	return call(err, func() error { return abihost.CheckHostOptions(hostOptions(opts)) })
+	return call(err, func() error {
+		o, err := hostOptions(opts)
+		if err != nil {
+			return err
+		}
+		return abihost.CheckHostOptions(o)
+	})
 }
 
 // hostOptions copies *opts (NULL: the defaults) into Go memory, and for
 // a store the AWS environment (storeEnv).
-func hostOptions(opts *C.vc_host_options) abihost.HostOptions {
+func hostOptions(opts *C.vc_host_options) (abihost.HostOptions, error) {
 	if opts == nil {
-		return abihost.HostOptions{}
+		return abihost.HostOptions{}, nil
+	}
+	hops, err := goStrings(opts.trusted_hops, opts.trusted_hops_len, "trusted_hops")
+	if err != nil {
+		return abihost.HostOptions{}, err
 	}
 	if opts.store != nil {
 		storeEnv()
@@ -69,8 +83,8 @@ func hostOptions(opts *C.vc_host_options) abihost.HostOptions {
 		ClientAuth: opts.tls_client_auth != 0, AllowCleartext: opts.allow_cleartext != 0, HTTP2: opts.http2 != 0,
 		RefThreshold: int64(opts.ref_threshold), Concurrency: int64(opts.concurrency), ChunkSize: int64(opts.chunk_size),
 		NoListen: opts.no_listen != 0, RequestTimeoutNs: int64(opts.request_timeout_ns), Retries: int64(opts.retries),
-		Store: goString(opts.store),
-	}
+		Store: goString(opts.store), TrustedHops: hops,
+	}, nil
 }
 
 // storeEnv copies the variables a store reads (s3store.EnvNames) from the

@@ -77,7 +77,7 @@
 //     ends the upload of that vc_host_encode (status 12). vc_release(cancel)
 //     cancels too.
 
-#define VC_ABI_VERSION 15
+#define VC_ABI_VERSION 16
 
 // vc_error receives the error of a failed call. On success msg is NULL and
 // offset -1. On failure msg is NUL-terminated UTF-8 text, malloc'd: the
@@ -193,6 +193,14 @@ typedef struct vc_host_options {
 	                           // AWS_SECRET_ACCESS_KEY, AWS_REGION,
 	                           // AWS_ENDPOINT_URL_S3; ~/.aws/credentials).
 	                           // NULL: the host serves them itself
+	const char* const* trusted_hops; // under mutual TLS (tls_ca_file), the
+	                           // certificate names (Subject CN) of the
+	                           // relays and holders that may ask and
+	                           // confirm for the receivers behind them
+	                           // (docs/download-protocol.md §2.1). Each a
+	                           // receiver id. NULL: none. Read during the
+	                           // call only
+	int64_t trusted_hops_len;  // entries of trusted_hops
 } vc_host_options;
 
 // vc_relay_options: how vc_relay_new starts a pull-through caching relay.

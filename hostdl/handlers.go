@@ -60,65 +60,61 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request) (batchRequest, bo
 		return req, false
 	}
 	req.ref = ref
-	id, status, err := receiverOf(r)
-	if err != nil {
-		s.fail(w, r, status, err)
-		return req, false
-	}
-	req.receiver = id
-	if req.hop, status, err = hopOf(r); err != nil {
+	var status int
+	var err error
+	if req.receiver, req.hop, status, err = s.who(r); err != nil {
 		s.fail(w, r, status, err)
 		return req, false
 	}
 	return req, true
 }
 
-// hopOf returns the relay or holder that forwards r, from its Viacodec-Via
-// header: a claim, as a receiver id without mutual TLS is. Under mutual
-// TLS the header is not taken: the certificate names who asks, and a
-// receipt needs every piece served to that id (docs/download-protocol.md
-// §5.3).
-func hopOf(r *http.Request) (string, int, error) {
-	vias := r.Header.Values(headerVia)
-	switch {
-	case len(vias) == 0 || (r.TLS != nil && len(r.TLS.VerifiedChains) > 0):
-		return "", 0, nil
-	case len(vias) > 1:
-		return "", http.StatusBadRequest, core.NewError(core.KindInvalid, nil, "hostdl: more than one %s header", headerVia)
-	case !core.ValidReceiverID(vias[0]):
-		return "", http.StatusBadRequest, core.NewError(core.KindInvalid, nil,
-			"hostdl: %s must be 1 to %d printable ASCII characters", headerVia, core.MaxReceiverIDLen)
+// who returns who sends r (its receiver id) and the relay or holder that
+// forwards it (hop, "" for none), from the Viacodec-Receiver and
+// Viacodec-Via headers.
+//
+// Without mutual TLS both are claims (400, KindInvalid, when the
+// receiver is missing or either is malformed). Under mutual TLS the
+// verified client certificate's Subject Common Name is who asks: a
+// receiver header, if sent, must repeat it (else 403, KindAuth), and the
+// Via header is not taken, since a receipt needs every piece served to
+// that id (docs/download-protocol.md §5.3). Unless the name is one of
+// ServerOptions.TrustedHops: that hop then asks for the receiver its
+// receiver header names (required), and the certificate, not the Via
+// header, names the hop.
+func (s *Server) who(r *http.Request) (receiver, hop string, status int, err error) {
+	for _, h := range []string{headerReceiver, headerVia} {
+		if len(r.Header.Values(h)) > 1 {
+			return "", "", http.StatusBadRequest, core.NewError(core.KindInvalid, nil, "hostdl: more than one %s header", h)
+		}
 	}
-	return vias[0], 0, nil
-}
-
-// receiverOf returns who sends r. Under mutual TLS that is the verified
-// client certificate's Subject Common Name, and a Viacodec-Receiver header,
-// if sent, must repeat it (else 403, KindAuth). Otherwise it is the
-// header's value: a claim (400, KindInvalid, when missing or malformed).
-func receiverOf(r *http.Request) (id string, status int, err error) {
-	claims := r.Header.Values(headerReceiver)
-	if len(claims) > 1 {
-		return "", http.StatusBadRequest, core.NewError(core.KindInvalid, nil, "hostdl: more than one %s header", headerReceiver)
-	}
-	claim := r.Header.Get(headerReceiver)
+	claim, via := r.Header.Get(headerReceiver), r.Header.Get(headerVia)
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-		id = r.TLS.VerifiedChains[0][0].Subject.CommonName
+		cn := r.TLS.VerifiedChains[0][0].Subject.CommonName
 		switch {
-		case !core.ValidReceiverID(id):
-			return "", http.StatusForbidden, core.NewError(core.KindAuth, nil,
+		case !core.ValidReceiverID(cn):
+			return "", "", http.StatusForbidden, core.NewError(core.KindAuth, nil,
 				"hostdl: the client certificate's Subject CN is not a receiver id (1 to %d printable ASCII characters)", core.MaxReceiverIDLen)
-		case claim != "" && claim != id:
-			return "", http.StatusForbidden, core.NewError(core.KindAuth, nil,
+		case s.trusted[cn] && !core.ValidReceiverID(claim):
+			return "", "", http.StatusBadRequest, core.NewError(core.KindInvalid, nil,
+				"hostdl: a trusted hop must name the receiver it asks for in %s (1 to %d printable ASCII characters)", headerReceiver, core.MaxReceiverIDLen)
+		case s.trusted[cn]:
+			return claim, cn, 0, nil
+		case claim != "" && claim != cn:
+			return "", "", http.StatusForbidden, core.NewError(core.KindAuth, nil,
 				"hostdl: %s is not the receiver id of the client certificate", headerReceiver)
 		}
-		return id, 0, nil
+		return cn, "", 0, nil
 	}
 	if !core.ValidReceiverID(claim) {
-		return "", http.StatusBadRequest, core.NewError(core.KindInvalid, nil,
+		return "", "", http.StatusBadRequest, core.NewError(core.KindInvalid, nil,
 			"hostdl: %s must be 1 to %d printable ASCII characters", headerReceiver, core.MaxReceiverIDLen)
 	}
-	return claim, 0, nil
+	if via != "" && !core.ValidReceiverID(via) {
+		return "", "", http.StatusBadRequest, core.NewError(core.KindInvalid, nil,
+			"hostdl: %s must be 1 to %d printable ASCII characters", headerVia, core.MaxReceiverIDLen)
+	}
+	return claim, via, 0, nil
 }
 
 // parseRefID accepts a UUID in its 8-4-4-4-12 hex form only.
@@ -499,7 +495,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		}
 		s.m.request(status, r.ProtoMajor)
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
-			recv, _, _ := receiverOf(r)
+			recv, _, _, _ := s.who(r)
 			s.log.LogAttrs(r.Context(), slog.LevelDebug, "hostdl: request",
 				slog.String("method", cut(r.Method, 16)), slog.String("path", cut(r.URL.Path, maxLogText)), slog.String("proto", cut(r.Proto, 16)),
 				slog.String("receiver", recv), slog.Int("status", status), slog.Duration("took", time.Since(start)))

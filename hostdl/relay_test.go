@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -483,5 +484,67 @@ func TestRelayPieceUnavailableStatus(t *testing.T) {
 	code, body, _ := rawDo(t, http.MethodGet, url+"items/0", hdr)
 	if code != http.StatusServiceUnavailable || errKind(t, body) != core.KindUnavailable.String() {
 		t.Fatalf("a piece the relay cannot fetch: %d %q, want 503 unavailable", code, body)
+	}
+}
+
+// TestRelayTrustedHop: under mutual TLS, an origin that trusts the
+// relay's certificate (ServerOptions.TrustedHops) lets it ask and confirm
+// for the receivers behind it: a named receiver gets the model through
+// the relay and the origin counts its receipt under its own name; a
+// receiver the transaction does not name is still refused, and a trusted
+// hop that names no receiver is refused (400).
+func TestRelayTrustedHop(t *testing.T) {
+	pki := newPKI(t, "hop")
+	table := newTable(t)
+	origin := startServer(t, table, ServerOptions{
+		TLSFiles:    TLSFiles{CertFile: pki.serverCert, KeyFile: pki.serverKey, CAFile: pki.caFile},
+		TrustedHops: []string{"relay-a"},
+	})
+	mdl := newModel(2<<20, 1, 5)
+	msg, tx := publish(t, table, origin.Source(), mdl.body(), core.PublishOptions{Names: []string{"agent"}})
+	relay := startRelay(t, RelayOptions{Client: ClientOptions{TLS: pki.clientConfig("relay-a"), Retries: -1}})
+	held, err := relay.Forward(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := newTestClient(t, ClientOptions{Receiver: "stranger", Retries: -1})
+	_, err = decoder(t, stranger).Decode(held)
+	wantKind(t, err, core.KindAuth)
+	agent := newTestClient(t, ClientOptions{Receiver: "agent", Retries: -1})
+	v, err := decoder(t, agent).Decode(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mdl.check(v); err != nil {
+		t.Fatal(err)
+	}
+	out, err := tx.Wait(t.Context())
+	if err != nil || out.State != core.StateCompleted || !slices.Equal(out.Confirmed(), []string{"agent"}) {
+		t.Fatalf("outcome %+v, %v; want completed by agent", out, err)
+	}
+
+	// The hop must say whom it asks for.
+	msg, _ = publish(t, table, origin.Source(), mdl.body(), core.PublishOptions{})
+	lazy, err := core.MustMode(core.DecOptions{PassThrough: true}.DecMode()).Decode(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref core.BatchRef
+	for _, x := range lazy.(map[string]any) {
+		ref = x.(*core.LazyRef).Batch
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: pki.clientConfig("relay-a")}}
+	defer hc.CloseIdleConnections()
+	code, body, _ := doWith(t, hc, http.MethodGet, batchURL(origin, ref, "manifest"), map[string]string{"Authorization": bearer(ref)})
+	if code != http.StatusBadRequest || errKind(t, body) != core.KindInvalid.String() {
+		t.Fatalf("a trusted hop that names no receiver: %d %s", code, body)
+	}
+}
+
+func TestTrustedHopsChecked(t *testing.T) {
+	for _, hops := range [][]string{{""}, {"bad\nname"}, make([]string, core.DefaultMaxReceivers+1)} {
+		if _, err := NewServer(newTable(t), ServerOptions{TrustedHops: hops, Logger: quiet}); err == nil || !strings.Contains(err.Error(), "TrustedHops") {
+			t.Errorf("TrustedHops %q: %v", hops[:min(len(hops), 2)], err)
+		}
 	}
 }

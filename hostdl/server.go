@@ -19,16 +19,17 @@ import (
 // the table hands out) and receipts. It also sweeps the table on an
 // interval. A Server is safe for concurrent use; it does not own the table.
 type Server struct {
-	table  Table
-	opts   ServerOptions
-	log    *slog.Logger
-	ln     *limitListener
-	hs     *http.Server
-	source string
-	hosts  hostSet
-	sem    *byteSem
-	m      metrics
-	mux    *http.ServeMux // more endpoints may join it (Host.GrantUpload)
+	table   Table
+	opts    ServerOptions
+	log     *slog.Logger
+	ln      *limitListener
+	hs      *http.Server
+	source  string
+	hosts   hostSet
+	trusted map[string]bool // ServerOptions.TrustedHops
+	sem     *byteSem
+	m       metrics
+	mux     *http.ServeMux // more endpoints may join it (Host.GrantUpload)
 
 	stopSweep chan struct{}
 	sweepDone chan struct{}
@@ -79,6 +80,10 @@ func newServer(t Table, o ServerOptions, wrap func(http.Handler) http.Handler) (
 	}
 	s.ln = newLimitListener(ln, o.MaxConns, o.MaxConnsPerClient, &s.m.connsOpen, &s.m.connsShed)
 	s.hosts = newHostSet(ln.Addr(), o.adv.host, o.Hosts)
+	s.trusted = make(map[string]bool, len(o.TrustedHops))
+	for _, h := range o.TrustedHops {
+		s.trusted[h] = true
+	}
 
 	// Patterns without methods, so that every error, 405 included, is
 	// answered with an error body.

@@ -8,6 +8,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/viacodec/viacodec/core"
 )
 
 // Server defaults. A zero field in ServerOptions means its default.
@@ -68,6 +70,17 @@ type ServerOptions struct {
 	// Set TLS or TLSFiles, not both. Under mutual TLS a receiver's id is
 	// its verified certificate's Subject Common Name.
 	TLSFiles TLSFiles
+	// TrustedHops are the certificate names (Subject CN) of the relays and
+	// holders that may, under mutual TLS, ask and confirm for the
+	// receivers behind them: a request whose verified certificate names
+	// one is taken for the receiver its Viacodec-Receiver header names
+	// (required), fetched by that hop, and a receipt it forwards counts
+	// once that receiver or the hop was served every piece
+	// (docs/download-protocol.md §5.3). Named receivers
+	// (core.PublishOptions.Names) still bound who may be asked for.
+	// Without mutual TLS they change nothing: every id is a claim there.
+	// Each a receiver id, at most 1024.
+	TrustedHops []string
 
 	// MaxConns limits the connections open at once: 1 to 1<<20, default
 	// 1024. At the limit, a new connection makes the server close the
@@ -184,6 +197,14 @@ func (o ServerOptions) validate() (ServerOptions, error) {
 	}
 	if !strings.HasPrefix(o.MetricsPath, "/") || strings.HasPrefix(o.MetricsPath, "/v1/") || path.Clean(o.MetricsPath) != o.MetricsPath {
 		return o, fmt.Errorf("hostdl: ServerOptions.MetricsPath %q must be a clean path that starts with / and not with /v1/", o.MetricsPath)
+	}
+	if len(o.TrustedHops) > core.DefaultMaxReceivers {
+		return o, fmt.Errorf("hostdl: ServerOptions.TrustedHops has %d names, more than %d", len(o.TrustedHops), core.DefaultMaxReceivers)
+	}
+	for _, h := range o.TrustedHops {
+		if !core.ValidReceiverID(h) {
+			return o, fmt.Errorf("hostdl: ServerOptions.TrustedHops %q is not a receiver id (1 to %d printable ASCII characters)", h, core.MaxReceiverIDLen)
+		}
 	}
 	for _, h := range o.Hosts {
 		if h == "" || strings.ContainsAny(h, "/:[] ") && net.ParseIP(h) == nil {

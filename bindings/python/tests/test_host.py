@@ -703,6 +703,32 @@ def test_tls_and_mutual_tls(pki):
         tx.abort()
 
 
+def test_mutual_tls_trusted_relay(pki):
+    """Under mutual TLS an origin that trusts a relay's certificate name
+    (trusted_hops) lets it fetch and confirm for the named receiver behind
+    it, whose receipt counts under its own name; an origin that does not
+    refuses the relay (AuthError at the receiver, nothing confirmed)."""
+    w = np.arange(MiB // 4, dtype=np.float32)
+    ca = str(pki / "ca.pem")
+    tls = lambda n, **kw: dict(tls_cert=str(pki / f"{n}.pem"), tls_key=str(pki / f"{n}.key"), tls_ca=ca, **kw)  # noqa: E731
+    for trusted in (["b"], None):
+        with viacodec.Host(name="a", trusted_hops=trusted, **tls("a", tls_client_auth=True)) as origin, \
+                viacodec.Relay(**tls("b")) as relay, viacodec.Host(name="agent", tls_ca=ca, retries=0) as agent:
+            msg, tx = origin.dumps({"w": w}, names=["agent"])
+            held = relay.forward(msg)
+            if trusted:
+                assert np.array_equal(agent.loads(held, timeout=30)["w"], w)
+                assert tx.wait(10).confirmed == ["agent"]
+            else:
+                with pytest.raises(viacodec.AuthError):
+                    agent.loads(held, timeout=30)
+                assert tx.status().receivers == []
+                tx.abort()
+    for bad in (["bad\nname"], [""], "b"):
+        with pytest.raises(viacodec.InvalidError, match="trusted_hops"):
+            viacodec.Host(trusted_hops=bad)
+
+
 # ---- processes ----
 
 

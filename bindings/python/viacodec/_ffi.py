@@ -32,7 +32,7 @@ from ._errors import ForkedProcessError, InvalidError, error_for, python_text
 LIBRARY_ENV = "VIACODEC_LIBRARY"
 
 #: The VC_ABI_VERSION this module was written for.
-ABI_VERSION = 15
+ABI_VERSION = 16
 
 
 class VcError(Structure):
@@ -132,6 +132,8 @@ class VcHostOptions(Structure):
         ("request_timeout_ns", c_int64),
         ("retries", c_int64),
         ("store", c_char_p),
+        ("trusted_hops", POINTER(c_char_p)),
+        ("trusted_hops_len", c_int64),
     ]
 
 

@@ -74,18 +74,18 @@ def _int64(v: Any, what: str) -> int:
     return v
 
 
-def _names(names: Any) -> Tuple[Any, int]:
+def _names(names: Any, what: str = "names") -> Tuple[Any, int]:
     """names as a C array of NUL-terminated strings and its length: (None,
     0) for None. The library checks the ids; the array lives as long as
     the first item returned."""
     if names is None:
         return None, 0
     if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
-        raise InvalidError(f"viacodec: names {names!r} is not a sequence of strings")
+        raise InvalidError(f"viacodec: {what} {names!r} is not a sequence of strings")
     encoded = []
     for i, n in enumerate(names):
         if not isinstance(n, str) or "\0" in n:
-            raise InvalidError(f"viacodec: names[{i}] {n!r} is not a string without NUL characters")
+            raise InvalidError(f"viacodec: {what}[{i}] {n!r} is not a string without NUL characters")
         encoded.append(n.encode("utf-8", "surrogatepass"))
     return (ctypes.c_char_p * len(encoded))(*encoded), len(encoded)
 
@@ -127,6 +127,7 @@ def host_options(
     request_timeout: Optional[float] = None,
     retries: Optional[int] = None,
     store: Optional[str] = None,
+    trusted_hops: Optional[Sequence[str]] = None,
 ) -> _ffi.VcHostOptions:
     """Host's options as the library takes them (vc_host_options); the
     library checks them (vc_host_new, vc_host_check). ``no_listen``: a
@@ -141,7 +142,8 @@ def host_options(
             raise InvalidError(f"viacodec: {what} {v!r} is not a positive int")
         return v
 
-    return _ffi.VcHostOptions(
+    hops, nhops = _names(trusted_hops, "trusted_hops")
+    opts = _ffi.VcHostOptions(
         listen=text(listen, "listen"),
         name=text(name, "name"),
         advertise=text(advertise, "advertise"),
@@ -159,7 +161,11 @@ def host_options(
         request_timeout_ns=_request_timeout(request_timeout),
         retries=_retries(retries),
         store=text(store, "store"),
+        trusted_hops=ctypes.cast(hops, ctypes.POINTER(ctypes.c_char_p)) if hops is not None else None,
+        trusted_hops_len=nhops,
     )
+    opts._keep = hops  # the array lives as long as the options
+    return opts
 
 
 def _request_timeout(v: Any) -> int:
@@ -248,6 +254,13 @@ class Host:
     ``AWS_ENDPOINT_URL_S3`` for a store that is not AWS's;
     ``~/.aws/credentials``), as for ``viacodec serve -store``.
 
+    ``trusted_hops``, under mutual TLS (``tls_ca``), are the certificate
+    names of the relays (viacodec.Relay) and holders that may ask and
+    confirm for the receivers behind them: their receivers' receipts
+    then count under the receivers' own names. Without it a relay
+    cannot forward for anyone under mutual TLS, since its certificate
+    names only itself.
+
     Without TLS, a Host refuses to listen on, or advertise, an address
     that is not loopback (such as ``listen="0.0.0.0:0"``): the message's
     token, which lets anyone download its arrays, would cross the network
@@ -277,6 +290,7 @@ class Host:
         request_timeout: Optional[float] = None,
         retries: Optional[int] = None,
         store: Optional[str] = None,
+        trusted_hops: Optional[Sequence[str]] = None,
     ) -> None:
         self._handle = 0
         self._closed = True
@@ -303,6 +317,7 @@ class Host:
             request_timeout=request_timeout,
             retries=retries,
             store=store,
+            trusted_hops=trusted_hops,
         )
         lib = _ffi.lib()
         self._handle = lib.host_new(opts)

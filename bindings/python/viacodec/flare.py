@@ -72,7 +72,7 @@ import threading
 import time
 import warnings
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -155,6 +155,7 @@ class _Options:
     retries: int
     relay_budget: Optional[int]
     store: Optional[str]
+    trusted_hops: Optional[Tuple[str, ...]]
 
     def host_kwargs(self, core: Optional[CoreCell]) -> Dict[str, Any]:
         """viacodec.Host's options for the Host of a cell (core None:
@@ -174,6 +175,7 @@ class _Options:
             "request_timeout": self.request_timeout,
             "retries": self.retries,
             "store": self.store,
+            "trusted_hops": self.trusted_hops,
         }
         if self.tls_from_cell and core is not None:
             kw.update(_cell_tls(core))
@@ -691,6 +693,7 @@ def register(
     retries: int = 2,
     relay_budget: Optional[int] = None,
     store: Optional[str] = None,
+    trusted_hops: Optional[Sequence[str]] = None,
 ) -> None:
     """Makes FLARE's FOBS encode numpy arrays with viacodec, in this
     process, and torch tensors too when torch and FLARE's PyTorch support
@@ -758,6 +761,12 @@ def register(
     (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``,
     ``AWS_ENDPOINT_URL_S3``; ``~/.aws/credentials``).
 
+    ``trusted_hops``, under mutual TLS, are the certificate names (site
+    names, with ``tls_from_cell``) of the processes whose relays
+    (``relay_budget``) may ask and confirm for the receivers behind them
+    (viacodec.Host's ``trusted_hops``): give it to the process that sends,
+    so that its receivers behind a relay count under their own names.
+
     ``listen=None`` is for a process that cannot be reached (a client
     site behind NAT or a firewall, which only dials out): its Hosts listen
     on nothing, and each message it sends by reference is first uploaded
@@ -823,6 +832,7 @@ def register(
         retries,
         relay_budget,
         store,
+        tuple(trusted_hops) if trusted_hops is not None and not isinstance(trusted_hops, (str, bytes)) else trusted_hops,  # type: ignore[arg-type]
     )
     opts.check()
     with _lock:

@@ -57,6 +57,10 @@ type HostOptions struct {
 	// the arrays from there and ask the host only for the manifest and
 	// the receipt (docs/download-protocol.md §8.4).
 	Store string
+	// TrustedHops are, under mutual TLS, the certificate names of the
+	// relays and holders that may ask and confirm for the receivers
+	// behind them (hostdl.ServerOptions.TrustedHops).
+	TrustedHops []string
 }
 
 // Host publishes what it encodes by reference and serves it, and downloads
@@ -81,11 +85,16 @@ func (o HostOptions) hostOptions() (hostdl.HostOptions, error) {
 	if o.Concurrency < 0 || o.Concurrency > math.MaxInt32 {
 		return hostdl.HostOptions{}, abi.Errorf(core.KindInvalid, "option concurrency %d is out of range", o.Concurrency)
 	}
+	for _, h := range o.TrustedHops {
+		if !core.ValidReceiverID(h) {
+			return hostdl.HostOptions{}, abi.Errorf(core.KindInvalid, "option trusted_hops %q is not a receiver id (1 to %d printable ASCII characters)", h, core.MaxReceiverIDLen)
+		}
+	}
 	proto := hostdl.HTTP1
 	if o.HTTP2 {
 		proto = hostdl.HTTP2
 	}
-	server := hostdl.ServerOptions{Addr: o.Listen, Advertise: o.Advertise, AllowCleartext: o.AllowCleartext}
+	server := hostdl.ServerOptions{Addr: o.Listen, Advertise: o.Advertise, AllowCleartext: o.AllowCleartext, TrustedHops: o.TrustedHops}
 	if o.NoListen {
 		if o.Listen != "" || o.Advertise != "" {
 			return hostdl.HostOptions{}, abi.Errorf(core.KindInvalid, "a host that listens on nothing has no listen address or advertised name")
