@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"testing"
@@ -226,6 +227,12 @@ func (p *pairedTCP) measure() {
 	p.tcp4CPU += cputime.Process() - c0
 	p.tcp4Wall += d
 	p.n++
+	if p.fresh {
+		// The transfers' memory goes back to the system, so that the
+		// download's new memory is fresh too, not their pages reused.
+		dst = nil
+		debug.FreeOSMemory()
+	}
 	p.cpu0 = cputime.Process()
 	p.r0, p.w0 = ioCalls()
 	p.b.StartTimer()
