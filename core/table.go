@@ -696,6 +696,52 @@ func (t *Table) PieceSums(refID uuid.UUID, token []byte) *PieceSums {
 	return tx.sums
 }
 
+// SumPieces computes the sums (Checksum) of tx's pieces that are not
+// known yet (Table.PieceSums), item by item, until every one is known, the
+// transaction ends or stop is closed. A server that sends a piece whose
+// sum is known sends both in one write and checksums nothing, so a host
+// calls it ahead of the receivers, with CPU time nothing else wants
+// (hostdl.Host.Publish). Each piece is read as a serve reads it: the
+// transaction does not report its end while one is being summed. Items
+// held elsewhere (Item.Extern) are skipped.
+func (tx *Transaction) SumPieces(stop <-chan struct{}) {
+	t := tx.table
+	t.mu.Lock()
+	if tx.sums == nil {
+		tx.sums = NewPieceSums(tx.grid)
+	}
+	sums, items := tx.sums, tx.batch.Items
+	t.mu.Unlock()
+	for i := range items {
+		it := &items[i]
+		if it.Extern != nil {
+			continue
+		}
+		for off := 0; off < len(it.Data); off += DefaultBlockSize {
+			k := int64(off / DefaultBlockSize)
+			if _, ok := sums.Get(it.ID, k); ok {
+				continue
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			t.mu.Lock()
+			open := tx.state == StateOpen
+			if open {
+				tx.inflight++
+			}
+			t.mu.Unlock()
+			if !open {
+				return
+			}
+			sums.Set(it.ID, k, Checksum(it.Data[off:min(off+DefaultBlockSize, len(it.Data))]))
+			t.releaseServe(tx)
+		}
+	}
+}
+
 // GrantServe is ServeVia for whoever holds the item's bytes elsewhere (a
 // wasm guest's host, for an Extern array): it checks and records the
 // request as ServeVia does, bytes and pieces served included, and leaves

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/viacodec/viacodec/core"
 )
@@ -109,4 +110,44 @@ func TestRelayPieceSumsRemembered(t *testing.T) {
 	if core.KindOf(err) != core.KindChecksum {
 		t.Fatalf("a receiver sent a wrong remembered sum: %v, want a checksum error", err)
 	}
+}
+
+// TestHostSumsAhead: a host computes the sums of what it publishes in the
+// background, before any receiver asks; the server then sends each piece
+// with its remembered sum. Close stops the background and leaves no
+// goroutine.
+func TestHostSumsAhead(t *testing.T) {
+	settle := numGoroutine()
+	h, err := NewHost(HostOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdl := newModel(6<<20, 3, 8)
+	_, tx := send(t, h, mdl.body(), core.PublishOptions{})
+	ref := tx.Ref()
+	sums := h.Table().(pieceSumTable).PieceSums(ref.RefID, ref.Token[:])
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		known := 0
+		for item := range 3 { // 3 items of 2 pieces; core's TestSumPieces checks the sums
+			for k := range int64(2) {
+				if _, ok := sums.Get(item, k); ok {
+					known++
+				}
+			}
+		}
+		if known == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 6 pieces' sums known 20 s after the publish, no receiver having asked", known)
+		}
+	}
+	// Many publishes, then Close at once: the background stops with it.
+	for range 20 {
+		send(t, h, mdl.body(), core.PublishOptions{})
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	settleGoroutines(t, settle)
 }
