@@ -87,8 +87,9 @@ func (m *Manifest) Partial(items []FetchItem) bool { return len(items) < len(m.I
 // source has computed, so that it checksums each piece once however many
 // receivers it serves: a source that sends a piece whose sum it knows
 // sends both in one write, and one that does not computes the sum as it
-// sends and remembers it (docs/download-protocol.md §5.2). A piece's sum
-// is known from its first send to the end of the batch's transaction.
+// sends and remembers it (docs/download-protocol.md §9). A piece's sum is
+// known from its first send, or once summed ahead (Transaction.SumPieces),
+// to the end of the batch's transaction.
 // Its methods are safe for concurrent use; on a nil *PieceSums no sum is
 // known and none is kept.
 type PieceSums struct {
