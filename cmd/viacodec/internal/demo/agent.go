@@ -121,12 +121,27 @@ func newPeer(name string, progress func(ref uuid.UUID, done, total int64), store
 		}
 		return msg.Bytes(), tx, nil
 	}
-	p.upload = func(v any, g hostdl.UploadGrant, receivers int) ([]byte, waiter, error) {
-		em, err := core.EncOptions{ByRef: true, RefThreshold: 1, Source: g.Holder}.EncMode()
+	p.upload = uploader(h, func(v any, holder string) (byRef, error) {
+		em, err := core.EncOptions{ByRef: true, RefThreshold: 1, Source: holder}.EncMode()
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		msg, err := em.Encode(v)
+		return em.Encode(v)
+	})
+	return p, nil
+}
+
+// byRef is a message encoded by reference, core's or a guest's.
+type byRef interface {
+	Bytes() []byte
+	Batch() *core.Batch
+}
+
+// uploader returns a peer's upload: encode encodes v by reference for the
+// grant's holder, and h's client uploads the batch there.
+func uploader(h *hostdl.Host, encode func(v any, holder string) (byRef, error)) func(any, hostdl.UploadGrant, int) ([]byte, waiter, error) {
+	return func(v any, g hostdl.UploadGrant, receivers int) ([]byte, waiter, error) {
+		msg, err := encode(v, g.Holder)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -139,7 +154,6 @@ func newPeer(name string, progress func(ref uuid.UUID, done, total int64), store
 		}
 		return msg.Bytes(), up, nil
 	}
-	return p, nil
 }
 
 // newWasmPeer is newPeer with the codec and the transaction table in a wasm
@@ -195,6 +209,15 @@ func newWasmPeer(name string, progress func(ref uuid.UUID, done, total int64)) (
 		}
 		return msg.Bytes(), tx, nil
 	}
+	// The guest encodes for the holder; the host uploads the arrays it
+	// holds.
+	p.upload = uploader(h, func(v any, holder string) (byRef, error) {
+		em, err := rt.EncMode(core.EncOptions{ByRef: true, RefThreshold: 1, Source: holder, Rand: rand.Reader})
+		if err != nil {
+			return nil, err
+		}
+		return em.EncodeContext(h.Context(), v)
+	})
 	return p, nil
 }
 

@@ -162,7 +162,7 @@ func checkDemoOutput(t *testing.T, out string, kinds map[string]int) {
 
 	// Origin egress: a copy per agent in every round; in the round across
 	// sites one copy, through relay-1's cache, which holds at most its
-	// budget, and the Go agents upload their updates.
+	// budget, and every agent uploads its update.
 	for r := 1; r <= demoRounds; r++ {
 		must(fmt.Sprintf(`(?m)^  round %d: origin egress: %d\.00× the model \(every agent downloads from the server\)$`, r, agents))
 	}
@@ -173,7 +173,7 @@ func checkDemoOutput(t *testing.T, out string, kinds map[string]int) {
 	if peak, _ := strconv.ParseFloat(m[2], 64); peak > 32 {
 		t.Errorf("relay-1's cache held %v MiB, over its budget", peak)
 	}
-	must(fmt.Sprintf(`(?m)^  task confirmed by \S.* through relay-1, counted at the server under their names; %d of %d updates uploaded$`, kinds["go"], agents))
+	must(fmt.Sprintf(`(?m)^  task confirmed by \S.* through relay-1, counted at the server under their names; %d of %d updates uploaded$`, agents, agents))
 	if n := strings.Count(out, "from relay-1's cache, "+match+"; update "); n != agents {
 		t.Errorf("%d agents got the model from relay-1's cache across sites, want %d", n, agents)
 	}

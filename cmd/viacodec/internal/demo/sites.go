@@ -134,7 +134,7 @@ func (f *federation) sitesRound(ctx context.Context, r int, m model) error {
 		if uploaded[i] {
 			st.uploaded++
 		} else {
-			how = "served by the agent (its kind cannot upload yet)"
+			how = "served by the agent (it did not upload)"
 		}
 		f.out.Printf("  %-12s model %s from relay-1's cache, %s; update %s %s, %s\n", a.name+":",
 			cli.FormatBytes(rep.held), taskSHA, cli.FormatBytes(update.bytes()), how, updSHA)
