@@ -230,7 +230,7 @@ func (f *fetch) readRange(ctx context.Context, ch chunk, got *int64, what string
 	if ch.file != nil {
 		k, err = readFramesTo(body, ch.file, ch.off+*got, ch.n-*got, bs)
 	} else {
-		k, err = readFrames(body, ch.dst[at+*got:at+ch.n], bs)
+		k, err = readFrames(body, ch.dst[at+*got:at+ch.n], bs, nil)
 	}
 	*got += k
 	switch {

@@ -167,7 +167,7 @@ func TestReadFramesOneReadPerPiece(t *testing.T) {
 		dst := make([]byte, len(data))
 		read := func(r io.Reader) (int64, error) {
 			if to == "memory" {
-				return readFrames(r, dst, writePiece)
+				return readFrames(r, dst, writePiece, nil)
 			}
 			return readFramesTo(r, bytesAt(dst), 0, int64(len(data)), writePiece)
 		}

@@ -151,3 +151,30 @@ func TestHostSumsAhead(t *testing.T) {
 	}
 	settleGoroutines(t, settle)
 }
+
+// TestUploadSumsKnown: a holder keeps the CRCs it checked as a batch was
+// uploaded: once committed, every piece's sum is known to its table, so
+// that it serves the batch without checksumming any of it.
+func TestUploadSumsKnown(t *testing.T) {
+	holder := newTestHost(t, HostOptions{UploadBudget: 64 << 20})
+	mdl := newModel(5<<20+400, 2, 12)
+	grant, err := holder.GrantUpload(UploadOptions{MaxBytes: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := encodeFor(t, grant, mdl.body())
+	up, err := newTestClient(t, ClientOptions{Receiver: "source"}).Upload(t.Context(), grant, msg.Batch(), core.PublishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := up.Ref()
+	sums := holder.Table().(pieceSumTable).PieceSums(ref.RefID, ref.Token[:])
+	for _, it := range msg.Batch().Items {
+		for k := int64(0); k*writePiece < int64(len(it.Data)); k++ {
+			want := core.Checksum(it.Data[k*writePiece : min((k+1)*writePiece, int64(len(it.Data)))])
+			if got, ok := sums.Get(it.ID, k); !ok || got != want {
+				t.Fatalf("item %d piece %d: %08x %v, want %08x from the upload", it.ID, k, got, ok, want)
+			}
+		}
+	}
+}

@@ -68,8 +68,10 @@ func checkProtocol(got, peer, self string) error {
 // piece whose bytes are in costs one read, not a second one for 4 bytes
 // (through the HTTP client's buffer, that one also brings the next
 // piece's start, to be copied). The last piece reads its CRC apart.
-func readFrames(body io.Reader, dst []byte, bs int64) (int64, error) {
-	var sum [crcSize]byte
+// sum, if not nil, is told each piece's CRC once it matched (the
+// piece's offset in dst and the CRC).
+func readFrames(body io.Reader, dst []byte, bs int64, sum func(p int64, crc uint32)) (int64, error) {
+	var sent [crcSize]byte // the piece's CRC as sent
 	var p int64
 	for p < int64(len(dst)) {
 		end := min(p+bs, int64(len(dst)))
@@ -86,10 +88,10 @@ func readFrames(body io.Reader, dst []byte, bs int64) (int64, error) {
 				n, err = body.Read(dst[k:lim])
 				in := min(int64(n), end-k)
 				crc = core.ChecksumUpdate(crc, dst[k:k+in])
-				s = copy(sum[:], dst[k+in:k+int64(n)]) // the CRC's first bytes, if they came
+				s = copy(sent[:], dst[k+in:k+int64(n)]) // the CRC's first bytes, if they came
 				k += in
 			} else {
-				n, err = body.Read(sum[s:])
+				n, err = body.Read(sent[s:])
 				s += n
 			}
 			if err != nil && (k < end || s < crcSize) {
@@ -99,8 +101,11 @@ func readFrames(body io.Reader, dst []byte, bs int64) (int64, error) {
 				return p, err
 			}
 		}
-		if want := binary.BigEndian.Uint32(sum[:]); crc != want {
+		if want := binary.BigEndian.Uint32(sent[:]); crc != want {
 			return p, core.NewError(core.KindChecksum, nil, "hostdl: piece at byte %d of the range has crc32c %08x, its sender sent %08x (corrupted in transit, or the source changed a published array)", p, crc, want)
+		}
+		if sum != nil {
+			sum(p, crc)
 		}
 		p = end
 	}

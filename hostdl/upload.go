@@ -75,7 +75,8 @@ type upload struct {
 	m       *core.Manifest       // the source's, with the batch's token
 	batchTk [core.TokenSize]byte
 	data    [][]byte // the items, in manifest order
-	have    [][]bool // blocks received, per item
+	have    [][]bool   // blocks received, per item
+	crcs    [][]uint32 // their CRCs, as checked
 	missing int      // blocks still to come
 	writing int      // item writes in progress
 	tx      *core.Transaction
@@ -155,7 +156,7 @@ func (us *uploads) dropLocked(id uuid.UUID, u *upload) {
 	delete(us.m, id)
 	us.granted -= u.g.MaxBytes
 	u.timer.Stop()
-	u.data, u.have = nil, nil
+	u.data, u.have, u.crcs = nil, nil, nil
 }
 
 func (us *uploads) close() {
@@ -247,11 +248,12 @@ func (us *uploads) handleManifest(w http.ResponseWriter, r *http.Request) {
 		return
 	case u.m == nil && u.data == nil && us.m[u.g.ID] == u:
 		u.m, u.batchTk = m, batchTk
-		u.data, u.have = make([][]byte, len(m.Items)), make([][]bool, len(m.Items))
+		u.data, u.have, u.crcs = make([][]byte, len(m.Items)), make([][]bool, len(m.Items)), make([][]uint32, len(m.Items))
 		bs := int64(m.BlockSize)
 		for i, it := range m.Items {
 			u.data[i] = make([]byte, it.Bytes)
 			u.have[i] = make([]bool, (it.Bytes+bs-1)/bs)
+			u.crcs[i] = make([]uint32, len(u.have[i]))
 			u.missing += len(u.have[i])
 		}
 	case us.m[u.g.ID] != u:
@@ -312,7 +314,8 @@ func (us *uploads) handleItem(w http.ResponseWriter, r *http.Request) {
 	u.writing++
 	us.mu.Unlock()
 	http.NewResponseController(w).SetReadDeadline(u.g.Expires)
-	_, err = readFrames(r.Body, dst, bs)
+	crcs := make([]uint32, (n+bs-1)/bs)
+	_, err = readFrames(r.Body, dst, bs, func(p int64, crc uint32) { crcs[p/bs] = crc })
 	us.mu.Lock()
 	u.writing--
 	if err == nil && us.m[u.g.ID] == u {
@@ -321,6 +324,7 @@ func (us *uploads) handleItem(w http.ResponseWriter, r *http.Request) {
 				u.have[idx][b] = true
 				u.missing--
 			}
+			u.crcs[idx][b] = crcs[b-off/bs]
 		}
 	}
 	us.mu.Unlock()
@@ -385,6 +389,16 @@ func (us *uploads) handleCommit(w http.ResponseWriter, r *http.Request) {
 	}
 	u.tx = tx
 	u.timer.Stop()
+	// The pieces were checked as they came: the server sends each with
+	// its CRC and computes none.
+	if st, ok := us.h.table.(pieceSumTable); ok && u.m.BlockSize == writePiece {
+		sums := st.PieceSums(b.Ref.RefID, b.Ref.Token[:])
+		for i, it := range u.m.Items {
+			for k, crc := range u.crcs[i] {
+				sums.Set(it.ID, int64(k), crc)
+			}
+		}
+	}
 	id := u.g.ID
 	go func() {
 		// The bytes go back to the budget when the transaction has ended
@@ -398,7 +412,7 @@ func (us *uploads) handleCommit(w http.ResponseWriter, r *http.Request) {
 		}
 		us.granted -= u.g.MaxBytes
 		u.g.MaxBytes = 0
-		u.data, u.have = nil, nil
+		u.data, u.have, u.crcs = nil, nil, nil
 		time.AfterFunc(core.DefaultKeepFinished, func() {
 			us.mu.Lock()
 			defer us.mu.Unlock()
