@@ -46,6 +46,9 @@ type chunk struct {
 	n    int64
 
 	file io.WriterAt // the item's core.FetchItem.File, or nil: written instead of dst
+	// sum, if not nil, is told each piece's CRC once it matched, with the
+	// piece's offset in the item (a relay keeps its upstream's).
+	sum func(off int64, crc uint32)
 }
 
 // maxFileBlock bounds the block a fetch into a file gathers in memory
@@ -230,7 +233,12 @@ func (f *fetch) readRange(ctx context.Context, ch chunk, got *int64, what string
 	if ch.file != nil {
 		k, err = readFramesTo(body, ch.file, ch.off+*got, ch.n-*got, bs)
 	} else {
-		k, err = readFrames(body, ch.dst[at+*got:at+ch.n], bs, nil)
+		var sum func(int64, uint32)
+		if ch.sum != nil {
+			start := ch.off + *got
+			sum = func(p int64, crc uint32) { ch.sum(start+p, crc) }
+		}
+		k, err = readFrames(body, ch.dst[at+*got:at+ch.n], bs, sum)
 	}
 	*got += k
 	switch {

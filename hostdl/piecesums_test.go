@@ -178,3 +178,41 @@ func TestUploadSumsKnown(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayKeepsUpstreamSums: a relay keeps the CRCs it checked as it
+// fetched a piece from upstream: once the piece is at hand, before its
+// server wrote a byte of it, every 1 MiB piece's sum in it is known, as
+// the origin sent it.
+func TestRelayKeepsUpstreamSums(t *testing.T) {
+	table := newTable(t)
+	origin := startServer(t, table, ServerOptions{})
+	mdl := newModel(3*writePiece+100, 1, 13)
+	msg, _ := publish(t, table, origin.Source(), mdl.body(), core.PublishOptions{})
+	relay := startRelay(t, RelayOptions{})
+	if _, err := relay.Forward(msg); err != nil {
+		t.Fatal(err)
+	}
+	var b *heldBatch
+	relay.mu.Lock()
+	for _, hb := range relay.batches {
+		b = hb
+	}
+	relay.mu.Unlock()
+	rt := relayTable{relay}
+	next, release, err := rt.ServePieces(b.ref.RefID, b.ref.Token[:], "r", "", 0, 0, int64(len(mdl.raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	view, err := next() // the relay's first piece, 4 MiB: the whole item
+	if err != nil || len(view) != len(mdl.raw) {
+		t.Fatalf("first view: %d bytes, %v", len(view), err)
+	}
+	sums := rt.PieceSums(b.ref.RefID, b.ref.Token[:])
+	for k := int64(0); k*writePiece < int64(len(view)); k++ {
+		want := core.Checksum(view[k*writePiece : min((k+1)*writePiece, int64(len(view)))])
+		if got, ok := sums.Get(0, k); !ok || got != want {
+			t.Fatalf("piece %d: %08x %v before any write, want the upstream's %08x", k, got, ok, want)
+		}
+	}
+}

@@ -404,8 +404,8 @@ func (r *Relay) piece(b *heldBatch, m *core.Manifest, mi *core.ManifestItem, k i
 		b.pieces[key] = p
 		p.pins++ // the load's
 		at, inSpill := b.spilledAt[key]
-		spill := b.spill
-		r.loads.Go(func() { r.load(p, m, mi, n, spill, at, inSpill, receiver) })
+		spill, sums := b.spill, b.sums
+		r.loads.Go(func() { r.load(p, m, mi, n, spill, at, inSpill, sums, receiver) })
 	}
 	p.pins++
 	r.tick++
@@ -419,8 +419,10 @@ func (r *Relay) piece(b *heldBatch, m *core.Manifest, mi *core.ManifestItem, k i
 	return p, nil
 }
 
-// load fills piece p, of n bytes, from the spill file or upstream.
-func (r *Relay) load(p *piece, m *core.Manifest, mi *core.ManifestItem, n int64, spill *os.File, at spilled, inSpill bool, receiver string) {
+// load fills piece p, of n bytes, from the spill file or upstream; the
+// CRCs of the upstream's pieces it checked go to sums, for the relay's
+// server to send with them.
+func (r *Relay) load(p *piece, m *core.Manifest, mi *core.ManifestItem, n int64, spill *os.File, at spilled, inSpill bool, sums *core.PieceSums, receiver string) {
 	buf := make([]byte, n)
 	var err error
 	if inSpill {
@@ -434,7 +436,8 @@ func (r *Relay) load(p *piece, m *core.Manifest, mi *core.ManifestItem, n int64,
 	} else {
 		f := r.upstream(p.b, receiver)
 		f.m = m
-		err = f.chunk(r.ctx, chunk{mi: mi, dst: buf, base: p.off, off: p.off, n: n})
+		sum := func(off int64, crc uint32) { sums.Set(mi.ID, off/int64(m.BlockSize), crc) }
+		err = f.chunk(r.ctx, chunk{mi: mi, dst: buf, base: p.off, off: p.off, n: n, sum: sum})
 		if err == nil {
 			r.upBytes.Add(n)
 			r.upPieces.Add(1)
