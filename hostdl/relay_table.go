@@ -21,7 +21,7 @@ type heldBatch struct {
 
 	m         *core.Manifest  // the origin's, from the first manifest forwarded
 	grid      *core.PieceGrid // m's pieces, which a receipt needs served here
-	sums      *core.PieceSums // the sums of the pieces sent downstream (nil: m's pieces are not the server's)
+	sums      *core.PieceSums // the pieces' sums, as checked upstream (nil: m's pieces are not the server's)
 	pieces    map[pieceKey]*piece
 	spilledAt map[pieceKey]spilled // pieces in the spill file
 	spill     *os.File
@@ -125,10 +125,11 @@ func (t relayTable) lookup(refID uuid.UUID, token []byte, receiver string) (*hel
 	return b, nil
 }
 
-// PieceSums returns the sums of the pieces of refID that the relay sent
-// downstream (hostdl's server remembers each it computed): a piece
-// refetched after it was dropped has the same bytes, checked against the
-// origin's sum. It is nil before the batch's manifest is known.
+// PieceSums returns the sums of the pieces of refID that the relay
+// checked as it fetched them from upstream (and any its server computed):
+// a piece refetched after it was dropped has the same bytes, checked
+// against the origin's sum again. It is nil before the batch's manifest
+// is known.
 func (t relayTable) PieceSums(refID uuid.UUID, token []byte) *core.PieceSums {
 	t.r.mu.Lock()
 	defer t.r.mu.Unlock()
