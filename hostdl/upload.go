@@ -74,11 +74,11 @@ type upload struct {
 	timer   *time.Timer          // drops an upload not committed by Expires
 	m       *core.Manifest       // the source's, with the batch's token
 	batchTk [core.TokenSize]byte
-	data    [][]byte // the items, in manifest order
+	data    [][]byte   // the items, in manifest order
 	have    [][]bool   // blocks received, per item
 	crcs    [][]uint32 // their CRCs, as checked
-	missing int      // blocks still to come
-	writing int      // item writes in progress
+	missing int        // blocks still to come
+	writing int        // item writes in progress
 	tx      *core.Transaction
 }
 
