@@ -118,26 +118,22 @@ func byteLen(dt DType, shape []int) (n uint64, ok bool) {
 	// The rule of docs/wire-format.md §6.3, in any order of dimensions:
 	// size × the product of the non-zero dimensions must not exceed 2^62
 	// (numpy's rule too), and any zero dimension makes the array empty.
+	// (Kept within the inliner's budget: a wasm guest pays a call per
+	// reference otherwise.)
 	n = uint64(dt.Size())
-	empty := false
+	nonEmpty := uint64(1) // 0 once a dimension is 0
 	for _, d := range shape {
-		switch {
-		case d < 0:
-			return 0, false
-		case d == 0:
-			empty = true
+		if d == 0 {
+			nonEmpty = 0
 			continue
 		}
 		hi, lo := bits.Mul64(n, uint64(d))
-		if hi != 0 || lo > 1<<62 {
+		if d < 0 || hi != 0 || lo > 1<<62 {
 			return 0, false
 		}
 		n = lo
 	}
-	if empty {
-		return 0, true
-	}
-	return n, true
+	return n * nonEmpty, true
 }
 
 // Element is a Go type that an Array's elements can be viewed as.

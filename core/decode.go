@@ -263,6 +263,17 @@ func (s *scanner) item(depth int) error {
 				} else if err := s.item(depth + 1); err != nil {
 					return err
 				}
+			} else if s.budget > 0 && refHead(r.Data, r.Off) { // a ref node, without item's call for its tag
+				at := r.Off
+				if r.Off += 5; s.refNode(depth + 2) {
+					s.budget-- // the tag's tick
+					s.refs++
+					continue
+				}
+				r.Off = at // any other form: item's
+				if err := s.item(depth + 1); err != nil {
+					return err
+				}
 			} else if err := s.item(depth + 1); err != nil {
 				return err
 			}
@@ -675,7 +686,13 @@ func (d *decoder) refNode(off int) (any, error) {
 	default:
 		r = int(d.plan.add(Slot{DType: dt, Shape: shape, Order: order, Bytes: int64(n), Offset: -1, Batch: int(bi), Item: int(item), Node: int64(off)}))
 	}
-	d.refs.put(len(d.batches), int(bi), int(item), r)
+	if !d.refs.putNext(int(bi), int(item), r) {
+		d.refs.put(len(d.batches), int(bi), int(item), r)
+	}
+	if passThrough && d.skel != nil && bi < uint64(len(d.skelNumbers)) &&
+		d.skel.shortLazy(d.skelNumbers[bi]-1, d.r.Data[fields:d.r.Off]) { // refOut's commonest case, without its call
+		return nil, nil
+	}
 	return d.refOut(r, int(bi), d.r.Data[fields:d.r.Off])
 }
 
@@ -809,15 +826,7 @@ func (d *decoder) refOut(r, bi int, fields []byte) (any, error) {
 			d.skelNumbers[bi] = d.skelNumbered
 		}
 		e := d.skel
-		if n >= 0 && n < 24 && cap(e.buf)-len(e.buf) >= 7+len(fields) { // the commonest lazy ref, inline
-			// Resliced within its capacity, e.buf keeps its pointer: no
-			// write barrier, which a wasm guest would call while the
-			// collector marks.
-			at := len(e.buf)
-			e.buf = e.buf[:at+7+len(fields)]
-			b := e.buf[at:]
-			b[0], b[1], b[2], b[3], b[4], b[5], b[6] = 0xda, 0x56, 0x43, 0x01, 0x04, 0x85, byte(n) // tagSkelLazyRef [n, ...]
-			copy(b[7:], fields)
+		if e.shortLazy(n, fields) {
 			return nil, nil
 		}
 		e.startSkelLazy(n, &d.batches[bi])
@@ -831,6 +840,27 @@ func (d *decoder) refOut(r, bi int, fields []byte) (any, error) {
 		return d.lazies[r], nil
 	}
 	return SlotIndex(r), nil
+}
+
+// shortLazy writes the commonest lazy ref of a skeleton, [n, fields...]
+// of a batch numbered n < 24 (fields: its node's bytes from the item on,
+// a dozen or so), and reports whether it did: only when the buffer has
+// room. Resliced within its capacity, e.buf keeps its pointer: no write
+// barrier, which a wasm guest would call while the collector marks. It is
+// small enough to be inlined (on wasm too), and copies fields without
+// memmove's call: a wasm guest pays a call per reference otherwise.
+func (e *encoder) shortLazy(n int, fields []byte) bool {
+	at := len(e.buf)
+	if uint(n) >= 24 || cap(e.buf)-at < 7+len(fields) {
+		return false
+	}
+	e.buf = e.buf[:at+7+len(fields)]
+	b := e.buf[at:]
+	*(*[7]byte)(b) = [7]byte{0xda, 0x56, 0x43, 0x01, 0x04, 0x85, byte(n)} // tagSkelLazyRef [n, ...]
+	for i, c := range fields {
+		b[7+i] = c
+	}
+	return true
 }
 
 // refSet numbers the items of batches that a message's ref nodes name,
@@ -855,6 +885,19 @@ func (s *refSet) get(b, item int) (int, bool) {
 	}
 	r, ok := s.other[[2]int{b, item}]
 	return r, ok
+}
+
+// putNext numbers item of batch b r and reports whether it did: when it
+// is the next item of its batch and the batch's slice has room, the
+// common case, in a function small enough to be inlined (a wasm guest
+// pays a call per reference otherwise).
+func (s *refSet) putNext(b, item, r int) bool {
+	if b >= len(s.count) || item != s.count[b] || item >= len(s.inOrder[b]) {
+		return false
+	}
+	s.inOrder[b][item] = r
+	s.count[b]++
+	return true
 }
 
 // put numbers item of batch b (one of batches) r: an item get did not find.
@@ -1063,7 +1106,14 @@ func (d *decoder) value() (any, error) {
 			d.skel.buf = cbor.AppendHead(d.skel.buf, cbor.MajorArray, h.Arg)
 			for left := h.Arg; left > 0; left-- {
 				if d.r.Off < len(d.r.Data) && !plainStart(d.r.Data[d.r.Off]) {
-					if _, err := d.value(); err != nil { // not plain: no run to look for
+					if !generalOnly && d.budget > 0 && !d.mode.opts.Slots && refHead(d.r.Data, d.r.Off) { // a ref node, without value's call
+						off := d.r.Off
+						d.r.Off += 5
+						d.budget-- // value's tick
+						if _, err := d.refNode(off); err != nil {
+							return nil, err
+						}
+					} else if _, err := d.value(); err != nil { // not plain: no run to look for
 						return nil, err
 					}
 				} else if n, items := d.plainRun(left); items > 0 { // as they are, at once
@@ -1097,6 +1147,12 @@ func (d *decoder) value() (any, error) {
 		return nil, nil
 	}
 	return d.out(d.simple(h, off))
+}
+
+// refHead reports whether a tag TagRef starts at b[i], in its usual
+// four-byte head.
+func refHead(b []byte, i int) bool {
+	return len(b)-i >= 5 && b[i] == 0xda && binary.BigEndian.Uint32(b[i+1:]) == TagRef
 }
 
 // smallInt reports whether an item that starts with b is an integer of
