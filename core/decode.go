@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/big"
+	"math/bits"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -696,6 +697,92 @@ func (d *decoder) refNode(off int) (any, error) {
 	return d.refOut(r, int(bi), d.r.Data[fields:d.r.Off])
 }
 
+// skelRef is refNode for a skeleton in pass-through, for the ref node
+// almost every one is, whose content starts at d.r.Off (its tag, at off,
+// read): of the form refFieldsFast takes, of the dtype the ref before had,
+// whose item is the next of a batch the skeleton has numbered already. It
+// writes the node's lazy ref and reports whether it did; if not, it has
+// changed nothing and refNode takes the node. It calls nothing: in a wasm
+// guest, Go's code for a function of many calls (refNode's error paths)
+// costs most of a reference's time.
+func (d *decoder) skelRef(off int) bool {
+	b, i := d.r.Data, d.r.Off
+	if generalOnly || !d.mode.opts.PassThrough || len(b)-i < 7 || b[i] != 0x85 || b[i+1] >= 24 {
+		return false
+	}
+	bi, fields := int(b[i+1]), i+2
+	i += 2
+	var item uint64
+	switch c := b[i]; { // an unsigned integer of up to 5 bytes
+	case c < 24:
+		item, i = uint64(c), i+1
+	case c == 24 && len(b)-i >= 2:
+		item, i = uint64(b[i+1]), i+2
+	case c == 25 && len(b)-i >= 3:
+		item, i = uint64(b[i+1])<<8|uint64(b[i+2]), i+3
+	case c == 26 && len(b)-i >= 5:
+		item, i = uint64(binary.BigEndian.Uint32(b[i+1:])), i+5
+	default:
+		return false
+	}
+	if i >= len(b) || b[i]>>5 != cbor.MajorText || b[i]&0x1f >= 24 {
+		return false
+	}
+	n := int(b[i] & 0x1f)
+	if i++; n > len(b)-i {
+		return false
+	}
+	if k, _ := dtypeKeyOf(b[i : i+n]); k != d.lastDType.key || k.n == 0 {
+		return false
+	}
+	if i += n; i >= len(b) || b[i]>>5 != cbor.MajorArray || b[i]&0x1f >= 24 {
+		return false
+	}
+	dims := int(b[i] & 0x1f)
+	size, nonEmpty := uint64(d.lastDType.dtype.Size()), uint64(1) // byteLen's product
+	for i++; dims > 0; dims-- {
+		if i >= len(b) {
+			return false
+		}
+		var v uint64
+		switch c := b[i]; { // dimensions of up to 3 bytes
+		case c < 24:
+			v, i = uint64(c), i+1
+		case c == 24 && len(b)-i >= 2:
+			v, i = uint64(b[i+1]), i+2
+		case c == 25 && len(b)-i >= 3:
+			v, i = uint64(b[i+1])<<8|uint64(b[i+2]), i+3
+		default:
+			return false
+		}
+		if v == 0 {
+			nonEmpty = 0
+		} else if hi, lo := bits.Mul64(size, v); hi != 0 || lo > 1<<62 {
+			return false
+		} else {
+			size = lo
+		}
+	}
+	if i >= len(b) || b[i] > 1 { // the order
+		return false
+	}
+	i++
+	size *= nonEmpty
+	s := &d.refs
+	if bi >= len(d.batches) || item >= uint64(d.batches[bi].Items) ||
+		size > uint64(d.mode.opts.MaxArrayBytes-d.arrayBytes) || // addBytes
+		s.other != nil || bi >= len(s.count) || int(item) != s.count[bi] || int(item) >= len(s.inOrder[bi]) || // not numbered; putNext
+		bi >= len(d.skelNumbers) || uint(d.skelNumbers[bi]-1) >= 24 || cap(d.skel.buf)-len(d.skel.buf) < 7+i-fields { // shortLazy
+		return false
+	}
+	d.arrayBytes += int64(size)
+	s.inOrder[bi][item] = off
+	s.count[bi]++
+	d.skel.shortLazy(d.skelNumbers[bi]-1, b[fields:i])
+	d.r.Off = i
+	return true
+}
+
 // generalOnly turns the fast paths of ref nodes off, for the test that
 // they give the general path's answers.
 var generalOnly = false
@@ -1110,6 +1197,9 @@ func (d *decoder) value() (any, error) {
 						off := d.r.Off
 						d.r.Off += 5
 						d.budget-- // value's tick
+						if d.skelRef(off) {
+							continue
+						}
 						if _, err := d.refNode(off); err != nil {
 							return nil, err
 						}
@@ -1138,6 +1228,9 @@ func (d *decoder) value() (any, error) {
 		return d.mapValue(h.Arg, off)
 	case cbor.MajorTag:
 		if h.Arg == TagRef && !d.mode.opts.Slots { // the commonest tag of many, without tagged's call
+			if d.skel != nil && d.skelRef(off) {
+				return nil, nil
+			}
 			return d.refNode(off)
 		}
 		return d.tagged(h.Arg, off)

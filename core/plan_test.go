@@ -391,6 +391,13 @@ func TestFastPaths(t *testing.T) {
 		{{Batch: b1, Item: 299, DType: DTypeBFloat16, Shape: []int{255, 256, 65536}}, {Batch: b0, Item: 1<<31 - 2, DType: DTypeComplex128, Shape: make([]int, 23)}},
 		{{Batch: b0, Item: 65536, DType: DTypeBool, Shape: make([]int, 24)}, {Batch: b0, Item: 5, DType: DTypeUint64, Shape: []int{7}}},
 		{{Batch: b0, Item: 65537, DType: DTypeInt16, Shape: []int{3}}, {Batch: b1, Item: 255, DType: DTypeUint16, Shape: []int{24, 1}}},
+		// The items of a batch in order, of one dtype: the skeleton's
+		// lazy refs after the first (decoder.skelRef), with dimensions
+		// of one to five bytes, none and zero.
+		{{Batch: b1, Item: 0, DType: DTypeFloat32, Shape: []int{}}, {Batch: b1, Item: 1, DType: DTypeFloat32, Shape: []int{2, 3}},
+			{Batch: b1, Item: 2, DType: DTypeFloat32, Shape: []int{0, 5}, Order: ColumnMajor}, {Batch: b1, Item: 3, DType: DTypeFloat32, Shape: []int{300, 24}},
+			{Batch: b1, Item: 4, DType: DTypeFloat32, Shape: []int{70000}}, {Batch: b1, Item: 5, DType: DTypeFloat32, Shape: []int{1 << 31}},
+			{Batch: b1, Item: 6, DType: DTypeFloat32, Shape: []int{1 << 30, 1 << 30}}},
 	} {
 		list := make([]any, len(refs))
 		for i, l := range refs {
@@ -444,6 +451,7 @@ func TestFastPaths(t *testing.T) {
 	plain := MustMode(DecOptions{}.DecMode())
 	narrow := MustMode(DecOptions{PassThrough: true, MaxElements: 4, MaxByteLen: 4}.DecMode())
 	shallow := MustMode(DecOptions{PassThrough: true, MaxDepth: 3}.DecMode()) // a shape one level too deep
+	scant := MustMode(DecOptions{PassThrough: true, MaxArrayBytes: 1000}.DecMode())
 	ways := map[string]func([]byte) (string, error){
 		"pass-through": func(b []byte) (string, error) {
 			v, err := passThrough.Decode(b)
@@ -488,6 +496,13 @@ func TestFastPaths(t *testing.T) {
 			}
 			out, err := Marshal(v)
 			return fmt.Sprintf("%x", out), err
+		},
+		"scant MaxArrayBytes": func(b []byte) (string, error) {
+			p, err := scant.Skeleton(b, 0, 0, nil)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%x", p.Skeleton.Bytes()), nil
 		},
 		"shallow": func(b []byte) (string, error) {
 			p, err := shallow.Skeleton(b, 0, 0, nil)
