@@ -704,7 +704,8 @@ func (d *decoder) refNode(off int) (any, error) {
 // writes the node's lazy ref and reports whether it did; if not, it has
 // changed nothing and refNode takes the node. It calls nothing: in a wasm
 // guest, Go's code for a function of many calls (refNode's error paths)
-// costs most of a reference's time.
+// costs most of a reference's time. (Hence the integers read inline, as
+// refFieldsFast reads them: a function that reads one is not inlined.)
 func (d *decoder) skelRef(off int) bool {
 	b, i := d.r.Data, d.r.Off
 	if generalOnly || !d.mode.opts.PassThrough || len(b)-i < 7 || b[i] != 0x85 || b[i+1] >= 24 {
