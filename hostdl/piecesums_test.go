@@ -86,12 +86,7 @@ func TestRelayPieceSumsRemembered(t *testing.T) {
 	if errs := decodeAll(t, held, 1, mdl, ClientOptions{}); errs[0] != nil {
 		t.Fatal(errs[0])
 	}
-	var b *heldBatch
-	relay.mu.Lock()
-	for _, hb := range relay.batches {
-		b = hb
-	}
-	relay.mu.Unlock()
+	b := onlyBatch(t, relay)
 	sums := relayTable{relay}.PieceSums(b.ref.RefID, b.ref.Token[:])
 	if sums == nil {
 		t.Fatal("the relay keeps no sums")
@@ -192,12 +187,7 @@ func TestRelayKeepsUpstreamSums(t *testing.T) {
 	if _, err := relay.Forward(msg); err != nil {
 		t.Fatal(err)
 	}
-	var b *heldBatch
-	relay.mu.Lock()
-	for _, hb := range relay.batches {
-		b = hb
-	}
-	relay.mu.Unlock()
+	b := onlyBatch(t, relay)
 	rt := relayTable{relay}
 	next, release, err := rt.ServePieces(b.ref.RefID, b.ref.Token[:], "r", "", 0, 0, int64(len(mdl.raw)))
 	if err != nil {
@@ -215,4 +205,18 @@ func TestRelayKeepsUpstreamSums(t *testing.T) {
 			t.Fatalf("piece %d: %08x %v before any write, want the upstream's %08x", k, got, ok, want)
 		}
 	}
+}
+
+// onlyBatch returns the one batch relay holds.
+func onlyBatch(t *testing.T, relay *Relay) *heldBatch {
+	t.Helper()
+	relay.mu.Lock()
+	defer relay.mu.Unlock()
+	if len(relay.batches) != 1 {
+		t.Fatalf("the relay holds %d batches, want 1", len(relay.batches))
+	}
+	for _, b := range relay.batches {
+		return b
+	}
+	return nil
 }
