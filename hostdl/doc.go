@@ -13,6 +13,12 @@
 // reached uploads its batch to a Host that granted it (Host.GrantUpload,
 // Client.Upload: upload.go, upload_client.go). Receipts stay end to end.
 //
+// Each piece is checksummed once however many receivers ask: a server
+// keeps the CRC-32C of every piece it sent (core.PieceSums) and sends a
+// known one in one write with its piece; a Host computes them ahead in
+// the background after a publish, at the lowest CPU priority; a relay
+// and an upload's holder keep those they checked on the way in.
+//
 // The protocol (endpoints, headers, status codes, error bodies, retry rules)
 // is specified in docs/download-protocol.md. In short, for a batch with
 // ref id R at base URL B, every request carrying the batch's capability
@@ -32,7 +38,9 @@
 //
 // Both sides speak HTTP/1.1 and unencrypted HTTP/2 on loopback by default,
 // TLS and mutual TLS when configured. Under mutual TLS the receiver id is
-// the verified client certificate's Subject CN; without it the id is a
-// claim any token holder can make (the threat model is in the document's
-// section 2). Nothing here uses cgo.
+// the verified client certificate's Subject CN, unless that names a relay
+// the origin trusts (ServerOptions.TrustedHops), which then asks for the
+// receivers behind it; without it the id is a claim any token holder can
+// make (the threat model is in the document's section 2). Nothing here
+// uses cgo.
 package hostdl
