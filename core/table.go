@@ -690,6 +690,12 @@ func (t *Table) PieceSums(refID uuid.UUID, token []byte) *PieceSums {
 	if tx == nil || !tx.batch.Ref.TokenEqual(token) {
 		return nil
 	}
+	return tx.sumsLocked()
+}
+
+// sumsLocked returns tx's PieceSums, made at the first call. Call with
+// table.mu held.
+func (tx *Transaction) sumsLocked() *PieceSums {
 	if tx.sums == nil {
 		tx.sums = NewPieceSums(tx.grid)
 	}
@@ -707,10 +713,7 @@ func (t *Table) PieceSums(refID uuid.UUID, token []byte) *PieceSums {
 func (tx *Transaction) SumPieces(stop <-chan struct{}) {
 	t := tx.table
 	t.mu.Lock()
-	if tx.sums == nil {
-		tx.sums = NewPieceSums(tx.grid)
-	}
-	sums, items := tx.sums, tx.batch.Items
+	sums, items := tx.sumsLocked(), tx.batch.Items
 	t.mu.Unlock()
 	for i := range items {
 		it := &items[i]
