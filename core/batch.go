@@ -3,13 +3,13 @@ package core
 import (
 	"crypto/subtle"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math"
 
 	"github.com/google/uuid"
 
 	"github.com/viacodec/viacodec/core/internal/cbor"
+	"github.com/viacodec/viacodec/core/internal/crc32c"
 )
 
 // TokenSize is the size of a batch's capability token in bytes.
@@ -115,16 +115,14 @@ type ManifestItem struct {
 	Bytes int64
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // Checksum returns the CRC-32C (Castagnoli) of b: the checksum of one
 // piece.
-func Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+func Checksum(b []byte) uint32 { return crc32c.Checksum(b) }
 
 // ChecksumUpdate returns the Checksum of a piece whose first bytes had crc
 // and that goes on with b, so that a piece can be checksummed part by
 // part as it arrives.
-func ChecksumUpdate(crc uint32, b []byte) uint32 { return crc32.Update(crc, castagnoli, b) }
+func ChecksumUpdate(crc uint32, b []byte) uint32 { return crc32c.Update(crc, b) }
 
 // Item returns the manifest entry with the given item id.
 func (m *Manifest) Item(id int) (*ManifestItem, bool) {
