@@ -202,12 +202,9 @@ type pairedTCP struct {
 // each iteration.
 func (p *pairedTCP) measure() {
 	p.b.StopTimer()
+	dst := p.dst()
 	c0 := cputime.Process()
 	r0, w0 := ioCalls()
-	dst := arena(0)
-	if p.fresh {
-		dst = make([]byte, len(bench.mdl.raw))
-	}
 	d, err := tcpTransfer(bench.mdl.raw, dst)
 	if err != nil {
 		p.b.Fatal(err)
@@ -216,10 +213,9 @@ func (p *pairedTCP) measure() {
 	r1, w1 := ioCalls()
 	p.tcpR, p.tcpW = p.tcpR+r1-r0, p.tcpW+w1-w0
 	p.tcpWall += d
+	dst = nil
+	dst = p.dst()
 	c0 = cputime.Process()
-	if p.fresh {
-		dst = make([]byte, len(bench.mdl.raw))
-	}
 	d, err = tcpTransferN(bench.mdl.raw, dst, DefaultConcurrency)
 	if err != nil {
 		p.b.Fatal(err)
@@ -236,6 +232,17 @@ func (p *pairedTCP) measure() {
 	p.cpu0 = cputime.Process()
 	p.r0, p.w0 = ioCalls()
 	p.b.StartTimer()
+}
+
+// dst returns a yardstick transfer's destination: the arena or, with
+// fresh, new memory, after what transfers before it left went back to
+// the system (so that no page of it is already faulted in).
+func (p *pairedTCP) dst() []byte {
+	if !p.fresh {
+		return arena(0)
+	}
+	debug.FreeOSMemory()
+	return make([]byte, len(bench.mdl.raw))
 }
 
 // done ends an iteration's CPU measurement; call it last in each iteration.
