@@ -363,7 +363,7 @@ def main() -> None:
         ("inline dumps >= 0.7x memcpy", t_mem / t_dumps, 0.7, f"{t_mem / t_dumps:.2f}x"),
         ("inline loads against memcpy (no target; for reference)", t_mem / t_loads, None, f"{t_mem / t_loads:.2f}x"),
         ("by-ref download >= 0.9x raw socket", raw / ref, 0.9, f"{raw / ref:.2f}x"),
-        ("the same, asked at once (no target; for reference)", raw / ref_now, None, f"{raw / ref_now:.2f}x"),
+        ("the same, asked at once after the dumps >= 0.95x", raw / ref_now, 0.95, f"{raw / ref_now:.2f}x"),
         ("by-ref dumps of 1000 tensors <= 2 ms (median)", 2e-3 / med, 1.0, f"{med * 1e3:.2f} ms"),
         ("loads of 50,000 metrics <= 30 ms", 30e-3 / t_metrics, 1.0, f"{t_metrics * 1e3:.1f} ms"),
         ("loads of 50,000 metrics <= 2x cbor2", 2 * t_cbor2 / t_metrics, 1.0, f"{t_metrics / t_cbor2:.2f}x"),
