@@ -481,8 +481,10 @@ type decoder struct {
 	}
 
 	// With DecMode.Skeleton: the skeleton the body is written into, and
-	// what crosses inside it rather than as a slot.
+	// what crosses inside it rather than as a slot. skel is nil while a
+	// map key is read as a Go value (pair); skelWalk stays set.
 	skel         *encoder
+	skelWalk     bool
 	arraySlotMin int64
 	bytesSlotMin int64
 
@@ -660,11 +662,18 @@ func (d *decoder) refNode(off int) (any, error) {
 		return nil, errorAt(KindMismatch, off, "shape %v of %s overflows", shape, dt)
 	}
 	passThrough := d.mode.opts.PassThrough
+	// In a skeleton walk in pass-through, the refs' record holds node
+	// offsets (no lazy refs are kept), inside a map key too, whose Go
+	// value (never a valid key: pair refuses it) is a lazy ref of its own.
+	byOffset := passThrough && d.skelWalk
 	if r, ok := d.refs.get(int(bi), int(item)); ok { // the same item again: one value, one download
 		if !d.sameRef(r, dt, shape, order) {
 			return nil, errorAt(KindMismatch, off, "two ref nodes describe item %d of batch %d differently", item, bi)
 		}
-		if passThrough && d.skel != nil {
+		if byOffset && d.skel == nil {
+			return d.lazyRef(batch, item, dt, shape, order), nil
+		}
+		if byOffset {
 			d.releaseInts(shape)
 		}
 		return d.refOut(r, int(bi), d.r.Data[fields:d.r.Off])
@@ -676,13 +685,10 @@ func (d *decoder) refNode(off int) (any, error) {
 	}
 	var r int
 	switch {
-	case passThrough && d.skel != nil:
+	case byOffset:
 		r = off // no lazy ref for a skeleton: sameRef reads its node again
-		d.releaseInts(shape)
 	case passThrough:
-		l := d.newLazyRef()
-		*l = LazyRef{Batch: *batch, Item: int(item), DType: dt, Shape: shape, Order: order}
-		d.lazies = append(d.lazies, l)
+		d.lazies = append(d.lazies, d.lazyRef(batch, item, dt, shape, order))
 		r = len(d.lazies) - 1
 	default:
 		r = int(d.plan.add(Slot{DType: dt, Shape: shape, Order: order, Bytes: int64(n), Offset: -1, Batch: int(bi), Item: int(item), Node: int64(off)}))
@@ -690,11 +696,24 @@ func (d *decoder) refNode(off int) (any, error) {
 	if !d.refs.putNext(int(bi), int(item), r) {
 		d.refs.put(len(d.batches), int(bi), int(item), r)
 	}
+	if byOffset && d.skel == nil {
+		return d.lazyRef(batch, item, dt, shape, order), nil
+	}
+	if byOffset {
+		d.releaseInts(shape)
+	}
 	if passThrough && d.skel != nil && bi < uint64(len(d.skelNumbers)) &&
 		d.skel.shortLazy(d.skelNumbers[bi]-1, d.r.Data[fields:d.r.Off]) { // refOut's commonest case, without its call
 		return nil, nil
 	}
 	return d.refOut(r, int(bi), d.r.Data[fields:d.r.Off])
+}
+
+// lazyRef returns a new lazy ref to item of batch.
+func (d *decoder) lazyRef(batch *BatchRef, item uint64, dt DType, shape []int, order Order) *LazyRef {
+	l := d.newLazyRef()
+	*l = LazyRef{Batch: *batch, Item: int(item), DType: dt, Shape: shape, Order: order}
+	return l
 }
 
 // skelRef is refNode for a skeleton in pass-through, for the ref node
@@ -1051,7 +1070,7 @@ func (d *decoder) newInts(n int) []int {
 // sameRef reports whether ref r is of dt, shape and order.
 func (d *decoder) sameRef(r int, dt DType, shape []int, order Order) bool {
 	switch {
-	case d.mode.opts.PassThrough && d.skel != nil: // r is the offset of its first node
+	case d.mode.opts.PassThrough && d.skelWalk: // r is the offset of its first node
 		saved := d.r
 		d.r.Off = r
 		d.head() // read before: no error

@@ -500,7 +500,7 @@ func (m *DecMode) Skeleton(data []byte, arraySlotMin, bytesSlotMin int64, stop f
 	if m.opts.Slots {
 		return nil, errorf(KindInvalid, "DecMode.Skeleton reads messages; this mode reads skeletons")
 	}
-	return m.walk(data, &decoder{skel: &encoder{mode: skeletonEncMode}, arraySlotMin: arraySlotMin, bytesSlotMin: bytesSlotMin, poller: poller{stop: stop}})
+	return m.walk(data, &decoder{skel: &encoder{mode: skeletonEncMode}, skelWalk: true, arraySlotMin: arraySlotMin, bytesSlotMin: bytesSlotMin, poller: poller{stop: stop}})
 }
 
 var skeletonEncMode = MustMode(EncOptions{Slots: true, MaxDepth: MaxDepthLimit}.EncMode())

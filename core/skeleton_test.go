@@ -717,3 +717,31 @@ func TestValidTextPieces(t *testing.T) {
 		t.Fatalf("a stop between pieces: %v", err)
 	}
 }
+
+// TestSkeletonRefInKey: a ref node inside a map key, whose Go value the
+// walk reads with the skeleton's output set aside, agrees with the same
+// item's ref nodes elsewhere as Decode has it (a skeleton walk once read
+// the key's ref with the other's record of a ref; FuzzDecode found it).
+func TestSkeletonRefInKey(t *testing.T) {
+	batches := "81 85 75" + strings.Repeat("30", 21) + " 50" + strings.Repeat("30", 16) +
+		" 5820" + strings.Repeat("30", 32) + " 03 1830"
+	ref := func(order string) string { return " da5643000285 00 00 67666c6f61743332 8104 " + order + " " }
+	zc := MustMode(DecOptions{ZeroCopy: true, PassThrough: true, MaxByteLen: 1 << 20, MaxArrayBytes: 1 << 20}.DecMode())
+	for _, c := range []struct{ name, body string }{
+		{"value, then key of another order", "a2 30" + ref("00") + ref("01") + "30"},
+		{"value, then key alike", "a2 30" + ref("00") + ref("00") + "30"},
+		{"key, then value of another order", "a2" + ref("00") + "01 01" + ref("01")},
+		{"key, then value alike", "a2" + ref("00") + "01 01" + ref("00")},
+		{"in a list key", "a2 30" + ref("00") + "81" + ref("01") + "30"},
+		{"two keys", "a2" + ref("00") + "01" + ref("01") + "02"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			data := unhex(t, "da564300008301 "+c.body+batches)
+			v, err := zc.Decode(data)
+			if err == nil {
+				t.Fatalf("decoded %#v: a ref node is no map key", v)
+			}
+			checkSkeletonAgrees(t, data, v, err)
+		})
+	}
+}
