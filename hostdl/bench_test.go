@@ -213,7 +213,7 @@ func (p *pairedTCP) measure() {
 	r1, w1 := ioCalls()
 	p.tcpR, p.tcpW = p.tcpR+r1-r0, p.tcpW+w1-w0
 	p.tcpWall += d
-	dst = nil
+	dst = nil // unreferenced before p.dst gives memory back
 	dst = p.dst()
 	c0 = cputime.Process()
 	d, err = tcpTransferN(bench.mdl.raw, dst, DefaultConcurrency)
