@@ -42,6 +42,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
+		fitSendBuffer(c)
 		lc := &limitConn{Conn: c, l: l, ip: clientIP(c.RemoteAddr()), idleSince: time.Now()}
 		if l.admit(lc) {
 			return lc, nil

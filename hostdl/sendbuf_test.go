@@ -1,0 +1,94 @@
+package hostdl
+
+import (
+	"net"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestSendBufferFor(t *testing.T) {
+	for _, tc := range []struct {
+		rtt  time.Duration
+		want int
+	}{
+		{0, 0}, // not reported
+		{time.Microsecond, nearSendBuffer},
+		{nearRTT, nearSendBuffer},
+		{nearRTT + time.Microsecond, 0},
+		{20 * time.Millisecond, 0},
+	} {
+		if got := sendBufferFor(tc.rtt); got != tc.want {
+			t.Errorf("sendBufferFor(%v) = %d, want %d", tc.rtt, got, tc.want)
+		}
+	}
+}
+
+// TestAcceptFitsSendBuffer accepts a loopback connection through the
+// server's listener: its handshake's round trip is reported, and its send
+// buffer is the near one (the kernel reports twice what was set), where
+// one accepted without the listener keeps the system's.
+func TestAcceptFitsSendBuffer(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("send buffers are fitted on Linux only")
+	}
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open, shed atomic.Int64
+	ll := newLimitListener(tl, 4, 0, &open, &shed)
+	defer ll.Close()
+	sndbuf := func(c net.Conn) int {
+		t.Helper()
+		rc, err := c.(*net.TCPConn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		var serr error
+		if err := rc.Control(func(fd uintptr) { n, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF) }); err != nil || serr != nil {
+			t.Fatal(err, serr)
+		}
+		return n
+	}
+	accept := func(accept func() (net.Conn, error)) net.Conn {
+		t.Helper()
+		d, err := net.Dial("tcp", tl.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		c, err := accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	plain := accept(tl.Accept).(*net.TCPConn)
+	lc := accept(ll.Accept).(*limitConn)
+	fitted := lc.Conn.(*net.TCPConn)
+	rtt, ok := handshakeRTT(fitted)
+	if !ok || rtt <= 0 {
+		t.Fatalf("handshakeRTT = %v, %v on loopback; want a round trip", rtt, ok)
+	}
+	if rtt > nearRTT {
+		// A loaded machine can take that long even on loopback; the
+		// connection then keeps the system's buffer, as a far one does.
+		t.Logf("loopback handshake took %v (over %v)", rtt, nearRTT)
+		if got := sndbuf(fitted); got == 2*nearSendBuffer {
+			t.Errorf("send buffer %d for a connection of %v round trip, want the system's", got, rtt)
+		}
+		return
+	}
+	if got := sndbuf(fitted); got != 2*nearSendBuffer {
+		t.Errorf("send buffer %d after a %v handshake, want %d", got, rtt, 2*nearSendBuffer)
+	}
+	if got := sndbuf(plain); got == 2*nearSendBuffer {
+		t.Errorf("a connection accepted without the listener has the near send buffer (%d): the test shows nothing", got)
+	}
+}
