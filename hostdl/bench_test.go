@@ -104,13 +104,14 @@ func arena(i int) []byte {
 
 // tcpTransfer sends src over one loopback TCP connection into dst and
 // returns the time it took.
-func tcpTransfer(src, dst []byte) (time.Duration, error) { return tcpTransferN(src, dst, 1) }
+func tcpTransfer(src, dst []byte) (time.Duration, error) { return tcpTransferN(src, dst, 1, false) }
 
 // tcpTransferN sends src over conns loopback TCP connections at once, each
 // carrying an equal share in 4 MiB writes into its part of dst, as a
 // download's ranges do over the client's connections, and returns the
-// time it took.
-func tcpTransferN(src, dst []byte, conns int) (time.Duration, error) {
+// time it took. With fit, the sending side's connections get the send
+// buffer a Server gives them (fitSendBuffer); else the system's.
+func tcpTransferN(src, dst []byte, conns int, fit bool) (time.Duration, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -125,6 +126,9 @@ func tcpTransferN(src, dst []byte, conns int) (time.Duration, error) {
 			if err != nil {
 				errc <- err
 				return
+			}
+			if fit {
+				fitSendBuffer(c)
 			}
 			go func() {
 				defer c.Close()
@@ -216,7 +220,7 @@ func (p *pairedTCP) measure() {
 	dst = nil // unreferenced before p.dst gives memory back
 	dst = p.dst()
 	c0 = cputime.Process()
-	d, err = tcpTransferN(bench.mdl.raw, dst, DefaultConcurrency)
+	d, err = tcpTransferN(bench.mdl.raw, dst, DefaultConcurrency, false)
 	if err != nil {
 		p.b.Fatal(err)
 	}
@@ -282,15 +286,34 @@ func (p *pairedTCP) report(bytesPerOp int64) {
 }
 
 // BenchmarkLoopbackTCP is the yardstick: 1 GiB over one loopback TCP
-// connection, from the model's memory into a prefaulted buffer.
+// connection, from the model's memory into a prefaulted buffer, with the
+// system's send buffer ("system-buffer", the yardstick the other
+// benchmarks pair with) and with the one a Server gives a near connection
+// ("near-buffer"); and the same over four connections. Each reports its
+// CPU per GiB.
 func BenchmarkLoopbackTCP(b *testing.B) {
 	benchSource(b)
 	dst := arena(0)
-	b.SetBytes(benchModelSize)
-	for b.Loop() {
-		if _, err := tcpTransfer(bench.mdl.raw, dst); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name  string
+		conns int
+		fit   bool
+	}{
+		{"1-system-buffer", 1, false},
+		{"1-near-buffer", 1, true},
+		{"4-system-buffer", DefaultConcurrency, false},
+		{"4-near-buffer", DefaultConcurrency, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(benchModelSize)
+			c0 := cputime.Process()
+			for b.Loop() {
+				if _, err := tcpTransferN(bench.mdl.raw, dst, bc.conns, bc.fit); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric((cputime.Process()-c0).Seconds()*1e3/float64(b.N), "cpu-ms/GiB")
+		})
 	}
 }
 
