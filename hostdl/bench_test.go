@@ -452,3 +452,35 @@ func BenchmarkReceiverPeakRSS(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MiB")
 	b.ReportMetric(float64(peak-benchModelSize)/(1<<20), "over-model-MiB")
 }
+
+// BenchmarkUpload: a source with no listener uploads the 1 GiB model
+// (Client.Upload) to a holder Host in this process, which receives it into
+// new memory; its yardstick is TCP into fresh memory. Each iteration has a
+// holder of its own, made and closed untimed.
+func BenchmarkUpload(b *testing.B) {
+	benchSource(b)
+	src := newTestClient(b, ClientOptions{Receiver: "source"})
+	tcp := &pairedTCP{b: b, fresh: true}
+	b.SetBytes(benchModelSize)
+	for b.Loop() {
+		b.StopTimer()
+		holder, err := NewHost(HostOptions{Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		grant, err := holder.GrantUpload(UploadOptions{MaxBytes: benchModelSize})
+		if err != nil {
+			b.Fatal(err)
+		}
+		msg := encodeFor(b, grant, bench.mdl.body())
+		tcp.measure()
+		if _, err := src.Upload(b.Context(), grant, msg.Batch(), core.PublishOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		tcp.done()
+		b.StopTimer()
+		holder.Close()
+		b.StartTimer()
+	}
+	tcp.report(benchModelSize)
+}

@@ -65,7 +65,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 	dialer := &net.Dialer{Timeout: o.RequestTimeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		Proxy:               nil, // a source is reached directly, never through $HTTP_PROXY
-		DialContext:         dialer.DialContext,
+		DialContext:         fittedDial(dialer),
 		TLSClientConfig:     tlsConf,
 		TLSHandshakeTimeout: o.RequestTimeout,
 		DisableCompression:  true,

@@ -17,11 +17,11 @@
 // keeps the CRC-32C of every piece it sent (core.PieceSums) and sends a
 // known one in one write with its piece; a Host computes them ahead in
 // the background after a publish, at the lowest CPU priority; a relay
-// and an upload's holder keep those they checked on the way in. A server
-// gives a connection whose handshake took at most 200 µs (same host, same
-// rack) a 256 KiB send buffer, small enough that the bytes it copied into
-// the socket are still in cache when the receiver copies them out; others
-// keep the system's (sendbuf.go).
+// and an upload's holder keep those they checked on the way in. Servers
+// and clients give a connection whose handshake took at most 200 µs (same
+// host, same rack) a 256 KiB send buffer, small enough that the bytes
+// copied into the socket are still in cache when the receiver copies them
+// out; others keep the system's (sendbuf.go).
 //
 // The protocol (endpoints, headers, status codes, error bodies, retry rules)
 // is specified in docs/download-protocol.md. In short, for a batch with

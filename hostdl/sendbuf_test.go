@@ -41,19 +41,6 @@ func TestAcceptFitsSendBuffer(t *testing.T) {
 	var open, shed atomic.Int64
 	ll := newLimitListener(tl, 4, 0, &open, &shed)
 	defer ll.Close()
-	sndbuf := func(c net.Conn) int {
-		t.Helper()
-		rc, err := c.(*net.TCPConn).SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		var serr error
-		if err := rc.Control(func(fd uintptr) { n, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF) }); err != nil || serr != nil {
-			t.Fatal(err, serr)
-		}
-		return n
-	}
 	accept := func(accept func() (net.Conn, error)) net.Conn {
 		t.Helper()
 		d, err := net.Dial("tcp", tl.Addr().String())
@@ -80,15 +67,65 @@ func TestAcceptFitsSendBuffer(t *testing.T) {
 		// A loaded machine can take that long even on loopback; the
 		// connection then keeps the system's buffer, as a far one does.
 		t.Logf("loopback handshake took %v (over %v)", rtt, nearRTT)
-		if got := sndbuf(fitted); got == 2*nearSendBuffer {
+		if got := sndbuf(t, fitted); got == 2*nearSendBuffer {
 			t.Errorf("send buffer %d for a connection of %v round trip, want the system's", got, rtt)
 		}
 		return
 	}
-	if got := sndbuf(fitted); got != 2*nearSendBuffer {
+	if got := sndbuf(t, fitted); got != 2*nearSendBuffer {
 		t.Errorf("send buffer %d after a %v handshake, want %d", got, rtt, 2*nearSendBuffer)
 	}
-	if got := sndbuf(plain); got == 2*nearSendBuffer {
+	if got := sndbuf(t, plain); got == 2*nearSendBuffer {
 		t.Errorf("a connection accepted without the listener has the near send buffer (%d): the test shows nothing", got)
 	}
+}
+
+// TestClientFitsSendBuffer: a Client's connections get the near send
+// buffer too (an upload sends through them).
+func TestClientFitsSendBuffer(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("send buffers are fitted on Linux only")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c := newTestClient(t, ClientOptions{})
+	conn, err := c.tr.DialContext(t.Context(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	tc := conn.(*net.TCPConn)
+	rtt, ok := handshakeRTT(tc)
+	if !ok {
+		t.Fatal("no handshake round trip on loopback")
+	}
+	want := 2 * sendBufferFor(rtt)
+	if want == 0 {
+		t.Logf("loopback handshake took %v (over %v)", rtt, nearRTT)
+		if got := sndbuf(t, tc); got == 2*nearSendBuffer {
+			t.Errorf("send buffer %d for a connection of %v round trip, want the system's", got, rtt)
+		}
+		return
+	}
+	if got := sndbuf(t, tc); got != want {
+		t.Errorf("the client's connection has a send buffer of %d after a %v handshake, want %d", got, rtt, want)
+	}
+}
+
+// sndbuf returns c's SO_SNDBUF.
+func sndbuf(t *testing.T, c *net.TCPConn) int {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var serr error
+	if err := rc.Control(func(fd uintptr) { n, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	return n
 }
