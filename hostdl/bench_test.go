@@ -391,7 +391,8 @@ func publishAfresh(b *testing.B) []byte {
 
 // BenchmarkDownload64 runs 64 receivers at once against a source in a
 // child process serving a 64 MiB model (64 copies of 1 GiB do not fit in
-// memory), and reports the growth of the source's RSS while serving.
+// memory), and reports the growth of the source's RSS while serving and
+// its CPU per GiB served ("cpu-ms/GiB" is the receivers' alone).
 func BenchmarkDownload64(b *testing.B) {
 	const receivers = 64
 	src := startChild(b, "source", "HOSTDL_SIZE="+strconv.Itoa(benchSmallSize), "HOSTDL_TENSORS="+strconv.Itoa(benchTensors))
@@ -409,6 +410,7 @@ func BenchmarkDownload64(b *testing.B) {
 	benchSource(b) // for the TCP yardstick's bytes
 	tcp := &pairedTCP{b: b}
 	b.SetBytes(receivers * benchSmallSize)
+	srcCPU := procCPU(pid)
 	for b.Loop() {
 		tcp.measure()
 		var wg sync.WaitGroup
@@ -426,6 +428,10 @@ func BenchmarkDownload64(b *testing.B) {
 		tcp.done()
 	}
 	tcp.report(receivers * benchSmallSize)
+	if c := procCPU(pid); srcCPU >= 0 && c >= 0 {
+		gib := float64(b.N) * receivers * benchSmallSize / (1 << 30)
+		b.ReportMetric((c-srcCPU).Seconds()*1e3/gib, "src-cpu-ms/GiB")
+	}
 	hwm := procStatus(pid, "VmHWM")
 	b.ReportMetric(float64(hwm-rss0)/(1<<20), "src-rss-growth-MiB")
 }

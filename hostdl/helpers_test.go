@@ -235,6 +235,28 @@ func procStatus(pid int, field string) int64 {
 	return -1
 }
 
+// procCPU returns the CPU time, user and system, of process pid from
+// /proc/<pid>/stat, or -1 where it cannot be read.
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// Fields after the command's closing parenthesis; utime and stime
+	// are the 14th and 15th of the whole line, in USER_HZ (100) ticks.
+	_, rest, ok := strings.Cut(string(data), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return -1
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 func numGoroutine() int { return runtime.NumGoroutine() }
 
 func itoa(n int) string { return strconv.Itoa(n) }
