@@ -14,7 +14,7 @@ import (
 // of the socket, and by then they have left the processor's cache (four
 // connections' 16 MiB against a 2 MiB L2). With nearSendBuffer they are
 // still in cache when the receiver reads them: on loopback a download
-// costs about a quarter less CPU per GiB and runs faster, and an upload
+// costs about a fifth less CPU per GiB and runs faster, and an upload
 // costs a little less (docs/benchmarks.md, "A send buffer that fits the
 // cache").
 //
