@@ -31,8 +31,8 @@ func TestSendBufferFor(t *testing.T) {
 
 // TestAcceptFitsSendBuffer accepts a loopback connection through the
 // server's listener: its handshake's round trip is reported, and its send
-// buffer is the near one (nearSndbuf), where
-// one accepted without the listener keeps the system's.
+// buffer is the near one (checkFitted), where one accepted without the
+// listener keeps the system's.
 func TestAcceptFitsSendBuffer(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("send buffers are fitted on Linux only")
@@ -61,22 +61,8 @@ func TestAcceptFitsSendBuffer(t *testing.T) {
 
 	plain := accept(tl.Accept).(*net.TCPConn)
 	lc := accept(ll.Accept).(*limitConn)
-	fitted := lc.Conn.(*net.TCPConn)
-	rtt, ok := handshakeRTT(fitted)
-	if !ok || rtt <= 0 {
-		t.Fatalf("handshakeRTT = %v, %v on loopback; want a round trip", rtt, ok)
-	}
-	if rtt > nearRTT {
-		// A loaded machine can take that long even on loopback; the
-		// connection then keeps the system's buffer, as a far one does.
-		t.Logf("loopback handshake took %v (over %v)", rtt, nearRTT)
-		if got := sndbuf(t, fitted); got == nearSndbuf(t) {
-			t.Errorf("send buffer %d for a connection of %v round trip, want the system's", got, rtt)
-		}
+	if !checkFitted(t, lc.Conn.(*net.TCPConn)) {
 		return
-	}
-	if got, want := sndbuf(t, fitted), nearSndbuf(t); got != want {
-		t.Errorf("send buffer %d after a %v handshake, want %d", got, rtt, want)
 	}
 	if got := sndbuf(t, plain); got == nearSndbuf(t) {
 		t.Errorf("a connection accepted without the listener has the near send buffer (%d): the test shows nothing", got)
@@ -100,21 +86,31 @@ func TestClientFitsSendBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	tc := conn.(*net.TCPConn)
-	rtt, ok := handshakeRTT(tc)
-	if !ok {
-		t.Fatal("no handshake round trip on loopback")
+	checkFitted(t, conn.(*net.TCPConn))
+}
+
+// checkFitted checks that c, a loopback connection, has the near send
+// buffer, or the system's when its handshake took over nearRTT (a loaded
+// machine can take that long even on loopback, and c then keeps the
+// system's buffer, as a far connection does). It returns whether c was
+// near.
+func checkFitted(t *testing.T, c *net.TCPConn) bool {
+	t.Helper()
+	rtt, ok := handshakeRTT(c)
+	if !ok || rtt <= 0 {
+		t.Fatalf("handshakeRTT = %v, %v on loopback; want a round trip", rtt, ok)
 	}
 	if sendBufferFor(rtt) == 0 {
 		t.Logf("loopback handshake took %v (over %v)", rtt, nearRTT)
-		if got := sndbuf(t, tc); got == nearSndbuf(t) {
+		if got := sndbuf(t, c); got == nearSndbuf(t) {
 			t.Errorf("send buffer %d for a connection of %v round trip, want the system's", got, rtt)
 		}
-		return
+		return false
 	}
-	if got, want := sndbuf(t, tc), nearSndbuf(t); got != want {
-		t.Errorf("the client's connection has a send buffer of %d after a %v handshake, want %d", got, rtt, want)
+	if got, want := sndbuf(t, c), nearSndbuf(t); got != want {
+		t.Errorf("send buffer %d after a %v handshake, want %d", got, rtt, want)
 	}
+	return true
 }
 
 // nearSndbuf returns the SO_SNDBUF Linux reports after nearSendBuffer was
